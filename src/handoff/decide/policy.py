@@ -1,0 +1,136 @@
+"""The escalation policy: run the signals on one user message and combine them into a Decision.
+
+`LocalDecider` needs no API key: regex signals plus the bundled sentence encoder. A signal fires
+when its evidence scores at least `FIRE_SCORE`; the decision's score is the highest evidence
+score, and a conversation that stays with the AI still carries its near misses as evidence.
+
+The admin's trigger examples (and, more strictly, the sentences of `when_to_use`) are
+prototypes: a message very close to one escalates as `SENSITIVE_TOPIC`, because the admin
+configured that situation; the user did not necessarily ask for a person, and the inbox should
+not say they did.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+
+from handoff.decide.encoder import Encoder
+from handoff.decide.signals import (
+    FIRE_SCORE,
+    LOW_CONFIDENCE,
+    REPEAT_NEAR,
+    REPEAT_SIMILARITY,
+    TOPIC_NEAR,
+    TOPIC_SIMILARITY,
+    answer_did_not_help,
+    explicit_request,
+    frustration,
+    low_confidence,
+    repeated_question,
+    scaled,
+    sensitive_topic,
+)
+from handoff.domain import Decision, DecisionContext, Evidence, Reason
+
+
+class Decider(Protocol):
+    """Anything that turns one inbound user message in context into a Decision."""
+
+    def decide(self, ctx: DecisionContext) -> Decision: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Thresholds:
+    """Cut-offs of the embedding and confidence signals (cosines, except `low_confidence`)."""
+
+    repeat: float = REPEAT_SIMILARITY
+    repeat_near: float = REPEAT_NEAR
+    topic: float = TOPIC_SIMILARITY
+    topic_near: float = TOPIC_NEAR
+    # MiniLM cosine to an admin trigger example: paraphrases of one request land at 0.8+.
+    trigger: float = 0.75
+    trigger_near: float = 0.6
+    # `when_to_use` is instructions, not user phrasing: only a near-verbatim match counts.
+    when_to_use: float = 0.8
+    low_confidence: float = LOW_CONFIDENCE
+    low_confidence_run: int = 2
+
+
+_SENTENCE = re.compile(r"(?<=[.!?;\n])\s+")
+
+
+def _when_to_use_sentences(text: str) -> tuple[str, ...]:
+    return tuple(s.strip() for s in _SENTENCE.split(text) if len(s.split()) >= 3)
+
+
+class LocalDecider:
+    """Decide with regex signals and the local encoder; deterministic and CPU-only."""
+
+    def __init__(self, encoder: Encoder, thresholds: Thresholds | None = None) -> None:
+        self.encoder = encoder
+        self.thresholds = thresholds or Thresholds()
+
+    def decide(self, ctx: DecisionContext) -> Decision:
+        """Return whether this message should go to a person, with the evidence."""
+        t = self.thresholds
+        text = ctx.message
+        found: list[Evidence | None] = [
+            explicit_request(text),
+            frustration(text, ctx.history),
+            answer_did_not_help(text, ctx.history),
+            repeated_question(
+                text, ctx.history, self.encoder, threshold=t.repeat, near=t.repeat_near
+            ),
+            low_confidence(
+                ctx.answer, ctx.history, threshold=t.low_confidence, run=t.low_confidence_run
+            ),
+            sensitive_topic(
+                text,
+                ctx.action.sensitive_topics,
+                self.encoder,
+                threshold=t.topic,
+                near=t.topic_near,
+            ),
+            self._trigger_example(text, ctx.action.trigger_examples, ctx.action.when_to_use),
+        ]
+        evidence = sorted((e for e in found if e is not None), key=lambda e: e.score, reverse=True)
+        fired = [e for e in evidence if e.score >= FIRE_SCORE]
+        if not fired:
+            return Decision.stay(evidence)
+        reasons = tuple(dict.fromkeys(e.reason for e in fired))
+        return Decision(
+            escalate=True, reasons=reasons, score=fired[0].score, evidence=tuple(evidence)
+        )
+
+    def _trigger_example(
+        self, text: str, examples: Sequence[str], when_to_use: str
+    ) -> Evidence | None:
+        t = self.thresholds
+        best: Evidence | None = None
+        if examples:
+            sims = self.encoder.similarity(text, list(examples))
+            i = int(np.argmax(sims))
+            sim = float(sims[i])
+            if sim >= t.trigger_near:
+                best = Evidence(
+                    Reason.SENSITIVE_TOPIC,
+                    round(scaled(sim, t.trigger, t.trigger_near), 3),
+                    f"close to the admin's trigger example “{examples[i]}” (similarity {sim:.2f})",
+                )
+        sentences = _when_to_use_sentences(when_to_use)
+        if sentences:
+            sims = self.encoder.similarity(text, list(sentences))
+            i = int(np.argmax(sims))
+            sim = float(sims[i])
+            if sim >= t.when_to_use and (best is None or best.score < FIRE_SCORE):
+                best = Evidence(
+                    Reason.SENSITIVE_TOPIC,
+                    round(scaled(sim, t.when_to_use, t.trigger_near), 3),
+                    f"matches the action's “when to use”: “{sentences[i]}” (similarity {sim:.2f})",
+                )
+        return best

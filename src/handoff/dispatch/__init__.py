@@ -1,0 +1,5 @@
+"""The outbox: claim jobs with a lease, run them, retry with backoff, never lose or repeat."""
+
+from handoff.dispatch.worker import JobHandler, LeasedJob, LeaseLost, RetryPolicy, Worker
+
+__all__ = ["JobHandler", "LeaseLost", "LeasedJob", "RetryPolicy", "Worker"]

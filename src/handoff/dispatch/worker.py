@@ -1,0 +1,193 @@
+"""The outbox worker: lease due jobs, run them, retry with backoff and jitter, park failures.
+
+A job runs in two steps. `perform` talks to the outside world with no transaction open;
+`apply` records the outcome in the same transaction that marks the job done, and only while
+this worker still holds the lease. A crash between the two leaves the job to be leased again
+once its lease expires; connectors make the repeated call idempotent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import secrets
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any, Protocol
+
+import structlog
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from handoff.helpdesks.errors import HelpdeskError, RateLimited
+from handoff.store import repositories as repo
+from handoff.store.db import Database
+from handoff.store.models import utcnow
+
+log = structlog.get_logger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class LeasedJob:
+    """A job this worker holds: what to do, and the token that proves the lease."""
+
+    id: int
+    kind: str
+    payload: dict[str, Any]
+    idempotency_key: str
+    attempts: int
+    max_attempts: int
+    lease_token: str
+
+
+class JobHandler(Protocol):
+    """How one kind of job is done."""
+
+    async def perform(self, job: LeasedJob) -> Any:
+        """Do the outside work (HTTP); no transaction is open."""
+        ...
+
+    async def apply(self, session: AsyncSession, job: LeasedJob, result: Any) -> None:
+        """Record the result; runs in the transaction that completes the job."""
+        ...
+
+    async def on_failed(self, session: AsyncSession, job: LeasedJob, error: str) -> None:
+        """Record that the job was parked as failed after its last attempt."""
+        ...
+
+
+class LeaseLost(Exception):
+    """Another worker took the job after our lease expired; our result is discarded."""
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    base_seconds: float = 2.0
+    max_seconds: float = 600.0
+
+    def delay(self, attempts: int, error: BaseException) -> float:
+        """Exponential backoff with jitter; a platform's Retry-After wins when longer."""
+        ceiling = min(self.max_seconds, self.base_seconds * 2 ** max(0, attempts - 1))
+        delay = random.uniform(ceiling / 2, ceiling)
+        if isinstance(error, RateLimited) and error.retry_after is not None:
+            delay = max(delay, error.retry_after)
+        return delay
+
+
+def is_retryable(error: BaseException) -> bool:
+    # Unknown errors may be transient (a bug fixed by a deploy, a flaky network): retry them
+    # within the budget. Connector errors say for themselves.
+    if isinstance(error, HelpdeskError):
+        return error.retryable
+    return True
+
+
+class Worker:
+    """Runs outbox jobs until stopped."""
+
+    def __init__(
+        self,
+        db: Database,
+        handlers: Mapping[str, JobHandler],
+        *,
+        lease_seconds: float = 60.0,
+        poll_seconds: float = 1.0,
+        retry: RetryPolicy | None = None,
+        wait_for_work: Callable[[float], Awaitable[None]] | None = None,
+        on_change: Callable[[], None] | None = None,
+    ) -> None:
+        self.db = db
+        self.handlers = handlers
+        self.lease = timedelta(seconds=lease_seconds)
+        self.poll_seconds = poll_seconds
+        self.retry = retry or RetryPolicy()
+        self.name = f"worker-{secrets.token_hex(3)}"
+        self._wait_for_work = wait_for_work or asyncio.sleep
+        self._on_change = on_change or (lambda: None)
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Work until `stop` is set; sleep when there is nothing due."""
+        log.info("worker started", worker=self.name)
+        while not stop.is_set():
+            try:
+                worked = await self.run_once()
+            except Exception:
+                log.exception("worker loop error", worker=self.name)
+                worked = False
+            if not worked:
+                await self._wait_for_work(self.poll_seconds)
+        log.info("worker stopped", worker=self.name)
+
+    async def claim(self) -> LeasedJob | None:
+        """Lease the next due job, if any."""
+        token = secrets.token_hex(16)
+        now = utcnow()
+        async with self.db.unit_of_work() as session:
+            row = await repo.claim_job(
+                session, now=now, lease_token=token, lease_until=now + self.lease
+            )
+            if row is None:
+                return None
+            return LeasedJob(
+                id=row.id,
+                kind=row.kind,
+                payload=dict(row.payload),
+                idempotency_key=row.idempotency_key,
+                attempts=row.attempts,
+                max_attempts=row.max_attempts,
+                lease_token=token,
+            )
+
+    async def run_once(self) -> bool:
+        """Claim and run one job; return False when none was due."""
+        job = await self.claim()
+        if job is None:
+            return False
+        handler = self.handlers.get(job.kind)
+        try:
+            if handler is None:
+                raise LookupError(f"no handler for job kind {job.kind!r}")
+            result = await handler.perform(job)
+            await self._complete(job, handler, result)
+            log.info("job done", job=job.id, kind=job.kind, attempt=job.attempts)
+        except LeaseLost:
+            log.warning("job lease lost; result discarded", job=job.id, kind=job.kind)
+        except Exception as error:  # every failure is recorded on the job, none is lost
+            await self._fail(job, handler, error)
+        self._on_change()
+        return True
+
+    async def _complete(self, job: LeasedJob, handler: JobHandler, result: Any) -> None:
+        async with self.db.unit_of_work() as session:
+            if not await repo.finish_job(session, job.id, job.lease_token, status="done"):
+                raise LeaseLost()
+            await handler.apply(session, job, result)
+
+    async def _fail(self, job: LeasedJob, handler: JobHandler | None, error: Exception) -> None:
+        message = f"{type(error).__name__}: {error}"
+        final = job.attempts >= job.max_attempts or not is_retryable(error)
+        async with self.db.unit_of_work() as session:
+            if final:
+                settled = await repo.finish_job(
+                    session, job.id, job.lease_token, status="failed", error=message
+                )
+                if settled and handler is not None:
+                    await handler.on_failed(session, job, message)
+            else:
+                delay = self.retry.delay(job.attempts, error)
+                settled = await repo.finish_job(
+                    session,
+                    job.id,
+                    job.lease_token,
+                    status="pending",
+                    run_after=utcnow() + timedelta(seconds=delay),
+                    error=message,
+                )
+        log.warning(
+            "job failed" if final else "job will retry",
+            job=job.id,
+            kind=job.kind,
+            attempt=job.attempts,
+            error=message,
+            lease_held=settled,
+        )

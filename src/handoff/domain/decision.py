@@ -1,0 +1,68 @@
+"""The escalation decision: whether to hand over, and why, in terms a human can check."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from handoff.domain.action import ActionConfig
+from handoff.domain.conversation import Message
+
+
+class Reason(StrEnum):
+    """Why a conversation needs a person."""
+
+    EXPLICIT_REQUEST = "explicit_request"
+    FRUSTRATION = "frustration"
+    REPEATED_QUESTION = "repeated_question"
+    LOW_CONFIDENCE = "low_confidence"
+    SENSITIVE_TOPIC = "sensitive_topic"
+    LLM_TOOL_CALL = "llm_tool_call"
+
+
+@dataclass(frozen=True, slots=True)
+class Evidence:
+    """One signal that fired, with its score and what it matched."""
+
+    reason: Reason
+    score: float
+    detail: str
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """The decider's verdict: escalate or not, the reasons, an overall score, the evidence."""
+
+    escalate: bool
+    reasons: tuple[Reason, ...] = ()
+    score: float = 0.0
+    evidence: tuple[Evidence, ...] = ()
+
+    @classmethod
+    def stay(cls, evidence: Sequence[Evidence] = ()) -> Decision:
+        return cls(escalate=False, evidence=tuple(evidence))
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """The AI's candidate reply and how sure it is."""
+
+    text: str
+    confidence: float
+    source: str | None = None  # e.g. the knowledge-base question it came from
+
+    @property
+    def is_confident(self) -> bool:
+        return self.source is not None
+
+
+@dataclass(frozen=True, slots=True)
+class DecisionContext:
+    """Everything the decider may look at for one inbound user message."""
+
+    message: str
+    history: Sequence[Message]  # earlier messages, oldest first, without `message`
+    action: ActionConfig
+    answer: Answer | None = None  # what the AI would say, when it has been computed
+    extra: dict[str, object] = field(default_factory=dict)

@@ -1,0 +1,68 @@
+"""Tickets as the helpdesks see them: the packet we send and the reference we get back."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+
+from handoff.domain.conversation import Channel, Contact, Message
+from handoff.domain.decision import Reason
+
+NATIVE = "native"
+PLATFORMS: tuple[str, ...] = (
+    NATIVE,
+    "zendesk",
+    "salesforce",
+    "intercom",
+    "zoho_desk",
+    "freshdesk",
+    "hubspot",
+    "help_scout",
+)
+
+
+class EscalationStatus(StrEnum):
+    """Life of one escalation, from the decision to the handback."""
+
+    PENDING = "pending"  # written with its outbox job; ticket not created yet
+    OPEN = "open"  # ticket exists, the human team owns the conversation
+    SOLVED = "solved"  # ticket solved, conversation handed back to the AI
+    FAILED = "failed"  # the ticket could not be created after every retry
+
+
+class HandbackReason(StrEnum):
+    """Why the AI got the conversation back."""
+
+    SOLVED = "solved"
+
+
+class Priority(StrEnum):
+    LOW = "low"
+    NORMAL = "normal"
+    HIGH = "high"
+    URGENT = "urgent"
+
+
+@dataclass(frozen=True, slots=True)
+class TicketPacket:
+    """Everything a helpdesk needs to open a ticket for one escalation."""
+
+    idempotency_key: str  # stable per escalation; connectors send it as external id
+    subject: str
+    summary: str
+    reasons: tuple[Reason, ...]
+    transcript: Sequence[Message]
+    contact: Contact
+    channel: Channel
+    conversation_url: str
+    priority: Priority = Priority.NORMAL
+    tags: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class TicketRef:
+    """Where the ticket lives on the platform."""
+
+    id: str
+    url: str

@@ -1,0 +1,255 @@
+"""Admin use cases: workspaces, agents, members, integrations and escalate actions."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from handoff.domain import (
+    DEFAULT_HANDOFF_MESSAGE,
+    DEFAULT_SENSITIVE_TOPICS,
+    ESCALATE_TO_HUMAN,
+    NATIVE,
+    PLATFORMS,
+    Channel,
+)
+from handoff.helpdesks import HELPDESKS
+from handoff.service.auth import Principal
+from handoff.service.errors import Conflict, Forbidden, Invalid, NotFound
+from handoff.service.security import hash_password
+from handoff.store import repositories as repo
+from handoff.store.models import (
+    Action,
+    Agent,
+    Integration,
+    KnowledgeEntry,
+    Member,
+    Workspace,
+    utcnow,
+)
+
+ACTION_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,63}$")
+ROLES = ("admin", "agent")
+CHANNELS = tuple(c.value for c in Channel)
+
+
+def require_admin(principal: Principal) -> None:
+    if not principal.is_admin:
+        raise Forbidden("this needs an admin token")
+
+
+def _check_channels(field: str, channels: Sequence[str], allowed: Sequence[str]) -> list[str]:
+    unknown = [c for c in channels if c not in CHANNELS]
+    if unknown:
+        raise Invalid(field, f"unknown channel {unknown[0]!r}; known: {', '.join(CHANNELS)}")
+    outside = [c for c in channels if c not in allowed]
+    if outside:
+        raise Invalid(
+            field,
+            f"channel {outside[0]!r} is not one of the agent's channels ({', '.join(allowed)})",
+        )
+    return list(dict.fromkeys(channels))
+
+
+# --- workspaces and members -----------------------------------------------------------
+
+
+async def create_workspace(session: AsyncSession, principal: Principal, name: str) -> Workspace:
+    if principal.workspace_id is not None:
+        raise Forbidden("only the service admin token creates workspaces")
+    workspace = Workspace(name=name)
+    await repo.add(session, workspace)
+    return workspace
+
+
+async def get_workspace(
+    session: AsyncSession, principal: Principal, workspace_id: str
+) -> Workspace:
+    workspace = await session.get(Workspace, workspace_id)
+    if workspace is None or not principal.can_see(workspace.id):
+        raise NotFound("workspace not found")
+    return workspace
+
+
+async def create_member(
+    session: AsyncSession,
+    principal: Principal,
+    *,
+    workspace_id: str,
+    email: str,
+    name: str,
+    role: str,
+    password: str | None,
+) -> Member:
+    require_admin(principal)
+    await get_workspace(session, principal, workspace_id)
+    if role not in ROLES:
+        raise Invalid("role", f"must be one of {', '.join(ROLES)}")
+    if await repo.member_by_email(session, email) is not None:
+        raise Conflict(f"a member with email {email} exists already")
+    member = Member(
+        workspace_id=workspace_id,
+        email=email,
+        name=name,
+        role=role,
+        password_hash=hash_password(password) if password else None,
+    )
+    await repo.add(session, member)
+    return member
+
+
+# --- agents and knowledge --------------------------------------------------------------
+
+
+async def get_agent(session: AsyncSession, principal: Principal, agent_id: str) -> Agent:
+    """Load an agent the caller may see."""
+    agent = await session.get(Agent, agent_id)
+    if agent is None or not principal.can_see(agent.workspace_id):
+        raise NotFound("agent not found")
+    return agent
+
+
+async def create_agent(
+    session: AsyncSession,
+    principal: Principal,
+    *,
+    workspace_id: str,
+    name: str,
+    channels: Sequence[str],
+    greeting: str | None,
+) -> Agent:
+    """Create an AI agent; the built-in inbox is connected from the start."""
+    require_admin(principal)
+    await get_workspace(session, principal, workspace_id)
+    agent = Agent(
+        workspace_id=workspace_id,
+        name=name,
+        channels=_check_channels("channels", channels, CHANNELS),
+        greeting=greeting,
+    )
+    await repo.add(session, agent)
+    await repo.add(session, Integration(agent_id=agent.id, platform=NATIVE, status="connected"))
+    return agent
+
+
+async def replace_knowledge(
+    session: AsyncSession, agent: Agent, entries: Sequence[tuple[str, str]]
+) -> list[KnowledgeEntry]:
+    await repo.delete_knowledge(session, agent.id)
+    rows = [KnowledgeEntry(agent_id=agent.id, question=q, answer=a) for q, a in entries]
+    await repo.add(session, *rows)
+    return rows
+
+
+# --- integrations ----------------------------------------------------------------------
+
+
+async def connected_platforms(session: AsyncSession, agent_id: str) -> list[str]:
+    rows = await repo.integrations_of(session, agent_id)
+    return [row.platform for row in rows if row.status == "connected"]
+
+
+def integration_json(integration: Integration) -> dict[str, Any]:
+    """Describe an integration; credentials never leave the service."""
+    return {
+        "id": integration.id,
+        "platform": integration.platform,
+        "status": integration.status,
+        "created_at": integration.created_at.isoformat(),
+    }
+
+
+async def connect_platform(session: AsyncSession, agent: Agent, platform: str) -> Integration:
+    """Connect a helpdesk to an agent (credential checks come with each connector)."""
+    if platform not in PLATFORMS:
+        raise Invalid("platform", f"unknown platform {platform!r}; known: {', '.join(PLATFORMS)}")
+    if platform != NATIVE and platform not in HELPDESKS:
+        raise Invalid("platform", f"no connector for {platform!r} in this version")
+    raise Conflict(f"{platform} is connected already")
+
+
+# --- actions ---------------------------------------------------------------------------
+
+
+def action_json(action: Action) -> dict[str, Any]:
+    return {
+        "id": action.id,
+        "agent_id": action.agent_id,
+        "kind": action.kind,
+        "name": action.name,
+        "platform": action.platform,
+        "when_to_use": action.when_to_use,
+        "channels": list(action.channels),
+        "enabled": action.enabled,
+        "handoff_message": action.handoff_message,
+        "ask_for_email": action.ask_for_email,
+        "sensitive_topics": list(action.sensitive_topics),
+        "trigger_examples": list(action.trigger_examples),
+        "created_at": action.created_at.isoformat(),
+        "updated_at": action.updated_at.isoformat(),
+    }
+
+
+async def save_action(
+    session: AsyncSession,
+    agent: Agent,
+    fields: dict[str, Any],
+    existing: Action | None = None,
+) -> Action:
+    """Validate and store an escalate action (create, or replace `existing`)."""
+    kind = fields.get("kind", ESCALATE_TO_HUMAN)
+    if kind != ESCALATE_TO_HUMAN:
+        raise Invalid("kind", f"only {ESCALATE_TO_HUMAN!r} is supported")
+    name = fields["name"]
+    if not ACTION_NAME.match(name):
+        raise Invalid(
+            "name",
+            "must start with a letter and use only letters, digits and underscores "
+            "(at most 64), like Escalate_To_Human",
+        )
+    same_name = await repo.action_named(session, agent.id, name)
+    if same_name is not None and same_name is not existing:
+        raise Invalid("name", f"this agent already has an action named {name!r}")
+    platform = fields["platform"]
+    if platform not in PLATFORMS:
+        raise Invalid("platform", f"unknown platform {platform!r}; known: {', '.join(PLATFORMS)}")
+    connected = await connected_platforms(session, agent.id)
+    if platform not in connected:
+        raise Invalid(
+            "platform",
+            f"{platform!r} is not connected to this agent; connected: {', '.join(connected)}",
+        )
+    channels = _check_channels("channels", fields["channels"], agent.channels)
+    if not channels:
+        raise Invalid("channels", "select at least one channel")
+    action = existing or Action(agent_id=agent.id, kind=kind)
+    action.name = name
+    action.platform = platform
+    action.when_to_use = fields["when_to_use"]
+    action.channels = channels
+    action.enabled = fields.get("enabled", False)
+    action.handoff_message = fields.get("handoff_message") or DEFAULT_HANDOFF_MESSAGE
+    action.ask_for_email = fields.get("ask_for_email", True)
+    topics = fields.get("sensitive_topics")
+    action.sensitive_topics = list(DEFAULT_SENSITIVE_TOPICS if topics is None else topics)
+    action.trigger_examples = list(fields.get("trigger_examples") or [])
+    action.updated_at = utcnow()
+    try:
+        await repo.add(session, action)
+    except IntegrityError as error:  # a concurrent save took the name first
+        raise Invalid("name", f"this agent already has an action named {name!r}") from error
+    return action
+
+
+async def get_action(
+    session: AsyncSession, principal: Principal, action_id: str
+) -> tuple[Action, Agent]:
+    action = await session.get(Action, action_id)
+    if action is None:
+        raise NotFound("action not found")
+    agent = await get_agent(session, principal, action.agent_id)
+    return action, agent

@@ -1,0 +1,463 @@
+"""The life of a conversation: the owner rule on every inbound message, the bot's turn,
+asking for an email, the escalation transaction and the handback."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from handoff import domain
+from handoff.agent import KnowledgeEntry
+from handoff.decide import subject_for, summarize
+from handoff.domain import (
+    ESCALATE_TO_HUMAN,
+    ActionConfig,
+    Channel,
+    Decision,
+    DecisionContext,
+    EscalationStatus,
+    Evidence,
+    HandbackReason,
+    Owner,
+    Reason,
+    Role,
+)
+from handoff.service import events
+from handoff.service.errors import Invalid, NotFound
+from handoff.service.runtime import Handoff
+from handoff.service.security import hash_token, new_token
+from handoff.service.tickets import touch_ticket
+from handoff.service.views import conversation_state_json, escalation_json, message_json
+from handoff.store import repositories as repo
+from handoff.store.models import (
+    Action,
+    Agent,
+    Conversation,
+    Escalation,
+    Member,
+    Message,
+    OutboxJob,
+    utcnow,
+)
+
+EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}")
+DECLINE = re.compile(
+    r"^\s*(no|nope|nah|skip|no thanks|no,? thank you|not now|i'?d rather not|rather not|"
+    r"prefer not|i don'?t (want to|have one|have an email))\b",
+    re.IGNORECASE,
+)
+ASK_FOR_EMAIL = (
+    "I'll connect you with our support team. What email address can they reach you at, "
+    "in case you leave the chat? (Or say “skip” to continue without one.)"
+)
+ASK_FOR_EMAIL_AGAIN = (
+    "That doesn't look like an email address. Please type it like name@example.com, "
+    "or say “skip” and I'll connect you right away."
+)
+HANDBACK_MESSAGES: dict[HandbackReason, str] = {
+    HandbackReason.SOLVED: (
+        "Our support team has marked this conversation as solved. You're chatting with the "
+        "AI assistant again — ask me anything, and I can bring a person back if you need one."
+    ),
+}
+# Asking for an email more often than this becomes nagging: escalate without one.
+MAX_EMAIL_PROMPTS = 2
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    """What a channel gets back for one inbound message."""
+
+    messages: list[dict[str, Any]]
+    conversation: dict[str, Any]
+
+
+async def start_conversation(
+    hf: Handoff,
+    session: AsyncSession,
+    *,
+    agent_id: str,
+    channel: str,
+    contact: domain.Contact,
+) -> tuple[Conversation, str, list[dict[str, Any]]]:
+    """Open a conversation on a channel; return it, its visitor token and the greeting."""
+    agent = await session.get(Agent, agent_id)
+    if agent is None:
+        raise NotFound("agent not found")
+    if channel not in agent.channels:
+        raise Invalid(
+            "channel", f"this agent does not answer on '{channel}'; it answers on {agent.channels}"
+        )
+    token = new_token("hv")
+    conversation = Conversation(
+        agent_id=agent.id,
+        channel=channel,
+        owner=Owner.BOT,
+        token_hash=hash_token(token),
+        contact_name=contact.name,
+        contact_email=contact.email,
+        contact_phone=contact.phone,
+        contact_external_id=contact.external_id,
+    )
+    await repo.add(session, conversation)
+    greeting: list[dict[str, Any]] = []
+    if agent.greeting:
+        message = await post_message(session, conversation, agent, Role.ASSISTANT, agent.greeting)
+        greeting.append(message_json(message))
+    return conversation, token, greeting
+
+
+async def receive_message(
+    hf: Handoff,
+    session: AsyncSession,
+    conversation_id: str,
+    text: str,
+    *,
+    client_id: str | None = None,
+) -> Reply:
+    """Take one user message and apply the owner rule: the AI answers only while it owns."""
+    conversation = await repo.conversation_for_update(session, conversation_id)
+    if conversation is None:
+        raise NotFound("conversation not found")
+    agent = await session.get(Agent, conversation.agent_id)
+    assert agent is not None  # foreign key
+    if client_id and await repo.message_by_client_id(session, conversation.id, client_id):
+        # A retried send: the message and its answers are stored already.
+        return await _reply(session, conversation, [])
+
+    history = await repo.messages_of(session, conversation.id)
+    user_message = await post_message(
+        session, conversation, agent, Role.USER, text, client_id=client_id
+    )
+    new = [user_message]
+    if conversation.owner == Owner.HUMAN:
+        await _relay_to_team(hf, session, conversation, agent, user_message)
+    elif conversation.pending_escalation is not None:
+        new += await _continue_pending(hf, session, conversation, agent, history, user_message)
+    else:
+        new += await _bot_turn(hf, session, conversation, agent, history, user_message)
+    return await _reply(session, conversation, new)
+
+
+async def _reply(
+    session: AsyncSession, conversation: Conversation, new: Sequence[Message]
+) -> Reply:
+    escalation = await repo.latest_escalation(session, conversation.id)
+    return Reply(
+        messages=[message_json(m) for m in new],
+        conversation=conversation_state_json(conversation, escalation),
+    )
+
+
+async def post_message(
+    session: AsyncSession,
+    conversation: Conversation,
+    agent: Agent,
+    role: Role,
+    text: str,
+    *,
+    author: Member | None = None,
+    confidence: float | None = None,
+    client_id: str | None = None,
+) -> Message:
+    """Store a message and publish it to the visitor, and to the team while a ticket is open."""
+    message = Message(
+        conversation_id=conversation.id,
+        role=role,
+        text=text,
+        author_id=author.id if author else None,
+        confidence=confidence,
+        client_id=client_id,
+    )
+    await repo.add(session, message)
+    conversation.updated_at = utcnow()
+    ticket = await repo.open_ticket_of(session, conversation.id)
+    await events.publish(
+        session,
+        workspace_id=agent.workspace_id,
+        conversation_id=conversation.id,
+        type="message",
+        data={"message": message_json(message, author), "ticket_id": ticket.id if ticket else None},
+        to_visitor=True,
+        to_team=ticket is not None,
+    )
+    return message
+
+
+def action_config(action: Action) -> ActionConfig:
+    return ActionConfig(
+        name=action.name,
+        platform=action.platform,
+        when_to_use=action.when_to_use,
+        channels=frozenset(Channel(c) for c in action.channels),
+        enabled=action.enabled,
+        handoff_message=action.handoff_message,
+        ask_for_email=action.ask_for_email,
+        sensitive_topics=tuple(action.sensitive_topics),
+        trigger_examples=tuple(action.trigger_examples),
+    )
+
+
+async def _covering_action(
+    session: AsyncSession, agent_id: str, channel: str
+) -> tuple[Action, ActionConfig] | None:
+    for action in await repo.actions_of(session, agent_id):
+        config = action_config(action)
+        if action.kind == ESCALATE_TO_HUMAN and config.covers(Channel(channel)):
+            return action, config
+    return None
+
+
+def to_domain(messages: Sequence[Message]) -> list[domain.Message]:
+    return [
+        domain.Message(
+            id=m.id,
+            role=Role(m.role),
+            text=m.text,
+            created_at=m.created_at,
+            confidence=m.confidence,
+        )
+        for m in messages
+    ]
+
+
+async def _bot_turn(
+    hf: Handoff,
+    session: AsyncSession,
+    conversation: Conversation,
+    agent: Agent,
+    history: Sequence[Message],
+    user_message: Message,
+) -> list[Message]:
+    entries = [
+        KnowledgeEntry(question=e.question, answer=e.answer)
+        for e in await repo.knowledge_of(session, agent.id)
+    ]
+    knowledge = hf.knowledge_base(agent.id, entries)
+    answer = await asyncio.to_thread(knowledge.answer, user_message.text)
+    covering = await _covering_action(session, agent.id, conversation.channel)
+    if covering is not None:
+        action, config = covering
+        context = DecisionContext(
+            message=user_message.text, history=to_domain(history), action=config, answer=answer
+        )
+        decision = await asyncio.to_thread(hf.decider.decide, context)
+        if decision.escalate:
+            return await _start_escalation(hf, session, conversation, agent, action, decision)
+    reply = await post_message(
+        session, conversation, agent, Role.ASSISTANT, answer.text, confidence=answer.confidence
+    )
+    return [reply]
+
+
+async def _start_escalation(
+    hf: Handoff,
+    session: AsyncSession,
+    conversation: Conversation,
+    agent: Agent,
+    action: Action,
+    decision: Decision,
+) -> list[Message]:
+    anonymous = not (conversation.contact_email or conversation.contact_phone)
+    if anonymous and action.ask_for_email:
+        conversation.pending_escalation = {
+            "action_id": action.id,
+            "decision": _decision_json(decision),
+            "prompts": 1,
+        }
+        ask = await post_message(session, conversation, agent, Role.ASSISTANT, ASK_FOR_EMAIL)
+        return [ask]
+    return await escalate(hf, session, conversation, agent, action, decision)
+
+
+async def _continue_pending(
+    hf: Handoff,
+    session: AsyncSession,
+    conversation: Conversation,
+    agent: Agent,
+    history: Sequence[Message],
+    user_message: Message,
+) -> list[Message]:
+    pending = conversation.pending_escalation or {}
+    action = await session.get(Action, pending.get("action_id", ""))
+    if action is None or not action.enabled:
+        # The action was switched off meanwhile: forget the request and answer normally.
+        conversation.pending_escalation = None
+        return await _bot_turn(hf, session, conversation, agent, history, user_message)
+    found = EMAIL.search(user_message.text)
+    if found:
+        conversation.contact_email = found.group(0)
+    elif not DECLINE.match(user_message.text) and pending.get("prompts", 1) < MAX_EMAIL_PROMPTS:
+        conversation.pending_escalation = {**pending, "prompts": pending.get("prompts", 1) + 1}
+        again = await post_message(
+            session, conversation, agent, Role.ASSISTANT, ASK_FOR_EMAIL_AGAIN
+        )
+        return [again]
+    decision = _decision_from_json(pending["decision"])
+    return await escalate(hf, session, conversation, agent, action, decision)
+
+
+async def escalate(
+    hf: Handoff,
+    session: AsyncSession,
+    conversation: Conversation,
+    agent: Agent,
+    action: Action,
+    decision: Decision,
+) -> list[Message]:
+    """Hand the conversation to humans: escalation, outbox job and owner change in one go.
+
+    The caller's unit of work commits all of it together, or none of it.
+    """
+    transcript = to_domain(await repo.messages_of(session, conversation.id))
+    escalation = Escalation(
+        conversation_id=conversation.id,
+        stretch=conversation.stretch,
+        action_id=action.id,
+        platform=action.platform,
+        status=EscalationStatus.PENDING,
+        reasons=[r.value for r in decision.reasons],
+        evidence=[_evidence_json(e) for e in decision.evidence],
+        subject=subject_for(transcript),
+        summary=summarize(transcript, decision),
+    )
+    conversation.owner = Owner.HUMAN
+    conversation.pending_escalation = None
+    await repo.add(session, escalation)
+    await repo.add(
+        session,
+        OutboxJob(
+            kind="create_ticket",
+            payload={"escalation_id": escalation.id},
+            idempotency_key=f"create_ticket:{escalation.id}",
+            max_attempts=hf.settings.job_max_attempts,
+        ),
+    )
+    notice = await post_message(
+        session, conversation, agent, Role.ASSISTANT, action.handoff_message
+    )
+    await publish_state(session, conversation, agent, escalation)
+    return [notice]
+
+
+async def publish_state(
+    session: AsyncSession, conversation: Conversation, agent: Agent, escalation: Escalation | None
+) -> None:
+    """Tell the visitor's stream who owns the conversation now."""
+    await events.publish(
+        session,
+        workspace_id=agent.workspace_id,
+        conversation_id=conversation.id,
+        type="conversation",
+        data=conversation_state_json(conversation, escalation),
+        to_visitor=True,
+        to_team=False,
+    )
+
+
+async def _relay_to_team(
+    hf: Handoff,
+    session: AsyncSession,
+    conversation: Conversation,
+    agent: Agent,
+    message: Message,
+) -> None:
+    """Put a visitor's message onto the ticket while the human team owns the conversation."""
+    escalation = await repo.latest_escalation(session, conversation.id)
+    if escalation is None or escalation.platform == domain.NATIVE:
+        ticket = await repo.open_ticket_of(session, conversation.id)
+        if ticket is not None:  # before the worker creates it, the transcript carries the message
+            await touch_ticket(session, ticket, waiting=True)
+        return
+    await repo.add(
+        session,
+        OutboxJob(
+            kind="add_message",
+            payload={"escalation_id": escalation.id, "message_id": message.id},
+            idempotency_key=f"add_message:{message.id}",
+            max_attempts=hf.settings.job_max_attempts,
+        ),
+    )
+
+
+async def hand_back(
+    session: AsyncSession,
+    conversation: Conversation,
+    escalation: Escalation,
+    reason: HandbackReason,
+) -> Message:
+    """Return the conversation to the AI, close the stretch, and say so to the user."""
+    agent = await session.get(Agent, conversation.agent_id)
+    assert agent is not None
+    escalation.status = EscalationStatus.SOLVED
+    escalation.solved_at = utcnow()
+    conversation.owner = Owner.BOT
+    conversation.stretch += 1
+    message = await post_message(
+        session, conversation, agent, Role.SYSTEM, HANDBACK_MESSAGES[reason]
+    )
+    await publish_state(session, conversation, agent, escalation)
+    return message
+
+
+async def conversation_view(session: AsyncSession, conversation: Conversation) -> dict[str, Any]:
+    """Return the conversation as its API shape, messages included."""
+    messages = await repo.messages_of(session, conversation.id)
+    authors = await repo.members_by_id(session, {m.author_id for m in messages if m.author_id})
+    escalation = await repo.latest_escalation(session, conversation.id)
+    return {
+        "id": conversation.id,
+        "agent_id": conversation.agent_id,
+        "channel": conversation.channel,
+        "owner": conversation.owner,
+        "contact": {
+            "name": conversation.contact_name,
+            "email": conversation.contact_email,
+            "phone": conversation.contact_phone,
+            "external_id": conversation.contact_external_id,
+        },
+        "messages": [
+            message_json(m, authors.get(m.author_id) if m.author_id else None) for m in messages
+        ],
+        "escalation": escalation_json(escalation),
+    }
+
+
+def _evidence_json(evidence: Evidence) -> dict[str, Any]:
+    return {"reason": evidence.reason.value, "score": evidence.score, "detail": evidence.detail}
+
+
+def _decision_json(decision: Decision) -> dict[str, Any]:
+    return {
+        "reasons": [r.value for r in decision.reasons],
+        "score": decision.score,
+        "evidence": [_evidence_json(e) for e in decision.evidence],
+    }
+
+
+def _decision_from_json(data: dict[str, Any]) -> Decision:
+    return Decision(
+        escalate=True,
+        reasons=tuple(Reason(r) for r in data["reasons"]),
+        score=float(data["score"]),
+        evidence=tuple(
+            Evidence(reason=Reason(e["reason"]), score=float(e["score"]), detail=e["detail"])
+            for e in data["evidence"]
+        ),
+    )
+
+
+__all__ = [
+    "Reply",
+    "conversation_view",
+    "escalate",
+    "hand_back",
+    "post_message",
+    "receive_message",
+    "start_conversation",
+]

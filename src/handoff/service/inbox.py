@@ -1,0 +1,153 @@
+"""The built-in inbox: tickets for the human team, replies, notes, assignment, solving."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from handoff.domain import EscalationStatus, HandbackReason, Role
+from handoff.service import events
+from handoff.service.auth import Principal
+from handoff.service.conversations import hand_back, post_message, publish_state
+from handoff.service.errors import Conflict, Invalid, NotFound
+from handoff.service.runtime import Handoff
+from handoff.service.tickets import publish_ticket, ticket_summary, touch_ticket
+from handoff.service.views import message_json, note_json
+from handoff.store import repositories as repo
+from handoff.store.models import Agent, Conversation, Escalation, Member, Note, Ticket
+
+TICKET_STATUSES = ("open", "solved", "all")
+
+
+async def create_native_ticket(hf: Handoff, session: AsyncSession, escalation_id: str) -> Ticket:
+    """Open the inbox ticket for an escalation; a replay returns the ticket already made."""
+    escalation = await session.get(Escalation, escalation_id)
+    if escalation is None:
+        raise NotFound(f"escalation {escalation_id} not found")
+    existing = await repo.ticket_for_escalation(session, escalation.id)
+    if existing is not None:
+        return existing
+    conversation = await session.get(Conversation, escalation.conversation_id)
+    assert conversation is not None
+    agent = await session.get(Agent, conversation.agent_id)
+    assert agent is not None
+    ticket = Ticket(
+        escalation_id=escalation.id,
+        workspace_id=agent.workspace_id,
+        conversation_id=conversation.id,
+        status="open",
+        waiting=True,
+    )
+    await repo.add(session, ticket)
+    escalation.ticket_id = ticket.id
+    escalation.ticket_url = hf.ticket_url(ticket.id)
+    if escalation.status in (EscalationStatus.PENDING, EscalationStatus.FAILED):
+        escalation.status = EscalationStatus.OPEN
+        escalation.last_error = None
+    await publish_ticket(session, ticket)
+    await publish_state(session, conversation, agent, escalation)
+    return ticket
+
+
+async def list_tickets(
+    session: AsyncSession, principal: Principal, status: str, limit: int = 200
+) -> list[dict[str, Any]]:
+    """Return the caller's tickets, newest activity first."""
+    if status not in TICKET_STATUSES:
+        raise Invalid("status", f"must be one of {', '.join(TICKET_STATUSES)}")
+    rows = await repo.tickets(
+        session, principal.workspace_id, None if status == "all" else status, limit
+    )
+    return [await ticket_summary(session, ticket) for ticket in rows]
+
+
+async def get_ticket(session: AsyncSession, principal: Principal, ticket_id: str) -> Ticket:
+    """Load a ticket the caller may see; others' tickets do not exist for them."""
+    ticket = await session.get(Ticket, ticket_id)
+    if ticket is None or not principal.can_see(ticket.workspace_id):
+        raise NotFound("ticket not found")
+    return ticket
+
+
+async def ticket_detail(hf: Handoff, session: AsyncSession, ticket: Ticket) -> dict[str, Any]:
+    """Return a ticket with its transcript, notes and the decision's evidence."""
+    detail = await ticket_summary(session, ticket)
+    escalation = await session.get(Escalation, ticket.escalation_id)
+    assert escalation is not None
+    messages = await repo.messages_of(session, ticket.conversation_id)
+    notes = await repo.notes_of(session, ticket.id)
+    author_ids = {m.author_id for m in messages if m.author_id} | {
+        n.author_id for n in notes if n.author_id
+    }
+    authors = await repo.members_by_id(session, author_ids)
+    detail["messages"] = [
+        message_json(m, authors.get(m.author_id) if m.author_id else None) for m in messages
+    ]
+    detail["notes"] = [
+        note_json(n, authors.get(n.author_id) if n.author_id else None) for n in notes
+    ]
+    detail["evidence"] = list(escalation.evidence)
+    detail["conversation_url"] = hf.conversation_url(ticket.conversation_id)
+    return detail
+
+
+async def reply(
+    session: AsyncSession, ticket: Ticket, author: Member | None, text: str
+) -> dict[str, Any]:
+    """Send a human agent's reply to the visitor on their channel."""
+    if ticket.status != "open":
+        raise Conflict("this ticket is solved; the AI owns the conversation again")
+    conversation = await session.get(Conversation, ticket.conversation_id)
+    agent = await session.get(Agent, conversation.agent_id) if conversation else None
+    assert conversation is not None and agent is not None
+    message = await post_message(
+        session, conversation, agent, Role.HUMAN_AGENT, text, author=author
+    )
+    if ticket.assignee_id is None and author is not None:
+        ticket.assignee_id = author.id  # whoever answers first takes the ticket
+    await touch_ticket(session, ticket, waiting=False)
+    return message_json(message, author)
+
+
+async def add_note(
+    session: AsyncSession, ticket: Ticket, author: Member | None, text: str
+) -> dict[str, Any]:
+    """Add an internal note; only the team's stream carries it."""
+    note = Note(ticket_id=ticket.id, author_id=author.id if author else None, text=text)
+    await repo.add(session, note)
+    data = note_json(note, author)
+    await events.publish(
+        session,
+        workspace_id=ticket.workspace_id,
+        conversation_id=ticket.conversation_id,
+        type="note",
+        data={"ticket_id": ticket.id, "note": data},
+        to_visitor=False,
+        to_team=True,
+    )
+    return data
+
+
+async def assign(session: AsyncSession, ticket: Ticket, member_id: str | None) -> dict[str, Any]:
+    """Give the ticket to a member of its workspace, or to nobody."""
+    if member_id is not None:
+        member = await session.get(Member, member_id)
+        if member is None or member.workspace_id != ticket.workspace_id:
+            raise Invalid("member_id", "no such member in this workspace")
+    ticket.assignee_id = member_id
+    await touch_ticket(session, ticket, waiting=ticket.waiting)
+    return await ticket_summary(session, ticket)
+
+
+async def solve(session: AsyncSession, ticket: Ticket) -> dict[str, Any]:
+    """Solve the ticket and hand the conversation back to the AI; solving twice is a no-op."""
+    if ticket.status == "solved":
+        return await ticket_summary(session, ticket)
+    conversation = await session.get(Conversation, ticket.conversation_id)
+    escalation = await session.get(Escalation, ticket.escalation_id)
+    assert conversation is not None and escalation is not None
+    await hand_back(session, conversation, escalation, HandbackReason.SOLVED)
+    ticket.status = "solved"
+    await touch_ticket(session, ticket, waiting=False)
+    return await ticket_summary(session, ticket)

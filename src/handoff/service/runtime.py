@@ -1,0 +1,69 @@
+"""The running service's shared parts: database, decider, knowledge bases, event bus."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from handoff.agent import KnowledgeBase, KnowledgeEntry
+from handoff.decide import Decider, Encoder, LocalDecider, get_encoder
+from handoff.service.events import EventBus
+from handoff.service.security import Vault
+from handoff.settings import Settings
+from handoff.store.db import Database
+
+
+class Handoff:
+    """Everything a request or a job needs besides its own transaction."""
+
+    def __init__(self, settings: Settings, *, encoder: Encoder | None = None) -> None:
+        self.settings = settings
+        self.db = Database(settings.resolved_database_url)
+        self.bus = EventBus()
+        self.vault = Vault(settings.resolved_secret_key)
+        self._encoder = encoder
+        self._decider: Decider | None = None
+        self._knowledge: dict[str, tuple[str, KnowledgeBase]] = {}
+
+    @property
+    def encoder(self) -> Encoder:
+        if self._encoder is None:
+            self._encoder = get_encoder()
+        return self._encoder
+
+    @property
+    def decider(self) -> Decider:
+        if self._decider is None:
+            self._decider = LocalDecider(self.encoder)
+        return self._decider
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[AsyncSession]:
+        """Run one unit of work, then wake the live streams that wait on this process."""
+        async with self.db.unit_of_work() as session:
+            yield session
+        self.bus.notify()
+
+    def knowledge_base(self, agent_id: str, entries: Sequence[KnowledgeEntry]) -> KnowledgeBase:
+        """Return the agent's knowledge base, embedding it again only when it changed."""
+        fingerprint = hashlib.sha256(
+            "\x1e".join(f"{e.question}\x1f{e.answer}" for e in entries).encode()
+        ).hexdigest()
+        cached = self._knowledge.get(agent_id)
+        if cached and cached[0] == fingerprint:
+            return cached[1]
+        knowledge = KnowledgeBase(list(entries), self.encoder)
+        self._knowledge[agent_id] = (fingerprint, knowledge)
+        return knowledge
+
+    def conversation_url(self, conversation_id: str) -> str:
+        return f"{self.settings.resolved_public_url}/inbox#conversation={conversation_id}"
+
+    def ticket_url(self, ticket_id: str) -> str:
+        return f"{self.settings.resolved_public_url}/inbox#ticket={ticket_id}"
+
+    async def close(self) -> None:
+        await self.db.dispose()

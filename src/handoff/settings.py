@@ -1,0 +1,92 @@
+"""Service settings: every knob comes from an environment variable prefixed HANDOFF_."""
+
+from __future__ import annotations
+
+import secrets
+from functools import cached_property
+from pathlib import Path
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Configuration of one handoff process (API server or worker)."""
+
+    model_config = SettingsConfigDict(env_prefix="HANDOFF_", extra="ignore")
+
+    data_dir: Path = Field(
+        default=Path("data"),
+        description="Folder for the SQLite file and the generated secret key.",
+    )
+    database_url: str | None = Field(
+        default=None,
+        description="SQLAlchemy async URL; default sqlite+aiosqlite:///<data_dir>/handoff.db. "
+        "PostgreSQL: postgresql+asyncpg://user:password@host:5432/db",
+    )
+    host: str = Field(default="127.0.0.1", description="Interface the server listens on.")
+    port: int = Field(default=8000, ge=1, le=65535, description="Port the server listens on.")
+    public_url: str | None = Field(
+        default=None,
+        description="Base URL users and helpdesks reach the service at (links in tickets); "
+        "default http://<host>:<port>.",
+    )
+    admin_token: SecretStr | None = Field(
+        default=None,
+        description="Bootstrap admin API token; generated and printed once at first start "
+        "if unset.",
+    )
+    secret_key: SecretStr | None = Field(
+        default=None,
+        description="Key that encrypts integration credentials at rest (Fernet) and signs "
+        "tokens; generated into <data_dir>/secret.key if unset.",
+    )
+    run_worker: bool = Field(
+        default=True, description="Run the outbox worker inside `handoff serve`."
+    )
+    worker_poll_seconds: float = Field(
+        default=1.0, gt=0, description="How often an idle outbox worker looks for due jobs."
+    )
+    job_lease_seconds: float = Field(
+        default=60.0, gt=0, description="How long a worker holds a job before others may take it."
+    )
+    job_max_attempts: int = Field(
+        default=8, ge=1, description="Attempts before an outbox job is parked as failed."
+    )
+    retry_base_seconds: float = Field(
+        default=2.0, gt=0, description="First retry delay; doubles each attempt, with jitter."
+    )
+    retry_max_seconds: float = Field(default=600.0, gt=0, description="Longest retry delay.")
+    event_poll_seconds: float = Field(
+        default=1.0,
+        gt=0,
+        description="How often live streams look for events written by other processes.",
+    )
+    log_level: str = Field(default="info", description="debug, info, warning or error.")
+
+    @cached_property
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite+aiosqlite:///{(self.data_dir / 'handoff.db').resolve()}"
+
+    @cached_property
+    def resolved_public_url(self) -> str:
+        if self.public_url:
+            return self.public_url.rstrip("/")
+        host = "127.0.0.1" if self.host in ("0.0.0.0", "::") else self.host
+        return f"http://{host}:{self.port}"
+
+    @cached_property
+    def resolved_secret_key(self) -> str:
+        """Return the configured secret key, or the one kept in the data folder."""
+        if self.secret_key:
+            return self.secret_key.get_secret_value()
+        path = self.data_dir / "secret.key"
+        if path.exists():
+            return path.read_text().strip()
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        key = secrets.token_urlsafe(32)
+        path.write_text(key)
+        path.chmod(0o600)
+        return key

@@ -1,0 +1,293 @@
+"""Every query lives here. Functions take the session, flush when they write, never commit."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy import Select, func, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from handoff.store.models import (
+    Action,
+    Agent,
+    ApiToken,
+    Conversation,
+    Escalation,
+    Event,
+    Integration,
+    KnowledgeEntry,
+    Member,
+    Message,
+    Note,
+    OutboxJob,
+    Ticket,
+    Workspace,
+    utcnow,
+)
+
+
+async def add(session: AsyncSession, *rows: object) -> None:
+    """Stage new rows and flush so their ids and defaults are known."""
+    session.add_all(rows)
+    await session.flush()
+
+
+# --- tokens, members, workspaces -------------------------------------------------------
+
+
+async def token_by_hash(session: AsyncSession, token_hash: str) -> ApiToken | None:
+    return await session.scalar(select(ApiToken).where(ApiToken.token_hash == token_hash))
+
+
+async def has_admin_token(session: AsyncSession) -> bool:
+    found = await session.scalar(select(ApiToken.id).where(ApiToken.member_id.is_(None)).limit(1))
+    return found is not None
+
+
+async def member_by_email(session: AsyncSession, email: str) -> Member | None:
+    return await session.scalar(select(Member).where(func.lower(Member.email) == email.lower()))
+
+
+async def members_of(session: AsyncSession, workspace_id: str | None) -> Sequence[Member]:
+    query = select(Member).order_by(Member.name)
+    if workspace_id is not None:
+        query = query.where(Member.workspace_id == workspace_id)
+    return (await session.scalars(query)).all()
+
+
+async def workspaces(session: AsyncSession) -> Sequence[Workspace]:
+    return (await session.scalars(select(Workspace).order_by(Workspace.created_at))).all()
+
+
+# --- agents, knowledge, integrations, actions -----------------------------------------
+
+
+async def agents(session: AsyncSession, workspace_id: str | None) -> Sequence[Agent]:
+    query = select(Agent).order_by(Agent.created_at)
+    if workspace_id is not None:
+        query = query.where(Agent.workspace_id == workspace_id)
+    return (await session.scalars(query)).all()
+
+
+async def knowledge_of(session: AsyncSession, agent_id: str) -> Sequence[KnowledgeEntry]:
+    query = select(KnowledgeEntry).where(KnowledgeEntry.agent_id == agent_id)
+    return (await session.scalars(query.order_by(KnowledgeEntry.id))).all()
+
+
+async def delete_knowledge(session: AsyncSession, agent_id: str) -> None:
+    for entry in await knowledge_of(session, agent_id):
+        await session.delete(entry)
+    await session.flush()
+
+
+async def integrations_of(session: AsyncSession, agent_id: str) -> Sequence[Integration]:
+    query = select(Integration).where(Integration.agent_id == agent_id)
+    return (await session.scalars(query.order_by(Integration.created_at))).all()
+
+
+async def actions_of(session: AsyncSession, agent_id: str) -> Sequence[Action]:
+    query = select(Action).where(Action.agent_id == agent_id).order_by(Action.created_at)
+    return (await session.scalars(query)).all()
+
+
+async def action_named(session: AsyncSession, agent_id: str, name: str) -> Action | None:
+    query = select(Action).where(Action.agent_id == agent_id, Action.name == name)
+    return await session.scalar(query)
+
+
+# --- conversations and messages -------------------------------------------------------
+
+
+async def conversation_for_update(
+    session: AsyncSession, conversation_id: str
+) -> Conversation | None:
+    """Load a conversation and lock its row, so two messages cannot both escalate it."""
+    query = select(Conversation).where(Conversation.id == conversation_id).with_for_update()
+    return await session.scalar(query)
+
+
+async def conversation_by_token(session: AsyncSession, token_hash: str) -> Conversation | None:
+    return await session.scalar(select(Conversation).where(Conversation.token_hash == token_hash))
+
+
+async def messages_of(session: AsyncSession, conversation_id: str) -> Sequence[Message]:
+    query = select(Message).where(Message.conversation_id == conversation_id)
+    return (await session.scalars(query.order_by(Message.id))).all()
+
+
+async def message_by_client_id(
+    session: AsyncSession, conversation_id: str, client_id: str
+) -> Message | None:
+    query = select(Message).where(
+        Message.conversation_id == conversation_id, Message.client_id == client_id
+    )
+    return await session.scalar(query)
+
+
+async def messages_after(
+    session: AsyncSession, conversation_id: str, after_id: int
+) -> Sequence[Message]:
+    query = select(Message).where(Message.conversation_id == conversation_id, Message.id > after_id)
+    return (await session.scalars(query.order_by(Message.id))).all()
+
+
+async def latest_escalation(session: AsyncSession, conversation_id: str) -> Escalation | None:
+    query = (
+        select(Escalation)
+        .where(Escalation.conversation_id == conversation_id)
+        .order_by(Escalation.stretch.desc())
+        .limit(1)
+    )
+    return await session.scalar(query)
+
+
+async def members_by_id(session: AsyncSession, ids: set[str]) -> dict[str, Member]:
+    if not ids:
+        return {}
+    rows = await session.scalars(select(Member).where(Member.id.in_(ids)))
+    return {member.id: member for member in rows}
+
+
+# --- tickets and notes ----------------------------------------------------------------
+
+
+def tickets_query(workspace_id: str | None, status: str | None) -> Select[Ticket]:
+    query = select(Ticket).order_by(Ticket.updated_at.desc())
+    if workspace_id is not None:
+        query = query.where(Ticket.workspace_id == workspace_id)
+    if status is not None:
+        query = query.where(Ticket.status == status)
+    return query
+
+
+async def tickets(
+    session: AsyncSession, workspace_id: str | None, status: str | None, limit: int
+) -> Sequence[Ticket]:
+    return (await session.scalars(tickets_query(workspace_id, status).limit(limit))).all()
+
+
+async def ticket_for_escalation(session: AsyncSession, escalation_id: str) -> Ticket | None:
+    return await session.scalar(select(Ticket).where(Ticket.escalation_id == escalation_id))
+
+
+async def open_ticket_of(session: AsyncSession, conversation_id: str) -> Ticket | None:
+    query = select(Ticket).where(Ticket.conversation_id == conversation_id, Ticket.status == "open")
+    return await session.scalar(query)
+
+
+async def notes_of(session: AsyncSession, ticket_id: str) -> Sequence[Note]:
+    query = select(Note).where(Note.ticket_id == ticket_id).order_by(Note.id)
+    return (await session.scalars(query)).all()
+
+
+async def last_messages(
+    session: AsyncSession, conversation_ids: Sequence[str]
+) -> dict[str, Message]:
+    """Return the newest message of each conversation."""
+    if not conversation_ids:
+        return {}
+    newest = (
+        select(func.max(Message.id))
+        .where(Message.conversation_id.in_(conversation_ids))
+        .group_by(Message.conversation_id)
+    )
+    rows = await session.scalars(select(Message).where(Message.id.in_(newest)))
+    return {row.conversation_id: row for row in rows}
+
+
+# --- events ---------------------------------------------------------------------------
+
+
+async def events_after(
+    session: AsyncSession,
+    after_id: int,
+    *,
+    conversation_id: str | None = None,
+    workspace_id: str | None = None,
+    limit: int = 200,
+) -> Sequence[Event]:
+    query = select(Event).where(Event.id > after_id)
+    if conversation_id is not None:
+        query = query.where(Event.conversation_id == conversation_id, Event.to_visitor.is_(True))
+    else:
+        query = query.where(Event.to_team.is_(True))
+        if workspace_id is not None:
+            query = query.where(Event.workspace_id == workspace_id)
+    return (await session.scalars(query.order_by(Event.id).limit(limit))).all()
+
+
+async def last_event_id(session: AsyncSession) -> int:
+    return int(await session.scalar(select(func.coalesce(func.max(Event.id), 0))) or 0)
+
+
+# --- outbox ---------------------------------------------------------------------------
+
+
+async def claim_job(
+    session: AsyncSession, *, now: datetime, lease_token: str, lease_until: datetime
+) -> OutboxJob | None:
+    """Lease the next due job, or a job whose lease expired; skip rows others hold."""
+    due = (
+        select(OutboxJob.id)
+        .where(
+            or_(
+                (OutboxJob.status == "pending") & (OutboxJob.run_after <= now),
+                (OutboxJob.status == "running") & (OutboxJob.lease_expires_at < now),
+            )
+        )
+        .order_by(OutboxJob.run_after, OutboxJob.id)
+        .limit(1)
+        .with_for_update(skip_locked=True)
+        .scalar_subquery()
+    )
+    claimed = (
+        update(OutboxJob)
+        .where(OutboxJob.id == due)
+        .values(
+            status="running",
+            lease_token=lease_token,
+            lease_expires_at=lease_until,
+            attempts=OutboxJob.attempts + 1,
+            updated_at=now,
+        )
+        .returning(OutboxJob)
+        .execution_options(synchronize_session=False)
+    )
+    return (await session.scalars(claimed)).one_or_none()
+
+
+async def finish_job(
+    session: AsyncSession,
+    job_id: int,
+    lease_token: str,
+    *,
+    status: str,
+    run_after: datetime | None = None,
+    error: str | None = None,
+) -> bool:
+    """Settle a leased job; False when the lease was lost to another worker meanwhile."""
+    values: dict[str, object] = {
+        "status": status,
+        "lease_token": None,
+        "lease_expires_at": None,
+        "updated_at": utcnow(),
+        "last_error": error,
+    }
+    if run_after is not None:
+        values["run_after"] = run_after
+    result = await session.execute(
+        update(OutboxJob)
+        .where(OutboxJob.id == job_id, OutboxJob.lease_token == lease_token)
+        .values(**values)
+        .returning(OutboxJob.id)
+        .execution_options(synchronize_session=False)
+    )
+    return result.scalar_one_or_none() is not None
+
+
+async def jobs(session: AsyncSession, status: str | None, limit: int) -> Sequence[OutboxJob]:
+    query = select(OutboxJob).order_by(OutboxJob.id.desc()).limit(limit)
+    if status is not None:
+        query = query.where(OutboxJob.status == status)
+    return (await session.scalars(query)).all()

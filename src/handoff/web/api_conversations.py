@@ -1,0 +1,116 @@
+"""The channel API: conversations, messages and the visitor's live stream."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request, status
+from sqlalchemy.ext.asyncio import AsyncSession
+from sse_starlette.sse import EventSourceResponse
+
+from handoff import domain
+from handoff.service import conversations
+from handoff.service.auth import authenticate, visitor_conversation
+from handoff.service.errors import NotFound, Unauthorized
+from handoff.service.metrics import MESSAGES_RECEIVED
+from handoff.store.models import Agent, Conversation, Event
+from handoff.web.deps import HandoffDep, StreamTokenDep, TokenDep
+from handoff.web.schemas import ConversationIn, MessageIn
+from handoff.web.streams import event_stream, resume_point
+
+router = APIRouter(prefix="/api/v1", tags=["conversations"])
+
+
+@router.get("/agents/{agent_id}/public")
+async def public_agent(agent_id: str, hf: HandoffDep) -> dict[str, Any]:
+    """Return what a chat widget shows about an agent: its name and greeting."""
+    async with hf.transaction() as session:
+        agent = await session.get(Agent, agent_id)
+        if agent is None:
+            raise NotFound("agent not found")
+        return {
+            "id": agent.id,
+            "name": agent.name,
+            "greeting": agent.greeting,
+            "channels": agent.channels,
+        }
+
+
+@router.post("/agents/{agent_id}/conversations", status_code=status.HTTP_201_CREATED)
+async def create_conversation(
+    agent_id: str, body: ConversationIn, hf: HandoffDep
+) -> dict[str, Any]:
+    """Start a conversation on a channel; the token returned opens this conversation only."""
+    contact = body.contact or None
+    async with hf.transaction() as session:
+        conversation, token, greeting = await conversations.start_conversation(
+            hf,
+            session,
+            agent_id=agent_id,
+            channel=body.channel.value,
+            contact=domain.Contact(
+                name=contact.name if contact else None,
+                email=str(contact.email) if contact and contact.email else None,
+                phone=contact.phone if contact else None,
+                external_id=contact.external_id if contact else None,
+            ),
+        )
+        return {"id": conversation.id, "token": token, "messages": greeting}
+
+
+@router.post("/conversations/{conversation_id}/messages")
+async def post_message(
+    conversation_id: str, body: MessageIn, hf: HandoffDep, token: TokenDep
+) -> dict[str, Any]:
+    """Send the user's message; the answer, or the handoff notice, comes back at once."""
+    async with hf.transaction() as session:
+        await visitor_conversation(session, conversation_id, token)
+        reply = await conversations.receive_message(
+            hf, session, conversation_id, body.text, client_id=body.client_id
+        )
+    MESSAGES_RECEIVED.inc()
+    return {"messages": reply.messages, "conversation": reply.conversation}
+
+
+@router.get("/conversations/{conversation_id}")
+async def get_conversation(conversation_id: str, hf: HandoffDep, token: TokenDep) -> dict[str, Any]:
+    """Return the conversation with its messages, for its visitor or for the team."""
+    async with hf.transaction() as session:
+        conversation = await _readable_conversation(session, conversation_id, token)
+        return await conversations.conversation_view(session, conversation)
+
+
+async def _readable_conversation(
+    session: AsyncSession, conversation_id: str, token: str | None
+) -> Conversation:
+    try:
+        return await visitor_conversation(session, conversation_id, token)
+    except Unauthorized:
+        principal = await authenticate(session, token)
+        conversation = await session.get(Conversation, conversation_id)
+        agent = await session.get(Agent, conversation.agent_id) if conversation else None
+        if conversation is None or agent is None or not principal.can_see(agent.workspace_id):
+            raise NotFound("conversation not found") from None
+        return conversation
+
+
+def _visitor_event(event: Event) -> dict[str, Any] | None:
+    if event.type == "message":
+        message: dict[str, Any] = event.data["message"]
+        return message
+    return dict(event.data)
+
+
+@router.get("/conversations/{conversation_id}/events", response_class=EventSourceResponse)
+async def conversation_events(
+    conversation_id: str, request: Request, hf: HandoffDep, token: StreamTokenDep
+) -> EventSourceResponse:
+    """Stream new messages (`message`) and owner changes (`conversation`) to the visitor.
+
+    Pass the token as a bearer header or `?access_token=`; resume with Last-Event-ID.
+    """
+    async with hf.transaction() as session:
+        await visitor_conversation(session, conversation_id, token)
+    return event_stream(
+        hf, request, resume_point(request, 0), _visitor_event, conversation_id=conversation_id
+    )

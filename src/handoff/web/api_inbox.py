@@ -1,0 +1,129 @@
+"""The team API: login, tickets of the built-in inbox, replies, notes, assignment, solving."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Query, Request
+from sse_starlette.sse import EventSourceResponse
+
+from handoff.service import inbox
+from handoff.service.auth import Principal, authenticate, login
+from handoff.service.views import member_json
+from handoff.store import repositories as repo
+from handoff.store.models import Event
+from handoff.web.deps import HandoffDep, StreamTokenDep, TokenDep
+from handoff.web.schemas import AssignIn, LoginIn, ReplyIn
+from handoff.web.streams import event_stream, resume_point
+
+router = APIRouter(prefix="/api/v1", tags=["inbox"])
+
+
+def _me(principal: Principal) -> dict[str, Any]:
+    if principal.member is not None:
+        return member_json(principal.member)
+    return {"id": None, "name": "Service admin", "email": None, "role": "admin"}
+
+
+@router.post("/auth/login")
+async def login_member(body: LoginIn, hf: HandoffDep) -> dict[str, Any]:
+    """Exchange a member's email and password for an inbox token."""
+    async with hf.transaction() as session:
+        member, token = await login(session, str(body.email), body.password)
+        return {"token": token, "member": member_json(member)}
+
+
+@router.get("/me")
+async def me(hf: HandoffDep, token: TokenDep) -> dict[str, Any]:
+    """Return who the token belongs to."""
+    async with hf.transaction() as session:
+        return _me(await authenticate(session, token))
+
+
+@router.get("/members")
+async def list_members(hf: HandoffDep, token: TokenDep) -> list[dict[str, Any]]:
+    """Return the members of the caller's workspace (all members for the service admin)."""
+    async with hf.transaction() as session:
+        principal = await authenticate(session, token)
+        return [member_json(m) for m in await repo.members_of(session, principal.workspace_id)]
+
+
+@router.get("/tickets")
+async def list_tickets(
+    hf: HandoffDep,
+    token: TokenDep,
+    status: str = Query("open", description="open, solved or all"),
+) -> list[dict[str, Any]]:
+    """Return the built-in inbox's tickets, newest activity first."""
+    async with hf.transaction() as session:
+        principal = await authenticate(session, token)
+        return await inbox.list_tickets(session, principal, status)
+
+
+@router.get("/tickets/{ticket_id}")
+async def get_ticket(ticket_id: str, hf: HandoffDep, token: TokenDep) -> dict[str, Any]:
+    """Return a ticket with its transcript, internal notes and the decision's evidence."""
+    async with hf.transaction() as session:
+        principal = await authenticate(session, token)
+        ticket = await inbox.get_ticket(session, principal, ticket_id)
+        return await inbox.ticket_detail(hf, session, ticket)
+
+
+@router.post("/tickets/{ticket_id}/replies", status_code=201)
+async def reply(ticket_id: str, body: ReplyIn, hf: HandoffDep, token: TokenDep) -> dict[str, Any]:
+    """Send a reply to the user, on the channel they wrote from."""
+    async with hf.transaction() as session:
+        principal = await authenticate(session, token)
+        ticket = await inbox.get_ticket(session, principal, ticket_id)
+        return await inbox.reply(session, ticket, principal.member, body.text)
+
+
+@router.post("/tickets/{ticket_id}/notes", status_code=201)
+async def add_note(
+    ticket_id: str, body: ReplyIn, hf: HandoffDep, token: TokenDep
+) -> dict[str, Any]:
+    """Add an internal note; the user never sees it."""
+    async with hf.transaction() as session:
+        principal = await authenticate(session, token)
+        ticket = await inbox.get_ticket(session, principal, ticket_id)
+        return await inbox.add_note(session, ticket, principal.member, body.text)
+
+
+@router.post("/tickets/{ticket_id}/assign")
+async def assign(ticket_id: str, body: AssignIn, hf: HandoffDep, token: TokenDep) -> dict[str, Any]:
+    """Assign the ticket to a member of its workspace, or unassign it with null."""
+    async with hf.transaction() as session:
+        principal = await authenticate(session, token)
+        ticket = await inbox.get_ticket(session, principal, ticket_id)
+        return await inbox.assign(session, ticket, body.member_id)
+
+
+@router.post("/tickets/{ticket_id}/solve")
+async def solve(ticket_id: str, hf: HandoffDep, token: TokenDep) -> dict[str, Any]:
+    """Solve the ticket: the AI takes the conversation back and tells the user."""
+    async with hf.transaction() as session:
+        principal = await authenticate(session, token)
+        ticket = await inbox.get_ticket(session, principal, ticket_id)
+        return await inbox.solve(session, ticket)
+
+
+def _team_event(event: Event) -> dict[str, Any] | None:
+    if event.type == "message" and event.data.get("ticket_id") is None:
+        return None
+    return dict(event.data)
+
+
+@router.get("/inbox/events", response_class=EventSourceResponse)
+async def inbox_events(
+    request: Request, hf: HandoffDep, token: StreamTokenDep
+) -> EventSourceResponse:
+    """Stream ticket changes (`ticket`), transcript messages (`message`) and notes (`note`).
+
+    Pass the token as a bearer header or `?access_token=`; resume with Last-Event-ID.
+    """
+    async with hf.transaction() as session:
+        principal = await authenticate(session, token)
+        newest = await repo.last_event_id(session)
+    return event_stream(
+        hf, request, resume_point(request, newest), _team_event, workspace_id=principal.workspace_id
+    )

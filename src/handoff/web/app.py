@@ -1,0 +1,98 @@
+"""The FastAPI application: API routers, pages, static assets, health and metrics."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager, suppress
+from pathlib import Path
+
+import structlog
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse, Response
+from fastapi.staticfiles import StaticFiles
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from handoff import __version__
+from handoff.dispatch import RetryPolicy, Worker
+from handoff.service.auth import authenticate
+from handoff.service.errors import HandoffError, Invalid
+from handoff.service.jobs import job_handlers
+from handoff.service.runtime import Handoff
+from handoff.web import api_admin, api_conversations, api_inbox, pages
+from handoff.web.deps import HandoffDep, TokenDep
+
+log = structlog.get_logger(__name__)
+STATIC = Path(__file__).parent / "static"
+
+
+def build_worker(hf: Handoff) -> Worker:
+    """Return an outbox worker wired to this runtime's database and handlers."""
+    settings = hf.settings
+    return Worker(
+        hf.db,
+        job_handlers(hf),
+        lease_seconds=settings.job_lease_seconds,
+        poll_seconds=settings.worker_poll_seconds,
+        retry=RetryPolicy(settings.retry_base_seconds, settings.retry_max_seconds),
+        wait_for_work=hf.bus.wait,
+        on_change=hf.bus.notify,
+    )
+
+
+def create_app(hf: Handoff) -> FastAPI:
+    """Build the app around a runtime; `serve` runs it, tests talk to it over HTTP."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await asyncio.to_thread(lambda: hf.decider)  # load the encoder before the first chat
+        stop = asyncio.Event()
+        task = asyncio.create_task(build_worker(hf).run(stop)) if hf.settings.run_worker else None
+        yield
+        stop.set()
+        if task is not None:
+            hf.bus.notify()
+            with suppress(asyncio.CancelledError):
+                await asyncio.wait_for(task, timeout=10)
+        await hf.close()
+
+    app = FastAPI(
+        title="handoff",
+        version=__version__,
+        description="Escalate to Human for AI support agents.",
+        lifespan=lifespan,
+    )
+    app.state.handoff = hf
+
+    @app.exception_handler(Invalid)
+    async def _invalid(_: Request, error: Invalid) -> JSONResponse:
+        detail = [{"loc": ["body", error.field], "msg": error.reason, "type": "value_error"}]
+        return JSONResponse({"detail": detail}, status_code=422)
+
+    @app.exception_handler(HandoffError)
+    async def _handoff_error(_: Request, error: HandoffError) -> JSONResponse:
+        headers = {"WWW-Authenticate": "Bearer"} if error.status_code == 401 else None
+        return JSONResponse(
+            {"detail": error.message}, status_code=error.status_code, headers=headers
+        )
+
+    @app.get("/healthz", tags=["ops"])
+    async def healthz() -> dict[str, str]:
+        """Return 200 while the service is up."""
+        return {"status": "ok", "version": __version__}
+
+    @app.get("/metrics", tags=["ops"])
+    async def metrics(hf: HandoffDep, token: TokenDep) -> Response:
+        """Prometheus metrics (admin token)."""
+        async with hf.transaction() as session:
+            principal = await authenticate(session, token)
+        if not principal.is_admin:
+            raise HandoffError("this needs an admin token", 403)
+        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+    app.include_router(api_admin.router)
+    app.include_router(api_conversations.router)
+    app.include_router(api_inbox.router)
+    app.include_router(pages.router)
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    return app

@@ -1,0 +1,49 @@
+"""HTML pages: the landing page, the demo company site, the full-page help chat and the inbox.
+
+The pages are thin shells; the chat (``static/widget.js``) and the inbox (``static/inbox.js``)
+talk to the JSON API. The lead mounts ``router`` on the app and ``/static`` from ``static/``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse
+from fastapi.templating import Jinja2Templates
+
+from handoff import __version__ as _version
+
+WEB_DIR = Path(__file__).parent
+templates = Jinja2Templates(directory=WEB_DIR / "templates")
+
+router = APIRouter(include_in_schema=False)
+
+
+def _render(request: Request, name: str, **context: object) -> HTMLResponse:
+    context.setdefault("version", _version)
+    return templates.TemplateResponse(request, name, context)
+
+
+@router.get("/", response_class=HTMLResponse)
+async def index(request: Request) -> HTMLResponse:
+    """Product landing page with links to the inbox and the API docs."""
+    return _render(request, "index.html")
+
+
+@router.get("/demo/{agent_id}", response_class=HTMLResponse)
+async def demo(request: Request, agent_id: str) -> HTMLResponse:
+    """A pretend customer web site that embeds the chat widget like a real customer would."""
+    return _render(request, "demo.html", agent_id=agent_id)
+
+
+@router.get("/help/{agent_id}", response_class=HTMLResponse)
+async def help_page(request: Request, agent_id: str) -> HTMLResponse:
+    """The same chat as the widget, filling a full help page."""
+    return _render(request, "help.html", agent_id=agent_id)
+
+
+@router.get("/inbox", response_class=HTMLResponse)
+async def inbox(request: Request) -> HTMLResponse:
+    """The support agents' inbox (a single-page app over the tickets API)."""
+    return _render(request, "inbox.html")

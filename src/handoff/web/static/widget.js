@@ -1,0 +1,1017 @@
+/*!
+ * handoff chat widget — plain ES2020, no dependencies.
+ *
+ * Embed:
+ *   <script src="https://HOST/static/widget.js" data-agent="AGENT_ID" defer></script>
+ * Options (data-* attributes on the script tag):
+ *   data-agent    required, the agent id
+ *   data-channel  "widget" (default in bubble mode) | "help_page" (default in page mode)
+ *   data-mode     "bubble" (default: launcher bottom-right) | "page" (fills #handoff-chat or body)
+ *   data-api      API base URL; defaults to the origin this script was loaded from
+ *   data-color    accent colour (any CSS colour), default indigo
+ *   data-title    header title before the agent's public name is known
+ *
+ * Security: every piece of text that comes from the API (agent name, greeting, messages,
+ * author names) is inserted with textContent or as attribute values, never as markup.
+ */
+(() => {
+  "use strict";
+
+  const script =
+    document.currentScript ||
+    document.querySelector('script[src*="widget.js"][data-agent]');
+  if (!script) return;
+
+  const ds = script.dataset;
+  const AGENT = (ds.agent || "").trim();
+  if (!AGENT) {
+    console.warn("[handoff] widget.js: missing data-agent attribute");
+    return;
+  }
+  const MODE = ds.mode === "page" ? "page" : "bubble";
+  const CHANNEL = ds.channel || (MODE === "page" ? "help_page" : "widget");
+  const API = (ds.api || new URL(script.src, location.href).origin).replace(/\/+$/, "");
+  const STORE_KEY = `handoff:${AGENT}:${CHANNEL}`;
+  const OPEN_KEY = `handoff:${AGENT}:${CHANNEL}:open`;
+
+  // One widget per agent+channel on a page, even if the snippet is pasted twice.
+  window.__handoffWidgets = window.__handoffWidgets || {};
+  if (window.__handoffWidgets[STORE_KEY]) return;
+
+  // ---------------------------------------------------------------- storage (may be blocked)
+  const memory = {};
+  const storage = {
+    get(area, key) {
+      try {
+        return window[area].getItem(key);
+      } catch {
+        return memory[area + key] ?? null;
+      }
+    },
+    set(area, key, value) {
+      try {
+        if (value === null) window[area].removeItem(key);
+        else window[area].setItem(key, value);
+      } catch {
+        if (value === null) delete memory[area + key];
+        else memory[area + key] = value;
+      }
+    },
+  };
+
+  function loadSession() {
+    try {
+      const s = JSON.parse(storage.get("localStorage", STORE_KEY) || "null");
+      if (s && s.id != null && typeof s.token === "string") return s;
+    } catch {
+      /* corrupt entry: start over */
+    }
+    return null;
+  }
+
+  function saveSession(s) {
+    storage.set("localStorage", STORE_KEY, s ? JSON.stringify({ id: s.id, token: s.token }) : null);
+  }
+
+  // ---------------------------------------------------------------- API
+  class ApiError extends Error {
+    constructor(status, message, data) {
+      super(message);
+      this.status = status;
+      this.data = data;
+    }
+  }
+
+  function detailOf(data) {
+    if (!data || typeof data !== "object") return "";
+    const d = data.detail;
+    if (typeof d === "string") return d;
+    if (Array.isArray(d)) {
+      return d
+        .map((e) => (e && typeof e.msg === "string" ? e.msg.replace(/^Value error, /, "") : ""))
+        .filter(Boolean)
+        .join(" · ");
+    }
+    if (d && typeof d === "object" && typeof d.message === "string") return d.message;
+    return "";
+  }
+
+  async function api(path, { method = "GET", body, token } = {}) {
+    const headers = { Accept: "application/json" };
+    if (body !== undefined) headers["Content-Type"] = "application/json";
+    if (token) headers.Authorization = `Bearer ${token}`;
+    let res;
+    try {
+      res = await fetch(API + path, {
+        method,
+        headers,
+        body: body === undefined ? undefined : JSON.stringify(body),
+        credentials: "omit",
+        mode: "cors",
+      });
+    } catch {
+      throw new ApiError(0, "Can't reach the server. Check your connection and try again.");
+    }
+    const raw = await res.text();
+    let data = null;
+    if (raw) {
+      try {
+        data = JSON.parse(raw);
+      } catch {
+        data = null;
+      }
+    }
+    if (!res.ok) {
+      let msg = detailOf(data);
+      if (!msg) {
+        if (res.status === 429) msg = "You're sending messages a little fast. Please wait a moment.";
+        else if (res.status >= 500) msg = "Something went wrong on our side. Please try again.";
+        else msg = `Request failed (${res.status}).`;
+      }
+      throw new ApiError(res.status, msg, data);
+    }
+    return data;
+  }
+
+  // ---------------------------------------------------------------- DOM helpers
+  function h(tag, attrs, ...children) {
+    const node = document.createElement(tag);
+    if (attrs) {
+      for (const [k, v] of Object.entries(attrs)) {
+        if (v === null || v === undefined || v === false) continue;
+        if (k === "class") node.className = v;
+        else if (k === "text") node.textContent = v;
+        else if (k.startsWith("on") && typeof v === "function") node.addEventListener(k.slice(2), v);
+        else node.setAttribute(k, v === true ? "" : String(v));
+      }
+    }
+    for (const c of children) {
+      if (c === null || c === undefined || c === false) continue;
+      node.append(c instanceof Node ? c : document.createTextNode(String(c)));
+    }
+    return node;
+  }
+
+  // Static, trusted icon markup only (never data).
+  const ICONS = {
+    chat:
+      '<svg viewBox="0 0 24 24" width="26" height="26" aria-hidden="true" focusable="false"><path fill="currentColor" d="M12 3C6.5 3 2 6.8 2 11.5c0 2.4 1.2 4.6 3.1 6.1-.1 1.3-.6 2.6-1.6 3.6 2 0 3.8-.7 5.1-1.7 1.1.3 2.2.5 3.4.5 5.5 0 10-3.8 10-8.5S17.5 3 12 3z"/></svg>',
+    close:
+      '<svg viewBox="0 0 24 24" width="22" height="22" aria-hidden="true" focusable="false"><path fill="none" stroke="currentColor" stroke-width="2.2" stroke-linecap="round" d="M6 6l12 12M18 6L6 18"/></svg>',
+    chevron:
+      '<svg viewBox="0 0 24 24" width="22" height="22" aria-hidden="true" focusable="false"><path fill="none" stroke="currentColor" stroke-width="2.2" stroke-linecap="round" stroke-linejoin="round" d="M6 9l6 6 6-6"/></svg>',
+    send:
+      '<svg viewBox="0 0 24 24" width="20" height="20" aria-hidden="true" focusable="false"><path fill="currentColor" d="M3.4 20.4l17.5-7.5c.8-.4.8-1.5 0-1.8L3.4 3.6c-.7-.3-1.4.3-1.3 1l1 5.6c.1.5.5.8 1 .9l8.4 1-8.4 1c-.5.1-.9.4-1 .9l-1 5.6c-.1.7.6 1.3 1.3.8z"/></svg>',
+    bot:
+      '<svg viewBox="0 0 24 24" width="18" height="18" aria-hidden="true" focusable="false"><path fill="currentColor" d="M12 2a1.5 1.5 0 0 1 .75 2.8V6H17a3 3 0 0 1 3 3v8a3 3 0 0 1-3 3H7a3 3 0 0 1-3-3V9a3 3 0 0 1 3-3h4.25V4.8A1.5 1.5 0 0 1 12 2zM9 11a1.5 1.5 0 1 0 0 3 1.5 1.5 0 0 0 0-3zm6 0a1.5 1.5 0 1 0 0 3 1.5 1.5 0 0 0 0-3zM2 11h1v5H2a1 1 0 0 1-1-1v-3a1 1 0 0 1 1-1zm20 0a1 1 0 0 1 1 1v3a1 1 0 0 1-1 1h-1v-5h1z"/></svg>',
+    people:
+      '<svg viewBox="0 0 24 24" width="18" height="18" aria-hidden="true" focusable="false"><path fill="currentColor" d="M9 12a4 4 0 1 0 0-8 4 4 0 0 0 0 8zm7.5-.5a3 3 0 1 0 0-6 3 3 0 0 0 0 6zM9 14c-3.3 0-7 1.6-7 4.5V20h14v-1.5C16 15.6 12.3 14 9 14zm7.5-.5c-.6 0-1.2.1-1.8.2 1.4 1 2.3 2.4 2.3 4.3V20h5v-1.6c0-2.6-3-4.9-5.5-4.9z"/></svg>',
+  };
+
+  function icon(name, cls) {
+    const span = h("span", { class: cls || "icon" });
+    span.innerHTML = ICONS[name]; // constant markup, see ICONS
+    return span;
+  }
+
+  function initials(name) {
+    const parts = String(name || "").trim().split(/\s+/).filter(Boolean);
+    if (!parts.length) return "?";
+    const a = parts[0][0] || "";
+    const b = parts.length > 1 ? parts[parts.length - 1][0] : "";
+    return (a + b).toUpperCase();
+  }
+
+  const URL_RE = /\bhttps?:\/\/[^\s<>"')\]]+[^\s<>"')\].,;:!?]/gi;
+
+  // Text → DOM nodes, turning http(s) URLs into links. No markup is ever parsed.
+  function richText(text) {
+    const frag = document.createDocumentFragment();
+    const s = String(text ?? "");
+    let last = 0;
+    for (const m of s.matchAll(URL_RE)) {
+      if (m.index > last) frag.append(document.createTextNode(s.slice(last, m.index)));
+      const a = document.createElement("a");
+      a.href = m[0];
+      a.textContent = m[0];
+      a.target = "_blank";
+      a.rel = "noopener noreferrer nofollow";
+      frag.append(a);
+      last = m.index + m[0].length;
+    }
+    if (last < s.length) frag.append(document.createTextNode(s.slice(last)));
+    return frag;
+  }
+
+  function parseDate(iso) {
+    if (!iso) return null;
+    const d = new Date(iso);
+    return Number.isNaN(d.getTime()) ? null : d;
+  }
+
+  const timeFmt = new Intl.DateTimeFormat(undefined, { hour: "numeric", minute: "2-digit" });
+  const fullFmt = new Intl.DateTimeFormat(undefined, { dateStyle: "medium", timeStyle: "short" });
+
+  // ---------------------------------------------------------------- styles
+  const CSS = `
+:host { all: initial; }
+*, *::before, *::after { box-sizing: border-box; }
+.root {
+  --hf-accent: var(--hf-accent-in, #4f46e5);
+  --hf-accent-ink: #fff;
+  --hf-bg: #ffffff;
+  --hf-soft: #f4f5f8;
+  --hf-line: #e6e8ee;
+  --hf-ink: #1c2030;
+  --hf-muted: #6b7185;
+  --hf-human: #0f766e;
+  --hf-human-soft: #e7f6f3;
+  --hf-danger: #b42318;
+  font: 15px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, "Helvetica Neue", Arial, sans-serif;
+  color: var(--hf-ink);
+  -webkit-font-smoothing: antialiased;
+}
+button, textarea { font: inherit; color: inherit; }
+.icon { display: inline-flex; align-items: center; justify-content: center; line-height: 0; }
+
+/* launcher */
+.launcher {
+  position: fixed; right: 20px; bottom: 20px; z-index: 2147483000;
+  width: 60px; height: 60px; border-radius: 50%; border: 0; cursor: pointer;
+  background: var(--hf-accent); color: var(--hf-accent-ink);
+  box-shadow: 0 8px 24px rgba(20, 24, 40, .25), 0 2px 6px rgba(20, 24, 40, .15);
+  display: flex; align-items: center; justify-content: center;
+  transition: transform .18s ease, box-shadow .18s ease;
+}
+.launcher:hover { transform: translateY(-2px) scale(1.03); }
+.launcher:focus-visible { outline: 3px solid #fff; box-shadow: 0 0 0 6px var(--hf-accent); }
+.launcher .icon-open, .launcher .icon-close { position: absolute; transition: opacity .15s, transform .2s; }
+.launcher .icon-close { opacity: 0; transform: rotate(-45deg); }
+.launcher[aria-expanded="true"] .icon-open { opacity: 0; transform: rotate(45deg); }
+.launcher[aria-expanded="true"] .icon-close { opacity: 1; transform: none; }
+.unread {
+  position: absolute; top: -2px; right: -2px; min-width: 20px; height: 20px; padding: 0 6px;
+  border-radius: 10px; background: #e11d48; color: #fff; font-size: 12px; font-weight: 700;
+  display: flex; align-items: center; justify-content: center; border: 2px solid #fff;
+}
+.unread[hidden] { display: none; }
+
+/* panel */
+.panel {
+  background: var(--hf-bg); display: flex; flex-direction: column; overflow: hidden;
+}
+.mode-bubble .panel {
+  position: fixed; right: 20px; bottom: 92px; z-index: 2147483000;
+  width: 380px; height: min(640px, calc(100vh - 120px)); max-height: calc(100vh - 120px);
+  border-radius: 16px; border: 1px solid rgba(20, 24, 40, .08);
+  box-shadow: 0 24px 64px rgba(20, 24, 40, .22), 0 4px 16px rgba(20, 24, 40, .10);
+  transform-origin: bottom right; animation: hf-pop .18s ease-out;
+}
+.mode-bubble .panel[hidden] { display: none; }
+@keyframes hf-pop { from { opacity: 0; transform: translateY(8px) scale(.98); } to { opacity: 1; transform: none; } }
+@media (max-width: 480px) {
+  .mode-bubble .panel { right: 0; bottom: 0; width: 100vw; height: 100%; max-height: none; border-radius: 0; }
+  .mode-bubble.open .launcher { display: none; }
+}
+.mode-page .panel {
+  position: relative; width: 100%; height: 100%; min-height: 420px;
+  border-radius: inherit;
+}
+
+/* header */
+.header {
+  display: flex; align-items: center; gap: 12px; padding: 14px 14px 14px 18px;
+  background: var(--hf-accent); color: var(--hf-accent-ink);
+}
+.mode-page .header { background: var(--hf-bg); color: var(--hf-ink); border-bottom: 1px solid var(--hf-line); }
+.header-avatar {
+  flex: none; width: 40px; height: 40px; border-radius: 50%;
+  display: flex; align-items: center; justify-content: center;
+  background: rgba(255, 255, 255, .18); color: inherit; position: relative;
+}
+.mode-page .header-avatar { background: var(--hf-accent); color: var(--hf-accent-ink); }
+.header-avatar::after {
+  content: ""; position: absolute; right: 0; bottom: 0; width: 11px; height: 11px; border-radius: 50%;
+  background: #22c55e; border: 2px solid var(--hf-accent);
+}
+.mode-page .header-avatar::after { border-color: var(--hf-bg); }
+.owner-human .header-avatar { background: var(--hf-human); color: #fff; }
+.header-text { min-width: 0; flex: 1; }
+.title { margin: 0; font-size: 16px; font-weight: 650; line-height: 1.25; white-space: nowrap; overflow: hidden; text-overflow: ellipsis; }
+.status { display: flex; align-items: center; gap: 6px; font-size: 13px; opacity: .92; }
+.status-dot { width: 7px; height: 7px; border-radius: 50%; background: currentColor; opacity: .75; }
+.header-btn {
+  flex: none; width: 36px; height: 36px; border-radius: 10px; border: 0; background: transparent; cursor: pointer;
+  color: inherit; display: flex; align-items: center; justify-content: center;
+}
+.header-btn:hover { background: rgba(255, 255, 255, .16); }
+.header-btn:focus-visible { outline: 2px solid currentColor; }
+
+/* banner under header (human handoff state) */
+.banner {
+  display: flex; align-items: center; gap: 8px; padding: 8px 16px; font-size: 13px;
+  background: var(--hf-human-soft); color: var(--hf-human); border-bottom: 1px solid #cdebe5;
+}
+.banner[hidden] { display: none; }
+.banner.warn { background: #fff7ed; color: #9a3412; border-color: #fed7aa; }
+
+/* transcript */
+.messages {
+  flex: 1; overflow-y: auto; padding: 18px 16px 8px; background: var(--hf-soft);
+  display: flex; flex-direction: column; gap: 2px; scroll-behavior: smooth;
+}
+.mode-page .messages { padding: 24px max(16px, calc((100% - 760px) / 2)) 12px; }
+.empty { margin: auto; color: var(--hf-muted); font-size: 14px; text-align: center; padding: 24px; }
+.msg { display: flex; gap: 8px; align-items: flex-end; max-width: 100%; }
+.msg.first { margin-top: 10px; }
+.msg .avatar {
+  flex: none; width: 28px; height: 28px; border-radius: 50%; font-size: 11px; font-weight: 700;
+  display: flex; align-items: center; justify-content: center; visibility: hidden;
+}
+.msg.last .avatar { visibility: visible; }
+.msg[data-role="assistant"] .avatar { background: var(--hf-accent); color: var(--hf-accent-ink); }
+.msg[data-role="human_agent"] .avatar { background: var(--hf-human); color: #fff; }
+.body { display: flex; flex-direction: column; min-width: 0; max-width: 80%; }
+.meta { font-size: 12px; color: var(--hf-muted); margin: 0 0 3px 4px; display: none; }
+.msg.first .meta { display: block; }
+.meta .who { font-weight: 600; color: var(--hf-ink); }
+.msg[data-role="human_agent"] .meta .who { color: var(--hf-human); }
+.bubble {
+  padding: 9px 13px; border-radius: 18px; white-space: pre-wrap; overflow-wrap: anywhere;
+  background: var(--hf-bg); border: 1px solid var(--hf-line);
+}
+.bubble a { color: inherit; text-decoration: underline; text-underline-offset: 2px; }
+.msg[data-role="assistant"] .bubble { border-bottom-left-radius: 6px; }
+.msg[data-role="human_agent"] .bubble { background: var(--hf-human-soft); border-color: #bfe5de; border-bottom-left-radius: 6px; }
+.msg[data-role="user"] { justify-content: flex-end; }
+.msg[data-role="user"] .avatar { display: none; }
+.msg[data-role="user"] .body { align-items: flex-end; }
+.msg[data-role="user"] .meta { margin: 0 4px 3px 0; }
+.msg[data-role="user"] .bubble { background: var(--hf-accent); color: var(--hf-accent-ink); border-color: transparent; border-bottom-right-radius: 6px; }
+.msg.pending .bubble { opacity: .6; }
+.msg[data-role="system"] { justify-content: center; margin: 12px 0 6px; }
+.msg[data-role="system"] .avatar, .msg[data-role="system"] .meta { display: none; }
+.msg[data-role="system"] .body { max-width: 90%; align-items: center; }
+.msg[data-role="system"] .bubble {
+  background: transparent; border: 0; padding: 2px 8px; color: var(--hf-muted); font-size: 13px; text-align: center;
+}
+.msg[data-role="system"] .bubble::before, .msg[data-role="system"] .bubble::after { content: "— "; opacity: .5; }
+.msg[data-role="system"] .bubble::after { content: " —"; }
+.time { font-size: 11px; color: var(--hf-muted); margin: 3px 6px 0; display: none; }
+.msg.last .time { display: block; }
+.msg[data-role="system"] .time { display: none; }
+
+.typing { display: flex; gap: 8px; align-items: flex-end; margin-top: 10px; }
+.typing[hidden] { display: none; }
+.typing .avatar { visibility: visible; background: var(--hf-accent); color: var(--hf-accent-ink); }
+.dots { display: inline-flex; gap: 4px; padding: 13px 14px; border-radius: 18px; border-bottom-left-radius: 6px; background: var(--hf-bg); border: 1px solid var(--hf-line); }
+.dots i { width: 7px; height: 7px; border-radius: 50%; background: #a3a8b8; animation: hf-blink 1.2s infinite ease-in-out; }
+.dots i:nth-child(2) { animation-delay: .15s; }
+.dots i:nth-child(3) { animation-delay: .3s; }
+@keyframes hf-blink { 0%, 80%, 100% { opacity: .3; transform: translateY(0); } 40% { opacity: 1; transform: translateY(-3px); } }
+@media (prefers-reduced-motion: reduce) { .dots i, .panel, .launcher { animation: none !important; transition: none !important; } }
+
+/* composer */
+.error {
+  margin: 0; padding: 8px 16px; font-size: 13px; color: var(--hf-danger); background: #fef3f2;
+  border-top: 1px solid #fecdca; display: flex; gap: 8px; align-items: center;
+}
+.error[hidden] { display: none; }
+.composer {
+  display: flex; align-items: flex-end; gap: 8px; padding: 10px 10px 10px 14px;
+  border-top: 1px solid var(--hf-line); background: var(--hf-bg);
+}
+.mode-page .composer { padding: 14px max(14px, calc((100% - 760px) / 2)); }
+.input {
+  flex: 1; resize: none; border: 1px solid var(--hf-line); border-radius: 12px; background: var(--hf-soft);
+  padding: 10px 12px; min-height: 44px; max-height: 140px; line-height: 1.4; outline: none;
+  transition: border-color .15s, background .15s, box-shadow .15s;
+}
+.input:focus { border-color: var(--hf-accent); background: var(--hf-bg); box-shadow: 0 0 0 3px color-mix(in srgb, var(--hf-accent) 18%, transparent); }
+.input::placeholder { color: #9aa0b2; }
+.send {
+  flex: none; width: 44px; height: 44px; border-radius: 12px; border: 0; cursor: pointer;
+  background: var(--hf-accent); color: var(--hf-accent-ink); display: flex; align-items: center; justify-content: center;
+  transition: opacity .15s, transform .1s;
+}
+.send:active { transform: scale(.96); }
+.send:disabled { opacity: .45; cursor: default; }
+.send:focus-visible { outline: 3px solid color-mix(in srgb, var(--hf-accent) 40%, transparent); outline-offset: 2px; }
+.footer { text-align: center; font-size: 11px; color: var(--hf-muted); padding: 0 0 8px; background: var(--hf-bg); }
+.footer a { color: inherit; text-decoration: none; font-weight: 600; }
+.sr-only { position: absolute; width: 1px; height: 1px; padding: 0; margin: -1px; overflow: hidden; clip: rect(0 0 0 0); white-space: nowrap; border: 0; }
+`;
+
+  // ---------------------------------------------------------------- build the UI
+  const hostEl = document.createElement("div");
+  hostEl.setAttribute("data-handoff-widget", AGENT);
+  const shadow = hostEl.attachShadow({ mode: "open" });
+  if ("adoptedStyleSheets" in shadow && typeof CSSStyleSheet === "function" && "replaceSync" in CSSStyleSheet.prototype) {
+    const sheet = new CSSStyleSheet();
+    sheet.replaceSync(CSS);
+    shadow.adoptedStyleSheets = [sheet];
+  } else {
+    shadow.append(h("style", { text: CSS }));
+  }
+
+  const root = h("div", { class: `root mode-${MODE} owner-bot` });
+  if (ds.color) root.style.setProperty("--hf-accent-in", ds.color);
+  shadow.append(root);
+
+  const panelId = "handoff-panel";
+  const titleEl = h("h2", { class: "title", id: "hf-title", text: ds.title || "Chat with us" });
+  const statusText = h("span", { class: "status-text", text: "AI assistant" });
+  const statusEl = h(
+    "div",
+    { class: "status", "data-testid": "handoff-status", "data-owner": "bot", role: "status", "aria-live": "polite" },
+    h("span", { class: "status-dot", "aria-hidden": "true" }),
+    statusText,
+  );
+  const headerAvatar = h("div", { class: "header-avatar", "aria-hidden": "true" }, icon("bot"));
+  const closeBtn =
+    MODE === "bubble"
+      ? h("button", { class: "header-btn", type: "button", "aria-label": "Minimise chat", title: "Minimise" }, icon("chevron"))
+      : null;
+  const header = h("div", { class: "header" }, headerAvatar, h("div", { class: "header-text" }, titleEl, statusEl), closeBtn);
+  const banner = h("div", { class: "banner", hidden: true, "data-testid": "handoff-banner" });
+
+  const list = h("div", {
+    class: "messages",
+    role: "log",
+    "aria-live": "polite",
+    "aria-relevant": "additions",
+    "aria-label": "Conversation",
+    "data-testid": "handoff-messages",
+    tabindex: "0",
+  });
+  const emptyEl = h("p", { class: "empty", text: "Loading…" });
+  list.append(emptyEl);
+  const typingEl = h(
+    "div",
+    { class: "typing", hidden: true, "aria-label": "The assistant is typing", "data-testid": "handoff-typing" },
+    h("div", { class: "avatar", "aria-hidden": "true" }, icon("bot")),
+    h("div", { class: "dots", "aria-hidden": "true" }, h("i"), h("i"), h("i")),
+  );
+
+  list.append(typingEl);
+  const errorEl = h("p", { class: "error", role: "alert", hidden: true, "data-testid": "handoff-error" });
+  const input = h("textarea", {
+    class: "input",
+    rows: "1",
+    placeholder: "Write a message…",
+    "aria-label": "Message",
+    maxlength: "10000",
+    "data-testid": "handoff-input",
+    enterkeyhint: "send",
+  });
+  const sendBtn = h(
+    "button",
+    { class: "send", type: "submit", "aria-label": "Send message", title: "Send (Enter)", "data-testid": "handoff-send", disabled: true },
+    icon("send"),
+  );
+  const form = h("form", { class: "composer", "aria-label": "Send a message" }, input, sendBtn);
+  const footer = h("div", { class: "footer" }, "Powered by ", h("strong", { text: "handoff" }));
+
+  const panel = h(
+    "section",
+    {
+      class: "panel",
+      id: panelId,
+      "data-testid": "handoff-panel",
+      role: MODE === "bubble" ? "dialog" : "region",
+      "aria-labelledby": "hf-title",
+      hidden: MODE === "bubble",
+    },
+    header,
+    banner,
+    list,
+    errorEl,
+    form,
+    footer,
+  );
+
+  let launcher = null;
+  let unreadEl = null;
+  if (MODE === "bubble") {
+    unreadEl = h("span", { class: "unread", hidden: true, "aria-hidden": "true" });
+    launcher = h(
+      "button",
+      {
+        class: "launcher",
+        type: "button",
+        "aria-label": "Open chat",
+        "aria-expanded": "false",
+        "aria-controls": panelId,
+        "data-testid": "handoff-launcher",
+      },
+      icon("chat", "icon icon-open"),
+      icon("close", "icon icon-close"),
+      unreadEl,
+    );
+    root.append(panel, launcher);
+  } else {
+    root.append(panel);
+  }
+
+  function mount() {
+    if (MODE === "page") {
+      const container = document.getElementById("handoff-chat");
+      hostEl.style.cssText = "all: initial; display: block; width: 100%; height: 100%;";
+      if (container) container.append(hostEl);
+      else {
+        hostEl.style.height = "100vh";
+        document.body.append(hostEl);
+      }
+    } else {
+      hostEl.style.cssText = "all: initial;";
+      document.body.append(hostEl);
+    }
+  }
+
+  // ---------------------------------------------------------------- state
+  const state = {
+    agent: null, // {id, name, greeting}
+    session: loadSession(), // {id, token}
+    owner: "bot",
+    escalation: null,
+    open: false,
+    sending: false,
+    unread: 0,
+    started: null, // Promise of the conversation being ready
+    es: null,
+    esRetry: 0,
+    esTimer: null,
+  };
+  const rendered = new Map(); // message id -> element
+  window.__handoffWidgets[STORE_KEY] = { state, shadow };
+
+  // ---------------------------------------------------------------- rendering
+  function labelFor(m) {
+    switch (m.role) {
+      case "user":
+        return "You";
+      case "assistant":
+        return (state.agent && state.agent.name) || "AI assistant";
+      case "human_agent":
+        return (m.author && m.author.name) || "Support team";
+      default:
+        return "";
+    }
+  }
+
+  function subLabelFor(m) {
+    if (m.role === "assistant") return "AI";
+    if (m.role === "human_agent") return "Support team";
+    return "";
+  }
+
+  function avatarFor(m) {
+    const a = h("div", { class: "avatar", "aria-hidden": "true" });
+    if (m.role === "assistant") a.append(icon("bot"));
+    else if (m.role === "human_agent") a.textContent = initials((m.author && m.author.name) || "Support");
+    return a;
+  }
+
+  function groupKey(node) {
+    return `${node.dataset.role}|${node.dataset.author || ""}`;
+  }
+
+  function buildMessage(m, pending) {
+    const role = typeof m.role === "string" ? m.role : "system";
+    const when = parseDate(m.created_at);
+    const node = h("div", {
+      class: "msg" + (pending ? " pending" : ""),
+      "data-testid": "handoff-message",
+      "data-role": role,
+      "data-author": role === "human_agent" && m.author && m.author.name ? m.author.name : null,
+    });
+    if (!pending && m.id != null) node.dataset.id = String(m.id);
+    const label = labelFor({ ...m, role });
+    const sub = subLabelFor({ ...m, role });
+    const meta = h("div", { class: "meta" }, h("span", { class: "who", text: label }), sub && role !== "user" ? ` · ${sub}` : null);
+    const bubble = h("div", { class: "bubble" }, richText(m.text));
+    if (when) bubble.title = fullFmt.format(when);
+    const time = h("time", { class: "time", datetime: when ? when.toISOString() : null, text: when ? timeFmt.format(when) : pending ? "Sending…" : "" });
+    const srWho = h("span", { class: "sr-only", text: role === "system" ? "" : `${label}: ` });
+    bubble.prepend(srWho);
+    node.append(avatarFor({ ...m, role }), h("div", { class: "body" }, meta, bubble, time));
+    return node;
+  }
+
+  function regroup() {
+    const nodes = [...list.querySelectorAll(".msg")];
+    nodes.forEach((n, i) => {
+      const prev = nodes[i - 1];
+      const next = nodes[i + 1];
+      n.classList.toggle("first", !prev || groupKey(prev) !== groupKey(n));
+      n.classList.toggle("last", !next || groupKey(next) !== groupKey(n));
+    });
+  }
+
+  function nearBottom() {
+    return list.scrollHeight - list.scrollTop - list.clientHeight < 80;
+  }
+
+  function scrollToBottom() {
+    list.scrollTop = list.scrollHeight;
+  }
+
+  function insertByOrder(node, id) {
+    // Keep the transcript ordered by message id; pending bubbles stay at the end.
+    let before = null;
+    if (id != null) {
+      for (const el of list.querySelectorAll(".msg")) {
+        if (el.classList.contains("pending") || (el.dataset.id && Number(el.dataset.id) > id)) {
+          before = el;
+          break;
+        }
+      }
+    }
+    list.insertBefore(node, before || typingEl);
+  }
+
+  function addMessage(m, { fromServer = true } = {}) {
+    if (!m || typeof m !== "object") return false;
+    const id = m.id == null ? null : Number(m.id);
+    if (id != null && rendered.has(id)) return false;
+    emptyEl.remove();
+    const stick = nearBottom();
+    // Our own optimistic bubble becomes the server's message (the POST response and the
+    // SSE stream may race each other; either may come first).
+    if (fromServer && m.role === "user") {
+      const pend = [...list.querySelectorAll(".msg.pending")].find((el) => el.dataset.text === String(m.text));
+      if (pend) pend.remove();
+    }
+    const node = buildMessage(m, false);
+    if (id != null) rendered.set(id, node);
+    insertByOrder(node, id);
+    regroup();
+    if (stick || m.role === "user") scrollToBottom();
+    if (fromServer && m.role !== "user" && (!state.open || document.hidden) && MODE === "bubble") {
+      state.unread += 1;
+      renderUnread();
+    }
+    return true;
+  }
+
+  function addPending(text) {
+    emptyEl.remove();
+    const node = buildMessage({ role: "user", text, created_at: null }, true);
+    node.dataset.text = text;
+    list.insertBefore(node, typingEl);
+    regroup();
+    scrollToBottom();
+    return node;
+  }
+
+  function renderUnread() {
+    if (!unreadEl) return;
+    unreadEl.hidden = state.unread <= 0;
+    unreadEl.textContent = state.unread > 9 ? "9+" : String(state.unread);
+    launcher.setAttribute("aria-label", state.unread > 0 ? `Open chat, ${state.unread} new` : "Open chat");
+  }
+
+  function showError(msg) {
+    errorEl.textContent = msg || "";
+    errorEl.hidden = !msg;
+  }
+
+  function setTyping(on) {
+    typingEl.hidden = !on;
+    if (on) scrollToBottom();
+  }
+
+  function applyConversation(c) {
+    if (!c || typeof c !== "object") return;
+    if (typeof c.owner === "string") state.owner = c.owner;
+    if ("escalation" in c) state.escalation = c.escalation || null;
+    renderOwner();
+  }
+
+  function renderOwner() {
+    const human = state.owner === "human";
+    root.classList.toggle("owner-human", human);
+    root.classList.toggle("owner-bot", !human);
+    statusEl.dataset.owner = human ? "human" : "bot";
+    statusText.textContent = human ? "Support team" : "AI assistant";
+    headerAvatar.replaceChildren(icon(human ? "people" : "bot"));
+    const esc = state.escalation;
+    let text = "";
+    let warn = false;
+    if (human) {
+      if (esc && esc.status === "failed") {
+        text = "We couldn't reach our team right now. Leave a message and we'll get back to you.";
+        warn = true;
+      } else if (esc && esc.status === "open") {
+        text = "You're chatting with our support team.";
+      } else {
+        text = "A person from our team will reply here. You can keep this page open.";
+      }
+    }
+    banner.textContent = text;
+    banner.classList.toggle("warn", warn);
+    banner.hidden = !text;
+  }
+
+  function renderAgent() {
+    if (!state.agent) return;
+    titleEl.textContent = state.agent.name || "Chat with us";
+  }
+
+  function renderEmpty() {
+    if (list.querySelector(".msg")) return;
+    emptyEl.textContent = (state.agent && state.agent.greeting) || "Ask us anything — we usually answer right away.";
+    if (!emptyEl.isConnected) list.prepend(emptyEl);
+  }
+
+  // ---------------------------------------------------------------- conversation lifecycle
+  async function loadAgent() {
+    if (state.agent) return state.agent;
+    try {
+      state.agent = await api(`/api/v1/agents/${encodeURIComponent(AGENT)}/public`);
+      renderAgent();
+    } catch (err) {
+      if (err.status === 404) showError("This chat is not available.");
+      else showError(err.message);
+      throw err;
+    }
+    return state.agent;
+  }
+
+  async function createConversation() {
+    const data = await api(`/api/v1/agents/${encodeURIComponent(AGENT)}/conversations`, {
+      method: "POST",
+      body: { channel: CHANNEL },
+    });
+    state.session = { id: data.id, token: data.token };
+    saveSession(state.session);
+    applyConversation(data);
+    for (const m of data.messages || []) addMessage(m, { fromServer: false });
+    connectEvents();
+    return state.session;
+  }
+
+  async function resumeConversation() {
+    const s = state.session;
+    const data = await api(`/api/v1/conversations/${encodeURIComponent(s.id)}`, { token: s.token });
+    applyConversation(data);
+    for (const m of data.messages || []) addMessage(m, { fromServer: false });
+    connectEvents();
+    return s;
+  }
+
+  function resetConversation() {
+    disconnectEvents();
+    saveSession(null);
+    state.session = null;
+    state.owner = "bot";
+    state.escalation = null;
+    rendered.clear();
+    for (const el of list.querySelectorAll(".msg")) el.remove();
+    renderOwner();
+  }
+
+  // Resolves once a conversation exists (resumed or created). Shared by open() and send().
+  function ensureConversation({ create = true } = {}) {
+    if (state.started) return state.started;
+    const p = (async () => {
+      if (state.session) {
+        try {
+          return await resumeConversation();
+        } catch (err) {
+          if (err.status === 401 || err.status === 403 || err.status === 404) resetConversation();
+          else throw err;
+        }
+      }
+      if (!create) return null;
+      return createConversation();
+    })();
+    state.started = p;
+    p.then(
+      (s) => {
+        if (!s) state.started = null;
+        renderEmpty();
+      },
+      (err) => {
+        state.started = null;
+        showError(err.message);
+        renderEmpty();
+      },
+    );
+    return p;
+  }
+
+  // ---------------------------------------------------------------- live events (SSE)
+  function disconnectEvents() {
+    clearTimeout(state.esTimer);
+    if (state.es) {
+      state.es.close();
+      state.es = null;
+    }
+  }
+
+  function connectEvents() {
+    if (!state.session || typeof EventSource !== "function") return;
+    disconnectEvents();
+    const s = state.session;
+    const url = `${API}/api/v1/conversations/${encodeURIComponent(s.id)}/events?access_token=${encodeURIComponent(s.token)}`;
+    const es = new EventSource(url);
+    state.es = es;
+    es.addEventListener("open", () => {
+      state.esRetry = 0;
+    });
+    es.addEventListener("message", (ev) => {
+      let m;
+      try {
+        m = JSON.parse(ev.data);
+      } catch {
+        return;
+      }
+      if (m && m.message && typeof m.message === "object") m = m.message;
+      if (addMessage(m) && m.role !== "user") setTyping(false);
+    });
+    es.addEventListener("conversation", (ev) => {
+      try {
+        applyConversation(JSON.parse(ev.data));
+      } catch {
+        /* ignore malformed event */
+      }
+    });
+    es.addEventListener("error", () => {
+      // The browser retries by itself (resuming with Last-Event-ID) unless the stream was
+      // refused (401/404, wrong content type): then reconnect ourselves after catching up.
+      if (es.readyState !== EventSource.CLOSED || state.es !== es) return;
+      state.es = null;
+      const delay = Math.min(30000, 1000 * 2 ** state.esRetry) + Math.random() * 500;
+      state.esRetry += 1;
+      state.esTimer = setTimeout(async () => {
+        if (!state.session || state.session !== s) return;
+        try {
+          await resumeConversation();
+        } catch (err) {
+          if (err.status === 401 || err.status === 403 || err.status === 404) {
+            resetConversation();
+            state.started = null;
+            renderEmpty();
+          } else {
+            connectEvents();
+          }
+        }
+      }, delay);
+    });
+  }
+
+  // ---------------------------------------------------------------- sending
+  function normalizeSendResponse(data) {
+    if (Array.isArray(data)) return { messages: data, conversation: null };
+    if (data && Array.isArray(data.messages)) return { messages: data.messages, conversation: data.conversation || null };
+    if (data && data.role && data.text !== undefined) return { messages: [data], conversation: null };
+    return { messages: [], conversation: null };
+  }
+
+  async function send() {
+    const text = input.value.trim();
+    if (!text || state.sending) return;
+    state.sending = true;
+    showError("");
+    updateSendButton();
+    const pending = addPending(text);
+    input.value = "";
+    autosize();
+    const showTyping = state.owner !== "human";
+    if (showTyping) setTyping(true);
+    let attempt = 0;
+    try {
+      for (;;) {
+        attempt += 1;
+        const s = await ensureConversation();
+        try {
+          const data = await api(`/api/v1/conversations/${encodeURIComponent(s.id)}/messages`, {
+            method: "POST",
+            token: s.token,
+            body: { text },
+          });
+          const { messages, conversation } = normalizeSendResponse(data);
+          pending.remove();
+          for (const m of messages) addMessage(m, { fromServer: true });
+          if (conversation) applyConversation(conversation);
+          break;
+        } catch (err) {
+          // Conversation expired or was deleted: start a new one and send there, once.
+          if ((err.status === 401 || err.status === 404) && attempt === 1) {
+            resetConversation();
+            state.started = null;
+            list.insertBefore(pending, typingEl);
+            continue;
+          }
+          throw err;
+        }
+      }
+    } catch (err) {
+      pending.remove();
+      regroup();
+      if (!input.value) input.value = text; // keep what the visitor typed
+      autosize();
+      showError(err.message || "Your message could not be sent.");
+    } finally {
+      state.sending = false;
+      setTyping(false);
+      updateSendButton();
+      renderEmpty();
+    }
+  }
+
+  function updateSendButton() {
+    sendBtn.disabled = state.sending || !input.value.trim();
+  }
+
+  function autosize() {
+    input.style.height = "auto";
+    input.style.height = Math.min(input.scrollHeight + 2, 140) + "px";
+  }
+
+  form.addEventListener("submit", (e) => {
+    e.preventDefault();
+    send();
+  });
+  input.addEventListener("keydown", (e) => {
+    if (e.key === "Enter" && !e.shiftKey && !e.isComposing && e.keyCode !== 229) {
+      e.preventDefault();
+      send();
+    }
+  });
+  input.addEventListener("input", () => {
+    autosize();
+    updateSendButton();
+    if (!errorEl.hidden && input.value) showError("");
+  });
+
+  // ---------------------------------------------------------------- open / close
+  function setOpen(open, { focus = true } = {}) {
+    if (MODE !== "bubble") return;
+    state.open = open;
+    panel.hidden = !open;
+    root.classList.toggle("open", open);
+    launcher.setAttribute("aria-expanded", String(open));
+    storage.set("sessionStorage", OPEN_KEY, open ? "1" : null);
+    if (open) {
+      state.unread = 0;
+      renderUnread();
+      start();
+      requestAnimationFrame(() => {
+        scrollToBottom();
+        if (focus) input.focus();
+      });
+    } else if (focus) {
+      launcher.focus();
+    }
+  }
+
+  function start() {
+    loadAgent()
+      .then(() => ensureConversation())
+      .catch(() => {
+        /* error already shown inline */
+      });
+  }
+
+  if (launcher) {
+    launcher.addEventListener("click", () => setOpen(!state.open));
+    closeBtn.addEventListener("click", () => setOpen(false));
+    panel.addEventListener("keydown", (e) => {
+      if (e.key === "Escape") setOpen(false);
+    });
+  }
+  document.addEventListener("visibilitychange", () => {
+    if (!document.hidden && state.open) {
+      state.unread = 0;
+      renderUnread();
+    }
+  });
+
+  function boot() {
+    mount();
+    renderOwner();
+    if (MODE === "page") {
+      state.open = true;
+      start();
+      input.focus({ preventScroll: true });
+    } else if (storage.get("sessionStorage", OPEN_KEY) === "1") {
+      setOpen(true, { focus: false });
+    } else if (state.session) {
+      // A returning visitor: reconnect quietly so replies from the team show as unread.
+      loadAgent()
+        .then(() => ensureConversation({ create: false }))
+        .catch(() => {});
+    }
+  }
+
+  if (document.body) boot();
+  else document.addEventListener("DOMContentLoaded", boot, { once: true });
+
+  // Small public API for host pages: window.Handoff.open() / close().
+  window.Handoff = window.Handoff || {
+    open: () => setOpen(true),
+    close: () => setOpen(false),
+  };
+})();

@@ -1,0 +1,130 @@
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import Callable
+
+import pytest
+
+from handoff.decide import Decider, Encoder, LocalDecider
+from handoff.domain import ActionConfig, Answer, DecisionContext, Message, Reason
+
+Convo = Callable[..., list[Message]]
+
+
+@pytest.fixture(scope="module")
+def decider(encoder: Encoder) -> LocalDecider:
+    return LocalDecider(encoder)
+
+
+def test_local_decider_is_a_decider(decider: LocalDecider) -> None:
+    assert isinstance(decider, LocalDecider)
+    d: Decider = decider
+    assert callable(d.decide)
+
+
+def test_calm_conversation_stays(
+    decider: LocalDecider, action: ActionConfig, make_convo: Convo
+) -> None:
+    history = make_convo(
+        ("user", "How do I export my contacts?"),
+        ("assistant", "Go to Contacts → Export.", 0.9),
+    )
+    ctx = DecisionContext("Great, and can I export them as XLSX too?", history, action)
+    decision = decider.decide(ctx)
+    assert not decision.escalate
+    assert decision.reasons == ()
+
+
+def test_explicit_request_escalates_with_evidence(
+    decider: LocalDecider, action: ActionConfig, make_convo: Convo
+) -> None:
+    history = make_convo(
+        ("user", "We need a custom DPA."), ("assistant", "Download it in Settings.", 0.8)
+    )
+    decision = decider.decide(
+        DecisionContext("Then can I talk to a person about the DPA?", history, action)
+    )
+    assert decision.escalate
+    assert decision.reasons[0] is Reason.EXPLICIT_REQUEST
+    assert decision.score == max(e.score for e in decision.evidence)
+    assert any("talk to a person" in e.detail for e in decision.evidence)
+
+
+def test_frustration_and_sensitive_topic_both_reported(
+    decider: LocalDecider, action: ActionConfig
+) -> None:
+    ctx = DecisionContext("I was charged twice and nobody helps, this is useless!!!", [], action)
+    decision = decider.decide(ctx)
+    assert decision.escalate
+    assert set(decision.reasons) == {Reason.FRUSTRATION, Reason.SENSITIVE_TOPIC}
+
+
+def test_second_fallback_escalates_for_low_confidence(
+    decider: LocalDecider, action: ActionConfig, make_convo: Convo
+) -> None:
+    history = make_convo(
+        ("user", "Is the VortexPro jar BPA free?"),
+        ("assistant", "I'm not sure about that one.", 0.3),
+    )
+    fallback = Answer("I'm not sure about that one.", confidence=0.31, source=None)
+    ctx = DecisionContext(
+        "what material is the jar made of then?", history, action, answer=fallback
+    )
+    decision = decider.decide(ctx)
+    assert decision.escalate
+    assert decision.reasons == (Reason.LOW_CONFIDENCE,)
+    # The same message with a confident answer stays, keeping the near miss as evidence.
+    confident = dataclasses.replace(
+        ctx, answer=Answer("It's Tritan.", 0.8, "What is the jar made of?")
+    )
+    stay = decider.decide(confident)
+    assert not stay.escalate
+
+
+def test_trigger_example_escalates_as_sensitive_topic(
+    decider: LocalDecider, action: ActionConfig
+) -> None:
+    custom = dataclasses.replace(action, trigger_examples=("I want to cancel my contract",))
+    ctx = DecisionContext("please cancel my contract", [], custom)
+    decision = decider.decide(ctx)
+    assert decision.escalate
+    assert decision.reasons == (Reason.SENSITIVE_TOPIC,)
+    assert "trigger example" in decision.evidence[0].detail
+    assert not decider.decide(DecisionContext("please cancel my contract", [], action)).escalate
+
+
+def test_near_miss_is_kept_when_staying(decider: LocalDecider, action: ActionConfig) -> None:
+    decision = decider.decide(DecisionContext("holy shit that was quick, thank you!!", [], action))
+    assert not decision.escalate
+    assert decision.evidence and decision.evidence[0].reason is Reason.FRUSTRATION
+
+
+def test_trap_conversation_stays(
+    decider: LocalDecider, action: ActionConfig, make_convo: Convo
+) -> None:
+    history = make_convo(
+        ("user", "webhooks stopped firing after we rotated our signing secret"),
+        ("assistant", "Verify signatures with the new secret. I can connect you with our team."),
+    )
+    ctx = DecisionContext(
+        "no need for a human, I figured it out. events are flowing again 👍", history, action
+    )
+    assert not decider.decide(ctx).escalate
+
+
+def test_decision_is_deterministic_and_fast(
+    decider: LocalDecider, action: ActionConfig, make_convo: Convo
+) -> None:
+    history = make_convo(
+        ("user", "How do I change the delivery address for order 44190?"),
+        ("assistant", "Manage saved addresses under Addresses.", 0.7),
+    )
+    ctx = DecisionContext("How do I change the delivery address for order 44190?", history, action)
+    first = decider.decide(ctx)
+    started = time.perf_counter()
+    second = decider.decide(ctx)
+    elapsed = time.perf_counter() - started
+    assert first == second
+    assert first.escalate and Reason.REPEATED_QUESTION in first.reasons
+    assert elapsed < 0.05  # everything cached: no encoder pass at all

@@ -1,0 +1,116 @@
+"""Small helpers that talk to a running server the way a channel and an agent would."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+from tests.conftest import Server
+
+
+@dataclass
+class Chat:
+    """A visitor's conversation: its id and the token that opens it."""
+
+    server: Server
+    id: str
+    token: str
+    greeting: list[dict[str, Any]]
+
+    def client(self) -> httpx.Client:
+        return self.server.client(self.token)
+
+    def say(self, text: str, **extra: Any) -> dict[str, Any]:
+        with self.client() as client:
+            response = client.post(
+                f"/api/v1/conversations/{self.id}/messages", json={"text": text, **extra}
+            )
+        assert response.status_code == 200, response.text
+        body: dict[str, Any] = response.json()
+        return body
+
+    def get(self) -> dict[str, Any]:
+        with self.client() as client:
+            response = client.get(f"/api/v1/conversations/{self.id}")
+        assert response.status_code == 200, response.text
+        body: dict[str, Any] = response.json()
+        return body
+
+    def escalate(self, email: str | None = "jane@example.com") -> dict[str, Any]:
+        """Ask for a person and answer the email question; return the final reply."""
+        first = self.say("I want to talk to a human, please")
+        if first["conversation"]["owner"] == "human":
+            return first
+        return self.say(email or "skip")
+
+
+def start_chat(
+    server: Server, channel: str = "widget", contact: dict[str, Any] | None = None
+) -> Chat:
+    body: dict[str, Any] = {"channel": channel}
+    if contact is not None:
+        body["contact"] = contact
+    with server.client() as client:
+        response = client.post(f"/api/v1/agents/{server.demo_agent_id}/conversations", json=body)
+    assert response.status_code == 201, response.text
+    data = response.json()
+    return Chat(server=server, id=data["id"], token=data["token"], greeting=data["messages"])
+
+
+def member_token(server: Server) -> str:
+    with server.client() as client:
+        response = client.post(
+            "/api/v1/auth/login",
+            json={"email": server.member_email, "password": server.member_password},
+        )
+    assert response.status_code == 200, response.text
+    token: str = response.json()["token"]
+    return token
+
+
+def wait_for(check: Callable[[], Any], timeout: float = 15.0) -> Any:
+    """Poll until `check` returns something truthy; fail with the last value otherwise."""
+    deadline = time.monotonic() + timeout
+    value = None
+    while time.monotonic() < deadline:
+        value = check()
+        if value:
+            return value
+        time.sleep(0.1)
+    raise AssertionError(f"condition not met in {timeout}s (last value: {value!r})")
+
+
+def ticket_of(server: Server, token: str, conversation_id: str) -> dict[str, Any] | None:
+    """Return the conversation's inbox ticket once the outbox worker has created it."""
+    with server.client(token) as client:
+        tickets = client.get("/api/v1/tickets", params={"status": "all"}).json()
+    found = [t for t in tickets if t["conversation_id"] == conversation_id]
+    assert len(found) <= 1, f"more than one ticket for one conversation: {found}"
+    return found[0] if found else None
+
+
+def read_events(
+    response: httpx.Response, until: Callable[[list[dict[str, Any]]], bool]
+) -> list[dict[str, Any]]:
+    """Read SSE events from a streaming response until `until(events)` holds."""
+    events: list[dict[str, Any]] = []
+    current: dict[str, Any] = {}
+    lines: Iterator[str] = response.iter_lines()
+    for line in lines:
+        if line.startswith("id:"):
+            current["id"] = int(line[3:].strip())
+        elif line.startswith("event:"):
+            current["event"] = line[6:].strip()
+        elif line.startswith("data:"):
+            current["data"] = json.loads(line[5:].strip())
+        elif line == "" and "data" in current:
+            events.append(current)
+            current = {}
+            if until(events):
+                return events
+    raise AssertionError(f"stream ended early after {events}")
