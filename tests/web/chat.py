@@ -94,23 +94,36 @@ def ticket_of(server: Server, token: str, conversation_id: str) -> dict[str, Any
     return found[0] if found else None
 
 
+class EventReader:
+    """Reads server-sent events from one streaming response, across several waits."""
+
+    def __init__(self, response: httpx.Response) -> None:
+        assert response.status_code == 200, response.status_code
+        self._lines: Iterator[str] = response.iter_lines()
+        self.seen: list[dict[str, Any]] = []
+
+    def until(self, done: Callable[[list[dict[str, Any]]], bool]) -> list[dict[str, Any]]:
+        """Read events until `done(events read by this call)` holds; return them."""
+        events: list[dict[str, Any]] = []
+        current: dict[str, Any] = {}
+        for line in self._lines:
+            if line.startswith("id:"):
+                current["id"] = int(line[3:].strip())
+            elif line.startswith("event:"):
+                current["event"] = line[6:].strip()
+            elif line.startswith("data:"):
+                current["data"] = json.loads(line[5:].strip())
+            elif line == "" and "data" in current:
+                events.append(current)
+                self.seen.append(current)
+                current = {}
+                if done(events):
+                    return events
+        raise AssertionError(f"stream ended early after {events}")
+
+
 def read_events(
     response: httpx.Response, until: Callable[[list[dict[str, Any]]], bool]
 ) -> list[dict[str, Any]]:
     """Read SSE events from a streaming response until `until(events)` holds."""
-    events: list[dict[str, Any]] = []
-    current: dict[str, Any] = {}
-    lines: Iterator[str] = response.iter_lines()
-    for line in lines:
-        if line.startswith("id:"):
-            current["id"] = int(line[3:].strip())
-        elif line.startswith("event:"):
-            current["event"] = line[6:].strip()
-        elif line.startswith("data:"):
-            current["data"] = json.loads(line[5:].strip())
-        elif line == "" and "data" in current:
-            events.append(current)
-            current = {}
-            if until(events):
-                return events
-    raise AssertionError(f"stream ended early after {events}")
+    return EventReader(response).until(until)

@@ -107,9 +107,7 @@ def test_visitor_stream_delivers_messages_and_owner_changes(any_server: Server) 
     ):
         assert response.status_code == 200
         chat.say("I need to talk to a person")
-        events = read_events(
-            response, lambda evs: any(e["event"] == "conversation" for e in evs)
-        )
+        events = read_events(response, lambda evs: any(e["event"] == "conversation" for e in evs))
     kinds = [e["event"] for e in events]
     assert "message" in kinds
     owner_change = next(e for e in events if e["event"] == "conversation")
@@ -123,9 +121,7 @@ def test_visitor_stream_delivers_messages_and_owner_changes(any_server: Server) 
         client.stream("GET", url, headers={"Last-Event-ID": str(ids[-1])}) as response,
     ):
         chat.say("still there?")
-        resumed = read_events(
-            response, lambda evs: evs[-1]["data"].get("text") == "still there?"
-        )
+        resumed = read_events(response, lambda evs: evs[-1]["data"].get("text") == "still there?")
     assert min(e["id"] for e in resumed) > ids[-1]
 
 
@@ -134,9 +130,7 @@ class TestVisitorTokens:
         mine, theirs = start_chat(any_server), start_chat(any_server)
         with mine.client() as client:
             assert client.get(f"/api/v1/conversations/{theirs.id}").status_code == 404
-            posted = client.post(
-                f"/api/v1/conversations/{theirs.id}/messages", json={"text": "hi"}
-            )
+            posted = client.post(f"/api/v1/conversations/{theirs.id}/messages", json={"text": "hi"})
             assert posted.status_code == 404
             stream = client.get(f"/api/v1/conversations/{theirs.id}/events")
             assert stream.status_code == 404
