@@ -68,6 +68,7 @@ class Server:
 
     backend: str
     url: str
+    database_url: str
     admin_token: str
     demo_agent_id: str
     member_email: str
@@ -97,8 +98,12 @@ def start_server(backend: str, tmp: Path) -> Server:
         "HANDOFF_WORKER_POLL_SECONDS": "0.2",
         "HANDOFF_EVENT_POLL_SECONDS": "0.2",
     }
-    if backend == "postgres":
-        env["HANDOFF_DATABASE_URL"] = fresh_database_url("postgres", tmp)
+    database_url = (
+        fresh_database_url("postgres", tmp)
+        if backend == "postgres"
+        else f"sqlite+aiosqlite:///{data_dir / 'handoff.db'}"
+    )
+    env["HANDOFF_DATABASE_URL"] = database_url
     log_path = tmp / "server.log"
     log = log_path.open("wb")
     process = subprocess.Popen(
@@ -125,6 +130,7 @@ def start_server(backend: str, tmp: Path) -> Server:
     return Server(
         backend=backend,
         url=url,
+        database_url=database_url,
         admin_token=admin_token,
         demo_agent_id=login["agent_id"],
         member_email=login["email"],

@@ -62,6 +62,11 @@ class Settings(BaseSettings):
         gt=0,
         description="How often live streams look for events written by other processes.",
     )
+    cors_origins: list[str] = Field(
+        default=["*"],
+        description="Origins whose pages may call the API (the widget on your sites), as a "
+        'JSON list, e.g. ["https://www.example.com"]. Tokens never travel in cookies.',
+    )
     log_level: str = Field(default="info", description="debug, info, warning or error.")
 
     @cached_property

@@ -192,6 +192,8 @@ def run_round_trip(server: Any, browser: Browser) -> None:
     # Back with the AI: the same question is answered by the assistant again.
     _say(page, QUESTION)
     _expect_reply_from(page, "assistant")
+    expect(_messages(page, "assistant").last).to_contain_text("Forgot password", timeout=TIMEOUT)
+    expect(status).to_contain_text("AI assistant")
 
     # The reply box is closed on a solved ticket.
     inbox.get_by_test_id("reply-tab").click()

@@ -55,6 +55,12 @@ def test_anonymous_visitor_is_asked_for_an_email_then_handed_over(any_server: Se
     assert "support team" in handed["messages"][-1]["text"]
     assert chat.get()["contact"]["email"] == "jane.doe@example.com"
 
+    # The summary is about the problem, not about the email exchange that followed it.
+    ticket = wait_for(lambda: ticket_of(any_server, member_token(any_server), chat.id))
+    assert "talk to a human" in ticket["summary"]
+    assert "jane.doe" not in ticket["summary"]
+    assert "email address" not in ticket["summary"]
+
 
 def test_visitor_may_decline_to_give_an_email(any_server: Server) -> None:
     chat = start_chat(any_server)
@@ -123,6 +129,21 @@ def test_visitor_stream_delivers_messages_and_owner_changes(any_server: Server) 
         chat.say("still there?")
         resumed = read_events(response, lambda evs: evs[-1]["data"].get("text") == "still there?")
     assert min(e["id"] for e in resumed) > ids[-1]
+
+
+def test_widget_api_answers_cross_origin_preflight(any_server: Server) -> None:
+    with any_server.client() as client:
+        response = client.options(
+            f"/api/v1/agents/{any_server.demo_agent_id}/conversations",
+            headers={
+                "Origin": "https://shop.example.com",
+                "Access-Control-Request-Method": "POST",
+                "Access-Control-Request-Headers": "authorization, content-type",
+            },
+        )
+    assert response.status_code == 200
+    assert response.headers["access-control-allow-origin"] == "*"
+    assert "authorization" in response.headers["access-control-allow-headers"].lower()
 
 
 class TestVisitorTokens:

@@ -71,7 +71,8 @@ def summarize(history: Sequence[Message], decision: Decision) -> str:
     # What the AI tried: its last answer after the user's first question (greetings before it
     # say nothing about the problem).
     start = history.index(first) if first is not None else len(history)
-    answers = [m for m in history[start:] if m.role == Role.ASSISTANT]
+    # Only answers count (they carry a confidence); prompts such as "what's your email?" do not.
+    answers = [m for m in history[start:] if m.role == Role.ASSISTANT and m.confidence is not None]
     if not answers:
         parts.append("The AI had not answered yet.")
     elif answers[-1].confidence is not None and answers[-1].confidence < LOW_CONFIDENCE:

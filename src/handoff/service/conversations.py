@@ -29,6 +29,7 @@ from handoff.domain import (
 )
 from handoff.service import events
 from handoff.service.errors import Invalid, NotFound
+from handoff.service.metrics import ESCALATIONS_CREATED, HANDBACKS
 from handoff.service.runtime import Handoff
 from handoff.service.security import hash_token, new_token
 from handoff.service.tickets import touch_ticket
@@ -244,15 +245,33 @@ async def _bot_turn(
     if covering is not None:
         action, config = covering
         context = DecisionContext(
-            message=user_message.text, history=to_domain(history), action=config, answer=answer
+            message=user_message.text,
+            history=to_domain(await _current_stretch(session, conversation, history)),
+            action=config,
+            answer=answer,
         )
         decision = await asyncio.to_thread(hf.decider.decide, context)
         if decision.escalate:
-            return await _start_escalation(hf, session, conversation, agent, action, decision)
+            return await _start_escalation(
+                hf, session, conversation, agent, action, decision, user_message
+            )
     reply = await post_message(
         session, conversation, agent, Role.ASSISTANT, answer.text, confidence=answer.confidence
     )
     return [reply]
+
+
+async def _current_stretch(
+    session: AsyncSession, conversation: Conversation, history: Sequence[Message]
+) -> Sequence[Message]:
+    """Return the messages since the last handback: a solved stretch is not held against
+    the AI (a question the human already answered may be asked again)."""
+    if conversation.stretch == 0:
+        return history
+    previous = await repo.latest_escalation(session, conversation.id)
+    if previous is None or previous.solved_at is None:
+        return history
+    return [m for m in history if m.created_at >= previous.solved_at]
 
 
 async def _start_escalation(
@@ -262,17 +281,19 @@ async def _start_escalation(
     agent: Agent,
     action: Action,
     decision: Decision,
+    trigger: Message,
 ) -> list[Message]:
     anonymous = not (conversation.contact_email or conversation.contact_phone)
     if anonymous and action.ask_for_email:
         conversation.pending_escalation = {
             "action_id": action.id,
             "decision": _decision_json(decision),
+            "trigger_message_id": trigger.id,
             "prompts": 1,
         }
         ask = await post_message(session, conversation, agent, Role.ASSISTANT, ASK_FOR_EMAIL)
         return [ask]
-    return await escalate(hf, session, conversation, agent, action, decision)
+    return await escalate(hf, session, conversation, agent, action, decision, trigger.id)
 
 
 async def _continue_pending(
@@ -299,7 +320,8 @@ async def _continue_pending(
         )
         return [again]
     decision = _decision_from_json(pending["decision"])
-    return await escalate(hf, session, conversation, agent, action, decision)
+    trigger_id = pending.get("trigger_message_id", user_message.id)
+    return await escalate(hf, session, conversation, agent, action, decision, trigger_id)
 
 
 async def escalate(
@@ -309,12 +331,15 @@ async def escalate(
     agent: Agent,
     action: Action,
     decision: Decision,
+    trigger_id: int,
 ) -> list[Message]:
     """Hand the conversation to humans: escalation, outbox job and owner change in one go.
 
-    The caller's unit of work commits all of it together, or none of it.
+    `trigger_id` is the user message that decided it; the summary stops there, before any
+    exchange about the user's email. The caller's unit of work commits all of it, or none.
     """
-    transcript = to_domain(await repo.messages_of(session, conversation.id))
+    everything = await repo.messages_of(session, conversation.id)
+    transcript = to_domain([m for m in everything if m.id <= trigger_id])
     escalation = Escalation(
         conversation_id=conversation.id,
         stretch=conversation.stretch,
@@ -342,6 +367,7 @@ async def escalate(
         session, conversation, agent, Role.ASSISTANT, action.handoff_message
     )
     await publish_state(session, conversation, agent, escalation)
+    ESCALATIONS_CREATED.labels(platform=action.platform).inc()
     return [notice]
 
 
@@ -402,6 +428,7 @@ async def hand_back(
         session, conversation, agent, Role.SYSTEM, HANDBACK_MESSAGES[reason]
     )
     await publish_state(session, conversation, agent, escalation)
+    HANDBACKS.labels(reason=reason.value).inc()
     return message
 
 

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import structlog
 from fastapi import FastAPI, Request
+from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -63,6 +64,15 @@ def create_app(hf: Handoff) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.handoff = hf
+    # The widget runs on customers' sites. Tokens travel in headers, never cookies, so any
+    # origin may call the API without credentials.
+    app.add_middleware(
+        CORSMiddleware,
+        allow_origins=hf.settings.cors_origins,
+        allow_methods=["GET", "POST", "PUT", "DELETE"],
+        allow_headers=["Authorization", "Content-Type", "Last-Event-ID"],
+        allow_credentials=False,
+    )
 
     @app.exception_handler(Invalid)
     async def _invalid(_: Request, error: Invalid) -> JSONResponse:

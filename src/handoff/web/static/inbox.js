@@ -71,6 +71,12 @@
     return x;
   }
 
+  // Long opaque ids (uuid hex) read better shortened; the full id stays in the title.
+  function shortId(id) {
+    const s = String(id ?? "");
+    return s.length > 10 ? s.slice(0, 8) : s;
+  }
+
   function avatar(name, cls) {
     const a = h("span", { class: `avatar ${cls || ""}`, "aria-hidden": "true", text: initials(name) });
     a.style.setProperty("--h", String(hue(name)));
@@ -122,16 +128,6 @@
     }
     if (last < s.length) frag.append(document.createTextNode(s.slice(last)));
     return frag;
-  }
-
-  function safeHref(url) {
-    if (typeof url !== "string" || !url) return null;
-    try {
-      const u = new URL(url, location.href);
-      return u.protocol === "http:" || u.protocol === "https:" ? u.href : null;
-    } catch {
-      return null;
-    }
   }
 
   const CHANNELS = { widget: "Chat widget", help_page: "Help page", whatsapp: "WhatsApp", api: "API" };
@@ -507,12 +503,14 @@
   function buildRow(t) {
     const selected = String(t.id) === state.selectedId;
     const unseen = state.unseen.has(String(t.id));
-    const reasons = (t.reasons || []).slice(0, 2).map((r) => h("span", { class: "badge badge-reason", title: REASONS[r] || r, text: r }));
+    const all = t.reasons || [];
+    const reasons = all.slice(0, 1).map((r) => h("span", { class: "badge badge-reason", title: REASONS[r] || r, text: r }));
+    if (all.length > 1) reasons.push(h("span", { class: "badge badge-more", title: all.slice(1).join(", "), text: `+${all.length - 1}` }));
     const a = h(
       "a",
       {
         class: `row${selected ? " selected" : ""}${unseen ? " unseen" : ""}`,
-        href: `#/tickets/${encodeURIComponent(t.id)}`,
+        href: `#ticket=${encodeURIComponent(t.id)}`,
         "data-testid": "ticket-row",
         "data-id": String(t.id),
         "data-conversation": t.conversation_id != null ? String(t.conversation_id) : null,
@@ -530,7 +528,7 @@
           unseen ? h("span", { class: "unseen-dot", title: "New activity", "aria-label": "New activity" }) : null,
           timeEl(activityAt(t), "row-time"),
         ),
-        h("div", { class: "row-subject", text: t.subject || `Ticket #${t.id}` }),
+        h("div", { class: "row-subject", text: t.subject || `Ticket #${shortId(t.id)}` }),
         h("div", { class: "row-preview", text: previewText(t) }),
         h(
           "div",
@@ -544,7 +542,7 @@
           h("span", { class: "row-spacer" }),
           t.assignee
             ? h("span", { class: "row-assignee", title: `Assigned to ${t.assignee.name}` }, avatar(t.assignee.name, "avatar-xs"))
-            : h("span", { class: "row-unassigned", text: "Unassigned" }),
+            : h("span", { class: "row-unassigned", title: "Unassigned", "aria-label": "Unassigned" }),
         ),
       ),
     );
@@ -643,9 +641,29 @@
   }
 
   // ---------------------------------------------------------------- ticket view
-  function selectFromHash() {
-    const m = /^#\/tickets\/([^/?#]+)/.exec(location.hash);
-    const id = m ? decodeURIComponent(m[1]) : null;
+  // Routes: #ticket=ID (also #/tickets/ID) and #conversation=ID, the links the service
+  // puts in notifications (see Handoff.ticket_url / conversation_url).
+  function parseHash() {
+    const hash = location.hash.replace(/^#\/?/, "");
+    let m = /^tickets?[=/]([^&/?#]+)/.exec(hash);
+    if (m) return { ticket: decodeURIComponent(m[1]) };
+    m = /^conversation[=/]([^&/?#]+)/.exec(hash);
+    if (m) return { conversation: decodeURIComponent(m[1]) };
+    return {};
+  }
+
+  async function selectFromHash() {
+    const route = parseHash();
+    if (route.conversation) {
+      const id = await ticketForConversation(route.conversation);
+      if (id != null) {
+        history.replaceState(null, "", `#ticket=${encodeURIComponent(id)}`);
+        route.ticket = String(id);
+      } else {
+        toast("No ticket for that conversation yet.");
+      }
+    }
+    const id = route.ticket ?? null;
     if (id === state.selectedId && state.detail) return;
     if (id == null) {
       state.selectedId = null;
@@ -655,6 +673,22 @@
       return;
     }
     openTicket(id);
+  }
+
+  async function ticketForConversation(conversationId) {
+    const pick = (items) => {
+      const mine = items.filter((t) => String(t.conversation_id) === String(conversationId));
+      mine.sort((a, b) => (a.status === "open" ? 0 : 1) - (b.status === "open" ? 0 : 1) || String(b.updated_at).localeCompare(String(a.updated_at)));
+      return mine.length ? mine[0].id : null;
+    };
+    const known = pick([...state.tickets.values()]);
+    if (known != null) return known;
+    try {
+      const all = await api("/api/v1/tickets?status=all");
+      return pick(Array.isArray(all) ? all : []);
+    } catch {
+      return null;
+    }
   }
 
   async function openTicket(id) {
@@ -760,13 +794,13 @@
       h(
         "div",
         { class: "ticket-title" },
-        h("h2", { "data-testid": "ticket-subject", text: t.subject || `Ticket #${t.id}` }),
+        h("h2", { "data-testid": "ticket-subject", text: t.subject || `Ticket #${shortId(t.id)}` }),
         h(
           "div",
           { class: "ticket-sub" },
           h("span", { class: `badge badge-status badge-${solved ? "solved" : "open"}`, "data-testid": "ticket-status", text: solved ? "Solved" : "Open" }),
           !solved && t.waiting ? h("span", { class: "badge badge-waiting", text: "Waiting for reply" }) : null,
-          h("span", { class: "muted", text: `#${t.id}` }),
+          h("span", { class: "muted ticket-id", title: `Ticket ${t.id}`, text: `#${shortId(t.id)}` }),
           h("span", { class: "muted", text: "·" }),
           h("span", { class: "muted", text: contactName(t) }),
           h("span", { class: "muted", text: "·" }),
@@ -789,7 +823,7 @@
       ["Assignee", t.assignee ? t.assignee.name : "Unassigned"],
       ["Created", t.created_at ? timeEl(t.created_at) : null],
       ["Updated", t.updated_at ? timeEl(t.updated_at) : null],
-      ["Conversation", safeHref(t.conversation_url) ? h("a", { href: safeHref(t.conversation_url), target: "_blank", rel: "noopener noreferrer", text: `#${t.conversation_id ?? ""}` }) : t.conversation_id != null ? `#${t.conversation_id}` : null],
+      ["Conversation", t.conversation_id != null ? h("span", { title: String(t.conversation_id), text: `#${shortId(t.conversation_id)}` }) : null],
     ].filter(([, v]) => v !== null && v !== undefined && v !== "");
 
     const dl = (rows) => h("dl", { class: "kv" }, rows.flatMap(([k, v]) => [h("dt", { text: k }), h("dd", null, v)]));

@@ -318,7 +318,7 @@ button, textarea { font: inherit; color: inherit; }
 /* transcript */
 .messages {
   flex: 1; overflow-y: auto; padding: 18px 16px 8px; background: var(--hf-soft);
-  display: flex; flex-direction: column; gap: 2px; scroll-behavior: smooth;
+  display: flex; flex-direction: column; gap: 2px;
 }
 .mode-page .messages { padding: 24px max(16px, calc((100% - 760px) / 2)) 12px; }
 .empty { margin: auto; color: var(--hf-muted); font-size: 14px; text-align: center; padding: 24px; }
@@ -608,12 +608,18 @@ button, textarea { font: inherit; color: inherit; }
     });
   }
 
+  // Follow new messages unless the visitor scrolled up to read older ones.
+  let stickToBottom = true;
+  list.addEventListener("scroll", () => {
+    stickToBottom = list.scrollHeight - list.scrollTop - list.clientHeight < 80;
+  }, { passive: true });
   function nearBottom() {
-    return list.scrollHeight - list.scrollTop - list.clientHeight < 80;
+    return stickToBottom || list.clientHeight === 0;
   }
 
   function scrollToBottom() {
     list.scrollTop = list.scrollHeight;
+    stickToBottom = true;
   }
 
   function insertByOrder(node, id) {
