@@ -14,6 +14,7 @@ import secrets
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
+from enum import StrEnum
 from typing import Any, Protocol
 
 import structlog
@@ -54,6 +55,15 @@ class JobHandler(Protocol):
     async def on_failed(self, session: AsyncSession, job: LeasedJob, error: str) -> None:
         """Record that the job was parked as failed after its last attempt."""
         ...
+
+
+class Outcome(StrEnum):
+    """How one run of a job ended."""
+
+    DONE = "done"
+    RETRY = "retry"  # back in the queue, due after a backoff
+    FAILED = "failed"  # parked after its last attempt, or on a permanent error
+    LEASE_LOST = "lease_lost"  # another worker took the job over; this result is discarded
 
 
 class LeaseLost(Exception):
@@ -143,19 +153,25 @@ class Worker:
         job = await self.claim()
         if job is None:
             return False
+        await self.execute(job)
+        self._on_change()
+        return True
+
+    async def execute(self, job: LeasedJob) -> Outcome:
+        """Run a leased job to one of its outcomes; every failure is recorded on the job."""
         handler = self.handlers.get(job.kind)
         try:
             if handler is None:
                 raise LookupError(f"no handler for job kind {job.kind!r}")
             result = await handler.perform(job)
             await self._complete(job, handler, result)
-            log.info("job done", job=job.id, kind=job.kind, attempt=job.attempts)
         except LeaseLost:
             log.warning("job lease lost; result discarded", job=job.id, kind=job.kind)
-        except Exception as error:  # every failure is recorded on the job, none is lost
-            await self._fail(job, handler, error)
-        self._on_change()
-        return True
+            return Outcome.LEASE_LOST
+        except Exception as error:
+            return await self._fail(job, handler, error)
+        log.info("job done", job=job.id, kind=job.kind, attempt=job.attempts)
+        return Outcome.DONE
 
     async def _complete(self, job: LeasedJob, handler: JobHandler, result: Any) -> None:
         async with self.db.unit_of_work() as session:
@@ -163,7 +179,7 @@ class Worker:
                 raise LeaseLost()
             await handler.apply(session, job, result)
 
-    async def _fail(self, job: LeasedJob, handler: JobHandler | None, error: Exception) -> None:
+    async def _fail(self, job: LeasedJob, handler: JobHandler | None, error: Exception) -> Outcome:
         message = f"{type(error).__name__}: {error}"
         final = job.attempts >= job.max_attempts or not is_retryable(error)
         async with self.db.unit_of_work() as session:
@@ -191,3 +207,6 @@ class Worker:
             error=message,
             lease_held=settled,
         )
+        if not settled:
+            return Outcome.LEASE_LOST
+        return Outcome.FAILED if final else Outcome.RETRY
