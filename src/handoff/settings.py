@@ -38,8 +38,9 @@ class Settings(BaseSettings):
     )
     secret_key: SecretStr | None = Field(
         default=None,
-        description="Key that encrypts integration credentials at rest (Fernet) and signs "
-        "tokens; generated into <data_dir>/secret.key if unset.",
+        description="Key that encrypts integration credentials at rest (Fernet); "
+        "generated into <data_dir>/secret.key if unset. Keep it: without it, saved "
+        "credentials cannot be read.",
     )
     run_worker: bool = Field(
         default=True, description="Run the outbox worker inside `handoff serve`."
