@@ -75,6 +75,7 @@ class Server:
     member_password: str
     process: subprocess.Popen[bytes]
     log_path: Path
+    env: dict[str, str]
 
     def client(self, token: str | None = None) -> httpx.Client:
         headers = {"Authorization": f"Bearer {token}"} if token else {}
@@ -84,7 +85,7 @@ class Server:
         return self.client(self.admin_token)
 
 
-def start_server(backend: str, tmp: Path) -> Server:
+def start_server(backend: str, tmp: Path, *extra_args: str) -> Server:
     data_dir = tmp / "data"
     port = free_port()
     admin_token = f"hk_test_{secrets.token_urlsafe(16)}"
@@ -107,7 +108,7 @@ def start_server(backend: str, tmp: Path) -> Server:
     log_path = tmp / "server.log"
     log = log_path.open("wb")
     process = subprocess.Popen(
-        [sys.executable, "-m", "handoff.cli.main", "serve", "--demo"],
+        [sys.executable, "-m", "handoff.cli.main", "serve", "--demo", *extra_args],
         env=env,
         stdout=log,
         stderr=subprocess.STDOUT,
@@ -137,6 +138,7 @@ def start_server(backend: str, tmp: Path) -> Server:
         member_password=login["password"],
         process=process,
         log_path=log_path,
+        env=env,
     )
 
 

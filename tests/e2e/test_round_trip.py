@@ -144,6 +144,10 @@ def run_round_trip(server: Any, browser: Browser) -> None:
         transcript.locator("[data-testid=transcript-message][data-role=assistant]").first
     ).to_be_visible()
     expect(inbox.get_by_test_id("ticket-reasons")).to_contain_text("explicit_request")
+    fired = inbox.locator("[data-testid=evidence-item][data-fired=true]")
+    expect(fired).to_have_count(1)
+    expect(fired).to_contain_text("explicit_request")
+    expect(fired).to_contain_text("talk to a human")
     expect(inbox.get_by_test_id("contact-name")).to_be_visible()
     expect(inbox.get_by_test_id("ticket-details")).to_contain_text("jane@example.com")
 

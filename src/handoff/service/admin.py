@@ -105,6 +105,14 @@ async def create_member(
 # --- agents and knowledge --------------------------------------------------------------
 
 
+async def public_agent(session: AsyncSession, agent_id: str) -> Agent:
+    """Load an agent for anyone who knows its id (the widget and the help page do)."""
+    agent = await session.get(Agent, agent_id)
+    if agent is None:
+        raise NotFound("agent not found")
+    return agent
+
+
 async def get_agent(session: AsyncSession, principal: Principal, agent_id: str) -> Agent:
     """Load an agent the caller may see."""
     agent = await session.get(Agent, agent_id)

@@ -10,6 +10,7 @@ from sse_starlette.sse import EventSourceResponse
 
 from handoff import domain
 from handoff.service import conversations
+from handoff.service.admin import public_agent
 from handoff.service.auth import authenticate, visitor_conversation
 from handoff.service.errors import NotFound, Unauthorized
 from handoff.service.metrics import MESSAGES_RECEIVED
@@ -22,12 +23,10 @@ router = APIRouter(prefix="/api/v1", tags=["conversations"])
 
 
 @router.get("/agents/{agent_id}/public")
-async def public_agent(agent_id: str, hf: HandoffDep) -> dict[str, Any]:
+async def get_public_agent(agent_id: str, hf: HandoffDep) -> dict[str, Any]:
     """Return what a chat widget shows about an agent: its name and greeting."""
     async with hf.transaction() as session:
-        agent = await session.get(Agent, agent_id)
-        if agent is None:
-            raise NotFound("agent not found")
+        agent = await public_agent(session, agent_id)
         return {
             "id": agent.id,
             "name": agent.name,

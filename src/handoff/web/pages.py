@@ -1,7 +1,7 @@
 """HTML pages: the landing page, the demo company site, the full-page help chat and the inbox.
 
 The pages are thin shells; the chat (``static/widget.js``) and the inbox (``static/inbox.js``)
-talk to the JSON API. The lead mounts ``router`` on the app and ``/static`` from ``static/``.
+talk to the JSON API. The app mounts ``router`` and serves ``/static`` from ``static/``.
 """
 
 from __future__ import annotations
@@ -13,6 +13,9 @@ from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 
 from handoff import __version__ as _version
+from handoff.service.admin import public_agent
+from handoff.service.runtime import Handoff
+from handoff.web.deps import HandoffDep
 
 WEB_DIR = Path(__file__).parent
 templates = Jinja2Templates(directory=WEB_DIR / "templates")
@@ -25,6 +28,11 @@ def _render(request: Request, name: str, **context: object) -> HTMLResponse:
     return templates.TemplateResponse(request, name, context)
 
 
+async def _require_agent(hf: Handoff, agent_id: str) -> None:
+    async with hf.transaction() as session:
+        await public_agent(session, agent_id)
+
+
 @router.get("/", response_class=HTMLResponse)
 async def index(request: Request) -> HTMLResponse:
     """Product landing page with links to the inbox and the API docs."""
@@ -32,14 +40,16 @@ async def index(request: Request) -> HTMLResponse:
 
 
 @router.get("/demo/{agent_id}", response_class=HTMLResponse)
-async def demo(request: Request, agent_id: str) -> HTMLResponse:
+async def demo(request: Request, agent_id: str, hf: HandoffDep) -> HTMLResponse:
     """A pretend customer web site that embeds the chat widget like a real customer would."""
+    await _require_agent(hf, agent_id)
     return _render(request, "demo.html", agent_id=agent_id)
 
 
 @router.get("/help/{agent_id}", response_class=HTMLResponse)
-async def help_page(request: Request, agent_id: str) -> HTMLResponse:
+async def help_page(request: Request, agent_id: str, hf: HandoffDep) -> HTMLResponse:
     """The same chat as the widget, filling a full help page."""
+    await _require_agent(hf, agent_id)
     return _render(request, "help.html", agent_id=agent_id)
 
 

@@ -833,10 +833,17 @@
       const score = typeof ev.score === "number" ? Math.max(0, Math.min(1, ev.score)) : null;
       const bar = h("span", { class: "score-bar", "aria-hidden": "true" }, h("span", { class: "score-fill" }));
       if (score !== null) bar.firstChild.style.width = `${Math.round(score * 100)}%`;
+      // Signals that did not fire are kept as near misses: context, not a reason.
+      const fired = (t.reasons || []).includes(ev.reason);
       return h(
         "li",
-        { class: "evidence-item", "data-testid": "evidence-item" },
-        h("div", { class: "evidence-top" }, h("span", { class: "evidence-reason", text: ev.reason || "signal" }), h("span", { class: "evidence-score", text: score === null ? "—" : score.toFixed(2) })),
+        { class: fired ? "evidence-item" : "evidence-item near-miss", "data-testid": "evidence-item", "data-fired": String(fired) },
+        h(
+          "div",
+          { class: "evidence-top" },
+          h("span", { class: "evidence-reason", text: (ev.reason || "signal") + (fired ? "" : " · near miss") }),
+          h("span", { class: "evidence-score", text: score === null ? "—" : score.toFixed(2) }),
+        ),
         bar,
         ev.detail ? h("p", { class: "evidence-detail", text: typeof ev.detail === "string" ? ev.detail : JSON.stringify(ev.detail) }) : null,
       );

@@ -1,0 +1,38 @@
+"""The HTML pages: the demo site, the help page and the inbox shell."""
+
+from __future__ import annotations
+
+from tests.conftest import Server
+
+
+def test_demo_page_embeds_the_widget(server: Server) -> None:
+    with server.client() as client:
+        page = client.get(f"/demo/{server.demo_agent_id}")
+    assert page.status_code == 200
+    assert 'src="/static/widget.js"' in page.text
+    assert f'data-agent="{server.demo_agent_id}"' in page.text
+
+
+def test_help_page_runs_the_same_chat_full_page(server: Server) -> None:
+    with server.client() as client:
+        page = client.get(f"/help/{server.demo_agent_id}")
+    assert page.status_code == 200
+    assert 'data-mode="page"' in page.text
+    assert 'data-channel="help_page"' in page.text
+
+
+def test_pages_for_unknown_agents_are_404(server: Server) -> None:
+    with server.client() as client:
+        for path in ("/demo/nope", "/help/nope", '/help/"><script>alert(1)</script>'):
+            response = client.get(path)
+            assert response.status_code == 404
+            assert "<script>alert(1)" not in response.text
+
+
+def test_inbox_and_static_assets_are_served(server: Server) -> None:
+    with server.client() as client:
+        assert "inbox.js" in client.get("/inbox").text
+        widget = client.get("/static/widget.js")
+        assert widget.status_code == 200
+        assert "javascript" in widget.headers["content-type"]
+        assert client.get("/docs").status_code == 200
