@@ -113,6 +113,24 @@ async def start_conversation(
     return conversation, token, greeting
 
 
+@dataclass(slots=True)
+class Turn:
+    """One inbound user message, handled inside the caller's unit of work."""
+
+    hf: Handoff
+    session: AsyncSession
+    conversation: Conversation
+    agent: Agent
+    history: Sequence[Message]  # the conversation before this message
+    message: Message  # the user's message, stored already
+
+    async def say(self, role: Role, text: str, *, confidence: float | None = None) -> Message:
+        """Post a message from our side into the conversation."""
+        return await post_message(
+            self.session, self.conversation, self.agent, role, text, confidence=confidence
+        )
+
+
 async def receive_message(
     hf: Handoff,
     session: AsyncSession,
@@ -132,16 +150,15 @@ async def receive_message(
         return await _reply(session, conversation, [])
 
     history = await repo.messages_of(session, conversation.id)
-    user_message = await post_message(
-        session, conversation, agent, Role.USER, text, client_id=client_id
-    )
-    new = [user_message]
+    message = await post_message(session, conversation, agent, Role.USER, text, client_id=client_id)
+    turn = Turn(hf, session, conversation, agent, history, message)
+    new = [message]
     if conversation.owner == Owner.HUMAN:
-        await _relay_to_team(hf, session, conversation, agent, user_message)
+        await _relay_to_team(turn)
     elif conversation.pending_escalation is not None:
-        new += await _continue_pending(hf, session, conversation, agent, history, user_message)
+        new += await _continue_pending(turn)
     else:
-        new += await _bot_turn(hf, session, conversation, agent, history, user_message)
+        new += await _bot_turn(turn)
     return await _reply(session, conversation, new)
 
 
@@ -227,117 +244,83 @@ def to_domain(messages: Sequence[Message]) -> list[domain.Message]:
     ]
 
 
-async def _bot_turn(
-    hf: Handoff,
-    session: AsyncSession,
-    conversation: Conversation,
-    agent: Agent,
-    history: Sequence[Message],
-    user_message: Message,
-) -> list[Message]:
+async def _bot_turn(turn: Turn) -> list[Message]:
     entries = [
         KnowledgeEntry(question=e.question, answer=e.answer)
-        for e in await repo.knowledge_of(session, agent.id)
+        for e in await repo.knowledge_of(turn.session, turn.agent.id)
     ]
-    knowledge = hf.knowledge_base(agent.id, entries)
-    answer = await asyncio.to_thread(knowledge.answer, user_message.text)
-    covering = await _covering_action(session, agent.id, conversation.channel)
+    knowledge = turn.hf.knowledge_base(turn.agent.id, entries)
+    answer = await asyncio.to_thread(knowledge.answer, turn.message.text)
+    covering = await _covering_action(turn.session, turn.agent.id, turn.conversation.channel)
     if covering is not None:
         action, config = covering
         context = DecisionContext(
-            message=user_message.text,
-            history=to_domain(await _current_stretch(session, conversation, history)),
+            message=turn.message.text,
+            history=to_domain(await _current_stretch(turn)),
             action=config,
             answer=answer,
         )
-        decision = await asyncio.to_thread(hf.decider.decide, context)
+        decision = await asyncio.to_thread(turn.hf.decider.decide, context)
         if decision.escalate:
-            return await _start_escalation(
-                hf, session, conversation, agent, action, decision, user_message
-            )
-    reply = await post_message(
-        session, conversation, agent, Role.ASSISTANT, answer.text, confidence=answer.confidence
-    )
-    return [reply]
+            return await _start_escalation(turn, action, decision)
+    return [await turn.say(Role.ASSISTANT, answer.text, confidence=answer.confidence)]
 
 
-async def _current_stretch(
-    session: AsyncSession, conversation: Conversation, history: Sequence[Message]
-) -> Sequence[Message]:
+async def _current_stretch(turn: Turn) -> Sequence[Message]:
     """Return the messages since the last handback: a solved stretch is not held against
     the AI (a question the human already answered may be asked again)."""
-    if conversation.stretch == 0:
-        return history
-    previous = await repo.latest_escalation(session, conversation.id)
+    if turn.conversation.stretch == 0:
+        return turn.history
+    previous = await repo.latest_escalation(turn.session, turn.conversation.id)
     if previous is None or previous.solved_at is None:
-        return history
-    return [m for m in history if m.created_at >= previous.solved_at]
+        return turn.history
+    return [m for m in turn.history if m.created_at >= previous.solved_at]
 
 
-async def _start_escalation(
-    hf: Handoff,
-    session: AsyncSession,
-    conversation: Conversation,
-    agent: Agent,
-    action: Action,
-    decision: Decision,
-    trigger: Message,
-) -> list[Message]:
+async def _start_escalation(turn: Turn, action: Action, decision: Decision) -> list[Message]:
+    conversation = turn.conversation
     anonymous = not (conversation.contact_email or conversation.contact_phone)
     if anonymous and action.ask_for_email:
         conversation.pending_escalation = {
             "action_id": action.id,
             "decision": _decision_json(decision),
-            "trigger_message_id": trigger.id,
+            "trigger_message_id": turn.message.id,
             "prompts": 1,
         }
-        ask = await post_message(session, conversation, agent, Role.ASSISTANT, ASK_FOR_EMAIL)
-        return [ask]
-    return await escalate(hf, session, conversation, agent, action, decision, trigger.id)
+        return [await turn.say(Role.ASSISTANT, ASK_FOR_EMAIL)]
+    return await escalate(turn, action, decision, turn.message.id)
 
 
-async def _continue_pending(
-    hf: Handoff,
-    session: AsyncSession,
-    conversation: Conversation,
-    agent: Agent,
-    history: Sequence[Message],
-    user_message: Message,
-) -> list[Message]:
+async def _continue_pending(turn: Turn) -> list[Message]:
+    conversation = turn.conversation
     pending = conversation.pending_escalation or {}
-    action = await session.get(Action, pending.get("action_id", ""))
+    action = await turn.session.get(Action, pending.get("action_id", ""))
     if action is None or not action.enabled:
         # The action was switched off meanwhile: forget the request and answer normally.
         conversation.pending_escalation = None
-        return await _bot_turn(hf, session, conversation, agent, history, user_message)
-    found = EMAIL.search(user_message.text)
+        return await _bot_turn(turn)
+    text = turn.message.text
+    found = EMAIL.search(text)
+    prompts = int(pending.get("prompts", 1))
     if found:
         conversation.contact_email = found.group(0)
-    elif not DECLINE.match(user_message.text) and pending.get("prompts", 1) < MAX_EMAIL_PROMPTS:
-        conversation.pending_escalation = {**pending, "prompts": pending.get("prompts", 1) + 1}
-        again = await post_message(
-            session, conversation, agent, Role.ASSISTANT, ASK_FOR_EMAIL_AGAIN
-        )
-        return [again]
+    elif not DECLINE.match(text) and prompts < MAX_EMAIL_PROMPTS:
+        conversation.pending_escalation = {**pending, "prompts": prompts + 1}
+        return [await turn.say(Role.ASSISTANT, ASK_FOR_EMAIL_AGAIN)]
     decision = _decision_from_json(pending["decision"])
-    trigger_id = pending.get("trigger_message_id", user_message.id)
-    return await escalate(hf, session, conversation, agent, action, decision, trigger_id)
+    trigger_id = int(pending.get("trigger_message_id", turn.message.id))
+    return await escalate(turn, action, decision, trigger_id)
 
 
 async def escalate(
-    hf: Handoff,
-    session: AsyncSession,
-    conversation: Conversation,
-    agent: Agent,
-    action: Action,
-    decision: Decision,
-    trigger_id: int,
+    turn: Turn, action: Action, decision: Decision, trigger_id: int
 ) -> list[Message]:
     """Hand the conversation to humans: escalation, outbox job and owner change in one go.
 
     `trigger_id` is the user message that decided it; the summary stops there, before any
     exchange about the user's email. The caller's unit of work commits all of it, or none.
     """
+    session, conversation = turn.session, turn.conversation
     everything = await repo.messages_of(session, conversation.id)
     transcript = to_domain([m for m in everything if m.id <= trigger_id])
     escalation = Escalation(
@@ -360,13 +343,11 @@ async def escalate(
             kind="create_ticket",
             payload={"escalation_id": escalation.id},
             idempotency_key=f"create_ticket:{escalation.id}",
-            max_attempts=hf.settings.job_max_attempts,
+            max_attempts=turn.hf.settings.job_max_attempts,
         ),
     )
-    notice = await post_message(
-        session, conversation, agent, Role.ASSISTANT, action.handoff_message
-    )
-    await publish_state(session, conversation, agent, escalation)
+    notice = await turn.say(Role.ASSISTANT, action.handoff_message)
+    await publish_state(session, conversation, turn.agent, escalation)
     ESCALATIONS_CREATED.labels(platform=action.platform).inc()
     return [notice]
 
@@ -386,14 +367,9 @@ async def publish_state(
     )
 
 
-async def _relay_to_team(
-    hf: Handoff,
-    session: AsyncSession,
-    conversation: Conversation,
-    agent: Agent,
-    message: Message,
-) -> None:
+async def _relay_to_team(turn: Turn) -> None:
     """Put a visitor's message onto the ticket while the human team owns the conversation."""
+    session, conversation = turn.session, turn.conversation
     escalation = await repo.latest_escalation(session, conversation.id)
     if escalation is None or escalation.platform == domain.NATIVE:
         ticket = await repo.open_ticket_of(session, conversation.id)
@@ -404,9 +380,9 @@ async def _relay_to_team(
         session,
         OutboxJob(
             kind="add_message",
-            payload={"escalation_id": escalation.id, "message_id": message.id},
-            idempotency_key=f"add_message:{message.id}",
-            max_attempts=hf.settings.job_max_attempts,
+            payload={"escalation_id": escalation.id, "message_id": turn.message.id},
+            idempotency_key=f"add_message:{turn.message.id}",
+            max_attempts=turn.hf.settings.job_max_attempts,
         ),
     )
 
