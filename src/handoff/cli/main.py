@@ -6,15 +6,17 @@ import asyncio
 import logging
 import os
 import signal
-from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import structlog
 import typer
 from rich.console import Console
-from rich.panel import Panel
 
 from handoff import __version__
 from handoff.settings import Settings
+
+if TYPE_CHECKING:
+    from handoff.service.setup import Bootstrap
 
 app = typer.Typer(help="handoff: Escalate to Human for AI support agents.", no_args_is_help=True)
 console = Console()
@@ -23,19 +25,21 @@ console = Console()
 def _configure_logging(level: str) -> None:
     numeric = logging.getLevelName(level.upper())
     logging.basicConfig(level=numeric, format="%(message)s")
-    logging.getLogger("alembic").setLevel(logging.WARNING)
+    for chatty in ("alembic", "sentence_transformers", "transformers", "httpx"):
+        logging.getLogger(chatty).setLevel(logging.WARNING)
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(numeric))
     # Models ship inside a package: never let a library try a hub.
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 
 
 def _migrate(settings: Settings) -> None:
-    from handoff.store.migrate import upgrade
+    from handoff.service.setup import migrate_database
 
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
     with console.status("Applying database migrations…"):
-        upgrade(settings.resolved_database_url)
+        migrate_database(settings)
     console.print(f"[green]✓[/] Database ready ({_safe_url(settings.resolved_database_url)})")
 
 
@@ -45,37 +49,10 @@ def _safe_url(url: str) -> str:
     return make_url(url).render_as_string(hide_password=True)
 
 
-@dataclass
-class _Bootstrap:
-    new_admin_token: str | None
-    demo: object | None
-
-
-async def _bootstrap(settings: Settings, with_demo: bool) -> _Bootstrap:
-    from handoff.service.auth import ensure_admin_token
-    from handoff.service.demo import ensure_demo
-    from handoff.store.db import Database
-
-    db = Database(settings.resolved_database_url)
-    try:
-        async with db.unit_of_work() as session:
-            configured = settings.admin_token.get_secret_value() if settings.admin_token else None
-            token = await ensure_admin_token(session, configured)
-        demo = None
-        if with_demo:
-            async with db.unit_of_work() as session:
-                demo = await ensure_demo(session, settings.data_dir)
-        return _Bootstrap(new_admin_token=token, demo=demo)
-    finally:
-        await db.dispose()
-
-
-def _print_welcome(settings: Settings, boot: _Bootstrap) -> None:
-    from handoff.service.demo import DemoLogin
-
+def _print_welcome(settings: Settings, boot: Bootstrap) -> None:
     url = settings.resolved_public_url
     lines = [f"[bold]handoff {__version__}[/] is starting at [link={url}]{url}[/]", ""]
-    if isinstance(boot.demo, DemoLogin):
+    if boot.demo is not None:
         demo = boot.demo
         lines += [
             f"Widget demo page   {url}/demo/{demo.agent_id}",
@@ -92,7 +69,11 @@ def _print_welcome(settings: Settings, boot: _Bootstrap) -> None:
             f"Admin API token    [bold yellow]{boot.new_admin_token}[/]",
             "  shown once: keep it, or set HANDOFF_ADMIN_TOKEN",
         ]
-    console.print(Panel("\n".join(lines), title="handoff", expand=False), width=120)
+    # Plain lines, not a box: URLs must stay whole for copying, however narrow the terminal.
+    console.print()
+    for line in lines:
+        console.print(line, soft_wrap=True)
+    console.print()
 
 
 @app.command()
@@ -104,6 +85,7 @@ def serve(
     import uvicorn
 
     from handoff.service.runtime import Handoff
+    from handoff.service.setup import bootstrap
     from handoff.web.app import create_app
 
     settings = Settings()
@@ -111,7 +93,7 @@ def serve(
         settings.run_worker = False
     _configure_logging(settings.log_level)
     _migrate(settings)
-    boot = asyncio.run(_bootstrap(settings, demo))
+    boot = asyncio.run(bootstrap(settings, with_demo=demo))
     _print_welcome(settings, boot)
     with console.status("Loading the language model…"):
         hf = Handoff(settings)
@@ -128,8 +110,8 @@ def serve(
 @app.command("worker")
 def run_worker() -> None:
     """Run an outbox worker as its own process (beside `serve --no-worker`, or several)."""
+    from handoff.service.jobs import build_worker
     from handoff.service.runtime import Handoff
-    from handoff.web.app import build_worker
 
     settings = Settings()
     _configure_logging(settings.log_level)
@@ -161,22 +143,14 @@ def migrate() -> None:
 @app.command("admin-token")
 def admin_token(label: str = typer.Option("cli", help="What the token is for.")) -> None:
     """Issue a new service admin API token and print it once."""
-    from handoff.service.auth import issue_token
-    from handoff.store.db import Database
+    from handoff.service.setup import new_admin_token
 
     settings = Settings()
     _configure_logging(settings.log_level)
     _migrate(settings)
 
-    async def main() -> str:
-        db = Database(settings.resolved_database_url)
-        try:
-            async with db.unit_of_work() as session:
-                return await issue_token(session, None, label)
-        finally:
-            await db.dispose()
-
-    console.print(f"Admin API token: [bold yellow]{asyncio.run(main())}[/]")
+    token = asyncio.run(new_admin_token(settings, label))
+    console.print(f"Admin API token: [bold yellow]{token}[/]")
 
 
 @app.command()

@@ -113,6 +113,41 @@ async def public_agent(session: AsyncSession, agent_id: str) -> Agent:
     return agent
 
 
+def agent_json(agent: Agent) -> dict[str, Any]:
+    return {
+        "id": agent.id,
+        "workspace_id": agent.workspace_id,
+        "name": agent.name,
+        "channels": list(agent.channels),
+        "greeting": agent.greeting,
+    }
+
+
+async def list_workspaces(session: AsyncSession, principal: Principal) -> list[dict[str, str]]:
+    """Return the workspaces the caller may see."""
+    rows = await repo.workspaces(session)
+    return [{"id": w.id, "name": w.name} for w in rows if principal.can_see(w.id)]
+
+
+async def list_agents(session: AsyncSession, principal: Principal) -> list[dict[str, Any]]:
+    """Return the AI agents the caller may see."""
+    return [agent_json(a) for a in await repo.agents(session, principal.workspace_id)]
+
+
+async def knowledge(session: AsyncSession, agent: Agent) -> list[dict[str, str]]:
+    """Return the agent's knowledge base as question and answer pairs."""
+    rows = await repo.knowledge_of(session, agent.id)
+    return [{"question": r.question, "answer": r.answer} for r in rows]
+
+
+async def list_integrations(session: AsyncSession, agent: Agent) -> list[dict[str, Any]]:
+    return [integration_json(i) for i in await repo.integrations_of(session, agent.id)]
+
+
+async def list_actions(session: AsyncSession, agent: Agent) -> list[dict[str, Any]]:
+    return [action_json(a) for a in await repo.actions_of(session, agent.id)]
+
+
 async def get_agent(session: AsyncSession, principal: Principal, agent_id: str) -> Agent:
     """Load an agent the caller may see."""
     agent = await session.get(Agent, agent_id)

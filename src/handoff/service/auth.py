@@ -9,7 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from handoff.service.errors import NotFound, Unauthorized
 from handoff.service.security import check_password, hash_token, new_token
 from handoff.store import repositories as repo
-from handoff.store.models import ApiToken, Conversation, Member
+from handoff.store.models import Agent, ApiToken, Conversation, Member
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,3 +93,18 @@ async def visitor_conversation(
     if own.id != conversation_id:
         raise NotFound("conversation not found")
     return own
+
+
+async def readable_conversation(
+    session: AsyncSession, conversation_id: str, token: str | None
+) -> Conversation:
+    """Return a conversation for its visitor, or for a member of its agent's workspace."""
+    try:
+        return await visitor_conversation(session, conversation_id, token)
+    except Unauthorized:
+        principal = await authenticate(session, token)
+    conversation = await session.get(Conversation, conversation_id)
+    agent = await session.get(Agent, conversation.agent_id) if conversation else None
+    if conversation is None or agent is None or not principal.can_see(agent.workspace_id):
+        raise NotFound("conversation not found")
+    return conversation

@@ -7,7 +7,9 @@ in-process bus wakes them at once, and a short poll picks up rows other processe
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from contextlib import suppress
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -55,3 +57,35 @@ async def publish(
             to_team=to_team,
         ),
     )
+
+
+@dataclass(frozen=True, slots=True)
+class LiveEvent:
+    """One event as a stream sends it: its id (the SSE id), its type and its payload."""
+
+    id: int
+    type: str
+    data: dict[str, Any]
+
+
+async def for_visitor(
+    session: AsyncSession, conversation_id: str, after: int
+) -> Sequence[LiveEvent]:
+    """Return the visitor's events after `after`: messages as themselves, owner changes."""
+    rows = await repo.events_after(session, after, conversation_id=conversation_id)
+    return [
+        LiveEvent(row.id, row.type, row.data["message"] if row.type == "message" else row.data)
+        for row in rows
+    ]
+
+
+async def for_team(
+    session: AsyncSession, workspace_id: str | None, after: int
+) -> Sequence[LiveEvent]:
+    """Return the team's events after `after`; `workspace_id` None means every workspace."""
+    rows = await repo.events_after(session, after, workspace_id=workspace_id)
+    return [LiveEvent(row.id, row.type, row.data) for row in rows]
+
+
+async def newest_id(session: AsyncSession) -> int:
+    return await repo.last_event_id(session)

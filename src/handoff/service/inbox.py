@@ -13,7 +13,7 @@ from handoff.service.conversations import hand_back, post_message, publish_state
 from handoff.service.errors import Conflict, Invalid, NotFound
 from handoff.service.runtime import Handoff
 from handoff.service.tickets import publish_ticket, ticket_summary, touch_ticket
-from handoff.service.views import message_json, note_json
+from handoff.service.views import member_json, message_json, note_json
 from handoff.store import repositories as repo
 from handoff.store.models import Agent, Conversation, Escalation, Member, Note, Ticket
 
@@ -151,3 +151,8 @@ async def solve(session: AsyncSession, ticket: Ticket) -> dict[str, Any]:
     ticket.status = "solved"
     await touch_ticket(session, ticket, waiting=False)
     return await ticket_summary(session, ticket)
+
+
+async def team(session: AsyncSession, principal: Principal) -> list[dict[str, Any]]:
+    """Return the members of the caller's workspace (every member for the service admin)."""
+    return [member_json(m) for m in await repo.members_of(session, principal.workspace_id)]

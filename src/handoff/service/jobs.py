@@ -6,7 +6,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from handoff.dispatch import JobHandler, LeasedJob
+from handoff.dispatch import JobHandler, LeasedJob, RetryPolicy, Worker
 from handoff.domain import NATIVE, EscalationStatus
 from handoff.service.conversations import publish_state
 from handoff.service.inbox import create_native_ticket
@@ -48,3 +48,17 @@ class CreateTicket:
 def job_handlers(hf: Handoff) -> dict[str, JobHandler]:
     """Return the handler for every job kind the service enqueues."""
     return {"create_ticket": CreateTicket(hf)}
+
+
+def build_worker(hf: Handoff) -> Worker:
+    """Return an outbox worker wired to this runtime's database, handlers and settings."""
+    settings = hf.settings
+    return Worker(
+        hf.db,
+        job_handlers(hf),
+        lease_seconds=settings.job_lease_seconds,
+        poll_seconds=settings.worker_poll_seconds,
+        retry=RetryPolicy(settings.retry_base_seconds, settings.retry_max_seconds),
+        wait_for_work=hf.bus.wait,
+        on_change=hf.bus.notify,
+    )

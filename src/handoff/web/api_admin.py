@@ -7,12 +7,9 @@ from typing import Any
 from fastapi import APIRouter, Query, Response
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from handoff.service import admin
+from handoff.service import admin, outbox
 from handoff.service.auth import Principal, authenticate
-from handoff.service.errors import Invalid, NotFound
 from handoff.service.views import member_json
-from handoff.store import repositories as repo
-from handoff.store.models import Agent, OutboxJob, utcnow
 from handoff.web.deps import HandoffDep, TokenDep
 from handoff.web.schemas import (
     ActionIn,
@@ -24,7 +21,6 @@ from handoff.web.schemas import (
 )
 
 router = APIRouter(prefix="/api/v1", tags=["admin"])
-JOB_STATUSES = ("pending", "running", "done", "failed")
 
 
 async def _admin(session: AsyncSession, token: str | None) -> Principal:
@@ -33,23 +29,12 @@ async def _admin(session: AsyncSession, token: str | None) -> Principal:
     return principal
 
 
-def _agent_json(agent: Agent) -> dict[str, Any]:
-    return {
-        "id": agent.id,
-        "workspace_id": agent.workspace_id,
-        "name": agent.name,
-        "channels": list(agent.channels),
-        "greeting": agent.greeting,
-    }
-
-
 @router.get("/workspaces")
 async def list_workspaces(hf: HandoffDep, token: TokenDep) -> list[dict[str, Any]]:
     """Return the workspaces the caller administers."""
     async with hf.transaction() as session:
         principal = await _admin(session, token)
-        rows = await repo.workspaces(session)
-        return [{"id": w.id, "name": w.name} for w in rows if principal.can_see(w.id)]
+        return await admin.list_workspaces(session, principal)
 
 
 @router.post("/workspaces", status_code=201)
@@ -83,7 +68,7 @@ async def list_agents(hf: HandoffDep, token: TokenDep) -> list[dict[str, Any]]:
     """Return the AI agents the caller administers."""
     async with hf.transaction() as session:
         principal = await _admin(session, token)
-        return [_agent_json(a) for a in await repo.agents(session, principal.workspace_id)]
+        return await admin.list_agents(session, principal)
 
 
 @router.post("/agents", status_code=201)
@@ -98,13 +83,15 @@ async def create_agent(body: AgentIn, hf: HandoffDep, token: TokenDep) -> dict[s
             channels=[c.value for c in body.channels],
             greeting=body.greeting,
         )
-        return _agent_json(agent)
+        return admin.agent_json(agent)
 
 
 @router.get("/agents/{agent_id}")
 async def get_agent(agent_id: str, hf: HandoffDep, token: TokenDep) -> dict[str, Any]:
     async with hf.transaction() as session:
-        return _agent_json(await admin.get_agent(session, await _admin(session, token), agent_id))
+        return admin.agent_json(
+            await admin.get_agent(session, await _admin(session, token), agent_id)
+        )
 
 
 @router.get("/agents/{agent_id}/knowledge")
@@ -112,8 +99,7 @@ async def get_knowledge(agent_id: str, hf: HandoffDep, token: TokenDep) -> list[
     """Return the agent's knowledge base (question and answer pairs)."""
     async with hf.transaction() as session:
         agent = await admin.get_agent(session, await _admin(session, token), agent_id)
-        rows = await repo.knowledge_of(session, agent.id)
-        return [{"question": r.question, "answer": r.answer} for r in rows]
+        return await admin.knowledge(session, agent)
 
 
 @router.put("/agents/{agent_id}/knowledge")
@@ -123,8 +109,8 @@ async def put_knowledge(
     """Replace the agent's knowledge base."""
     async with hf.transaction() as session:
         agent = await admin.get_agent(session, await _admin(session, token), agent_id)
-        rows = await admin.replace_knowledge(session, agent, [(e.question, e.answer) for e in body])
-        return [{"question": r.question, "answer": r.answer} for r in rows]
+        await admin.replace_knowledge(session, agent, [(e.question, e.answer) for e in body])
+        return await admin.knowledge(session, agent)
 
 
 @router.get("/agents/{agent_id}/integrations")
@@ -132,7 +118,7 @@ async def list_integrations(agent_id: str, hf: HandoffDep, token: TokenDep) -> l
     """Return the helpdesks connected to the agent; `native` (the built-in inbox) is always one."""
     async with hf.transaction() as session:
         agent = await admin.get_agent(session, await _admin(session, token), agent_id)
-        return [admin.integration_json(i) for i in await repo.integrations_of(session, agent.id)]
+        return await admin.list_integrations(session, agent)
 
 
 @router.post("/agents/{agent_id}/integrations", status_code=201)
@@ -150,7 +136,7 @@ async def list_actions(agent_id: str, hf: HandoffDep, token: TokenDep) -> list[d
     """Return the agent's escalate actions."""
     async with hf.transaction() as session:
         agent = await admin.get_agent(session, await _admin(session, token), agent_id)
-        return [admin.action_json(a) for a in await repo.actions_of(session, agent.id)]
+        return await admin.list_actions(session, agent)
 
 
 @router.post("/agents/{agent_id}/actions", status_code=201)
@@ -189,20 +175,6 @@ def _action_fields(body: ActionIn) -> dict[str, Any]:
     return fields
 
 
-def _job_json(job: OutboxJob) -> dict[str, Any]:
-    return {
-        "id": job.id,
-        "kind": job.kind,
-        "status": job.status,
-        "attempts": job.attempts,
-        "max_attempts": job.max_attempts,
-        "run_after": job.run_after.isoformat(),
-        "last_error": job.last_error,
-        "payload": job.payload,
-        "created_at": job.created_at.isoformat(),
-    }
-
-
 @router.get("/jobs")
 async def list_jobs(
     hf: HandoffDep,
@@ -212,24 +184,11 @@ async def list_jobs(
 ) -> list[dict[str, Any]]:
     """Return outbox jobs, newest first (service admin)."""
     async with hf.transaction() as session:
-        principal = await _admin(session, token)
-        if principal.workspace_id is not None:
-            raise NotFound("jobs are visible to the service admin only")
-        if status is not None and status not in JOB_STATUSES:
-            raise Invalid("status", f"must be one of {', '.join(JOB_STATUSES)}")
-        return [_job_json(j) for j in await repo.jobs(session, status, limit)]
+        return await outbox.list_jobs(session, await _admin(session, token), status, limit)
 
 
 @router.post("/jobs/{job_id}/retry")
 async def retry_job(job_id: int, hf: HandoffDep, token: TokenDep) -> dict[str, Any]:
     """Put a failed job back in the queue with a fresh retry budget."""
     async with hf.transaction() as session:
-        principal = await _admin(session, token)
-        job = await session.get(OutboxJob, job_id)
-        if job is None or principal.workspace_id is not None:
-            raise NotFound("job not found")
-        if job.status != "failed":
-            raise Invalid("status", f"only failed jobs can be retried; this one is {job.status}")
-        job.status, job.attempts, job.run_after, job.updated_at = "pending", 0, utcnow(), utcnow()
-        await session.flush()
-        return _job_json(job)
+        return await outbox.retry_job(session, await _admin(session, token), job_id)

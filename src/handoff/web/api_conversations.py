@@ -5,16 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Request, status
-from sqlalchemy.ext.asyncio import AsyncSession
 from sse_starlette.sse import EventSourceResponse
 
 from handoff import domain
-from handoff.service import conversations
+from handoff.service import conversations, events
 from handoff.service.admin import public_agent
-from handoff.service.auth import authenticate, visitor_conversation
-from handoff.service.errors import NotFound, Unauthorized
+from handoff.service.auth import readable_conversation, visitor_conversation
 from handoff.service.metrics import MESSAGES_RECEIVED
-from handoff.store.models import Agent, Conversation, Event
 from handoff.web.deps import HandoffDep, StreamTokenDep, TokenDep
 from handoff.web.schemas import ConversationIn, MessageIn
 from handoff.web.streams import event_stream, resume_point
@@ -75,29 +72,8 @@ async def post_message(
 async def get_conversation(conversation_id: str, hf: HandoffDep, token: TokenDep) -> dict[str, Any]:
     """Return the conversation with its messages, for its visitor or for the team."""
     async with hf.transaction() as session:
-        conversation = await _readable_conversation(session, conversation_id, token)
+        conversation = await readable_conversation(session, conversation_id, token)
         return await conversations.conversation_view(session, conversation)
-
-
-async def _readable_conversation(
-    session: AsyncSession, conversation_id: str, token: str | None
-) -> Conversation:
-    try:
-        return await visitor_conversation(session, conversation_id, token)
-    except Unauthorized:
-        principal = await authenticate(session, token)
-        conversation = await session.get(Conversation, conversation_id)
-        agent = await session.get(Agent, conversation.agent_id) if conversation else None
-        if conversation is None or agent is None or not principal.can_see(agent.workspace_id):
-            raise NotFound("conversation not found") from None
-        return conversation
-
-
-def _visitor_event(event: Event) -> dict[str, Any] | None:
-    if event.type == "message":
-        message: dict[str, Any] = event.data["message"]
-        return message
-    return dict(event.data)
 
 
 @router.get("/conversations/{conversation_id}/events", response_class=EventSourceResponse)
@@ -111,5 +87,8 @@ async def conversation_events(
     async with hf.transaction() as session:
         await visitor_conversation(session, conversation_id, token)
     return event_stream(
-        hf, request, resume_point(request, 0), _visitor_event, conversation_id=conversation_id
+        hf,
+        request,
+        resume_point(request, 0),
+        lambda session, after: events.for_visitor(session, conversation_id, after),
     )

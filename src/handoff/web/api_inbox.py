@@ -7,11 +7,9 @@ from typing import Any
 from fastapi import APIRouter, Query, Request
 from sse_starlette.sse import EventSourceResponse
 
-from handoff.service import inbox
+from handoff.service import events, inbox
 from handoff.service.auth import Principal, authenticate, login
 from handoff.service.views import member_json
-from handoff.store import repositories as repo
-from handoff.store.models import Event
 from handoff.web.deps import HandoffDep, StreamTokenDep, TokenDep
 from handoff.web.schemas import AssignIn, LoginIn, ReplyIn
 from handoff.web.streams import event_stream, resume_point
@@ -45,7 +43,7 @@ async def list_members(hf: HandoffDep, token: TokenDep) -> list[dict[str, Any]]:
     """Return the members of the caller's workspace (all members for the service admin)."""
     async with hf.transaction() as session:
         principal = await authenticate(session, token)
-        return [member_json(m) for m in await repo.members_of(session, principal.workspace_id)]
+        return await inbox.team(session, principal)
 
 
 @router.get("/tickets")
@@ -107,12 +105,6 @@ async def solve(ticket_id: str, hf: HandoffDep, token: TokenDep) -> dict[str, An
         return await inbox.solve(session, ticket)
 
 
-def _team_event(event: Event) -> dict[str, Any] | None:
-    if event.type == "message" and event.data.get("ticket_id") is None:
-        return None
-    return dict(event.data)
-
-
 @router.get("/inbox/events", response_class=EventSourceResponse)
 async def inbox_events(
     request: Request, hf: HandoffDep, token: StreamTokenDep
@@ -123,7 +115,10 @@ async def inbox_events(
     """
     async with hf.transaction() as session:
         principal = await authenticate(session, token)
-        newest = await repo.last_event_id(session)
+        newest = await events.newest_id(session)
     return event_stream(
-        hf, request, resume_point(request, newest), _team_event, workspace_id=principal.workspace_id
+        hf,
+        request,
+        resume_point(request, newest),
+        lambda session, after: events.for_team(session, principal.workspace_id, after),
     )

@@ -15,30 +15,15 @@ from fastapi.staticfiles import StaticFiles
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from handoff import __version__
-from handoff.dispatch import RetryPolicy, Worker
 from handoff.service.auth import authenticate
 from handoff.service.errors import HandoffError, Invalid
-from handoff.service.jobs import job_handlers
+from handoff.service.jobs import build_worker
 from handoff.service.runtime import Handoff
 from handoff.web import api_admin, api_conversations, api_inbox, pages
 from handoff.web.deps import HandoffDep, TokenDep
 
 log = structlog.get_logger(__name__)
 STATIC = Path(__file__).parent / "static"
-
-
-def build_worker(hf: Handoff) -> Worker:
-    """Return an outbox worker wired to this runtime's database and handlers."""
-    settings = hf.settings
-    return Worker(
-        hf.db,
-        job_handlers(hf),
-        lease_seconds=settings.job_lease_seconds,
-        poll_seconds=settings.worker_poll_seconds,
-        retry=RetryPolicy(settings.retry_base_seconds, settings.retry_max_seconds),
-        wait_for_work=hf.bus.wait,
-        on_change=hf.bus.notify,
-    )
 
 
 def create_app(hf: Handoff) -> FastAPI:

@@ -3,17 +3,17 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any
 
+from sqlalchemy.ext.asyncio import AsyncSession
 from sse_starlette.sse import EventSourceResponse
 from starlette.requests import Request
 
+from handoff.service.events import LiveEvent
 from handoff.service.runtime import Handoff
-from handoff.store import repositories as repo
-from handoff.store.models import Event
 
-Render = Callable[[Event], dict[str, Any] | None]
+Fetch = Callable[[AsyncSession, int], Awaitable[Sequence[LiveEvent]]]
 
 
 def resume_point(request: Request, default: int) -> int:
@@ -24,30 +24,18 @@ def resume_point(request: Request, default: int) -> int:
     return default
 
 
-def event_stream(
-    hf: Handoff,
-    request: Request,
-    after: int,
-    render: Render,
-    *,
-    conversation_id: str | None = None,
-    workspace_id: str | None = None,
-) -> EventSourceResponse:
-    """Stream matching events after `after` until the client goes away."""
+def event_stream(hf: Handoff, request: Request, after: int, fetch: Fetch) -> EventSourceResponse:
+    """Stream the events `fetch` returns after `after` until the client goes away."""
 
     async def generate() -> AsyncIterator[dict[str, Any]]:
         last = after
         while not await request.is_disconnected():
             async with hf.db.unit_of_work() as session:
-                rows = await repo.events_after(
-                    session, last, conversation_id=conversation_id, workspace_id=workspace_id
-                )
-            for row in rows:
-                last = row.id
-                data = render(row)
-                if data is not None:
-                    yield {"id": str(row.id), "event": row.type, "data": json.dumps(data)}
-            if not rows:
+                batch = await fetch(session, last)
+            for event in batch:
+                last = event.id
+                yield {"id": str(event.id), "event": event.type, "data": json.dumps(event.data)}
+            if not batch:
                 await hf.bus.wait(hf.settings.event_poll_seconds)
 
     return EventSourceResponse(generate(), ping=15, headers={"Cache-Control": "no-store"})

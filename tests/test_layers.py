@@ -1,0 +1,53 @@
+"""Dependencies point one way: each part imports only the parts it may (see DESIGN)."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+SRC = Path(__file__).resolve().parent.parent / "src" / "handoff"
+ALLOWED: dict[str, set[str]] = {
+    "domain": set(),
+    "decide": {"domain"},
+    "agent": {"domain", "decide"},
+    "helpdesks": {"domain"},
+    "channels": {"domain"},
+    "store": {"domain"},
+    "dispatch": {"domain", "store", "helpdesks"},
+    "service": {"domain", "decide", "agent", "helpdesks", "channels", "store", "dispatch"},
+    "web": {"service", "domain"},
+    "cli": {"service", "web", "domain"},
+}
+SHARED = {"settings", "__init__"}  # the version and the settings are everyone's
+
+
+def imported_parts(path: Path) -> set[str]:
+    parts: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        names: list[str] = []
+        if isinstance(node, ast.ImportFrom) and node.module:
+            names = [node.module]
+        elif isinstance(node, ast.Import):
+            names = [alias.name for alias in node.names]
+        for name in names:
+            pieces = name.split(".")
+            if pieces[0] == "handoff" and len(pieces) > 1:
+                parts.add(pieces[1])
+    return parts
+
+
+@pytest.mark.parametrize("part", sorted(ALLOWED))
+def test_part_imports_only_what_it_may(part: str) -> None:
+    wrong = {
+        f"{path.relative_to(SRC)} imports {other}"
+        for path in (SRC / part).rglob("*.py")
+        for other in imported_parts(path) - ALLOWED[part] - SHARED - {part}
+    }
+    assert not wrong, sorted(wrong)
+
+
+def test_every_part_is_listed() -> None:
+    folders = {p.name for p in SRC.iterdir() if p.is_dir() and (p / "__init__.py").exists()}
+    assert folders - {"demo"} == set(ALLOWED)
