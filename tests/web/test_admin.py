@@ -233,3 +233,58 @@ def test_failed_job_stays_visible_and_can_be_retried(any_server: Server) -> None
     wait_for(lambda: any(j["id"] == job["id"] and j["attempts"] == 1 for j in failed()))
     with any_server.client(member_token(any_server)) as member:
         assert member.get("/api/v1/jobs").status_code == 404
+
+
+def test_action_options_and_channels_drive_the_escalation(any_server: Server) -> None:
+    with any_server.admin() as client:
+        workspace = client.post("/api/v1/workspaces", json={"name": "Gamma"}).json()
+        agent = client.post(
+            "/api/v1/agents",
+            json={"workspace_id": workspace["id"], "name": "Bot", "channels": ["widget", "api"]},
+        ).json()
+        created = client.post(
+            f"/api/v1/agents/{agent['id']}/actions",
+            json=action_body(
+                channels=["widget"],
+                ask_for_email=False,
+                handoff_message="Hold on, a person is coming.",
+            ),
+        )
+        assert created.status_code == 201, created.text
+
+        def ask(channel: str) -> dict[str, Any]:
+            chat = client.post(
+                f"/api/v1/agents/{agent['id']}/conversations", json={"channel": channel}
+            ).json()
+            with any_server.client(chat["token"]) as visitor:
+                reply: dict[str, Any] = visitor.post(
+                    f"/api/v1/conversations/{chat['id']}/messages",
+                    json={"text": "I want to talk to a human"},
+                ).json()
+            return reply
+
+        # Covered channel, email prompt switched off: handed over at once, in the admin's words.
+        on_widget = ask("widget")
+        assert on_widget["conversation"]["owner"] == "human"
+        assert on_widget["messages"][-1]["text"] == "Hold on, a person is coming."
+
+        # A channel the action does not cover never escalates.
+        on_api = ask("api")
+        assert on_api["conversation"]["owner"] == "bot"
+        assert on_api["conversation"]["escalation"] is None
+
+        # A disabled action does nothing either.
+        client.put(
+            f"/api/v1/actions/{created.json()['id']}",
+            json=action_body(name=created.json()["name"], channels=["widget"], enabled=False),
+        )
+        assert ask("widget")["conversation"]["owner"] == "bot"
+
+
+def test_metrics_count_escalations_for_admins_only(any_server: Server) -> None:
+    with any_server.client() as anonymous:
+        assert anonymous.get("/metrics").status_code == 401
+    with any_server.admin() as client:
+        text = client.get("/metrics").text
+    assert "handoff_messages_received_total" in text
+    assert "handoff_escalations_created_total" in text
