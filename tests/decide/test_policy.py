@@ -57,7 +57,8 @@ def test_frustration_and_sensitive_topic_both_reported(
     ctx = DecisionContext("I was charged twice and nobody helps, this is useless!!!", [], action)
     decision = decider.decide(ctx)
     assert decision.escalate
-    assert set(decision.reasons) == {Reason.FRUSTRATION, Reason.SENSITIVE_TOPIC}
+    # The headline reason is what the conversation is about; the feeling comes second.
+    assert decision.reasons == (Reason.SENSITIVE_TOPIC, Reason.FRUSTRATION)
 
 
 def test_second_fallback_escalates_for_low_confidence(

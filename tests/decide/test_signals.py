@@ -208,6 +208,8 @@ def test_repeated_question_ignores_repeated_small_talk(encoder: Encoder, convo: 
         "you already said that. I'm asking whether it can run every week.",
         "I know it's paid monthly, that's not my question.",
         "nope, restarted the phone too. still no data",
+        "There is no Extras section when I open the booking, only Seats and Meals.",
+        "I can't find that option anywhere in the settings page",
     ],
 )
 def test_answer_did_not_help_fires_after_an_answer(text: str, convo: Convo) -> None:
@@ -255,15 +257,43 @@ def test_low_confidence_needs_twice_in_a_row(convo: Convo) -> None:
     assert low_confidence(Answer("Here.", confidence=0.8, source="faq"), lows) is None
 
 
-def test_low_confidence_ignores_messages_without_confidence(convo: Convo) -> None:
+def test_low_confidence_judges_replies_without_a_score_by_their_words(convo: Convo) -> None:
+    # An answer with no retrieval score (an LLM reply) breaks the run unless it is a fallback.
     history = convo(
         ("assistant", "Hi, I'm Nova!"),
         ("user", "q"),
-        ("assistant", "LLM reply without retrieval"),
+        ("assistant", "You can change it under Settings → Billing."),
     )
     assert not fires(low_confidence(Answer("not sure", 0.2, None), history))
-    history = convo(("user", "q"), ("assistant", "no idea", 0.1), ("assistant", "greeting"))
+    history = convo(("user", "q"), ("assistant", "Sorry, I don't have that information."))
     assert fires(low_confidence(Answer("not sure", 0.2, None), history))
+
+
+@pytest.mark.parametrize(
+    "fallback",
+    [
+        "I'm not sure about that, sorry.",
+        "I'm sorry, I don't have fee information for transfers to that country.",
+        "I couldn't find a fee table for that, sorry.",
+        "Good question! I don't know the answer to that one.",
+    ],
+)
+def test_fallback_replies_in_a_transcript_count_twice_in_a_row(convo: Convo, fallback: str) -> None:
+    history = convo(
+        ("user", "q1"), ("assistant", fallback), ("user", "q2"), ("assistant", fallback)
+    )
+    assert fires(low_confidence(None, history))
+    assert not fires(low_confidence(None, history[:2]))  # once is not a run
+
+
+def test_a_real_answer_is_not_a_fallback(convo: Convo) -> None:
+    history = convo(
+        ("user", "q1"),
+        ("assistant", "Transfers are limited to €10,000 per day."),
+        ("user", "q2"),
+        ("assistant", "Fees are listed under Payments → Fees."),
+    )
+    assert low_confidence(None, history) is None
 
 
 # --- sensitive topic ---
@@ -322,6 +352,44 @@ def test_sensitive_topic_custom_topic_by_embedding(encoder: Encoder) -> None:
     assert fires(evidence)
     assert evidence is not None and "cancellation" in evidence.detail
     assert not fires(sensitive_topic("where is my order", topics, encoder))
+
+
+@pytest.mark.parametrize(
+    ("text", "topic"),
+    [
+        # Phrasings no keyword list covers: the examples in embedding space do.
+        ("the cash machine only gave me half of what I withdrew", "billing"),
+        ("the conversion rate on my purchase abroad looks off", "billing"),
+        ("my parcel came broken and I'd like to be reimbursed", "refunds"),
+        ("somebody bought things with my card details", "security"),
+        ("I cannot get past the ID check in the app", "account access"),
+    ],
+)
+def test_sensitive_topic_recognises_paraphrases_by_meaning(
+    encoder: Encoder, text: str, topic: str
+) -> None:
+    evidence = sensitive_topic(text, DEFAULT_SENSITIVE_TOPICS, encoder)
+    assert fires(evidence), evidence
+    assert evidence is not None and evidence.detail.startswith(topic)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "If I cancel my subscription, when does it stop?",
+        "what do I need to verify my identity?",
+        "when will my replacement card arrive?",
+        "which payment methods can I use?",
+        "remind me to call my mum tomorrow",
+    ],
+)
+def test_routine_questions_on_sensitive_subjects_stay(encoder: Encoder, text: str) -> None:
+    assert not fires(sensitive_topic(text, DEFAULT_SENSITIVE_TOPICS, encoder))
+
+
+def test_semantic_topics_follow_the_configured_list(encoder: Encoder) -> None:
+    text = "the cash machine only gave me half of what I withdrew"
+    assert not fires(sensitive_topic(text, ("refunds",), encoder))
 
 
 # --- small talk ---

@@ -23,6 +23,8 @@ Vector = npt.NDArray[np.float32]
 # Big enough for a few hundred live conversations' recent messages plus every prototype
 # (trigger examples, topic descriptions, FAQ questions go through `encode` too); a row is 1.5 kB.
 DEFAULT_CACHE_SIZE = 4096
+# Fixed text sets: the built-in topic examples plus each agent's FAQ and trigger examples.
+MATRIX_CACHE_SIZE = 256
 
 
 def _load_model(model_path: Path | None) -> Any:
@@ -50,6 +52,7 @@ class Encoder:
         self._model = _load_model(model_path)
         self._cache: OrderedDict[str, Vector] = OrderedDict()
         self._cache_size = cache_size
+        self._matrices: OrderedDict[tuple[str, ...], Vector] = OrderedDict()
         self._lock = threading.Lock()
         # Probing the size also warms the model up, so the first request is not the slow one.
         self.dim: int = int(self._embed(["warm up"])[0].shape[0])
@@ -63,6 +66,24 @@ class Encoder:
     def encode_one(self, text: str) -> Vector:
         """Encode one text into a unit row (read-only, shared with the cache)."""
         return self._rows([text])[0]
+
+    def matrix(self, texts: tuple[str, ...]) -> Vector:
+        """Encode a fixed set of texts (prototypes, FAQ questions) into one kept matrix.
+
+        Sets live outside the per-text LRU, so heavy traffic never evicts them.
+        """
+        with self._lock:
+            hit = self._matrices.get(texts)
+            if hit is not None:
+                self._matrices.move_to_end(texts)
+                return hit
+        stacked = self.encode(texts)
+        stacked.flags.writeable = False
+        with self._lock:
+            self._matrices[texts] = stacked
+            while len(self._matrices) > MATRIX_CACHE_SIZE:
+                self._matrices.popitem(last=False)
+        return stacked
 
     def similarity(self, text: str, others: Sequence[str]) -> Vector:
         """Return the cosine similarity of text to each of others."""

@@ -37,6 +37,17 @@ from handoff.decide.signals import (
 )
 from handoff.domain import Decision, DecisionContext, Evidence, Reason
 
+# The first reason is the headline the team sees: what the user asked for, then what the
+# conversation is about, then how it went.
+REASON_PRIORITY: tuple[Reason, ...] = (
+    Reason.EXPLICIT_REQUEST,
+    Reason.LLM_TOOL_CALL,
+    Reason.SENSITIVE_TOPIC,
+    Reason.FRUSTRATION,
+    Reason.REPEATED_QUESTION,
+    Reason.LOW_CONFIDENCE,
+)
+
 
 class Decider(Protocol):
     """Anything that turns one inbound user message in context into a Decision."""
@@ -102,7 +113,7 @@ class LocalDecider:
         fired = [e for e in evidence if e.score >= FIRE_SCORE]
         if not fired:
             return Decision.stay(evidence)
-        reasons = tuple(dict.fromkeys(e.reason for e in fired))
+        reasons = tuple(sorted(dict.fromkeys(e.reason for e in fired), key=REASON_PRIORITY.index))
         return Decision(
             escalate=True, reasons=reasons, score=fired[0].score, evidence=tuple(evidence)
         )

@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterable, Sequence
 import numpy as np
 
 from handoff.decide.encoder import Encoder
+from handoff.decide.prototypes import ROUTINE_EXAMPLES, TOPIC_EXAMPLES
 from handoff.domain import Answer, Evidence, Message, Reason, Role
 
 FIRE_SCORE = 0.5
@@ -377,7 +378,11 @@ _DID_NOT_HELP = re.compile(
     r"reinstalled|updated|sent|sending|reset)|"
     r"(?:i'?m|i am|we'?re|we are) already (?:sending|doing|on the latest|using)|"
     r"did (?:exactly|all of) (?:that|this|what)|did (?:wh?at|wat) (?:you|u) (?:said|told|asked)|"
-    r"followed (?:your|the|those|all the) (?:steps|instructions))\b",
+    r"followed (?:your|the|those|all the) (?:steps|instructions)|"
+    # The steps do not match what the user sees.
+    r"there(?:'s| is) no \w+ (?:section|option|button|menu|tab|link|setting)|"
+    r"(?:don'?t|do not|can'?t|cannot) (?:see|find) (?:the|that|this|any|an?) (?:\w+ )?"
+    r"(?:section|option|button|menu|tab|link|setting)|(?:it'?s|it is) not there)\b",
     re.IGNORECASE,
 )
 
@@ -444,6 +449,17 @@ def repeated_question(
 # --- low confidence ------------------------------------------------------------------------------
 
 
+# An assistant saying it has no answer, in the words assistants use for it.
+_FALLBACK = re.compile(
+    r"\b(?:i'?m not (?:sure|certain)|i am not (?:sure|certain)|i (?:don'?t|do not) know|"
+    r"i (?:don'?t|do not) have (?:[\w-]+ ){0,3}(?:information|info|details|data|an answer)|"
+    r"i (?:couldn'?t|could not|wasn'?t able to|was unable to) (?:find|locate)|"
+    r"(?:no|not any) information (?:on|about)|i'?m unable to (?:find|answer)|"
+    r"(?:don'?t|do not) want to guess)",
+    re.IGNORECASE,
+)
+
+
 def low_confidence(
     answer: Answer | None,
     history: Sequence[Message],
@@ -462,9 +478,13 @@ def low_confidence(
     for message in reversed(history):
         if lows >= run:
             break
-        if message.role != Role.ASSISTANT or message.confidence is None:
+        if message.role != Role.ASSISTANT:
             continue
-        if message.confidence >= threshold:
+        if message.confidence is None:
+            # No retrieval score (an LLM reply, a transcript from elsewhere): judge the words.
+            if _FALLBACK.search(message.text) is None:
+                break
+        elif message.confidence >= threshold:
             break
         lows += 1
     if lows == 0:
@@ -593,6 +613,39 @@ def _topic_key(topic: str) -> str:
     return _TOPIC_ALIASES.get(key, key)
 
 
+# A message reads as a personal problem on a default topic when it is close to that topic's
+# examples and clearly closer to them than to the routine questions about the same subject.
+TOPIC_EXAMPLE_SIMILARITY = 0.6
+TOPIC_EXAMPLE_NEAR = 0.5
+TOPIC_MARGIN = 0.05
+
+
+def _semantic_topic(text: str, topics: Sequence[str], encoder: Encoder) -> Evidence | None:
+    if not topics:
+        return None
+    row = encoder.encode_one(text)
+    routine = float(np.max(encoder.matrix(ROUTINE_EXAMPLES) @ row))
+    best: tuple[float, str, str] | None = None
+    for topic in topics:
+        examples = TOPIC_EXAMPLES[_topic_key(topic)]
+        sims = encoder.matrix(examples) @ row
+        i = int(np.argmax(sims))
+        if best is None or float(sims[i]) > best[0]:
+            best = (float(sims[i]), topic, examples[i])
+    assert best is not None
+    sim, topic, example = best
+    if sim < TOPIC_EXAMPLE_NEAR:
+        return None
+    score = scaled(sim, TOPIC_EXAMPLE_SIMILARITY, TOPIC_EXAMPLE_NEAR)
+    if sim - routine < TOPIC_MARGIN:
+        score = min(score, FIRE_SCORE - 0.01)  # as close to a routine question: a near miss
+    return Evidence(
+        Reason.SENSITIVE_TOPIC,
+        round(score, 3),
+        f"{topic}: like “{example}” (similarity {sim:.2f}; routine question {routine:.2f})",
+    )
+
+
 def sensitive_topic(
     text: str,
     topics: Iterable[str],
@@ -603,18 +656,33 @@ def sensitive_topic(
 ) -> Evidence | None:
     """Detect a personal incident on a default topic, or a message close to a custom topic."""
     custom: list[str] = []
+    defaults: list[str] = []
     for topic in topics:
         matcher = DEFAULT_TOPIC_MATCHERS.get(_topic_key(topic))
         if matcher is None:
             custom.append(topic)
             continue
+        defaults.append(topic)
         hit = matcher(text)
         if hit:
             return Evidence(Reason.SENSITIVE_TOPIC, 0.85, f"{topic}: {_quote(hit)}")
-    if not custom or encoder is None:
+    if encoder is None:
         return None
+    candidates = [
+        _semantic_topic(text, defaults, encoder),
+        _custom_topic(text, custom, encoder, threshold=threshold, near=near),
+    ]
+    found = [e for e in candidates if e is not None]
+    return max(found, key=lambda e: e.score) if found else None
+
+
+def _custom_topic(
+    text: str, custom: Sequence[str], encoder: Encoder, *, threshold: float, near: float
+) -> Evidence | None:
     # Custom topics have no phrase list: compare with the topic's name or short description.
-    sims = encoder.similarity(text, custom)
+    if not custom:
+        return None
+    sims = encoder.matrix(tuple(custom)) @ encoder.encode_one(text)
     best = int(np.argmax(sims))
     sim = float(sims[best])
     if sim < near:
