@@ -69,6 +69,28 @@ class Settings(BaseSettings):
         'JSON list, e.g. ["https://www.example.com"]. Tokens never travel in cookies.',
     )
     log_level: str = Field(default="info", description="debug, info, warning or error.")
+    llm_base_url: str | None = Field(
+        default=None,
+        description="OpenAI-compatible endpoint, e.g. https://api.openai.com/v1 or "
+        "http://localhost:11434/v1; with llm_model set, the AI answers with the model and "
+        "the escalate action is offered to it as a tool.",
+    )
+    llm_model: str | None = Field(default=None, description="Model name, e.g. gpt-4o-mini.")
+    llm_api_key: SecretStr | None = Field(
+        default=None, description="API key of the LLM endpoint; never logged."
+    )
+    llm_timeout_seconds: float = Field(
+        default=15.0, gt=0, description="Timeout of one LLM request (the SDK retries once)."
+    )
+    llm_max_tokens: int = Field(default=400, ge=1, description="Longest LLM answer, in tokens.")
+    llm_temperature: float = Field(default=0.2, ge=0, le=2, description="LLM temperature.")
+    llm_knowledge_entries: int = Field(
+        default=4, ge=1, description="Knowledge-base entries the LLM is grounded on per message."
+    )
+
+    @property
+    def llm_enabled(self) -> bool:
+        return bool(self.llm_base_url and self.llm_model)
 
     @cached_property
     def resolved_database_url(self) -> str:

@@ -77,3 +77,12 @@ class KnowledgeBase:
             return Answer(FALLBACK_TEXT, confidence=score, source=None)
         entry = self.entries[best]
         return Answer(entry.answer, confidence=score, source=entry.question)
+
+    def top(self, text: str, k: int = 4, *, floor: float = 0.3) -> list[KnowledgeEntry]:
+        """Return up to k entries closest to the message, best first: an LLM's grounding."""
+        if not self.entries or not text.strip():
+            return []
+        vector = self.encoder.encode_one(text)
+        sims = np.maximum(self._questions @ vector, self._full @ vector)
+        order = np.argsort(-sims)[:k]
+        return [self.entries[int(i)] for i in order if sims[i] >= floor]

@@ -220,11 +220,15 @@ _FOREIGN_REQUESTS: list[tuple[str, re.Pattern[str]]] = [
 ]
 
 
+_CONJUNCTION = re.compile(r"\b(?:and|but|so|because|y|pero|et|mais|und|aber|e|mas)\b", re.I)
+
+
 def _negated(clause: str, start: int) -> bool:
     # Only the four words before the verb: "I don't understand you and I want to talk to a
     # person" is a request, "I don't want to talk to a person" is not.
     # The verb itself is included so that "no need for a human" reads as "no need".
-    before = _WORD.findall(clause[:start])[-4:]
+    # A conjunction starts a new thought: "you're not helping and I want to talk to a person".
+    before = _WORD.findall(_CONJUNCTION.split(clause[:start])[-1])[-4:]
     verb = _WORD.findall(clause[start:])[:1]
     return bool(_NEGATION.search(" ".join(before + verb)))
 

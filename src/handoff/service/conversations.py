@@ -12,8 +12,10 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from handoff import domain
-from handoff.agent import KnowledgeEntry
+from handoff.agent import KnowledgeBase, KnowledgeEntry
+from handoff.agent.llm import LLMAgent, LLMReply, LLMUnavailable
 from handoff.decide import subject_for, summarize
+from handoff.decide.llm import ToolCall, combine, ticket_summary
 from handoff.domain import (
     ESCALATE_TO_HUMAN,
     ActionConfig,
@@ -252,18 +254,51 @@ async def _bot_turn(turn: Turn) -> list[Message]:
     knowledge = turn.hf.knowledge_base(turn.agent.id, entries)
     answer = await asyncio.to_thread(knowledge.answer, turn.message.text)
     covering = await _covering_action(turn.session, turn.agent.id, turn.conversation.channel)
+    local: Decision | None = None
     if covering is not None:
-        action, config = covering
         context = DecisionContext(
             message=turn.message.text,
             history=to_domain(await _current_stretch(turn)),
-            action=config,
+            action=covering[1],
             answer=answer,
         )
-        decision = await asyncio.to_thread(turn.hf.decider.decide, context)
-        if decision.escalate:
-            return await _start_escalation(turn, action, decision)
+        local = await asyncio.to_thread(turn.hf.decider.decide, context)
+    llm = turn.hf.llm
+    reply = None
+    if llm is not None:
+        reply = await _ask_llm(turn, llm, knowledge, covering[1] if covering else None)
+    if reply is not None:
+        # The model answered: its tool call decides, the local safety net still holds.
+        if covering is not None and local is not None:
+            decision = combine(local, reply.tool_call)
+            if decision.escalate:
+                return await _start_escalation(turn, covering[0], decision, reply.tool_call)
+        if reply.text:
+            # The retrieval confidence says how well the knowledge base covered the question.
+            return [await turn.say(Role.ASSISTANT, reply.text, confidence=answer.confidence)]
+    # No LLM, or it failed: the local decision and the knowledge-base answer, never silence.
+    if covering is not None and local is not None and local.escalate:
+        return await _start_escalation(turn, covering[0], local)
     return [await turn.say(Role.ASSISTANT, answer.text, confidence=answer.confidence)]
+
+
+async def _ask_llm(
+    turn: Turn, llm: LLMAgent, knowledge: KnowledgeBase, action: ActionConfig | None
+) -> LLMReply | None:
+    """Return the model's reply, or None when it is unavailable (the caller falls back)."""
+    grounding = await asyncio.to_thread(
+        knowledge.top, turn.message.text, turn.hf.settings.llm_knowledge_entries
+    )
+    try:
+        return await llm.respond(
+            history=to_domain(turn.history),
+            message=turn.message.text,
+            knowledge=grounding,
+            action=action,
+            agent_name=turn.agent.name,
+        )
+    except LLMUnavailable:
+        return None
 
 
 async def _current_stretch(turn: Turn) -> Sequence[Message]:
@@ -277,7 +312,9 @@ async def _current_stretch(turn: Turn) -> Sequence[Message]:
     return [m for m in turn.history if m.created_at >= previous.solved_at]
 
 
-async def _start_escalation(turn: Turn, action: Action, decision: Decision) -> list[Message]:
+async def _start_escalation(
+    turn: Turn, action: Action, decision: Decision, tool_call: ToolCall | None = None
+) -> list[Message]:
     conversation = turn.conversation
     anonymous = not (conversation.contact_email or conversation.contact_phone)
     if anonymous and action.ask_for_email:
@@ -286,9 +323,10 @@ async def _start_escalation(turn: Turn, action: Action, decision: Decision) -> l
             "decision": _decision_json(decision),
             "trigger_message_id": turn.message.id,
             "prompts": 1,
+            "tool_call": _tool_call_json(tool_call),
         }
         return [await turn.say(Role.ASSISTANT, ASK_FOR_EMAIL)]
-    return await escalate(turn, action, decision, turn.message.id)
+    return await escalate(turn, action, decision, turn.message.id, tool_call=tool_call)
 
 
 async def _continue_pending(turn: Turn) -> list[Message]:
@@ -309,11 +347,17 @@ async def _continue_pending(turn: Turn) -> list[Message]:
         return [await turn.say(Role.ASSISTANT, ASK_FOR_EMAIL_AGAIN)]
     decision = _decision_from_json(pending["decision"])
     trigger_id = int(pending.get("trigger_message_id", turn.message.id))
-    return await escalate(turn, action, decision, trigger_id)
+    tool_call = _tool_call_from_json(pending.get("tool_call"))
+    return await escalate(turn, action, decision, trigger_id, tool_call=tool_call)
 
 
 async def escalate(
-    turn: Turn, action: Action, decision: Decision, trigger_id: int
+    turn: Turn,
+    action: Action,
+    decision: Decision,
+    trigger_id: int,
+    *,
+    tool_call: ToolCall | None = None,
 ) -> list[Message]:
     """Hand the conversation to humans: escalation, outbox job and owner change in one go.
 
@@ -323,6 +367,15 @@ async def escalate(
     session, conversation = turn.session, turn.conversation
     everything = await repo.messages_of(session, conversation.id)
     transcript = to_domain([m for m in everything if m.id <= trigger_id])
+    abstract: str | None = None
+    llm = turn.hf.llm
+    if tool_call is None and llm is not None and llm.available:
+        # The model kept chatting (or was down) and the safety net escalated: ask it for a
+        # summary once; the extractive one stays in the ticket either way.
+        try:
+            abstract = await llm.summarize(transcript, decision.reasons)
+        except LLMUnavailable:
+            abstract = None
     escalation = Escalation(
         conversation_id=conversation.id,
         stretch=conversation.stretch,
@@ -332,7 +385,9 @@ async def escalate(
         reasons=[r.value for r in decision.reasons],
         evidence=[_evidence_json(e) for e in decision.evidence],
         subject=subject_for(transcript),
-        summary=summarize(transcript, decision),
+        summary=ticket_summary(
+            summarize(transcript, decision), tool_call=tool_call, abstract=abstract
+        ),
     )
     conversation.owner = Owner.HUMAN
     conversation.pending_escalation = None
@@ -441,6 +496,18 @@ def _decision_json(decision: Decision) -> dict[str, Any]:
         "score": decision.score,
         "evidence": [_evidence_json(e) for e in decision.evidence],
     }
+
+
+def _tool_call_json(tool_call: ToolCall | None) -> dict[str, str] | None:
+    if tool_call is None:
+        return None
+    return {"name": tool_call.name, "reason": tool_call.reason, "summary": tool_call.summary}
+
+
+def _tool_call_from_json(data: dict[str, str] | None) -> ToolCall | None:
+    if not data:
+        return None
+    return ToolCall(data["name"], data.get("reason", ""), data.get("summary", ""))
 
 
 def _decision_from_json(data: dict[str, Any]) -> Decision:

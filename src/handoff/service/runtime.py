@@ -9,6 +9,7 @@ from contextlib import asynccontextmanager
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from handoff.agent import KnowledgeBase, KnowledgeEntry
+from handoff.agent.llm import LLMAgent, LLMSettings
 from handoff.decide import Decider, Encoder, LocalDecider, get_encoder
 from handoff.service.events import EventBus
 from handoff.service.security import Vault
@@ -19,7 +20,9 @@ from handoff.store.db import Database
 class Handoff:
     """Everything a request or a job needs besides its own transaction."""
 
-    def __init__(self, settings: Settings, *, encoder: Encoder | None = None) -> None:
+    def __init__(
+        self, settings: Settings, *, encoder: Encoder | None = None, llm: LLMAgent | None = None
+    ) -> None:
         self.settings = settings
         self.db = Database(settings.resolved_database_url)
         self.bus = EventBus()
@@ -27,6 +30,7 @@ class Handoff:
         self._encoder = encoder
         self._decider: Decider | None = None
         self._knowledge: dict[str, tuple[str, KnowledgeBase]] = {}
+        self._llm = llm
 
     @property
     def encoder(self) -> Encoder:
@@ -39,6 +43,24 @@ class Handoff:
         if self._decider is None:
             self._decider = LocalDecider(self.encoder)
         return self._decider
+
+    @property
+    def llm(self) -> LLMAgent | None:
+        """Return the LLM agent when an endpoint is configured; None means knowledge base only."""
+        s = self.settings
+        if self._llm is None and s.llm_base_url and s.llm_model:
+            self._llm = LLMAgent(
+                LLMSettings(
+                    base_url=s.llm_base_url,
+                    model=s.llm_model,
+                    # Local endpoints (Ollama, vLLM) take no key, but the SDK wants one.
+                    api_key=s.llm_api_key.get_secret_value() if s.llm_api_key else "unused",
+                    timeout_seconds=s.llm_timeout_seconds,
+                    max_tokens=s.llm_max_tokens,
+                    temperature=s.llm_temperature,
+                )
+            )
+        return self._llm
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncSession]:
@@ -66,4 +88,6 @@ class Handoff:
         return f"{self.settings.resolved_public_url}/inbox#ticket={ticket_id}"
 
     async def close(self) -> None:
+        if self._llm is not None:
+            await self._llm.aclose()
         await self.db.dispose()

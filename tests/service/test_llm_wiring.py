@@ -1,0 +1,101 @@
+"""The service with an LLM configured, against a fake server over real HTTP: the model answers,
+its tool call escalates, the local safety net holds, and a failing model falls back."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from handoff.decide import Encoder
+from handoff.service.runtime import Handoff
+from handoff.settings import Settings
+from handoff.store.migrate import upgrade
+from handoff.store.models import Escalation
+from tests.conftest import fresh_database_url
+from tests.fakes.openai_server import FakeOpenAI, answer, server_error, tool_call
+from tests.service.test_owner_rules import open_chat, say
+
+
+@pytest.fixture(scope="module")
+def fake() -> Iterator[FakeOpenAI]:
+    with FakeOpenAI() as server:
+        yield server
+
+
+@pytest.fixture
+async def hf(tmp_path: Path, encoder: Encoder, fake: FakeOpenAI) -> AsyncIterator[Handoff]:
+    fake.reset()
+    url = await asyncio.to_thread(fresh_database_url, "sqlite", tmp_path)
+    await asyncio.to_thread(upgrade, url)
+    runtime = Handoff(
+        Settings(
+            database_url=url,
+            data_dir=tmp_path,
+            secret_key="s",
+            llm_base_url=fake.base_url,
+            llm_model="m",
+            llm_api_key=fake.api_key,
+            llm_timeout_seconds=0.5,
+        ),
+        encoder=encoder,
+    )
+    yield runtime
+    await runtime.close()
+
+
+async def escalation(hf: Handoff) -> Escalation:
+    async with hf.transaction() as session:
+        return (await session.scalars(select(Escalation))).one()
+
+
+async def test_model_answers(hf: Handoff, fake: FakeOpenAI) -> None:
+    chat = await open_chat(hf)
+    fake.push(answer("We support Chrome, per the KB."))
+    reply = await say(hf, chat, "Which browsers do you support?")
+    assert reply.messages[1]["text"] == "We support Chrome, per the KB."
+    body = fake.chat_requests[0]
+    assert "Chrome" in body["messages"][0]["content"]
+    assert body["tools"][0]["function"]["name"]
+
+
+async def test_tool_call_escalates(hf: Handoff, fake: FakeOpenAI) -> None:
+    chat = await open_chat(hf)
+    fake.push(
+        tool_call("Escalate_To_Human", {"reason": "billing dispute", "summary": "Charged twice."})
+    )
+    reply = await say(hf, chat, "I was charged twice this month")
+    assert reply.conversation["owner"] == "human"
+    e = await escalation(hf)
+    assert e.reasons[0] == "llm_tool_call"
+    assert e.summary.startswith("AI summary: Charged twice.")
+    assert "billing dispute" in e.evidence[0]["detail"]
+
+
+async def test_explicit_request_beats_chatty_model(hf: Handoff, fake: FakeOpenAI) -> None:
+    chat = await open_chat(hf)
+    fake.push(
+        answer("I can help you with that myself!"), answer("The customer asked for a person.")
+    )
+    reply = await say(hf, chat, "Let me talk to a person please")
+    assert reply.conversation["owner"] == "human"
+    e = await escalation(hf)
+    assert e.reasons[0] == "explicit_request"
+    assert "The customer asked for a person." in e.summary
+
+
+async def test_model_down_falls_back(hf: Handoff, fake: FakeOpenAI) -> None:
+    chat = await open_chat(hf)
+    fake.push(server_error(), server_error())
+    reply = await say(hf, chat, "Which browsers do you support?")
+    assert "Chrome" in reply.messages[1]["text"]
+    # The local explicit request still escalates, with the extractive summary.
+    reply = await say(hf, chat, "Let me talk to a person please")
+    assert reply.conversation["owner"] == "human"
+    assert len(fake.requests) == 2  # cooling down: the second message did not wait on the model
+    e = await escalation(hf)
+    assert e.reasons[0] == "explicit_request"
+    assert not e.summary.startswith("AI summary")
