@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 import pytest
 
-from handoff.decide import Decider, Encoder, LocalDecider
+from handoff.decide import THRESHOLD_NAMES, Decider, Encoder, LocalDecider, Thresholds
 from handoff.domain import ActionConfig, Answer, DecisionContext, Message, Reason
 
 Convo = Callable[..., list[Message]]
@@ -129,3 +129,14 @@ def test_decision_is_deterministic_and_fast(
     assert first == second
     assert first.escalate and Reason.REPEATED_QUESTION in first.reasons
     assert elapsed < 0.05  # everything cached: no encoder pass at all
+
+
+def test_action_thresholds_override_the_defaults(
+    decider: LocalDecider, action: ActionConfig
+) -> None:
+    text = "the cash machine only gave me half of what I withdrew"
+    assert decider.decide(DecisionContext(text, [], action)).escalate
+    strict = dataclasses.replace(action, thresholds={"topic_example": 0.95})
+    assert not decider.decide(DecisionContext(text, [], strict)).escalate
+    assert Thresholds().overridden({"low_confidence_run": 3}).low_confidence_run == 3
+    assert set(THRESHOLD_NAMES) >= {"topic_example", "trigger", "repeat", "low_confidence"}

@@ -288,3 +288,51 @@ def test_metrics_count_escalations_for_admins_only(any_server: Server) -> None:
         text = client.get("/metrics").text
     assert "handoff_messages_received_total" in text
     assert "handoff_escalations_created_total" in text
+
+
+def test_the_admins_words_and_thresholds_drive_the_decision(any_server: Server) -> None:
+    with any_server.admin() as client:
+        workspace = client.post("/api/v1/workspaces", json={"name": "Delta"}).json()
+        agent = client.post(
+            "/api/v1/agents",
+            json={"workspace_id": workspace["id"], "name": "Shop bot", "channels": ["api"]},
+        ).json()
+        body = action_body(
+            channels=["api"],
+            ask_for_email=False,
+            sensitive_topics=["warranty claims"],
+            trigger_examples=["my parcel arrived damaged"],
+        )
+        action = client.post(f"/api/v1/agents/{agent['id']}/actions", json=body).json()
+
+        def escalates(text: str) -> bool:
+            chat = client.post(
+                f"/api/v1/agents/{agent['id']}/conversations", json={"channel": "api"}
+            ).json()
+            with any_server.client(chat["token"]) as visitor:
+                reply = visitor.post(
+                    f"/api/v1/conversations/{chat['id']}/messages", json={"text": text}
+                ).json()
+            return bool(reply["conversation"]["owner"] == "human")
+
+        assert escalates("the parcel was damaged when it got here")
+        assert escalates("I'd like to make a claim under the warranty for my kettle")
+        assert not escalates("what are your opening hours?")
+        # Billing is not among this action's topics, so a double charge stays with the AI.
+        assert not escalates("I was charged twice for my order")
+
+        strict = client.put(
+            f"/api/v1/actions/{action['id']}",
+            json=body | {"name": action["name"], "thresholds": {"trigger": 0.99, "topic": 0.99}},
+        )
+        assert strict.status_code == 200, strict.text
+        assert strict.json()["thresholds"] == {"trigger": 0.99, "topic": 0.99}
+        assert not escalates("the parcel was damaged when it got here")
+
+        for bad, needle in [({"nonsense": 0.5}, "unknown threshold"), ({"topic": 2}, "between")]:
+            refused = client.put(
+                f"/api/v1/actions/{action['id']}",
+                json=body | {"name": action["name"], "thresholds": bad},
+            )
+            assert refused.status_code == 422
+            assert needle in refused.text

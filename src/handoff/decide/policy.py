@@ -12,8 +12,9 @@ not say they did.
 
 from __future__ import annotations
 
+import dataclasses
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -25,6 +26,9 @@ from handoff.decide.signals import (
     LOW_CONFIDENCE,
     REPEAT_NEAR,
     REPEAT_SIMILARITY,
+    TOPIC_EXAMPLE_NEAR,
+    TOPIC_EXAMPLE_SIMILARITY,
+    TOPIC_MARGIN,
     TOPIC_NEAR,
     TOPIC_SIMILARITY,
     answer_did_not_help,
@@ -64,12 +68,29 @@ class Thresholds:
     topic: float = TOPIC_SIMILARITY
     topic_near: float = TOPIC_NEAR
     # MiniLM cosine to an admin trigger example: paraphrases of one request land at 0.8+.
-    trigger: float = 0.75
+    trigger: float = 0.7
     trigger_near: float = 0.6
     # `when_to_use` is instructions, not user phrasing: only a near-verbatim match counts.
     when_to_use: float = 0.8
     low_confidence: float = LOW_CONFIDENCE
     low_confidence_run: int = 2
+    # A default topic fires at this cosine to its examples, when it beats the closest routine
+    # question by `topic_margin`.
+    topic_example: float = TOPIC_EXAMPLE_SIMILARITY
+    topic_example_near: float = TOPIC_EXAMPLE_NEAR
+    topic_margin: float = TOPIC_MARGIN
+
+    def overridden(self, overrides: Mapping[str, float]) -> Thresholds:
+        """Return these thresholds with an action's overrides applied."""
+        if not overrides:
+            return self
+        values = {
+            k: int(v) if k == "low_confidence_run" else float(v) for k, v in overrides.items()
+        }
+        return dataclasses.replace(self, **values)  # type: ignore[arg-type]
+
+
+THRESHOLD_NAMES: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(Thresholds))
 
 
 _SENTENCE = re.compile(r"(?<=[.!?;\n])\s+")
@@ -88,7 +109,7 @@ class LocalDecider:
 
     def decide(self, ctx: DecisionContext) -> Decision:
         """Return whether this message should go to a person, with the evidence."""
-        t = self.thresholds
+        t = self.thresholds.overridden(ctx.action.thresholds)
         text = ctx.message
         found: list[Evidence | None] = [
             explicit_request(text),
@@ -106,8 +127,11 @@ class LocalDecider:
                 self.encoder,
                 threshold=t.topic,
                 near=t.topic_near,
+                example_threshold=t.topic_example,
+                example_near=t.topic_example_near,
+                margin=t.topic_margin,
             ),
-            self._trigger_example(text, ctx.action.trigger_examples, ctx.action.when_to_use),
+            self._trigger_example(text, ctx.action.trigger_examples, ctx.action.when_to_use, t),
         ]
         evidence = sorted((e for e in found if e is not None), key=lambda e: e.score, reverse=True)
         fired = [e for e in evidence if e.score >= FIRE_SCORE]
@@ -119,9 +143,8 @@ class LocalDecider:
         )
 
     def _trigger_example(
-        self, text: str, examples: Sequence[str], when_to_use: str
+        self, text: str, examples: Sequence[str], when_to_use: str, t: Thresholds
     ) -> Evidence | None:
-        t = self.thresholds
         best: Evidence | None = None
         if examples:
             sims = self.encoder.similarity(text, list(examples))

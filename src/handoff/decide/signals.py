@@ -624,7 +624,15 @@ TOPIC_EXAMPLE_NEAR = 0.5
 TOPIC_MARGIN = 0.05
 
 
-def _semantic_topic(text: str, topics: Sequence[str], encoder: Encoder) -> Evidence | None:
+def _semantic_topic(
+    text: str,
+    topics: Sequence[str],
+    encoder: Encoder,
+    *,
+    threshold: float,
+    near: float,
+    margin: float,
+) -> Evidence | None:
     if not topics:
         return None
     row = encoder.encode_one(text)
@@ -638,10 +646,10 @@ def _semantic_topic(text: str, topics: Sequence[str], encoder: Encoder) -> Evide
             best = (float(sims[i]), topic, examples[i])
     assert best is not None
     sim, topic, example = best
-    if sim < TOPIC_EXAMPLE_NEAR:
+    if sim < near:
         return None
-    score = scaled(sim, TOPIC_EXAMPLE_SIMILARITY, TOPIC_EXAMPLE_NEAR)
-    if sim - routine < TOPIC_MARGIN:
+    score = scaled(sim, threshold, near)
+    if sim - routine < margin:
         score = min(score, FIRE_SCORE - 0.01)  # as close to a routine question: a near miss
     return Evidence(
         Reason.SENSITIVE_TOPIC,
@@ -657,6 +665,9 @@ def sensitive_topic(
     *,
     threshold: float = TOPIC_SIMILARITY,
     near: float = TOPIC_NEAR,
+    example_threshold: float = TOPIC_EXAMPLE_SIMILARITY,
+    example_near: float = TOPIC_EXAMPLE_NEAR,
+    margin: float = TOPIC_MARGIN,
 ) -> Evidence | None:
     """Detect a personal incident on a default topic, or a message close to a custom topic."""
     custom: list[str] = []
@@ -673,7 +684,14 @@ def sensitive_topic(
     if encoder is None:
         return None
     candidates = [
-        _semantic_topic(text, defaults, encoder),
+        _semantic_topic(
+            text,
+            defaults,
+            encoder,
+            threshold=example_threshold,
+            near=example_near,
+            margin=margin,
+        ),
         _custom_topic(text, custom, encoder, threshold=threshold, near=near),
     ]
     found = [e for e in candidates if e is not None]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from handoff.domain.conversation import Channel
@@ -29,6 +30,8 @@ class ActionConfig:
     ask_for_email: bool = True
     sensitive_topics: tuple[str, ...] = DEFAULT_SENSITIVE_TOPICS
     trigger_examples: tuple[str, ...] = field(default_factory=tuple)
+    # Overrides of the decider's thresholds for this action, by name (see decide.Thresholds).
+    thresholds: Mapping[str, float] = field(default_factory=dict)
 
     def covers(self, channel: Channel) -> bool:
         return self.enabled and channel in self.channels

@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from handoff.decide import THRESHOLD_NAMES
 from handoff.domain import (
     DEFAULT_HANDOFF_MESSAGE,
     DEFAULT_SENSITIVE_TOPICS,
@@ -232,6 +233,7 @@ def action_json(action: Action) -> dict[str, Any]:
         "ask_for_email": action.ask_for_email,
         "sensitive_topics": list(action.sensitive_topics),
         "trigger_examples": list(action.trigger_examples),
+        "thresholds": dict(action.thresholds),
         "created_at": action.created_at.isoformat(),
         "updated_at": action.updated_at.isoformat(),
     }
@@ -280,12 +282,28 @@ async def save_action(
     topics = fields.get("sensitive_topics")
     action.sensitive_topics = list(DEFAULT_SENSITIVE_TOPICS if topics is None else topics)
     action.trigger_examples = list(fields.get("trigger_examples") or [])
+    action.thresholds = _check_thresholds(fields.get("thresholds") or {})
     action.updated_at = utcnow()
     try:
         await repo.add(session, action)
     except IntegrityError as error:  # a concurrent save took the name first
         raise Invalid("name", f"this agent already has an action named {name!r}") from error
     return action
+
+
+def _check_thresholds(overrides: dict[str, float]) -> dict[str, float]:
+    unknown = sorted(set(overrides) - set(THRESHOLD_NAMES))
+    if unknown:
+        raise Invalid(
+            "thresholds", f"unknown threshold {unknown[0]!r}; known: {', '.join(THRESHOLD_NAMES)}"
+        )
+    for name, value in overrides.items():
+        if name == "low_confidence_run":
+            if value != int(value) or not 1 <= value <= 10:
+                raise Invalid("thresholds", "low_confidence_run must be a whole number, 1 to 10")
+        elif not 0.0 <= value <= 1.0:
+            raise Invalid("thresholds", f"{name} must be between 0 and 1")
+    return dict(overrides)
 
 
 async def get_action(

@@ -220,6 +220,7 @@ def action_config(action: Action) -> ActionConfig:
         ask_for_email=action.ask_for_email,
         sensitive_topics=tuple(action.sensitive_topics),
         trigger_examples=tuple(action.trigger_examples),
+        thresholds=dict(action.thresholds),
     )
 
 

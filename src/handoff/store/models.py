@@ -151,6 +151,7 @@ class Action(Base):
     ask_for_email: Mapped[bool] = mapped_column(Boolean, default=True)
     sensitive_topics: Mapped[list[Any]] = mapped_column(default=list)
     trigger_examples: Mapped[list[Any]] = mapped_column(default=list)
+    thresholds: Mapped[dict[str, Any]] = mapped_column(default=dict)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 

@@ -92,6 +92,11 @@ class ActionIn(Strict):
         description="Topics that always go to a person; "
         "default billing, refunds, security, account access.",
     )
+    thresholds: dict[str, float] = Field(
+        default_factory=dict,
+        description="Overrides of the decider's thresholds by name, e.g. "
+        '{"topic_example": 0.65}; see the README for each one and its default.',
+    )
     trigger_examples: list[Annotated[str, StringConstraints(max_length=500)]] = Field(
         default_factory=list
     )
