@@ -13,6 +13,7 @@ import typer
 from rich.console import Console
 
 from handoff import __version__
+from handoff.cli import evaluate
 from handoff.settings import Settings
 
 if TYPE_CHECKING:
@@ -158,6 +159,9 @@ def version() -> None:
     """Print the version."""
     console.print(__version__)
 
+
+app.command("eval")(evaluate.eval_command)
+app.add_typer(evaluate.bench_app, name="bench")
 
 if __name__ == "__main__":
     app()

@@ -1,0 +1,400 @@
+"""`handoff eval` and `handoff bench decide`: measure the escalation decider.
+
+The logic lives in `handoff.decide.evaluation` and `handoff.decide.benchmark`; this module reads
+options, shows progress on stderr and renders Rich tables (stdout) or JSON.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import typer
+from rich import box
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+from rich.text import Text
+
+if TYPE_CHECKING:
+    from handoff.decide.benchmark import BenchResult, Latency
+    from handoff.decide.evaluation import (
+        BlockMetrics,
+        Errors,
+        EvalReport,
+        LabelledMessage,
+        MessageError,
+        Scenario,
+        ScenarioMetrics,
+    )
+
+err = Console(stderr=True, emoji=False)
+bench_app = typer.Typer(help="Benchmarks.", no_args_is_help=True)
+
+
+def _quiet() -> None:
+    # The model ships inside a package: no hub, no download bars on a terminal.
+    for name, value in (
+        ("HF_HUB_OFFLINE", "1"),
+        ("TRANSFORMERS_OFFLINE", "1"),
+        ("HF_HUB_DISABLE_PROGRESS_BARS", "1"),
+        ("TRANSFORMERS_VERBOSITY", "error"),
+        ("TQDM_DISABLE", "1"),
+    ):
+        os.environ.setdefault(name, value)
+    for chatty in ("sentence_transformers", "transformers", "torch"):
+        logging.getLogger(chatty).setLevel(logging.WARNING)
+
+
+def _fail(message: str) -> typer.Exit:
+    err.print(Text("Error: ", style="red") + Text(message), soft_wrap=True)
+    return typer.Exit(code=2)
+
+
+def _progress() -> Progress:
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=err,
+        transient=True,
+    )
+
+
+EXPLICIT, FRUSTRATION, SENSITIVE = "explicit_request", "frustration", "sensitive_topic"
+
+
+def _table(title: str) -> Table:
+    return Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
+
+
+def _f(value: float | None, digits: int = 3) -> str:
+    return "—" if value is None else f"{value:.{digits}f}"
+
+
+def _pct(value: float | None) -> str:
+    return "—" if value is None else f"{100 * value:.1f}%"
+
+
+# --- handoff eval --------------------------------------------------------------------------
+
+
+def eval_command(
+    messages: Path | None = typer.Option(
+        None, "--messages", help="Labelled messages CSV (schema of shared/eval/messages.csv)."
+    ),
+    scenarios: Path | None = typer.Option(
+        None, "--scenarios", help="Conversations JSONL (schema of shared/eval/scenarios.jsonl)."
+    ),
+    json_out: str | None = typer.Option(
+        None, "--json", metavar="OUT", help="Also write the metrics as JSON to OUT (- = stdout)."
+    ),
+    errors: int = typer.Option(
+        0, "--errors", min=0, metavar="N", help="List the N most confident mistakes per kind."
+    ),
+    limit: int | None = typer.Option(
+        None, "--limit", min=1, metavar="N", help="Only the first N messages."
+    ),
+    sample: int | None = typer.Option(
+        None,
+        "--sample",
+        min=1,
+        metavar="N",
+        help="A sample of N messages, stratified by source, reason and ambiguity.",
+    ),
+    seed: int = typer.Option(0, "--seed", metavar="S", help="Seed of --sample."),
+) -> None:
+    """Measure the escalation decider on labelled messages and conversations."""
+    from handoff.decide import evaluation as ev
+
+    if messages is None and scenarios is None:
+        raise _fail(
+            "give --messages PATH (labelled messages CSV), --scenarios PATH (JSONL), or both"
+        )
+    if limit is not None and sample is not None:
+        raise _fail("use either --limit or --sample, not both")
+    if json_out not in (None, "-") and not Path(json_out).parent.is_dir():
+        raise _fail(f"--json {json_out}: no such directory {Path(json_out).parent}")
+    _quiet()
+    rows: list[LabelledMessage] = []
+    convos: list[Scenario] = []
+    try:
+        if messages is not None:
+            rows = ev.read_messages(messages)
+        if scenarios is not None:
+            convos = ev.read_scenarios(scenarios)
+    except ev.EvalDataError as e:
+        raise _fail(str(e)) from None
+    total_rows = len(rows)
+    if limit is not None:
+        rows = rows[:limit]
+    if sample is not None:
+        rows = ev.sample_messages(rows, sample, seed)
+
+    with err.status("Loading the decider…"):
+        decider = ev.local_decider()
+    with _progress() as bar:
+        task = bar.add_task("Deciding", total=len(rows) + len(convos))
+        report = ev.evaluate(
+            lambda: decider,
+            rows,
+            convos,
+            errors=errors,
+            progress=lambda k: bar.advance(task, k),
+        )
+    meta: dict[str, object] = {
+        "messages_path": str(messages) if messages else None,
+        "scenarios_path": str(scenarios) if scenarios else None,
+        "rows_in_file": total_rows,
+        "limit": limit,
+        "sample": sample,
+        "seed": seed if sample is not None else None,
+        "decider": type(decider).__name__,
+    }
+    report.meta.update(meta)
+
+    out = Console(emoji=False) if json_out != "-" else err
+    render_report(report, out)
+    if json_out is not None:
+        text = json.dumps(report.to_json(), indent=2, ensure_ascii=False)
+        if json_out == "-":
+            sys.stdout.write(text + "\n")
+        else:
+            try:
+                Path(json_out).write_text(text + "\n", encoding="utf-8")
+            except OSError as e:
+                raise _fail(f"--json {json_out}: cannot write: {e.strerror or e}") from None
+            err.print(Text(f"Metrics written to {json_out}"))
+
+
+def render_report(report: EvalReport, console: Console) -> None:
+    """Print every table of an evaluation report."""
+    if report.headline is not None:
+        n = report.headline.pooled.n
+        console.print(_reason_table(report.headline.pooled, f"Messages, ambiguous=0 ({n} rows)"))
+        console.print(_source_table(report.headline.by_source, "Per source, ambiguous=0"))
+    if report.ambiguous is not None:
+        amb = report.ambiguous
+        console.print(_reason_table(amb.pooled, f"Messages, ambiguous=1 ({amb.pooled.n} rows)"))
+        console.print(_source_table(amb.by_source, "Per source, ambiguous=1"))
+        if amb.pooled.hard_negatives:
+            console.print(_hard_negatives_table(amb.pooled))
+    if report.scenarios is not None:
+        console.print(_scenario_table(report.scenarios))
+    t = report.timing
+    console.print(
+        f"{t.decisions} decisions in {t.seconds:.1f} s of decide calls: "
+        f"[bold]{_f(t.decisions_per_second, 1)}[/] decisions/s"
+    )
+    if report.errors is not None:
+        _render_errors(report.errors, console)
+
+
+def _reason_table(block: BlockMetrics, title: str) -> Table:
+    table = _table(title)
+    for col in ("reason", "support", "TP", "FP", "FN", "prec.", "recall", "F1", "F1 1st"):
+        table.add_column(col, justify="left" if col == "reason" else "right")
+    for reason, prf in block.reasons.items():
+        first = block.reasons_primary[reason]
+        table.add_row(
+            reason,
+            str(prf.support),
+            str(prf.tp),
+            str(prf.fp),
+            str(prf.fn),
+            _f(prf.precision),
+            _f(prf.recall),
+            _f(prf.f1),
+            _f(first.f1),
+        )
+    e = block.escalate
+    table.add_section()
+    table.add_row(
+        "[bold]escalate[/]",
+        str(e.support),
+        str(e.tp),
+        str(e.fp),
+        str(e.fn),
+        _f(e.precision),
+        _f(e.recall),
+        _f(e.f1),
+        "",
+    )
+    table.caption = (
+        f"false escalations: {_pct(block.false_escalation_rate)} of "
+        f"{block.no_escalation_rows} no_escalation rows · a reason counts in any position; "
+        "'F1 1st' counts the first reason only"
+    )
+    return table
+
+
+def _source_table(by_source: dict[str, BlockMetrics], title: str) -> Table:
+    table = _table(title)
+    table.add_column("source", no_wrap=True)
+    for col in ("rows", "esc P", "esc R", "esc F1", "false esc", "expl", "frus", "sens"):
+        table.add_column(col, justify="right", no_wrap=True)
+    table.caption = "expl, frus, sens: F1 of explicit_request, frustration, sensitive_topic"
+    for source, b in by_source.items():
+        st = b.reasons[SENSITIVE]
+        table.add_row(
+            Text(source),
+            str(b.n),
+            _f(b.escalate.precision),
+            _f(b.escalate.recall),
+            _f(b.escalate.f1),
+            _pct(b.false_escalation_rate),
+            _f(b.reasons[EXPLICIT].f1),
+            _f(b.reasons[FRUSTRATION].f1),
+            _f(st.f1),
+        )
+    return table
+
+
+def _hard_negatives_table(block: BlockMetrics) -> Table:
+    table = _table("no_escalation rows by aux flag (hard negatives)")
+    table.add_column("aux flag")
+    table.add_column("rows", justify="right")
+    table.add_column("escalated", justify="right")
+    for flag, rate in block.hard_negatives.items():
+        table.add_row(Text(flag), str(rate.n), f"{rate.count} ({_pct(rate.rate)})")
+    return table
+
+
+def _scenario_table(m: ScenarioMetrics) -> Table:
+    table = _table(f"Conversations ({m.total})")
+    table.add_column("expected reason")
+    table.add_column("scenarios", justify="right")
+    table.add_column("right turn", justify="right")
+    table.add_column("accuracy", justify="right")
+    for reason, g in m.by_reason.items():
+        table.add_row(reason, str(g.total), str(g.correct), _pct(g.accuracy))
+    table.add_section()
+    table.add_row("[bold]all[/]", str(m.total), str(m.correct), _pct(m.accuracy))
+    outcomes = ", ".join(f"{k} {v}" for k, v in m.outcomes.items())
+    table.caption = (
+        f"traps kept {m.traps_kept}/{m.traps} · on-time escalations with the expected reason "
+        f"{m.reason_match}/{m.escalated_on_time} · {outcomes}"
+    )
+    return table
+
+
+def _clip(text: str, limit: int = 160) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _message_errors(title: str, items: list[MessageError], console: Console) -> None:
+    if not items:
+        return
+    console.print(Text(title, style="bold underline"))
+    for i, e in enumerate(items, start=1):
+        label = f"{e.label}/{e.subtype}" if e.subtype else e.label
+        head = Text(f"{i:>3}. ")
+        head.append(f"{e.source}:{e.row_id}", style="cyan")
+        head.append(f"  label {label} → {', '.join(e.predicted) or 'stay'}  score {e.score:.2f}")
+        console.print(head)
+        console.print(Text(f"     “{_clip(e.text, 300)}”"))
+        for line in e.evidence[:3] or ("no signal",):
+            console.print(Text(f"     · {_clip(line)}", style="dim"))
+    console.print()
+
+
+def _render_errors(errors: Errors, console: Console) -> None:
+    _message_errors(
+        "False escalations of no_escalation rows (highest score first)",
+        errors.false_escalations,
+        console,
+    )
+    _message_errors("Missed escalations (weakest near miss first)", errors.missed, console)
+    _message_errors(
+        "Escalated for another reason than the label (highest score first)",
+        errors.wrong_reason,
+        console,
+    )
+    if not errors.scenarios:
+        return
+    console.print(Text("Conversations decided at the wrong turn", style="bold underline"))
+    for i, s in enumerate(errors.scenarios, start=1):
+        expected = (
+            f"turn {s.expected_at} ({s.expected_reason})" if s.expected_at is not None else "never"
+        )
+        got = (
+            f"turn {s.predicted_at} ({', '.join(s.predicted)})"
+            if s.predicted_at is not None
+            else "never"
+        )
+        head = Text(f"{i:>3}. ")
+        head.append(s.id, style="cyan")
+        head.append(f"  {s.outcome}: expected {expected}, got {got}")
+        console.print(head)
+        if s.turn:
+            console.print(Text(f"     “{_clip(s.turn, 300)}”"))
+        for line in s.evidence[:3] or ("no signal",):
+            console.print(Text(f"     · {_clip(line)}", style="dim"))
+    console.print()
+
+
+# --- handoff bench decide ------------------------------------------------------------------
+
+
+@bench_app.command("decide")
+def bench_decide_command(
+    messages: Path | None = typer.Option(
+        None, "--messages", help="Messages CSV to sample from (default: ~50 built-in messages)."
+    ),
+    n: int = typer.Option(500, "--n", min=1, help="How many distinct messages to time."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the sample."),
+    as_json: bool = typer.Option(False, "--json", help="Print the figures as one JSON object."),
+) -> None:
+    """Time the decider on one core beside a keyword regex and one raw encoder pass."""
+    from handoff.decide import benchmark as bm
+    from handoff.decide.evaluation import EvalDataError
+
+    _quiet()
+    try:
+        texts = bm.bench_texts(messages, n, seed)
+    except EvalDataError as e:
+        raise _fail(str(e)) from None
+    if not texts:
+        raise _fail("no messages to time")
+    with err.status("Loading two fresh encoders (decider and baseline)…"):
+        decider, baseline = bm.fresh_pair()
+    with _progress() as bar:
+        task = bar.add_task("Timing", total=3 * len(texts))
+        result = bm.run_benchmark(texts, decider, baseline, progress=lambda: bar.advance(task))
+    if as_json:
+        sys.stdout.write(json.dumps(result.to_json()) + "\n")
+    else:
+        render_bench(result, Console(emoji=False))
+
+
+def _ms(value: float) -> str:
+    return f"{value:.4f}" if value < 0.1 else f"{value:.2f}"
+
+
+def render_bench(result: BenchResult, console: Console) -> None:
+    """Print the benchmark table."""
+    pinned = f"CPU {result.cpu}" if result.cpu is not None else "unpinned"
+    table = _table(
+        f"Decision latency, {result.decider.n} distinct messages, one core ({pinned}, "
+        f"{result.torch_threads} torch thread)"
+    )
+    for col in ("operation", "p50 ms", "p99 ms", "mean ms", "per second"):
+        table.add_column(col, justify="left" if col == "operation" else "right")
+    rows: list[tuple[str, Latency]] = [
+        ("decider.decide", result.decider),
+        ("encoder pass (uncached)", result.encoder),
+        ("keyword regex", result.keyword),
+    ]
+    for name, lat in rows:
+        table.add_row(
+            name, _ms(lat.p50_ms), _ms(lat.p99_ms), _ms(lat.mean_ms), f"{lat.per_second:,.0f}"
+        )
+    ratio = result.to_json()["ratio_to_encoder"]
+    table.caption = f"decider p50 = {ratio}x one encoder pass" if ratio is not None else None
+    console.print(table)
