@@ -30,3 +30,14 @@ def test_similarity_ranks_paraphrase_above_unrelated(encoder: Encoder) -> None:
 def test_encode_empty_and_singleton(encoder: Encoder) -> None:
     assert encoder.encode([]).shape == (0, encoder.dim)
     assert get_encoder() is encoder
+
+
+def test_fast_path_matches_sentence_transformers(encoder: Encoder) -> None:
+    texts = ["hi", "I was charged twice and want a refund!!", "¿Puedo hablar con un agente?"]
+    texts.append("long " * 600)  # past the model's 256-token window: truncated the same way
+    texts += [f"a batch of {n} messages of different lengths " * (n % 5 + 1) for n in range(40)]
+    ours = encoder.encode(texts)
+    reference = encoder._model.encode(
+        texts, normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False
+    )
+    assert np.allclose(ours, reference, atol=1e-5)

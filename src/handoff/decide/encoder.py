@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import os
 import threading
+import warnings
 from collections import OrderedDict
 from collections.abc import Sequence
 from pathlib import Path
@@ -50,6 +51,9 @@ class Encoder:
 
     def __init__(self, model_path: Path | None = None, *, cache_size: int = DEFAULT_CACHE_SIZE):
         self._model = _load_model(model_path)
+        self._tokenizer = self._model.tokenizer
+        self._max_length = int(self._model.max_seq_length)
+        self._transformer = _frozen(self._model[0].auto_model.eval(), self._tokenizer)
         self._cache: OrderedDict[str, Vector] = OrderedDict()
         self._cache_size = cache_size
         self._matrices: OrderedDict[tuple[str, ...], Vector] = OrderedDict()
@@ -115,15 +119,70 @@ class Encoder:
     def _embed(self, texts: list[str]) -> list[Vector]:
         # The model is not documented as thread-safe; torch releases the GIL, so serialise it.
         with _MODEL_LOCK:
-            out = self._model.encode(
-                texts,
-                batch_size=32,
-                normalize_embeddings=True,
-                convert_to_numpy=True,
-                show_progress_bar=False,
+            matrix = np.concatenate(
+                [self._forward(texts[i : i + _BATCH]) for i in range(0, len(texts), _BATCH)]
             )
-        matrix = np.asarray(out, dtype=np.float32)
         return [matrix[i].copy() for i in range(matrix.shape[0])]
+
+    def _forward(self, texts: list[str]) -> Vector:
+        # The same computation as SentenceTransformer.encode for this model (mean pooling of
+        # the token states, then L2 normalisation), without its per-call bookkeeping, which
+        # costs about a fifth of the time on one short message.
+        import torch
+
+        batch = self._tokenizer(
+            texts,
+            padding=True,
+            truncation=True,
+            max_length=self._max_length,
+            return_tensors="pt",
+        )
+        with torch.inference_mode():
+            states = self._transformer(
+                batch["input_ids"], batch["attention_mask"], batch["token_type_ids"]
+            )
+            mask = batch["attention_mask"].unsqueeze(-1).to(states.dtype)
+            pooled = (states * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1e-9)
+            unit = torch.nn.functional.normalize(pooled, p=2, dim=1)
+        return np.asarray(unit.numpy(), dtype=np.float32)
+
+
+_BATCH = 32
+
+
+def _frozen(model: Any, tokenizer: Any) -> Any:
+    """Trace and freeze the transformer for inference: the same numbers, in about 60% of the
+    time on one CPU core (checked against SentenceTransformer.encode in the tests)."""
+    import torch
+
+    class TokenStates(torch.nn.Module):
+        """The transformer as a function of its three input tensors, to its token states."""
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.model = model
+
+        def forward(self, input_ids: Any, attention_mask: Any, token_type_ids: Any) -> Any:
+            return self.model(
+                input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids
+            ).last_hidden_state
+
+    wrapped = TokenStates().eval()
+    sample = tokenizer(["trace the model with one short sentence"], return_tensors="pt")
+    try:
+        # Tracing warns about two branches on tensor shapes; with an attention mask always
+        # given, neither can change for other inputs (the tests compare batches of any length).
+        with torch.inference_mode(), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            traced = torch.jit.trace(  # type: ignore[no-untyped-call]
+                wrapped,
+                (sample["input_ids"], sample["attention_mask"], sample["token_type_ids"]),
+                strict=False,
+                check_trace=False,
+            )
+            return torch.jit.optimize_for_inference(torch.jit.freeze(traced.eval()))
+    except Exception:  # a torch build without TorchScript: the eager model gives the same numbers
+        return wrapped
 
 
 _MODEL_LOCK = threading.Lock()
