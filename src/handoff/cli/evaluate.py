@@ -197,10 +197,10 @@ def render_report(report: EvalReport, console: Console) -> None:
 
 def _reason_table(block: BlockMetrics, title: str) -> Table:
     table = _table(title)
-    for col in ("reason", "support", "TP", "FP", "FN", "prec.", "recall", "F1", "F1 1st"):
+    for col in ("reason", "support", "TP", "FP", "FN", "prec.", "recall", "F1", "F1 any"):
         table.add_column(col, justify="left" if col == "reason" else "right")
     for reason, prf in block.reasons.items():
-        first = block.reasons_primary[reason]
+        loose = block.reasons_any[reason]
         table.add_row(
             reason,
             str(prf.support),
@@ -210,7 +210,7 @@ def _reason_table(block: BlockMetrics, title: str) -> Table:
             _f(prf.precision),
             _f(prf.recall),
             _f(prf.f1),
-            _f(first.f1),
+            _f(loose.f1),
         )
     e = block.escalate
     table.add_section()

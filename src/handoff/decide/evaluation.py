@@ -15,18 +15,19 @@ labels like this:
 - `llm_tool_call` maps to no label: it is a correct *escalation* for any escalating row (the
   binary metrics count it), but it matches no specific reason.
 
-Per reason R, on the rows of a block (headline = `ambiguous=0`), with **any-reason matching**:
+Per reason R, on the rows of a block (headline = `ambiguous=0`), the data's label is the
+*primary* reason of a row, so a decision is scored by its primary reason too, its first one
+(`decision.reasons[0]`; the decider orders reasons: request, topic, feeling, then the rest):
 
-- true positive: a row labelled R whose decision escalates and includes R (after the mapping)
-  among its reasons, in any position. A decision that escalates for R and also for S on a row
-  labelled R is a true positive for R *and* a false positive for S;
-- false positive: a row not labelled R whose decision escalates and includes R;
-- false negative: a row labelled R whose decision stays or does not include R;
+- true positive: a row labelled R whose decision escalates with R first (after the mapping);
+- false positive: a row not labelled R whose decision escalates with R first;
+- false negative: a row labelled R whose decision stays or puts another reason first;
 - support: rows labelled R; precision = TP / (TP + FP), recall = TP / support, F1 their
   harmonic mean. A ratio with a zero denominator is `None` (JSON `null`), never a made-up 0.
 
-`reasons_primary` is the stricter variant that looks only at the decision's first reason
-(`decision.reasons[0]`, the strongest signal); `confusion` counts label x first reason.
+`reasons_any` is the looser variant with any-reason matching: R anywhere among the decision's
+reasons counts, so a decision that escalates for R and also for S on a row labelled R is a true
+positive for R *and* a false positive for S. `confusion` counts label x first reason.
 
 Binary (`escalate`): positive = the row's `escalate` is 1; predicted = `decision.escalate`.
 The false-escalation rate is escalated `no_escalation` rows / all `no_escalation` rows.
@@ -528,8 +529,8 @@ class BlockMetrics:
     """Every message metric for one set of rows (a block: headline, ambiguous, one source)."""
 
     n: int
-    reasons: dict[str, PRF]
-    reasons_primary: dict[str, PRF]
+    reasons: dict[str, PRF]  # by the decision's first reason
+    reasons_any: dict[str, PRF]  # by any of its reasons
     escalate: PRF
     false_escalation_rate: float | None
     no_escalation_rows: int
@@ -574,8 +575,8 @@ def block_metrics(results: Sequence[MessageResult]) -> BlockMetrics:
             subtype_reason[res.row.subtype] += SENSITIVE_TOPIC in labels
     return BlockMetrics(
         n=len(results),
-        reasons={r: PRF.of(*c) for r, c in any_counts.items()},
-        reasons_primary={r: PRF.of(*c) for r, c in first_counts.items()},
+        reasons={r: PRF.of(*c) for r, c in first_counts.items()},
+        reasons_any={r: PRF.of(*c) for r, c in any_counts.items()},
         escalate=PRF.of(*binary),
         false_escalation_rate=_ratio(false_escalations, negatives),
         no_escalation_rows=negatives,
