@@ -405,3 +405,30 @@ def test_small_talk_kind(text: str, kind: str) -> None:
 
 def test_small_talk_kind_rejects_real_questions() -> None:
     assert small_talk_kind("hi where is my order 58213?") is None
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "can you speakwith a human?",
+        "i want to pseak with a human gaent",
+        "can u contcat someone?",
+        "you aren't helping, how do I contact fucking someone?",
+        "is their any human available?",
+        "tell me if there issomeone available",
+    ],
+)
+def test_explicit_request_survives_typos_and_swearing(text: str) -> None:
+    assert fires(explicit_request(text))
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "I have a task for a human resources manager at my company",
+        "walk me through the setup, no human needed",
+        "¿Qué es una persona jurídica?",
+    ],
+)
+def test_typo_repair_does_not_invent_requests(text: str) -> None:
+    assert not fires(explicit_request(text))

@@ -13,6 +13,7 @@ conversation's earlier messages are encoded once, not on every call.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable, Iterable, Sequence
 
@@ -129,7 +130,7 @@ _EN_CHANNEL = re.compile(
 _EN_OTHER = [
     re.compile(r"\b(?:any|some)(?:one|body) real\b", re.IGNORECASE),
     re.compile(
-        r"\b(?:is|are) (?:there )?(?:an?|any|some)(?:one|body)?\s*(?:human |live |real )?"
+        r"\b(?:is|are) (?:there |their )?(?:an?|any|some)(?:one|body)?\s*(?:human |live |real )?"
         r"(?:human|person|agent|representative|one|body) (?:available|there|around|online)\b",
         re.IGNORECASE,
     ),
@@ -270,6 +271,67 @@ def _english_request(clause: str) -> str | None:
     return None
 
 
+# Swearing between the verb and the person ("talk to f*** someone") says nothing about whom.
+_INTENSIFIER = re.compile(
+    r"\b(?:fu?c?kin[g']?|f[*]+(?:in[g']?|ing)?|freakin[g']?|friggin[g']?|bloody|damn|goddamn|"
+    r"effing)\s+",
+    re.IGNORECASE,
+)
+# Words of a hand-over request, repaired when a typo or a missing space mangles them. Short words
+# ("talk", "human") accept a swapped, missing or extra letter but no other letter: "task" and
+# "walk" must stay themselves.
+_REQUEST_WORDS = (
+    "someone",
+    "somebody",
+    "person",
+    "human",
+    "agent",
+    "speak",
+    "talk",
+    "contact",
+    "available",
+    "representative",
+)
+_GLUE = frozenset({"a", "an", "to", "with", "is", "any", "there", "some", "me"})
+_SUBSTITUTION_MIN_LENGTH = 6
+
+
+def _one_edit(word: str, key: str) -> bool:
+    """Whether `word` is `key` with one letter swapped with its neighbour, added, dropped or
+    (for long keys) replaced."""
+    if abs(len(word) - len(key)) > 1 or word == key:
+        return False
+    if len(word) == len(key):
+        diff = [i for i in range(len(key)) if word[i] != key[i]]
+        if len(diff) == 2 and diff[1] == diff[0] + 1:
+            return word[diff[0]] == key[diff[1]] and word[diff[1]] == key[diff[0]]
+        return len(diff) == 1 and len(key) >= _SUBSTITUTION_MIN_LENGTH
+    short, long_ = (word, key) if len(word) < len(key) else (key, word)
+    return any(long_[:i] + long_[i + 1 :] == short for i in range(len(long_)))
+
+
+@functools.lru_cache(maxsize=8192)
+def _repair_word(word: str) -> str:
+    low = word.lower()
+    if len(low) < 4 or not low.isalpha() or low in _REQUEST_WORDS:
+        return word
+    for key in _REQUEST_WORDS:
+        if _one_edit(low, key):
+            return key
+    for key in _REQUEST_WORDS:
+        if low.startswith(key) and low[len(key) :] in _GLUE:
+            return f"{key} {low[len(key) :]}"
+        if low.endswith(key) and low[: -len(key)] in _GLUE:
+            return f"{low[: -len(key)]} {key}"
+    return word
+
+
+def _repaired(text: str) -> str:
+    """Return the text with swearing before a person removed and request words un-mangled."""
+    text = _INTENSIFIER.sub("", text)
+    return "".join(_repair_word(part) for part in re.split(r"(\W+)", text))
+
+
 def explicit_request(text: str) -> Evidence | None:
     """Detect a request to be handed to a person, in English, es, fr, de, pt (and Hinglish)."""
     # Asking *about* support (hours, phone number, email) is a question the AI can answer and is
@@ -277,7 +339,8 @@ def explicit_request(text: str) -> Evidence | None:
     if _ASKS_WHAT_BOT_IS.search(text):
         return None
     for clause in _clauses(text):
-        hit = _english_request(clause)
+        # Repairs are for English words only: "persona" and "agente" are words of their own.
+        hit = _english_request(_repaired(clause))
         if hit:
             return Evidence(Reason.EXPLICIT_REQUEST, 0.95, f"asked for a person: {_quote(hit)}")
         for lang, pattern in _FOREIGN_REQUESTS:
