@@ -454,6 +454,15 @@ _DID_NOT_HELP = re.compile(
 )
 
 
+# Checking one understood the answer is the opposite of saying it failed.
+_CONFIRMING = re.compile(
+    r"\b(?:just to (?:be sure|confirm|be clear|double[- ]check|check)|to be (?:sure|clear)|"
+    r"so (?:just )?to confirm|if i understand (?:correctly|right)|just so i understand|"
+    r"(?:i|we) got it|did i get (?:that|this|it) right|so you'?re saying)\b",
+    re.IGNORECASE,
+)
+
+
 def answer_did_not_help(text: str, history: Sequence[Message]) -> Evidence | None:
     """Detect the user saying the assistant's last answer did not solve their problem."""
     # Only meaningful right after an assistant answer; reported as a repeated question, which is
@@ -462,7 +471,7 @@ def answer_did_not_help(text: str, history: Sequence[Message]) -> Evidence | Non
     if last is None or last.role != Role.ASSISTANT:
         return None
     hit = _DID_NOT_HELP.search(text)
-    if hit is None:
+    if hit is None or _CONFIRMING.search(text):
         return None
     return Evidence(
         Reason.REPEATED_QUESTION, 0.8, f"says the previous answer did not help: {_quote(hit[0])}"
