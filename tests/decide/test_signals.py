@@ -428,6 +428,7 @@ def test_explicit_request_survives_typos_and_swearing(text: str) -> None:
         "I have a task for a human resources manager at my company",
         "walk me through the setup, no human needed",
         "¿Qué es una persona jurídica?",
+        "can you speak with a british gent's accent",
     ],
 )
 def test_typo_repair_does_not_invent_requests(text: str) -> None:

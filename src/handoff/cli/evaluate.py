@@ -227,8 +227,8 @@ def _reason_table(block: BlockMetrics, title: str) -> Table:
     )
     table.caption = (
         f"false escalations: {_pct(block.false_escalation_rate)} of "
-        f"{block.no_escalation_rows} no_escalation rows · a reason counts in any position; "
-        "'F1 1st' counts the first reason only"
+        f"{block.no_escalation_rows} no_escalation rows · per reason: the decision's first "
+        "reason against the row's label; 'F1 any' counts a reason in any position"
     )
     return table
 

@@ -292,6 +292,8 @@ _REQUEST_WORDS = (
     "available",
     "representative",
 )
+# English words one edit away from a request word, which must stay themselves.
+_REAL_WORDS = frozenset({"gent", "gents", "stalk", "humane", "tall", "tale", "speck", "sneak"})
 _GLUE = frozenset({"a", "an", "to", "with", "is", "any", "there", "some", "me"})
 _SUBSTITUTION_MIN_LENGTH = 6
 
@@ -313,7 +315,7 @@ def _one_edit(word: str, key: str) -> bool:
 @functools.lru_cache(maxsize=8192)
 def _repair_word(word: str) -> str:
     low = word.lower()
-    if len(low) < 4 or not low.isalpha() or low in _REQUEST_WORDS:
+    if len(low) < 4 or not low.isalpha() or low in _REQUEST_WORDS or low in _REAL_WORDS:
         return word
     for key in _REQUEST_WORDS:
         if _one_edit(low, key):
