@@ -9,6 +9,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from tests.fakes.openai_server import FakeOpenAI, tool_call
+
 HEADER_LINE = (
     "source,split,row_id,text,context_json,orig_label,reason,escalate,ambiguous,subtype,aux"
 )
@@ -62,8 +64,9 @@ SCENARIOS = [
 ]
 
 
-def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
+def run_cli(*args: str, **extra_env: str) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HANDOFF_LLM_")}
+    env |= {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", **extra_env}
     return subprocess.run(
         [sys.executable, "-m", "handoff.cli.main", *args],
         capture_output=True,
@@ -73,15 +76,19 @@ def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-def test_eval_prints_the_metrics_as_json(tmp_path: Path) -> None:
-    messages = tmp_path / "small.csv"
-    with messages.open("w", newline="", encoding="utf-8") as f:
+def write_messages(path: Path, messages: list[tuple[str, str, str, int, str]]) -> Path:
+    with path.open("w", newline="", encoding="utf-8") as f:
         writer = csv.writer(f)
         writer.writerow(HEADER)
-        for i, (source, text, reason, ambiguous, subtype) in enumerate(MESSAGES):
+        for i, (source, text, reason, ambiguous, subtype) in enumerate(messages):
             escalate = 0 if reason == "no_escalation" else 1
             row = [source, "train", str(i), text, "", "x", reason, escalate, ambiguous, subtype, ""]
             writer.writerow(row)
+    return path
+
+
+def test_eval_prints_the_metrics_as_json(tmp_path: Path) -> None:
+    messages = write_messages(tmp_path / "small.csv", MESSAGES)
     scenarios = tmp_path / "small.jsonl"
     scenarios.write_text("\n".join(json.dumps(s) for s in SCENARIOS) + "\n", encoding="utf-8")
 
@@ -133,3 +140,41 @@ def test_bench_decide_prints_positive_figures() -> None:
     for key in ("p50_ms", "p99_ms", "decisions_per_second", "encoder_p50_ms", "keyword_p50_ms"):
         assert isinstance(figures[key], float) and figures[key] > 0, key
     assert figures["n"] == 20
+
+
+def test_eval_runs_the_configured_llm_with_the_local_safety_net(tmp_path: Path) -> None:
+    rows = [
+        ("clinc150", "what's the weather like in Paris tomorrow", "no_escalation", 0, ""),
+        ("bitext_20k", "I want to talk to a human agent", "explicit_request", 0, ""),
+        ("clinc150", "tell me a joke", "no_escalation", 0, ""),
+    ]
+    messages = write_messages(tmp_path / "llm.csv", rows)
+    with FakeOpenAI() as fake:
+        # The model calls the tool on the weather question and chats on the rest.
+        fake.push(tool_call("Escalate_To_Human", {"reason": "weather", "summary": "Weather."}))
+        done = run_cli(
+            "eval",
+            "--messages",
+            str(messages),
+            "--decider",
+            "llm",
+            "--json",
+            "-",
+            HANDOFF_LLM_BASE_URL=fake.base_url,
+            HANDOFF_LLM_MODEL="fake-model",
+            HANDOFF_LLM_API_KEY=fake.api_key,
+        )
+        requests = len(fake.chat_requests)
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    assert report["meta"]["decider"] == "ModelDecider"
+    assert requests == 3  # one model call per decision
+    assert report["false_escalation_rate"] == 0.5  # the tool call on the weather question
+    assert report["reasons"]["explicit_request"]["recall"] == 1.0  # the safety net held
+
+
+def test_eval_refuses_llm_when_none_is_configured(tmp_path: Path) -> None:
+    messages = write_messages(tmp_path / "one.csv", MESSAGES[:1])
+    done = run_cli("eval", "--messages", str(messages), "--decider", "llm")
+    assert done.returncode == 2
+    assert "HANDOFF_LLM_BASE_URL" in done.stderr

@@ -108,9 +108,18 @@ def eval_command(
         help="A sample of N messages, stratified by source, reason and ambiguity.",
     ),
     seed: int = typer.Option(0, "--seed", metavar="S", help="Seed of --sample."),
+    decider_kind: str = typer.Option(
+        "auto",
+        "--decider",
+        help="local, llm (the HANDOFF_LLM_* endpoint with the local safety net), or auto: "
+        "llm when one is configured.",
+    ),
 ) -> None:
     """Measure the escalation decider on labelled messages and conversations."""
     from handoff.decide import evaluation as ev
+    from handoff.decide import get_encoder
+    from handoff.service.deciders import ModelDecider, configured_decider
+    from handoff.settings import Settings
 
     if messages is None and scenarios is None:
         raise _fail(
@@ -136,8 +145,17 @@ def eval_command(
     if sample is not None:
         rows = ev.sample_messages(rows, sample, seed)
 
+    if decider_kind not in ("auto", "local", "llm"):
+        raise _fail(f"--decider {decider_kind}: choose auto, local or llm")
     with err.status("Loading the decider…"):
-        decider = ev.local_decider()
+        try:
+            decider = configured_decider(
+                Settings(),
+                get_encoder(),
+                use_llm={"auto": None, "local": False, "llm": True}[decider_kind],
+            )
+        except ValueError as e:
+            raise _fail(str(e)) from None
     with _progress() as bar:
         task = bar.add_task("Deciding", total=len(rows) + len(convos))
         report = ev.evaluate(
@@ -156,6 +174,9 @@ def eval_command(
         "seed": seed if sample is not None else None,
         "decider": type(decider).__name__,
     }
+    if isinstance(decider, ModelDecider):
+        meta["model_fallbacks"] = decider.fallbacks
+        decider.close()
     report.meta.update(meta)
 
     out = Console(emoji=False) if json_out != "-" else err

@@ -59,8 +59,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from handoff.decide.encoder import get_encoder
-from handoff.decide.policy import Decider, LocalDecider
+from handoff.decide.policy import Decider
 from handoff.domain import (
     ActionConfig,
     Channel,
@@ -349,11 +348,6 @@ def sample_messages(rows: Sequence[LabelledMessage], n: int, seed: int) -> list[
 
 
 # --- running the decider -------------------------------------------------------------------
-
-
-def local_decider() -> Decider:
-    """Build the default decider: `LocalDecider` on the process-wide encoder."""
-    return LocalDecider(get_encoder())
 
 
 def _history(turns: Iterable[Turn]) -> list[Message]:

@@ -47,19 +47,8 @@ class Handoff:
     @property
     def llm(self) -> LLMAgent | None:
         """Return the LLM agent when an endpoint is configured; None means knowledge base only."""
-        s = self.settings
-        if self._llm is None and s.llm_base_url and s.llm_model:
-            self._llm = LLMAgent(
-                LLMSettings(
-                    base_url=s.llm_base_url,
-                    model=s.llm_model,
-                    # Local endpoints (Ollama, vLLM) take no key, but the SDK wants one.
-                    api_key=s.llm_api_key.get_secret_value() if s.llm_api_key else "unused",
-                    timeout_seconds=s.llm_timeout_seconds,
-                    max_tokens=s.llm_max_tokens,
-                    temperature=s.llm_temperature,
-                )
-            )
+        if self._llm is None:
+            self._llm = llm_agent(self.settings)
         return self._llm
 
     @asynccontextmanager
@@ -91,3 +80,20 @@ class Handoff:
         if self._llm is not None:
             await self._llm.aclose()
         await self.db.dispose()
+
+
+def llm_agent(settings: Settings) -> LLMAgent | None:
+    """Build the LLM agent the settings describe, or None when no endpoint is configured."""
+    if not (settings.llm_base_url and settings.llm_model):
+        return None
+    return LLMAgent(
+        LLMSettings(
+            base_url=settings.llm_base_url,
+            model=settings.llm_model,
+            # Local endpoints (Ollama, vLLM) take no key, but the SDK wants one.
+            api_key=settings.llm_api_key.get_secret_value() if settings.llm_api_key else "unused",
+            timeout_seconds=settings.llm_timeout_seconds,
+            max_tokens=settings.llm_max_tokens,
+            temperature=settings.llm_temperature,
+        )
+    )
