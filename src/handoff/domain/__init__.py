@@ -14,6 +14,8 @@ from handoff.domain.ticket import (
     EscalationStatus,
     HandbackReason,
     Priority,
+    TicketEvent,
+    TicketEventKind,
     TicketPacket,
     TicketRef,
 )
@@ -39,6 +41,8 @@ __all__ = [
     "Priority",
     "Reason",
     "Role",
+    "TicketEvent",
+    "TicketEventKind",
     "TicketPacket",
     "TicketRef",
 ]

@@ -66,3 +66,25 @@ class TicketRef:
 
     id: str
     url: str
+
+
+class TicketEventKind(StrEnum):
+    """What a helpdesk told us about one of our tickets."""
+
+    REPLY = "reply"  # a public reply from a human agent: goes to the user
+    SOLVED = "solved"  # solved or closed: the conversation goes back to the AI
+
+
+@dataclass(frozen=True, slots=True)
+class TicketEvent:
+    """One event from a helpdesk webhook, already verified and parsed.
+
+    Connectors return only what matters: internal notes and our own echoes (the user's
+    messages we added to the ticket) are dropped by the connector, never returned.
+    """
+
+    kind: TicketEventKind
+    ticket_id: str
+    event_id: str  # unique per platform event: redeliveries carry the same one
+    text: str = ""
+    author_name: str | None = None

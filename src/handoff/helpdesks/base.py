@@ -1,27 +1,56 @@
-"""The one contract every helpdesk connector implements."""
+"""The one contract every helpdesk connector implements, and what it is built from.
+
+A connector is a pure adapter over one platform's HTTP API: it gets its credentials, an
+`httpx.AsyncClient` and the webhook secret we generated for the integration; it never touches
+the store. One module per platform, always in this order: a `Credentials` model (the connect
+form), the connector class with its class attributes, then the methods of `Helpdesk`.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import ClassVar, Protocol
 
-from handoff.domain import Message, TicketPacket, TicketRef
+import httpx
+from pydantic import BaseModel
+
+from handoff.domain import Contact, Message, TicketEvent, TicketPacket, TicketRef
 
 
 class Helpdesk(Protocol):
-    """A pure adapter over one platform's HTTP API; it never touches the store."""
+    """A helpdesk platform the Escalate to Human action can open tickets in."""
 
-    platform: ClassVar[str]
-    title: ClassVar[str]
-    max_body_chars: ClassVar[int]
+    platform: ClassVar[str]  # the registry key, e.g. "zendesk"
+    title: ClassVar[str]  # what the admin sees, e.g. "Zendesk"
+    max_body_chars: ClassVar[int]  # the longest ticket body the platform takes
+    credentials_model: ClassVar[type[BaseModel]]  # the connect form, validated at the edge
+
+    def __init__(
+        self, credentials: BaseModel, *, http: httpx.AsyncClient, webhook_secret: str
+    ) -> None: ...
 
     async def verify_credentials(self) -> None:
         """Make one cheap authenticated call; raise InvalidCredentials or Unavailable."""
         ...
 
     async def create_ticket(self, packet: TicketPacket) -> TicketRef:
-        """Create the ticket once per packet.idempotency_key and return where it lives."""
+        """Create the ticket once per `packet.idempotency_key`, even when retried."""
         ...
 
-    async def add_message(self, ticket: TicketRef, message: Message) -> None:
-        """Add a user's follow-up message to the ticket, as the customer."""
+    async def add_message(self, ticket: TicketRef, message: Message, contact: Contact) -> None:
+        """Add a user's follow-up message to the ticket, as the customer (not as an agent)."""
+        ...
+
+    def verify_webhook(
+        self, *, body: bytes, headers: Mapping[str, str], now: float | None = None
+    ) -> None:
+        """Check an inbound webhook's signature (and timestamp); raise BadSignature."""
+        ...
+
+    def parse_webhook(self, body: bytes, headers: Mapping[str, str]) -> list[TicketEvent]:
+        """Return the agent replies and solved/closed changes in a verified webhook."""
+        ...
+
+    def webhook_setup(self, webhook_url: str) -> list[str]:
+        """Return the steps an admin follows on the platform to send us its webhooks."""
         ...

@@ -1,0 +1,141 @@
+"""What every connector shares: the ticket body, HTTP error mapping, signature checks."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import html
+from collections.abc import Callable, Mapping
+
+import httpx
+
+from handoff.domain import Message, Role, TicketPacket
+from handoff.helpdesks.errors import (
+    BadSignature,
+    InvalidCredentials,
+    RateLimited,
+    Rejected,
+    Unavailable,
+)
+
+ROLE_NAMES: dict[Role, str] = {
+    Role.USER: "Customer",
+    Role.ASSISTANT: "AI assistant",
+    Role.HUMAN_AGENT: "Support",
+    Role.SYSTEM: "System",
+}
+TRUNCATED = "[earlier messages left out to fit the ticket]"
+
+
+def _line(message: Message) -> str:
+    return f"[{message.created_at:%Y-%m-%d %H:%M} UTC] {ROLE_NAMES[message.role]}: {message.text}"
+
+
+def _reasons(packet: TicketPacket) -> str:
+    return ", ".join(r.value.replace("_", " ") for r in packet.reasons) or "not recorded"
+
+
+def plain_body(packet: TicketPacket, max_chars: int) -> str:
+    """Return the ticket body as plain text: summary, reasons, link, then the transcript.
+
+    When the whole transcript does not fit, the oldest messages go first: the latest ones
+    are what the agent answers.
+    """
+    head = (
+        f"Summary: {packet.summary}\n"
+        f"Why escalated: {_reasons(packet)}\n"
+        f"Channel: {packet.channel.value}\n"
+        f"Conversation: {packet.conversation_url}\n\n"
+        "Transcript:\n"
+    )
+    lines = [_line(m) for m in packet.transcript]
+    return head + _fit(lines, max_chars - len(head), "\n")
+
+
+def html_body(packet: TicketPacket, max_chars: int) -> str:
+    """Return the ticket body as HTML; every piece of user text is escaped."""
+    e = html.escape
+    head = (
+        f"<p><strong>Summary:</strong> {e(packet.summary)}</p>"
+        f"<p><strong>Why escalated:</strong> {e(_reasons(packet))}</p>"
+        f"<p><strong>Channel:</strong> {e(packet.channel.value)} · "
+        f'<a href="{e(packet.conversation_url, quote=True)}">Open the conversation</a></p>'
+        "<p><strong>Transcript</strong></p>"
+    )
+    lines = [f"<p>{e(_line(m))}</p>" for m in packet.transcript]
+    return head + _fit(lines, max_chars - len(head), "", marker=f"<p>{TRUNCATED}</p>")
+
+
+def _fit(lines: list[str], budget: int, joiner: str, marker: str = TRUNCATED) -> str:
+    text = joiner.join(lines)
+    if len(text) <= budget:
+        return text
+    kept: list[str] = []
+    used = len(marker) + len(joiner)
+    for line in reversed(lines):
+        if used + len(line) + len(joiner) > budget:
+            break
+        kept.append(line)
+        used += len(line) + len(joiner)
+    if not kept:  # one enormous message: keep its end
+        return marker + joiner + lines[-1][-max(0, budget - len(marker) - len(joiner)) :]
+    return joiner.join([marker, *reversed(kept)])
+
+
+def retry_after(headers: Mapping[str, str], *names: str) -> float | None:
+    """Return the first of the named headers that holds a number of seconds."""
+    for name in (*names, "retry-after"):
+        value = headers.get(name)
+        if value is not None:
+            try:
+                return max(0.0, float(value))
+            except ValueError:
+                continue
+    return None
+
+
+def check_response(
+    response: httpx.Response,
+    *,
+    platform: str,
+    detail: Callable[[httpx.Response], str] | None = None,
+    retry_headers: tuple[str, ...] = (),
+) -> httpx.Response:
+    """Return a successful response; raise the connector error that fits any other."""
+    status = response.status_code
+    if status < 400:
+        return response
+    reason = (detail or _default_detail)(response)
+    if status == 401:
+        raise InvalidCredentials(f"{platform} refused the credentials: {reason}")
+    if status == 429:
+        raise RateLimited(
+            f"{platform} rate limit: {reason}", retry_after(response.headers, *retry_headers)
+        )
+    if status >= 500:
+        raise Unavailable(f"{platform} answered {status}: {reason}")
+    raise Rejected(status, f"{platform}: {reason}")
+
+
+def _default_detail(response: httpx.Response) -> str:
+    return response.text[:300] or response.reason_phrase
+
+
+async def send(http: httpx.AsyncClient, request: httpx.Request, *, platform: str) -> httpx.Response:
+    """Send a request; network failures and timeouts become Unavailable (retried later)."""
+    try:
+        return await http.send(request)
+    except httpx.TimeoutException as error:
+        raise Unavailable(f"{platform} did not answer in time") from error
+    except httpx.TransportError as error:
+        raise Unavailable(f"cannot reach {platform}: {error}") from error
+
+
+def hmac_hex(secret: str, payload: bytes, digest: str = "sha256") -> str:
+    return hmac.new(secret.encode(), payload, getattr(hashlib, digest)).hexdigest()
+
+
+def require_equal(expected: str, given: str | None, what: str) -> None:
+    """Compare signatures in constant time; raise BadSignature when they differ."""
+    if not given or not hmac.compare_digest(expected, given):
+        raise BadSignature(f"{what} does not match")
