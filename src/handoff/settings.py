@@ -63,6 +63,12 @@ class Settings(BaseSettings):
         gt=0,
         description="How often live streams look for events written by other processes.",
     )
+    helpdesk_timeout_seconds: float = Field(
+        default=20.0,
+        gt=0,
+        description="Timeout of one request to an external helpdesk; a timed-out ticket "
+        "creation is retried and never duplicated.",
+    )
     cors_origins: list[str] = Field(
         default=["*"],
         description="Origins whose pages may call the API (the widget on your sites), as a "

@@ -19,6 +19,7 @@ PLATFORMS: tuple[str, ...] = (
     "freshdesk",
     "hubspot",
     "help_scout",
+    "webhook",
 )
 
 

@@ -4,7 +4,10 @@ The built-in inbox (`native`) lives in the service's own database and needs no c
 """
 
 from handoff.helpdesks.base import Helpdesk
+from handoff.helpdesks.webhook import WebhookHelpdesk
 
-HELPDESKS: dict[str, type[Helpdesk]] = {}
+HELPDESKS: dict[str, type[Helpdesk]] = {
+    WebhookHelpdesk.platform: WebhookHelpdesk,
+}
 
 __all__ = ["HELPDESKS", "Helpdesk"]

@@ -18,7 +18,6 @@ from handoff.domain import (
     PLATFORMS,
     Channel,
 )
-from handoff.helpdesks import HELPDESKS
 from handoff.service.auth import Principal
 from handoff.service.errors import Conflict, Forbidden, Invalid, NotFound
 from handoff.service.security import hash_password
@@ -141,10 +140,6 @@ async def knowledge(session: AsyncSession, agent: Agent) -> list[dict[str, str]]
     return [{"question": r.question, "answer": r.answer} for r in rows]
 
 
-async def list_integrations(session: AsyncSession, agent: Agent) -> list[dict[str, Any]]:
-    return [integration_json(i) for i in await repo.integrations_of(session, agent.id)]
-
-
 async def list_actions(session: AsyncSession, agent: Agent) -> list[dict[str, Any]]:
     return [action_json(a) for a in await repo.actions_of(session, agent.id)]
 
@@ -195,25 +190,6 @@ async def replace_knowledge(
 async def connected_platforms(session: AsyncSession, agent_id: str) -> list[str]:
     rows = await repo.integrations_of(session, agent_id)
     return [row.platform for row in rows if row.status == "connected"]
-
-
-def integration_json(integration: Integration) -> dict[str, Any]:
-    """Describe an integration; credentials never leave the service."""
-    return {
-        "id": integration.id,
-        "platform": integration.platform,
-        "status": integration.status,
-        "created_at": integration.created_at.isoformat(),
-    }
-
-
-async def connect_platform(session: AsyncSession, agent: Agent, platform: str) -> Integration:
-    """Connect a helpdesk to an agent (credential checks come with each connector)."""
-    if platform not in PLATFORMS:
-        raise Invalid("platform", f"unknown platform {platform!r}; known: {', '.join(PLATFORMS)}")
-    if platform != NATIVE and platform not in HELPDESKS:
-        raise Invalid("platform", f"no connector for {platform!r} in this version")
-    raise Conflict(f"{platform} is connected already")
 
 
 # --- actions ---------------------------------------------------------------------------

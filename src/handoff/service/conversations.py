@@ -182,6 +182,7 @@ async def post_message(
     text: str,
     *,
     author: Member | None = None,
+    author_name: str | None = None,
     confidence: float | None = None,
     client_id: str | None = None,
 ) -> Message:
@@ -191,6 +192,7 @@ async def post_message(
         role=role,
         text=text,
         author_id=author.id if author else None,
+        author_name=author_name,
         confidence=confidence,
         client_id=client_id,
     )

@@ -1,4 +1,9 @@
-"""Outbox job handlers: what `create_ticket` and `add_message` do for each platform."""
+"""Outbox job handlers: what `create_ticket` and `add_message` do for each platform.
+
+The built-in inbox lives in our own database, so its ticket is written in the transaction
+that completes the job. An external helpdesk is called in `perform`, outside any
+transaction; its connector makes a repeated call idempotent.
+"""
 
 from __future__ import annotations
 
@@ -6,12 +11,55 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from handoff import domain
 from handoff.dispatch import JobHandler, LeasedJob, RetryPolicy, Worker
-from handoff.domain import NATIVE, EscalationStatus
-from handoff.service.conversations import publish_state
+from handoff.domain import NATIVE, Channel, Contact, EscalationStatus, TicketPacket, TicketRef
+from handoff.helpdesks import Helpdesk
+from handoff.helpdesks.errors import Unavailable
+from handoff.service.conversations import publish_state, to_domain
 from handoff.service.inbox import create_native_ticket
+from handoff.service.integrations import connector_for, integration_for_platform
 from handoff.service.runtime import Handoff
-from handoff.store.models import Agent, Conversation, Escalation
+from handoff.store import repositories as repo
+from handoff.store.models import Agent, Conversation, Escalation, Message
+
+
+def contact_of(conversation: Conversation) -> Contact:
+    return Contact(
+        name=conversation.contact_name,
+        email=conversation.contact_email,
+        phone=conversation.contact_phone,
+        external_id=conversation.contact_external_id,
+    )
+
+
+async def _connector(hf: Handoff, session: AsyncSession, escalation: Escalation) -> Helpdesk:
+    conversation = await session.get(Conversation, escalation.conversation_id)
+    assert conversation is not None
+    integration = await integration_for_platform(
+        session, conversation.agent_id, escalation.platform
+    )
+    if integration is None:
+        raise LookupError(f"{escalation.platform} is no longer connected to this agent")
+    return connector_for(hf, integration)
+
+
+async def build_packet(hf: Handoff, session: AsyncSession, escalation: Escalation) -> TicketPacket:
+    """Gather everything the ticket carries: transcript, user details, reasons, summary."""
+    conversation = await session.get(Conversation, escalation.conversation_id)
+    assert conversation is not None
+    messages = await repo.messages_of(session, conversation.id)
+    return TicketPacket(
+        idempotency_key=f"handoff-{escalation.id}",
+        subject=escalation.subject,
+        summary=escalation.summary,
+        reasons=tuple(domain.Reason(r) for r in escalation.reasons),
+        transcript=to_domain(messages),
+        contact=contact_of(conversation),
+        channel=Channel(conversation.channel),
+        conversation_url=hf.conversation_url(conversation.id),
+        tags=("handoff", *escalation.reasons),
+    )
 
 
 class CreateTicket:
@@ -20,18 +68,29 @@ class CreateTicket:
     def __init__(self, hf: Handoff) -> None:
         self.hf = hf
 
-    async def perform(self, job: LeasedJob) -> Any:
+    async def perform(self, job: LeasedJob) -> TicketRef | None:
         async with self.hf.db.unit_of_work() as session:
             escalation = await session.get(Escalation, job.payload["escalation_id"])
             if escalation is None:
                 raise LookupError(f"escalation {job.payload['escalation_id']} is gone")
-            platform = escalation.platform
-        if platform != NATIVE:
-            raise LookupError(f"no connector for platform {platform!r}")
-        return None  # the built-in inbox lives in our database: `apply` creates the ticket
+            if escalation.platform == NATIVE:
+                return None  # the inbox lives in our database: `apply` creates the ticket
+            connector = await _connector(self.hf, session, escalation)
+            packet = await build_packet(self.hf, session, escalation)
+        return await connector.create_ticket(packet)
 
     async def apply(self, session: AsyncSession, job: LeasedJob, result: Any) -> None:
-        await create_native_ticket(self.hf, session, job.payload["escalation_id"])
+        escalation_id = job.payload["escalation_id"]
+        if result is None:
+            await create_native_ticket(self.hf, session, escalation_id)
+            return
+        escalation = await session.get(Escalation, escalation_id)
+        assert escalation is not None and isinstance(result, TicketRef)
+        escalation.ticket_id, escalation.ticket_url = result.id, result.url
+        if escalation.status in (EscalationStatus.PENDING, EscalationStatus.FAILED):
+            escalation.status = EscalationStatus.OPEN
+            escalation.last_error = None
+        await _publish(session, escalation)
 
     async def on_failed(self, session: AsyncSession, job: LeasedJob, error: str) -> None:
         escalation = await session.get(Escalation, job.payload["escalation_id"])
@@ -39,15 +98,51 @@ class CreateTicket:
             return
         escalation.status = EscalationStatus.FAILED
         escalation.last_error = error
-        conversation = await session.get(Conversation, escalation.conversation_id)
-        agent = await session.get(Agent, conversation.agent_id) if conversation else None
-        if conversation is not None and agent is not None:
-            await publish_state(session, conversation, agent, escalation)
+        await _publish(session, escalation)
+
+
+class AddMessage:
+    """Put a user's follow-up message onto the external ticket, as the customer."""
+
+    def __init__(self, hf: Handoff) -> None:
+        self.hf = hf
+
+    async def perform(self, job: LeasedJob) -> None:
+        async with self.hf.db.unit_of_work() as session:
+            escalation = await session.get(Escalation, job.payload["escalation_id"])
+            message = await session.get(Message, job.payload["message_id"])
+            if escalation is None or message is None:
+                raise LookupError("the escalation or the message is gone")
+            if escalation.ticket_id is None or escalation.ticket_url is None:
+                # The ticket is still being created: try again after it exists.
+                raise Unavailable("the ticket is not created yet")
+            conversation = await session.get(Conversation, escalation.conversation_id)
+            assert conversation is not None
+            connector = await _connector(self.hf, session, escalation)
+            ticket = TicketRef(escalation.ticket_id, escalation.ticket_url)
+            text = to_domain([message])[0]
+            contact = contact_of(conversation)
+        await connector.add_message(ticket, text, contact)
+
+    async def apply(self, session: AsyncSession, job: LeasedJob, result: Any) -> None:
+        return None
+
+    async def on_failed(self, session: AsyncSession, job: LeasedJob, error: str) -> None:
+        escalation = await session.get(Escalation, job.payload["escalation_id"])
+        if escalation is not None:
+            escalation.last_error = f"a follow-up message did not reach the ticket: {error}"
+
+
+async def _publish(session: AsyncSession, escalation: Escalation) -> None:
+    conversation = await session.get(Conversation, escalation.conversation_id)
+    agent = await session.get(Agent, conversation.agent_id) if conversation else None
+    if conversation is not None and agent is not None:
+        await publish_state(session, conversation, agent, escalation)
 
 
 def job_handlers(hf: Handoff) -> dict[str, JobHandler]:
     """Return the handler for every job kind the service enqueues."""
-    return {"create_ticket": CreateTicket(hf)}
+    return {"create_ticket": CreateTicket(hf), "add_message": AddMessage(hf)}
 
 
 def build_worker(hf: Handoff) -> Worker:

@@ -6,8 +6,10 @@ import hashlib
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 
+import httpx
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from handoff import __version__
 from handoff.agent import KnowledgeBase, KnowledgeEntry
 from handoff.agent.llm import LLMAgent, LLMSettings
 from handoff.decide import Decider, Encoder, LocalDecider, get_encoder
@@ -31,6 +33,17 @@ class Handoff:
         self._decider: Decider | None = None
         self._knowledge: dict[str, tuple[str, KnowledgeBase]] = {}
         self._llm = llm
+        self._http: httpx.AsyncClient | None = None
+
+    @property
+    def http(self) -> httpx.AsyncClient:
+        """The client every helpdesk connector shares (connection pooling, one timeout)."""
+        if self._http is None:
+            self._http = httpx.AsyncClient(
+                timeout=httpx.Timeout(self.settings.helpdesk_timeout_seconds),
+                headers={"User-Agent": f"handoff/{__version__}"},
+            )
+        return self._http
 
     @property
     def encoder(self) -> Encoder:
@@ -77,6 +90,8 @@ class Handoff:
         return f"{self.settings.resolved_public_url}/inbox#ticket={ticket_id}"
 
     async def close(self) -> None:
+        if self._http is not None:
+            await self._http.aclose()
         if self._llm is not None:
             await self._llm.aclose()
         await self.db.dispose()

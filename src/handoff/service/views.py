@@ -17,8 +17,16 @@ def message_json(message: Message, author: Member | None = None) -> dict[str, An
         "role": message.role,
         "text": message.text,
         "created_at": message.created_at.isoformat(),
-        "author": {"id": author.id, "name": author.name} if author else None,
+        "author": _author(message, author),
     }
+
+
+def _author(message: Message, member: Member | None) -> dict[str, Any] | None:
+    if member is not None:
+        return {"id": member.id, "name": member.name}
+    if message.author_name:  # a human agent in an external helpdesk
+        return {"id": None, "name": message.author_name}
+    return None
 
 
 def escalation_json(escalation: Escalation | None) -> dict[str, Any] | None:

@@ -187,6 +187,8 @@ class Message(Base):
     role: Mapped[str] = mapped_column(String(16))
     text: Mapped[str] = mapped_column(Text)
     author_id: Mapped[str | None] = mapped_column(ForeignKey("members.id", ondelete="SET NULL"))
+    # The human agent's name when the reply came from an external helpdesk.
+    author_name: Mapped[str | None] = mapped_column(String(200))
     confidence: Mapped[float | None] = mapped_column(Float)
     # Channel-side message id, so a retried send is stored once.
     client_id: Mapped[str | None] = mapped_column(String(100))
@@ -197,7 +199,10 @@ class Escalation(Base):
     """One hand-over to humans; at most one per conversation stretch."""
 
     __tablename__ = "escalations"
-    __table_args__ = (UniqueConstraint("conversation_id", "stretch"),)
+    __table_args__ = (
+        UniqueConstraint("conversation_id", "stretch"),
+        Index("ix_escalations_ticket", "platform", "ticket_id"),
+    )
     id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
     conversation_id: Mapped[str] = mapped_column(
         ForeignKey("conversations.id", ondelete="CASCADE"), index=True
@@ -266,6 +271,17 @@ class OutboxJob(Base):
     last_error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class InboundEvent(Base):
+    """A helpdesk webhook event already applied: redeliveries are recognised and dropped."""
+
+    __tablename__ = "inbound_events"
+    __table_args__ = (UniqueConstraint("integration_id", "event_id"),)
+    id: Mapped[int] = mapped_column(SerialId, primary_key=True)
+    integration_id: Mapped[str] = mapped_column(ForeignKey("integrations.id", ondelete="CASCADE"))
+    event_id: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 class Event(Base):

@@ -7,7 +7,7 @@ from typing import Any
 from fastapi import APIRouter, Query, Response
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from handoff.service import admin, outbox
+from handoff.service import admin, integrations, outbox
 from handoff.service.auth import Principal, authenticate
 from handoff.service.views import member_json
 from handoff.web.deps import HandoffDep, TokenDep
@@ -115,20 +115,26 @@ async def put_knowledge(
 
 @router.get("/agents/{agent_id}/integrations")
 async def list_integrations(agent_id: str, hf: HandoffDep, token: TokenDep) -> list[dict[str, Any]]:
-    """Return the helpdesks connected to the agent; `native` (the built-in inbox) is always one."""
+    """Return the helpdesks connected to the agent; `native` (the built-in inbox) is always one.
+
+    Each external one carries its webhook URL and the steps to set it up on the platform.
+    """
     async with hf.transaction() as session:
         agent = await admin.get_agent(session, await _admin(session, token), agent_id)
-        return await admin.list_integrations(session, agent)
+        return await integrations.list_integrations(hf, session, agent)
 
 
 @router.post("/agents/{agent_id}/integrations", status_code=201)
 async def connect_integration(
     agent_id: str, body: IntegrationIn, hf: HandoffDep, token: TokenDep
 ) -> dict[str, Any]:
-    """Connect a helpdesk after checking its credentials with a real call."""
+    """Connect (or reconnect) a helpdesk after checking its credentials with a real call."""
     async with hf.transaction() as session:
         agent = await admin.get_agent(session, await _admin(session, token), agent_id)
-        return admin.integration_json(await admin.connect_platform(session, agent, body.platform))
+        integration = await integrations.connect(
+            hf, session, agent, body.platform, body.credentials
+        )
+        return integrations.integration_json(hf, integration)
 
 
 @router.get("/agents/{agent_id}/actions")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, StringConstraints
 
@@ -113,4 +113,9 @@ class AssignIn(Strict):
 
 
 class IntegrationIn(Strict):
-    platform: str
+    platform: str = Field(description="zendesk, freshdesk, intercom, hubspot, webhook, ...")
+    credentials: dict[str, Any] = Field(
+        default_factory=dict,
+        description="The platform's connect form (see each platform's fields in the README); "
+        "stored encrypted, never returned.",
+    )

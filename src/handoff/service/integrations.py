@@ -1,0 +1,197 @@
+"""Connecting helpdesks, building their connectors, and applying what their webhooks say.
+
+Connecting follows one path, for a first connection and a reconnection alike: validate the
+platform's form, make one cheap real call with the credentials, and only then encrypt and
+save them. Webhooks are verified before anything in them is read.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Mapping
+from typing import Any
+
+import structlog
+from pydantic import BaseModel, SecretStr, ValidationError
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from handoff.domain import (
+    NATIVE,
+    PLATFORMS,
+    EscalationStatus,
+    HandbackReason,
+    Role,
+    TicketEvent,
+    TicketEventKind,
+)
+from handoff.helpdesks import HELPDESKS, Helpdesk
+from handoff.helpdesks.errors import BadSignature, HelpdeskError, InvalidCredentials
+from handoff.service.conversations import hand_back, post_message
+from handoff.service.errors import Conflict, HandoffError, Invalid, NotFound, Unauthorized
+from handoff.service.runtime import Handoff
+from handoff.store import repositories as repo
+from handoff.store.models import Agent, Conversation, Escalation, InboundEvent, Integration
+
+log = structlog.get_logger(__name__)
+
+
+def _reveal(model: BaseModel) -> dict[str, Any]:
+    """Return the form's values with secrets in clear, for sealing in the vault only."""
+    return {
+        name: value.get_secret_value() if isinstance(value, SecretStr) else value
+        for name, value in model.model_dump(mode="python").items()
+    }
+
+
+def _credentials(cls: type[Helpdesk], raw: Mapping[str, Any]) -> BaseModel:
+    try:
+        return cls.credentials_model.model_validate(dict(raw))
+    except ValidationError as error:
+        first = error.errors()[0]
+        field = ".".join(str(p) for p in first["loc"]) or "credentials"
+        raise Invalid(f"credentials.{field}", first["msg"]) from None
+
+
+async def connect(
+    hf: Handoff, session: AsyncSession, agent: Agent, platform: str, raw: Mapping[str, Any]
+) -> Integration:
+    """Check the credentials with a real call, then save them encrypted (or replace them)."""
+    if platform == NATIVE:
+        raise Conflict("the built-in inbox is always connected")
+    if platform not in PLATFORMS and platform not in HELPDESKS:
+        raise Invalid("platform", f"unknown platform {platform!r}; known: {', '.join(PLATFORMS)}")
+    cls = HELPDESKS.get(platform)
+    if cls is None:
+        raise Invalid("platform", f"no connector for {platform!r} in this version")
+    credentials = _credentials(cls, raw)
+    webhook_secret = secrets.token_urlsafe(24)
+    try:
+        await cls(credentials, http=hf.http, webhook_secret=webhook_secret).verify_credentials()
+    except InvalidCredentials as error:
+        raise Invalid("credentials", f"invalid_auth: {error}") from None
+    except HelpdeskError as error:
+        raise HandoffError(f"cannot_connect: {error}", 502) from None
+    existing = next(
+        (i for i in await repo.integrations_of(session, agent.id) if i.platform == platform),
+        None,
+    )
+    integration = existing or Integration(agent_id=agent.id, platform=platform)
+    integration.status = "connected"
+    integration.credentials = hf.vault.seal(
+        {"credentials": _reveal(credentials), "webhook_secret": webhook_secret}
+    )
+    await repo.add(session, integration)
+    log.info("integration connected", integration=integration.id, platform=platform)
+    return integration
+
+
+def connector_for(hf: Handoff, integration: Integration) -> Helpdesk:
+    """Build the integration's connector from its decrypted credentials."""
+    cls = HELPDESKS.get(integration.platform)
+    if cls is None or integration.credentials is None:
+        raise LookupError(f"no connector for platform {integration.platform!r}")
+    sealed = hf.vault.open(integration.credentials)
+    credentials = cls.credentials_model.model_validate(sealed["credentials"])
+    return cls(credentials, http=hf.http, webhook_secret=sealed["webhook_secret"])
+
+
+def webhook_url(hf: Handoff, integration: Integration) -> str:
+    return f"{hf.settings.resolved_public_url}/api/v1/webhooks/{integration.id}"
+
+
+def integration_json(hf: Handoff, integration: Integration) -> dict[str, Any]:
+    """Describe an integration, with where and how its webhooks are set up; never secrets."""
+    data: dict[str, Any] = {
+        "id": integration.id,
+        "platform": integration.platform,
+        "status": integration.status,
+        "created_at": integration.created_at.isoformat(),
+    }
+    if integration.platform != NATIVE and integration.platform in HELPDESKS:
+        url = webhook_url(hf, integration)
+        data["webhook_url"] = url
+        data["webhook_setup"] = connector_for(hf, integration).webhook_setup(url)
+    return data
+
+
+async def list_integrations(
+    hf: Handoff, session: AsyncSession, agent: Agent
+) -> list[dict[str, Any]]:
+    """Return the agent's integrations as the admin API shows them."""
+    return [integration_json(hf, i) for i in await repo.integrations_of(session, agent.id)]
+
+
+async def integration_for_platform(
+    session: AsyncSession, agent_id: str, platform: str
+) -> Integration | None:
+    for integration in await repo.integrations_of(session, agent_id):
+        if integration.platform == platform:
+            return integration
+    return None
+
+
+async def receive_webhook(
+    hf: Handoff, integration_id: str, body: bytes, headers: Mapping[str, str]
+) -> int:
+    """Verify a helpdesk webhook, then apply each new event once; return how many applied."""
+    async with hf.transaction() as session:
+        integration = await session.get(Integration, integration_id)
+        if integration is None or integration.platform == NATIVE:
+            raise NotFound("integration not found")
+        connector = connector_for(hf, integration)
+    try:
+        connector.verify_webhook(body=body, headers=headers)
+    except BadSignature as error:
+        log.warning("webhook signature rejected", integration=integration_id)
+        raise Unauthorized(f"webhook signature rejected: {error}") from None
+    try:
+        events = connector.parse_webhook(body, headers)
+    except (ValueError, KeyError, TypeError) as error:
+        raise Invalid("body", f"not a {integration.platform} webhook payload: {error}") from None
+    applied = 0
+    for event in events:
+        async with hf.transaction() as session:
+            applied += await _apply(session, integration, event)
+    return applied
+
+
+async def _apply(session: AsyncSession, integration: Integration, event: TicketEvent) -> int:
+    try:
+        async with session.begin_nested():
+            await repo.add(
+                session, InboundEvent(integration_id=integration.id, event_id=event.event_id)
+            )
+    except IntegrityError:
+        return 0  # a redelivery: applied already
+    escalation = await session.scalar(
+        select(Escalation).where(
+            Escalation.platform == integration.platform, Escalation.ticket_id == event.ticket_id
+        )
+    )
+    conversation = (
+        await session.get(Conversation, escalation.conversation_id) if escalation else None
+    )
+    if escalation is None or conversation is None:
+        log.info("webhook for an unknown ticket", integration=integration.id)
+        return 0
+    agent = await session.get(Agent, conversation.agent_id)
+    if agent is None or agent.id != integration.agent_id:
+        return 0
+    if escalation.status != EscalationStatus.OPEN or conversation.owner != "human":
+        return 0  # the stretch is over: late replies do not reopen it
+    if event.kind == TicketEventKind.REPLY and event.text.strip():
+        await post_message(
+            session,
+            conversation,
+            agent,
+            Role.HUMAN_AGENT,
+            event.text,
+            author_name=event.author_name,
+        )
+    elif event.kind == TicketEventKind.SOLVED:
+        await hand_back(session, conversation, escalation, HandbackReason.SOLVED)
+    else:
+        return 0
+    return 1
