@@ -5,9 +5,11 @@ The built-in inbox (`native`) lives in the service's own database and needs no c
 
 from handoff.helpdesks.base import Helpdesk
 from handoff.helpdesks.webhook import WebhookHelpdesk
+from handoff.helpdesks.zendesk import ZendeskHelpdesk
 
 HELPDESKS: dict[str, type[Helpdesk]] = {
     WebhookHelpdesk.platform: WebhookHelpdesk,
+    ZendeskHelpdesk.platform: ZendeskHelpdesk,
 }
 
 __all__ = ["HELPDESKS", "Helpdesk"]

@@ -1,0 +1,401 @@
+"""Zendesk Support: tickets through the Ticketing API, agent replies through event webhooks.
+
+Auth is an API token (Basic `{email}/token:{api_token}`). A ticket is created once per
+escalation: `GET /api/v2/tickets?external_id=` first (it outlives the idempotency-key window),
+then `POST /api/v2/tickets` with `Idempotency-Key` and `external_id`. The requester is upserted
+first so the ticket, its first comment and every follow-up are authored by the customer.
+
+References:
+- https://developer.zendesk.com/api-reference/ticketing/introduction/#idempotency
+- https://developer.zendesk.com/api-reference/ticketing/tickets/tickets/
+- https://developer.zendesk.com/api-reference/ticketing/users/users/#create-or-update-user
+- https://developer.zendesk.com/api-reference/webhooks/event-types/ticket-events/
+- https://developer.zendesk.com/documentation/webhooks/verifying/
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import re
+import time
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any, ClassVar
+
+import httpx
+from pydantic import BaseModel, Field, SecretStr, field_validator
+
+from handoff.domain import (
+    Contact,
+    Message,
+    Priority,
+    TicketEvent,
+    TicketEventKind,
+    TicketPacket,
+    TicketRef,
+)
+from handoff.helpdesks import common
+from handoff.helpdesks.errors import BadSignature, InvalidCredentials, Rejected
+
+PLATFORM = "Zendesk"
+SUBDOMAIN = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$")
+MAX_SKEW_SECONDS = 300
+COMMENT_ADDED = "zen:event-type:ticket.comment_added"
+STATUS_CHANGED = "zen:event-type:ticket.status_changed"
+DONE_STATUSES = frozenset({"solved", "closed"})
+PRIORITIES: dict[Priority, str] = {
+    Priority.LOW: "low",
+    Priority.NORMAL: "normal",
+    Priority.HIGH: "high",
+    Priority.URGENT: "urgent",
+}
+
+
+class Credentials(BaseModel):
+    """The Zendesk connect form."""
+
+    subdomain: str = Field(
+        title="Subdomain",
+        description="The part before .zendesk.com: `acme` for https://acme.zendesk.com.",
+    )
+    email: str = Field(
+        title="Agent email",
+        description="Email of the agent or admin whose API token handoff uses.",
+    )
+    api_token: SecretStr = Field(
+        title="API token",
+        description="Admin Center → Apps and integrations → APIs → Zendesk API → Add API token.",
+    )
+    webhook_signing_secret: SecretStr | None = Field(
+        default=None,
+        title="Webhook signing secret",
+        description="Shown on the webhook's page in Admin Center after you create it "
+        "(Signing secret → Reveal secret). Without it, agent replies cannot be verified.",
+    )
+    group_id: int | None = Field(
+        default=None,
+        title="Group ID",
+        description="Optional: assign new tickets to this group.",
+    )
+    brand_id: int | None = Field(
+        default=None,
+        title="Brand ID",
+        description="Optional: open new tickets under this brand.",
+    )
+    base_url: str | None = Field(
+        default=None,
+        title="API base URL",
+        description="Leave empty. Overrides https://{subdomain}.zendesk.com (tests, proxies).",
+    )
+
+    @field_validator("subdomain")
+    @classmethod
+    def _subdomain(cls, value: str) -> str:
+        value = value.strip().lower().removesuffix(".zendesk.com")
+        if not SUBDOMAIN.match(value):
+            raise ValueError("use only letters, digits and hyphens, e.g. `acme`")
+        return value
+
+    @field_validator("email")
+    @classmethod
+    def _email(cls, value: str) -> str:
+        value = value.strip()
+        if "@" not in value or value.startswith("@") or value.endswith("@"):
+            raise ValueError("enter the agent's email address")
+        return value
+
+
+class ZendeskHelpdesk:
+    """Zendesk Support behind the `Helpdesk` protocol."""
+
+    platform: ClassVar[str] = "zendesk"
+    title: ClassVar[str] = "Zendesk"
+    # Zendesk documents no comment length limit; large comments are accepted but slow the
+    # agent UI, so we stay at a conservative 60k characters (an assumption, not a vendor number).
+    max_body_chars: ClassVar[int] = 60_000
+    idempotency: ClassVar[str] = "Idempotency-Key header + external_id search before create"
+    credentials_model: ClassVar[type[BaseModel]] = Credentials
+
+    def __init__(
+        self, credentials: BaseModel, *, http: httpx.AsyncClient, webhook_secret: str
+    ) -> None:
+        if not isinstance(credentials, Credentials):
+            raise TypeError("ZendeskHelpdesk needs zendesk.Credentials")
+        self._credentials = credentials
+        self._http = http
+        self._base = (
+            credentials.base_url or f"https://{credentials.subdomain}.zendesk.com"
+        ).rstrip("/")
+        # Zendesk generates the signing secret itself; the admin pastes it into the form. The
+        # secret handoff generated is only a fallback, so an unconfigured webhook fails closed.
+        signing = credentials.webhook_signing_secret
+        self._webhook_secret = signing.get_secret_value() if signing else webhook_secret
+        token = f"{credentials.email}/token:{credentials.api_token.get_secret_value()}"
+        self._auth = "Basic " + base64.b64encode(token.encode()).decode()
+
+    # --- outbound ----------------------------------------------------------------------
+
+    async def verify_credentials(self) -> None:
+        """Fetch the token's own user; raise InvalidCredentials unless it is an agent."""
+        response = await self._send("GET", "/api/v2/users/me.json", check=False)
+        if response.status_code in (401, 403):
+            raise InvalidCredentials(
+                f"Zendesk refused the agent email or API token: {_detail(response)}"
+            )
+        if response.status_code == 404:
+            raise InvalidCredentials(
+                f"no Zendesk account at subdomain {self._credentials.subdomain!r}"
+            )
+        user = _check(response).json().get("user") or {}
+        # /users/me answers 200 for anonymous callers, with an id of null and role end-user.
+        if user.get("id") is None:
+            raise InvalidCredentials("Zendesk did not accept the agent email and API token")
+        if user.get("role") not in ("agent", "admin"):
+            raise InvalidCredentials(
+                f"{self._credentials.email} is a Zendesk {user.get('role')}, not an agent or admin"
+            )
+
+    async def create_ticket(self, packet: TicketPacket) -> TicketRef:
+        """Create the ticket once per `packet.idempotency_key`, even when retried."""
+        existing = await self._find_by_external_id(packet.idempotency_key)
+        if existing is not None:
+            return self._ref(existing)
+        requester_id = await self._upsert_requester(packet.contact, packet.idempotency_key)
+        ticket: dict[str, Any] = {
+            "subject": packet.subject,
+            # The submitter authors the first comment; without these the transcript would be
+            # posted by the token's agent and come back to us as an agent reply.
+            "requester_id": requester_id,
+            "submitter_id": requester_id,
+            "comment": {
+                "html_body": common.html_body(packet, self.max_body_chars),
+                "public": True,
+                "author_id": requester_id,
+            },
+            "priority": PRIORITIES[packet.priority],
+            "tags": _tags(packet),
+            "external_id": packet.idempotency_key,
+        }
+        if self._credentials.group_id is not None:
+            ticket["group_id"] = self._credentials.group_id
+        if self._credentials.brand_id is not None:
+            ticket["brand_id"] = self._credentials.brand_id
+        response = await self._send(
+            "POST",
+            "/api/v2/tickets.json",
+            body={"ticket": ticket},
+            headers={"Idempotency-Key": packet.idempotency_key},
+        )
+        return self._ref(response.json()["ticket"]["id"])
+
+    async def add_message(self, ticket: TicketRef, message: Message, contact: Contact) -> None:
+        """Add a user's follow-up message to the ticket, as the customer (not as an agent)."""
+        shown = await self._send("GET", f"/api/v2/tickets/{ticket.id}.json")
+        requester_id = shown.json()["ticket"]["requester_id"]
+        # author_id makes the comment the requester's; without it the token's agent writes it.
+        # https://developer.zendesk.com/api-reference/ticketing/tickets/ticket_comments/#author-id
+        comment = {"body": message.text, "public": True, "author_id": requester_id}
+        await self._send(
+            "PUT", f"/api/v2/tickets/{ticket.id}.json", body={"ticket": {"comment": comment}}
+        )
+
+    async def _find_by_external_id(self, external_id: str) -> int | None:
+        response = await self._send(
+            "GET", "/api/v2/tickets.json", params={"external_id": external_id}
+        )
+        tickets = response.json().get("tickets") or []
+        # external_id is not unique on Zendesk; the oldest match is the one we created first.
+        ids = sorted(int(t["id"]) for t in tickets if t.get("external_id") == external_id)
+        return ids[0] if ids else None
+
+    async def _upsert_requester(self, contact: Contact, key: str) -> int:
+        user: dict[str, Any] = {"name": contact.display_name, "role": "end-user"}
+        if contact.email:
+            user["email"] = contact.email
+        else:
+            # create_or_update matches on email or external_id only: without an email, a stable
+            # external id keeps retries (and phone-only users) from creating duplicates.
+            user["external_id"] = f"handoff:{contact.external_id or key}"
+        if contact.phone:
+            user["phone"] = contact.phone
+        response = await self._send(
+            "POST", "/api/v2/users/create_or_update.json", body={"user": user}
+        )
+        return int(response.json()["user"]["id"])
+
+    def _ref(self, ticket_id: int | str) -> TicketRef:
+        # ticket.url in API answers is the API URL; agents open /agent/tickets/{id}.
+        url = f"https://{self._credentials.subdomain}.zendesk.com/agent/tickets/{ticket_id}"
+        return TicketRef(id=str(ticket_id), url=url)
+
+    async def _send(
+        self,
+        method: str,
+        path: str,
+        *,
+        body: dict[str, Any] | None = None,
+        params: dict[str, str] | None = None,
+        headers: dict[str, str] | None = None,
+        check: bool = True,
+    ) -> httpx.Response:
+        request = self._http.build_request(
+            method,
+            self._base + path,
+            json=body,
+            params=params,
+            headers={"Authorization": self._auth, "Accept": "application/json", **(headers or {})},
+        )
+        response = await common.send(self._http, request, platform=PLATFORM)
+        return _check(response) if check else response
+
+    # --- inbound -----------------------------------------------------------------------
+
+    def verify_webhook(
+        self, *, body: bytes, headers: Mapping[str, str], now: float | None = None
+    ) -> None:
+        """Check the webhook's HMAC-SHA256 signature and its timestamp; raise BadSignature."""
+        verify_zendesk(
+            secret=self._webhook_secret,
+            body=body,
+            signature=_header(headers, "x-zendesk-webhook-signature"),
+            timestamp=_header(headers, "x-zendesk-webhook-signature-timestamp"),
+            now=now,
+        )
+
+    def parse_webhook(self, body: bytes, headers: Mapping[str, str]) -> list[TicketEvent]:
+        """Return the agent's public reply or the solved/closed change in a verified webhook."""
+        try:
+            payload = json.loads(body)
+        except ValueError as error:
+            raise Rejected(400, "Zendesk webhook body is not JSON") from error
+        if not isinstance(payload, dict):
+            return []
+        kind = payload.get("type")
+        detail = payload.get("detail") or {}
+        event = payload.get("event") or {}
+        ticket_id = _ticket_id(payload, detail)
+        event_id = str(payload.get("id") or "")
+        if ticket_id is None or not event_id:
+            return []
+        if kind == COMMENT_ADDED:
+            comment = event.get("comment") or {}
+            author = comment.get("author") or {}
+            # Internal notes stay internal; comments by end users are the customer's own
+            # messages (our follow-ups, the first comment) and must not echo back.
+            if comment.get("is_public") is not True or author.get("is_staff") is not True:
+                return []
+            if str(author.get("id")) == str(detail.get("requester_id")):
+                return []
+            text = comment.get("body") or ""
+            if not text.strip():
+                return []
+            return [
+                TicketEvent(
+                    TicketEventKind.REPLY,
+                    ticket_id,
+                    event_id,
+                    text=text,
+                    author_name=author.get("name"),
+                )
+            ]
+        if kind == STATUS_CHANGED:
+            # Event payloads spell statuses in capitals ("SOLVED"); the REST API in lower case.
+            current = str(event.get("current") or detail.get("status") or "").lower()
+            previous = str(event.get("previous") or "").lower()
+            if current in DONE_STATUSES and previous not in DONE_STATUSES:
+                return [TicketEvent(TicketEventKind.SOLVED, ticket_id, event_id)]
+        return []
+
+    def webhook_setup(self, webhook_url: str) -> list[str]:
+        """Return the steps an admin follows on Zendesk to send us its webhooks."""
+        return [
+            f"In Zendesk, open Admin Center ({self._admin_url()}) → Apps and integrations → "
+            "Webhooks → Create webhook.",
+            "Choose 'Zendesk events', then subscribe to: Ticket → Comment added, and "
+            "Ticket → Status changed. Click Next.",
+            f"Name it 'handoff'. Endpoint URL: {webhook_url}. Request method: POST. "
+            "Request format: JSON. Authentication: None.",
+            "Click Create webhook.",
+            "On the webhook's page, under Signing secret, click Reveal secret and copy it.",
+            "In handoff, open Settings → Integrations → Zendesk and paste it into "
+            "'Webhook signing secret', then save.",
+        ]
+
+    def _admin_url(self) -> str:
+        return f"https://{self._credentials.subdomain}.zendesk.com/admin"
+
+
+def verify_zendesk(
+    *,
+    secret: str,
+    body: bytes,
+    signature: str | None,
+    timestamp: str | None,
+    now: float | None = None,
+) -> None:
+    """Check `base64(HMAC-SHA256(secret, timestamp + body))` within a 5-minute window."""
+    if not signature or not timestamp:
+        raise BadSignature("Zendesk webhook signature headers are missing")
+    try:
+        signed_at = datetime.fromisoformat(timestamp).timestamp()
+    except ValueError as error:
+        raise BadSignature("Zendesk webhook timestamp is not ISO 8601") from error
+    current = time.time() if now is None else now
+    if abs(current - signed_at) > MAX_SKEW_SECONDS:
+        raise BadSignature("Zendesk webhook timestamp is outside the 5-minute window")
+    common.require_equal(sign_zendesk(secret, timestamp, body), signature, "Zendesk signature")
+
+
+def sign_zendesk(secret: str, timestamp: str, body: bytes) -> str:
+    """Return Zendesk's webhook signature for a timestamp and raw body."""
+    digest = hmac.new(secret.encode(), timestamp.encode() + body, hashlib.sha256).digest()
+    return base64.b64encode(digest).decode()
+
+
+def _check(response: httpx.Response) -> httpx.Response:
+    return common.check_response(response, platform=PLATFORM, detail=_detail)
+
+
+def _detail(response: httpx.Response) -> str:
+    """Read Zendesk's `{"error", "description", "details"}` error bodies."""
+    try:
+        body = response.json()
+    except ValueError:
+        return response.text[:300] or response.reason_phrase  # 400s can be text/plain
+    if not isinstance(body, dict):
+        return response.text[:300]
+    error = body.get("error")
+    if isinstance(error, dict):  # some endpoints nest it: {"error": {"title", "message"}}
+        error = error.get("message") or error.get("title")
+    parts = [str(p) for p in (error, body.get("description")) if p]
+    details = body.get("details")
+    if isinstance(details, dict):
+        for field, problems in details.items():
+            for problem in problems if isinstance(problems, list) else [problems]:
+                text = problem.get("description") if isinstance(problem, dict) else problem
+                parts.append(f"{field}: {text}")
+    return "; ".join(parts) or response.reason_phrase
+
+
+def _tags(packet: TicketPacket) -> list[str]:
+    # Zendesk tags are lower-case words; spaces would split one tag into several.
+    raw = [*packet.tags, "handoff", *(f"handoff_{r.value}" for r in packet.reasons)]
+    tags = [re.sub(r"\s+", "_", t.strip().lower()) for t in raw if t.strip()]
+    return list(dict.fromkeys(tags))
+
+
+def _ticket_id(payload: dict[str, Any], detail: dict[str, Any]) -> str | None:
+    if detail.get("id") is not None:
+        return str(detail["id"])
+    subject = str(payload.get("subject") or "")
+    return subject.removeprefix("zen:ticket:") if subject.startswith("zen:ticket:") else None
+
+
+def _header(headers: Mapping[str, str], name: str) -> str | None:
+    value = headers.get(name)
+    if value is not None:
+        return value
+    return next((v for k, v in headers.items() if k.lower() == name), None)
