@@ -1,0 +1,428 @@
+"""Freshdesk (API v2): tickets from escalations, the user's follow-ups as notes, replies back.
+
+Freshdesk has no idempotency key and no signed webhooks, so this connector:
+
+- writes our idempotency key into a custom ticket field (`cf_handoff_conversation` by default)
+  and looks for it before creating: first with the search API, then, because the search index
+  lags by minutes, in the requester's own ticket list (read from the database, no lag);
+- asks the admin to add an Automation rule whose "Trigger webhook" action carries a secret
+  header, `X-Handoff-Token`, compared in constant time; Freshdesk sends no timestamp, so there
+  is no replay window (an attacker who has the secret could replay; rotate it by reconnecting);
+- derives event ids from what the webhook carries (ticket, event, comment, `modified_on`),
+  because Freshdesk sends none: a redelivery maps to the same id, and two identical replies
+  on one ticket within the same `modified_on` second collapse into one.
+
+API reference: https://developers.freshdesk.com/api/
+Webhooks in automation rules:
+https://support.freshdesk.com/support/solutions/articles/132589-using-webhooks-in-automation-rules
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import re
+from collections.abc import Mapping
+from html import escape, unescape
+from html.parser import HTMLParser
+from typing import Any, ClassVar
+
+import httpx
+from pydantic import BaseModel, Field, SecretStr, field_validator
+
+from handoff.domain import (
+    Contact,
+    Message,
+    Priority,
+    TicketEvent,
+    TicketEventKind,
+    TicketPacket,
+    TicketRef,
+)
+from handoff.helpdesks import common
+from handoff.helpdesks.errors import InvalidCredentials, Rejected
+
+PLATFORM = "freshdesk"
+TOKEN_HEADER = "X-Handoff-Token"
+_DOMAIN = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
+_SAFE_KEY = re.compile(r"^[A-Za-z0-9_.:-]{1,200}$")
+# https://developers.freshdesk.com/api/#tickets: priority 1-4, status 2 Open, source 7 Chat.
+PRIORITIES: dict[Priority, int] = {
+    Priority.LOW: 1,
+    Priority.NORMAL: 2,
+    Priority.HIGH: 3,
+    Priority.URGENT: 4,
+}
+STATUS_OPEN, SOURCE_CHAT = 2, 7
+SOLVED_STATUSES = {4, 5}  # Resolved, Closed
+SOLVED_NAMES = {"resolved", "closed"}
+SUBJECT_MAX = 255
+
+# The body of the automation's webhook, verbatim. Every placeholder sits inside a JSON string:
+# `{{triggered_event}}` renders as `{status:{from:2,to:4}}` or `{note_type:private}` (not
+# JSON), `{{ticket.status}}` as the status *name*, and `{{ticket.latest_public_comment}}` as
+# "Author Name : <html>" (seen in Zulip's and Wechaty's Freshdesk integrations).
+WEBHOOK_BODY = """{
+  "handoff": "freshdesk/1",
+  "ticket_id": "{{ticket.id}}",
+  "triggered_event": "{{triggered_event}}",
+  "status": "{{ticket.status}}",
+  "comment": "{{ticket.latest_public_comment}}",
+  "requester": "{{ticket.requester.name}}",
+  "agent": "{{ticket.agent.name}}",
+  "modified_on": "{{ticket.modified_on}}"
+}"""
+
+
+class Credentials(BaseModel):
+    """The Freshdesk connect form."""
+
+    domain: str = Field(
+        title="Freshdesk domain",
+        description="The part before .freshdesk.com in your helpdesk's address, e.g. acme.",
+    )
+    api_key: SecretStr = Field(
+        title="API key",
+        description="Profile settings → View API key, of an agent who can create tickets "
+        "and add notes (an admin's key also lets you check the automation rule).",
+    )
+    base_url: str | None = Field(
+        default=None,
+        title="API base URL override",
+        description="Leave empty. For tests and proxies: used instead of "
+        "https://{domain}.freshdesk.com.",
+    )
+    external_id_field: str = Field(
+        default="cf_handoff_conversation",
+        title="Custom ticket field for the handoff id",
+        description="A single-line text ticket field (Admin → Ticket fields) whose API "
+        "name this is; it holds our id so a retried escalation finds its ticket.",
+        pattern=r"^cf_[a-z0-9_]{1,60}$",
+    )
+
+    @field_validator("domain", mode="before")
+    @classmethod
+    def _bare_domain(cls, value: object) -> object:
+        """Accept a pasted address ("https://acme.freshdesk.com/a/") and keep "acme"."""
+        if not isinstance(value, str):
+            return value
+        text = value.strip().lower().removeprefix("https://").removeprefix("http://")
+        text = text.split("/", 1)[0].removesuffix(".freshdesk.com")
+        if not _DOMAIN.match(text):
+            raise ValueError("use the part before .freshdesk.com, e.g. acme")
+        return text
+
+
+class FreshdeskHelpdesk:
+    """Freshdesk tickets, notes and automation-rule webhooks."""
+
+    platform: ClassVar[str] = PLATFORM
+    title: ClassVar[str] = "Freshdesk"
+    # Freshdesk documents no limit on `description`; 60k characters keeps a long transcript
+    # readable in the agent view, and `common.html_body` drops the oldest messages first.
+    max_body_chars: ClassVar[int] = 60_000
+    credentials_model: ClassVar[type[BaseModel]] = Credentials
+
+    def __init__(
+        self, credentials: BaseModel, *, http: httpx.AsyncClient, webhook_secret: str
+    ) -> None:
+        if not isinstance(credentials, Credentials):
+            raise TypeError("FreshdeskHelpdesk needs freshdesk.Credentials")
+        self._credentials = credentials
+        self._http = http
+        self._secret = webhook_secret
+        base = credentials.base_url or f"https://{credentials.domain}.freshdesk.com"
+        self._base = base.rstrip("/")
+        token = base64.b64encode(f"{credentials.api_key.get_secret_value()}:X".encode()).decode()
+        self._headers = {"Authorization": f"Basic {token}", "Accept": "application/json"}
+
+    async def verify_credentials(self) -> None:
+        """Fetch the API key's own agent; raise InvalidCredentials naming the failing field."""
+        # https://developers.freshdesk.com/api/#me
+        try:
+            response = await self._call("GET", "/api/v2/agents/me")
+        except InvalidCredentials as error:
+            raise InvalidCredentials(f"api_key: {error}") from None
+        except Rejected as error:
+            if error.status == 404:  # an unknown helpdesk answers 404 on every path
+                raise InvalidCredentials(f"domain: no Freshdesk helpdesk at {self._base}") from None
+            if error.status == 403:  # API access off for this agent or plan, or locked out
+                raise InvalidCredentials(f"api_key: {error.detail}") from None
+            raise
+        if response.status_code != 200:  # e.g. a redirect to a sign-up page
+            raise InvalidCredentials(f"domain: {self._base} is not a Freshdesk helpdesk")
+
+    async def create_ticket(self, packet: TicketPacket) -> TicketRef:
+        """Find the ticket holding `packet.idempotency_key`, or create it with the key."""
+        if not _SAFE_KEY.match(packet.idempotency_key):  # it goes into a search query
+            raise Rejected(422, f"{PLATFORM}: idempotency key must match {_SAFE_KEY.pattern}")
+        existing = await self._find(packet)
+        if existing is not None:
+            return self._ref(existing)
+        body: dict[str, Any] = {
+            "subject": packet.subject[:SUBJECT_MAX] or "Conversation escalated",
+            "description": common.html_body(packet, self.max_body_chars),
+            "priority": PRIORITIES[packet.priority],
+            "status": STATUS_OPEN,
+            "source": SOURCE_CHAT,
+            "custom_fields": {self._credentials.external_id_field: packet.idempotency_key},
+            **_requester(packet.contact, packet.idempotency_key),
+        }
+        if packet.tags:
+            body["tags"] = list(dict.fromkeys(packet.tags))
+        created = (await self._call("POST", "/api/v2/tickets", json=body)).json()
+        return self._ref(int(created["id"]))
+
+    async def add_message(self, ticket: TicketRef, message: Message, contact: Contact) -> None:
+        """Add the user's message as a public, incoming note written by the requester."""
+        # https://developers.freshdesk.com/api/#add_note_to_a_ticket: `incoming: true` shows
+        # the note as coming from outside; `user_id` makes the requester its author.
+        current = (await self._call("GET", f"/api/v2/tickets/{int(ticket.id)}")).json()
+        note: dict[str, Any] = {
+            "body": f"<p>{_html_text(message.text)}</p>",
+            "private": False,
+            "incoming": True,
+        }
+        if current.get("requester_id"):
+            note["user_id"] = int(current["requester_id"])
+        await self._call("POST", f"/api/v2/tickets/{int(ticket.id)}/notes", json=note)
+
+    def verify_webhook(
+        self, *, body: bytes, headers: Mapping[str, str], now: float | None = None
+    ) -> None:
+        """Compare the automation's secret header in constant time; raise BadSignature."""
+        # Freshdesk signs nothing and sends no timestamp, so `now` has nothing to check.
+        common.require_equal(self._secret, _header(headers, TOKEN_HEADER), TOKEN_HEADER)
+
+    def parse_webhook(self, body: bytes, headers: Mapping[str, str]) -> list[TicketEvent]:
+        """Return an agent's public reply and a move to Resolved/Closed; drop the rest."""
+        data = json.loads(body)
+        if not isinstance(data, dict) or not str(data.get("ticket_id", "")).strip():
+            raise ValueError("no ticket_id: is the webhook body the one from the setup steps?")
+        ticket_id = str(data["ticket_id"]).strip()
+        event = str(data.get("triggered_event") or "")
+        kind, to_status = _triggered(event)
+        status_name = str(data.get("status") or "").strip().lower()
+        stamp = str(data.get("modified_on") or "")
+        events: list[TicketEvent] = []
+        if kind not in {"status", "note_private"}:
+            author, text = _comment(str(data.get("comment") or ""))
+            requester = str(data.get("requester") or "").strip()
+            # Our own notes (and the customer's replies) are authored by the requester.
+            if text and not (author and requester and author == requester):
+                events.append(
+                    TicketEvent(
+                        kind=TicketEventKind.REPLY,
+                        ticket_id=ticket_id,
+                        event_id=_event_id(ticket_id, "reply", event, stamp, text),
+                        text=text,
+                        author_name=author or (str(data.get("agent") or "").strip() or None),
+                    )
+                )
+        if kind == "status" and to_status is not None:
+            solved = to_status in SOLVED_STATUSES
+        else:  # a reply with "send and resolve" names only its first event: read the status
+            solved = kind != "note_private" and status_name in SOLVED_NAMES
+        if solved:
+            events.append(
+                TicketEvent(
+                    kind=TicketEventKind.SOLVED,
+                    ticket_id=ticket_id,
+                    event_id=_event_id(ticket_id, "solved", event, stamp, ""),
+                )
+            )
+        return events
+
+    def webhook_setup(self, webhook_url: str) -> list[str]:
+        """Return the automation rule an admin creates so Freshdesk calls us."""
+        field = self._credentials.external_id_field
+        return [
+            f"In Freshdesk, open Admin → Workflows → Ticket fields and add a single-line text "
+            f"field whose API name is {field} (label e.g. 'Handoff conversation'); leave it "
+            "hidden from customers.",
+            "Open Admin → Workflows → Automations → the 'Ticket updates' tab → New rule; name "
+            "it 'Handoff: replies to the chat'.",
+            "Under 'When an action performed by': Agent. 'Involves any of these events': "
+            "'Reply is sent'; 'Note is added' (type: Public); 'Status is changed' from Any "
+            "status to Any status.",
+            f"Under 'On tickets with these properties': '{field}' is not empty (only tickets "
+            "handoff created).",
+            f"Under 'Perform these actions': Trigger webhook, Request type POST, URL {webhook_url}",
+            f"Add a custom header: {TOKEN_HEADER}: {self._secret}  (Freshdesk does not sign "
+            "webhooks; this secret is how handoff knows the call is yours; keep it private).",
+            "Encoding: JSON; Content: Advanced; paste this body exactly:\n" + WEBHOOK_BODY,
+            "Save and enable the rule. Private notes, the customer's own messages and the "
+            "user's follow-ups that handoff adds are ignored; a reply and a move to Resolved "
+            "or Closed reach the user.",
+        ]
+
+    async def _find(self, packet: TicketPacket) -> int | None:
+        field, key = self._credentials.external_id_field, packet.idempotency_key
+        # https://developers.freshdesk.com/api/#filter_tickets: the whole query in double
+        # quotes, strings in single quotes. The index lags by minutes (below for the rest).
+        found = (
+            await self._call(
+                "GET", "/api/v2/search/tickets", params={"query": f"\"{field}:'{key}'\""}
+            )
+        ).json()
+        results = found.get("results") or []
+        if results:
+            return int(results[0]["id"])
+        # A retry seconds after a lost response misses the index: read the requester's
+        # own recent tickets, which come straight from the database.
+        requester = await self._requester_id(packet.contact, key)
+        if requester is None:
+            return None
+        params = {"requester_id": str(requester), "order_by": "created_at", "per_page": "100"}
+        for ticket in (await self._call("GET", "/api/v2/tickets", params=params)).json():
+            if (ticket.get("custom_fields") or {}).get(field) == key:
+                return int(ticket["id"])
+        return None
+
+    async def _requester_id(self, contact: Contact, key: str) -> int | None:
+        # https://developers.freshdesk.com/api/#list_all_contacts filters by these fields.
+        lookup = _identifier(contact, key)
+        contacts = (await self._call("GET", "/api/v2/contacts", params=lookup)).json()
+        return int(contacts[0]["id"]) if contacts else None
+
+    def _ref(self, ticket_id: int) -> TicketRef:
+        url = f"https://{self._credentials.domain}.freshdesk.com/a/tickets/{ticket_id}"
+        return TicketRef(id=str(ticket_id), url=url)
+
+    async def _call(
+        self,
+        method: str,
+        path: str,
+        *,
+        json: Any = None,
+        params: Mapping[str, str] | None = None,
+    ) -> httpx.Response:
+        request = self._http.build_request(
+            method, self._base + path, json=json, params=params, headers=self._headers
+        )
+        response = await common.send(self._http, request, platform=PLATFORM)
+        return common.check_response(response, platform=PLATFORM, detail=_detail)
+
+
+def _requester(contact: Contact, key: str) -> dict[str, str]:
+    """Return Freshdesk's requester fields: one identifier is required, plus a name."""
+    # https://developers.freshdesk.com/api/#create_ticket: requester_id, email, phone (then
+    # name is mandatory), twitter_id, facebook_id or unique_external_id. An anonymous user
+    # gets a per-escalation unique_external_id, never a made-up email Freshdesk would mail.
+    fields = {"name": contact.display_name, **_identifier(contact, key)}
+    if contact.email and contact.phone:
+        fields["phone"] = contact.phone
+    return fields
+
+
+def _identifier(contact: Contact, key: str) -> dict[str, str]:
+    """Return the one field that finds the requester's contact."""
+    if contact.email:
+        return {"email": contact.email}
+    if contact.phone:
+        return {"phone": contact.phone}
+    return {"unique_external_id": contact.external_id or f"handoff-visitor-{key}"}
+
+
+def _detail(response: httpx.Response) -> str:
+    """Read Freshdesk's error bodies: validation errors, or a code and a message."""
+    # https://developers.freshdesk.com/api/#error
+    try:
+        data = response.json()
+    except ValueError:
+        return response.text[:300] or response.reason_phrase
+    if not isinstance(data, dict):
+        return str(data)[:300]
+    errors = data.get("errors")
+    if isinstance(errors, list) and errors:
+        parts = [
+            f"{e.get('field') or 'request'}: {e.get('message')} ({e.get('code')})"
+            for e in errors
+            if isinstance(e, dict)
+        ]
+        return f"{data.get('description') or 'Validation failed'}: " + "; ".join(parts)
+    if data.get("message"):
+        return f"{data['message']} ({data.get('code')})" if data.get("code") else data["message"]
+    return response.text[:300] or response.reason_phrase
+
+
+def _header(headers: Mapping[str, str], name: str) -> str | None:
+    value = headers.get(name)
+    if value is None:
+        value = next((v for k, v in headers.items() if k.lower() == name.lower()), None)
+    return value.strip() if value is not None else None
+
+
+_EVENT = re.compile(r"^\{\s*(\w+)\s*:\s*(?:\{\s*from\s*:\s*([^,}]*),\s*to\s*:\s*([^}]*)\}|([^}]*))")
+
+
+def _triggered(event: str) -> tuple[str, int | None]:
+    """Classify `{{triggered_event}}`: "status" (with the new status), "note_private", "other"."""
+    match = _EVENT.match(event.strip())
+    if not match:
+        return "other", None
+    name, _, to_state, value = match.groups()
+    if name == "status":
+        to_text = (to_state or "").strip()
+        return "status", int(to_text) if to_text.isdigit() else None
+    if name == "note_type" and (value or "").strip().lower() == "private":
+        return "note_private", None
+    return "other", None
+
+
+def _comment(rendered: str) -> tuple[str | None, str]:
+    """Split "Author Name : <html>" into the author and the comment as plain text."""
+    author: str | None = None
+    head, sep, rest = rendered.partition(" : ")
+    if sep and "<" not in head and len(head) <= 200:
+        author, rendered = head.strip() or None, rest
+    return author, _text(rendered)
+
+
+class _Text(HTMLParser):
+    """Collect the visible text of an HTML fragment, dropping quoted history."""
+
+    BREAKS: ClassVar[set[str]] = {"br", "p", "div", "li", "tr", "h1", "h2", "h3", "blockquote"}
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.parts: list[str] = []
+        self._quoted = 0
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag == "blockquote":
+            self._quoted += 1
+        if tag in self.BREAKS:
+            self.parts.append("\n")
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "blockquote" and self._quoted:
+            self._quoted -= 1
+        if tag in self.BREAKS:
+            self.parts.append("\n")
+
+    def handle_data(self, data: str) -> None:
+        if not self._quoted:
+            self.parts.append(data)
+
+
+def _text(fragment: str) -> str:
+    """Return an HTML comment as plain text, one blank-free line per paragraph."""
+    if "<" not in fragment:
+        return unescape(fragment).strip()
+    parser = _Text()
+    parser.feed(fragment)
+    parser.close()
+    lines = (" ".join(line.split()) for line in "".join(parser.parts).splitlines())
+    return "\n".join(line for line in lines if line)
+
+
+def _html_text(text: str) -> str:
+    """Escape the user's text for an HTML note, keeping its line breaks."""
+    return escape(text).replace("\n", "<br>")
+
+
+def _event_id(ticket_id: str, kind: str, event: str, stamp: str, text: str) -> str:
+    digest = hashlib.sha256("\x1f".join((ticket_id, kind, event, stamp, text)).encode())
+    return f"freshdesk:{ticket_id}:{kind}:{digest.hexdigest()[:24]}"
