@@ -130,7 +130,7 @@ async def test_follow_up_goes_onto_the_ticket(
     assert receiver.tickets["handoff-esc-1"].messages[0]["text"] == "any news?"
 
 
-def test_signed_reply_and_solved_parse_notes_do_not(receiver: FakeReceiver) -> None:
+async def test_signed_reply_and_solved_parse_notes_do_not(receiver: FakeReceiver) -> None:
     hook = connector(receiver.url, httpx.AsyncClient())
     for kind, expected in [("reply", TicketEventKind.REPLY), ("solved", TicketEventKind.SOLVED)]:
         body, headers = receiver.signed(
@@ -143,10 +143,10 @@ def test_signed_reply_and_solved_parse_notes_do_not(receiver: FakeReceiver) -> N
             }
         )
         hook.verify_webhook(body=body, headers={k.lower(): v for k, v in headers.items()})
-        (event,) = hook.parse_webhook(body, headers)
+        (event,) = await hook.parse_webhook(body, headers)
         assert event.kind is expected and event.ticket_id == "T-1"
     note = json.dumps({"event_id": "n", "ticket_id": "T-1", "type": "note", "text": "x"}).encode()
-    assert hook.parse_webhook(note, {}) == []
+    assert await hook.parse_webhook(note, {}) == []
 
 
 @pytest.mark.parametrize(("secret", "age"), [("forged-secret-value", 0), (SECRET, 600)])

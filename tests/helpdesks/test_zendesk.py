@@ -295,7 +295,7 @@ async def test_signed_agent_reply_becomes_a_reply_event(
     body, headers = fake.signed(payload, SECRET)
 
     zendesk.verify_webhook(body=body, headers=headers)
-    [event] = zendesk.parse_webhook(body, headers)
+    [event] = await zendesk.parse_webhook(body, headers)
 
     assert event.kind is TicketEventKind.REPLY
     assert (event.ticket_id, event.event_id) == (tid, payload["id"])
@@ -309,7 +309,7 @@ async def test_internal_note_and_requester_echo_are_ignored(
     for payload in (fake.internal_note(tid, "VIP, refund"), fake.requester_comment(tid, "hi")):
         body, headers = fake.signed(payload, SECRET)
         zendesk.verify_webhook(body=body, headers=headers)
-        assert zendesk.parse_webhook(body, headers) == []
+        assert await zendesk.parse_webhook(body, headers) == []
 
 
 async def test_solved_becomes_a_solved_event(fake: FakeZendesk, zendesk: ZendeskHelpdesk) -> None:
@@ -318,7 +318,7 @@ async def test_solved_becomes_a_solved_event(fake: FakeZendesk, zendesk: Zendesk
     body, headers = fake.signed(payload, SECRET)
 
     zendesk.verify_webhook(body=body, headers=headers)
-    [event] = zendesk.parse_webhook(body, headers)
+    [event] = await zendesk.parse_webhook(body, headers)
 
     assert (event.kind, event.ticket_id, event.event_id) == (
         TicketEventKind.SOLVED,
@@ -326,7 +326,7 @@ async def test_solved_becomes_a_solved_event(fake: FakeZendesk, zendesk: Zendesk
         payload["id"],
     )
     pending = fake.signed(fake.status_changed(tid, "open"), SECRET)
-    assert zendesk.parse_webhook(*pending) == []
+    assert await zendesk.parse_webhook(*pending) == []
 
 
 async def test_forged_signature_is_rejected(fake: FakeZendesk, zendesk: ZendeskHelpdesk) -> None:

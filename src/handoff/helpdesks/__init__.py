@@ -5,12 +5,16 @@ The built-in inbox (`native`) lives in the service's own database and needs no c
 
 from handoff.helpdesks.base import Helpdesk
 from handoff.helpdesks.freshdesk import FreshdeskHelpdesk
+from handoff.helpdesks.hubspot import HubSpotHelpdesk
+from handoff.helpdesks.intercom import IntercomHelpdesk
 from handoff.helpdesks.webhook import WebhookHelpdesk
 from handoff.helpdesks.zendesk import ZendeskHelpdesk
 
 HELPDESKS: dict[str, type[Helpdesk]] = {
     WebhookHelpdesk.platform: WebhookHelpdesk,
     FreshdeskHelpdesk.platform: FreshdeskHelpdesk,
+    HubSpotHelpdesk.platform: HubSpotHelpdesk,
+    IntercomHelpdesk.platform: IntercomHelpdesk,
     ZendeskHelpdesk.platform: ZendeskHelpdesk,
 }
 

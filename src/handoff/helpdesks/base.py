@@ -47,7 +47,7 @@ class Helpdesk(Protocol):
         """Check an inbound webhook's signature (and timestamp); raise BadSignature."""
         ...
 
-    def parse_webhook(self, body: bytes, headers: Mapping[str, str]) -> list[TicketEvent]:
+    async def parse_webhook(self, body: bytes, headers: Mapping[str, str]) -> list[TicketEvent]:
         """Return the agent replies and solved/closed changes in a verified webhook."""
         ...
 

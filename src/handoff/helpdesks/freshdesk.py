@@ -195,7 +195,7 @@ class FreshdeskHelpdesk:
         # Freshdesk signs nothing and sends no timestamp, so `now` has nothing to check.
         common.require_equal(self._secret, _header(headers, TOKEN_HEADER), TOKEN_HEADER)
 
-    def parse_webhook(self, body: bytes, headers: Mapping[str, str]) -> list[TicketEvent]:
+    async def parse_webhook(self, body: bytes, headers: Mapping[str, str]) -> list[TicketEvent]:
         """Return an agent's public reply and a move to Resolved/Closed; drop the rest."""
         data = json.loads(body)
         if not isinstance(data, dict) or not str(data.get("ticket_id", "")).strip():

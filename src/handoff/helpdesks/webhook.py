@@ -154,7 +154,7 @@ class WebhookHelpdesk:
         """Check the reply's signature and timestamp."""
         verify_signature(secret=self.secret, body=body, headers=headers, now=now)
 
-    def parse_webhook(self, body: bytes, headers: Mapping[str, str]) -> list[TicketEvent]:
+    async def parse_webhook(self, body: bytes, headers: Mapping[str, str]) -> list[TicketEvent]:
         """Return the reply or the solved event; notes stay with the team."""
         data = json.loads(body)
         kind = {"reply": TicketEventKind.REPLY, "solved": TicketEventKind.SOLVED}.get(

@@ -265,7 +265,7 @@ class ZendeskHelpdesk:
             now=now,
         )
 
-    def parse_webhook(self, body: bytes, headers: Mapping[str, str]) -> list[TicketEvent]:
+    async def parse_webhook(self, body: bytes, headers: Mapping[str, str]) -> list[TicketEvent]:
         """Return the agent's public reply or the solved/closed change in a verified webhook."""
         try:
             payload = json.loads(body)

@@ -147,7 +147,7 @@ async def receive_webhook(
         log.warning("webhook signature rejected", integration=integration_id)
         raise Unauthorized(f"webhook signature rejected: {error}") from None
     try:
-        events = connector.parse_webhook(body, headers)
+        events = await connector.parse_webhook(body, headers)
     except (ValueError, KeyError, TypeError) as error:
         raise Invalid("body", f"not a {integration.platform} webhook payload: {error}") from None
     applied = 0

@@ -1,0 +1,539 @@
+"""HubSpot connector: CRM v3 tickets, contacts and notes, and v3-signed webhooks.
+
+How HubSpot's model maps onto ours (reference: https://developers.hubspot.com/docs/api/crm/tickets):
+
+- **Ticket**: `POST /crm/v3/objects/tickets` with `subject`, plain-text `content`, pipeline and
+  stage, `hs_ticket_priority`, and the escalation's idempotency key in a *unique-value* ticket
+  property (`Credentials.unique_property`), associated with the customer's contact in the same
+  call (association type 16, ticket → contact).
+- **Idempotency**: HubSpot has no idempotency header. A retried create hits the unique property
+  and HubSpot refuses it (409, or 400 "already has that value"); we then read the existing ticket
+  with `GET /crm/v3/objects/tickets/{key}?idProperty=<unique_property>`. `verify_credentials`
+  creates the property (`hasUniqueValue: true`) when it is missing and the token may.
+- **Tags**: HubSpot tickets have no free-form tags. The reasons are in the body ("Why
+  escalated") and `packet.tags` go on a first "Tags:" line of `content`; we do not write
+  `hs_ticket_category`, an enumeration that refuses unknown values.
+- **Follow-ups**: the CRM has no "customer comment" on a ticket, so a user's follow-up becomes a
+  note (`POST /crm/v3/objects/notes`, association type 228, note → ticket) whose body says it is
+  from the customer. A note is not idempotent: a retry after a lost response can add it twice.
+- **Solved**: a `ticket.propertyChange` webhook on `hs_pipeline_stage` whose new value is one of
+  `Credentials.closed_stages` (see `pipelines()`, stages whose `ticketState` is CLOSED).
+- **Agent replies**: ticket webhooks carry no reply text. Replies written in the Help Desk /
+  inbox arrive as `conversation.newMessage` events that only name the thread and message;
+  `parse_webhook` is synchronous, so it cannot fetch them and skips them. `fetch_replies(body)`
+  does the follow-up GETs (thread with its associated ticket, then the message) and returns
+  REPLY events for outgoing agent messages; the service must call it for HubSpot. Replies sent
+  as CRM emails from the ticket record, outside a conversation thread, are not delivered by any
+  webhook we subscribe to: that gap is HubSpot's.
+- **Webhook signatures** are HubSpot's v3: base64 HMAC-SHA256 with the app's client secret over
+  method + URI + body + timestamp. The method and the full URL HubSpot called are not in the body,
+  so the service passes them as `x-handoff-method` and `x-handoff-uri` pseudo-headers. The
+  `webhook_secret` handoff generates is not used: HubSpot cannot be given our secret.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import html
+import json
+import re
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import httpx
+from pydantic import BaseModel, Field, SecretStr
+
+from handoff.domain import (
+    Contact,
+    Message,
+    Priority,
+    TicketEvent,
+    TicketEventKind,
+    TicketPacket,
+    TicketRef,
+)
+from handoff.helpdesks.common import check_response, plain_body, require_equal, send
+from handoff.helpdesks.errors import (
+    BadSignature,
+    InvalidCredentials,
+    RateLimited,
+    Rejected,
+)
+
+PLATFORM = "hubspot"
+API = "https://api.hubapi.com"
+# HUBSPOT_DEFINED association type ids:
+# https://developers.hubspot.com/docs/api/crm/associations#association-type-id-values
+TICKET_TO_CONTACT = 16
+NOTE_TO_TICKET = 228
+PRIORITIES: dict[Priority, str] = {
+    Priority.LOW: "LOW",
+    Priority.NORMAL: "MEDIUM",
+    Priority.HIGH: "HIGH",
+    Priority.URGENT: "HIGH",  # URGENT exists only in newer portals; HIGH is accepted by all
+}
+SIGNATURE_WINDOW_MS = 5 * 60 * 1000  # "Reject the request if the timestamp is older than 5 min"
+# v3 signatures are computed over the URI with these escapes decoded:
+# https://developers.hubspot.com/docs/apps/legacy-apps/authentication/validating-requests
+_URI_DECODE = {
+    "%3A": ":", "%2F": "/", "%3F": "?", "%40": "@", "%21": "!", "%24": "$",
+    "%27": "'", "%28": "(", "%29": ")", "%2A": "*", "%2C": ",", "%3B": ";",
+}  # fmt: skip
+_ESCAPE = re.compile("|".join(_URI_DECODE), re.IGNORECASE)
+_EXISTING_ID = re.compile(r"Existing ID:\s*(\d+)")
+
+
+class Credentials(BaseModel):
+    """What the admin gives us to connect a HubSpot account."""
+
+    access_token: SecretStr = Field(
+        title="Private app access token",
+        description="Settings → Integrations → Private apps; scopes: tickets, "
+        "crm.objects.contacts.read, crm.objects.contacts.write (and conversations.read "
+        "for Help Desk replies).",
+    )
+    pipeline: str = Field("0", title="Ticket pipeline", description="Pipeline id for new tickets.")
+    stage: str = Field("1", title="Ticket status", description="Stage id new tickets start in.")
+    closed_stages: list[str] = Field(
+        default_factory=lambda: ["4"],
+        title="Closed statuses",
+        description="Stage ids that hand the conversation back to the AI.",
+    )
+    unique_property: str = Field(
+        "handoff_conversation_id",
+        title="Unique ticket property",
+        description="Internal name of a ticket property with 'require unique values' on. "
+        "Created at connect time when missing; otherwise create it in Settings → Properties.",
+    )
+    client_secret: SecretStr | None = Field(
+        None,
+        title="App client secret",
+        description="Signs the webhooks HubSpot sends (X-HubSpot-Signature-v3).",
+    )
+    portal_id: str | None = Field(
+        None, title="Hub ID", description="Looked up from the token when left empty."
+    )
+    base_url: str = Field(API, title="API base URL", description="Change only for tests.")
+
+
+@dataclass(frozen=True, slots=True)
+class Stage:
+    """One ticket status an admin can pick."""
+
+    id: str
+    label: str
+    closed: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Pipeline:
+    """One ticket pipeline and its statuses, in display order."""
+
+    id: str
+    label: str
+    stages: tuple[Stage, ...]
+
+
+class HubSpotHelpdesk:
+    """Tickets in HubSpot's CRM through a private app token."""
+
+    platform: ClassVar[str] = PLATFORM
+    title: ClassVar[str] = "HubSpot"
+    # String properties hold at most 65,536 characters:
+    # https://knowledge.hubspot.com/properties/property-field-types-in-hubspot
+    max_body_chars: ClassVar[int] = 65_536
+    credentials_model: ClassVar[type[BaseModel]] = Credentials
+
+    def __init__(
+        self, credentials: BaseModel, *, http: httpx.AsyncClient, webhook_secret: str
+    ) -> None:
+        if not isinstance(credentials, Credentials):
+            raise TypeError("HubSpotHelpdesk needs hubspot.Credentials")
+        self.credentials = credentials
+        self.http = http
+        self.webhook_secret = webhook_secret  # unused: HubSpot signs with the app's secret
+        self._base = credentials.base_url.rstrip("/")
+        self._account: dict[str, Any] | None = None
+
+    # --- HTTP ------------------------------------------------------------------------------
+
+    async def _call(
+        self,
+        method: str,
+        path: str,
+        *,
+        json_body: Any = None,
+        params: Mapping[str, str] | None = None,
+    ) -> httpx.Response:
+        token = self.credentials.access_token.get_secret_value()
+        request = self.http.build_request(
+            method,
+            f"{self._base}{path}",
+            json=json_body,
+            params=params,
+            headers={"Authorization": f"Bearer {token}", "Accept": "application/json"},
+        )
+        return await send(self.http, request, platform=self.title)
+
+    def _check(self, response: httpx.Response) -> httpx.Response:
+        try:
+            return check_response(response, platform=self.title, detail=_detail)
+        except RateLimited as error:
+            if error.retry_after is None:
+                error.retry_after = _rate_limit_wait(response)
+            raise
+
+    async def _json(self, method: str, path: str, **kwargs: Any) -> Any:
+        return self._check(await self._call(method, path, **kwargs)).json()
+
+    # --- connect ---------------------------------------------------------------------------
+
+    async def verify_credentials(self) -> None:
+        """Check the token, the pipeline and stage, and the unique property (creating it)."""
+        try:
+            pipelines = await self.pipelines()
+            await self._account_info()
+        except InvalidCredentials as error:
+            raise InvalidCredentials(f"access_token: {error}") from error
+        except Rejected as error:
+            if error.status == 403:
+                raise InvalidCredentials(
+                    f"the access_token lacks a scope (tickets, crm.objects.contacts.*): {error}"
+                ) from error
+            raise
+        pipeline = next((p for p in pipelines if p.id == self.credentials.pipeline), None)
+        if pipeline is None:
+            known = ", ".join(f"{p.id} ({p.label})" for p in pipelines)
+            raise Rejected(422, f"no ticket pipeline {self.credentials.pipeline!r}; pick {known}")
+        if self.credentials.stage not in {s.id for s in pipeline.stages}:
+            known = ", ".join(f"{s.id} ({s.label})" for s in pipeline.stages)
+            raise Rejected(422, f"pipeline {pipeline.label!r} has no stage; pick {known}")
+        await self._ensure_unique_property()
+
+    async def pipelines(self) -> list[Pipeline]:
+        """Return the account's ticket pipelines and statuses, for the admin's lists."""
+        data = await self._json("GET", "/crm/v3/pipelines/tickets")
+        return [
+            Pipeline(
+                id=str(p["id"]),
+                label=str(p.get("label", "")),
+                stages=tuple(
+                    Stage(
+                        id=str(s["id"]),
+                        label=str(s.get("label", "")),
+                        closed=_is_closed(s.get("metadata") or {}),
+                    )
+                    for s in sorted(p.get("stages", []), key=lambda s: s.get("displayOrder", 0))
+                ),
+            )
+            for p in data.get("results", [])
+        ]
+
+    async def _account_info(self) -> dict[str, Any]:
+        if self._account is None:
+            # https://developers.hubspot.com/docs/api-reference/latest/account/account-information/guide
+            self._account = dict(await self._json("GET", "/account-info/v3/details"))
+        return self._account
+
+    async def _ensure_unique_property(self) -> None:
+        name = self.credentials.unique_property
+        response = await self._call("GET", f"/crm/v3/properties/tickets/{name}")
+        if response.status_code == 404:
+            # https://developers.hubspot.com/docs/api/crm/properties#create-unique-identifier-properties
+            self._check(
+                await self._call(
+                    "POST",
+                    "/crm/v3/properties/tickets",
+                    json_body={
+                        "name": name,
+                        "label": "Handoff conversation id",
+                        "type": "string",
+                        "fieldType": "text",
+                        "groupName": "ticketinformation",
+                        "hasUniqueValue": True,
+                        "description": "Set by handoff; keeps a retried escalation to one ticket.",
+                    },
+                )
+            )
+            return
+        prop = self._check(response).json()
+        if not prop.get("hasUniqueValue"):
+            raise Rejected(
+                422, f"ticket property {name!r} must have 'require unique values' turned on"
+            )
+
+    # --- tickets ---------------------------------------------------------------------------
+
+    async def create_ticket(self, packet: TicketPacket) -> TicketRef:
+        """Create the ticket once per `packet.idempotency_key`, even when retried."""
+        contact_id = await self._contact_id(packet.contact)
+        tags = f"Tags: {', '.join(packet.tags)}\n" if packet.tags else ""
+        properties = {
+            "subject": packet.subject[:255],
+            "content": tags + plain_body(packet, self.max_body_chars - len(tags)),
+            "hs_pipeline": self.credentials.pipeline,
+            "hs_pipeline_stage": self.credentials.stage,
+            "hs_ticket_priority": PRIORITIES[packet.priority],
+            self.credentials.unique_property: packet.idempotency_key,
+        }
+        associations = (
+            [_association(contact_id, TICKET_TO_CONTACT)] if contact_id is not None else []
+        )
+        response = await self._call(
+            "POST",
+            "/crm/v3/objects/tickets",
+            json_body={"properties": properties, "associations": associations},
+        )
+        if _is_unique_conflict(response, self.credentials.unique_property):
+            return await self._existing_ticket(packet.idempotency_key)
+        return await self._ref(self._check(response).json())
+
+    async def _existing_ticket(self, key: str) -> TicketRef:
+        # Reading by a unique property: `idProperty` on the object endpoint.
+        # https://developers.hubspot.com/changelog/updating-objects-by-custom-field-and-adding-owner-properties-via-the-api
+        data = await self._json(
+            "GET",
+            f"/crm/v3/objects/tickets/{key}",
+            params={"idProperty": self.credentials.unique_property},
+        )
+        return await self._ref(data)
+
+    async def _ref(self, data: Mapping[str, Any]) -> TicketRef:
+        ticket_id = str(data["id"])
+        url = data.get("url")
+        if not isinstance(url, str) or not url:
+            url = await self.ticket_url(ticket_id)
+        return TicketRef(id=ticket_id, url=url)
+
+    async def ticket_url(self, ticket_id: str) -> str:
+        """Return the ticket's page in HubSpot (`0-5` is the ticket object type)."""
+        portal = self.credentials.portal_id
+        domain = "app.hubspot.com"
+        if portal is None:
+            account = await self._account_info()
+            portal = str(account["portalId"])
+            domain = str(account.get("uiDomain") or domain)
+        return f"https://{domain}/contacts/{portal}/record/0-5/{ticket_id}"
+
+    async def _contact_id(self, contact: Contact) -> str | None:
+        """Find the contact by email, or create it; None when the user gave no email."""
+        if not contact.email:
+            return None  # HubSpot dedupes contacts by email only: no email, no contact
+        found = await self._json(
+            "POST",
+            "/crm/v3/objects/contacts/search",
+            json_body={
+                "filterGroups": [
+                    {
+                        "filters": [
+                            {"propertyName": "email", "operator": "EQ", "value": contact.email}
+                        ]
+                    }
+                ],
+                "properties": ["email"],
+                "limit": 1,
+            },
+        )
+        if found.get("results"):
+            return str(found["results"][0]["id"])
+        first, _, last = (contact.name or "").partition(" ")
+        properties = {"email": contact.email, "firstname": first, "lastname": last}
+        if contact.phone:
+            properties["phone"] = contact.phone
+        response = await self._call(
+            "POST", "/crm/v3/objects/contacts", json_body={"properties": properties}
+        )
+        # Search is eventually consistent, so a contact created moments ago may be missed and
+        # the create answers 409 "Contact already exists. Existing ID: …":
+        # https://github.com/HubSpot/hubspot-api-nodejs/issues/545
+        if response.status_code == 409:
+            match = _EXISTING_ID.search(_detail(response))
+            if match:
+                return match.group(1)
+        return str(self._check(response).json()["id"])
+
+    async def add_message(self, ticket: TicketRef, message: Message, contact: Contact) -> None:
+        """Add the user's follow-up to the ticket as a note marked as from the customer."""
+        body = (
+            f"<p><strong>{html.escape(contact.display_name)} (customer) wrote:</strong></p>"
+            f"<p>{html.escape(message.text)}</p>"
+        )
+        self._check(
+            await self._call(
+                "POST",
+                "/crm/v3/objects/notes",
+                json_body={
+                    "properties": {
+                        "hs_note_body": body,
+                        "hs_timestamp": message.created_at.isoformat().replace("+00:00", "Z"),
+                    },
+                    "associations": [_association(ticket.id, NOTE_TO_TICKET)],
+                },
+            )
+        )
+
+    # --- webhooks --------------------------------------------------------------------------
+
+    def verify_webhook(
+        self, *, body: bytes, headers: Mapping[str, str], now: float | None = None
+    ) -> None:
+        """Check HubSpot's v3 signature and its 5-minute window; raise BadSignature."""
+        secret = self.credentials.client_secret
+        if secret is None:
+            raise BadSignature("no client_secret configured for HubSpot webhooks")
+        h = {k.lower(): v for k, v in headers.items()}
+        signature = h.get("x-hubspot-signature-v3")
+        stamp = h.get("x-hubspot-request-timestamp", "")
+        method, uri = h.get("x-handoff-method"), h.get("x-handoff-uri")
+        if not signature or not stamp.isdigit():
+            raise BadSignature("X-HubSpot-Signature-v3 or X-HubSpot-Request-Timestamp missing")
+        if not method or not uri:
+            raise BadSignature("x-handoff-method and x-handoff-uri are needed to check HubSpot")
+        current_ms = (time.time() if now is None else now) * 1000
+        if abs(current_ms - int(stamp)) > SIGNATURE_WINDOW_MS:
+            raise BadSignature("X-HubSpot-Request-Timestamp is outside the 5-minute window")
+        expected = v3_signature(
+            secret.get_secret_value(), method=method, uri=uri, body=body, timestamp=stamp
+        )
+        require_equal(expected, signature, "X-HubSpot-Signature-v3")
+
+    async def parse_webhook(self, body: bytes, headers: Mapping[str, str]) -> list[TicketEvent]:
+        """Return SOLVED for tickets moved to a closed stage, and agents' replies."""
+        events: list[TicketEvent] = []
+        for event in _events(body):
+            if _is_ticket_stage_change(event) and (
+                str(event.get("propertyValue")) in self.credentials.closed_stages
+            ):
+                events.append(
+                    TicketEvent(
+                        kind=TicketEventKind.SOLVED,
+                        ticket_id=str(event["objectId"]),
+                        event_id=str(event["eventId"]),
+                    )
+                )
+        return events + await self._replies(body)
+
+    async def _replies(self, body: bytes) -> list[TicketEvent]:
+        # conversation.newMessage names the thread and message only: fetch the text.
+        replies: list[TicketEvent] = []
+        for event in _events(body):
+            if event.get("subscriptionType") != "conversation.newMessage":
+                continue
+            thread_id, message_id = str(event["objectId"]), str(event.get("messageId", ""))
+            if not message_id or event.get("messageType", "MESSAGE") != "MESSAGE":
+                continue
+            base = f"/conversations/v3/conversations/threads/{thread_id}"
+            thread = await self._json("GET", base, params={"association": "TICKET"})
+            ticket_id = (thread.get("threadAssociations") or {}).get("associatedTicketId")
+            if not ticket_id:
+                continue  # a chat that is not one of our tickets
+            message = await self._json("GET", f"{base}/messages/{message_id}")
+            # Only what agents send out; the customer's own messages come in as INCOMING.
+            if message.get("direction") != "OUTGOING" or message.get("type") != "MESSAGE":
+                continue
+            senders = message.get("senders") or [{}]
+            replies.append(
+                TicketEvent(
+                    kind=TicketEventKind.REPLY,
+                    ticket_id=str(ticket_id),
+                    event_id=str(event["eventId"]),
+                    text=str(message.get("text") or ""),
+                    author_name=senders[0].get("name"),
+                )
+            )
+        return replies
+
+    def webhook_setup(self, webhook_url: str) -> list[str]:
+        """Return the steps an admin follows in HubSpot to send us its webhooks."""
+        return [
+            "In HubSpot, open Settings → Integrations → Private apps and open the app whose "
+            "token you connected (or Development → Legacy apps for a public app).",
+            f"Open the Webhooks tab and set the target URL to {webhook_url}",
+            "Create a subscription: object type Ticket, event 'Property changed', property "
+            "'Ticket status' (hs_pipeline_stage); make it active.",
+            "For replies written in the Help Desk inbox, also subscribe to Conversation → "
+            "'New message' (needs the conversations.read scope).",
+            "Copy the app's client secret (Auth tab) into the 'App client secret' field here "
+            "and reconnect: HubSpot signs every webhook with it (signature v3).",
+            "Commit the changes; HubSpot then sends events in batches to the URL above.",
+        ]
+
+
+# --- helpers ---------------------------------------------------------------------------------
+
+
+def v3_signature(secret: str, *, method: str, uri: str, body: bytes, timestamp: str) -> str:
+    """Return HubSpot's X-HubSpot-Signature-v3 for a request."""
+    decoded = _ESCAPE.sub(lambda m: _URI_DECODE[m.group(0).upper()], uri)
+    source = method.upper().encode() + decoded.encode() + body + timestamp.encode()
+    digest = hmac.new(secret.encode(), source, hashlib.sha256).digest()
+    return base64.b64encode(digest).decode()
+
+
+def _association(to_id: str, type_id: int) -> dict[str, Any]:
+    return {
+        "to": {"id": to_id},
+        "types": [{"associationCategory": "HUBSPOT_DEFINED", "associationTypeId": type_id}],
+    }
+
+
+def _is_closed(metadata: Mapping[str, Any]) -> bool:
+    return metadata.get("ticketState") == "CLOSED" or str(metadata.get("isClosed")) == "true"
+
+
+def _is_ticket_stage_change(event: Mapping[str, Any]) -> bool:
+    kind = event.get("subscriptionType")
+    # Legacy subscriptions say "ticket.propertyChange"; generic ones "object.propertyChange"
+    # with objectTypeId 0-5 (tickets).
+    is_ticket = kind == "ticket.propertyChange" or (
+        kind == "object.propertyChange" and event.get("objectTypeId") == "0-5"
+    )
+    return is_ticket and event.get("propertyName") == "hs_pipeline_stage"
+
+
+def _events(body: bytes) -> list[dict[str, Any]]:
+    data = json.loads(body)
+    if not isinstance(data, list):
+        raise ValueError("a HubSpot webhook body is a JSON array of events")
+    return [e for e in data if isinstance(e, dict)]
+
+
+def _is_unique_conflict(response: httpx.Response, prop: str) -> bool:
+    """Tell whether a create failed only because the unique property's value is taken."""
+    if response.status_code == 409:
+        return True
+    # Some portals answer 400 VALIDATION_ERROR "…already has that value…" instead of 409.
+    return response.status_code == 400 and "already has that value" in response.text
+
+
+def _detail(response: httpx.Response) -> str:
+    """Read HubSpot's error body: message, category and each error's message."""
+    try:
+        data = response.json()
+    except ValueError:
+        return response.text[:300] or response.reason_phrase
+    if not isinstance(data, dict):
+        return response.text[:300]
+    parts = [str(data.get("message") or response.reason_phrase)]
+    if data.get("category"):
+        parts.append(f"({data['category']})")
+    errors = [str(e.get("message")) for e in data.get("errors") or [] if isinstance(e, dict)]
+    if errors:
+        parts.append("— " + "; ".join(errors))
+    return " ".join(parts)
+
+
+def _rate_limit_wait(response: httpx.Response) -> float | None:
+    """Return how long to wait from HubSpot's X-HubSpot-RateLimit-* headers."""
+    # https://developers.hubspot.com/docs/guides/apps/api-usage/usage-details#rate-limits
+    headers = response.headers
+    if headers.get("x-hubspot-ratelimit-daily-remaining") == "0":
+        return 3600.0  # the daily budget resets at midnight in the account's time zone
+    interval = headers.get("x-hubspot-ratelimit-interval-milliseconds")
+    if interval is not None and interval.isdigit():
+        return int(interval) / 1000
+    return None

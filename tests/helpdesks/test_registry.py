@@ -1,0 +1,26 @@
+"""Every registered helpdesk has its tests and a fake server, and fits the one contract."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from handoff.domain import PLATFORMS
+from handoff.helpdesks import HELPDESKS
+
+TESTS = Path(__file__).resolve().parent
+FAKES = TESTS.parent / "fakes"
+FAKE_FOR = {"webhook": "webhook_receiver"}
+
+
+@pytest.mark.parametrize("platform", sorted(HELPDESKS))
+def test_registered_platform_has_tests_and_a_fake(platform: str) -> None:
+    cls = HELPDESKS[platform]
+    assert cls.platform == platform
+    assert platform in PLATFORMS
+    assert (TESTS / f"test_{platform}.py").exists()
+    assert (FAKES / f"{FAKE_FOR.get(platform, platform)}.py").exists()
+    assert cls.max_body_chars > 0 and cls.title
+    for method in ("verify_credentials", "create_ticket", "add_message", "parse_webhook"):
+        assert callable(getattr(cls, method))
