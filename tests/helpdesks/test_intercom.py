@@ -21,6 +21,7 @@ from handoff.domain import (
     TicketPacket,
     TicketRef,
 )
+from handoff.helpdesks.common import html_to_text
 from handoff.helpdesks.errors import (
     BadSignature,
     InvalidCredentials,
@@ -28,7 +29,7 @@ from handoff.helpdesks.errors import (
     Rejected,
     Unavailable,
 )
-from handoff.helpdesks.intercom import Credentials, IntercomHelpdesk, html_to_text
+from handoff.helpdesks.intercom import Credentials, IntercomHelpdesk
 from tests.fakes.intercom import FakeIntercom
 
 ANN = Contact(name="Ann Lee", email="ann@example.com", phone="+15550100")

@@ -6,6 +6,8 @@ import hashlib
 import hmac
 import html
 from collections.abc import Callable, Mapping
+from html.parser import HTMLParser
+from typing import ClassVar
 
 import httpx
 
@@ -139,3 +141,52 @@ def require_equal(expected: str, given: str | None, what: str) -> None:
     """Compare signatures in constant time; raise BadSignature when they differ."""
     if not given or not hmac.compare_digest(expected, given):
         raise BadSignature(f"{what} does not match")
+
+
+class _VisibleText(HTMLParser):
+    """Collect the visible text of an agent's HTML reply, dropping quoted history."""
+
+    BREAKS: ClassVar[set[str]] = {
+        "br",
+        "p",
+        "div",
+        "li",
+        "tr",
+        "h1",
+        "h2",
+        "h3",
+        "pre",
+        "blockquote",
+    }
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.parts: list[str] = []
+        self._quoted = 0
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag == "blockquote":
+            self._quoted += 1
+        if tag in self.BREAKS:
+            self.parts.append("\n")
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "blockquote" and self._quoted:
+            self._quoted -= 1
+        if tag in self.BREAKS:
+            self.parts.append("\n")
+
+    def handle_data(self, data: str) -> None:
+        if not self._quoted:
+            self.parts.append(data)
+
+
+def html_to_text(markup: str) -> str:
+    """Return the readable text of an HTML reply: one line per block, quotes dropped."""
+    if "<" not in markup:
+        return html.unescape(markup).strip()
+    parser = _VisibleText()
+    parser.feed(markup)
+    parser.close()
+    lines = (" ".join(line.split()) for line in "".join(parser.parts).splitlines())
+    return "\n".join(line for line in lines if line)

@@ -24,8 +24,7 @@ import hashlib
 import json
 import re
 from collections.abc import Mapping
-from html import escape, unescape
-from html.parser import HTMLParser
+from html import escape
 from typing import Any, ClassVar
 
 import httpx
@@ -377,45 +376,7 @@ def _comment(rendered: str) -> tuple[str | None, str]:
     head, sep, rest = rendered.partition(" : ")
     if sep and "<" not in head and len(head) <= 200:
         author, rendered = head.strip() or None, rest
-    return author, _text(rendered)
-
-
-class _Text(HTMLParser):
-    """Collect the visible text of an HTML fragment, dropping quoted history."""
-
-    BREAKS: ClassVar[set[str]] = {"br", "p", "div", "li", "tr", "h1", "h2", "h3", "blockquote"}
-
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.parts: list[str] = []
-        self._quoted = 0
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if tag == "blockquote":
-            self._quoted += 1
-        if tag in self.BREAKS:
-            self.parts.append("\n")
-
-    def handle_endtag(self, tag: str) -> None:
-        if tag == "blockquote" and self._quoted:
-            self._quoted -= 1
-        if tag in self.BREAKS:
-            self.parts.append("\n")
-
-    def handle_data(self, data: str) -> None:
-        if not self._quoted:
-            self.parts.append(data)
-
-
-def _text(fragment: str) -> str:
-    """Return an HTML comment as plain text, one blank-free line per paragraph."""
-    if "<" not in fragment:
-        return unescape(fragment).strip()
-    parser = _Text()
-    parser.feed(fragment)
-    parser.close()
-    lines = (" ".join(line.split()) for line in "".join(parser.parts).splitlines())
-    return "\n".join(line for line in lines if line)
+    return author, common.html_to_text(rendered)
 
 
 def _html_text(text: str) -> str:

@@ -18,7 +18,6 @@ import html
 import json
 import time
 from collections.abc import Mapping
-from html.parser import HTMLParser
 from typing import Any, ClassVar, Literal
 
 import httpx
@@ -33,7 +32,14 @@ from handoff.domain import (
     TicketPacket,
     TicketRef,
 )
-from handoff.helpdesks.common import check_response, hmac_hex, plain_body, require_equal, send
+from handoff.helpdesks.common import (
+    check_response,
+    hmac_hex,
+    html_to_text,
+    plain_body,
+    require_equal,
+    send,
+)
 from handoff.helpdesks.errors import (
     BadSignature,
     InvalidCredentials,
@@ -441,31 +447,3 @@ def _list(value: Any) -> list[Json]:
 
 def _text(value: Any) -> str:
     return "" if value is None else str(value)
-
-
-class _TextExtractor(HTMLParser):
-    BLOCKS: ClassVar[set[str]] = {"p", "div", "br", "li", "tr", "h1", "h2", "h3", "pre"}
-
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.chunks: list[str] = []
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if tag in self.BLOCKS:
-            self.chunks.append("\n")
-
-    def handle_endtag(self, tag: str) -> None:
-        if tag in self.BLOCKS:
-            self.chunks.append("\n")
-
-    def handle_data(self, data: str) -> None:
-        self.chunks.append(data)
-
-
-def html_to_text(markup: str) -> str:
-    """Return the readable text of an Intercom part body (HTML), one line per block."""
-    parser = _TextExtractor()
-    parser.feed(markup)
-    parser.close()
-    lines = (" ".join(line.split()) for line in "".join(parser.chunks).splitlines())
-    return "\n".join(line for line in lines if line)
