@@ -5,6 +5,7 @@ The built-in inbox (`native`) lives in the service's own database and needs no c
 
 from handoff.helpdesks.base import Helpdesk
 from handoff.helpdesks.freshdesk import FreshdeskHelpdesk
+from handoff.helpdesks.help_scout import HelpScoutHelpdesk
 from handoff.helpdesks.hubspot import HubSpotHelpdesk
 from handoff.helpdesks.intercom import IntercomHelpdesk
 from handoff.helpdesks.webhook import WebhookHelpdesk
@@ -13,6 +14,7 @@ from handoff.helpdesks.zendesk import ZendeskHelpdesk
 HELPDESKS: dict[str, type[Helpdesk]] = {
     WebhookHelpdesk.platform: WebhookHelpdesk,
     FreshdeskHelpdesk.platform: FreshdeskHelpdesk,
+    HelpScoutHelpdesk.platform: HelpScoutHelpdesk,
     HubSpotHelpdesk.platform: HubSpotHelpdesk,
     IntercomHelpdesk.platform: IntercomHelpdesk,
     ZendeskHelpdesk.platform: ZendeskHelpdesk,

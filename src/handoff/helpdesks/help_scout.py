@@ -1,0 +1,477 @@
+"""Help Scout: conversations through the Inbox (Mailbox) API 2.0, agent replies by webhook.
+
+Auth is OAuth 2 client credentials (an app under Your Profile → My Apps): the app id and
+secret buy a bearer token from `POST /v2/oauth2/token`, cached until shortly before it
+expires and refreshed once on a 401, one refresh at a time.
+
+Idempotency: Help Scout has no idempotency key and no external id. Every conversation we
+create carries a tag holding `packet.idempotency_key`, and `create_ticket` first lists the
+inbox's conversations with that tag (`GET /v2/conversations?tag=…&status=all`). Residual
+risk: Help Scout's list is served by a search index that may lag a create by a few seconds,
+so a retry racing a create whose response was lost can still open a second conversation; the
+outbox's backoff makes that window small, not zero. Each key also leaves one tag behind in
+the account's tag list.
+
+Webhooks carry no event id and no timestamp; see `parse_webhook` for the ids we derive.
+
+References:
+- https://developer.helpscout.com/mailbox-api/overview/authentication/
+- https://developer.helpscout.com/mailbox-api/endpoints/conversations/create/
+- https://developer.helpscout.com/mailbox-api/endpoints/conversations/list/
+- https://developer.helpscout.com/mailbox-api/endpoints/conversations/threads/customer/
+- https://developer.helpscout.com/mailbox-api/overview/errors/
+- https://developer.helpscout.com/mailbox-api/overview/rate-limiting/
+- https://developer.helpscout.com/webhooks/
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+import hmac
+import html
+import json
+import re
+import time
+from collections.abc import Mapping
+from html.parser import HTMLParser
+from typing import Any, ClassVar, Literal
+
+import httpx
+from pydantic import BaseModel, Field, SecretStr, field_validator
+
+from handoff.domain import Contact, Message, TicketEvent, TicketEventKind, TicketPacket, TicketRef
+from handoff.helpdesks import common
+from handoff.helpdesks.errors import InvalidCredentials, Rejected, Unavailable
+
+PLATFORM = "Help Scout"
+API_URL = "https://api.helpscout.net"
+WEB_URL = "https://secure.helpscout.net"
+TOKEN_MARGIN_SECONDS = 120  # refresh this long before the token's announced expiry
+RETRY_HEADERS = ("x-ratelimit-retry-after",)
+AGENT_REPLY = "convo.agent.reply.created"
+CUSTOMER_REPLY = "convo.customer.reply.created"
+NOTE_CREATED = "convo.note.created"
+STATUS_CHANGED = "convo.status"
+# Threads an agent writes that the customer sees; notes ("note") and line items are internal.
+AGENT_THREAD_TYPES = frozenset({"reply", "message", "chat"})
+MAX_SECRET_CHARS = 40  # Help Scout's limit for a webhook's secret key
+
+
+class Credentials(BaseModel):
+    """The Help Scout connect form."""
+
+    app_id: str = Field(
+        title="App ID",
+        description="Your Profile → My Apps → Create My App (any redirect URL); copy its App ID.",
+    )
+    app_secret: SecretStr = Field(
+        title="App Secret",
+        description="The App Secret shown next to the App ID. The app acts as the user who "
+        "created it, who must be an active user with access to the inbox.",
+    )
+    mailbox_id: int = Field(
+        title="Inbox",
+        description="The inbox new conversations open in (pick from the list after the App ID "
+        "and Secret are checked).",
+    )
+    webhook_secret: SecretStr | None = Field(
+        default=None,
+        max_length=MAX_SECRET_CHARS,
+        title="Webhook secret key",
+        description="Optional: the secret key you typed on the Help Scout webhook (40 "
+        "characters at most). Leave empty to use the one handoff generates and shows in the "
+        "webhook setup steps.",
+    )
+    conversation_type: Literal["email", "chat"] = Field(
+        default="email",
+        title="Conversation type",
+        description="How new conversations appear in Help Scout. With 'email', agent replies "
+        "are also emailed to users who gave an email address.",
+    )
+    base_url: str | None = Field(
+        default=None,
+        title="API base URL",
+        description="Leave empty. Overrides https://api.helpscout.net (tests, proxies).",
+    )
+
+    @field_validator("app_id")
+    @classmethod
+    def _app_id(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("enter the App ID of your Help Scout app")
+        return value.strip()
+
+
+class HelpScoutHelpdesk:
+    """Help Scout behind the `Helpdesk` protocol."""
+
+    platform: ClassVar[str] = "help_scout"
+    title: ClassVar[str] = "Help Scout"
+    # Create requests were capped at 256 kB in API v1 (413 beyond); v2 documents no number.
+    # 40k characters stays under it even if every character were JSON-escaped to 6 bytes.
+    max_body_chars: ClassVar[int] = 40_000
+    idempotency: ClassVar[str] = "tag holding the idempotency key, listed before create"
+    credentials_model: ClassVar[type[BaseModel]] = Credentials
+
+    def __init__(
+        self, credentials: BaseModel, *, http: httpx.AsyncClient, webhook_secret: str
+    ) -> None:
+        if not isinstance(credentials, Credentials):
+            raise TypeError("HelpScoutHelpdesk needs help_scout.Credentials")
+        self._credentials = credentials
+        self._http = http
+        self._base = (credentials.base_url or API_URL).rstrip("/")
+        # Help Scout lets the admin choose the webhook's secret key, so the one handoff
+        # generated works as is; a key the admin typed into the form takes precedence.
+        typed = credentials.webhook_secret
+        self._webhook_secret = typed.get_secret_value() if typed else webhook_secret
+        self._token: str | None = None
+        self._token_expires = 0.0
+        self._token_lock = asyncio.Lock()
+
+    # --- outbound ----------------------------------------------------------------------
+
+    async def verify_credentials(self) -> None:
+        """Get a token, then list the inboxes; raise InvalidCredentials unless ours is there."""
+        boxes = await self.mailboxes()
+        if self._credentials.mailbox_id not in boxes:
+            raise InvalidCredentials(
+                f"mailbox_id: this app's user cannot see inbox {self._credentials.mailbox_id}"
+            )
+
+    async def mailboxes(self) -> dict[int, str]:
+        """Return the inboxes the app's user can see, id → name, for the connect form."""
+        found: dict[int, str] = {}
+        page, pages = 1, 1
+        while page <= min(pages, 20):
+            data = (await self._call("GET", "/v2/mailboxes", params={"page": str(page)})).json()
+            for box in (data.get("_embedded") or {}).get("mailboxes") or []:
+                found[int(box["id"])] = str(box.get("name") or box["id"])
+            pages = int((data.get("page") or {}).get("totalPages") or 1)
+            page += 1
+        return found
+
+    async def create_ticket(self, packet: TicketPacket) -> TicketRef:
+        """Create the conversation once per `packet.idempotency_key`, even when retried."""
+        key_tag = _key_tag(packet.idempotency_key)
+        existing = await self._find(key_tag)
+        if existing is not None:
+            return existing
+        customer = await self._customer(packet.contact)
+        conversation: dict[str, Any] = {
+            "subject": packet.subject[:255] or "Conversation escalated",
+            "mailboxId": self._credentials.mailbox_id,
+            "type": self._credentials.conversation_type,
+            "status": "active",
+            "customer": customer,
+            # A customer thread: the transcript is the customer's, so it never comes back to
+            # us as an agent reply, and the inbox treats the conversation as waiting on us.
+            "threads": [
+                {
+                    "type": "customer",
+                    "customer": _thread_customer(customer),
+                    "text": common.html_body(packet, self.max_body_chars),
+                }
+            ],
+            "tags": _tags(packet, key_tag),
+        }
+        response = await self._call("POST", "/v2/conversations", body=conversation)
+        return _ref(_resource_id(response, "conversation"))  # the next attempt finds it by tag
+
+    async def add_message(self, ticket: TicketRef, message: Message, contact: Contact) -> None:
+        """Add the user's message as a customer thread (it reopens the conversation)."""
+        if contact.email:
+            customer: dict[str, Any] = {"email": contact.email}
+        else:
+            shown = (await self._call("GET", f"/v2/conversations/{int(ticket.id)}")).json()
+            customer = {"id": int((shown.get("primaryCustomer") or {})["id"])}
+        body = {"customer": customer, "text": _html_text(message.text)}
+        await self._call("POST", f"/v2/conversations/{int(ticket.id)}/customer", body=body)
+
+    async def _find(self, key_tag: str) -> TicketRef | None:
+        params = {
+            "mailbox": str(self._credentials.mailbox_id),
+            "status": "all",  # the default lists active conversations only
+            "tag": key_tag,
+            "sortField": "createdAt",
+            "sortOrder": "asc",
+        }
+        data = (await self._call("GET", "/v2/conversations", params=params)).json()
+        found = [
+            c
+            for c in (data.get("_embedded") or {}).get("conversations") or []
+            if key_tag in {str(t.get("tag", "")).lower() for t in c.get("tags") or []}
+        ]
+        if not found:
+            return None
+        first = min(found, key=lambda c: int(c["id"]))  # the oldest is the one we made first
+        return _ref(first["id"], first.get("number"))
+
+    async def _customer(self, contact: Contact) -> dict[str, Any]:
+        first, _, last = (contact.name or "").strip().partition(" ")
+        if contact.email:
+            customer: dict[str, Any] = {"email": contact.email, "firstName": first or "Visitor"}
+            if last:
+                customer["lastName"] = last
+            if contact.phone:
+                customer["phone"] = contact.phone  # used only when Help Scout creates them
+            return customer
+        # A conversation needs a customer id or an email: create one for anonymous and
+        # phone-only users. A retry may leave an unused customer behind; that is harmless.
+        new: dict[str, Any] = {"firstName": first or contact.display_name}
+        if last:
+            new["lastName"] = last
+        if contact.phone:
+            new["phones"] = [{"type": "mobile", "value": contact.phone}]
+        response = await self._call("POST", "/v2/customers", body=new)
+        return {"id": int(_resource_id(response, "customer"))}
+
+    async def _call(
+        self,
+        method: str,
+        path: str,
+        *,
+        body: dict[str, Any] | None = None,
+        params: dict[str, str] | None = None,
+    ) -> httpx.Response:
+        token = await self._access_token()
+        response = await self._send(method, path, token, body, params)
+        if response.status_code == 401:  # expired or revoked early: refresh once, then retry
+            token = await self._access_token(stale=token)
+            response = await self._send(method, path, token, body, params)
+        return _check(response)
+
+    async def _send(
+        self,
+        method: str,
+        path: str,
+        token: str,
+        body: dict[str, Any] | None,
+        params: dict[str, str] | None,
+    ) -> httpx.Response:
+        request = self._http.build_request(
+            method,
+            self._base + path,
+            json=body,
+            params=params,
+            headers={"Authorization": f"Bearer {token}", "Accept": "application/hal+json"},
+        )
+        return await common.send(self._http, request, platform=PLATFORM)
+
+    async def _access_token(self, stale: str | None = None) -> str:
+        """Return a live token; fetch one when missing, near expiry or refused as `stale`."""
+        async with self._token_lock:  # concurrent callers wait for one refresh, not many
+            fresh = time.monotonic() < self._token_expires
+            if self._token is not None and fresh and self._token != stale:
+                return self._token
+            form = {
+                "grant_type": "client_credentials",
+                "client_id": self._credentials.app_id,
+                "client_secret": self._credentials.app_secret.get_secret_value(),
+            }
+            request = self._http.build_request("POST", f"{self._base}/v2/oauth2/token", data=form)
+            response = await common.send(self._http, request, platform=PLATFORM)
+            if response.status_code in (400, 401, 403):
+                raise InvalidCredentials(
+                    f"Help Scout refused the App ID or App Secret: {_detail(response)}"
+                )
+            data = _check(response).json()
+            self._token = str(data["access_token"])
+            lifetime = float(data.get("expires_in") or 0)
+            self._token_expires = time.monotonic() + max(0.0, lifetime - TOKEN_MARGIN_SECONDS)
+            return self._token
+
+    # --- inbound -----------------------------------------------------------------------
+
+    def verify_webhook(
+        self, *, body: bytes, headers: Mapping[str, str], now: float | None = None
+    ) -> None:
+        """Check `X-HelpScout-Signature`; raise BadSignature on a mismatch."""
+        # Help Scout signs the body only and sends no timestamp, so `now` has nothing to
+        # check; a replayed delivery carries the same derived event id and is dropped there.
+        signature = _header(headers, "x-helpscout-signature")
+        common.require_equal(
+            sign_help_scout(self._webhook_secret, body), signature, "Help Scout signature"
+        )
+
+    async def parse_webhook(self, body: bytes, headers: Mapping[str, str]) -> list[TicketEvent]:
+        """Return the agent's reply or the move to closed in a verified webhook.
+
+        Help Scout sends no event id, so ids are derived from what a redelivery repeats:
+        `{conversation}:reply:{thread id}` for a reply, `{conversation}:closed:{closedAt}` for
+        a close (the same whether it arrives as `convo.status` or with a reply-and-close).
+        """
+        try:
+            payload = json.loads(body)
+        except ValueError as error:
+            raise Rejected(400, "Help Scout webhook body is not JSON") from error
+        event = (_header(headers, "x-helpscout-event") or "").strip()
+        if not isinstance(payload, dict) or payload.get("id") is None:
+            return []
+        ticket_id = str(payload["id"])
+        events: list[TicketEvent] = []
+        if event == AGENT_REPLY:
+            thread = await self._newest_agent_thread(payload)
+            text = _plain(str(thread.get("body") or "")) if thread else ""
+            if thread is not None and text:
+                author = thread.get("createdBy") or {}
+                name = " ".join(p for p in (author.get("first"), author.get("last")) if p)
+                events.append(
+                    TicketEvent(
+                        TicketEventKind.REPLY,
+                        ticket_id,
+                        f"{ticket_id}:reply:{thread['id']}",
+                        text=text,
+                        author_name=name or None,
+                    )
+                )
+        # Notes (NOTE_CREATED) stay internal; customer replies (CUSTOMER_REPLY) are the user's
+        # own messages, including the follow-ups we add: neither goes back to the user.
+        if event in (AGENT_REPLY, STATUS_CHANGED) and payload.get("status") == "closed":
+            closed_at = payload.get("closedAt") or payload.get("userUpdatedAt") or ""
+            events.append(
+                TicketEvent(TicketEventKind.SOLVED, ticket_id, f"{ticket_id}:closed:{closed_at}")
+            )
+        return events
+
+    async def _newest_agent_thread(self, payload: dict[str, Any]) -> dict[str, Any] | None:
+        threads = (payload.get("_embedded") or {}).get("threads")
+        if not isinstance(threads, list):  # not embedded: ask for them (a verified id)
+            path = f"/v2/conversations/{int(payload['id'])}/threads"
+            threads = ((await self._call("GET", path)).json().get("_embedded") or {}).get(
+                "threads"
+            ) or []
+        replies = [
+            t
+            for t in threads
+            if isinstance(t, dict)
+            and t.get("type") in AGENT_THREAD_TYPES
+            and (t.get("createdBy") or {}).get("type") == "user"
+            and t.get("state", "published") == "published"  # not drafts
+        ]
+        return max(
+            replies, key=lambda t: (str(t.get("createdAt") or ""), int(t["id"])), default=None
+        )
+
+    def webhook_setup(self, webhook_url: str) -> list[str]:
+        """Return the steps an admin follows in Help Scout to send us its webhooks."""
+        if self._credentials.webhook_secret is not None:
+            secret = "the webhook secret key you entered in handoff's Help Scout form"
+        else:
+            secret = f"{self._webhook_secret}  (keep it private)"
+        return [
+            "In Help Scout, open Manage → Apps → Webhooks and click Install App (or Edit).",
+            f"Callback URL: {webhook_url}",
+            f"Secret Key: {secret}",
+            "Events: tick Conversation → Agent Reply and Conversation → Status Updated only.",
+            f"Inboxes: choose the inbox handoff opens conversations in (id "
+            f"{self._credentials.mailbox_id}), or all inboxes.",
+            "Click Save. Notes and the customer's own replies are never sent to the user; an "
+            "agent reply is, and closing the conversation hands it back to the AI.",
+        ]
+
+
+def sign_help_scout(secret: str, body: bytes) -> str:
+    """Return Help Scout's webhook signature: base64(HMAC-SHA1(secret, raw body))."""
+    return base64.b64encode(hmac.new(secret.encode(), body, hashlib.sha1).digest()).decode()
+
+
+def _check(response: httpx.Response) -> httpx.Response:
+    return common.check_response(
+        response, platform=PLATFORM, detail=_detail, retry_headers=RETRY_HEADERS
+    )
+
+
+def _detail(response: httpx.Response) -> str:
+    """Read `{"message","logRef","_embedded":{"errors":[{"path","message"}]}}` error bodies."""
+    try:
+        body = response.json()
+    except ValueError:
+        return response.text[:300] or response.reason_phrase
+    if not isinstance(body, dict):
+        return response.text[:300] or response.reason_phrase
+    parts = [str(p) for p in (body.get("message"), body.get("error_description")) if p]
+    if not parts and body.get("error"):  # the token endpoint speaks OAuth: {"error": ...}
+        parts.append(str(body["error"]))
+    for problem in (body.get("_embedded") or {}).get("errors") or []:
+        if isinstance(problem, dict):
+            where = problem.get("path")
+            parts.append(f"{where}: {problem.get('message')}" if where else str(problem))
+    text = "; ".join(parts) or response.reason_phrase
+    return f"{text} (logRef {body['logRef']})" if body.get("logRef") else text
+
+
+def _ref(conversation_id: int | str, number: int | str | None = None) -> TicketRef:
+    # The agent link is /conversation/{id}/{number}; the number is optional in the path.
+    tail = f"/{number}" if number else ""
+    return TicketRef(str(conversation_id), f"{WEB_URL}/conversation/{conversation_id}{tail}")
+
+
+def _key_tag(key: str) -> str:
+    # Help Scout shows tags in lower case; keep the key as one word so the tag filter matches.
+    return re.sub(r"[^a-z0-9_-]+", "-", key.strip().lower())
+
+
+def _tags(packet: TicketPacket, key_tag: str) -> list[str]:
+    raw = [*packet.tags, "handoff", *(f"handoff-{r.value}" for r in packet.reasons), key_tag]
+    return list(dict.fromkeys(t.strip().lower() for t in raw if t.strip()))
+
+
+def _thread_customer(customer: dict[str, Any]) -> dict[str, Any]:
+    return {"id": customer["id"]} if "id" in customer else {"email": customer["email"]}
+
+
+def _html_text(text: str) -> str:
+    return html.escape(text).replace("\n", "<br>")
+
+
+def _resource_id(response: httpx.Response, what: str) -> str:
+    """Read the new id of a 201 with an empty body: Resource-ID, else the end of Location."""
+    found = str(response.headers.get("resource-id") or "")
+    if not found:
+        tail = str(response.headers.get("location") or "").rstrip("/").rsplit("/", 1)[-1]
+        found = tail if tail.isdigit() else ""
+    if not found:  # it was created; a retry will find it
+        raise Unavailable(f"Help Scout created the {what} but sent no Resource-ID")
+    return found
+
+
+def _header(headers: Mapping[str, str], name: str) -> str | None:
+    return next((v for k, v in headers.items() if k.lower() == name), None)
+
+
+class _TextParser(HTMLParser):
+    BLOCKS = frozenset({"p", "div", "li", "tr", "blockquote", "h1", "h2", "h3", "pre"})
+    SKIP = frozenset({"script", "style"})
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.parts: list[str] = []
+        self._skipping = 0
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag in self.SKIP:
+            self._skipping += 1
+        elif tag == "br":
+            self.parts.append("\n")
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in self.SKIP:
+            self._skipping = max(0, self._skipping - 1)
+        elif tag in self.BLOCKS:
+            self.parts.append("\n")
+
+    def handle_data(self, data: str) -> None:
+        if not self._skipping:
+            self.parts.append(data)
+
+
+def _plain(body: str) -> str:
+    """Turn a thread's HTML body into the plain text the user reads."""
+    parser = _TextParser()
+    parser.feed(body)
+    parser.close()
+    lines = [line.strip() for line in "".join(parser.parts).replace("\xa0", " ").splitlines()]
+    return re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip()
