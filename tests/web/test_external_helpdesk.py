@@ -163,3 +163,77 @@ def test_escalation_lands_once_in_the_tool_and_replies_come_back(
 
 def test_unknown_integration_webhook_is_404(any_server: Server) -> None:
     assert httpx.post(any_server.url + "/api/v1/webhooks/nope", content=b"{}").status_code == 404
+
+
+def escalate_visitor(server: Server, agent_id: str) -> tuple[str, str]:
+    with server.client() as client:
+        chat = client.post(
+            f"/api/v1/agents/{agent_id}/conversations",
+            json={"channel": "widget", "contact": {"email": "v@example.com"}},
+        ).json()
+    with server.client(chat["token"]) as visitor:
+        visitor.post(
+            f"/api/v1/conversations/{chat['id']}/messages", json={"text": "a human please"}
+        )
+    return chat["id"], chat["token"]
+
+
+def test_same_ticket_number_in_two_accounts_reaches_the_right_visitor(any_server: Server) -> None:
+    with FakeReceiver(SECRET) as first, FakeReceiver(SECRET) as second:
+        agent_a, _ = setup_agent(any_server, first)
+        agent_b, integration_b = setup_agent(any_server, second)
+        chat_a, token_a = escalate_visitor(any_server, agent_a)
+        chat_b, token_b = escalate_visitor(any_server, agent_b)
+        wait_for(lambda: first.tickets and second.tickets)  # both tools number it T-1
+        with any_server.client(token_b) as visitor_b:
+            wait_for(
+                lambda: visitor_b.get(f"/api/v1/conversations/{chat_b}").json()["escalation"][
+                    "ticket"
+                ]
+            )
+        body, headers = second.signed(
+            {"event_id": "b-1", "ticket_id": "T-1", "type": "reply", "text": "For B only"}
+        )
+        hook = f"{any_server.url}/api/v1/webhooks/{integration_b['id']}"
+        assert httpx.post(hook, content=body, headers=headers).json() == {"applied": 1}
+    with any_server.client(token_b) as visitor_b, any_server.client(token_a) as visitor_a:
+        texts_b = [
+            m["text"] for m in visitor_b.get(f"/api/v1/conversations/{chat_b}").json()["messages"]
+        ]
+        texts_a = [
+            m["text"] for m in visitor_a.get(f"/api/v1/conversations/{chat_a}").json()["messages"]
+        ]
+    assert "For B only" in texts_b
+    assert "For B only" not in texts_a
+
+
+def test_a_failed_ticket_is_explained_to_the_team_not_the_visitor(
+    any_server: Server, receiver: FakeReceiver
+) -> None:
+    agent_id, _ = setup_agent(any_server, receiver)
+    receiver.reject_next_create = True  # a validation error: parked at once, not retried
+    chat_id, token = escalate_visitor(any_server, agent_id)
+    with any_server.client(token) as visitor:
+        failed = wait_for(
+            lambda: (
+                (c := visitor.get(f"/api/v1/conversations/{chat_id}").json())["escalation"][
+                    "status"
+                ]
+                == "failed"
+                and c
+            )
+        )
+    assert "error" not in failed["escalation"]
+    with any_server.admin() as admin:
+        seen = admin.get(f"/api/v1/conversations/{chat_id}").json()
+        jobs = admin.get("/api/v1/jobs", params={"status": "failed"}).json()
+    assert "subject is too long" in seen["escalation"]["error"]
+    assert any("subject is too long" in (j["last_error"] or "") for j in jobs)
+
+
+def test_platforms_may_check_the_webhook_url_first(
+    any_server: Server, receiver: FakeReceiver
+) -> None:
+    _, integration = setup_agent(any_server, receiver)
+    assert httpx.get(integration["webhook_url"]).status_code == 200
+    assert httpx.get(f"{any_server.url}/api/v1/webhooks/nope").status_code == 404

@@ -20,14 +20,14 @@ How HubSpot's model maps onto ours (reference: https://developers.hubspot.com/do
   `Credentials.closed_stages` (see `pipelines()`, stages whose `ticketState` is CLOSED).
 - **Agent replies**: ticket webhooks carry no reply text. Replies written in the Help Desk /
   inbox arrive as `conversation.newMessage` events that only name the thread and message;
-  `parse_webhook` is synchronous, so it cannot fetch them and skips them. `fetch_replies(body)`
-  does the follow-up GETs (thread with its associated ticket, then the message) and returns
-  REPLY events for outgoing agent messages; the service must call it for HubSpot. Replies sent
+  `parse_webhook` does the follow-up GETs (the thread with its associated ticket, then the
+  message) and returns REPLY events for outgoing agent messages. Replies sent
   as CRM emails from the ticket record, outside a conversation thread, are not delivered by any
   webhook we subscribe to: that gap is HubSpot's.
 - **Webhook signatures** are HubSpot's v3: base64 HMAC-SHA256 with the app's client secret over
   method + URI + body + timestamp. The method and the full URL HubSpot called are not in the body,
-  so the service passes them as `x-handoff-method` and `x-handoff-uri` pseudo-headers. The
+  so the service passes them as `x-handoff-method` and `x-handoff-uri` pseudo-headers (the
+  latter is the public webhook URL the admin configured). The
   `webhook_secret` handoff generates is not used: HubSpot cannot be given our secret.
 """
 

@@ -97,14 +97,15 @@ async def visitor_conversation(
 
 async def readable_conversation(
     session: AsyncSession, conversation_id: str, token: str | None
-) -> Conversation:
-    """Return a conversation for its visitor, or for a member of its agent's workspace."""
+) -> tuple[Conversation, bool]:
+    """Return a conversation for its visitor, or for a member of its agent's workspace, and
+    whether the caller is on the team."""
     try:
-        return await visitor_conversation(session, conversation_id, token)
+        return await visitor_conversation(session, conversation_id, token), False
     except Unauthorized:
         principal = await authenticate(session, token)
     conversation = await session.get(Conversation, conversation_id)
     agent = await session.get(Agent, conversation.agent_id) if conversation else None
     if conversation is None or agent is None or not principal.can_see(agent.workspace_id):
         raise NotFound("conversation not found")
-    return conversation
+    return conversation, True

@@ -466,7 +466,9 @@ async def hand_back(
     return message
 
 
-async def conversation_view(session: AsyncSession, conversation: Conversation) -> dict[str, Any]:
+async def conversation_view(
+    session: AsyncSession, conversation: Conversation, *, for_team: bool = False
+) -> dict[str, Any]:
     """Return the conversation as its API shape, messages included."""
     messages = await repo.messages_of(session, conversation.id)
     authors = await repo.members_by_id(session, {m.author_id for m in messages if m.author_id})
@@ -485,7 +487,7 @@ async def conversation_view(session: AsyncSession, conversation: Conversation) -
         "messages": [
             message_json(m, authors.get(m.author_id) if m.author_id else None) for m in messages
         ],
-        "escalation": escalation_json(escalation),
+        "escalation": escalation_json(escalation, for_team=for_team),
     }
 
 

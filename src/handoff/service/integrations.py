@@ -66,17 +66,20 @@ async def connect(
     if cls is None:
         raise Invalid("platform", f"no connector for {platform!r} in this version")
     credentials = _credentials(cls, raw)
-    webhook_secret = secrets.token_urlsafe(24)
+    existing = await integration_for_platform(session, agent.id, platform)
+    # Reconnecting (a rotated API key) keeps the webhook secret already pasted into the
+    # platform, so its webhooks keep verifying.
+    webhook_secret = (
+        hf.vault.open(existing.credentials)["webhook_secret"]
+        if existing is not None and existing.credentials
+        else secrets.token_urlsafe(24)
+    )
     try:
         await cls(credentials, http=hf.http, webhook_secret=webhook_secret).verify_credentials()
     except InvalidCredentials as error:
         raise Invalid("credentials", f"invalid_auth: {error}") from None
     except HelpdeskError as error:
         raise HandoffError(f"cannot_connect: {error}", 502) from None
-    existing = next(
-        (i for i in await repo.integrations_of(session, agent.id) if i.platform == platform),
-        None,
-    )
     integration = existing or Integration(agent_id=agent.id, platform=platform)
     integration.status = "connected"
     integration.credentials = hf.vault.seal(
@@ -132,6 +135,14 @@ async def integration_for_platform(
     return None
 
 
+async def webhook_exists(hf: Handoff, integration_id: str) -> None:
+    """Answer a platform's check of the webhook URL (Zoho Desk sends a GET first)."""
+    async with hf.transaction() as session:
+        integration = await session.get(Integration, integration_id)
+        if integration is None or integration.platform == NATIVE:
+            raise NotFound("integration not found")
+
+
 async def receive_webhook(
     hf: Handoff, integration_id: str, body: bytes, headers: Mapping[str, str]
 ) -> int:
@@ -141,13 +152,16 @@ async def receive_webhook(
         if integration is None or integration.platform == NATIVE:
             raise NotFound("integration not found")
         connector = connector_for(hf, integration)
+    # Vendors that sign the URL they called sign the one the admin configured.
+    headers = {**headers, "x-handoff-uri": webhook_url(hf, integration)}
     try:
         connector.verify_webhook(body=body, headers=headers)
+        # Some platforms finish the check while parsing (signing keys fetched, the body
+        # read back from the platform), so a forged delivery can still be refused here.
+        events = await connector.parse_webhook(body, headers)
     except BadSignature as error:
         log.warning("webhook signature rejected", integration=integration_id)
         raise Unauthorized(f"webhook signature rejected: {error}") from None
-    try:
-        events = await connector.parse_webhook(body, headers)
     except (ValueError, KeyError, TypeError) as error:
         raise Invalid("body", f"not a {integration.platform} webhook payload: {error}") from None
     applied = 0
@@ -158,6 +172,25 @@ async def receive_webhook(
 
 
 async def _apply(session: AsyncSession, integration: Integration, event: TicketEvent) -> int:
+    # Ticket numbers are unique within one helpdesk account only: look among this
+    # integration's agent's conversations.
+    found = (
+        await session.execute(
+            select(Escalation, Conversation)
+            .join(Conversation, Conversation.id == Escalation.conversation_id)
+            .where(
+                Escalation.platform == integration.platform,
+                Escalation.ticket_id == event.ticket_id,
+                Conversation.agent_id == integration.agent_id,
+            )
+            .order_by(Escalation.stretch.desc())
+            .limit(1)
+        )
+    ).first()
+    if found is None:
+        log.info("webhook for an unknown ticket", integration=integration.id)
+        return 0
+    escalation, conversation = found
     try:
         async with session.begin_nested():
             await repo.add(
@@ -165,22 +198,10 @@ async def _apply(session: AsyncSession, integration: Integration, event: TicketE
             )
     except IntegrityError:
         return 0  # a redelivery: applied already
-    escalation = await session.scalar(
-        select(Escalation).where(
-            Escalation.platform == integration.platform, Escalation.ticket_id == event.ticket_id
-        )
-    )
-    conversation = (
-        await session.get(Conversation, escalation.conversation_id) if escalation else None
-    )
-    if escalation is None or conversation is None:
-        log.info("webhook for an unknown ticket", integration=integration.id)
-        return 0
-    agent = await session.get(Agent, conversation.agent_id)
-    if agent is None or agent.id != integration.agent_id:
-        return 0
     if escalation.status != EscalationStatus.OPEN or conversation.owner != "human":
         return 0  # the stretch is over: late replies do not reopen it
+    agent = await session.get(Agent, conversation.agent_id)
+    assert agent is not None
     if event.kind == TicketEventKind.REPLY and event.text.strip():
         await post_message(
             session,

@@ -29,19 +29,24 @@ def _author(message: Message, member: Member | None) -> dict[str, Any] | None:
     return None
 
 
-def escalation_json(escalation: Escalation | None) -> dict[str, Any] | None:
+def escalation_json(
+    escalation: Escalation | None, *, for_team: bool = False
+) -> dict[str, Any] | None:
+    """Describe an escalation; why a ticket could not be made is for the team's eyes only."""
     if escalation is None:
         return None
     ticket = {"id": escalation.ticket_id, "url": escalation.ticket_url}
-    return {
+    data: dict[str, Any] = {
         "id": escalation.id,
         "status": escalation.status,
         "reasons": list(escalation.reasons),
         "platform": escalation.platform,
         "ticket": ticket if escalation.ticket_id else None,
-        "error": escalation.last_error,
         "created_at": escalation.created_at.isoformat(),
     }
+    if for_team:
+        data["error"] = escalation.last_error
+    return data
 
 
 def contact_json(conversation: Conversation) -> dict[str, Any]:

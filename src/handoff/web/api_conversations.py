@@ -72,8 +72,8 @@ async def post_message(
 async def get_conversation(conversation_id: str, hf: HandoffDep, token: TokenDep) -> dict[str, Any]:
     """Return the conversation with its messages, for its visitor or for the team."""
     async with hf.transaction() as session:
-        conversation = await readable_conversation(session, conversation_id, token)
-        return await conversations.conversation_view(session, conversation)
+        conversation, for_team = await readable_conversation(session, conversation_id, token)
+        return await conversations.conversation_view(session, conversation, for_team=for_team)
 
 
 @router.get("/conversations/{conversation_id}/events", response_class=EventSourceResponse)

@@ -12,6 +12,13 @@ from handoff.web.deps import HandoffDep
 router = APIRouter(prefix="/api/v1", tags=["webhooks"])
 
 
+@router.get("/webhooks/{integration_id}")
+async def helpdesk_webhook_check(integration_id: str, hf: HandoffDep) -> dict[str, bool]:
+    """Answer 200 to a platform checking the URL before it sends webhooks."""
+    await integrations.webhook_exists(hf, integration_id)
+    return {"ok": True}
+
+
 @router.post("/webhooks/{integration_id}")
 async def helpdesk_webhook(integration_id: str, request: Request, hf: HandoffDep) -> dict[str, Any]:
     """Apply a helpdesk's agent replies and solved/closed changes to its conversations.
@@ -21,8 +28,8 @@ async def helpdesk_webhook(integration_id: str, request: Request, hf: HandoffDep
     """
     body = await request.body()
     headers = {k.lower(): v for k, v in request.headers.items()}
-    # Some vendors sign the method and the URL they called (HubSpot v3).
+    # Some vendors sign the method and the URL they called (HubSpot v3); the service puts in
+    # the public webhook URL, since a proxy may change the one this process sees.
     headers["x-handoff-method"] = request.method
-    headers["x-handoff-uri"] = str(request.url)
     applied = await integrations.receive_webhook(hf, integration_id, body, headers)
     return {"applied": applied}

@@ -1,0 +1,465 @@
+"""Salesforce Service Cloud: Cases through the REST API, agent replies through a Flow callout.
+
+Auth is the OAuth 2.0 client credentials flow of an External Client App (or connected app) with
+a "Run As" integration user: `POST {My Domain}/services/oauth2/token`. Its answer carries no
+`expires_in` (a token lives as long as the org's session timeout allows), so the token is
+re-minted after TOKEN_MAX_AGE_SECONDS, and once on `401 INVALID_SESSION_ID`, one mint at a time.
+
+A case is created once per escalation on a Case custom field marked External ID + Unique:
+`GET /sobjects/Case/{field}/{key}` first, then the upsert `PATCH /sobjects/Case/{field}/{key}`.
+The upsert alone never makes a second case, but on a match it *updates* the case, and a retry
+must not reset the Status or Priority an agent has already changed.
+
+Salesforce has no 429: an exhausted allocation or too many long requests is `403` with
+`errorCode` REQUEST_LIMIT_EXCEEDED and no Retry-After. Errors are JSON arrays of
+`{"message", "errorCode", "fields"}`. Salesforce has no signed webhooks for records either: the
+admin builds two record-triggered Flows whose HTTP Callout POSTs FLOW_BODY to us, with the
+shared token in an `X-Handoff-Token` header.
+
+References:
+- https://help.salesforce.com/s/articleView?id=xcloud.remoteaccess_oauth_client_credentials_flow.htm
+- https://developer.salesforce.com/docs/platform/api-rest/guide/dome-upsert.html
+- https://developer.salesforce.com/docs/atlas.en-us.api_rest.meta/api_rest/errorcodes.htm
+- https://developer.salesforce.com/docs/platform/salesforce-app-limits-cheatsheet/guide/salesforce-app-limits-platform-api.html
+- https://developer.salesforce.com/docs/atlas.en-us.sfFieldRef.meta/sfFieldRef/salesforce_field_reference_Case.htm
+- https://help.salesforce.com/s/articleView?id=000382141&type=1 (CaseComment body: 4,000 bytes)
+- https://help.salesforce.com/s/articleView?id=platform.flow_http_callout_configure.htm
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import time
+from collections.abc import Mapping
+from typing import Any, ClassVar
+from urllib.parse import quote, urlsplit
+
+import httpx
+from pydantic import BaseModel, Field, SecretStr, field_validator
+
+from handoff.domain import (
+    Contact,
+    Message,
+    Priority,
+    TicketEvent,
+    TicketEventKind,
+    TicketPacket,
+    TicketRef,
+)
+from handoff.helpdesks import common
+from handoff.helpdesks.errors import InvalidCredentials, RateLimited, Rejected, Unavailable
+
+PLATFORM = "Salesforce"
+TOKEN_PATH = "/services/oauth2/token"
+TOKEN_HEADER = "x-handoff-token"
+# Salesforce sends no expiry; the shortest session timeout an org can set is 15 minutes, and
+# a 401 re-mints anyway, so this only spares most calls the failed round trip.
+TOKEN_MAX_AGE_SECONDS = 15 * 60
+LIMIT_RETRY_SECONDS = 60.0  # REQUEST_LIMIT_EXCEEDED has no Retry-After; the allocation rolls
+SUBJECT_CHARS = 255  # Case.Subject is a string(255)
+COMMENT_BYTES = 4000  # CaseComment.CommentBody: 4,000 bytes through the API, not characters
+# Follow-ups are written by the integration user, so every one is marked as the customer's; the
+# same prefix tells our own comments apart when the Flow sends them back.
+CUSTOMER_PREFIX = "Customer: "
+SUPPLIED_LIMITS = {"SuppliedName": 80, "SuppliedPhone": 40}
+PRIORITY_HELP = "The Case Priority picklist value handoff sets for this priority."
+EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+# What both Flows POST ("type" is "comment" or "status"); also the callout's sample body.
+FLOW_BODY = (
+    '{"event_id": "00a5e00000AbCdE", "case_id": "5005e00000AbCdE", "type": "comment", '
+    '"is_published": true, "created_by_name": "Dana", "created_by_type": "Standard", '
+    '"comment": "Hello", "status": "Closed", "is_closed": false}'
+)
+
+
+class Credentials(BaseModel):
+    """The Salesforce connect form."""
+
+    instance_url: str = Field(
+        title="My Domain URL",
+        description="Your org's My Domain, e.g. https://acme.my.salesforce.com.",
+    )
+    client_id: str = Field(
+        title="Consumer key",
+        description="Setup → External Client App Manager → your app → Settings → OAuth "
+        "Settings → Consumer Key and Secret. Enable the Client Credentials Flow and set a "
+        "Run As user with access to Cases.",
+        min_length=1,
+    )
+    client_secret: SecretStr = Field(title="Consumer secret", description="Shown with the key.")
+    api_version: str = Field(
+        default="v61.0",
+        title="API version",
+        description="REST API version, e.g. v61.0.",
+        pattern=r"^v\d{2,3}\.0$",
+    )
+    external_id_field: str = Field(
+        default="Handoff_Conversation_Id__c",
+        title="External ID field",
+        description="API name of a Text field on Case marked External ID and Unique; handoff "
+        "writes one key per escalation into it so a case is never created twice.",
+        pattern=r"^[A-Za-z][A-Za-z0-9_]*__c$",
+    )
+    origin: str = Field(
+        default="Chat", title="Case Origin", description="A value of the Case Origin picklist."
+    )
+    priority_low: str = Field(default="Low", title="Low priority", description=PRIORITY_HELP)
+    priority_normal: str = Field(
+        default="Medium", title="Normal priority", description=PRIORITY_HELP
+    )
+    priority_high: str = Field(default="High", title="High priority", description=PRIORITY_HELP)
+    priority_urgent: str = Field(default="High", title="Urgent priority", description=PRIORITY_HELP)
+    webhook_token: SecretStr | None = Field(
+        default=None,
+        title="Webhook token",
+        description="A long random string you choose (e.g. `openssl rand -hex 32`). Enter the "
+        "same value in the Salesforce External Credential, which sends it as X-Handoff-Token.",
+        min_length=24,
+    )
+    base_url: str | None = Field(
+        default=None,
+        title="API base URL",
+        description="Leave empty. Overrides the My Domain URL for API calls (tests, proxies).",
+    )
+
+    @field_validator("instance_url")
+    @classmethod
+    def _instance_url(cls, value: str) -> str:
+        parts = urlsplit(value.strip())
+        if parts.scheme != "https" or not parts.hostname or parts.path not in ("", "/"):
+            raise ValueError("enter the https:// address of your My Domain, with no path")
+        return f"https://{parts.netloc.lower()}"
+
+
+class SalesforceHelpdesk:
+    """Salesforce Service Cloud behind the `Helpdesk` protocol."""
+
+    platform: ClassVar[str] = "salesforce"
+    title: ClassVar[str] = "Salesforce"
+    max_body_chars: ClassVar[int] = 32_000  # Case.Description is a textarea(32000)
+    idempotency: ClassVar[str] = "GET, then upsert, on a Case External ID + Unique field"
+    credentials_model: ClassVar[type[BaseModel]] = Credentials
+
+    def __init__(
+        self, credentials: BaseModel, *, http: httpx.AsyncClient, webhook_secret: str
+    ) -> None:
+        if not isinstance(credentials, Credentials):
+            raise TypeError("SalesforceHelpdesk needs salesforce.Credentials")
+        self._credentials = credentials
+        self._http = http
+        self._base = (credentials.base_url or credentials.instance_url).rstrip("/")
+        self._api = f"/services/data/{credentials.api_version}"
+        # handoff's generated secret is shown nowhere and changes on reconnect, so the admin's
+        # own token wins; without one, an unconfigured Flow fails closed.
+        token = credentials.webhook_token
+        self._webhook_secret = token.get_secret_value() if token else webhook_secret
+        self._priorities = {
+            Priority.LOW: credentials.priority_low,
+            Priority.NORMAL: credentials.priority_normal,
+            Priority.HIGH: credentials.priority_high,
+            Priority.URGENT: credentials.priority_urgent,
+        }
+        self._access_token: str | None = None
+        self._minted_at = 0.0
+        self._token_lock = asyncio.Lock()
+
+    # --- outbound ----------------------------------------------------------------------
+
+    async def verify_credentials(self) -> None:
+        """Mint a token, then check Case, the external id field and the picklist values."""
+        describe = (await self._call("GET", "/sobjects/Case/describe")).json()
+        fields = {f.get("name"): f for f in describe.get("fields") or []}
+        name = self._credentials.external_id_field
+        field = fields.get(name)
+        if field is None:
+            raise InvalidCredentials(
+                f"Case has no field {name} the Run As user can see: create a Text field, "
+                "tick External ID and Unique, and grant the user access to it"
+            )
+        if not (field.get("externalId") and field.get("unique")):
+            raise InvalidCredentials(f"Case.{name} must be marked both External ID and Unique")
+        if not describe.get("createable", True):
+            raise InvalidCredentials("the Run As user cannot create Cases")
+        checks = [
+            ("Origin", self._credentials.origin),
+            *(("Priority", v) for v in self._priorities.values()),
+        ]
+        for picklist, value in checks:
+            allowed = _picklist(fields.get(picklist) or {})
+            if allowed is not None and value not in allowed:
+                raise InvalidCredentials(
+                    f"{value!r} is not a value of the Case {picklist} picklist "
+                    f"(allowed: {', '.join(allowed)})"
+                )
+
+    async def create_ticket(self, packet: TicketPacket) -> TicketRef:
+        """Create the case once per `packet.idempotency_key`, even when retried."""
+        path = f"/sobjects/Case/{self._credentials.external_id_field}/"
+        path += quote(packet.idempotency_key, safe="")
+        existing = await self._find(path)
+        if existing is not None:
+            return self._ref(existing)
+        case: dict[str, Any] = {
+            "Subject": packet.subject[:SUBJECT_CHARS],
+            # Description is plain text (a long text area, not rich text).
+            "Description": _fit_bytes(packet, self.max_body_chars),
+            "Origin": self._credentials.origin,
+            "Priority": self._priorities[packet.priority],
+            "Status": "New",
+            **_supplied(packet.contact),
+        }
+        response = await self._call("PATCH", path, body=case)
+        # v46.0+ answers an update with 200 and the id; older versions with an empty 204.
+        if response.status_code != 204 and response.content:
+            return self._ref(str(response.json()["id"]))
+        found = await self._find(path)
+        if found is None:
+            raise Unavailable("Salesforce accepted the case but does not find it yet")
+        return self._ref(found)
+
+    async def add_message(self, ticket: TicketRef, message: Message, contact: Contact) -> None:
+        """Add a user's follow-up to the case as public case comments."""
+        # The REST API cannot write a CaseComment as anyone but the integration user, so each
+        # comment starts with CUSTOMER_PREFIX; that is also how its echo is recognised.
+        budget = COMMENT_BYTES - len(CUSTOMER_PREFIX.encode())
+        for part in _split_bytes(message.text, budget):
+            comment = {"ParentId": ticket.id, "CommentBody": CUSTOMER_PREFIX + part}
+            await self._call("POST", "/sobjects/CaseComment", body={**comment, "IsPublished": True})
+
+    async def _find(self, path: str) -> str | None:
+        response = await self._call("GET", path, params={"fields": "Id"}, check=False)
+        if response.status_code == 404:
+            # A missing case and a missing field are both 404 NOT_FOUND; only the message
+            # ("Provided external ID field does not exist or is not accessible") differs.
+            if "external id field" in _detail(response).lower():
+                raise Rejected(404, f"{PLATFORM}: {_detail(response)}")
+            return None
+        return str(_check(response).json()["Id"])
+
+    def _ref(self, case_id: str) -> TicketRef:
+        url = f"{self._credentials.instance_url}/lightning/r/Case/{case_id}/view"
+        return TicketRef(id=case_id, url=url)
+
+    async def _call(
+        self,
+        method: str,
+        path: str,
+        *,
+        body: dict[str, Any] | None = None,
+        params: dict[str, str] | None = None,
+        check: bool = True,
+    ) -> httpx.Response:
+        async def attempt(token: str) -> httpx.Response:
+            request = self._http.build_request(
+                method,
+                self._base + self._api + path,
+                json=body,
+                params=params,
+                headers={"Authorization": f"Bearer {token}", "Accept": "application/json"},
+            )
+            return await common.send(self._http, request, platform=PLATFORM)
+
+        token = await self._token()
+        response = await attempt(token)
+        if response.status_code == 401:  # INVALID_SESSION_ID: the session ended; mint once more
+            response = await attempt(await self._token(stale=token))
+        if response.status_code == 300:  # several records carry the external id
+            raise Rejected(300, f"{PLATFORM}: several cases match; make the field Unique")
+        return _check(response) if check else response
+
+    async def _token(self, stale: str | None = None) -> str:
+        """Return a live access token; mint one when there is none, it aged, or it is `stale`."""
+        async with self._token_lock:  # one mint at a time; waiters reuse its token
+            token, age = self._access_token, time.monotonic() - self._minted_at
+            if token is not None and token != stale and age < TOKEN_MAX_AGE_SECONDS:
+                return token
+            self._access_token = None
+            token = await self._mint()
+            self._access_token, self._minted_at = token, time.monotonic()
+            return token
+
+    async def _mint(self) -> str:
+        form = {
+            "grant_type": "client_credentials",
+            "client_id": self._credentials.client_id,
+            "client_secret": self._credentials.client_secret.get_secret_value(),
+        }
+        request = self._http.build_request(
+            "POST", self._base + TOKEN_PATH, data=form, headers={"Accept": "application/json"}
+        )
+        response = await common.send(self._http, request, platform=PLATFORM)
+        if response.status_code >= 500:
+            raise Unavailable(f"{PLATFORM} token endpoint answered {response.status_code}")
+        try:
+            answer = response.json()
+        except ValueError:
+            answer = {}
+        answer = answer if isinstance(answer, dict) else {}
+        if response.status_code == 200 and answer.get("access_token"):
+            return str(answer["access_token"])
+        error = str(answer.get("error") or response.status_code)
+        reason = f"{error}: {answer.get('error_description') or response.reason_phrase}"
+        if error == "rate_limit_exceeded":
+            raise RateLimited(f"{PLATFORM} token rate limit: {reason}", LIMIT_RETRY_SECONDS)
+        raise InvalidCredentials(f"{PLATFORM} refused the consumer key or secret ({reason})")
+
+    # --- inbound -----------------------------------------------------------------------
+
+    def verify_webhook(
+        self, *, body: bytes, headers: Mapping[str, str], now: float | None = None
+    ) -> None:
+        """Compare the Flow's X-Handoff-Token header with our token; raise BadSignature."""
+        # A Flow callout cannot sign its body or stamp a time: a constant-time token check is
+        # what it allows (over HTTPS); redeliveries are deduplicated on event_id downstream.
+        common.require_equal(
+            self._webhook_secret, _header(headers, TOKEN_HEADER), "X-Handoff-Token"
+        )
+
+    async def parse_webhook(self, body: bytes, headers: Mapping[str, str]) -> list[TicketEvent]:
+        """Return the agent's published comment or the case closing in a verified callout."""
+        try:
+            payload = json.loads(body)
+        except ValueError as error:
+            raise Rejected(400, "Salesforce Flow body is not JSON") from error
+        if not isinstance(payload, dict):
+            raise Rejected(400, "Salesforce Flow body is not a JSON object")
+        event_id, case_id = payload.get("event_id"), payload.get("case_id")
+        if not (isinstance(event_id, str) and event_id and isinstance(case_id, str) and case_id):
+            raise Rejected(400, f"Salesforce Flow body needs event_id and case_id: {FLOW_BODY}")
+        kind = payload.get("type")
+        if kind == "comment":
+            text = payload.get("comment")
+            # Unpublished comments are internal; comments by portal users (not "Standard"
+            # users) are customers; CUSTOMER_PREFIX marks the follow-ups we wrote ourselves.
+            if payload.get("is_published") is not True or not isinstance(text, str):
+                return []
+            if payload.get("created_by_type", "Standard") != "Standard":
+                return []
+            if text.startswith(CUSTOMER_PREFIX.strip()) or not text.strip():
+                return []
+            author = payload.get("created_by_name")
+            return [
+                TicketEvent(
+                    TicketEventKind.REPLY,
+                    case_id,
+                    event_id,
+                    text=text,
+                    author_name=author if isinstance(author, str) else None,
+                )
+            ]
+        if kind == "status":
+            closed = payload.get("is_closed")
+            if closed is True or (closed is None and payload.get("status") == "Closed"):
+                return [TicketEvent(TicketEventKind.SOLVED, case_id, event_id)]
+        return []
+
+    def webhook_setup(self, webhook_url: str) -> list[str]:
+        """Return the Salesforce Setup steps that send us comments and closed cases."""
+        base = urlsplit(webhook_url)
+        return [
+            "In handoff, make sure 'Webhook token' is set on this integration (a long random "
+            "string you keep); Salesforce sends it with every callout.",
+            "In Salesforce Setup → Named Credentials → External Credentials → New: label "
+            "'handoff', authentication protocol 'Custom'. Add a principal 'handoff' with an "
+            "authentication parameter 'token' = your webhook token, then a custom header "
+            "X-Handoff-Token = {!$Credential.handoff.token}.",
+            f"Named Credentials → New: label 'handoff', URL {base.scheme}://{base.netloc}, "
+            "external credential 'handoff', 'Generate Authorization Header' off, 'Allow "
+            "formulas in HTTP header' on. In a permission set for the users who create case "
+            "comments and close cases, grant External Credential Principal Access to handoff.",
+            "Setup → Flows → New Flow → Record-Triggered Flow on Case Comment, 'A record is "
+            "created'. Add a 'Run Asynchronously' path with an Action → Create HTTP Callout: "
+            f"named credential handoff, method POST, URL path {base.path}, "
+            f"sample request body {FLOW_BODY}.",
+            "Map its body: event_id = {!$Record.Id}, case_id = {!$Record.ParentId}, type = "
+            "'comment', is_published = {!$Record.IsPublished}, created_by_name = "
+            "{!$Record.CreatedBy.Name}, created_by_type = {!$Record.CreatedBy.UserType}, "
+            "comment = {!$Record.CommentBody}. Save and activate.",
+            "New Record-Triggered Flow on Case, 'A record is updated', condition IsClosed "
+            "equals True, 'Only when a record is updated to meet the condition requirements'; "
+            "the same callout on a 'Run Asynchronously' path with event_id = {!$Record.Id} & "
+            "'-' & {!$Record.LastModifiedDate}, case_id = {!$Record.Id}, type = 'status', "
+            "status = {!$Record.Status}, is_closed = {!$Record.IsClosed}. Save and activate.",
+            "Without Flow HTTP Callout, an Apex trigger or queueable can POST the same JSON "
+            "with the same header (callout:handoff).",
+        ]
+
+
+def _check(response: httpx.Response) -> httpx.Response:
+    if response.status_code == 403 and "REQUEST_LIMIT_EXCEEDED" in _codes(response):
+        raise RateLimited(f"{PLATFORM} API limit: {_detail(response)}", LIMIT_RETRY_SECONDS)
+    return common.check_response(response, platform=PLATFORM, detail=_detail)
+
+
+def _errors(response: httpx.Response) -> list[dict[str, Any]]:
+    try:
+        body = response.json()
+    except ValueError:
+        return []
+    items = body if isinstance(body, list) else [body]
+    return [item for item in items if isinstance(item, dict)]
+
+
+def _codes(response: httpx.Response) -> set[str]:
+    return {str(e.get("errorCode")) for e in _errors(response)}
+
+
+def _detail(response: httpx.Response) -> str:
+    """Read Salesforce's `[{"message", "errorCode", "fields"}]` error bodies."""
+    parts = []
+    for error in _errors(response):
+        text = f"{error.get('errorCode') or 'ERROR'}: {error.get('message') or ''}".strip()
+        if error.get("fields"):
+            text += f" (fields: {', '.join(str(f) for f in error['fields'])})"
+        parts.append(text)
+    return "; ".join(parts) or response.text[:300] or response.reason_phrase
+
+
+def _picklist(field: dict[str, Any]) -> list[str] | None:
+    """Return the active values of a restricted picklist; None when any value is accepted."""
+    if not field.get("restrictedPicklist"):
+        return None
+    return [str(v["value"]) for v in field.get("picklistValues") or [] if v.get("active")]
+
+
+def _supplied(contact: Contact) -> dict[str, str]:
+    """Return the Web-to-Case fields; an email Salesforce would refuse is left out."""
+    fields = {"SuppliedName": contact.display_name, "SuppliedPhone": contact.phone or ""}
+    supplied = {k: v[: SUPPLIED_LIMITS[k]] for k, v in fields.items() if v}
+    if contact.email and len(contact.email) <= 80 and EMAIL.match(contact.email):
+        supplied["SuppliedEmail"] = contact.email
+    return supplied
+
+
+def _fit_bytes(packet: TicketPacket, limit: int) -> str:
+    """Return the plain body within `limit` UTF-8 bytes as well as characters."""
+    chars = limit
+    body = common.plain_body(packet, chars)
+    while len(body.encode()) > limit and chars > 1000:
+        chars = chars * limit // len(body.encode()) - 16
+        body = common.plain_body(packet, chars)
+    return body
+
+
+def _split_bytes(text: str, budget: int) -> list[str]:
+    parts: list[str] = []
+    current: list[str] = []
+    size = 0
+    for char in text:
+        width = len(char.encode())
+        if size + width > budget:
+            parts.append("".join(current))
+            current, size = [], 0
+        current.append(char)
+        size += width
+    parts.append("".join(current))
+    return parts
+
+
+def _header(headers: Mapping[str, str], name: str) -> str | None:
+    value = headers.get(name)
+    if value is not None:
+        return value
+    return next((v for k, v in headers.items() if k.lower() == name), None)

@@ -1,0 +1,518 @@
+"""A faithful fake of a Salesforce org's OAuth and REST API, over real HTTP.
+
+`FakeSalesforce` runs a Starlette app under uvicorn in a background thread on 127.0.0.1 and keeps
+cases and case comments in memory. It implements what handoff calls:
+
+- `POST /services/oauth2/token` with `grant_type=client_credentials` (400 `invalid_client` for a
+  wrong key or secret, 400 `unsupported_grant_type` for any other grant),
+- `GET /services/data/vNN.0/limits` and `/sobjects/Case/describe`,
+- `GET` and `PATCH /sobjects/Case/{ExternalIdField}/{value}` (upsert: 201 `created: true`; on a
+  match 200 `created: false` from v46.0, an empty 204 before; 404 NOT_FOUND),
+- `GET /sobjects/Case/{id}`, `POST /sobjects/CaseComment`,
+
+answering Salesforce's error arrays `[{"message", "errorCode", "fields"}]`: 401
+INVALID_SESSION_ID, 400 INVALID_FIELD / INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST /
+STRING_TOO_LONG / INVALID_CROSS_REFERENCE_KEY, 403 REQUEST_LIMIT_EXCEEDED. Knobs:
+`limit_requests(n)`, `drop_next_upsert(seconds)` (the case is stored, then the answer stalls past
+the client's timeout), `miss_next_lookup()` (a case created by a racing request), and
+`expire_tokens()`. Helpers play the admin's Flows: `agent_comment`, `customer_comment`,
+`close_case`, then `flow_request` for the body and `X-Handoff-Token` header::
+
+    with FakeSalesforce() as sf:
+        creds = Credentials(instance_url="https://acme.my.salesforce.com",
+                            client_id=sf.client_id, client_secret=sf.client_secret,
+                            base_url=sf.base_url)
+        body, headers = sf.flow_request(sf.agent_comment(case_id, "Hi!"), token)
+
+Reference: https://developer.salesforce.com/docs/platform/api-rest/guide/dome-upsert.html,
+https://developer.salesforce.com/docs/atlas.en-us.api_rest.meta/api_rest/errorcodes.htm and
+the client credentials flow in Salesforce Help. Assumed, not documented: the exact messages of
+INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST and STRING_TOO_LONG, and the describe fields beyond
+`name`, `externalId`, `unique`, `restrictedPicklist` and `picklistValues`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import hashlib
+import hmac
+import json
+import secrets
+import socket
+import threading
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from types import TracebackType
+from typing import Any
+from urllib.parse import parse_qs
+
+import uvicorn
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+ORG_ID = "00D5e000000AbCdEAK"
+USER_ID = "0055e000001IntGAAS"
+EXTERNAL_ID_FIELD = "Handoff_Conversation_Id__c"
+CASE_FIELDS = {
+    "Subject": 255,
+    "Description": 32_000,
+    "Origin": 255,
+    "Priority": 255,
+    "Status": 255,
+    "SuppliedName": 80,
+    "SuppliedEmail": 80,
+    "SuppliedPhone": 40,
+    EXTERNAL_ID_FIELD: 255,
+}
+PICKLISTS = {
+    "Origin": ["Phone", "Email", "Web", "Chat"],
+    "Priority": ["High", "Medium", "Low"],
+    "Status": ["New", "Working", "Escalated", "Closed"],
+}
+
+
+@dataclass(slots=True)
+class Received:
+    """One request as the fake saw it, recorded on arrival."""
+
+    method: str
+    path: str
+    query: dict[str, str]
+    headers: dict[str, str]
+    body: Any  # parsed JSON, the form as a dict, or the raw text
+    status: int | None = None  # what the fake answered; None while the answer is stalled
+
+
+class SalesforceError(Exception):
+    """An error answered as Salesforce's `[{"message", "errorCode", "fields"}]`."""
+
+    def __init__(self, status: int, code: str, message: str, fields: list[str] | None = None):
+        super().__init__(message)
+        self.status, self.code, self.message, self.fields = status, code, message, fields or []
+
+
+def id18(record_id: str) -> str:
+    """Append Salesforce's case-insensitivity suffix to a 15-character id."""
+    alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZ012345"
+    suffix = ""
+    for start in (0, 5, 10):
+        chunk = record_id[start : start + 5]
+        suffix += alphabet[sum(1 << i for i, c in enumerate(chunk) if "A" <= c <= "Z")]
+    return record_id + suffix
+
+
+def _errors(error: SalesforceError) -> JSONResponse:
+    body = [{"message": error.message, "errorCode": error.code, "fields": error.fields}]
+    return JSONResponse(body, status_code=error.status)
+
+
+class FakeSalesforce:
+    """A fake Salesforce org on 127.0.0.1; use it as a context manager."""
+
+    def __init__(
+        self,
+        *,
+        client_id: str = "3MVG9fake.consumer.key",
+        client_secret: str = "fake-consumer-secret-0123456789",
+    ) -> None:
+        self.client_id = client_id
+        self.client_secret = client_secret
+        self.requests: list[Received] = []
+        self.cases: dict[str, dict[str, Any]] = {}
+        self.comments: dict[str, dict[str, Any]] = {}
+        self.tokens: set[str] = set()
+        self.restricted = {"Origin": False, "Priority": True, "Status": False}
+        self._serial = iter(range(1, 10**9))
+        self._limited = 0
+        self._drop_next_upsert: float | None = None
+        self._miss_next_lookup = False
+        self._lock = threading.RLock()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._stop_event: asyncio.Event | None = None
+        self._socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self._socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self._socket.bind(("127.0.0.1", 0))
+        self.port = int(self._socket.getsockname()[1])
+        data = "/services/data/{version:str}"
+        routes = [
+            Route("/services/oauth2/token", self._wrap(self._token), methods=["POST"]),
+            Route(data + "/limits", self._api(self._limits), methods=["GET"]),
+            Route(data + "/sobjects/Case/describe", self._api(self._describe), methods=["GET"]),
+            Route(data + "/sobjects/CaseComment", self._api(self._comment), methods=["POST"]),
+            Route(data + "/sobjects/Case/{case_id:str}", self._api(self._case), methods=["GET"]),
+            Route(
+                data + "/sobjects/Case/{field:str}/{value:str}",
+                self._api(self._by_external_id),
+                methods=["GET", "PATCH"],
+            ),
+        ]
+        config = uvicorn.Config(
+            Starlette(routes=routes),
+            log_level="warning",
+            lifespan="off",
+            access_log=False,
+            timeout_graceful_shutdown=1,
+        )
+        self._server = uvicorn.Server(config)
+        self._thread = threading.Thread(
+            target=self._server.run, kwargs={"sockets": [self._socket]}, daemon=True
+        )
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    # --- knobs -------------------------------------------------------------------------
+
+    def limit_requests(self, requests: int) -> None:
+        """Answer the next `requests` API calls with 403 REQUEST_LIMIT_EXCEEDED."""
+        with self._lock:
+            self._limited = requests
+
+    def drop_next_upsert(self, stall_seconds: float = 5.0) -> None:
+        """Store the next upserted case, then stall its answer (a timeout that reached us)."""
+        with self._lock:
+            self._drop_next_upsert = stall_seconds
+
+    def miss_next_lookup(self) -> None:
+        """Answer the next GET by external id with 404, as if the case came a moment later."""
+        with self._lock:
+            self._miss_next_lookup = True
+
+    def expire_tokens(self) -> None:
+        """End every session, as the org's session timeout does."""
+        with self._lock:
+            self.tokens.clear()
+
+    def cases_with_key(self, key: str) -> list[dict[str, Any]]:
+        with self._lock:
+            return [c for c in self.cases.values() if c.get(EXTERNAL_ID_FIELD) == key]
+
+    def comments_on(self, case_id: str) -> list[dict[str, Any]]:
+        with self._lock:
+            return [c for c in self.comments.values() if c["ParentId"] == case_id]
+
+    def requests_to(self, method: str, path_part: str) -> list[Received]:
+        with self._lock:
+            return [r for r in self.requests if r.method == method and path_part in r.path]
+
+    # --- the admin's Flows (the body handoff's webhook_setup asks for) ------------------
+
+    def agent_comment(
+        self, case_id: str, text: str, *, author: str = "Dana Agent", published: bool = True
+    ) -> dict[str, Any]:
+        """Add an agent's case comment; return the body its Flow callout sends."""
+        comment = self._add_comment(case_id, text, published, author)
+        return self._comment_body(comment, "Standard")
+
+    def customer_comment(
+        self, case_id: str, text: str, user_type: str = "Standard"
+    ) -> dict[str, Any]:
+        """Return the Flow body for an existing comment by text (our echo), or a portal user's."""
+        with self._lock:
+            comment = next((c for c in self.comments_on(case_id) if c["CommentBody"] == text), None)
+        comment = comment or self._add_comment(case_id, text, True, "Ann Portal")
+        return self._comment_body(comment, user_type)
+
+    def close_case(self, case_id: str, status: str = "Closed") -> dict[str, Any]:
+        """Close the case; return the body of the Case Flow's callout."""
+        with self._lock:
+            case = self.cases[case_id]
+            case.update(Status=status, IsClosed=status == "Closed", LastModifiedDate=_now())
+            return {
+                "event_id": f"{case_id}-{case['LastModifiedDate']}",
+                "case_id": case_id,
+                "type": "status",
+                "status": case["Status"],
+                "is_closed": case["IsClosed"],
+            }
+
+    @staticmethod
+    def flow_request(payload: dict[str, Any], token: str) -> tuple[bytes, dict[str, str]]:
+        """Serialize a Flow body with the headers its named credential adds."""
+        body = json.dumps(payload).encode()
+        return body, {
+            "content-type": "application/json",
+            "x-handoff-token": token,
+            "user-agent": "SFDC-Callout/61.0",
+        }
+
+    def _comment_body(self, comment: dict[str, Any], user_type: str) -> dict[str, Any]:
+        return {
+            "event_id": comment["Id"],
+            "case_id": comment["ParentId"],
+            "type": "comment",
+            "is_published": comment["IsPublished"],
+            "created_by_name": comment["CreatedByName"],
+            "created_by_type": user_type,
+            "comment": comment["CommentBody"],
+        }
+
+    # --- lifecycle (same approach as tests/fakes/zendesk.py) ----------------------------
+
+    def start(self) -> FakeSalesforce:
+        """Start serving; return when the server accepts connections."""
+        self._thread.start()
+        deadline = time.monotonic() + 10
+        while not self._server.started:
+            if time.monotonic() > deadline or not self._thread.is_alive():
+                raise RuntimeError("the fake Salesforce server did not start")
+            time.sleep(0.01)
+        return self
+
+    def stop(self) -> None:
+        """Stop serving; stalled answers are cut short."""
+        if self._loop is not None and self._stop_event is not None:
+            self._loop.call_soon_threadsafe(self._stop_event.set)
+        self._server.should_exit = True
+        self._thread.join(timeout=10)
+        self._socket.close()
+
+    def __enter__(self) -> FakeSalesforce:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    # --- the API -----------------------------------------------------------------------
+
+    def _wrap(self, handler: Any) -> Any:
+        async def endpoint(request: Request) -> Response:
+            raw = await request.body()
+            body: Any = raw.decode(errors="replace") if raw else None
+            if raw and request.headers.get("content-type", "").startswith("application/json"):
+                with contextlib.suppress(ValueError):
+                    body = json.loads(raw)
+            elif raw and "form-urlencoded" in request.headers.get("content-type", ""):
+                body = {k: v[0] for k, v in parse_qs(raw.decode()).items()}
+            received = Received(
+                request.method,
+                request.url.path,
+                dict(request.query_params),
+                dict(request.headers),
+                body,
+            )
+            with self._lock:
+                self.requests.append(received)
+            try:
+                response: Response = await handler(request, body)
+            except SalesforceError as error:
+                response = _errors(error)
+            received.status = response.status_code
+            return response
+
+        return endpoint
+
+    def _api(self, handler: Any) -> Any:
+        async def authed(request: Request, body: Any) -> Response:
+            scheme, _, token = request.headers.get("authorization", "").partition(" ")
+            with self._lock:
+                if scheme != "Bearer" or token not in self.tokens:
+                    raise SalesforceError(401, "INVALID_SESSION_ID", "Session expired or invalid")
+                if self._limited > 0:
+                    self._limited -= 1
+                    raise SalesforceError(
+                        403, "REQUEST_LIMIT_EXCEEDED", "TotalRequests Limit exceeded."
+                    )
+            if request.method in ("POST", "PATCH") and not isinstance(body, dict):
+                raise SalesforceError(400, "JSON_PARSER_ERROR", "The request body is not JSON")
+            result: Response = await handler(request, body)
+            return result
+
+        return self._wrap(authed)
+
+    async def _token(self, request: Request, body: Any) -> Response:
+        form = body if isinstance(body, dict) else {}
+        if form.get("grant_type") != "client_credentials":
+            return JSONResponse(
+                {
+                    "error": "unsupported_grant_type",
+                    "error_description": "grant type not supported",
+                },
+                status_code=400,
+            )
+        if (
+            form.get("client_id") != self.client_id
+            or form.get("client_secret") != self.client_secret
+        ):
+            return JSONResponse(
+                {"error": "invalid_client", "error_description": "invalid client credentials"},
+                status_code=400,
+            )
+        token = f"{ORG_ID[:15]}!{secrets.token_urlsafe(48)}"
+        issued_at = str(int(time.time() * 1000))
+        digest = hmac.new(
+            self.client_secret.encode(), (USER_ID + issued_at).encode(), hashlib.sha256
+        )
+        with self._lock:
+            self.tokens.add(token)
+        return JSONResponse(
+            {
+                "access_token": token,
+                "signature": base64.b64encode(digest.digest()).decode(),
+                "scope": "api",
+                "instance_url": self.base_url,
+                "id": f"{self.base_url}/id/{ORG_ID}/{USER_ID}",
+                "token_type": "Bearer",
+                "issued_at": issued_at,
+            }
+        )
+
+    async def _limits(self, request: Request, body: Any) -> Response:
+        used = len(self.requests)
+        return JSONResponse({"DailyApiRequests": {"Max": 15000, "Remaining": 15000 - used}})
+
+    async def _describe(self, request: Request, body: Any) -> Response:
+        fields: list[dict[str, Any]] = [{"name": "Id", "type": "id", "externalId": False}]
+        for name, length in CASE_FIELDS.items():
+            field: dict[str, Any] = {
+                "name": name,
+                "type": "textarea" if name == "Description" else "string",
+                "length": length,
+                "externalId": name == EXTERNAL_ID_FIELD,
+                "unique": name == EXTERNAL_ID_FIELD,
+                "restrictedPicklist": False,
+                "picklistValues": [],
+            }
+            if name in PICKLISTS:
+                field["type"] = "picklist"
+                field["restrictedPicklist"] = self.restricted[name]
+                field["picklistValues"] = [
+                    {"active": True, "defaultValue": v == "New", "label": v, "value": v}
+                    for v in PICKLISTS[name]
+                ]
+            fields.append(field)
+        return JSONResponse({"name": "Case", "createable": True, "fields": fields})
+
+    async def _case(self, request: Request, body: Any) -> Response:
+        with self._lock:
+            case = self.cases.get(request.path_params["case_id"])
+        if case is None:
+            raise SalesforceError(404, "NOT_FOUND", "The requested resource does not exist")
+        return JSONResponse(self._case_json(case))
+
+    async def _by_external_id(self, request: Request, body: Any) -> Response:
+        field, value = request.path_params["field"], request.path_params["value"]
+        if field != EXTERNAL_ID_FIELD:
+            raise SalesforceError(
+                404,
+                "NOT_FOUND",
+                f"Provided external ID field does not exist or is not accessible: {field}",
+            )
+        with self._lock:
+            matches = self.cases_with_key(value)
+            if request.method == "GET":
+                missed, self._miss_next_lookup = self._miss_next_lookup, False
+                if not matches or missed:
+                    raise SalesforceError(404, "NOT_FOUND", "The requested resource does not exist")
+                wanted = request.query_params.get("fields")
+                return JSONResponse(self._case_json(matches[0], wanted))
+            self._validate(body)
+            if matches:
+                matches[0].update(body, LastModifiedDate=_now())
+                version = float(request.path_params["version"].lstrip("v"))
+                if version < 46:
+                    return Response(status_code=204)
+                answer = {"id": matches[0]["Id"], "success": True, "errors": [], "created": False}
+                return JSONResponse(answer)
+            case_id = id18(f"5005e{next(self._serial):010d}")
+            self.cases[case_id] = {
+                "Id": case_id,
+                "Status": "New",
+                "IsClosed": False,
+                **body,
+                EXTERNAL_ID_FIELD: value,
+                "CreatedDate": _now(),
+                "LastModifiedDate": _now(),
+            }
+            stall, self._drop_next_upsert = self._drop_next_upsert, None
+        if stall:
+            await self._stall(stall)
+        answer = {"id": case_id, "success": True, "errors": [], "created": True}
+        return JSONResponse(answer, status_code=201)
+
+    def _validate(self, body: dict[str, Any]) -> None:
+        for name, value in body.items():
+            if name not in CASE_FIELDS:
+                raise SalesforceError(
+                    400, "INVALID_FIELD", f"No such column '{name}' on sobject of type Case"
+                )
+            if name in PICKLISTS and self.restricted[name] and value not in PICKLISTS[name]:
+                raise SalesforceError(
+                    400,
+                    "INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST",
+                    f"{name}: bad value for restricted picklist field: {value}",
+                    [name],
+                )
+            limit = CASE_FIELDS[name]
+            if isinstance(value, str) and len(value) > limit:
+                raise SalesforceError(
+                    400,
+                    "STRING_TOO_LONG",
+                    f"{name}: data value too large: {value[:20]}... (max length={limit})",
+                    [name],
+                )
+
+    async def _comment(self, request: Request, body: dict[str, Any]) -> Response:
+        text = body.get("CommentBody") or ""
+        if len(text.encode()) > 4000:
+            raise SalesforceError(
+                400,
+                "STRING_TOO_LONG",
+                "Body: data value too large (max length=4000)",
+                ["CommentBody"],
+            )
+        if body.get("ParentId") not in self.cases:
+            raise SalesforceError(
+                400,
+                "INVALID_CROSS_REFERENCE_KEY",
+                "Parent ID: id value of incorrect type or not found",
+                ["ParentId"],
+            )
+        comment = self._add_comment(body["ParentId"], text, bool(body.get("IsPublished")))
+        return JSONResponse({"id": comment["Id"], "success": True, "errors": []}, status_code=201)
+
+    # --- storage -----------------------------------------------------------------------
+
+    def _add_comment(
+        self, case_id: str, text: str, published: bool, author: str = "Integration User"
+    ) -> dict[str, Any]:
+        with self._lock:
+            comment_id = id18(f"00a5e{next(self._serial):010d}")
+            comment = {
+                "Id": comment_id,
+                "ParentId": case_id,
+                "CommentBody": text,
+                "IsPublished": published,
+                "CreatedByName": author,
+                "CreatedDate": _now(),
+            }
+            self.comments[comment_id] = comment
+            return comment
+
+    def _case_json(self, case: dict[str, Any], fields: str | None = None) -> dict[str, Any]:
+        url = f"/services/data/v61.0/sobjects/Case/{case['Id']}"
+        record = dict(case)
+        if fields:
+            record = {k: case.get(k) for k in fields.split(",")}
+        return {"attributes": {"type": "Case", "url": url}, **record}
+
+    async def _stall(self, seconds: float) -> None:
+        if self._stop_event is None:  # created on the server's own loop
+            self._loop, self._stop_event = asyncio.get_running_loop(), asyncio.Event()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._stop_event.wait(), seconds)
+
+
+def _now() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.000+0000")
