@@ -4,11 +4,13 @@
 keeps tickets, contacts and notes in memory. It checks what Freshdesk checks: Basic auth with
 the API key as user name (401 `invalid_credentials`), the create-ticket body (400 `Validation
 failed` with per-field errors: a requester identifier, an email's format, `name` with a phone,
-the integer enums, known custom fields), the search query's quoting, and note bodies.
-Knobs: `rate_limit(n)` answers the next n requests with 429 + `Retry-After` and the
-`X-RateLimit-*` headers; `lose_next_create(seconds)` stores the next ticket and then stalls
-longer than the client's timeout; `search_lag` hides fresh tickets from search, like
-Freshdesk's index. `webhook(...)` builds what the admin's automation rule would send::
+the integer enums, known custom fields), the search query's quoting, and note bodies. It lists
+ticket fields (`GET /api/v2/ticket_fields`: the system ones, then `custom_field_info`).
+Knobs: `add_custom_field(name, label, type)` adds a custom ticket field; `rate_limit(n)` answers
+the next n requests with 429 + `Retry-After` and the `X-RateLimit-*` headers;
+`lose_next_create(seconds)` stores the next ticket and then stalls longer than the client's
+timeout; `search_lag` hides fresh tickets from search, like Freshdesk's index. `webhook(...)`
+builds what the admin's automation rule would send::
 
     with FakeFreshdesk() as fake:
         ...  # Credentials(domain="acme", api_key=fake.api_key, base_url=fake.base_url)
@@ -56,6 +58,18 @@ UNEXPECTED = "Unexpected/invalid field in request"
 BAD_EMAIL = "It should be in the 'valid email address' format"
 BAD_QUERY = "It should be in the format \"field:'value'\""
 NO_CONTACT = "There is no contact matching the given user_id"
+# The system ticket fields every helpdesk lists before its custom ones (name, label, type).
+DEFAULT_TICKET_FIELDS = (
+    ("requester", "Search a requester", "default_requester"),
+    ("subject", "Subject", "default_subject"),
+    ("ticket_type", "Type", "default_ticket_type"),
+    ("source", "Source", "default_source"),
+    ("status", "Status", "default_status"),
+    ("priority", "Priority", "default_priority"),
+    ("group", "Group", "default_group"),
+    ("agent", "Agent", "default_agent"),
+    ("description", "Description", "default_description"),
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,6 +125,11 @@ class FakeFreshdesk:
     ) -> None:
         self.api_key = api_key
         self.custom_fields = set(custom_fields)
+        # What GET /api/v2/ticket_fields lists for the custom fields: name → (label, type).
+        self.custom_field_info: dict[str, tuple[str, str]] = {
+            name: (name.removeprefix("cf_").replace("_", " ").capitalize(), "custom_text")
+            for name in custom_fields
+        }
         self.agent_name = agent_name
         self.tickets: dict[int, Ticket] = {}
         self.contacts: dict[int, dict[str, Any]] = {}
@@ -130,6 +149,7 @@ class FakeFreshdesk:
         app = Starlette(
             routes=[
                 Route("/api/v2/agents/me", self._me, methods=["GET"]),
+                Route("/api/v2/ticket_fields", self._ticket_fields, methods=["GET"]),
                 Route("/api/v2/search/tickets", self._search, methods=["GET"]),
                 Route("/api/v2/contacts", self._list_contacts, methods=["GET"]),
                 Route("/api/v2/tickets", self._list_tickets, methods=["GET"]),
@@ -166,6 +186,12 @@ class FakeFreshdesk:
         """Add a contact (e.g. an existing customer) and return its id."""
         with self._lock:
             return self._contact(fields)
+
+    def add_custom_field(self, name: str, label: str, field_type: str = "custom_text") -> None:
+        """Add a custom ticket field (Admin → Ticket fields), e.g. `custom_paragraph`."""
+        with self._lock:
+            self.custom_fields.add(name)
+            self.custom_field_info[name] = (label, field_type)
 
     def calls(self, method: str, path: str) -> list[Received]:
         """Return the requests received for one method and path, oldest first."""
@@ -332,6 +358,29 @@ class FakeFreshdesk:
             return refusal
         agent = {"id": 432, "type": "support_agent", "contact": {"name": self.agent_name}}
         return self._reply(request, body, JSONResponse(agent))
+
+    async def _ticket_fields(self, request: Request) -> Response:
+        body, refusal = await self._gate(request)
+        if refusal:
+            return refusal
+        with self._lock:
+            custom = [(n, *info) for n, info in self.custom_field_info.items()]
+        fields = [
+            {
+                "id": 60000 + position,
+                "name": name,
+                "label": label,
+                "label_for_customers": label,
+                "type": kind,
+                "default": kind.startswith("default_"),
+                "position": position,
+                "required_for_agents": name in ("requester", "subject"),
+            }
+            for position, (name, label, kind) in enumerate(
+                [*DEFAULT_TICKET_FIELDS, *custom], start=1
+            )
+        ]
+        return self._reply(request, body, JSONResponse(fields))
 
     async def _search(self, request: Request) -> Response:
         body, refusal = await self._gate(request)

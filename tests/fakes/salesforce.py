@@ -127,6 +127,10 @@ class FakeSalesforce:
         self.comments: dict[str, dict[str, Any]] = {}
         self.tokens: set[str] = set()
         self.restricted = {"Origin": False, "Priority": True, "Status": False}
+        # What describe shows besides PICKLISTS: labels an admin renamed (the API value
+        # stays), and retired values that are listed with `active: false`.
+        self.labels: dict[str, str] = {"Chat": "Live chat"}
+        self.inactive: dict[str, list[str]] = {"Origin": ["Fax"]}
         self._serial = iter(range(1, 10**9))
         self._limited = 0
         self._drop_next_upsert: float | None = None
@@ -388,8 +392,13 @@ class FakeSalesforce:
                 field["type"] = "picklist"
                 field["restrictedPicklist"] = self.restricted[name]
                 field["picklistValues"] = [
-                    {"active": True, "defaultValue": v == "New", "label": v, "value": v}
-                    for v in PICKLISTS[name]
+                    {
+                        "active": v in PICKLISTS[name],
+                        "defaultValue": v == "New",
+                        "label": self.labels.get(v, v),
+                        "value": v,
+                    }
+                    for v in [*PICKLISTS[name], *self.inactive.get(name, [])]
                 ]
             fields.append(field)
         return JSONResponse({"name": "Case", "createable": True, "fields": fields})

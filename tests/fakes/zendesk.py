@@ -8,6 +8,8 @@ users, tickets and comments in memory. It implements what handoff calls:
 - `POST /api/v2/users/create_or_update` (matches on email, then external_id),
 - `GET /api/v2/tickets?external_id=`, `POST /api/v2/tickets` (with `Idempotency-Key`),
 - `GET` and `PUT /api/v2/tickets/{id}` (comments with `author_id`, status changes),
+- `GET /api/v2/groups` and `GET /api/v2/brands` (offset pagination: `page`, `per_page`,
+  `next_page`; edit `groups` and `brands` to change what they list),
 
 each with or without the `.json` suffix, answering Zendesk's error bodies:
 `{"error","description","details":{field:[{"description","error"}]}}` for 422, `RecordNotFound`
@@ -114,6 +116,16 @@ class FakeZendesk:
         self.tickets: dict[int, dict[str, Any]] = {}
         self.comments: dict[int, list[dict[str, Any]]] = {}
         self.idempotency: dict[str, tuple[str, int, dict[str, Any]]] = {}
+        self.groups: list[dict[str, Any]] = [
+            {"id": 360001, "name": "Support", "deleted": False, "default": True},
+            {"id": 360002, "name": "Billing", "deleted": False, "default": False},
+            {"id": 360003, "name": "Old team", "deleted": True, "default": False},
+        ]
+        self.brands: list[dict[str, Any]] = [
+            {"id": 470001, "name": "Acme", "subdomain": subdomain, "active": True, "default": True},
+            {"id": 470002, "name": "Acme Kids", "subdomain": "acmekids", "active": True},
+            {"id": 470003, "name": "Retired", "subdomain": "retired", "active": False},
+        ]
         self._ids = iter(range(1001, 10**9))
         self._rate_limited = 0
         self._retry_after = "1"
@@ -134,6 +146,8 @@ class FakeZendesk:
             ("/api/v2/users/create_or_update", self._create_or_update_user, ["POST"]),
             ("/api/v2/tickets", self._tickets, ["GET", "POST"]),
             ("/api/v2/tickets/{ticket_id:int}", self._ticket, ["GET", "PUT"]),
+            ("/api/v2/groups", self._groups, ["GET"]),
+            ("/api/v2/brands", self._brands, ["GET"]),
         ):
             routes.append(Route(path, self._wrap(handler), methods=methods))
             routes.append(Route(path + ".json", self._wrap(handler), methods=methods))
@@ -554,6 +568,36 @@ class FakeZendesk:
             return JSONResponse(
                 {"ticket": self._ticket_json(ticket), "audit": {"id": next(self._ids)}}
             )
+
+    async def _groups(self, request: Request, body: Any, authed: bool) -> Response:
+        return self._page(request, authed, "groups", self.groups)
+
+    async def _brands(self, request: Request, body: Any, authed: bool) -> Response:
+        return self._page(request, authed, "brands", self.brands)
+
+    def _page(
+        self, request: Request, authed: bool, key: str, items: list[dict[str, Any]]
+    ) -> Response:
+        """Answer one page of a list the way Zendesk's offset pagination does."""
+        if not authed:
+            return _error(401, "Couldn't authenticate you")
+        try:
+            page = int(request.query_params.get("page", "1"))
+            per_page = min(100, int(request.query_params.get("per_page", "100")))
+        except ValueError:
+            return _error(400, "InvalidPaginationParameter", "page must be a number")
+        with self._lock:
+            chunk = [dict(i) for i in items[(page - 1) * per_page : page * per_page]]
+            more = page * per_page < len(items)
+        url = f"{self.base_url}/api/v2/{key}.json?page={{}}&per_page={per_page}"
+        return JSONResponse(
+            {
+                key: chunk,
+                "next_page": url.format(page + 1) if more else None,
+                "previous_page": url.format(page - 1) if page > 1 else None,
+                "count": len(items),
+            }
+        )
 
     # --- storage -----------------------------------------------------------------------
 

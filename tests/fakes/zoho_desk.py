@@ -341,7 +341,13 @@ class FakeZohoDesk:
         return self._wrap(guarded)
 
     async def _departments(self, request: Request, body: Any) -> Response:
-        return JSONResponse({"data": self.departments})
+        enabled = request.query_params.get("isEnabled")
+        wanted = [
+            d
+            for d in self.departments
+            if enabled is None or str(d.get("isEnabled", True)).lower() == enabled.lower()
+        ]
+        return JSONResponse({"data": wanted})
 
     async def _search_contacts(self, request: Request, body: Any) -> Response:
         email = (request.query_params.get("email") or "").lower()

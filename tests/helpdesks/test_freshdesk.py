@@ -98,6 +98,26 @@ async def test_verify_credentials_names_the_api_key_when_refused(
     assert "logged in" in str(caught.value)
 
 
+async def test_options_lists_the_live_single_line_text_fields(
+    fake: FakeFreshdesk, http: httpx.AsyncClient
+) -> None:
+    fake.add_custom_field("cf_chat_reference", "Chat reference")
+    fake.add_custom_field("cf_notes", "Notes", "custom_paragraph")  # multi-line: not offered
+    offered = await connector(fake, http).options()
+
+    assert list(offered) == ["external_id_field"]
+    assert "external_id_field" in Credentials.model_fields
+    assert [(c.value, c.label) for c in offered["external_id_field"]] == [
+        ("cf_handoff_conversation", "Handoff conversation"),
+        ("cf_chat_reference", "Chat reference"),
+    ]  # system fields (group, type, ...) are not on the connect form
+    for choice in offered["external_id_field"]:  # each one the form accepts as is
+        Credentials(domain="acme", api_key="k", external_id_field=choice.value)
+
+    with pytest.raises(InvalidCredentials):
+        await connector(fake, http, api_key="wrong").options()
+
+
 async def test_verify_credentials_names_the_domain_when_there_is_no_helpdesk(
     fake: FakeFreshdesk, http: httpx.AsyncClient
 ) -> None:

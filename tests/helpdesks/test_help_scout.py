@@ -107,11 +107,21 @@ async def test_verify_credentials_gets_a_token_and_lists_inboxes(
     assert boxes.headers["authorization"].startswith("Bearer ")
 
 
-async def test_mailboxes_lists_what_the_admin_picks_from(
-    fake: FakeHelpScout, hs: HelpScoutHelpdesk
+async def test_options_lists_the_live_inboxes_the_admin_picks_from(
+    fake: FakeHelpScout, hs: HelpScoutHelpdesk, http: httpx.AsyncClient
 ) -> None:
     other = fake.add_mailbox("Billing", "billing@acme.test")
-    assert await hs.mailboxes() == {fake.mailbox["id"]: "Support", other["id"]: "Billing"}
+    offered = await hs.options()
+
+    assert list(offered) == ["mailbox_id"]
+    assert "mailbox_id" in Credentials.model_fields
+    assert [(c.value, c.label) for c in offered["mailbox_id"]] == [
+        (str(fake.mailbox["id"]), "Support"),
+        (str(other["id"]), "Billing"),
+    ]
+
+    with pytest.raises(InvalidCredentials):
+        await connector(fake, http, app_secret="nope").options()
 
 
 async def test_verify_credentials_refuses_a_wrong_secret(
@@ -434,3 +444,13 @@ def test_webhook_setup_names_the_url_and_events(hs: HelpScoutHelpdesk) -> None:
     ):
         assert needle in steps
     assert SECRET not in steps  # a typed secret is never echoed back
+
+
+async def test_connect_first_then_pick_the_inbox(
+    fake: FakeHelpScout, http: httpx.AsyncClient
+) -> None:
+    unset = connector(fake, http, mailbox_id=None)
+    await unset.verify_credentials()  # no inbox yet: the admin picks it next
+    assert (await unset.options())["mailbox_id"]
+    with pytest.raises(Rejected, match="choose an inbox"):
+        await unset.create_ticket(packet())

@@ -99,6 +99,43 @@ async def test_connect_checks_token_and_creates_unique_property(
     ]
 
 
+async def test_options_lists_live_pipelines_and_the_chosen_pipelines_stages(
+    fake: FakeHubSpot, http: httpx.AsyncClient
+) -> None:
+    fake.pipelines.append(
+        {
+            "id": "7001",
+            "label": "VIP Pipeline",
+            "displayOrder": 1,
+            "stages": [
+                {"id": "7003", "label": "Done", "displayOrder": 2,
+                 "metadata": {"ticketState": "CLOSED"}},
+                {"id": "7002", "label": "Open", "displayOrder": 1,
+                 "metadata": {"ticketState": "OPEN"}},
+            ],
+        }
+    )  # fmt: skip
+    offered = await connector(fake, http).options()
+
+    assert list(offered) == ["pipeline", "stage", "closed_stages"]
+    assert Credentials.model_fields.keys() >= offered.keys()
+    assert [(c.value, c.label) for c in offered["pipeline"]] == [
+        ("0", "Support Pipeline"),
+        ("7001", "VIP Pipeline"),
+    ]
+    default_stages = [("1", "New"), ("2", "Waiting on contact"), ("3", "Waiting on us")]
+    default_stages.append(("4", "Closed"))
+    assert [(c.value, c.label) for c in offered["stage"]] == default_stages
+    assert [(c.value, c.label) for c in offered["closed_stages"]] == default_stages
+
+    vip = await connector(fake, http, pipeline="7001", stage="7002").options()
+    assert [(c.value, c.label) for c in vip["stage"]] == [("7002", "Open"), ("7003", "Done")]
+    assert (await connector(fake, http, pipeline="404").options())["stage"] == []
+
+    with pytest.raises(InvalidCredentials):
+        await connector(fake, http, access_token="pat-na1-wrong").options()
+
+
 async def test_connect_keeps_an_existing_unique_property(
     fake: FakeHubSpot, http: httpx.AsyncClient
 ) -> None:

@@ -80,13 +80,32 @@ def packet(key: str = "esc-42", contact: Contact = ANN, **changes: object) -> Ti
     return TicketPacket(**fields)  # type: ignore[arg-type]
 
 
-async def test_connect_ok_and_ticket_types(fake: FakeIntercom, http: httpx.AsyncClient) -> None:
+async def test_connect_ok(fake: FakeIntercom, http: httpx.AsyncClient) -> None:
     desk = connector(fake, http)
     await desk.verify_credentials()
-    assert await desk.ticket_types() == [("88", "Escalation")]  # archived + tracker left out
     me = fake.calls("GET", "/me")[0]
     assert me.headers["intercom-version"] == "2.14"
     assert me.headers["authorization"] == f"Bearer {fake.token}"
+
+
+async def test_options_lists_the_live_customer_ticket_types(
+    fake: FakeIntercom, http: httpx.AsyncClient
+) -> None:
+    fake.ticket_types.append(
+        {"id": "91", "name": "Refund request", "category": "Customer", "archived": False}
+    )
+    offered = await connector(fake, http).options()
+
+    assert list(offered) == ["ticket_type_id"]  # a Credentials field
+    assert "ticket_type_id" in Credentials.model_fields
+    assert [(c.value, c.label) for c in offered["ticket_type_id"]] == [
+        ("88", "Escalation"),
+        ("91", "Refund request"),
+    ]  # archived and Tracker types left out
+    assert fake.calls("GET", "/ticket_types")[0].headers["intercom-version"] == "2.14"
+
+    with pytest.raises(InvalidCredentials, match="access_token"):
+        await connector(fake, http, token="wrong").options()
 
 
 async def test_connect_bad_token(fake: FakeIntercom, http: httpx.AsyncClient) -> None:

@@ -115,6 +115,35 @@ async def test_verify_credentials_refuses_a_wrong_secret(
     assert fake.requests_to("GET", "/services/data") == []
 
 
+async def test_options_lists_the_live_origin_and_priority_picklists(
+    fake: FakeSalesforce, salesforce: SalesforceHelpdesk, http: httpx.AsyncClient
+) -> None:
+    fake.labels["Medium"] = "Normal"
+    offered = await salesforce.options()
+
+    priority_fields = ["priority_low", "priority_normal", "priority_high", "priority_urgent"]
+    assert list(offered) == ["origin", *priority_fields]
+    assert [(c.value, c.label) for c in offered["origin"]] == [
+        ("Phone", "Phone"),
+        ("Email", "Email"),
+        ("Web", "Web"),
+        ("Chat", "Live chat"),  # the label shown, the API value kept; inactive Fax left out
+    ]
+    for field in priority_fields:
+        assert [(c.value, c.label) for c in offered[field]] == [
+            ("High", "High"),
+            ("Medium", "Normal"),
+            ("Low", "Low"),
+        ]
+    assert Credentials.model_fields.keys() >= offered.keys()
+
+    wrong = SalesforceHelpdesk(
+        credentials(fake, client_secret="nope"), http=http, webhook_secret="x"
+    )
+    with pytest.raises(InvalidCredentials):
+        await wrong.options()
+
+
 @pytest.mark.parametrize(
     ("changes", "message"),
     [

@@ -73,6 +73,13 @@ async def test_connect_pings_and_refuses_a_wrong_secret(
         await connector(receiver.url, http, "another-secret-entirely").verify_credentials()
 
 
+async def test_options_offers_nothing_and_calls_nothing(
+    receiver: FakeReceiver, http: httpx.AsyncClient
+) -> None:
+    assert await connector(receiver.url, http).options() == {}
+    assert (receiver.pings, receiver.tickets) == (0, {})  # the tool has no lists to ask for
+
+
 async def test_unreachable_tool_is_unavailable(http: httpx.AsyncClient) -> None:
     with pytest.raises(Unavailable):
         await connector("http://127.0.0.1:9/handoff", http).verify_credentials()

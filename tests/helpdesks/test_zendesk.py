@@ -135,6 +135,36 @@ def test_credentials_form_has_titles_and_hides_the_token() -> None:
     assert "tok-XYZZY" not in shown
 
 
+async def test_options_lists_live_groups_and_brands(
+    fake: FakeZendesk, zendesk: ZendeskHelpdesk, http: httpx.AsyncClient
+) -> None:
+    fake.groups.append({"id": 360004, "name": "Escalations", "deleted": False})
+    offered = await zendesk.options()
+
+    assert set(offered) == {"group_id", "brand_id"}
+    assert [(c.value, c.label) for c in offered["group_id"]] == [
+        ("360001", "Support"),
+        ("360002", "Billing"),
+        ("360004", "Escalations"),  # live, not a fixed list; the deleted group is left out
+    ]
+    assert [(c.value, c.label) for c in offered["brand_id"]] == [
+        ("470001", "Acme"),
+        ("470002", "Acme Kids"),
+    ]
+    assert Credentials.model_fields.keys() >= offered.keys()
+
+    wrong = ZendeskHelpdesk(credentials(fake, api_token="nope"), http=http, webhook_secret="x")
+    with pytest.raises(InvalidCredentials):
+        await wrong.options()
+
+
+async def test_options_follows_next_page(fake: FakeZendesk, zendesk: ZendeskHelpdesk) -> None:
+    fake.groups[:] = [{"id": n, "name": f"Group {n}", "deleted": False} for n in range(1, 151)]
+    offered = await zendesk.options()
+    assert [c.value for c in offered["group_id"]] == [str(n) for n in range(1, 151)]
+    assert [r.query["page"] for r in fake.requests_to("GET", "/api/v2/groups")] == ["1", "2"]
+
+
 # --- create --------------------------------------------------------------------------------
 
 

@@ -96,6 +96,28 @@ async def test_verify_credentials_and_departments(zoho: ZohoDeskHelpdesk) -> Non
     assert [d["name"] for d in await zoho.departments()] == ["Support", "Billing"]
 
 
+async def test_options_lists_the_live_enabled_departments(
+    fake: FakeZohoDesk, zoho: ZohoDeskHelpdesk, http: httpx.AsyncClient
+) -> None:
+    fake.departments += [
+        {"id": "4000000007003", "name": "Returns", "isEnabled": True},
+        {"id": "4000000007004", "name": "Closed dept", "isEnabled": False},
+    ]
+    offered = await zoho.options()
+
+    assert list(offered) == ["department_id"]
+    assert "department_id" in Credentials.model_fields
+    assert [(c.value, c.label) for c in offered["department_id"]] == [
+        (fake.department_id, "Support"),
+        ("4000000007002", "Billing"),
+        ("4000000007003", "Returns"),
+    ]
+
+    wrong = ZohoDeskHelpdesk(credentials(fake, refresh_token="nope"), http=http, webhook_secret="")
+    with pytest.raises(InvalidCredentials):
+        await wrong.options()
+
+
 async def test_bad_refresh_token_is_invalid_credentials(
     fake: FakeZohoDesk, http: httpx.AsyncClient
 ) -> None:
@@ -325,3 +347,15 @@ def test_webhook_setup_names_the_url_events_and_field(zoho: ZohoDeskHelpdesk) ->
         "X-ZDesk-JWT",
     ):
         assert needle in steps
+
+
+async def test_connect_first_then_pick_the_department(
+    fake: FakeZohoDesk, http: httpx.AsyncClient
+) -> None:
+    unset = ZohoDeskHelpdesk(
+        credentials(fake, department_id=None), http=http, webhook_secret="unused"
+    )
+    await unset.verify_credentials()  # no department yet: the admin picks it next
+    assert (await unset.options())["department_id"]
+    with pytest.raises(Rejected, match="choose a department"):
+        await unset.create_ticket(packet())

@@ -1,11 +1,11 @@
 """Each real helpdesk end to end through the public API, against its faithful fake.
 
-The same story runs for Zendesk, Freshdesk, Intercom and HubSpot, on both databases: the
-admin connects the platform and saves an escalate action on it; a visitor asks for a person;
-exactly one ticket lands in the fake, carrying the transcript and the requester's email; the
-visitor's follow-up reaches that ticket as the customer; an agent's reply comes back through
-our webhook URL, signed as the platform signs it, and reaches the visitor once; a forged
-signature is refused; solving the ticket hands the conversation back to the bot.
+The same story runs for Zendesk, Freshdesk, Intercom, HubSpot, Salesforce, Zoho Desk and Help
+Scout, on both databases: the admin connects the platform and saves an escalate action on it; a
+visitor asks for a person; exactly one ticket lands in the fake, carrying the transcript and the
+requester's email; the visitor's follow-up reaches that ticket as the customer; an agent's reply
+comes back through our webhook URL, signed as the platform signs it, and reaches the visitor
+once; a forged signature is refused; solving the ticket hands the conversation back to the bot.
 
 Each platform's specifics (its connect form, where the fake keeps tickets, how it signs a
 webhook) sit in one small `Harness` subclass.
@@ -18,15 +18,19 @@ import secrets
 from collections.abc import Iterator
 from contextlib import AbstractContextManager
 from typing import Any, ClassVar
+from urllib.parse import urlsplit
 
 import httpx
 import pytest
 
 from tests.conftest import Server
 from tests.fakes.freshdesk import FakeFreshdesk
+from tests.fakes.help_scout import FakeHelpScout
 from tests.fakes.hubspot import FakeHubSpot
 from tests.fakes.intercom import FakeIntercom
+from tests.fakes.salesforce import FakeSalesforce
 from tests.fakes.zendesk import FakeZendesk
+from tests.fakes.zoho_desk import FakeZohoDesk, new_key
 from tests.web.chat import wait_for
 
 Signed = tuple[bytes, dict[str, str]]
@@ -65,6 +69,10 @@ class Harness:
         """Read the setup steps; return the credentials to reconnect with, if any."""
         self.webhook_url = integration["webhook_url"]
         return None
+
+    def shows_webhook_url(self, steps: str) -> bool:
+        """Whether the setup steps tell the admin where to send webhooks."""
+        return self.webhook_url in steps
 
     def ticket_ids(self) -> list[str]:
         raise NotImplementedError
@@ -336,8 +344,228 @@ class HubSpotHarness(Harness):
         return [self.hs.signed_webhook([customer, reopened], url=self.webhook_url)]
 
 
+class SalesforceHarness(Harness):
+    platform = "salesforce"
+    agent_name = "Dana Agent"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.sf = FakeSalesforce()
+        # A Flow callout cannot sign: the admin chooses a token, types it into handoff's form
+        # and into the External Credential that sends it as X-Handoff-Token.
+        self.token = f"sf-token-{secrets.token_hex(16)}"
+
+    def fake(self) -> AbstractContextManager[Any]:
+        return self.sf
+
+    def credentials(self) -> dict[str, Any]:
+        return {
+            "instance_url": "https://acme.my.salesforce.com",
+            "client_id": self.sf.client_id,
+            "client_secret": self.sf.client_secret,
+            "webhook_token": self.token,
+            "base_url": self.sf.base_url,
+        }
+
+    def secrets(self) -> list[str]:
+        return [self.sf.client_secret, self.token]
+
+    def shows_webhook_url(self, steps: str) -> bool:
+        # A Flow callout names a Named Credential (scheme and host) plus a URL path.
+        url = urlsplit(self.webhook_url)
+        named = re.search(r"Named Credentials → New: label 'handoff', URL (\S+),", steps)
+        path = re.search(r"URL path (\S+),", steps)
+        if named is None or path is None:
+            return False
+        return (named[1], path[1]) == (f"{url.scheme}://{url.netloc}", url.path)
+
+    def ticket_ids(self) -> list[str]:
+        return list(self.sf.cases)
+
+    def ticket_text(self, ticket_id: str) -> str:
+        return str(self.sf.cases[ticket_id]["Description"])
+
+    def requester_email(self, ticket_id: str) -> str | None:
+        return _text(self.sf.cases[ticket_id].get("SuppliedEmail"))
+
+    def customer_messages(self, ticket_id: str) -> list[str]:
+        # The API writes comments as the integration user only: the customer's are prefixed.
+        return [
+            str(c["CommentBody"])
+            for c in self.sf.comments_on(ticket_id)
+            if c["IsPublished"] and str(c["CommentBody"]).startswith("Customer: ")
+        ]
+
+    def agent_reply(self, ticket_id: str, text: str) -> Signed:
+        comment = self.sf.agent_comment(ticket_id, text, author=self.agent_name)
+        return self.sf.flow_request(comment, self.token)
+
+    def forged_reply(self, ticket_id: str, text: str) -> Signed:
+        return self.sf.flow_request(self.sf.agent_comment(ticket_id, text), "x" * 32)
+
+    def solved(self, ticket_id: str) -> Signed:
+        return self.sf.flow_request(self.sf.close_case(ticket_id), self.token)
+
+    def ignored(self, ticket_id: str) -> list[Signed]:
+        (ours,) = self.customer_messages(ticket_id)  # the Flow also fires for our follow-up
+        return [
+            self.sf.flow_request(
+                self.sf.agent_comment(ticket_id, "internal only", published=False), self.token
+            ),
+            self.sf.flow_request(self.sf.customer_comment(ticket_id, ours), self.token),
+            self.sf.flow_request(
+                self.sf.customer_comment(ticket_id, "echo", user_type="PowerCustomerSuccess"),
+                self.token,
+            ),
+        ]
+
+
+class ZohoDeskHarness(Harness):
+    platform = "zoho_desk"
+    agent_name = "Dana Zoho"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.zd = FakeZohoDesk()
+        # The connector caches signing keys per URL for the process: a kid of this fake's own
+        # keeps a port reused by a later fake from matching a stale key.
+        self.zd.kid = f"zdesk-{secrets.token_hex(4)}"
+
+    def fake(self) -> AbstractContextManager[Any]:
+        return self.zd
+
+    def credentials(self) -> dict[str, Any]:
+        return {
+            "client_id": self.zd.client_id,
+            "client_secret": self.zd.client_secret,
+            "refresh_token": self.zd.refresh_token,
+            "org_id": self.zd.org_id,
+            "department_id": self.zd.department_id,
+            "base_url": self.zd.base_url,
+            "accounts_url": self.zd.base_url,
+        }
+
+    def secrets(self) -> list[str]:
+        return [self.zd.client_secret, self.zd.refresh_token]
+
+    def after_connect(self, integration: dict[str, Any]) -> dict[str, Any] | None:
+        super().after_connect(integration)
+        # Zoho signs with its own keys (nothing to paste); the admin may come back with the
+        # webhook's id so that only this webhook is accepted.
+        return {**self.credentials(), "webhook_id": self.zd.webhook_id}
+
+    def ticket_ids(self) -> list[str]:
+        return list(self.zd.tickets)
+
+    def ticket_text(self, ticket_id: str) -> str:
+        return str(self.zd.tickets[ticket_id]["description"])
+
+    def requester_email(self, ticket_id: str) -> str | None:
+        contact = self.zd.contacts[self.zd.tickets[ticket_id]["contactId"]]
+        return _text(contact.get("email"))
+
+    def customer_messages(self, ticket_id: str) -> list[str]:
+        # The API cannot write an inbound thread as the contact: a public comment names them.
+        return [str(c["content"]) for c in self.zd.comments[ticket_id] if c["isPublic"]]
+
+    def agent_reply(self, ticket_id: str, text: str) -> Signed:
+        return self.zd.signed([self.zd.agent_reply(ticket_id, f"<p>{text}</p>", self.agent_name)])
+
+    def forged_reply(self, ticket_id: str, text: str) -> Signed:
+        return self.zd.signed([self.zd.agent_reply(ticket_id, f"<p>{text}</p>")], key=new_key())
+
+    def solved(self, ticket_id: str) -> Signed:
+        return self.zd.signed([self.zd.closed(ticket_id)])
+
+    def ignored(self, ticket_id: str) -> list[Signed]:
+        return [
+            self.zd.signed([self.zd.private_thread(ticket_id, "<p>internal only</p>")]),
+            self.zd.signed([self.zd.customer_thread(ticket_id, "<p>echo</p>")]),
+        ]
+
+
+class HelpScoutHarness(Harness):
+    platform = "help_scout"
+    agent_name = "Dana Scully"  # the fake's one user
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.hs = FakeHelpScout()
+        self.secret: str | None = None
+
+    def fake(self) -> AbstractContextManager[Any]:
+        return self.hs
+
+    def credentials(self) -> dict[str, Any]:
+        return {
+            "app_id": self.hs.app_id,
+            "app_secret": self.hs.app_secret,
+            "mailbox_id": self.hs.mailbox["id"],
+            "base_url": self.hs.base_url,
+        }
+
+    def secrets(self) -> list[str]:
+        return [self.hs.app_secret]
+
+    def after_connect(self, integration: dict[str, Any]) -> dict[str, Any] | None:
+        super().after_connect(integration)
+        # Left empty in the form, the webhook's secret key is the one the setup steps show.
+        steps = "\n".join(integration["webhook_setup"])
+        found = re.search(r"Secret Key:\s*(\S+)", steps)
+        assert found, f"the setup steps do not show the webhook secret: {steps}"
+        self.secret = found.group(1)
+        assert len(self.secret) <= 40, "Help Scout takes a secret key of 40 characters at most"
+        return None
+
+    def _signed(self, event: tuple[str, dict[str, Any]]) -> Signed:
+        assert self.secret is not None
+        return self.hs.signed(event, self.secret)
+
+    def ticket_ids(self) -> list[str]:
+        return [str(c) for c in self.hs.conversations]
+
+    def ticket_text(self, ticket_id: str) -> str:
+        return str(self.hs.threads[int(ticket_id)][0]["body"])
+
+    def requester_email(self, ticket_id: str) -> str | None:
+        customer = self.hs.conversations[int(ticket_id)]["customerId"]
+        return _text(self.hs.customers[customer]["email"])
+
+    def customer_messages(self, ticket_id: str) -> list[str]:
+        customer = self.hs.conversations[int(ticket_id)]["customerId"]
+        return [
+            str(t["body"])
+            for t in self.hs.threads[int(ticket_id)][1:]
+            if t["type"] == "customer" and t["createdBy"]["id"] == customer
+        ]
+
+    def agent_reply(self, ticket_id: str, text: str) -> Signed:
+        return self._signed(self.hs.agent_reply(ticket_id, f"<p>{text}</p>"))
+
+    def forged_reply(self, ticket_id: str, text: str) -> Signed:
+        return self.hs.forged(self.hs.agent_reply(ticket_id, f"<p>{text}</p>"))
+
+    def solved(self, ticket_id: str) -> Signed:
+        return self._signed(self.hs.status_changed(ticket_id, "closed"))
+
+    def ignored(self, ticket_id: str) -> list[Signed]:
+        return [
+            self._signed(self.hs.note(ticket_id, "<p>internal only</p>")),
+            self._signed(self.hs.customer_reply(ticket_id, "echo")),
+        ]
+
+
 HARNESSES: dict[str, type[Harness]] = {
-    h.platform: h for h in (ZendeskHarness, FreshdeskHarness, IntercomHarness, HubSpotHarness)
+    h.platform: h
+    for h in (
+        ZendeskHarness,
+        FreshdeskHarness,
+        IntercomHarness,
+        HubSpotHarness,
+        SalesforceHarness,
+        ZohoDeskHarness,
+        HelpScoutHarness,
+    )
 }
 
 
@@ -366,8 +594,9 @@ def connect(server: Server, harness: Harness) -> tuple[str, dict[str, Any]]:
         assert integration["webhook_url"] == f"{server.url}/api/v1/webhooks/{integration['id']}"
         assert integration["webhook_setup"]
         assert all(isinstance(step, str) and step for step in integration["webhook_setup"])
-        assert integration["webhook_url"] in "\n".join(integration["webhook_setup"])
         reconnect = harness.after_connect(integration)
+        steps = "\n".join(integration["webhook_setup"])
+        assert harness.shows_webhook_url(steps), f"the setup steps hide the webhook URL: {steps}"
         if reconnect is not None:  # the admin comes back with what the platform generated
             again = admin.post(path, json={"platform": harness.platform, "credentials": reconnect})
             assert again.status_code == 201, again.text
@@ -479,3 +708,27 @@ def test_escalation_round_trip_through_the_helpdesk(any_server: Server, harness:
         assert after["escalation"]["status"] == "solved"
 
     assert len(harness.ticket_ids()) == 1
+
+
+def test_admin_picks_the_intercom_ticket_type_from_the_live_list(any_server: Server) -> None:
+    harness = IntercomHarness()
+    with harness.fake(), any_server.admin() as admin:
+        workspace = admin.post("/api/v1/workspaces", json={"name": "Options"}).json()
+        agent = admin.post(
+            "/api/v1/agents",
+            json={"workspace_id": workspace["id"], "name": "Bot", "channels": ["widget"]},
+        ).json()
+        first = {k: v for k, v in harness.credentials().items() if k != "ticket_type_id"}
+        path = f"/api/v1/agents/{agent['id']}/integrations"
+        assert (
+            admin.post(path, json={"platform": "intercom", "credentials": first}).status_code == 201
+        )
+        offered = admin.get(f"{path}/intercom/options").json()
+        values = [c["value"] for c in offered["ticket_type_id"]]
+        assert "88" in values
+        chosen = {**first, "ticket_type_id": values[0]}
+        assert (
+            admin.post(path, json={"platform": "intercom", "credentials": chosen}).status_code
+            == 201
+        )
+        assert admin.get(f"{path}/zendesk/options").status_code == 404

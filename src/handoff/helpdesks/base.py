@@ -17,6 +17,13 @@ from pydantic import BaseModel
 from handoff.domain import Contact, Message, TicketEvent, TicketPacket, TicketRef
 
 
+class Choice(BaseModel):
+    """One value an admin may pick for a connect-form field, as the platform lists it."""
+
+    value: str
+    label: str
+
+
 class Helpdesk(Protocol):
     """A helpdesk platform the Escalate to Human action can open tickets in."""
 
@@ -31,6 +38,10 @@ class Helpdesk(Protocol):
 
     async def verify_credentials(self) -> None:
         """Make one cheap authenticated call; raise InvalidCredentials or Unavailable."""
+        ...
+
+    async def options(self) -> dict[str, list[Choice]]:
+        """Return, per connect-form field, the values the platform offers (fetched live)."""
         ...
 
     async def create_ticket(self, packet: TicketPacket) -> TicketRef:

@@ -40,11 +40,13 @@ from handoff.domain import (
     TicketRef,
 )
 from handoff.helpdesks import common
+from handoff.helpdesks.base import Choice
 from handoff.helpdesks.errors import InvalidCredentials, Rejected
 
 PLATFORM = "freshdesk"
 TOKEN_HEADER = "X-Handoff-Token"
 _DOMAIN = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
+_FIELD_NAME = re.compile(r"^cf_[a-z0-9_]{1,60}$")  # a custom field's API name
 _SAFE_KEY = re.compile(r"^[A-Za-z0-9_.:-]{1,200}$")
 # https://developers.freshdesk.com/api/#tickets: priority 1-4, status 2 Open, source 7 Chat.
 PRIORITIES: dict[Priority, int] = {
@@ -57,6 +59,7 @@ STATUS_OPEN, SOURCE_CHAT = 2, 7
 SOLVED_STATUSES = {4, 5}  # Resolved, Closed
 SOLVED_NAMES = {"resolved", "closed"}
 SUBJECT_MAX = 255
+TEXT_FIELD = "custom_text"  # a single-line text ticket field, the kind external_id_field needs
 
 # The body of the automation's webhook, verbatim. Every placeholder sits inside a JSON string:
 # `{{triggered_event}}` renders as `{status:{from:2,to:4}}` or `{note_type:private}` (not
@@ -97,7 +100,7 @@ class Credentials(BaseModel):
         title="Custom ticket field for the handoff id",
         description="A single-line text ticket field (Admin → Ticket fields) whose API "
         "name this is; it holds our id so a retried escalation finds its ticket.",
-        pattern=r"^cf_[a-z0-9_]{1,60}$",
+        pattern=_FIELD_NAME.pattern,
     )
 
     @field_validator("domain", mode="before")
@@ -151,6 +154,23 @@ class FreshdeskHelpdesk:
             raise
         if response.status_code != 200:  # e.g. a redirect to a sign-up page
             raise InvalidCredentials(f"domain: {self._base} is not a Freshdesk helpdesk")
+
+    async def options(self) -> dict[str, list[Choice]]:
+        """Return the single-line text custom ticket fields (`external_id_field`).
+
+        That is the form's only field with values to pick from: it has no group, type or
+        status to choose.
+        """
+        # https://developers.freshdesk.com/api/#list_all_ticket_fields
+        fields = (await self._call("GET", "/api/v2/ticket_fields")).json()
+        texts = [
+            Choice(value=str(f["name"]), label=str(f.get("label") or f["name"]))
+            for f in (fields if isinstance(fields, list) else [])
+            if isinstance(f, dict)
+            and f.get("type") == TEXT_FIELD
+            and _FIELD_NAME.match(str(f.get("name") or ""))
+        ]
+        return {"external_id_field": texts}
 
     async def create_ticket(self, packet: TicketPacket) -> TicketRef:
         """Find the ticket holding `packet.idempotency_key`, or create it with the key."""

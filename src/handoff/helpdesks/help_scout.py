@@ -43,6 +43,7 @@ from pydantic import BaseModel, Field, SecretStr, field_validator
 
 from handoff.domain import Contact, Message, TicketEvent, TicketEventKind, TicketPacket, TicketRef
 from handoff.helpdesks import common
+from handoff.helpdesks.base import Choice
 from handoff.helpdesks.errors import InvalidCredentials, Rejected, Unavailable
 
 PLATFORM = "Help Scout"
@@ -71,7 +72,8 @@ class Credentials(BaseModel):
         description="The App Secret shown next to the App ID. The app acts as the user who "
         "created it, who must be an active user with access to the inbox.",
     )
-    mailbox_id: int = Field(
+    mailbox_id: int | None = Field(
+        default=None,
         title="Inbox",
         description="The inbox new conversations open in (pick from the list after the App ID "
         "and Secret are checked).",
@@ -136,10 +138,15 @@ class HelpScoutHelpdesk:
     async def verify_credentials(self) -> None:
         """Get a token, then list the inboxes; raise InvalidCredentials unless ours is there."""
         boxes = await self.mailboxes()
-        if self._credentials.mailbox_id not in boxes:
+        if self._credentials.mailbox_id is not None and self._credentials.mailbox_id not in boxes:
             raise InvalidCredentials(
                 f"mailbox_id: this app's user cannot see inbox {self._credentials.mailbox_id}"
             )
+
+    async def options(self) -> dict[str, list[Choice]]:
+        """Return the inboxes the app's user can see (`mailbox_id`)."""
+        boxes = await self.mailboxes()
+        return {"mailbox_id": [Choice(value=str(i), label=name) for i, name in boxes.items()]}
 
     async def mailboxes(self) -> dict[int, str]:
         """Return the inboxes the app's user can see, id → name, for the connect form."""
@@ -155,6 +162,8 @@ class HelpScoutHelpdesk:
 
     async def create_ticket(self, packet: TicketPacket) -> TicketRef:
         """Create the conversation once per `packet.idempotency_key`, even when retried."""
+        if self._credentials.mailbox_id is None:
+            raise Rejected(400, "Help Scout: choose an inbox in the integration settings")
         key_tag = _key_tag(packet.idempotency_key)
         existing = await self._find(key_tag)
         if existing is not None:

@@ -56,6 +56,7 @@ from handoff.domain import (
     TicketPacket,
     TicketRef,
 )
+from handoff.helpdesks.base import Choice
 from handoff.helpdesks.common import check_response, plain_body, require_equal, send
 from handoff.helpdesks.errors import (
     BadSignature,
@@ -201,9 +202,7 @@ class HubSpotHelpdesk:
             raise InvalidCredentials(f"access_token: {error}") from error
         except Rejected as error:
             if error.status == 403:
-                raise InvalidCredentials(
-                    f"the access_token lacks a scope (tickets, crm.objects.contacts.*): {error}"
-                ) from error
+                raise _missing_scope(error) from error
             raise
         pipeline = next((p for p in pipelines if p.id == self.credentials.pipeline), None)
         if pipeline is None:
@@ -213,6 +212,23 @@ class HubSpotHelpdesk:
             known = ", ".join(f"{s.id} ({s.label})" for s in pipeline.stages)
             raise Rejected(422, f"pipeline {pipeline.label!r} has no stage; pick {known}")
         await self._ensure_unique_property()
+
+    async def options(self) -> dict[str, list[Choice]]:
+        """Return the ticket pipelines, and the statuses of the configured pipeline."""
+        try:
+            pipelines = await self.pipelines()
+        except Rejected as error:
+            if error.status == 403:
+                raise _missing_scope(error) from error
+            raise
+        chosen = next((p for p in pipelines if p.id == self.credentials.pipeline), None)
+        stages = [Choice(value=s.id, label=s.label) for s in chosen.stages] if chosen else []
+        return {
+            "pipeline": [Choice(value=p.id, label=p.label) for p in pipelines],
+            # A pipeline's stages are its own: pick the pipeline, reconnect, then its stages.
+            "stage": stages,
+            "closed_stages": list(stages),
+        }
 
     async def pipelines(self) -> list[Pipeline]:
         """Return the account's ticket pipelines and statuses, for the admin's lists."""
@@ -479,6 +495,12 @@ def _association(to_id: str, type_id: int) -> dict[str, Any]:
         "to": {"id": to_id},
         "types": [{"associationCategory": "HUBSPOT_DEFINED", "associationTypeId": type_id}],
     }
+
+
+def _missing_scope(error: Rejected) -> InvalidCredentials:
+    return InvalidCredentials(
+        f"the access_token lacks a scope (tickets, crm.objects.contacts.*): {error}"
+    )
 
 
 def _is_closed(metadata: Mapping[str, Any]) -> bool:

@@ -32,6 +32,7 @@ from handoff.domain import (
     TicketPacket,
     TicketRef,
 )
+from handoff.helpdesks.base import Choice
 from handoff.helpdesks.common import (
     check_response,
     hmac_hex,
@@ -135,15 +136,16 @@ class IntercomHelpdesk:
         self._me = None
         await self._whoami()
 
-    async def ticket_types(self) -> list[tuple[str, str]]:
-        """Return the workspace's Customer ticket types as (id, name), for the connect form."""
+    async def options(self) -> dict[str, list[Choice]]:
+        """Return the workspace's Customer ticket types (`ticket_type_id`), archived left out."""
+        # https://developers.intercom.com/docs/references/rest-api/api.intercom.io/ticket-types/listtickettypes
         listing = await self._call("GET", "/ticket_types")
-        types: list[tuple[str, str]] = []
-        for entry in _list(listing.get("data")):
-            if entry.get("archived") or entry.get("category", "Customer") != "Customer":
-                continue
-            types.append((_text(entry.get("id")), _text(entry.get("name"))))
-        return types
+        types = [
+            Choice(value=_text(entry.get("id")), label=_text(entry.get("name")))
+            for entry in _list(listing.get("data"))
+            if not entry.get("archived") and entry.get("category", "Customer") == "Customer"
+        ]
+        return {"ticket_type_id": types}
 
     async def create_ticket(self, packet: TicketPacket) -> TicketRef:
         """Create the ticket once per idempotency key: search for it first, then create."""

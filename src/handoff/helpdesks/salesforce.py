@@ -49,6 +49,7 @@ from handoff.domain import (
     TicketRef,
 )
 from handoff.helpdesks import common
+from handoff.helpdesks.base import Choice
 from handoff.helpdesks.errors import InvalidCredentials, RateLimited, Rejected, Unavailable
 
 PLATFORM = "Salesforce"
@@ -169,8 +170,8 @@ class SalesforceHelpdesk:
 
     async def verify_credentials(self) -> None:
         """Mint a token, then check Case, the external id field and the picklist values."""
-        describe = (await self._call("GET", "/sobjects/Case/describe")).json()
-        fields = {f.get("name"): f for f in describe.get("fields") or []}
+        describe = await self._describe_case()
+        fields = _fields(describe)
         name = self._credentials.external_id_field
         field = fields.get(name)
         if field is None:
@@ -193,6 +194,19 @@ class SalesforceHelpdesk:
                     f"{value!r} is not a value of the Case {picklist} picklist "
                     f"(allowed: {', '.join(allowed)})"
                 )
+
+    async def options(self) -> dict[str, list[Choice]]:
+        """Return the active values of the Case Origin and Priority picklists."""
+        fields = _fields(await self._describe_case())
+        origins = _choices(fields.get("Origin") or {})
+        priorities = _choices(fields.get("Priority") or {})
+        return {
+            "origin": origins,
+            "priority_low": priorities,
+            "priority_normal": list(priorities),
+            "priority_high": list(priorities),
+            "priority_urgent": list(priorities),
+        }
 
     async def create_ticket(self, packet: TicketPacket) -> TicketRef:
         """Create the case once per `packet.idempotency_key`, even when retried."""
@@ -227,6 +241,11 @@ class SalesforceHelpdesk:
         for part in _split_bytes(message.text, budget):
             comment = {"ParentId": ticket.id, "CommentBody": CUSTOMER_PREFIX + part}
             await self._call("POST", "/sobjects/CaseComment", body={**comment, "IsPublished": True})
+
+    async def _describe_case(self) -> dict[str, Any]:
+        # https://developer.salesforce.com/docs/atlas.en-us.api_rest.meta/api_rest/resources_sobject_describe.htm
+        describe = (await self._call("GET", "/sobjects/Case/describe")).json()
+        return describe if isinstance(describe, dict) else {}
 
     async def _find(self, path: str) -> str | None:
         response = await self._call("GET", path, params={"fields": "Id"}, check=False)
@@ -415,6 +434,19 @@ def _detail(response: httpx.Response) -> str:
             text += f" (fields: {', '.join(str(f) for f in error['fields'])})"
         parts.append(text)
     return "; ".join(parts) or response.text[:300] or response.reason_phrase
+
+
+def _fields(describe: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {str(f.get("name")): f for f in describe.get("fields") or [] if isinstance(f, dict)}
+
+
+def _choices(field: dict[str, Any]) -> list[Choice]:
+    """Return a picklist's active values with the labels Salesforce shows for them."""
+    return [
+        Choice(value=str(v["value"]), label=str(v.get("label") or v["value"]))
+        for v in field.get("picklistValues") or []
+        if v.get("active") and v.get("value") is not None
+    ]
 
 
 def _picklist(field: dict[str, Any]) -> list[str] | None:

@@ -34,6 +34,7 @@ from handoff.domain import (
     TicketRef,
 )
 from handoff.helpdesks import common
+from handoff.helpdesks.base import Choice
 from handoff.helpdesks.errors import BadSignature, Rejected
 
 SIGNATURE_HEADER = "x-handoff-signature"
@@ -111,6 +112,10 @@ class WebhookHelpdesk:
     async def verify_credentials(self) -> None:
         """Send a signed ping; the tool must answer 2xx."""
         await self._post({"type": "ping"}, idempotency_key=f"ping-{int(time.time())}")
+
+    async def options(self) -> dict[str, list[Choice]]:
+        """Return nothing: the form is a URL and a secret, with no values to pick from."""
+        return {}
 
     async def create_ticket(self, packet: TicketPacket) -> TicketRef:
         """Post the packet; the tool answers a repeated Idempotency-Key with the same ticket."""

@@ -38,6 +38,7 @@ from handoff.domain import (
     TicketRef,
 )
 from handoff.helpdesks import common
+from handoff.helpdesks.base import Choice
 from handoff.helpdesks.errors import BadSignature, InvalidCredentials, Rejected
 
 PLATFORM = "Zendesk"
@@ -46,6 +47,7 @@ MAX_SKEW_SECONDS = 300
 COMMENT_ADDED = "zen:event-type:ticket.comment_added"
 STATUS_CHANGED = "zen:event-type:ticket.status_changed"
 DONE_STATUSES = frozenset({"solved", "closed"})
+MAX_LIST_PAGES = 20  # 100 per page: 2,000 groups or brands is more than any form shows
 PRIORITIES: dict[Priority, str] = {
     Priority.LOW: "low",
     Priority.NORMAL: "normal",
@@ -158,6 +160,17 @@ class ZendeskHelpdesk:
                 f"{self._credentials.email} is a Zendesk {user.get('role')}, not an agent or admin"
             )
 
+    async def options(self) -> dict[str, list[Choice]]:
+        """Return the account's groups (`group_id`) and active brands (`brand_id`)."""
+        # https://developer.zendesk.com/api-reference/ticketing/groups/groups/#list-groups
+        # https://developer.zendesk.com/api-reference/ticketing/account-configuration/brands/#list-brands
+        groups = await self._list("/api/v2/groups.json", "groups")
+        brands = await self._list("/api/v2/brands.json", "brands")
+        return {
+            "group_id": [_choice(g) for g in groups if not g.get("deleted")],
+            "brand_id": [_choice(b) for b in brands if b.get("active", True)],
+        }
+
     async def create_ticket(self, packet: TicketPacket) -> TicketRef:
         """Create the ticket once per `packet.idempotency_key`, even when retried."""
         existing = await self._find_by_external_id(packet.idempotency_key)
@@ -225,6 +238,17 @@ class ZendeskHelpdesk:
             "POST", "/api/v2/users/create_or_update.json", body={"user": user}
         )
         return int(response.json()["user"]["id"])
+
+    async def _list(self, path: str, key: str) -> list[dict[str, Any]]:
+        """Return every item of an offset-paginated list, page by page until `next_page` is null."""
+        items: list[dict[str, Any]] = []
+        for page in range(1, MAX_LIST_PAGES + 1):
+            params = {"page": str(page), "per_page": "100"}
+            data = (await self._send("GET", path, params=params)).json()
+            items += [i for i in data.get(key) or [] if isinstance(i, dict)]
+            if not data.get("next_page"):
+                break
+        return items
 
     def _ref(self, ticket_id: int | str) -> TicketRef:
         # ticket.url in API answers is the API URL; agents open /agent/tickets/{id}.
@@ -378,6 +402,10 @@ def _detail(response: httpx.Response) -> str:
                 text = problem.get("description") if isinstance(problem, dict) else problem
                 parts.append(f"{field}: {text}")
     return "; ".join(parts) or response.reason_phrase
+
+
+def _choice(item: dict[str, Any]) -> Choice:
+    return Choice(value=str(item["id"]), label=str(item.get("name") or item["id"]))
 
 
 def _tags(packet: TicketPacket) -> list[str]:

@@ -48,6 +48,7 @@ from handoff.domain import (
     TicketRef,
 )
 from handoff.helpdesks import common
+from handoff.helpdesks.base import Choice
 from handoff.helpdesks.errors import BadSignature, InvalidCredentials, RateLimited, Rejected
 
 PLATFORM = "Zoho Desk"
@@ -98,9 +99,11 @@ class Credentials(BaseModel):
         title="Organization ID",
         description="Zoho Desk → Setup → Developer Space → API → Organization ID.",
     )
-    department_id: str = Field(
+    department_id: str | None = Field(
+        default=None,
         title="Department",
-        description="The department new tickets open in (chosen from your departments).",
+        description="The department new tickets open in: connect first, then pick it from "
+        "the integration's options and reconnect.",
     )
     webhook_id: str | None = Field(
         default=None,
@@ -154,10 +157,18 @@ class ZohoDeskHelpdesk:
         """Get an access token, then list departments; raise InvalidCredentials otherwise."""
         await self._access_token(force=True)
         ids = [d["id"] for d in await self.departments()]
-        if self._credentials.department_id not in ids:
+        if (
+            self._credentials.department_id is not None
+            and self._credentials.department_id not in ids
+        ):
             raise InvalidCredentials(
                 f"no Zoho Desk department {self._credentials.department_id!r} in this org"
             )
+
+    async def options(self) -> dict[str, list[Choice]]:
+        """Return the org's enabled departments (`department_id`)."""
+        departments = await self.departments()
+        return {"department_id": [Choice(value=d["id"], label=d["name"]) for d in departments]}
 
     async def departments(self) -> list[dict[str, str]]:
         """Return the org's enabled departments as `{"id", "name"}`, for the admin to pick."""
@@ -166,6 +177,8 @@ class ZohoDeskHelpdesk:
 
     async def create_ticket(self, packet: TicketPacket) -> TicketRef:
         """Create the ticket once per `packet.idempotency_key`, even when retried."""
+        if self._credentials.department_id is None:
+            raise Rejected(400, "Zoho Desk: choose a department in the integration settings")
         existing = await self._find_ticket(packet.idempotency_key)
         if existing is not None:
             return _ref(existing)

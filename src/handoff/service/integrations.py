@@ -126,6 +126,22 @@ async def list_integrations(
     return [integration_json(hf, i) for i in await repo.integrations_of(session, agent.id)]
 
 
+async def platform_options(
+    hf: Handoff, session: AsyncSession, agent: Agent, platform: str
+) -> dict[str, list[dict[str, str]]]:
+    """Return the values the connected platform offers for its connect-form fields."""
+    integration = await integration_for_platform(session, agent.id, platform)
+    if integration is None or platform == NATIVE:
+        raise NotFound(f"{platform} is not connected to this agent")
+    try:
+        offered = await connector_for(hf, integration).options()
+    except InvalidCredentials as error:
+        raise Invalid("credentials", f"invalid_auth: {error}; reconnect the integration") from None
+    except HelpdeskError as error:
+        raise HandoffError(f"cannot_connect: {error}", 502) from None
+    return {field: [c.model_dump() for c in choices] for field, choices in offered.items()}
+
+
 async def integration_for_platform(
     session: AsyncSession, agent_id: str, platform: str
 ) -> Integration | None:

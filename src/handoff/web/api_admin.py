@@ -137,6 +137,19 @@ async def connect_integration(
         return integrations.integration_json(hf, integration)
 
 
+@router.get("/agents/{agent_id}/integrations/{platform}/options")
+async def integration_options(
+    agent_id: str, platform: str, hf: HandoffDep, token: TokenDep
+) -> dict[str, list[dict[str, str]]]:
+    """Return the platform's live lists for its connect form (ticket types, groups, ...).
+
+    Connect first, pick from these, then reconnect with the chosen values.
+    """
+    async with hf.transaction() as session:
+        agent = await admin.get_agent(session, await _admin(session, token), agent_id)
+        return await integrations.platform_options(hf, session, agent, platform)
+
+
 @router.get("/agents/{agent_id}/actions")
 async def list_actions(agent_id: str, hf: HandoffDep, token: TokenDep) -> list[dict[str, Any]]:
     """Return the agent's escalate actions."""
