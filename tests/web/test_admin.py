@@ -11,7 +11,7 @@ import pytest
 from handoff.store.db import Database
 from handoff.store.models import OutboxJob
 from tests.conftest import Server
-from tests.web.chat import member_token, wait_for
+from tests.web.chat import member_token, start_chat, wait_for
 
 WHEN = "Use when the user asks for a person."
 
@@ -284,8 +284,21 @@ def test_action_options_and_channels_drive_the_escalation(any_server: Server) ->
 def test_metrics_count_escalations_for_admins_only(any_server: Server) -> None:
     with any_server.client() as anonymous:
         assert anonymous.get("/metrics").status_code == 401
-    with any_server.admin() as client:
-        text = client.get("/metrics").text
+    chat = start_chat(any_server, contact={"email": "metrics@example.com"})
+    chat.say("I want to talk to a human")
+
+    def metrics() -> str:
+        with any_server.admin() as client:
+            text: str = client.get("/metrics").text
+        return text
+
+    text = wait_for(
+        lambda: (
+            (t := metrics())
+            and 'handoff_outbox_jobs_total{kind="create_ticket",outcome="done"}' in t
+            and t
+        )
+    )
     assert "handoff_messages_received_total" in text
     assert "handoff_escalations_created_total" in text
 

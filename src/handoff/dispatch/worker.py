@@ -18,6 +18,7 @@ from enum import StrEnum
 from typing import Any, Protocol
 
 import structlog
+from prometheus_client import Counter
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from handoff.helpdesks.errors import HelpdeskError, RateLimited
@@ -26,6 +27,7 @@ from handoff.store.db import Database
 from handoff.store.models import utcnow
 
 log = structlog.get_logger(__name__)
+JOBS = Counter("handoff_outbox_jobs", "Outbox job runs, by kind and outcome.", ["kind", "outcome"])
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,7 +155,8 @@ class Worker:
         job = await self.claim()
         if job is None:
             return False
-        await self.execute(job)
+        outcome = await self.execute(job)
+        JOBS.labels(kind=job.kind, outcome=outcome.value).inc()
         self._on_change()
         return True
 

@@ -45,10 +45,6 @@ class Contact:
     external_id: str | None = None
 
     @property
-    def is_anonymous(self) -> bool:
-        return not (self.email or self.phone)
-
-    @property
     def display_name(self) -> str:
         return self.name or self.email or self.phone or "Visitor"
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from enum import StrEnum
 
 from handoff.domain.action import ActionConfig
@@ -65,4 +65,3 @@ class DecisionContext:
     history: Sequence[Message]  # earlier messages, oldest first, without `message`
     action: ActionConfig
     answer: Answer | None = None  # what the AI would say, when it has been computed
-    extra: dict[str, object] = field(default_factory=dict)

@@ -143,8 +143,13 @@ def require_equal(expected: str, given: str | None, what: str) -> None:
         raise BadSignature(f"{what} does not match")
 
 
+def html_paragraph(text: str) -> str:
+    """Return the user's text for an HTML body: escaped, line breaks kept."""
+    return html.escape(text).replace("\n", "<br>")
+
+
 class _VisibleText(HTMLParser):
-    """Collect the visible text of an agent's HTML reply, dropping quoted history."""
+    """Collect the visible text of an agent's HTML reply, dropping quoted history and code."""
 
     BREAKS: ClassVar[set[str]] = {
         "br",
@@ -158,35 +163,37 @@ class _VisibleText(HTMLParser):
         "pre",
         "blockquote",
     }
+    HIDDEN: ClassVar[set[str]] = {"blockquote", "script", "style"}
 
     def __init__(self) -> None:
         super().__init__(convert_charrefs=True)
         self.parts: list[str] = []
-        self._quoted = 0
+        self._hidden = 0
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if tag == "blockquote":
-            self._quoted += 1
+        if tag in self.HIDDEN:
+            self._hidden += 1
         if tag in self.BREAKS:
             self.parts.append("\n")
 
     def handle_endtag(self, tag: str) -> None:
-        if tag == "blockquote" and self._quoted:
-            self._quoted -= 1
+        if tag in self.HIDDEN and self._hidden:
+            self._hidden -= 1
         if tag in self.BREAKS:
             self.parts.append("\n")
 
     def handle_data(self, data: str) -> None:
-        if not self._quoted:
+        if not self._hidden:
             self.parts.append(data)
 
 
 def html_to_text(markup: str) -> str:
     """Return the readable text of an HTML reply: one line per block, quotes dropped."""
     if "<" not in markup:
-        return html.unescape(markup).strip()
+        return html.unescape(markup).replace("\xa0", " ").strip()
     parser = _VisibleText()
     parser.feed(markup)
     parser.close()
-    lines = (" ".join(line.split()) for line in "".join(parser.parts).splitlines())
+    text = "".join(parser.parts).replace("\xa0", " ")
+    lines = (" ".join(line.split()) for line in text.splitlines())
     return "\n".join(line for line in lines if line)

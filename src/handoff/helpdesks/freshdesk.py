@@ -24,7 +24,6 @@ import hashlib
 import json
 import re
 from collections.abc import Mapping
-from html import escape
 from typing import Any, ClassVar
 
 import httpx
@@ -199,7 +198,7 @@ class FreshdeskHelpdesk:
         # the note as coming from outside; `user_id` makes the requester its author.
         current = (await self._call("GET", f"/api/v2/tickets/{int(ticket.id)}")).json()
         note: dict[str, Any] = {
-            "body": f"<p>{_html_text(message.text)}</p>",
+            "body": f"<p>{common.html_paragraph(message.text)}</p>",
             "private": False,
             "incoming": True,
         }
@@ -397,11 +396,6 @@ def _comment(rendered: str) -> tuple[str | None, str]:
     if sep and "<" not in head and len(head) <= 200:
         author, rendered = head.strip() or None, rest
     return author, common.html_to_text(rendered)
-
-
-def _html_text(text: str) -> str:
-    """Escape the user's text for an HTML note, keeping its line breaks."""
-    return escape(text).replace("\n", "<br>")
 
 
 def _event_id(ticket_id: str, kind: str, event: str, stamp: str, text: str) -> str:

@@ -30,12 +30,10 @@ import asyncio
 import base64
 import hashlib
 import hmac
-import html
 import json
 import re
 import time
 from collections.abc import Mapping
-from html.parser import HTMLParser
 from typing import Any, ClassVar, Literal
 
 import httpx
@@ -52,8 +50,6 @@ WEB_URL = "https://secure.helpscout.net"
 TOKEN_MARGIN_SECONDS = 120  # refresh this long before the token's announced expiry
 RETRY_HEADERS = ("x-ratelimit-retry-after",)
 AGENT_REPLY = "convo.agent.reply.created"
-CUSTOMER_REPLY = "convo.customer.reply.created"
-NOTE_CREATED = "convo.note.created"
 STATUS_CHANGED = "convo.status"
 # Threads an agent writes that the customer sees; notes ("note") and line items are internal.
 AGENT_THREAD_TYPES = frozenset({"reply", "message", "chat"})
@@ -196,7 +192,7 @@ class HelpScoutHelpdesk:
         else:
             shown = (await self._call("GET", f"/v2/conversations/{int(ticket.id)}")).json()
             customer = {"id": int((shown.get("primaryCustomer") or {})["id"])}
-        body = {"customer": customer, "text": _html_text(message.text)}
+        body = {"customer": customer, "text": common.html_paragraph(message.text)}
         await self._call("POST", f"/v2/conversations/{int(ticket.id)}/customer", body=body)
 
     async def _find(self, key_tag: str) -> TicketRef | None:
@@ -323,7 +319,7 @@ class HelpScoutHelpdesk:
         events: list[TicketEvent] = []
         if event == AGENT_REPLY:
             thread = await self._newest_agent_thread(payload)
-            text = _plain(str(thread.get("body") or "")) if thread else ""
+            text = common.html_to_text(str(thread.get("body") or "")) if thread else ""
             if thread is not None and text:
                 author = thread.get("createdBy") or {}
                 name = " ".join(p for p in (author.get("first"), author.get("last")) if p)
@@ -336,7 +332,7 @@ class HelpScoutHelpdesk:
                         author_name=name or None,
                     )
                 )
-        # Notes (NOTE_CREATED) stay internal; customer replies (CUSTOMER_REPLY) are the user's
+        # Notes (convo.note.created) stay internal; customer replies are the user's
         # own messages, including the follow-ups we add: neither goes back to the user.
         if event in (AGENT_REPLY, STATUS_CHANGED) and payload.get("status") == "closed":
             closed_at = payload.get("closedAt") or payload.get("userUpdatedAt") or ""
@@ -432,10 +428,6 @@ def _thread_customer(customer: dict[str, Any]) -> dict[str, Any]:
     return {"id": customer["id"]} if "id" in customer else {"email": customer["email"]}
 
 
-def _html_text(text: str) -> str:
-    return html.escape(text).replace("\n", "<br>")
-
-
 def _resource_id(response: httpx.Response, what: str) -> str:
     """Read the new id of a 201 with an empty body: Resource-ID, else the end of Location."""
     found = str(response.headers.get("resource-id") or "")
@@ -449,38 +441,3 @@ def _resource_id(response: httpx.Response, what: str) -> str:
 
 def _header(headers: Mapping[str, str], name: str) -> str | None:
     return next((v for k, v in headers.items() if k.lower() == name), None)
-
-
-class _TextParser(HTMLParser):
-    BLOCKS = frozenset({"p", "div", "li", "tr", "blockquote", "h1", "h2", "h3", "pre"})
-    SKIP = frozenset({"script", "style"})
-
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.parts: list[str] = []
-        self._skipping = 0
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if tag in self.SKIP:
-            self._skipping += 1
-        elif tag == "br":
-            self.parts.append("\n")
-
-    def handle_endtag(self, tag: str) -> None:
-        if tag in self.SKIP:
-            self._skipping = max(0, self._skipping - 1)
-        elif tag in self.BLOCKS:
-            self.parts.append("\n")
-
-    def handle_data(self, data: str) -> None:
-        if not self._skipping:
-            self.parts.append(data)
-
-
-def _plain(body: str) -> str:
-    """Turn a thread's HTML body into the plain text the user reads."""
-    parser = _TextParser()
-    parser.feed(body)
-    parser.close()
-    lines = [line.strip() for line in "".join(parser.parts).replace("\xa0", " ").splitlines()]
-    return re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip()

@@ -1,4 +1,6 @@
-"""Prometheus counters for what an operator watches: traffic, escalations, the outbox."""
+"""Prometheus counters for what an operator watches: traffic, escalations, handbacks.
+
+The outbox counts its own jobs (`dispatch.worker.JOBS`)."""
 
 from prometheus_client import Counter
 
@@ -7,4 +9,3 @@ ESCALATIONS_CREATED = Counter(
     "handoff_escalations_created", "Conversations handed to humans.", ["platform"]
 )
 HANDBACKS = Counter("handoff_handbacks", "Conversations handed back to the AI.", ["reason"])
-JOBS_FINISHED = Counter("handoff_outbox_jobs", "Outbox jobs settled.", ["kind", "outcome"])

@@ -125,13 +125,6 @@ async def message_by_client_id(
     return await session.scalar(query)
 
 
-async def messages_after(
-    session: AsyncSession, conversation_id: str, after_id: int
-) -> Sequence[Message]:
-    query = select(Message).where(Message.conversation_id == conversation_id, Message.id > after_id)
-    return (await session.scalars(query.order_by(Message.id))).all()
-
-
 async def latest_escalation(session: AsyncSession, conversation_id: str) -> Escalation | None:
     query = (
         select(Escalation)
