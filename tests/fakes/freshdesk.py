@@ -22,25 +22,22 @@ errors, rate limits) and the webhook body in `handoff.helpdesks.freshdesk.WEBHOO
 
 from __future__ import annotations
 
-import asyncio
 import base64
-import contextlib
 import html
 import json
 import re
-import socket
 import threading
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from types import TracebackType
 from typing import Any
 
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
+
+from tests.fakes.server import LoopbackServer, Received
 
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 REQUESTER_KEYS = (
@@ -72,18 +69,6 @@ DEFAULT_TICKET_FIELDS = (
 )
 
 
-@dataclass(frozen=True, slots=True)
-class Received:
-    """One request as the fake saw it."""
-
-    method: str
-    path: str
-    query: dict[str, str]
-    headers: dict[str, str]
-    body: Any
-    status: int
-
-
 @dataclass(slots=True)
 class Note:
     id: int
@@ -113,7 +98,7 @@ def _invalid(*errors: tuple[str, str, str]) -> JSONResponse:
     return JSONResponse(body, status_code=400)
 
 
-class FakeFreshdesk:
+class FakeFreshdesk(LoopbackServer):
     """A fake Freshdesk helpdesk on 127.0.0.1; use it as a context manager."""
 
     def __init__(
@@ -140,12 +125,6 @@ class FakeFreshdesk:
         self._lose_create: float = 0.0
         self._ids = iter(range(1001, 10**6))
         self._lock = threading.Lock()
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._stop_event: asyncio.Event | None = None
-        self._socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self._socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self._socket.bind(("127.0.0.1", 0))
-        self.port = int(self._socket.getsockname()[1])
         app = Starlette(
             routes=[
                 Route("/api/v2/agents/me", self._me, methods=["GET"]),
@@ -158,17 +137,7 @@ class FakeFreshdesk:
                 Route("/api/v2/tickets/{id:int}/notes", self._add_note, methods=["POST"]),
             ]
         )
-        config = uvicorn.Config(
-            app, log_level="warning", lifespan="off", access_log=False, timeout_graceful_shutdown=1
-        )
-        self._server = uvicorn.Server(config)
-        self._thread = threading.Thread(
-            target=self._server.run, kwargs={"sockets": [self._socket]}, daemon=True
-        )
-
-    @property
-    def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        super().__init__(app, name="Freshdesk")
 
     # knobs
 
@@ -246,37 +215,6 @@ class FakeFreshdesk:
             headers["x-handoff-token"] = secret
         return json.dumps(rendered).encode(), headers
 
-    # lifecycle
-
-    def start(self) -> FakeFreshdesk:
-        """Start serving; return when the server accepts connections."""
-        self._thread.start()
-        deadline = time.monotonic() + 10
-        while not self._server.started:
-            if time.monotonic() > deadline or not self._thread.is_alive():
-                raise RuntimeError("the fake Freshdesk server did not start")
-            time.sleep(0.01)
-        return self
-
-    def stop(self) -> None:
-        """Stop serving; stalled replies are cut short."""
-        if self._loop is not None and self._stop_event is not None:
-            self._loop.call_soon_threadsafe(self._stop_event.set)
-        self._server.should_exit = True
-        self._thread.join(timeout=10)
-        self._socket.close()
-
-    def __enter__(self) -> FakeFreshdesk:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
-
     # plumbing
 
     def _latest_public(self, ticket: Ticket) -> str:
@@ -334,16 +272,7 @@ class FakeFreshdesk:
 
     def _record(self, request: Request, body: Any, status: int) -> None:
         with self._lock:
-            self.requests.append(
-                Received(
-                    request.method,
-                    request.url.path,
-                    dict(request.query_params),
-                    dict(request.headers),
-                    body,
-                    status,
-                )
-            )
+            self.requests.append(Received.of(request, body, status))
 
     def _reply(self, request: Request, body: Any, response: JSONResponse) -> JSONResponse:
         self._record(request, body, response.status_code)
@@ -532,7 +461,7 @@ class FakeFreshdesk:
             stall, self._lose_create = self._lose_create, 0.0
         response = self._reply(request, body, JSONResponse(data, status_code=201))
         if stall:
-            await self._stall(stall)
+            await self.stall(stall)
         return response
 
     def _find_or_create_contact(self, body: dict[str, Any]) -> int:
@@ -586,9 +515,3 @@ class FakeFreshdesk:
             "created_at": _now(),
         }
         return self._reply(request, body, JSONResponse(data, status_code=201))
-
-    async def _stall(self, seconds: float) -> None:
-        if self._stop_event is None:  # created on the server's own loop
-            self._loop, self._stop_event = asyncio.get_running_loop(), asyncio.Event()
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._stop_event.wait(), seconds)

@@ -25,46 +25,30 @@ the `tag` filter matches any of the listed tags.
 
 from __future__ import annotations
 
-import asyncio
 import base64
-import contextlib
 import hashlib
 import hmac
 import json
 import re
 import secrets
-import socket
 import threading
 import time
 import uuid
-from dataclasses import dataclass
 from datetime import UTC, datetime
-from types import TracebackType
 from typing import Any
 from urllib.parse import parse_qs
 
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from tests.fakes.server import LoopbackServer, Received
+
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 TYPES = {"email", "chat", "phone"}
 STATUSES = {"active", "pending", "closed"}
 LIST_STATUSES = {"active", "all", "closed", "open", "pending", "spam"}
-
-
-@dataclass(slots=True)
-class Received:
-    """One request as the fake saw it, recorded on arrival."""
-
-    method: str
-    path: str
-    query: dict[str, str]
-    headers: dict[str, str]
-    body: Any
-    status: int | None = None
 
 
 class Invalid(Exception):
@@ -96,7 +80,7 @@ def _invalid(problem: Invalid) -> JSONResponse:
     return _error(400, "Bad request", [error])
 
 
-class FakeHelpScout:
+class FakeHelpScout(LoopbackServer):
     """A fake Help Scout account on 127.0.0.1; use it as a context manager."""
 
     def __init__(
@@ -117,14 +101,8 @@ class FakeHelpScout:
         self._retry_after = "1"
         self._drop_next_create: float | None = None
         self._lock = threading.RLock()
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._stop_event: asyncio.Event | None = None
         self.user = {"id": 77, "first": "Dana", "last": "Scully", "email": "dana@acme.test"}
         self.mailbox = self.add_mailbox("Support", "support@acme.test")
-        self._socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self._socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self._socket.bind(("127.0.0.1", 0))
-        self.port = int(self._socket.getsockname()[1])
         routes = [
             Route("/v2/oauth2/token", self._wrap(self._token, auth=False), methods=["POST"]),
             Route("/v2/mailboxes", self._wrap(self._mailboxes), methods=["GET"]),
@@ -142,21 +120,7 @@ class FakeHelpScout:
             ),
             Route("/v2/customers", self._wrap(self._create_customer), methods=["POST"]),
         ]
-        config = uvicorn.Config(
-            Starlette(routes=routes),
-            log_level="warning",
-            lifespan="off",
-            access_log=False,
-            timeout_graceful_shutdown=1,
-        )
-        self._server = uvicorn.Server(config)
-        self._thread = threading.Thread(
-            target=self._server.run, kwargs={"sockets": [self._socket]}, daemon=True
-        )
-
-    @property
-    def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        super().__init__(Starlette(routes=routes), name="Help Scout")
 
     # --- knobs -------------------------------------------------------------------------
 
@@ -239,37 +203,6 @@ class FakeHelpScout:
         """Sign an event with a key that is not the webhook's."""
         return cls.signed(event, secrets.token_urlsafe(16))
 
-    # --- lifecycle ---------------------------------------------------------------------
-
-    def start(self) -> FakeHelpScout:
-        """Start serving; return when the server accepts connections."""
-        self._thread.start()
-        deadline = time.monotonic() + 10
-        while not self._server.started:
-            if time.monotonic() > deadline or not self._thread.is_alive():
-                raise RuntimeError("the fake Help Scout server did not start")
-            time.sleep(0.01)
-        return self
-
-    def stop(self) -> None:
-        """Stop serving; stalled answers are cut short."""
-        if self._loop is not None and self._stop_event is not None:
-            self._loop.call_soon_threadsafe(self._stop_event.set)
-        self._server.should_exit = True
-        self._thread.join(timeout=10)
-        self._socket.close()
-
-    def __enter__(self) -> FakeHelpScout:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
-
     # --- the API -----------------------------------------------------------------------
 
     def _wrap(self, handler: Any, *, auth: bool = True) -> Any:
@@ -281,13 +214,7 @@ class FakeHelpScout:
                     body = json.loads(raw)
                 except ValueError:
                     body = {k: v[0] for k, v in parse_qs(raw.decode()).items()}
-            received = Received(
-                request.method,
-                request.url.path,
-                dict(request.query_params),
-                dict(request.headers),
-                body,
-            )
+            received = Received.of(request, body)
             with self._lock:
                 self.requests.append(received)
             response = await self._answer(request, handler, body, auth)
@@ -414,7 +341,7 @@ class FakeHelpScout:
                 self._add_thread(cid, "customer", thread["text"], self._customer_ref(customer))
             stall, self._drop_next_create = self._drop_next_create, None
         if stall:
-            await self._stall(stall)
+            await self.stall(stall)
         return self._created(f"/v2/conversations/{cid}", cid)
 
     async def _conversation(self, request: Request, body: Any) -> Response:
@@ -559,9 +486,3 @@ class FakeHelpScout:
             if embed:
                 data["_embedded"] = {"threads": list(reversed(self.threads[cid]))}
             return data
-
-    async def _stall(self, seconds: float) -> None:
-        if self._stop_event is None:  # created on the server's own loop
-            self._loop, self._stop_event = asyncio.get_running_loop(), asyncio.Event()
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._stop_event.wait(), seconds)

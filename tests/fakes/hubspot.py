@@ -20,25 +20,20 @@ https://developers.hubspot.com/docs/apps/legacy-apps/authentication/validating-r
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import itertools
 import json
-import socket
 import threading
 import time
 import uuid
-from dataclasses import dataclass
-from types import TracebackType
 from typing import Any
 
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from handoff.helpdesks.hubspot import v3_signature
+from tests.fakes.server import LoopbackServer, Received
 
 PRIORITIES = {"LOW", "MEDIUM", "HIGH", "URGENT"}
 TICKET_PROPERTIES = {
@@ -61,18 +56,6 @@ DEFAULT_PIPELINE = {
 }  # fmt: skip
 
 
-@dataclass(frozen=True, slots=True)
-class Received:
-    """One request as the fake saw it."""
-
-    method: str
-    path: str
-    query: dict[str, str]
-    headers: dict[str, str]
-    body: Any
-    status: int
-
-
 def _error(
     status: int, message: str, category: str, errors: list[dict[str, Any]] | None = None
 ) -> JSONResponse:
@@ -91,7 +74,7 @@ def _now_iso() -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime())
 
 
-class FakeHubSpot:
+class FakeHubSpot(LoopbackServer):
     """A fake HubSpot API on 127.0.0.1; use it as a context manager."""
 
     def __init__(
@@ -122,12 +105,6 @@ class FakeHubSpot:
         self._rate_policy = "SECONDLY"
         self._lose_next_ticket: float = 0.0
         self._lock = threading.Lock()
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._stop_event: asyncio.Event | None = None
-        self._socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self._socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self._socket.bind(("127.0.0.1", 0))
-        self.port = int(self._socket.getsockname()[1])
         crm = "/crm/v3"
         threads = "/conversations/v3/conversations/threads"
         app = Starlette(
@@ -145,17 +122,7 @@ class FakeHubSpot:
                 Route(f"{threads}/{{thread}}/messages/{{msg}}", self._get_msg, methods=["GET"]),
             ]
         )
-        config = uvicorn.Config(
-            app, log_level="warning", lifespan="off", access_log=False, timeout_graceful_shutdown=1
-        )
-        self._server = uvicorn.Server(config)
-        self._thread = threading.Thread(
-            target=self._server.run, kwargs={"sockets": [self._socket]}, daemon=True
-        )
-
-    @property
-    def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        super().__init__(app, name="HubSpot")
 
     # --- knobs -----------------------------------------------------------------------------
 
@@ -270,37 +237,6 @@ class FakeHubSpot:
             "x-handoff-uri": url,
         }
 
-    # --- lifecycle -------------------------------------------------------------------------
-
-    def start(self) -> FakeHubSpot:
-        """Start serving; return when the server accepts connections."""
-        self._thread.start()
-        deadline = time.monotonic() + 10
-        while not self._server.started:
-            if time.monotonic() > deadline or not self._thread.is_alive():
-                raise RuntimeError("the fake HubSpot server did not start")
-            time.sleep(0.01)
-        return self
-
-    def stop(self) -> None:
-        """Stop serving; stalled replies are cut short."""
-        if self._loop is not None and self._stop_event is not None:
-            self._loop.call_soon_threadsafe(self._stop_event.set)
-        self._server.should_exit = True
-        self._thread.join(timeout=10)
-        self._socket.close()
-
-    def __enter__(self) -> FakeHubSpot:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
-
     # --- plumbing --------------------------------------------------------------------------
 
     async def _gate(self, request: Request) -> tuple[Any, Response | None]:
@@ -354,16 +290,7 @@ class FakeHubSpot:
 
     def _record(self, request: Request, body: Any, status: int) -> None:
         with self._lock:
-            self.requests.append(
-                Received(
-                    request.method,
-                    request.url.path,
-                    dict(request.query_params),
-                    dict(request.headers),
-                    body,
-                    status,
-                )
-            )
+            self.requests.append(Received.of(request, body, status))
 
     def _new_id(self) -> str:
         return str(next(self._ids))
@@ -404,12 +331,6 @@ class FakeHubSpot:
                 type_id = type_["associationTypeId"]
                 self.associations.append((from_type, from_id, to_type[type_id], to_id, type_id))
         return None
-
-    async def _stall(self, seconds: float) -> None:
-        if self._stop_event is None:  # created on the server's own loop
-            self._loop, self._stop_event = asyncio.get_running_loop(), asyncio.Event()
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._stop_event.wait(), seconds)
 
     # --- endpoints -------------------------------------------------------------------------
 
@@ -576,7 +497,7 @@ class FakeHubSpot:
         with self._lock:
             lose, self._lose_next_ticket = self._lose_next_ticket, 0.0
         if lose:
-            await self._stall(lose)
+            await self.stall(lose)
         return JSONResponse(ticket, status_code=201)
 
     async def _get_ticket(self, request: Request) -> Response:

@@ -19,26 +19,23 @@ https://developers.intercom.com/docs/references/webhooks/webhook-models
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import hashlib
 import hmac
 import itertools
 import json
 import secrets
-import socket
 import threading
 import time
 import uuid
 from dataclasses import dataclass, field
-from types import TracebackType
 from typing import Any
 
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
+
+from tests.fakes.server import LoopbackServer
 
 VERSIONS = {f"2.{n}" for n in range(0, 18)} | {"1.0", "1.1", "1.2", "1.3", "1.4", "Preview"}
 SEARCH_OPERATORS = {"=", "!=", "IN", "NIN", "<", ">", "~", "!~", "^", "$"}
@@ -82,7 +79,7 @@ def error_list(code: str, message: str, field: str | None = None) -> dict[str, A
     return {"type": "error.list", "request_id": uuid.uuid4().hex[:20], "errors": [error]}
 
 
-class FakeIntercom:
+class FakeIntercom(LoopbackServer):
     """A fake Intercom workspace on 127.0.0.1; use it as a context manager."""
 
     def __init__(
@@ -111,12 +108,6 @@ class FakeIntercom:
         self._forced: list[Forced] = []
         self._ids = itertools.count(1000)
         self._lock = threading.Lock()
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._stop_event: asyncio.Event | None = None
-        self._socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self._socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self._socket.bind(("127.0.0.1", 0))
-        self.port = int(self._socket.getsockname()[1])
         routes = [
             Route("/me", self._me, methods=["GET"]),
             Route("/ticket_types", self._ticket_types, methods=["GET"]),
@@ -129,52 +120,7 @@ class FakeIntercom:
             Route("/tickets/{id}/tags", self._ticket_tag, methods=["POST"]),
             Route("/tags", self._tags_create, methods=["POST"]),
         ]
-        config = uvicorn.Config(
-            Starlette(routes=routes),
-            log_level="warning",
-            lifespan="off",
-            access_log=False,
-            timeout_graceful_shutdown=1,
-        )
-        self._server = uvicorn.Server(config)
-        self._thread = threading.Thread(
-            target=self._server.run, kwargs={"sockets": [self._socket]}, daemon=True
-        )
-
-    # -- lifecycle -------------------------------------------------------------------------
-
-    @property
-    def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def start(self) -> FakeIntercom:
-        """Start serving; return when the server accepts connections."""
-        self._thread.start()
-        deadline = time.monotonic() + 10
-        while not self._server.started:
-            if time.monotonic() > deadline or not self._thread.is_alive():
-                raise RuntimeError("the fake Intercom server did not start")
-            time.sleep(0.01)
-        return self
-
-    def stop(self) -> None:
-        """Stop serving; stalled responses are cut short."""
-        if self._loop is not None and self._stop_event is not None:
-            self._loop.call_soon_threadsafe(self._stop_event.set)
-        self._server.should_exit = True
-        self._thread.join(timeout=10)
-        self._socket.close()
-
-    def __enter__(self) -> FakeIntercom:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
+        super().__init__(Starlette(routes=routes), name="Intercom")
 
     # -- knobs -----------------------------------------------------------------------------
 
@@ -570,7 +516,7 @@ class FakeIntercom:
         view = self._ticket_view(ticket_id)
         response = self._answer(request, body, view)  # recorded now: the ticket exists
         if stall:
-            await self._stall(stall)
+            await self.stall(stall)
         return response
 
     def _contact_for(self, ref: dict[str, Any]) -> dict[str, Any] | None:
@@ -653,12 +599,6 @@ class FakeIntercom:
         with self._lock:
             self.state.ticket_tags.setdefault(ticket_id, set()).add(tag["name"])
         return self._answer(request, body, tag)
-
-    async def _stall(self, seconds: float) -> None:
-        if self._stop_event is None:  # created on the server's own loop
-            self._loop, self._stop_event = asyncio.get_running_loop(), asyncio.Event()
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._stop_event.wait(), seconds)
 
 
 def _state(category: str) -> dict[str, Any]:

@@ -17,23 +17,20 @@ https://platform.openai.com/docs/guides/error-codes
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import json
 import secrets
-import socket
 import threading
 import time
 from collections import deque
 from dataclasses import dataclass, field
-from types import TracebackType
 from typing import Any
 
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
+
+from tests.fakes.server import LoopbackServer
 
 ROLES = {"system", "developer", "user", "assistant", "tool"}
 
@@ -213,7 +210,7 @@ def completion_body(scripted: Scripted, model: str) -> dict[str, Any]:
     }
 
 
-class FakeOpenAI:
+class FakeOpenAI(LoopbackServer):
     """A fake OpenAI-compatible server on 127.0.0.1; use it as a context manager."""
 
     def __init__(self, *, api_key: str = "sk-test-fake-key") -> None:
@@ -222,28 +219,12 @@ class FakeOpenAI:
         self.requests: list[Received] = []
         self._script: deque[Scripted] = deque()
         self._lock = threading.Lock()
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._stop_event: asyncio.Event | None = None
-        self._socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self._socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self._socket.bind(("127.0.0.1", 0))
-        self.port = int(self._socket.getsockname()[1])
         app = Starlette(routes=[Route("/v1/chat/completions", self._chat, methods=["POST"])])
-        config = uvicorn.Config(
-            app,
-            log_level="warning",
-            lifespan="off",
-            access_log=False,
-            timeout_graceful_shutdown=1,
-        )
-        self._server = uvicorn.Server(config)
-        self._thread = threading.Thread(
-            target=self._server.run, kwargs={"sockets": [self._socket]}, daemon=True
-        )
+        super().__init__(app, name="OpenAI")
 
     @property
     def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/v1"
+        return f"{self.origin}/v1"
 
     def push(self, *replies: Scripted) -> None:
         """Queue replies, one per incoming request, in order; then `default` answers."""
@@ -261,35 +242,6 @@ class FakeOpenAI:
         """Return the bodies of the chat completion requests received, oldest first."""
         with self._lock:
             return [r.body for r in self.requests]
-
-    def start(self) -> FakeOpenAI:
-        """Start serving; return when the server accepts connections."""
-        self._thread.start()
-        deadline = time.monotonic() + 10
-        while not self._server.started:
-            if time.monotonic() > deadline or not self._thread.is_alive():
-                raise RuntimeError("the fake OpenAI server did not start")
-            time.sleep(0.01)
-        return self
-
-    def stop(self) -> None:
-        """Stop serving; stalled replies are cut short."""
-        if self._loop is not None and self._stop_event is not None:
-            self._loop.call_soon_threadsafe(self._stop_event.set)
-        self._server.should_exit = True
-        self._thread.join(timeout=10)
-        self._socket.close()
-
-    def __enter__(self) -> FakeOpenAI:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     def _record(self, request: Request, body: Any, status: int) -> None:
         with self._lock:
@@ -323,7 +275,7 @@ class FakeOpenAI:
         scripted = self._next()
         self._record(request, body, scripted.status)
         if scripted.delay:
-            await self._stall(scripted.delay)
+            await self.stall(scripted.delay)
         if scripted.kind == "error":
             assert scripted.error is not None
             return JSONResponse(
@@ -332,9 +284,3 @@ class FakeOpenAI:
         if scripted.kind == "malformed":
             return Response('{"id": "chatcmpl-broken", "choices": [', media_type="application/json")
         return JSONResponse(completion_body(scripted, body["model"]))
-
-    async def _stall(self, seconds: float) -> None:
-        if self._stop_event is None:  # created on the server's own loop
-            self._loop, self._stop_event = asyncio.get_running_loop(), asyncio.Event()
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._stop_event.wait(), seconds)

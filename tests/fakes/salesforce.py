@@ -33,27 +33,24 @@ INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST and STRING_TOO_LONG, and the describe fi
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import contextlib
 import hashlib
 import hmac
 import json
 import secrets
-import socket
 import threading
 import time
-from dataclasses import dataclass
 from datetime import UTC, datetime
-from types import TracebackType
 from typing import Any
 from urllib.parse import parse_qs
 
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
+
+from tests.fakes.server import LoopbackServer, Received
 
 ORG_ID = "00D5e000000AbCdEAK"
 USER_ID = "0055e000001IntGAAS"
@@ -74,18 +71,6 @@ PICKLISTS = {
     "Priority": ["High", "Medium", "Low"],
     "Status": ["New", "Working", "Escalated", "Closed"],
 }
-
-
-@dataclass(slots=True)
-class Received:
-    """One request as the fake saw it, recorded on arrival."""
-
-    method: str
-    path: str
-    query: dict[str, str]
-    headers: dict[str, str]
-    body: Any  # parsed JSON, the form as a dict, or the raw text
-    status: int | None = None  # what the fake answered; None while the answer is stalled
 
 
 class SalesforceError(Exception):
@@ -111,7 +96,7 @@ def _errors(error: SalesforceError) -> JSONResponse:
     return JSONResponse(body, status_code=error.status)
 
 
-class FakeSalesforce:
+class FakeSalesforce(LoopbackServer):
     """A fake Salesforce org on 127.0.0.1; use it as a context manager."""
 
     def __init__(
@@ -136,12 +121,6 @@ class FakeSalesforce:
         self._drop_next_upsert: float | None = None
         self._miss_next_lookup = False
         self._lock = threading.RLock()
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._stop_event: asyncio.Event | None = None
-        self._socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self._socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self._socket.bind(("127.0.0.1", 0))
-        self.port = int(self._socket.getsockname()[1])
         data = "/services/data/{version:str}"
         routes = [
             Route("/services/oauth2/token", self._wrap(self._token), methods=["POST"]),
@@ -155,21 +134,7 @@ class FakeSalesforce:
                 methods=["GET", "PATCH"],
             ),
         ]
-        config = uvicorn.Config(
-            Starlette(routes=routes),
-            log_level="warning",
-            lifespan="off",
-            access_log=False,
-            timeout_graceful_shutdown=1,
-        )
-        self._server = uvicorn.Server(config)
-        self._thread = threading.Thread(
-            target=self._server.run, kwargs={"sockets": [self._socket]}, daemon=True
-        )
-
-    @property
-    def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        super().__init__(Starlette(routes=routes), name="Salesforce")
 
     # --- knobs -------------------------------------------------------------------------
 
@@ -257,37 +222,6 @@ class FakeSalesforce:
             "comment": comment["CommentBody"],
         }
 
-    # --- lifecycle (same approach as tests/fakes/zendesk.py) ----------------------------
-
-    def start(self) -> FakeSalesforce:
-        """Start serving; return when the server accepts connections."""
-        self._thread.start()
-        deadline = time.monotonic() + 10
-        while not self._server.started:
-            if time.monotonic() > deadline or not self._thread.is_alive():
-                raise RuntimeError("the fake Salesforce server did not start")
-            time.sleep(0.01)
-        return self
-
-    def stop(self) -> None:
-        """Stop serving; stalled answers are cut short."""
-        if self._loop is not None and self._stop_event is not None:
-            self._loop.call_soon_threadsafe(self._stop_event.set)
-        self._server.should_exit = True
-        self._thread.join(timeout=10)
-        self._socket.close()
-
-    def __enter__(self) -> FakeSalesforce:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
-
     # --- the API -----------------------------------------------------------------------
 
     def _wrap(self, handler: Any) -> Any:
@@ -299,13 +233,7 @@ class FakeSalesforce:
                     body = json.loads(raw)
             elif raw and "form-urlencoded" in request.headers.get("content-type", ""):
                 body = {k: v[0] for k, v in parse_qs(raw.decode()).items()}
-            received = Received(
-                request.method,
-                request.url.path,
-                dict(request.query_params),
-                dict(request.headers),
-                body,
-            )
+            received = Received.of(request, body)
             with self._lock:
                 self.requests.append(received)
             try:
@@ -446,7 +374,7 @@ class FakeSalesforce:
             }
             stall, self._drop_next_upsert = self._drop_next_upsert, None
         if stall:
-            await self._stall(stall)
+            await self.stall(stall)
         answer = {"id": case_id, "success": True, "errors": [], "created": True}
         return JSONResponse(answer, status_code=201)
 
@@ -515,12 +443,6 @@ class FakeSalesforce:
         if fields:
             record = {k: case.get(k) for k in fields.split(",")}
         return {"attributes": {"type": "Case", "url": url}, **record}
-
-    async def _stall(self, seconds: float) -> None:
-        if self._stop_event is None:  # created on the server's own loop
-            self._loop, self._stop_event = asyncio.get_running_loop(), asyncio.Event()
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._stop_event.wait(), seconds)
 
 
 def _now() -> str:

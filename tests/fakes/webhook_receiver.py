@@ -3,16 +3,12 @@ tickets by Idempotency-Key, and can answer 429 or lose a response, on 127.0.0.1.
 
 from __future__ import annotations
 
-import asyncio
 import json
-import socket
 import threading
 import time
 from dataclasses import dataclass, field
-from types import TracebackType
 from typing import Any
 
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -20,6 +16,7 @@ from starlette.routing import Route
 
 from handoff.helpdesks.errors import BadSignature
 from handoff.helpdesks.webhook import sign, verify_signature
+from tests.fakes.server import LoopbackServer
 
 
 @dataclass
@@ -29,7 +26,7 @@ class Ticket:
     messages: list[dict[str, Any]] = field(default_factory=list)
 
 
-class FakeReceiver:
+class FakeReceiver(LoopbackServer):
     """The receiving end of the generic webhook, as a well-behaved tool would be."""
 
     def __init__(self, secret: str) -> None:
@@ -40,36 +37,9 @@ class FakeReceiver:
         self.lose_next_create_for: float = 0.0  # seconds to stall after storing the ticket
         self.reject_next_create = False
         self._lock = threading.Lock()
-        self._socket = socket.socket()
-        self._socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self._socket.bind(("127.0.0.1", 0))
-        self.url = f"http://127.0.0.1:{self._socket.getsockname()[1]}/handoff"
         app = Starlette(routes=[Route("/handoff", self._receive, methods=["POST"])])
-        self._server = uvicorn.Server(
-            uvicorn.Config(app, log_level="warning", lifespan="off", access_log=False)
-        )
-        self._thread = threading.Thread(
-            target=self._server.run, kwargs={"sockets": [self._socket]}, daemon=True
-        )
-
-    def __enter__(self) -> FakeReceiver:
-        self._thread.start()
-        deadline = time.monotonic() + 10
-        while not self._server.started:
-            if time.monotonic() > deadline:
-                raise RuntimeError("the fake receiver did not start")
-            time.sleep(0.01)
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self._server.should_exit = True
-        self._thread.join(timeout=10)
-        self._socket.close()
+        super().__init__(app, name="receiver")
+        self.url = f"{self.origin}/handoff"
 
     def signed(
         self, payload: dict[str, Any], *, secret: str | None = None, age: int = 0
@@ -122,7 +92,7 @@ class FakeReceiver:
                 self.tickets[key] = ticket
             stall, self.lose_next_create_for = self.lose_next_create_for, 0.0
         if stall:
-            await asyncio.sleep(stall)  # the ticket exists; the caller times out first
+            await self.stall(stall)  # the ticket exists; the caller times out first
         return JSONResponse(
             {"ticket": {"id": ticket.id, "url": f"https://tool.example/tickets/{ticket.id}"}},
             status_code=201,

@@ -33,44 +33,27 @@ the status and body for an Idempotency-Key reused with another payload (400 belo
 
 from __future__ import annotations
 
-import asyncio
 import base64
-import contextlib
 import hashlib
 import hmac
 import json
 import re
-import socket
 import threading
-import time
 import uuid
-from dataclasses import dataclass
 from datetime import UTC, datetime
-from types import TracebackType
 from typing import Any
 
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
+from tests.fakes.server import LoopbackServer, Received
+
 PRIORITIES = {"urgent", "high", "normal", "low"}
 STATUSES = {"new", "open", "pending", "hold", "solved", "closed"}
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 ACCOUNT_ID = 22129848
-
-
-@dataclass(slots=True)
-class Received:
-    """One request as the fake saw it, recorded on arrival."""
-
-    method: str
-    path: str
-    query: dict[str, str]
-    headers: dict[str, str]
-    body: Any  # the parsed JSON, or the raw text when it was not JSON
-    status: int | None = None  # what the fake answered; None while the answer is stalled
 
 
 class Invalid(Exception):
@@ -98,7 +81,7 @@ def _invalid(problem: Invalid) -> JSONResponse:
     return _error(422, "RecordInvalid", "Record validation errors", details=details)
 
 
-class FakeZendesk:
+class FakeZendesk(LoopbackServer):
     """A fake Zendesk account on 127.0.0.1; use it as a context manager."""
 
     def __init__(
@@ -131,15 +114,9 @@ class FakeZendesk:
         self._retry_after = "1"
         self._drop_next_create: float | None = None
         self._lock = threading.RLock()
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._stop_event: asyncio.Event | None = None
         self.agent = self._add_user(
             {"name": "Agent Smith", "email": email, "role": "admin", "external_id": None}
         )
-        self._socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self._socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self._socket.bind(("127.0.0.1", 0))
-        self.port = int(self._socket.getsockname()[1])
         routes: list[Route] = []
         for path, handler, methods in (
             ("/api/v2/users/me", self._me, ["GET"]),
@@ -152,17 +129,7 @@ class FakeZendesk:
             routes.append(Route(path, self._wrap(handler), methods=methods))
             routes.append(Route(path + ".json", self._wrap(handler), methods=methods))
         app = Starlette(routes=routes)
-        config = uvicorn.Config(
-            app, log_level="warning", lifespan="off", access_log=False, timeout_graceful_shutdown=1
-        )
-        self._server = uvicorn.Server(config)
-        self._thread = threading.Thread(
-            target=self._server.run, kwargs={"sockets": [self._socket]}, daemon=True
-        )
-
-    @property
-    def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        super().__init__(app, name="Zendesk")
 
     # --- knobs -------------------------------------------------------------------------
 
@@ -287,37 +254,6 @@ class FakeZendesk:
             "zendesk_event_version": "2022-11-06",
         }
 
-    # --- lifecycle (same approach as tests/fakes/openai_server.py) ----------------------
-
-    def start(self) -> FakeZendesk:
-        """Start serving; return when the server accepts connections."""
-        self._thread.start()
-        deadline = time.monotonic() + 10
-        while not self._server.started:
-            if time.monotonic() > deadline or not self._thread.is_alive():
-                raise RuntimeError("the fake Zendesk server did not start")
-            time.sleep(0.01)
-        return self
-
-    def stop(self) -> None:
-        """Stop serving; stalled answers are cut short."""
-        if self._loop is not None and self._stop_event is not None:
-            self._loop.call_soon_threadsafe(self._stop_event.set)
-        self._server.should_exit = True
-        self._thread.join(timeout=10)
-        self._socket.close()
-
-    def __enter__(self) -> FakeZendesk:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
-
     # --- the API -----------------------------------------------------------------------
 
     def _wrap(self, handler: Any) -> Any:
@@ -329,13 +265,7 @@ class FakeZendesk:
                     body = json.loads(raw)
                 except ValueError:
                     body = raw.decode(errors="replace")
-            received = Received(
-                request.method,
-                request.url.path,
-                dict(request.query_params),
-                dict(request.headers),
-                body,
-            )
+            received = Received.of(request, body)
             with self._lock:
                 self.requests.append(received)
             response = await self._answer(request, handler, body)
@@ -458,7 +388,7 @@ class FakeZendesk:
                 self.idempotency[key] = (fingerprint, 201, answer)
             stall, self._drop_next_create = self._drop_next_create, None
         if stall:
-            await self._stall(stall)
+            await self.stall(stall)
         headers = {"Location": self._ticket_json(ticket)["url"]}
         if key is not None:
             headers["x-idempotency-lookup"] = "miss"
@@ -637,9 +567,3 @@ class FakeZendesk:
 
     def _ticket_json(self, ticket: dict[str, Any]) -> dict[str, Any]:
         return {**ticket, "url": f"{self.base_url}/api/v2/tickets/{ticket['id']}.json"}
-
-    async def _stall(self, seconds: float) -> None:
-        if self._stop_event is None:  # created on the server's own loop
-            self._loop, self._stop_event = asyncio.get_running_loop(), asyncio.Event()
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._stop_event.wait(), seconds)

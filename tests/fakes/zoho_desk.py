@@ -25,25 +25,22 @@ Assumed, not documented: the 429 body, 204 for an empty search, and the search p
 
 from __future__ import annotations
 
-import asyncio
 import base64
-import contextlib
 import itertools
 import json
-import socket
 import threading
 import time
 from datetime import UTC, datetime
-from types import TracebackType
 from typing import Any
 
-import uvicorn
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
+
+from tests.fakes.server import LoopbackServer
 
 PRIORITIES = {"Low", "Medium", "High"}
 CHANNELS = {"Email", "Phone", "Web", "Chat", "Forums", "Twitter", "Facebook"}
@@ -70,7 +67,7 @@ def new_key() -> rsa.RSAPrivateKey:
     return rsa.generate_private_key(public_exponent=65537, key_size=2048)
 
 
-class FakeZohoDesk:
+class FakeZohoDesk(LoopbackServer):
     """A fake Zoho Desk org on 127.0.0.1; use it as a context manager."""
 
     def __init__(self, *, org_id: str = "60001234567", webhook_id: str = "9000000012001") -> None:
@@ -93,13 +90,8 @@ class FakeZohoDesk:
         self._ids = itertools.count(1_892_000_000_100_001)
         self._rate_limited = 0
         self._retry_after: int | None = None
-        self._stall: float | None = None
+        self._stall_next: float | None = None
         self._lock = threading.RLock()
-        self._stop: asyncio.Event | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._socket = socket.socket()
-        self._socket.bind(("127.0.0.1", 0))
-        self.port = int(self._socket.getsockname()[1])
         routes = [
             Route("/oauth/v2/token", self._wrap(self._token), methods=["POST"]),
             Route("/.well-known/jwks.json", self._wrap(self._jwks), methods=["GET"]),
@@ -114,17 +106,7 @@ class FakeZohoDesk:
             ),
             Route("/api/v1/tickets/{tid}/comments", self._desk(self._comment), methods=["POST"]),
         ]
-        config = uvicorn.Config(
-            Starlette(routes=routes), log_level="warning", lifespan="off", access_log=False
-        )
-        self._server = uvicorn.Server(config)
-        self._runner = threading.Thread(
-            target=self._server.run, kwargs={"sockets": [self._socket]}, daemon=True
-        )
-
-    @property
-    def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        super().__init__(Starlette(routes=routes), name="Zoho Desk")
 
     # --- knobs -------------------------------------------------------------------------
 
@@ -135,7 +117,7 @@ class FakeZohoDesk:
 
     def drop_next_create(self, stall_seconds: float = 5.0) -> None:
         """Store the next ticket, then stall its answer past the client's timeout."""
-        self._stall = stall_seconds
+        self._stall_next = stall_seconds
 
     def expire_tokens(self) -> None:
         """Revoke every access token, as if they had expired early."""
@@ -225,35 +207,6 @@ class FakeZohoDesk:
         if prev is not None:
             event["prevState"] = prev
         return event
-
-    # --- lifecycle ---------------------------------------------------------------------
-
-    def start(self) -> FakeZohoDesk:
-        self._runner.start()
-        deadline = time.monotonic() + 10
-        while not self._server.started:
-            if time.monotonic() > deadline or not self._runner.is_alive():
-                raise RuntimeError("the fake Zoho Desk server did not start")
-            time.sleep(0.01)
-        return self
-
-    def stop(self) -> None:
-        if self._loop is not None and self._stop is not None:
-            self._loop.call_soon_threadsafe(self._stop.set)
-        self._server.should_exit = True
-        self._runner.join(timeout=10)
-        self._socket.close()
-
-    def __enter__(self) -> FakeZohoDesk:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     # --- accounts ----------------------------------------------------------------------
 
@@ -414,12 +367,9 @@ class FakeZohoDesk:
                 "webUrl": f"https://desk.zoho.com/support/acme/ShowHomePage.do#Cases/dv/{tid}",
             }
             self.tickets[tid], self.comments[tid] = ticket, []
-            stall, self._stall = self._stall, None
+            stall, self._stall_next = self._stall_next, None
         if stall:
-            if self._stop is None:
-                self._loop, self._stop = asyncio.get_running_loop(), asyncio.Event()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stop.wait(), stall)
+            await self.stall(stall)
         return JSONResponse(ticket)  # 200, not 201
 
     async def _ticket(self, request: Request, body: Any) -> Response:
