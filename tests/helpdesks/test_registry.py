@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import httpx
 import pytest
 
 from handoff.domain import PLATFORMS
@@ -24,3 +25,12 @@ def test_registered_platform_has_tests_and_a_fake(platform: str) -> None:
     assert cls.max_body_chars > 0 and cls.title
     for method in ("verify_credentials", "create_ticket", "add_message", "parse_webhook"):
         assert callable(getattr(cls, method))
+
+
+def test_a_connector_refuses_another_platforms_form() -> None:
+    zendesk, webhook = HELPDESKS["zendesk"], HELPDESKS["webhook"]
+    form = webhook.credentials_model.model_validate(
+        {"url": "https://tool.example/hook", "signing_secret": "s" * 20}
+    )
+    with pytest.raises(TypeError, match="zendesk"):
+        zendesk(form, http=httpx.AsyncClient(), webhook_secret="x")

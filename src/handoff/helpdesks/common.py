@@ -7,9 +7,10 @@ import hmac
 import html
 from collections.abc import Callable, Mapping
 from html.parser import HTMLParser
-from typing import ClassVar
+from typing import ClassVar, TypeVar
 
 import httpx
+from pydantic import BaseModel
 
 from handoff.domain import Message, Role, TicketPacket
 from handoff.helpdesks.errors import (
@@ -19,6 +20,16 @@ from handoff.helpdesks.errors import (
     Rejected,
     Unavailable,
 )
+
+FormT = TypeVar("FormT", bound=BaseModel)
+
+
+def own_form(credentials: BaseModel, form: type[FormT]) -> FormT:
+    """Return the connect form as the connector's own model; another platform's is a bug."""
+    if not isinstance(credentials, form):
+        raise TypeError(f"expected {form.__module__}.{form.__name__}, not {type(credentials)}")
+    return credentials
+
 
 ROLE_NAMES: dict[Role, str] = {
     Role.USER: "Customer",

@@ -128,14 +128,12 @@ class FreshdeskHelpdesk:
     def __init__(
         self, credentials: BaseModel, *, http: httpx.AsyncClient, webhook_secret: str
     ) -> None:
-        if not isinstance(credentials, Credentials):
-            raise TypeError("FreshdeskHelpdesk needs freshdesk.Credentials")
-        self._credentials = credentials
+        self._credentials = form = common.own_form(credentials, Credentials)
         self._http = http
         self._secret = webhook_secret
-        base = credentials.base_url or f"https://{credentials.domain}.freshdesk.com"
+        base = form.base_url or f"https://{form.domain}.freshdesk.com"
         self._base = base.rstrip("/")
-        token = base64.b64encode(f"{credentials.api_key.get_secret_value()}:X".encode()).decode()
+        token = base64.b64encode(f"{form.api_key.get_secret_value()}:X".encode()).decode()
         self._headers = {"Authorization": f"Basic {token}", "Accept": "application/json"}
 
     async def verify_credentials(self) -> None:

@@ -116,14 +116,12 @@ class HelpScoutHelpdesk:
     def __init__(
         self, credentials: BaseModel, *, http: httpx.AsyncClient, webhook_secret: str
     ) -> None:
-        if not isinstance(credentials, Credentials):
-            raise TypeError("HelpScoutHelpdesk needs help_scout.Credentials")
-        self._credentials = credentials
+        self._credentials = form = common.own_form(credentials, Credentials)
         self._http = http
-        self._base = (credentials.base_url or API_URL).rstrip("/")
+        self._base = (form.base_url or API_URL).rstrip("/")
         # Help Scout lets the admin choose the webhook's secret key, so the one handoff
         # generated works as is; a key the admin typed into the form takes precedence.
-        typed = credentials.webhook_secret
+        typed = form.webhook_secret
         self._webhook_secret = typed.get_secret_value() if typed else webhook_secret
         self._token: str | None = None
         self._token_expires = 0.0

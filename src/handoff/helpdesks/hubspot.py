@@ -57,7 +57,7 @@ from handoff.domain import (
     TicketRef,
 )
 from handoff.helpdesks.base import Choice
-from handoff.helpdesks.common import check_response, plain_body, require_equal, send
+from handoff.helpdesks.common import check_response, own_form, plain_body, require_equal, send
 from handoff.helpdesks.errors import (
     BadSignature,
     InvalidCredentials,
@@ -152,12 +152,10 @@ class HubSpotHelpdesk:
     def __init__(
         self, credentials: BaseModel, *, http: httpx.AsyncClient, webhook_secret: str
     ) -> None:
-        if not isinstance(credentials, Credentials):
-            raise TypeError("HubSpotHelpdesk needs hubspot.Credentials")
-        self.credentials = credentials
+        self.credentials = form = own_form(credentials, Credentials)
         self.http = http
         self.webhook_secret = webhook_secret  # unused: HubSpot signs with the app's secret
-        self._base = credentials.base_url.rstrip("/")
+        self._base = form.base_url.rstrip("/")
         self._account: dict[str, Any] | None = None
 
     # --- HTTP ------------------------------------------------------------------------------

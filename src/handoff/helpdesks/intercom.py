@@ -37,6 +37,7 @@ from handoff.helpdesks.common import (
     check_response,
     hmac_hex,
     html_to_text,
+    own_form,
     plain_body,
     require_equal,
     send,
@@ -116,11 +117,7 @@ class IntercomHelpdesk:
     def __init__(
         self, credentials: BaseModel, *, http: httpx.AsyncClient, webhook_secret: str
     ) -> None:
-        self._credentials = (
-            credentials
-            if isinstance(credentials, Credentials)
-            else Credentials.model_validate(credentials.model_dump())
-        )
+        self._credentials = own_form(credentials, Credentials)
         self._http = http
         # Intercom signs webhooks with the app's client secret, never with a secret we pick,
         # so `webhook_secret` is kept only for the protocol's sake.

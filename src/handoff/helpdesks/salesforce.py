@@ -146,21 +146,19 @@ class SalesforceHelpdesk:
     def __init__(
         self, credentials: BaseModel, *, http: httpx.AsyncClient, webhook_secret: str
     ) -> None:
-        if not isinstance(credentials, Credentials):
-            raise TypeError("SalesforceHelpdesk needs salesforce.Credentials")
-        self._credentials = credentials
+        self._credentials = form = common.own_form(credentials, Credentials)
         self._http = http
-        self._base = (credentials.base_url or credentials.instance_url).rstrip("/")
-        self._api = f"/services/data/{credentials.api_version}"
+        self._base = (form.base_url or form.instance_url).rstrip("/")
+        self._api = f"/services/data/{form.api_version}"
         # handoff's generated secret is shown nowhere and changes on reconnect, so the admin's
         # own token wins; without one, an unconfigured Flow fails closed.
-        token = credentials.webhook_token
+        token = form.webhook_token
         self._webhook_secret = token.get_secret_value() if token else webhook_secret
         self._priorities = {
-            Priority.LOW: credentials.priority_low,
-            Priority.NORMAL: credentials.priority_normal,
-            Priority.HIGH: credentials.priority_high,
-            Priority.URGENT: credentials.priority_urgent,
+            Priority.LOW: form.priority_low,
+            Priority.NORMAL: form.priority_normal,
+            Priority.HIGH: form.priority_high,
+            Priority.URGENT: form.priority_urgent,
         }
         self._access_token: str | None = None
         self._minted_at = 0.0

@@ -86,11 +86,10 @@ class WebhookHelpdesk:
     def __init__(
         self, credentials: BaseModel, *, http: httpx.AsyncClient, webhook_secret: str
     ) -> None:
-        assert isinstance(credentials, Credentials)
-        self.credentials = credentials
+        self.credentials = form = common.own_form(credentials, Credentials)
         self.http = http
         # The admin's secret signs both ways, so their tool needs only one.
-        self.secret = credentials.signing_secret.get_secret_value()
+        self.secret = form.signing_secret.get_secret_value()
 
     async def _post(self, payload: dict[str, Any], idempotency_key: str) -> httpx.Response:
         body = json.dumps(payload, separators=(",", ":")).encode()

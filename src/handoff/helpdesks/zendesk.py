@@ -124,18 +124,14 @@ class ZendeskHelpdesk:
     def __init__(
         self, credentials: BaseModel, *, http: httpx.AsyncClient, webhook_secret: str
     ) -> None:
-        if not isinstance(credentials, Credentials):
-            raise TypeError("ZendeskHelpdesk needs zendesk.Credentials")
-        self._credentials = credentials
+        self._credentials = form = common.own_form(credentials, Credentials)
         self._http = http
-        self._base = (
-            credentials.base_url or f"https://{credentials.subdomain}.zendesk.com"
-        ).rstrip("/")
+        self._base = (form.base_url or f"https://{form.subdomain}.zendesk.com").rstrip("/")
         # Zendesk generates the signing secret itself; the admin pastes it into the form. The
         # secret handoff generated is only a fallback, so an unconfigured webhook fails closed.
-        signing = credentials.webhook_signing_secret
+        signing = form.webhook_signing_secret
         self._webhook_secret = signing.get_secret_value() if signing else webhook_secret
-        token = f"{credentials.email}/token:{credentials.api_token.get_secret_value()}"
+        token = f"{form.email}/token:{form.api_token.get_secret_value()}"
         self._auth = "Basic " + base64.b64encode(token.encode()).decode()
 
     # --- outbound ----------------------------------------------------------------------

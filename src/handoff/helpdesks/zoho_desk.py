@@ -136,18 +136,16 @@ class ZohoDeskHelpdesk:
     def __init__(
         self, credentials: BaseModel, *, http: httpx.AsyncClient, webhook_secret: str
     ) -> None:
-        if not isinstance(credentials, Credentials):
-            raise TypeError("ZohoDeskHelpdesk needs zoho_desk.Credentials")
-        self._credentials = credentials
+        self._credentials = form = common.own_form(credentials, Credentials)
         self._http = http
         # Zoho signs webhooks with its own keys; the secret handoff generated is not used.
         del webhook_secret
-        domain = DOMAINS.get(credentials.data_center, f"zoho.{credentials.data_center}")
-        self._desk = (credentials.base_url or f"https://desk.{domain}").rstrip("/")
-        self._accounts = (credentials.accounts_url or f"https://accounts.{domain}").rstrip("/")
+        domain = DOMAINS.get(form.data_center, f"zoho.{form.data_center}")
+        self._desk = (form.base_url or f"https://desk.{domain}").rstrip("/")
+        self._accounts = (form.accounts_url or f"https://accounts.{domain}").rstrip("/")
         self._jwks_url = f"{self._desk}/.well-known/jwks.json"
         fingerprint = hashlib.sha256(
-            f"{credentials.client_id}:{credentials.refresh_token.get_secret_value()}".encode()
+            f"{form.client_id}:{form.refresh_token.get_secret_value()}".encode()
         ).hexdigest()
         self._token_key = f"{self._accounts}|{fingerprint}"
 
