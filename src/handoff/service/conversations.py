@@ -35,7 +35,12 @@ from handoff.service.metrics import ESCALATIONS_CREATED, HANDBACKS
 from handoff.service.runtime import Handoff
 from handoff.service.security import hash_token, new_token
 from handoff.service.tickets import touch_ticket
-from handoff.service.views import conversation_state_json, escalation_json, message_json
+from handoff.service.views import (
+    contact_json,
+    conversation_state_json,
+    escalation_json,
+    message_json,
+)
 from handoff.store import repositories as repo
 from handoff.store.models import (
     Action,
@@ -478,12 +483,7 @@ async def conversation_view(
         "agent_id": conversation.agent_id,
         "channel": conversation.channel,
         "owner": conversation.owner,
-        "contact": {
-            "name": conversation.contact_name,
-            "email": conversation.contact_email,
-            "phone": conversation.contact_phone,
-            "external_id": conversation.contact_external_id,
-        },
+        "contact": contact_json(conversation),
         "messages": [
             message_json(m, authors.get(m.author_id) if m.author_id else None) for m in messages
         ],
