@@ -74,6 +74,8 @@ class Workspace(Base):
     __tablename__ = "workspaces"
     id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
     name: Mapped[str] = mapped_column(String(200))
+    # How the built-in inbox assigns new tickets: "manual", "round_robin" or "least_loaded".
+    assignment: Mapped[str] = mapped_column(String(16), default="manual")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
@@ -87,6 +89,12 @@ class Member(Base):
     name: Mapped[str] = mapped_column(String(200))
     role: Mapped[str] = mapped_column(String(16))
     password_hash: Mapped[str | None] = mapped_column(String(300))
+    avatar_url: Mapped[str | None] = mapped_column(Text)
+    # Away members get no new tickets; `max_open_tickets` caps automatic assignment.
+    away: Mapped[bool] = mapped_column(Boolean, default=False)
+    max_open_tickets: Mapped[int | None] = mapped_column(Integer)
+    # The last member a round-robin assignment picked gets the oldest stamp next time.
+    last_assigned_at: Mapped[datetime | None] = mapped_column()
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
@@ -110,6 +118,8 @@ class Agent(Base):
     name: Mapped[str] = mapped_column(String(200))
     channels: Mapped[list[Any]] = mapped_column(default=list)
     greeting: Mapped[str | None] = mapped_column(Text)
+    # The widget's colours and texts (see service.widget for the keys and defaults).
+    widget: Mapped[dict[str, Any]] = mapped_column(default=dict)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
@@ -131,6 +141,22 @@ class Integration(Base):
     platform: Mapped[str] = mapped_column(String(32))
     status: Mapped[str] = mapped_column(String(16), default="connected")
     credentials: Mapped[str | None] = mapped_column(Text)
+    # OAuth tokens as the platform last issued them (sealed); refresh tokens may rotate.
+    tokens: Mapped[str | None] = mapped_column(Text)
+    # While set and in the future, one process is refreshing the tokens; others wait.
+    token_lease_until: Mapped[datetime | None] = mapped_column()
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ChannelConnection(Base):
+    """A messaging channel account (WhatsApp) an agent answers on; credentials sealed."""
+
+    __tablename__ = "channel_connections"
+    __table_args__ = (UniqueConstraint("agent_id", "channel"),)
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    agent_id: Mapped[str] = mapped_column(ForeignKey("agents.id", ondelete="CASCADE"))
+    channel: Mapped[str] = mapped_column(String(32))
+    credentials: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
@@ -152,6 +178,15 @@ class Action(Base):
     sensitive_topics: Mapped[list[Any]] = mapped_column(default=list)
     trigger_examples: Mapped[list[Any]] = mapped_column(default=list)
     thresholds: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    # What the AI says on channels the action does not cover (e.g. an email or phone number).
+    alternative_message: Mapped[str | None] = mapped_column(Text)
+    # {"timezone": "Europe/Paris", "weekly": {"mon": [["09:00", "17:00"]], ...},
+    #  "holidays": ["2026-12-25"]}; None means always open.
+    business_hours: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    # Seconds without a human answer before the user is offered the AI or an email.
+    wait_timeout_seconds: Mapped[int | None] = mapped_column(Integer)
+    # Seconds without any message before a human stretch is handed back to the AI.
+    inactivity_timeout_seconds: Mapped[int | None] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
@@ -160,6 +195,9 @@ class Conversation(Base):
     """One chat between a user and an agent. `stretch` counts the human stretches so far."""
 
     __tablename__ = "conversations"
+    __table_args__ = (
+        Index("ix_conversations_contact", "agent_id", "channel", "contact_external_id"),
+    )
     id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
     agent_id: Mapped[str] = mapped_column(ForeignKey("agents.id", ondelete="CASCADE"), index=True)
     channel: Mapped[str] = mapped_column(String(32))
@@ -218,6 +256,11 @@ class Escalation(Base):
     ticket_id: Mapped[str | None] = mapped_column(String(200))
     ticket_url: Mapped[str | None] = mapped_column(Text)
     last_error: Mapped[str | None] = mapped_column(Text)
+    # Why the AI got the conversation back (domain.HandbackReason), once it did.
+    handback_reason: Mapped[str | None] = mapped_column(String(16))
+    first_reply_at: Mapped[datetime | None] = mapped_column()
+    # When the user was told their place is kept (the wait timeout passed unanswered).
+    wait_notified_at: Mapped[datetime | None] = mapped_column()
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     solved_at: Mapped[datetime | None] = mapped_column()
 
