@@ -10,6 +10,11 @@ users, tickets and comments in memory. It implements what handoff calls:
 - `GET` and `PUT /api/v2/tickets/{id}` (comments with `author_id`, status changes),
 - `GET /api/v2/groups` and `GET /api/v2/brands` (offset pagination: `page`, `per_page`,
   `next_page`; edit `groups` and `brands` to change what they list),
+- OAuth: `GET /oauth/authorizations/new` (approves at once and redirects back with a code, or
+  with `error=access_denied` after `deny_next_authorization()`), `POST /oauth/tokens` for the
+  `authorization_code` and `refresh_token` grants. A refresh rotates: it deletes the old access
+  and refresh tokens, so a second refresh with the same refresh token gets `invalid_grant`.
+  `Authorization: Bearer` works for live access tokens; `expire_access_tokens()` ages them all.
 
 each with or without the `.json` suffix, answering Zendesk's error bodies:
 `{"error","description","details":{field:[{"description","error"}]}}` for 422, `RecordNotFound`
@@ -39,13 +44,15 @@ import hmac
 import json
 import re
 import threading
+import time
 import uuid
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import urlencode
 
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.responses import JSONResponse, PlainTextResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 from tests.fakes.server import LoopbackServer, Received
@@ -114,6 +121,15 @@ class FakeZendesk(LoopbackServer):
         self._retry_after = "1"
         self._drop_next_create: float | None = None
         self._lock = threading.RLock()
+        self.oauth_client_id = "handoff_acme"
+        self.oauth_client_secret = "zd-oauth-secret-0123456789"
+        self.access_token_lifetime = 7200
+        self.codes: dict[str, str] = {}  # code → redirect_uri
+        self.access_tokens: dict[str, float] = {}  # token → expiry (Unix time)
+        self.refresh_tokens: set[str] = set()
+        self.refreshes = 0
+        self.token_delay = 0.0  # seconds the token endpoint takes, to widen races
+        self._deny_next = False
         self.agent = self._add_user(
             {"name": "Agent Smith", "email": email, "role": "admin", "external_id": None}
         )
@@ -128,6 +144,8 @@ class FakeZendesk(LoopbackServer):
         ):
             routes.append(Route(path, self._wrap(handler), methods=methods))
             routes.append(Route(path + ".json", self._wrap(handler), methods=methods))
+        routes.append(Route("/oauth/authorizations/new", self._authorize, methods=["GET"]))
+        routes.append(Route("/oauth/tokens", self._wrap(self._token_grant), methods=["POST"]))
         app = Starlette(routes=routes)
         super().__init__(app, name="Zendesk")
 
@@ -142,6 +160,16 @@ class FakeZendesk(LoopbackServer):
         """Store the next created ticket, then stall its answer (a timeout that reached us)."""
         with self._lock:
             self._drop_next_create = stall_seconds
+
+    def deny_next_authorization(self) -> None:
+        """Have the next approval page answer as if the admin pressed Deny."""
+        with self._lock:
+            self._deny_next = True
+
+    def expire_access_tokens(self) -> None:
+        """Age every OAuth access token past its expiry (refresh tokens stay valid)."""
+        with self._lock:
+            self.access_tokens = {token: 0.0 for token in self.access_tokens}
 
     def add_end_user(self, name: str, email: str | None = None) -> dict[str, Any]:
         """Create an end user directly, as if they had written in before."""
@@ -305,6 +333,9 @@ class FakeZendesk(LoopbackServer):
         if header is None:
             return None
         scheme, _, value = header.partition(" ")
+        if scheme.lower() == "bearer":
+            with self._lock:
+                return self.access_tokens.get(value, 0.0) > time.time()
         if scheme.lower() != "basic":
             return False
         try:
@@ -312,6 +343,67 @@ class FakeZendesk(LoopbackServer):
         except ValueError:
             return False
         return decoded == f"{self.email}/token:{self.api_token}"
+
+    # --- OAuth (https://developer.zendesk.com/api-reference/ticketing/oauth/grant_type_tokens/)
+
+    async def _authorize(self, request: Request) -> Response:
+        query = request.query_params
+        redirect = query.get("redirect_uri", "")
+        if query.get("client_id") != self.oauth_client_id or not redirect:
+            return PlainTextResponse("Invalid OAuth client or redirect URI", status_code=400)
+        if query.get("response_type") != "code":
+            return PlainTextResponse("response_type must be code", status_code=400)
+        state = query.get("state", "")
+        with self._lock:
+            denied, self._deny_next = self._deny_next, False
+            code = uuid.uuid4().hex
+            if not denied:
+                self.codes[code] = redirect
+        answer = (
+            {"error": "access_denied", "error_description": "The end-user denied the request"}
+            if denied
+            else {"code": code}
+        )
+        return RedirectResponse(f"{redirect}?{urlencode({**answer, 'state': state})}", 302)
+
+    async def _token_grant(self, request: Request, body: Any, authed: bool) -> Response:
+        if self.token_delay:
+            await self.stall(self.token_delay)
+        if (
+            body.get("client_id") != self.oauth_client_id
+            or body.get("client_secret") != self.oauth_client_secret
+        ):
+            return _error(401, "invalid_client", error_description="Client authentication failed")
+        invalid = _error(
+            400,
+            "invalid_grant",
+            error_description="The provided authorization grant is invalid, expired, or revoked",
+        )
+        with self._lock:
+            if body.get("grant_type") == "authorization_code":
+                if self.codes.pop(str(body.get("code")), None) != body.get("redirect_uri"):
+                    return invalid
+            elif body.get("grant_type") == "refresh_token":
+                old = str(body.get("refresh_token"))
+                if old not in self.refresh_tokens:
+                    return invalid
+                self.refresh_tokens.discard(old)  # rotation: the old pair is deleted
+                self.refreshes += 1
+            else:
+                return _error(400, "unsupported_grant_type")
+            access, refresh = "zat_" + uuid.uuid4().hex, "zrt_" + uuid.uuid4().hex
+            self.access_tokens[access] = time.time() + self.access_token_lifetime
+            self.refresh_tokens.add(refresh)
+        return JSONResponse(
+            {
+                "access_token": access,
+                "token_type": "bearer",
+                "scope": body.get("scope") or "read write",
+                "refresh_token": refresh,
+                "expires_in": self.access_token_lifetime,
+                "refresh_token_expires_in": 30 * 24 * 3600,
+            }
+        )
 
     async def _me(self, request: Request, body: Any, authed: bool) -> Response:
         if not authed:  # /users/me is allowed anonymously: an anonymous end user, id null

@@ -1,9 +1,10 @@
 """The one contract every helpdesk connector implements, and what it is built from.
 
 A connector is a pure adapter over one platform's HTTP API: it gets its credentials, an
-`httpx.AsyncClient` and the webhook secret we generated for the integration; it never touches
-the store. One module per platform, always in this order: a `Credentials` model (the connect
-form), the connector class with its class attributes, then the methods of `Helpdesk`.
+`httpx.AsyncClient`, the webhook secret we generated for the integration and, for OAuth, the
+`TokenStore` that keeps its tokens; it never touches the store itself. One module per platform,
+always in this order: a `Credentials` model (the connect form), the connector class with its
+class attributes, then the methods of `Helpdesk`.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import httpx
 from pydantic import BaseModel
 
 from handoff.domain import Contact, Message, TicketEvent, TicketPacket, TicketRef
+from handoff.helpdesks.oauth import TokenStore
 
 
 class Choice(BaseModel):
@@ -33,7 +35,12 @@ class Helpdesk(Protocol):
     credentials_model: ClassVar[type[BaseModel]]  # the connect form, validated at the edge
 
     def __init__(
-        self, credentials: BaseModel, *, http: httpx.AsyncClient, webhook_secret: str
+        self,
+        credentials: BaseModel,
+        *,
+        http: httpx.AsyncClient,
+        webhook_secret: str,
+        tokens: TokenStore | None = None,  # where OAuth tokens live; unused by static keys
     ) -> None: ...
 
     async def verify_credentials(self) -> None:

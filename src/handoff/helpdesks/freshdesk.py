@@ -41,6 +41,7 @@ from handoff.domain import (
 from handoff.helpdesks import common
 from handoff.helpdesks.base import Choice
 from handoff.helpdesks.errors import InvalidCredentials, Rejected
+from handoff.helpdesks.oauth import TokenStore
 
 PLATFORM = "freshdesk"
 TOKEN_HEADER = "X-Handoff-Token"
@@ -126,7 +127,12 @@ class FreshdeskHelpdesk:
     credentials_model: ClassVar[type[BaseModel]] = Credentials
 
     def __init__(
-        self, credentials: BaseModel, *, http: httpx.AsyncClient, webhook_secret: str
+        self,
+        credentials: BaseModel,
+        *,
+        http: httpx.AsyncClient,
+        webhook_secret: str,
+        tokens: TokenStore | None = None,
     ) -> None:
         self._credentials = form = common.own_form(credentials, Credentials)
         self._http = http

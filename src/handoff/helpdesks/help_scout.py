@@ -43,6 +43,7 @@ from handoff.domain import Contact, Message, TicketEvent, TicketEventKind, Ticke
 from handoff.helpdesks import common
 from handoff.helpdesks.base import Choice
 from handoff.helpdesks.errors import InvalidCredentials, Rejected, Unavailable
+from handoff.helpdesks.oauth import TokenStore
 
 PLATFORM = "Help Scout"
 API_URL = "https://api.helpscout.net"
@@ -114,7 +115,12 @@ class HelpScoutHelpdesk:
     credentials_model: ClassVar[type[BaseModel]] = Credentials
 
     def __init__(
-        self, credentials: BaseModel, *, http: httpx.AsyncClient, webhook_secret: str
+        self,
+        credentials: BaseModel,
+        *,
+        http: httpx.AsyncClient,
+        webhook_secret: str,
+        tokens: TokenStore | None = None,
     ) -> None:
         self._credentials = form = common.own_form(credentials, Credentials)
         self._http = http

@@ -64,6 +64,7 @@ from handoff.helpdesks.errors import (
     RateLimited,
     Rejected,
 )
+from handoff.helpdesks.oauth import TokenStore
 
 PLATFORM = "hubspot"
 API = "https://api.hubapi.com"
@@ -150,7 +151,12 @@ class HubSpotHelpdesk:
     credentials_model: ClassVar[type[BaseModel]] = Credentials
 
     def __init__(
-        self, credentials: BaseModel, *, http: httpx.AsyncClient, webhook_secret: str
+        self,
+        credentials: BaseModel,
+        *,
+        http: httpx.AsyncClient,
+        webhook_secret: str,
+        tokens: TokenStore | None = None,
     ) -> None:
         self.credentials = form = own_form(credentials, Credentials)
         self.http = http

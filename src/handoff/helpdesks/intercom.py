@@ -49,6 +49,7 @@ from handoff.helpdesks.errors import (
     Rejected,
     Unavailable,
 )
+from handoff.helpdesks.oauth import TokenStore
 
 API_VERSION = "2.14"
 API_HOSTS = {
@@ -115,7 +116,12 @@ class IntercomHelpdesk:
     idempotency: ClassVar[str] = "search-before-create on a reference line in the description"
 
     def __init__(
-        self, credentials: BaseModel, *, http: httpx.AsyncClient, webhook_secret: str
+        self,
+        credentials: BaseModel,
+        *,
+        http: httpx.AsyncClient,
+        webhook_secret: str,
+        tokens: TokenStore | None = None,
     ) -> None:
         self._credentials = own_form(credentials, Credentials)
         self._http = http

@@ -51,6 +51,7 @@ from handoff.domain import (
 from handoff.helpdesks import common
 from handoff.helpdesks.base import Choice
 from handoff.helpdesks.errors import InvalidCredentials, RateLimited, Rejected, Unavailable
+from handoff.helpdesks.oauth import TokenStore
 
 PLATFORM = "Salesforce"
 TOKEN_PATH = "/services/oauth2/token"
@@ -144,7 +145,12 @@ class SalesforceHelpdesk:
     credentials_model: ClassVar[type[BaseModel]] = Credentials
 
     def __init__(
-        self, credentials: BaseModel, *, http: httpx.AsyncClient, webhook_secret: str
+        self,
+        credentials: BaseModel,
+        *,
+        http: httpx.AsyncClient,
+        webhook_secret: str,
+        tokens: TokenStore | None = None,
     ) -> None:
         self._credentials = form = common.own_form(credentials, Credentials)
         self._http = http

@@ -36,6 +36,7 @@ from handoff.domain import (
 from handoff.helpdesks import common
 from handoff.helpdesks.base import Choice
 from handoff.helpdesks.errors import BadSignature, Rejected
+from handoff.helpdesks.oauth import TokenStore
 
 SIGNATURE_HEADER = "x-handoff-signature"
 TIMESTAMP_HEADER = "x-handoff-timestamp"
@@ -84,7 +85,12 @@ class WebhookHelpdesk:
     credentials_model: ClassVar[type[BaseModel]] = Credentials
 
     def __init__(
-        self, credentials: BaseModel, *, http: httpx.AsyncClient, webhook_secret: str
+        self,
+        credentials: BaseModel,
+        *,
+        http: httpx.AsyncClient,
+        webhook_secret: str,
+        tokens: TokenStore | None = None,
     ) -> None:
         self.credentials = form = common.own_form(credentials, Credentials)
         self.http = http

@@ -1,6 +1,9 @@
 """Zendesk Support: tickets through the Ticketing API, agent replies through event webhooks.
 
-Auth is an API token (Basic `{email}/token:{api_token}`). A ticket is created once per
+Auth is an API token (Basic `{email}/token:{api_token}`) or OAuth: the authorization code flow
+against the account's own OAuth client, then `POST /oauth/tokens` refreshes. Zendesk rotates
+refresh tokens (a refresh deletes the old pair), so refreshes go through the integration's
+TokenStore, one at a time, and the new pair is kept before it is used. A ticket is created once per
 escalation: `GET /api/v2/tickets?external_id=` first (it outlives the idempotency-key window),
 then `POST /api/v2/tickets` with `Idempotency-Key` and `external_id`. The requester is upserted
 first so the ticket, its first comment and every follow-up are authored by the customer.
@@ -11,6 +14,8 @@ References:
 - https://developer.zendesk.com/api-reference/ticketing/users/users/#create-or-update-user
 - https://developer.zendesk.com/api-reference/webhooks/event-types/ticket-events/
 - https://developer.zendesk.com/documentation/webhooks/verifying/
+- https://developer.zendesk.com/api-reference/ticketing/oauth/grant_type_tokens/
+- https://developer.zendesk.com/documentation/api-basics/authentication/refresh-token
 """
 
 from __future__ import annotations
@@ -23,10 +28,11 @@ import re
 import time
 from collections.abc import Mapping
 from datetime import datetime
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
+from urllib.parse import urlencode
 
 import httpx
-from pydantic import BaseModel, Field, SecretStr, field_validator
+from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
 
 from handoff.domain import (
     Contact,
@@ -40,6 +46,7 @@ from handoff.domain import (
 from handoff.helpdesks import common
 from handoff.helpdesks.base import Choice
 from handoff.helpdesks.errors import BadSignature, InvalidCredentials, Rejected
+from handoff.helpdesks.oauth import MemoryTokens, OAuthTokens, TokenStore, grant
 
 PLATFORM = "Zendesk"
 SUBDOMAIN = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$")
@@ -47,6 +54,7 @@ MAX_SKEW_SECONDS = 300
 COMMENT_ADDED = "zen:event-type:ticket.comment_added"
 STATUS_CHANGED = "zen:event-type:ticket.status_changed"
 DONE_STATUSES = frozenset({"solved", "closed"})
+OAUTH_SCOPE = "read write"
 MAX_LIST_PAGES = 20  # 100 per page: 2,000 groups or brands is more than any form shows
 PRIORITIES: dict[Priority, str] = {
     Priority.LOW: "low",
@@ -63,13 +71,32 @@ class Credentials(BaseModel):
         title="Subdomain",
         description="The part before .zendesk.com: `acme` for https://acme.zendesk.com.",
     )
-    email: str = Field(
-        title="Agent email",
-        description="Email of the agent or admin whose API token handoff uses.",
+    auth: Literal["api_token", "oauth"] = Field(
+        default="api_token",
+        title="Sign in with",
+        description="`api_token` (agent email + API token) or `oauth` (an OAuth client; you "
+        "approve access on Zendesk once).",
     )
-    api_token: SecretStr = Field(
+    email: str | None = Field(
+        default=None,
+        title="Agent email",
+        description="With an API token: email of the agent or admin whose token handoff uses.",
+    )
+    api_token: SecretStr | None = Field(
+        default=None,
         title="API token",
         description="Admin Center → Apps and integrations → APIs → Zendesk API → Add API token.",
+    )
+    client_id: str | None = Field(
+        default=None,
+        title="OAuth client unique identifier",
+        description="With OAuth: Admin Center → Apps and integrations → APIs → OAuth Clients → "
+        "Add OAuth client (kind Confidential; redirect URL {public URL}/api/v1/oauth/callback).",
+    )
+    client_secret: SecretStr | None = Field(
+        default=None,
+        title="OAuth client secret",
+        description="With OAuth: the secret Zendesk shows once when you save the OAuth client.",
     )
     webhook_signing_secret: SecretStr | None = Field(
         default=None,
@@ -103,11 +130,23 @@ class Credentials(BaseModel):
 
     @field_validator("email")
     @classmethod
-    def _email(cls, value: str) -> str:
+    def _email(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
         value = value.strip()
         if "@" not in value or value.startswith("@") or value.endswith("@"):
             raise ValueError("enter the agent's email address")
         return value
+
+    @model_validator(mode="after")
+    def _auth_fields(self) -> Credentials:
+        needed = (
+            ("email", "api_token") if self.auth == "api_token" else ("client_id", "client_secret")
+        )
+        missing = [name for name in needed if not getattr(self, name)]
+        if missing:
+            raise ValueError(f"{' and '.join(missing)} required when auth is {self.auth!r}")
+        return self
 
 
 class ZendeskHelpdesk:
@@ -122,7 +161,12 @@ class ZendeskHelpdesk:
     credentials_model: ClassVar[type[BaseModel]] = Credentials
 
     def __init__(
-        self, credentials: BaseModel, *, http: httpx.AsyncClient, webhook_secret: str
+        self,
+        credentials: BaseModel,
+        *,
+        http: httpx.AsyncClient,
+        webhook_secret: str,
+        tokens: TokenStore | None = None,
     ) -> None:
         self._credentials = form = common.own_form(credentials, Credentials)
         self._http = http
@@ -131,8 +175,55 @@ class ZendeskHelpdesk:
         # secret handoff generated is only a fallback, so an unconfigured webhook fails closed.
         signing = form.webhook_signing_secret
         self._webhook_secret = signing.get_secret_value() if signing else webhook_secret
-        token = f"{form.email}/token:{form.api_token.get_secret_value()}"
-        self._auth = "Basic " + base64.b64encode(token.encode()).decode()
+        self._tokens = tokens or MemoryTokens()
+        self._basic: str | None = None
+        if form.auth == "api_token" and form.api_token is not None:
+            token = f"{form.email}/token:{form.api_token.get_secret_value()}"
+            self._basic = "Basic " + base64.b64encode(token.encode()).decode()
+
+    # --- OAuth -------------------------------------------------------------------------
+
+    def authorize_url(self, redirect_uri: str, state: str) -> str | None:
+        """Return Zendesk's approval page for our OAuth client; None with an API token."""
+        if self._credentials.auth != "oauth":
+            return None
+        query = {
+            "response_type": "code",
+            "client_id": self._credentials.client_id or "",
+            "redirect_uri": redirect_uri,
+            "scope": OAUTH_SCOPE,
+            "state": state,
+        }
+        return f"{self._base}/oauth/authorizations/new?{urlencode(query)}"
+
+    async def exchange_code(self, code: str, redirect_uri: str) -> OAuthTokens:
+        """Trade the authorization code for the first access and refresh tokens."""
+        return await self._grant(
+            {"grant_type": "authorization_code", "code": code, "redirect_uri": redirect_uri}
+        )
+
+    async def _refresh(self, held: OAuthTokens | None) -> OAuthTokens:
+        if held is None or not held.refresh_token:
+            raise InvalidCredentials("Zendesk: no OAuth refresh token; approve access again")
+        return await self._grant(
+            {"grant_type": "refresh_token", "refresh_token": held.refresh_token}
+        )
+
+    async def _grant(self, fields: dict[str, str]) -> OAuthTokens:
+        secret = self._credentials.client_secret
+        body = {
+            **fields,
+            "client_id": self._credentials.client_id or "",
+            "client_secret": secret.get_secret_value() if secret else "",
+            "scope": OAUTH_SCOPE,
+        }
+        return await grant(self._http, f"{self._base}/oauth/tokens", platform=PLATFORM, json=body)
+
+    async def _authorization(self, stale: str | None = None) -> str:
+        if self._basic is not None:
+            return self._basic
+        tokens = await self._tokens.token(self._refresh, stale=stale)
+        return f"Bearer {tokens.access_token}"
 
     # --- outbound ----------------------------------------------------------------------
 
@@ -140,9 +231,8 @@ class ZendeskHelpdesk:
         """Fetch the token's own user; raise InvalidCredentials unless it is an agent."""
         response = await self._send("GET", "/api/v2/users/me.json", check=False)
         if response.status_code in (401, 403):
-            raise InvalidCredentials(
-                f"Zendesk refused the agent email or API token: {_detail(response)}"
-            )
+            what = "agent email or API token" if self._basic else "OAuth access token"
+            raise InvalidCredentials(f"Zendesk refused the {what}: {_detail(response)}")
         if response.status_code == 404:
             raise InvalidCredentials(
                 f"no Zendesk account at subdomain {self._credentials.subdomain!r}"
@@ -152,8 +242,9 @@ class ZendeskHelpdesk:
         if user.get("id") is None:
             raise InvalidCredentials("Zendesk did not accept the agent email and API token")
         if user.get("role") not in ("agent", "admin"):
+            who = self._credentials.email or user.get("email") or "the approving user"
             raise InvalidCredentials(
-                f"{self._credentials.email} is a Zendesk {user.get('role')}, not an agent or admin"
+                f"{who} is a Zendesk {user.get('role')}, not an agent or admin"
             )
 
     async def options(self) -> dict[str, list[Choice]]:
@@ -261,14 +352,25 @@ class ZendeskHelpdesk:
         headers: dict[str, str] | None = None,
         check: bool = True,
     ) -> httpx.Response:
-        request = self._http.build_request(
-            method,
-            self._base + path,
-            json=body,
-            params=params,
-            headers={"Authorization": self._auth, "Accept": "application/json", **(headers or {})},
-        )
-        response = await common.send(self._http, request, platform=PLATFORM)
+        async def attempt(authorization: str) -> httpx.Response:
+            request = self._http.build_request(
+                method,
+                self._base + path,
+                json=body,
+                params=params,
+                headers={
+                    "Authorization": authorization,
+                    "Accept": "application/json",
+                    **(headers or {}),
+                },
+            )
+            return await common.send(self._http, request, platform=PLATFORM)
+
+        authorization = await self._authorization()
+        response = await attempt(authorization)
+        if response.status_code == 401 and self._basic is None:  # revoked or expired early
+            stale = authorization.removeprefix("Bearer ")
+            response = await attempt(await self._authorization(stale=stale))
         return _check(response) if check else response
 
     # --- inbound -----------------------------------------------------------------------

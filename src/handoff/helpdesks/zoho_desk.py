@@ -50,6 +50,7 @@ from handoff.domain import (
 from handoff.helpdesks import common
 from handoff.helpdesks.base import Choice
 from handoff.helpdesks.errors import BadSignature, InvalidCredentials, RateLimited, Rejected
+from handoff.helpdesks.oauth import TokenStore
 
 PLATFORM = "Zoho Desk"
 DataCenter = Literal["com", "eu", "in", "com.au", "jp", "ca", "sa", "com.cn"]
@@ -134,7 +135,12 @@ class ZohoDeskHelpdesk:
     credentials_model: ClassVar[type[BaseModel]] = Credentials
 
     def __init__(
-        self, credentials: BaseModel, *, http: httpx.AsyncClient, webhook_secret: str
+        self,
+        credentials: BaseModel,
+        *,
+        http: httpx.AsyncClient,
+        webhook_secret: str,
+        tokens: TokenStore | None = None,
     ) -> None:
         self._credentials = form = common.own_form(credentials, Credentials)
         self._http = http

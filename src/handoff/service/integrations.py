@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from typing import Any
 
 import structlog
+from cryptography.fernet import InvalidToken
 from pydantic import BaseModel, SecretStr, ValidationError
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -28,16 +29,21 @@ from handoff.domain import (
 )
 from handoff.helpdesks import HELPDESKS, Helpdesk
 from handoff.helpdesks.errors import BadSignature, HelpdeskError, InvalidCredentials
+from handoff.helpdesks.oauth import AuthorizationCodeApp, MemoryTokens, OAuthTokens
 from handoff.service.conversations import hand_back, post_message
 from handoff.service.errors import Conflict, HandoffError, Invalid, NotFound, Unauthorized
+from handoff.service.oauth import StoredTokens
 from handoff.service.runtime import Handoff
 from handoff.store import repositories as repo
 from handoff.store.models import Agent, Conversation, Escalation, InboundEvent, Integration
 
 log = structlog.get_logger(__name__)
 
+CALLBACK_PATH = "/api/v1/oauth/callback"
+STATE_TTL_SECONDS = 15 * 60  # time the admin has on the platform's approval page
 
-def _reveal(model: BaseModel) -> dict[str, Any]:
+
+def reveal(model: BaseModel) -> dict[str, Any]:
     """Return the form's values with secrets in clear, for sealing in the vault only."""
     return {
         name: value.get_secret_value() if isinstance(value, SecretStr) else value
@@ -45,7 +51,8 @@ def _reveal(model: BaseModel) -> dict[str, Any]:
     }
 
 
-def _credentials(cls: type[Helpdesk], raw: Mapping[str, Any]) -> BaseModel:
+def credentials_for(cls: type[Helpdesk], raw: Mapping[str, Any]) -> BaseModel:
+    """Validate a connect form; a bad field is a 422 that names it."""
     try:
         return cls.credentials_model.model_validate(dict(raw))
     except ValidationError as error:
@@ -54,16 +61,76 @@ def _credentials(cls: type[Helpdesk], raw: Mapping[str, Any]) -> BaseModel:
         raise Invalid(f"credentials.{field}", first["msg"]) from None
 
 
-async def connect(
-    hf: Handoff, session: AsyncSession, agent: Agent, platform: str, raw: Mapping[str, Any]
-) -> Integration:
-    """Check the credentials with a real call, then save them encrypted (or replace them)."""
+def _helpdesk(platform: str) -> type[Helpdesk]:
     if platform == NATIVE:
         raise Conflict("the built-in inbox is always connected")
     cls = HELPDESKS.get(platform)
     if cls is None:
         raise Invalid("platform", f"unknown platform {platform!r}; known: {', '.join(PLATFORMS)}")
-    credentials = _credentials(cls, raw)
+    return cls
+
+
+def platform_title(platform: str) -> str:
+    return HELPDESKS[platform].title if platform in HELPDESKS else platform
+
+
+def redirect_uri(hf: Handoff) -> str:
+    """The one callback URL an admin registers in every platform's OAuth client."""
+    return hf.settings.resolved_public_url + CALLBACK_PATH
+
+
+def _authorize_url(hf: Handoff, cls: type[Helpdesk], form: BaseModel, state: str) -> str | None:
+    """Return the approval page when this form connects through OAuth approval, else None."""
+    connector = cls(form, http=hf.http, webhook_secret="", tokens=MemoryTokens())
+    if not isinstance(connector, AuthorizationCodeApp):
+        return None
+    return connector.authorize_url(redirect_uri(hf), state)
+
+
+async def connect(
+    hf: Handoff, session: AsyncSession, agent: Agent, platform: str, raw: Mapping[str, Any]
+) -> Integration:
+    """Check the credentials with a real call, then save them encrypted (or replace them).
+
+    A form that signs in through OAuth approval reuses the tokens of the integration it
+    replaces (same OAuth client); without them the admin starts with `start_authorization`.
+    """
+    cls = _helpdesk(platform)
+    form = credentials_for(cls, raw)
+    tokens = None
+    if _authorize_url(hf, cls, form, state="") is not None:
+        existing = await integration_for_platform(session, agent.id, platform)
+        tokens = _tokens_for_same_client(hf, existing, form)
+        if tokens is None:
+            raise Invalid(
+                "credentials.auth",
+                f"OAuth needs your approval on {cls.title} first: POST this form to "
+                f"/api/v1/agents/{agent.id}/integrations/authorize and open the page it returns",
+            )
+    return await save_integration(hf, session, agent, platform, form, tokens)
+
+
+def _tokens_for_same_client(
+    hf: Handoff, existing: Integration | None, form: BaseModel
+) -> OAuthTokens | None:
+    if existing is None or not existing.tokens or not existing.credentials:
+        return None
+    before = hf.vault.open(existing.credentials)["credentials"]
+    if before.get("client_id") != getattr(form, "client_id", None):
+        return None
+    return OAuthTokens.from_json(hf.vault.open(existing.tokens))
+
+
+async def save_integration(
+    hf: Handoff,
+    session: AsyncSession,
+    agent: Agent,
+    platform: str,
+    form: BaseModel,
+    tokens: OAuthTokens | None = None,
+) -> Integration:
+    """Verify the form (and tokens) with one real call, then seal and save them."""
+    cls = _helpdesk(platform)
     existing = await integration_for_platform(session, agent.id, platform)
     # Reconnecting (a rotated API key) keeps the webhook secret already pasted into the
     # platform, so its webhooks keep verifying.
@@ -72,8 +139,11 @@ async def connect(
         if existing is not None and existing.credentials
         else secrets.token_urlsafe(24)
     )
+    held = MemoryTokens(tokens)  # the check may refresh (and rotate) them: keep what it ends with
     try:
-        await cls(credentials, http=hf.http, webhook_secret=webhook_secret).verify_credentials()
+        await cls(
+            form, http=hf.http, webhook_secret=webhook_secret, tokens=held
+        ).verify_credentials()
     except InvalidCredentials as error:
         raise Invalid("credentials", f"invalid_auth: {error}") from None
     except HelpdeskError as error:
@@ -81,11 +151,51 @@ async def connect(
     integration = existing or Integration(agent_id=agent.id, platform=platform)
     integration.status = "connected"
     integration.credentials = hf.vault.seal(
-        {"credentials": _reveal(credentials), "webhook_secret": webhook_secret}
+        {"credentials": reveal(form), "webhook_secret": webhook_secret}
     )
+    integration.tokens = hf.vault.seal(held.current.to_json()) if held.current else None
+    integration.token_lease_until = None
     await repo.add(session, integration)
     log.info("integration connected", integration=integration.id, platform=platform)
     return integration
+
+
+def start_authorization(hf: Handoff, agent: Agent, platform: str, raw: Mapping[str, Any]) -> str:
+    """Return the platform's approval page for this connect form.
+
+    The form travels inside `state`, sealed by the vault and good for STATE_TTL_SECONDS, so
+    nothing half-connected is stored before the platform sends the admin back.
+    """
+    cls = _helpdesk(platform)
+    form = credentials_for(cls, raw)
+    state = hf.vault.seal({"agent_id": agent.id, "platform": platform, "credentials": reveal(form)})
+    url = _authorize_url(hf, cls, form, state)
+    if url is None:
+        raise Invalid("credentials.auth", f"this {cls.title} form does not sign in with OAuth")
+    return url
+
+
+async def finish_authorization(hf: Handoff, *, state: str, code: str) -> tuple[Agent, Integration]:
+    """Trade the platform's code for tokens, check them, and save the integration."""
+    try:
+        pending = hf.vault.open(state, ttl=STATE_TTL_SECONDS)
+    except InvalidToken:
+        raise Invalid("state", "this approval link expired or was altered; start again") from None
+    cls = _helpdesk(str(pending.get("platform")))
+    form = credentials_for(cls, pending["credentials"])
+    connector = cls(form, http=hf.http, webhook_secret="", tokens=MemoryTokens())
+    if not isinstance(connector, AuthorizationCodeApp):
+        raise Invalid("state", f"{cls.title} has no OAuth approval")
+    try:
+        tokens = await connector.exchange_code(code, redirect_uri(hf))
+    except HelpdeskError as error:
+        raise HandoffError(f"cannot_connect: {error}", 502) from None
+    async with hf.transaction() as session:
+        agent = await session.get(Agent, pending["agent_id"])
+        if agent is None:
+            raise NotFound("agent not found")
+        integration = await save_integration(hf, session, agent, cls.platform, form, tokens)
+    return agent, integration
 
 
 def connector_for(hf: Handoff, integration: Integration) -> Helpdesk:
@@ -95,7 +205,12 @@ def connector_for(hf: Handoff, integration: Integration) -> Helpdesk:
         raise LookupError(f"no connector for platform {integration.platform!r}")
     sealed = hf.vault.open(integration.credentials)
     credentials = cls.credentials_model.model_validate(sealed["credentials"])
-    return cls(credentials, http=hf.http, webhook_secret=sealed["webhook_secret"])
+    return cls(
+        credentials,
+        http=hf.http,
+        webhook_secret=sealed["webhook_secret"],
+        tokens=StoredTokens(hf, integration.id),
+    )
 
 
 def webhook_url(hf: Handoff, integration: Integration) -> str:

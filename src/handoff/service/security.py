@@ -49,6 +49,7 @@ class Vault:
     def seal(self, data: dict[str, Any]) -> str:
         return self._fernet.encrypt(json.dumps(data).encode()).decode()
 
-    def open(self, token: str) -> dict[str, Any]:
-        result: dict[str, Any] = json.loads(self._fernet.decrypt(token.encode()))
+    def open(self, token: str, *, ttl: int | None = None) -> dict[str, Any]:
+        """Decrypt; with `ttl`, refuse what was sealed more than `ttl` seconds ago."""
+        result: dict[str, Any] = json.loads(self._fernet.decrypt(token.encode(), ttl=ttl))
         return result

@@ -19,7 +19,14 @@ from handoff.service.auth import authenticate
 from handoff.service.errors import HandoffError, Invalid
 from handoff.service.jobs import build_worker
 from handoff.service.runtime import Handoff
-from handoff.web import api_admin, api_conversations, api_inbox, api_webhooks, pages
+from handoff.web import (
+    api_admin,
+    api_conversations,
+    api_inbox,
+    api_oauth,
+    api_webhooks,
+    pages,
+)
 from handoff.web.deps import HandoffDep, TokenDep
 
 log = structlog.get_logger(__name__)
@@ -88,6 +95,7 @@ def create_app(hf: Handoff) -> FastAPI:
     app.include_router(api_admin.router)
     app.include_router(api_conversations.router)
     app.include_router(api_inbox.router)
+    app.include_router(api_oauth.router)
     app.include_router(api_webhooks.router)
     app.include_router(pages.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")

@@ -1,0 +1,153 @@
+"""OAuth 2.0 tokens a connector lives on, and where they are kept between calls.
+
+A connector never keeps an access token to itself: it asks its `TokenStore`, which hands out
+the current token and, when it is missing, about to expire or refused, has the connector mint a
+new one — once, however many tasks or processes need it at the same moment. That matters most
+where the refresh token rotates (Zendesk deletes the old pair on every refresh): two concurrent
+refreshes with one refresh token leave one of them holding a dead token, and a rotated token not
+written down at once is lost for good.
+
+The service keeps tokens in the database (`service.oauth.StoredTokens`); `MemoryTokens` keeps
+them in the process, for a connect-time check and for tests of a connector alone.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol, runtime_checkable
+
+import httpx
+
+from handoff.helpdesks import common
+from handoff.helpdesks.errors import InvalidCredentials, RateLimited, Unavailable
+
+# Refresh this long before the announced expiry, so a call never leaves with a token that
+# dies on the way.
+EXPIRY_MARGIN_SECONDS = 120.0
+
+
+@dataclass(frozen=True, slots=True)
+class OAuthTokens:
+    """An access token, the refresh token that renews it (if any), and when it expires."""
+
+    access_token: str
+    refresh_token: str | None = None
+    expires_at: float | None = None  # Unix time; None when the platform announces no expiry
+
+    def usable(self, *, now: float | None = None) -> bool:
+        if self.expires_at is None:
+            return True
+        return (now if now is not None else time.time()) < self.expires_at - EXPIRY_MARGIN_SECONDS
+
+    @classmethod
+    def from_grant(
+        cls, answer: Mapping[str, Any], *, keep_refresh: str | None = None
+    ) -> OAuthTokens:
+        """Read a token endpoint's answer; a refresh that returns no refresh token keeps ours."""
+        lifetime = answer.get("expires_in")
+        return cls(
+            access_token=str(answer["access_token"]),
+            refresh_token=str(answer.get("refresh_token") or keep_refresh or "") or None,
+            expires_at=time.time() + float(lifetime) if lifetime else None,
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "access_token": self.access_token,
+            "refresh_token": self.refresh_token,
+            "expires_at": self.expires_at,
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> OAuthTokens:
+        return cls(
+            access_token=str(data["access_token"]),
+            refresh_token=data.get("refresh_token"),
+            expires_at=data.get("expires_at"),
+        )
+
+
+Mint = Callable[[OAuthTokens | None], Awaitable[OAuthTokens]]
+
+
+class TokenStore(Protocol):
+    """Where one integration's tokens live, shared by everything that calls the platform."""
+
+    async def token(self, mint: Mint, *, stale: str | None = None) -> OAuthTokens:
+        """Return usable tokens whose access token is not `stale`.
+
+        When there are none, call `mint` with the tokens held so far (None before the
+        first) exactly once among all concurrent callers, keep what it returns, and return it.
+        """
+        ...
+
+
+class MemoryTokens:
+    """Tokens kept in this process only."""
+
+    def __init__(self, tokens: OAuthTokens | None = None) -> None:
+        self._tokens = tokens
+        self._lock = asyncio.Lock()
+
+    @property
+    def current(self) -> OAuthTokens | None:
+        return self._tokens
+
+    async def token(self, mint: Mint, *, stale: str | None = None) -> OAuthTokens:
+        async with self._lock:  # waiters find the token the first caller minted
+            held = self._tokens
+            if held is not None and held.usable() and held.access_token != stale:
+                return held
+            self._tokens = await mint(held)
+            return self._tokens
+
+
+@runtime_checkable
+class AuthorizationCodeApp(Protocol):
+    """A connector whose connect form can use the OAuth authorization code flow."""
+
+    def authorize_url(self, redirect_uri: str, state: str) -> str | None:
+        """Return where to send the admin to approve access; None when the form uses no OAuth."""
+        ...
+
+    async def exchange_code(self, code: str, redirect_uri: str) -> OAuthTokens:
+        """Trade the code the platform sent back for the first tokens."""
+        ...
+
+
+async def grant(
+    http: httpx.AsyncClient,
+    url: str,
+    *,
+    platform: str,
+    form: Mapping[str, str] | None = None,
+    json: Mapping[str, str] | None = None,
+    keep_refresh: str | None = None,
+) -> OAuthTokens:
+    """POST one grant to a token endpoint and read its answer the OAuth 2.0 way (RFC 6749 §5)."""
+    request = http.build_request(
+        "POST", url, data=form, json=json, headers={"Accept": "application/json"}
+    )
+    response = await common.send(http, request, platform=platform)
+    if response.status_code == 429:
+        wait = common.retry_after(response.headers)
+        raise RateLimited(f"{platform} token endpoint: too many requests", wait)
+    if response.status_code >= 500:
+        raise Unavailable(f"{platform} token endpoint answered {response.status_code}")
+    answer = _json_object(response)
+    if response.status_code == 200 and answer.get("access_token"):
+        return OAuthTokens.from_grant(answer, keep_refresh=keep_refresh)
+    error = answer.get("error") or answer.get("status") or response.status_code
+    detail = answer.get("error_description") or answer.get("message") or response.reason_phrase
+    raise InvalidCredentials(f"{platform} refused the grant ({error}: {detail}); connect again")
+
+
+def _json_object(response: httpx.Response) -> dict[str, Any]:
+    try:
+        answer = response.json()
+    except ValueError:
+        return {}
+    return answer if isinstance(answer, dict) else {}
