@@ -26,13 +26,15 @@ import threading
 import time
 import uuid
 from typing import Any
+from urllib.parse import parse_qs
 
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 from handoff.helpdesks.hubspot import v3_signature
+from tests.fakes.oauth import OAuthGrants
 from tests.fakes.server import LoopbackServer, Received
 
 PRIORITIES = {"LOW", "MEDIUM", "HIGH", "URGENT"}
@@ -54,6 +56,12 @@ DEFAULT_PIPELINE = {
          "metadata": {"ticketState": "CLOSED", "isClosed": "true"}},
     ],
 }  # fmt: skip
+
+
+def _oauth_error(status: str, message: str) -> JSONResponse:
+    """The OAuth endpoints' own error shape: the code is in `status`."""
+    body = {"status": status, "message": message, "correlationId": str(uuid.uuid4())}
+    return JSONResponse(body, status_code=400)
 
 
 def _error(
@@ -100,6 +108,13 @@ class FakeHubSpot(LoopbackServer):
         self.unique_conflict_status = 409
         self.allow_property_create = True
         self.search_lags = False  # search misses new contacts, as HubSpot's index can
+        self.oauth = OAuthGrants(
+            client_id="5e3f0c7a-fake-app",
+            client_secret=client_secret,  # a public app's secret also signs its webhooks
+            lifetime=1800,
+            rotate=False,  # HubSpot refresh tokens are long-lived and come back unchanged
+            prefix="hs-",
+        )
         self._ids = itertools.count(1001)
         self._rate_limited = 0
         self._rate_policy = "SECONDLY"
@@ -120,6 +135,8 @@ class FakeHubSpot(LoopbackServer):
                 Route(f"{crm}/objects/notes", self._create_note, methods=["POST"]),
                 Route(f"{threads}/{{thread}}", self._get_thread, methods=["GET"]),
                 Route(f"{threads}/{{thread}}/messages/{{msg}}", self._get_msg, methods=["GET"]),
+                Route("/oauth/authorize", self._authorize, methods=["GET"]),
+                Route("/oauth/v1/token", self._token_grant, methods=["POST"]),
             ]
         )
         super().__init__(app, name="HubSpot")
@@ -237,6 +254,39 @@ class FakeHubSpot(LoopbackServer):
             "x-handoff-uri": url,
         }
 
+    # --- OAuth (https://developers.hubspot.com/docs/api/oauth/tokens) ------------------------
+
+    async def _authorize(self, request: Request) -> Response:
+        query = request.query_params
+        redirect = query.get("redirect_uri", "")
+        if query.get("client_id") != self.oauth.client_id or not redirect:
+            return _oauth_error("BAD_CLIENT_ID", "Invalid client_id or redirect_uri")
+        if "tickets" not in query.get("scope", "").split():
+            return _oauth_error("BAD_SCOPE", "The tickets scope is required")
+        return RedirectResponse(self.oauth.approve(redirect, query.get("state", "")), 302)
+
+    async def _token_grant(self, request: Request) -> Response:
+        form = {k: v[0] for k, v in parse_qs((await request.body()).decode()).items()}
+        with self._lock:
+            self.requests.append(Received.of(request, form))
+        if request.headers.get("content-type", "").split(";")[0] != (
+            "application/x-www-form-urlencoded"
+        ):
+            return _error(415, "The token endpoint takes a form-encoded body", "UNSUPPORTED")
+        if not self.oauth.client_ok(form.get("client_id"), form.get("client_secret")):
+            return _oauth_error("BAD_CLIENT_ID", "missing or invalid client_id or client_secret")
+        if form.get("grant_type") == "authorization_code":
+            issued = self.oauth.exchange(form.get("code"), form.get("redirect_uri"))
+            failure = ("BAD_AUTH_CODE", "missing or unknown auth code")
+        elif form.get("grant_type") == "refresh_token":
+            issued = self.oauth.refresh(form.get("refresh_token"))
+            failure = ("BAD_REFRESH_TOKEN", "missing or unknown refresh token")
+        else:
+            return _oauth_error("BAD_GRANT_TYPE", "unsupported grant_type")
+        if issued is None:
+            return _oauth_error(*failure)
+        return JSONResponse({**issued, "token_type": "bearer"})
+
     # --- plumbing --------------------------------------------------------------------------
 
     async def _gate(self, request: Request) -> tuple[Any, Response | None]:
@@ -247,7 +297,8 @@ class FakeHubSpot(LoopbackServer):
         except ValueError:
             body = raw.decode(errors="replace")
         denial: Response | None = None
-        if request.headers.get("authorization") != f"Bearer {self.token}":
+        scheme, _, bearer = request.headers.get("authorization", "").partition(" ")
+        if scheme != "Bearer" or not (bearer == self.token or self.oauth.live(bearer)):
             denial = _error(
                 401,
                 "Authentication credentials not found. This API supports OAuth 2.0 "

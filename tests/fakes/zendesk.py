@@ -14,7 +14,8 @@ users, tickets and comments in memory. It implements what handoff calls:
   with `error=access_denied` after `deny_next_authorization()`), `POST /oauth/tokens` for the
   `authorization_code` and `refresh_token` grants. A refresh rotates: it deletes the old access
   and refresh tokens, so a second refresh with the same refresh token gets `invalid_grant`.
-  `Authorization: Bearer` works for live access tokens; `expire_access_tokens()` ages them all.
+  `Authorization: Bearer` works for live access tokens. The OAuth state and its knobs
+  (`deny_next()`, `expire_access_tokens()`, `delay`) are in `oauth` (tests.fakes.oauth).
 
 each with or without the `.json` suffix, answering Zendesk's error bodies:
 `{"error","description","details":{field:[{"description","error"}]}}` for 422, `RecordNotFound`
@@ -44,17 +45,16 @@ import hmac
 import json
 import re
 import threading
-import time
 import uuid
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import urlencode
 
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, RedirectResponse, Response
 from starlette.routing import Route
 
+from tests.fakes.oauth import OAuthGrants
 from tests.fakes.server import LoopbackServer, Received
 
 PRIORITIES = {"urgent", "high", "normal", "low"}
@@ -121,15 +121,13 @@ class FakeZendesk(LoopbackServer):
         self._retry_after = "1"
         self._drop_next_create: float | None = None
         self._lock = threading.RLock()
-        self.oauth_client_id = "handoff_acme"
-        self.oauth_client_secret = "zd-oauth-secret-0123456789"
-        self.access_token_lifetime = 7200
-        self.codes: dict[str, str] = {}  # code → redirect_uri
-        self.access_tokens: dict[str, float] = {}  # token → expiry (Unix time)
-        self.refresh_tokens: set[str] = set()
-        self.refreshes = 0
-        self.token_delay = 0.0  # seconds the token endpoint takes, to widen races
-        self._deny_next = False
+        self.oauth = OAuthGrants(
+            client_id="handoff_acme",
+            client_secret="zd-oauth-secret-0123456789",
+            lifetime=7200,
+            rotate=True,  # a refresh deletes the old access and refresh tokens
+            prefix="z",
+        )
         self.agent = self._add_user(
             {"name": "Agent Smith", "email": email, "role": "admin", "external_id": None}
         )
@@ -160,16 +158,6 @@ class FakeZendesk(LoopbackServer):
         """Store the next created ticket, then stall its answer (a timeout that reached us)."""
         with self._lock:
             self._drop_next_create = stall_seconds
-
-    def deny_next_authorization(self) -> None:
-        """Have the next approval page answer as if the admin pressed Deny."""
-        with self._lock:
-            self._deny_next = True
-
-    def expire_access_tokens(self) -> None:
-        """Age every OAuth access token past its expiry (refresh tokens stay valid)."""
-        with self._lock:
-            self.access_tokens = {token: 0.0 for token in self.access_tokens}
 
     def add_end_user(self, name: str, email: str | None = None) -> dict[str, Any]:
         """Create an end user directly, as if they had written in before."""
@@ -334,8 +322,7 @@ class FakeZendesk(LoopbackServer):
             return None
         scheme, _, value = header.partition(" ")
         if scheme.lower() == "bearer":
-            with self._lock:
-                return self.access_tokens.get(value, 0.0) > time.time()
+            return self.oauth.live(value)
         if scheme.lower() != "basic":
             return False
         try:
@@ -349,58 +336,36 @@ class FakeZendesk(LoopbackServer):
     async def _authorize(self, request: Request) -> Response:
         query = request.query_params
         redirect = query.get("redirect_uri", "")
-        if query.get("client_id") != self.oauth_client_id or not redirect:
+        if query.get("client_id") != self.oauth.client_id or not redirect:
             return PlainTextResponse("Invalid OAuth client or redirect URI", status_code=400)
         if query.get("response_type") != "code":
             return PlainTextResponse("response_type must be code", status_code=400)
-        state = query.get("state", "")
-        with self._lock:
-            denied, self._deny_next = self._deny_next, False
-            code = uuid.uuid4().hex
-            if not denied:
-                self.codes[code] = redirect
-        answer = (
-            {"error": "access_denied", "error_description": "The end-user denied the request"}
-            if denied
-            else {"code": code}
-        )
-        return RedirectResponse(f"{redirect}?{urlencode({**answer, 'state': state})}", 302)
+        return RedirectResponse(self.oauth.approve(redirect, query.get("state", "")), 302)
 
     async def _token_grant(self, request: Request, body: Any, authed: bool) -> Response:
-        if self.token_delay:
-            await self.stall(self.token_delay)
-        if (
-            body.get("client_id") != self.oauth_client_id
-            or body.get("client_secret") != self.oauth_client_secret
-        ):
+        if self.oauth.delay:
+            await self.stall(self.oauth.delay)
+        if not self.oauth.client_ok(body.get("client_id"), body.get("client_secret")):
             return _error(401, "invalid_client", error_description="Client authentication failed")
-        invalid = _error(
-            400,
-            "invalid_grant",
-            error_description="The provided authorization grant is invalid, expired, or revoked",
-        )
-        with self._lock:
-            if body.get("grant_type") == "authorization_code":
-                if self.codes.pop(str(body.get("code")), None) != body.get("redirect_uri"):
-                    return invalid
-            elif body.get("grant_type") == "refresh_token":
-                old = str(body.get("refresh_token"))
-                if old not in self.refresh_tokens:
-                    return invalid
-                self.refresh_tokens.discard(old)  # rotation: the old pair is deleted
-                self.refreshes += 1
-            else:
-                return _error(400, "unsupported_grant_type")
-            access, refresh = "zat_" + uuid.uuid4().hex, "zrt_" + uuid.uuid4().hex
-            self.access_tokens[access] = time.time() + self.access_token_lifetime
-            self.refresh_tokens.add(refresh)
+        grant_type = body.get("grant_type")
+        if grant_type == "authorization_code":
+            issued = self.oauth.exchange(body.get("code"), body.get("redirect_uri"))
+        elif grant_type == "refresh_token":
+            issued = self.oauth.refresh(body.get("refresh_token"))
+        else:
+            return _error(400, "unsupported_grant_type")
+        if issued is None:
+            return _error(
+                400,
+                "invalid_grant",
+                error_description="The provided authorization grant is invalid, expired, or "
+                "revoked",
+            )
         return JSONResponse(
             {
-                "access_token": access,
+                **issued,
                 "token_type": "bearer",
                 "scope": body.get("scope") or "read write",
-                "refresh_token": refresh,
-                "expires_in": self.access_token_lifetime,
                 "refresh_token_expires_in": 30 * 24 * 3600,
             }
         )

@@ -51,8 +51,8 @@ def oauth_form(fake: FakeZendesk) -> dict[str, Any]:
     return {
         "subdomain": fake.subdomain,
         "auth": "oauth",
-        "client_id": fake.oauth_client_id,
-        "client_secret": fake.oauth_client_secret,
+        "client_id": fake.oauth.client_id,
+        "client_secret": fake.oauth.client_secret,
         "base_url": fake.base_url,
     }
 
@@ -102,8 +102,8 @@ async def test_tokens_from_the_approval_are_sealed_in_the_integration(
 ) -> None:
     integration_id = await connect_with_oauth(hf, fake)
     tokens = await stored_tokens(hf, integration_id)
-    assert tokens.access_token in fake.access_tokens
-    assert tokens.refresh_token in fake.refresh_tokens
+    assert tokens.access_token in fake.oauth.access_tokens
+    assert tokens.refresh_token in fake.oauth.refresh_tokens
     async with hf.transaction() as session:
         integration = await session.get(Integration, integration_id)
         assert integration is not None and integration.tokens
@@ -116,18 +116,18 @@ async def test_a_rotated_refresh_token_is_kept_for_the_next_connector(
     integration_id = await connect_with_oauth(hf, fake)
     first = await stored_tokens(hf, integration_id)
     for _ in range(2):  # each round builds a fresh connector, as each outbox job does
-        fake.expire_access_tokens()
+        fake.oauth.expire_access_tokens()
         await _verify_once(hf.settings.database_url, str(hf.settings.data_dir), integration_id)
     latest = await stored_tokens(hf, integration_id)
-    assert fake.refreshes == 2
-    assert latest.refresh_token in fake.refresh_tokens
-    assert first.refresh_token not in fake.refresh_tokens
+    assert fake.oauth.refreshes == 2
+    assert latest.refresh_token in fake.oauth.refresh_tokens
+    assert first.refresh_token not in fake.oauth.refresh_tokens
 
 
 async def test_processes_refreshing_at_once_refresh_once(hf: Handoff, fake: FakeZendesk) -> None:
     integration_id = await connect_with_oauth(hf, fake)
-    fake.expire_access_tokens()
-    fake.token_delay = 1.0  # every process is waiting for tokens while the refresh runs
+    fake.oauth.expire_access_tokens()
+    fake.oauth.delay = 1.0  # every process is waiting for tokens while the refresh runs
     context = multiprocessing.get_context("spawn")
     barrier = context.Barrier(3)
     processes = [
@@ -143,5 +143,5 @@ async def test_processes_refreshing_at_once_refresh_once(hf: Handoff, fake: Fake
         await asyncio.to_thread(process.join, 120)
     # A second refresh with the rotated-away token would have failed its process.
     assert [p.exitcode for p in processes] == [0, 0, 0]
-    assert fake.refreshes == 1
-    assert (await stored_tokens(hf, integration_id)).refresh_token in fake.refresh_tokens
+    assert fake.oauth.refreshes == 1
+    assert (await stored_tokens(hf, integration_id)).refresh_token in fake.oauth.refresh_tokens

@@ -1,34 +1,69 @@
-"""Connecting Zendesk with OAuth through the public API: approval, callback, rotating tokens."""
+"""Connecting helpdesks with OAuth through the public API: approval, callback, refreshes.
+
+Zendesk rotates its refresh tokens, HubSpot keeps them; both must keep working across many
+outbox jobs, each of which builds a fresh connector from what the database holds.
+"""
 
 from __future__ import annotations
 
 import secrets
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
 import pytest
 
 from tests.conftest import Server
+from tests.fakes.hubspot import FakeHubSpot
 from tests.fakes.zendesk import FakeZendesk
 from tests.web.chat import wait_for
 
 
+@dataclass(frozen=True)
+class Platform:
+    name: str
+    title: str
+    fake: type[FakeZendesk] | type[FakeHubSpot]
+    create_path: str  # where tickets are created
+    later: dict[str, Any]  # what the admin adds when reconnecting
+
+
+PLATFORMS = [
+    Platform(
+        "zendesk",
+        "Zendesk",
+        FakeZendesk,
+        "/api/v2/tickets",
+        {"webhook_signing_secret": f"zd-{secrets.token_hex(8)}"},
+    ),
+    Platform("hubspot", "HubSpot", FakeHubSpot, "/crm/v3/objects/tickets", {"stage": "1"}),
+]
+
+
+@pytest.fixture(params=PLATFORMS, ids=lambda p: p.name)
+def platform(request: pytest.FixtureRequest) -> Platform:
+    spec: Platform = request.param
+    return spec
+
+
 @pytest.fixture
-def fake() -> Iterator[FakeZendesk]:
-    with FakeZendesk() as server:
+def fake(platform: Platform) -> Iterator[Any]:
+    with platform.fake() as server:
         yield server
 
 
-def oauth_form(fake: FakeZendesk, **changes: Any) -> dict[str, Any]:
-    return {
-        "subdomain": fake.subdomain,
+def oauth_form(fake: Any, **changes: Any) -> dict[str, Any]:
+    form = {
         "auth": "oauth",
-        "client_id": fake.oauth_client_id,
-        "client_secret": fake.oauth_client_secret,
+        "client_id": fake.oauth.client_id,
+        "client_secret": fake.oauth.client_secret,
         "base_url": fake.base_url,
         **changes,
     }
+    if isinstance(fake, FakeZendesk):
+        form["subdomain"] = fake.subdomain
+    return form
 
 
 def new_agent(admin: httpx.Client) -> str:
@@ -41,12 +76,12 @@ def new_agent(admin: httpx.Client) -> str:
 
 
 def approve(
-    server: Server, admin: httpx.Client, agent_id: str, form: dict[str, Any]
+    server: Server, admin: httpx.Client, agent_id: str, platform: str, form: dict[str, Any]
 ) -> httpx.Response:
     """Start the approval, let the fake approve, and follow it back to our callback."""
     started = admin.post(
         f"/api/v1/agents/{agent_id}/integrations/authorize",
-        json={"platform": "zendesk", "credentials": form},
+        json={"platform": platform, "credentials": form},
     )
     assert started.status_code == 200, started.text
     assert started.json()["redirect_uri"] == f"{server.url}/api/v1/oauth/callback"
@@ -74,38 +109,42 @@ def escalate(server: Server, agent_id: str) -> dict[str, Any]:
         return ticket
 
 
-def test_zendesk_connects_with_oauth_and_survives_token_rotation(
-    any_server: Server, fake: FakeZendesk
+def test_connects_with_oauth_and_keeps_working_across_refreshes(
+    any_server: Server, platform: Platform, fake: Any
 ) -> None:
     with any_server.admin() as admin:
         agent_id = new_agent(admin)
         path = f"/api/v1/agents/{agent_id}/integrations"
 
         # Without approval, the plain connect says where to go instead of failing vaguely.
-        early = admin.post(path, json={"platform": "zendesk", "credentials": oauth_form(fake)})
+        early = admin.post(path, json={"platform": platform.name, "credentials": oauth_form(fake)})
         assert early.status_code == 422, early.text
         problem = early.json()["detail"][0]
         assert problem["loc"] == ["body", "credentials.auth"]
         assert "/integrations/authorize" in problem["msg"]
 
-        page = approve(any_server, admin, agent_id, oauth_form(fake))
+        page = approve(any_server, admin, agent_id, platform.name, oauth_form(fake))
         assert page.status_code == 200, page.text
-        assert "Zendesk is connected to Bot" in page.text
+        assert f"{platform.title} is connected to Bot" in page.text
         listed = admin.get(path)
-        assert sorted(i["platform"] for i in listed.json()) == ["native", "zendesk"]
-        for secret in (fake.oauth_client_secret, *fake.refresh_tokens, *fake.access_tokens):
+        assert sorted(i["platform"] for i in listed.json()) == sorted(["native", platform.name])
+        for secret in (
+            fake.oauth.client_secret,
+            *fake.oauth.refresh_tokens,
+            *fake.oauth.access_tokens,
+        ):
             assert secret not in listed.text
 
-        # Adding the webhook signing secret later keeps the approval (same OAuth client).
-        signing = oauth_form(fake, webhook_signing_secret=f"zd-{secrets.token_hex(8)}")
-        again = admin.post(path, json={"platform": "zendesk", "credentials": signing})
+        # Changing a setting later keeps the approval (same OAuth client).
+        later = oauth_form(fake, **platform.later)
+        again = admin.post(path, json={"platform": platform.name, "credentials": later})
         assert again.status_code == 201, again.text
 
         action = admin.post(
             f"/api/v1/agents/{agent_id}/actions",
             json={
                 "name": "Escalate_oauth",
-                "platform": "zendesk",
+                "platform": platform.name,
                 "when_to_use": "When the user asks for a person.",
                 "channels": ["widget"],
                 "enabled": True,
@@ -115,26 +154,28 @@ def test_zendesk_connects_with_oauth_and_survives_token_rotation(
         assert action.status_code == 201, action.text
 
     first = escalate(any_server, agent_id)
-    # Each later ticket needs a refresh; each refresh rotates the refresh token, so the second
-    # works only if the first one's new token was written down.
-    fake.expire_access_tokens()
+    # Each later ticket needs a refresh; on Zendesk each refresh rotates the refresh token, so
+    # the second works only if the first one's new token was written down.
+    fake.oauth.expire_access_tokens()
     second = escalate(any_server, agent_id)
-    fake.expire_access_tokens()
+    fake.oauth.expire_access_tokens()
     third = escalate(any_server, agent_id)
     assert len({first["id"], second["id"], third["id"]}) == 3
     assert sorted(str(t) for t in fake.tickets) == sorted([first["id"], second["id"], third["id"]])
-    assert fake.refreshes == 2
-    creates = fake.requests_to("POST", "/api/v2/tickets")
+    assert fake.oauth.refreshes == 2
+    creates = [
+        r for r in fake.requests if r.method == "POST" and r.path.startswith(platform.create_path)
+    ]
     assert creates and all(r.headers["authorization"].startswith("Bearer ") for r in creates)
 
 
 def test_a_denied_approval_says_so_and_connects_nothing(
-    any_server: Server, fake: FakeZendesk
+    server: Server, platform: Platform, fake: Any
 ) -> None:
-    with any_server.admin() as admin:
+    with server.admin() as admin:
         agent_id = new_agent(admin)
-        fake.deny_next_authorization()
-        page = approve(any_server, admin, agent_id, oauth_form(fake))
+        fake.oauth.deny_next()
+        page = approve(server, admin, agent_id, platform.name, oauth_form(fake))
         assert page.status_code == 400
         assert "Access was not granted" in page.text
         listed = admin.get(f"/api/v1/agents/{agent_id}/integrations").json()
@@ -151,8 +192,8 @@ def test_an_altered_or_foreign_state_is_refused(server: Server) -> None:
     assert "expired or was altered" in answer.text
 
 
-def test_an_api_token_form_has_no_approval_to_start(any_server: Server, fake: FakeZendesk) -> None:
-    with any_server.admin() as admin:
+def test_an_api_token_form_has_no_approval_to_start(server: Server) -> None:
+    with FakeZendesk() as fake, server.admin() as admin:
         agent_id = new_agent(admin)
         started = admin.post(
             f"/api/v1/agents/{agent_id}/integrations/authorize",
@@ -170,10 +211,10 @@ def test_an_api_token_form_has_no_approval_to_start(any_server: Server, fake: Fa
         assert started.json()["detail"][0]["loc"] == ["body", "credentials.auth"]
 
 
-def test_starting_an_approval_needs_an_admin(server: Server, fake: FakeZendesk) -> None:
+def test_starting_an_approval_needs_an_admin(server: Server) -> None:
     with server.client() as anonymous:
         answer = anonymous.post(
             "/api/v1/agents/whatever/integrations/authorize",
-            json={"platform": "zendesk", "credentials": oauth_form(fake)},
+            json={"platform": "zendesk", "credentials": {"auth": "oauth"}},
         )
     assert answer.status_code == 401

@@ -24,6 +24,10 @@ How HubSpot's model maps onto ours (reference: https://developers.hubspot.com/do
   message) and returns REPLY events for outgoing agent messages. Replies sent
   as CRM emails from the ticket record, outside a conversation thread, are not delivered by any
   webhook we subscribe to: that gap is HubSpot's.
+- **Auth** is a private-app token, or OAuth for a public app: the authorization code flow, then
+  `POST /oauth/v1/token` refreshes the 30-minute access tokens before they expire (HubSpot says a
+  401 is no reliable signal, so expiry is tracked from `expires_in`), through the integration's
+  TokenStore, one refresh at a time.
 - **Webhook signatures** are HubSpot's v3: base64 HMAC-SHA256 with the app's client secret over
   method + URI + body + timestamp. The method and the full URL HubSpot called are not in the body,
   so the service passes them as `x-handoff-method` and `x-handoff-uri` pseudo-headers (the
@@ -42,10 +46,11 @@ import re
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
+from urllib.parse import urlencode
 
 import httpx
-from pydantic import BaseModel, Field, SecretStr
+from pydantic import BaseModel, Field, SecretStr, model_validator
 
 from handoff.domain import (
     Contact,
@@ -64,10 +69,14 @@ from handoff.helpdesks.errors import (
     RateLimited,
     Rejected,
 )
-from handoff.helpdesks.oauth import TokenStore
+from handoff.helpdesks.oauth import MemoryTokens, OAuthTokens, TokenStore, grant
 
 PLATFORM = "hubspot"
 API = "https://api.hubapi.com"
+AUTHORIZE_URL = "https://app.hubspot.com/oauth/authorize"
+OAUTH_SCOPES = "tickets crm.objects.contacts.read crm.objects.contacts.write"
+# Granted when the installing user's account has them: Help Desk replies, creating the property.
+OAUTH_OPTIONAL_SCOPES = "conversations.read crm.schemas.tickets.write"
 # HUBSPOT_DEFINED association type ids:
 # https://developers.hubspot.com/docs/api/crm/associations#association-type-id-values
 TICKET_TO_CONTACT = 16
@@ -92,7 +101,14 @@ _EXISTING_ID = re.compile(r"Existing ID:\s*(\d+)")
 class Credentials(BaseModel):
     """What the admin gives us to connect a HubSpot account."""
 
-    access_token: SecretStr = Field(
+    auth: Literal["private_app", "oauth"] = Field(
+        "private_app",
+        title="Sign in with",
+        description="`private_app` (a private app's access token) or `oauth` (a public app's "
+        "client id and secret; you approve access on HubSpot once).",
+    )
+    access_token: SecretStr | None = Field(
+        None,
         title="Private app access token",
         description="Settings → Integrations → Private apps; scopes: tickets, "
         "crm.objects.contacts.read, crm.objects.contacts.write (and conversations.read "
@@ -111,15 +127,30 @@ class Credentials(BaseModel):
         description="Internal name of a ticket property with 'require unique values' on. "
         "Created at connect time when missing; otherwise create it in Settings → Properties.",
     )
+    client_id: str | None = Field(
+        None,
+        title="App client ID",
+        description="With OAuth: the public app's client ID (Auth tab; redirect URL "
+        "{public URL}/api/v1/oauth/callback).",
+    )
     client_secret: SecretStr | None = Field(
         None,
         title="App client secret",
-        description="Signs the webhooks HubSpot sends (X-HubSpot-Signature-v3).",
+        description="Signs the webhooks HubSpot sends (X-HubSpot-Signature-v3); with OAuth, "
+        "also authenticates the token requests.",
     )
     portal_id: str | None = Field(
         None, title="Hub ID", description="Looked up from the token when left empty."
     )
     base_url: str = Field(API, title="API base URL", description="Change only for tests.")
+
+    @model_validator(mode="after")
+    def _auth_fields(self) -> Credentials:
+        needed = ("access_token",) if self.auth == "private_app" else ("client_id", "client_secret")
+        missing = [name for name in needed if not getattr(self, name)]
+        if missing:
+            raise ValueError(f"{' and '.join(missing)} required when auth is {self.auth!r}")
+        return self
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,6 +194,53 @@ class HubSpotHelpdesk:
         self.webhook_secret = webhook_secret  # unused: HubSpot signs with the app's secret
         self._base = form.base_url.rstrip("/")
         self._account: dict[str, Any] | None = None
+        self._tokens = tokens or MemoryTokens()
+
+    # --- OAuth -----------------------------------------------------------------------------
+
+    def authorize_url(self, redirect_uri: str, state: str) -> str | None:
+        """Return HubSpot's install page for the public app; None with a private-app token."""
+        if self.credentials.auth != "oauth":
+            return None
+        query = {
+            "client_id": self.credentials.client_id or "",
+            "redirect_uri": redirect_uri,
+            "scope": OAUTH_SCOPES,
+            "optional_scope": OAUTH_OPTIONAL_SCOPES,
+            "state": state,
+        }
+        # The install page lives on app.hubspot.com; a test API base serves it too.
+        page = AUTHORIZE_URL if self._base == API else f"{self._base}/oauth/authorize"
+        return f"{page}?{urlencode(query)}"
+
+    async def exchange_code(self, code: str, redirect_uri: str) -> OAuthTokens:
+        """Trade the authorization code for the first access and refresh tokens."""
+        return await self._grant(
+            {"grant_type": "authorization_code", "code": code, "redirect_uri": redirect_uri}
+        )
+
+    async def _refresh(self, held: OAuthTokens | None) -> OAuthTokens:
+        if held is None or not held.refresh_token:
+            raise InvalidCredentials("HubSpot: no OAuth refresh token; approve access again")
+        fields = {"grant_type": "refresh_token", "refresh_token": held.refresh_token}
+        return await self._grant(fields, keep_refresh=held.refresh_token)
+
+    async def _grant(self, fields: dict[str, str], keep_refresh: str | None = None) -> OAuthTokens:
+        secret = self.credentials.client_secret
+        form = {
+            **fields,
+            "client_id": self.credentials.client_id or "",
+            "client_secret": secret.get_secret_value() if secret else "",
+        }
+        url = f"{self._base}/oauth/v1/token"
+        return await grant(
+            self.http, url, platform=self.title, form=form, keep_refresh=keep_refresh
+        )
+
+    async def _bearer(self, stale: str | None = None) -> str:
+        if self.credentials.access_token is not None and self.credentials.auth == "private_app":
+            return self.credentials.access_token.get_secret_value()
+        return (await self._tokens.token(self._refresh, stale=stale)).access_token
 
     # --- HTTP ------------------------------------------------------------------------------
 
@@ -174,15 +252,21 @@ class HubSpotHelpdesk:
         json_body: Any = None,
         params: Mapping[str, str] | None = None,
     ) -> httpx.Response:
-        token = self.credentials.access_token.get_secret_value()
-        request = self.http.build_request(
-            method,
-            f"{self._base}{path}",
-            json=json_body,
-            params=params,
-            headers={"Authorization": f"Bearer {token}", "Accept": "application/json"},
-        )
-        return await send(self.http, request, platform=self.title)
+        async def attempt(token: str) -> httpx.Response:
+            request = self.http.build_request(
+                method,
+                f"{self._base}{path}",
+                json=json_body,
+                params=params,
+                headers={"Authorization": f"Bearer {token}", "Accept": "application/json"},
+            )
+            return await send(self.http, request, platform=self.title)
+
+        token = await self._bearer()
+        response = await attempt(token)
+        if response.status_code == 401 and self.credentials.auth == "oauth":  # revoked early
+            response = await attempt(await self._bearer(stale=token))
+        return response
 
     def _check(self, response: httpx.Response) -> httpx.Response:
         try:
