@@ -4,7 +4,10 @@
 cases and case comments in memory. It implements what handoff calls:
 
 - `POST /services/oauth2/token` with `grant_type=client_credentials` (400 `invalid_client` for a
-  wrong key or secret, 400 `unsupported_grant_type` for any other grant),
+  wrong key or secret) or the JWT bearer grant (an RS256 assertion checked against the
+  certificate's key in `jwt_key`: iss the consumer key, sub a pre-authorized `username`, aud
+  the login URL, exp within 3 minutes; 400 `invalid_grant` otherwise), 400
+  `unsupported_grant_type` for any other grant,
 - `GET /services/data/vNN.0/limits` and `/sobjects/Case/describe`,
 - `GET` and `PATCH /sobjects/Case/{ExternalIdField}/{value}` (upsert: 201 `created: true`; on a
   match 200 `created: false` from v46.0, an empty 204 before; 404 NOT_FOUND),
@@ -45,6 +48,9 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qs
 
+import jwt
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -91,9 +97,16 @@ def id18(record_id: str) -> str:
     return record_id + suffix
 
 
+def _oauth_error(error: str, description: str) -> JSONResponse:
+    return JSONResponse({"error": error, "error_description": description}, status_code=400)
+
+
 def _errors(error: SalesforceError) -> JSONResponse:
     body = [{"message": error.message, "errorCode": error.code, "fields": error.fields}]
     return JSONResponse(body, status_code=error.status)
+
+
+JWT_BEARER = "urn:ietf:params:oauth:grant-type:jwt-bearer"
 
 
 class FakeSalesforce(LoopbackServer):
@@ -107,6 +120,14 @@ class FakeSalesforce(LoopbackServer):
     ) -> None:
         self.client_id = client_id
         self.client_secret = client_secret
+        self.username = "handoff.integration@acme.test"  # pre-authorized for the app
+        self.audience = "https://login.salesforce.com"
+        self.jwt_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        self.jwt_key_pem = self.jwt_key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        ).decode()
         self.requests: list[Received] = []
         self.cases: dict[str, dict[str, Any]] = {}
         self.comments: dict[str, dict[str, Any]] = {}
@@ -263,24 +284,40 @@ class FakeSalesforce(LoopbackServer):
 
         return self._wrap(authed)
 
+    def _assertion_problem(self, assertion: str) -> str | None:
+        """Why Salesforce would refuse this JWT bearer assertion, or None when it is good."""
+        try:
+            claims = jwt.decode(
+                assertion,
+                self.jwt_key.public_key(),
+                algorithms=["RS256"],
+                audience=self.audience,
+                options={"require": ["iss", "sub", "aud", "exp"]},
+            )
+        except jwt.InvalidTokenError:
+            return "invalid assertion"
+        if claims["iss"] != self.client_id:
+            return "invalid client credentials"
+        if claims["exp"] > time.time() + 5 * 60:
+            return "invalid assertion"  # too far in the future: at most 3 minutes (+ skew)
+        if claims["sub"] != self.username:
+            return "user hasn't approved this consumer"
+        return None
+
     async def _token(self, request: Request, body: Any) -> Response:
         form = body if isinstance(body, dict) else {}
-        if form.get("grant_type") != "client_credentials":
-            return JSONResponse(
-                {
-                    "error": "unsupported_grant_type",
-                    "error_description": "grant type not supported",
-                },
-                status_code=400,
-            )
-        if (
+        grant = form.get("grant_type")
+        if grant == JWT_BEARER:
+            problem = self._assertion_problem(str(form.get("assertion", "")))
+            if problem is not None:
+                return _oauth_error("invalid_grant", problem)
+        elif grant != "client_credentials":
+            return _oauth_error("unsupported_grant_type", "grant type not supported")
+        elif (
             form.get("client_id") != self.client_id
             or form.get("client_secret") != self.client_secret
         ):
-            return JSONResponse(
-                {"error": "invalid_client", "error_description": "invalid client credentials"},
-                status_code=400,
-            )
+            return _oauth_error("invalid_client", "invalid client credentials")
         token = f"{ORG_ID[:15]}!{secrets.token_urlsafe(48)}"
         issued_at = str(int(time.time() * 1000))
         digest = hmac.new(

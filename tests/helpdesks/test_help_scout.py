@@ -127,7 +127,9 @@ async def test_options_lists_the_live_inboxes_the_admin_picks_from(
 async def test_verify_credentials_refuses_a_wrong_secret(
     fake: FakeHelpScout, http: httpx.AsyncClient
 ) -> None:
-    with pytest.raises(InvalidCredentials, match="App ID or App Secret: Bad client credentials"):
+    with pytest.raises(
+        InvalidCredentials, match=r"App ID or App Secret \(invalid_client: Bad client credentials\)"
+    ):
         await connector(fake, http, app_secret="nope").verify_credentials()
     assert fake.requests_to("GET", "/v2/mailboxes") == []
 

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import time
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
 
 import httpx
+import jwt
 import pytest
 
 from handoff.domain import (
@@ -493,3 +495,71 @@ def test_webhook_setup_names_the_url_header_and_body(salesforce: SalesforceHelpd
     ):
         assert needle.lower() in steps.lower()
     assert TOKEN not in steps  # the admin API never shows secrets
+
+
+# --- JWT bearer ----------------------------------------------------------------------------
+
+
+def jwt_credentials(fake: FakeSalesforce, **changes: object) -> Credentials:
+    fields: dict[str, object] = {
+        "auth": "jwt_bearer",
+        "client_secret": None,
+        "username": fake.username,
+        "private_key": fake.jwt_key_pem,
+        **changes,
+    }
+    return credentials(fake, **fields)
+
+
+async def test_jwt_bearer_signs_an_assertion_the_org_accepts(
+    fake: FakeSalesforce, http: httpx.AsyncClient
+) -> None:
+    connector = SalesforceHelpdesk(jwt_credentials(fake), http=http, webhook_secret="x")
+    await connector.verify_credentials()
+    [token] = fake.requests_to("POST", "/services/oauth2/token")
+    assert token.body["grant_type"] == "urn:ietf:params:oauth:grant-type:jwt-bearer"
+    claims = jwt.decode(
+        token.body["assertion"], fake.jwt_key.public_key(), ["RS256"], audience=fake.audience
+    )
+    assert claims["iss"] == fake.client_id and claims["sub"] == fake.username
+    assert claims["exp"] - time.time() <= 180
+    assert "client_secret" not in token.body
+
+
+async def test_jwt_bearer_for_a_user_without_approval_is_refused_readably(
+    fake: FakeSalesforce, http: httpx.AsyncClient
+) -> None:
+    form = jwt_credentials(fake, username="someone.else@acme.test")
+    connector = SalesforceHelpdesk(form, http=http, webhook_secret="x")
+    with pytest.raises(InvalidCredentials, match="hasn't approved this consumer"):
+        await connector.verify_credentials()
+
+
+async def test_jwt_bearer_signed_with_another_key_is_refused(
+    fake: FakeSalesforce, http: httpx.AsyncClient
+) -> None:
+    other = FakeSalesforce()  # its own key pair, never started
+    connector = SalesforceHelpdesk(
+        jwt_credentials(fake, private_key=other.jwt_key_pem), http=http, webhook_secret="x"
+    )
+    with pytest.raises(InvalidCredentials, match="invalid assertion"):
+        await connector.verify_credentials()
+
+
+async def test_jwt_bearer_mints_again_when_the_session_ends(
+    fake: FakeSalesforce, http: httpx.AsyncClient
+) -> None:
+    connector = SalesforceHelpdesk(jwt_credentials(fake), http=http, webhook_secret="x")
+    await connector.verify_credentials()
+    fake.expire_tokens()
+    await connector.verify_credentials()
+    assert len(fake.requests_to("POST", "/services/oauth2/token")) == 2
+
+
+def test_the_jwt_form_needs_a_username_and_a_readable_key(fake: FakeSalesforce) -> None:
+    with pytest.raises(ValueError, match="username and private_key required"):
+        credentials(fake, auth="jwt_bearer", client_secret=None)
+    with pytest.raises(ValueError, match="unencrypted PEM RSA private key"):
+        jwt_credentials(fake, private_key="-----BEGIN NOTHING-----")
+    with pytest.raises(ValueError, match="client_secret required"):
+        credentials(fake, client_secret=None)

@@ -28,6 +28,7 @@ from handoff.helpdesks.errors import (
     Rejected,
     Unavailable,
 )
+from handoff.helpdesks.oauth import MemoryTokens
 from handoff.helpdesks.zoho_desk import Credentials, ZohoDeskHelpdesk
 from tests.fakes.zoho_desk import FakeZohoDesk, new_key
 
@@ -36,7 +37,6 @@ T0 = datetime(2025, 3, 1, 9, 30, tzinfo=UTC)
 
 @pytest.fixture
 def fake() -> Iterator[FakeZohoDesk]:
-    zoho_desk._tokens.clear()
     zoho_desk._jwks.clear()
     with FakeZohoDesk() as server:
         yield server
@@ -208,11 +208,14 @@ async def test_expired_token_is_refreshed_once(fake: FakeZohoDesk, zoho: ZohoDes
     assert len(fake.tickets) == 2
 
 
-async def test_token_is_shared_across_connectors(
+async def test_connectors_sharing_a_token_store_share_the_token(
     fake: FakeZohoDesk, http: httpx.AsyncClient
 ) -> None:
+    # Each outbox job builds its own connector; the integration's store keeps one token.
+    tokens = MemoryTokens()
     for _ in range(3):
-        await ZohoDeskHelpdesk(credentials(fake), http=http, webhook_secret="").departments()
+        connector = ZohoDeskHelpdesk(credentials(fake), http=http, webhook_secret="", tokens=tokens)
+        await connector.departments()
     assert fake.token_grants == 1
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import html
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from html.parser import HTMLParser
 from typing import ClassVar, TypeVar
 
@@ -29,6 +29,13 @@ def own_form(credentials: BaseModel, form: type[FormT]) -> FormT:
     if not isinstance(credentials, form):
         raise TypeError(f"expected {form.__module__}.{form.__name__}, not {type(credentials)}")
     return credentials
+
+
+def require_fields(form: BaseModel, needed: Sequence[str], *, why: str) -> None:
+    """Refuse a connect form that leaves out fields its chosen sign-in needs."""
+    missing = [name for name in needed if not getattr(form, name)]
+    if missing:
+        raise ValueError(f"{' and '.join(missing)} required {why}")
 
 
 ROLE_NAMES: dict[Role, str] = {

@@ -1,8 +1,8 @@
 """Help Scout: conversations through the Inbox (Mailbox) API 2.0, agent replies by webhook.
 
 Auth is OAuth 2 client credentials (an app under Your Profile → My Apps): the app id and
-secret buy a bearer token from `POST /v2/oauth2/token`, cached until shortly before it
-expires and refreshed once on a 401, one refresh at a time.
+secret buy a bearer token from `POST /v2/oauth2/token`, kept in the integration's TokenStore
+until shortly before it expires and refreshed once on a 401, one refresh at a time.
 
 Idempotency: Help Scout has no idempotency key and no external id. Every conversation we
 create carries a tag holding `packet.idempotency_key`, and `create_ticket` first lists the
@@ -26,13 +26,11 @@ References:
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import hashlib
 import hmac
 import json
 import re
-import time
 from collections.abc import Mapping
 from typing import Any, ClassVar, Literal
 
@@ -43,12 +41,11 @@ from handoff.domain import Contact, Message, TicketEvent, TicketEventKind, Ticke
 from handoff.helpdesks import common
 from handoff.helpdesks.base import Choice
 from handoff.helpdesks.errors import InvalidCredentials, Rejected, Unavailable
-from handoff.helpdesks.oauth import TokenStore
+from handoff.helpdesks.oauth import MemoryTokens, OAuthTokens, TokenStore, grant
 
 PLATFORM = "Help Scout"
 API_URL = "https://api.helpscout.net"
 WEB_URL = "https://secure.helpscout.net"
-TOKEN_MARGIN_SECONDS = 120  # refresh this long before the token's announced expiry
 RETRY_HEADERS = ("x-ratelimit-retry-after",)
 AGENT_REPLY = "convo.agent.reply.created"
 STATUS_CHANGED = "convo.status"
@@ -129,9 +126,7 @@ class HelpScoutHelpdesk:
         # generated works as is; a key the admin typed into the form takes precedence.
         typed = form.webhook_secret
         self._webhook_secret = typed.get_secret_value() if typed else webhook_secret
-        self._token: str | None = None
-        self._token_expires = 0.0
-        self._token_lock = asyncio.Lock()
+        self._tokens = tokens or MemoryTokens()
 
     # --- outbound ----------------------------------------------------------------------
 
@@ -271,26 +266,18 @@ class HelpScoutHelpdesk:
 
     async def _access_token(self, stale: str | None = None) -> str:
         """Return a live token; fetch one when missing, near expiry or refused as `stale`."""
-        async with self._token_lock:  # concurrent callers wait for one refresh, not many
-            fresh = time.monotonic() < self._token_expires
-            if self._token is not None and fresh and self._token != stale:
-                return self._token
-            form = {
-                "grant_type": "client_credentials",
-                "client_id": self._credentials.app_id,
-                "client_secret": self._credentials.app_secret.get_secret_value(),
-            }
-            request = self._http.build_request("POST", f"{self._base}/v2/oauth2/token", data=form)
-            response = await common.send(self._http, request, platform=PLATFORM)
-            if response.status_code in (400, 401, 403):
-                raise InvalidCredentials(
-                    f"Help Scout refused the App ID or App Secret: {_detail(response)}"
-                )
-            data = _check(response).json()
-            self._token = str(data["access_token"])
-            lifetime = float(data.get("expires_in") or 0)
-            self._token_expires = time.monotonic() + max(0.0, lifetime - TOKEN_MARGIN_SECONDS)
-            return self._token
+        return (await self._tokens.token(self._mint, stale=stale)).access_token
+
+    async def _mint(self, held: OAuthTokens | None) -> OAuthTokens:
+        form = {
+            "grant_type": "client_credentials",
+            "client_id": self._credentials.app_id,
+            "client_secret": self._credentials.app_secret.get_secret_value(),
+        }
+        url = f"{self._base}/v2/oauth2/token"
+        return await grant(
+            self._http, url, platform=PLATFORM, form=form, refused="the App ID or App Secret"
+        )
 
     # --- inbound -----------------------------------------------------------------------
 

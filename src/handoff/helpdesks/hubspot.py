@@ -62,7 +62,14 @@ from handoff.domain import (
     TicketRef,
 )
 from handoff.helpdesks.base import Choice
-from handoff.helpdesks.common import check_response, own_form, plain_body, require_equal, send
+from handoff.helpdesks.common import (
+    check_response,
+    own_form,
+    plain_body,
+    require_equal,
+    require_fields,
+    send,
+)
 from handoff.helpdesks.errors import (
     BadSignature,
     InvalidCredentials,
@@ -74,6 +81,7 @@ from handoff.helpdesks.oauth import MemoryTokens, OAuthTokens, TokenStore, grant
 PLATFORM = "hubspot"
 API = "https://api.hubapi.com"
 AUTHORIZE_URL = "https://app.hubspot.com/oauth/authorize"
+AUTH_FIELDS = {"private_app": ("access_token",), "oauth": ("client_id", "client_secret")}
 OAUTH_SCOPES = "tickets crm.objects.contacts.read crm.objects.contacts.write"
 # Granted when the installing user's account has them: Help Desk replies, creating the property.
 OAUTH_OPTIONAL_SCOPES = "conversations.read crm.schemas.tickets.write"
@@ -146,10 +154,7 @@ class Credentials(BaseModel):
 
     @model_validator(mode="after")
     def _auth_fields(self) -> Credentials:
-        needed = ("access_token",) if self.auth == "private_app" else ("client_id", "client_secret")
-        missing = [name for name in needed if not getattr(self, name)]
-        if missing:
-            raise ValueError(f"{' and '.join(missing)} required when auth is {self.auth!r}")
+        require_fields(self, AUTH_FIELDS[self.auth], why=f"when auth is {self.auth!r}")
         return self
 
 

@@ -27,6 +27,10 @@ from handoff.helpdesks.errors import InvalidCredentials, RateLimited, Unavailabl
 # Refresh this long before the announced expiry, so a call never leaves with a token that
 # dies on the way.
 EXPIRY_MARGIN_SECONDS = 120.0
+# Token endpoints that throttle say so in the error code (Salesforce, RFC 8628), often without
+# Retry-After; such grants are tried again after a minute, not refused as bad credentials.
+SLOW_DOWN = frozenset({"rate_limit_exceeded", "slow_down"})
+SLOW_DOWN_SECONDS = 60.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,10 +48,14 @@ class OAuthTokens:
 
     @classmethod
     def from_grant(
-        cls, answer: Mapping[str, Any], *, keep_refresh: str | None = None
+        cls,
+        answer: Mapping[str, Any],
+        *,
+        keep_refresh: str | None = None,
+        lifetime_if_unsaid: float | None = None,
     ) -> OAuthTokens:
         """Read a token endpoint's answer; a refresh that returns no refresh token keeps ours."""
-        lifetime = answer.get("expires_in")
+        lifetime = answer.get("expires_in") or lifetime_if_unsaid
         return cls(
             access_token=str(answer["access_token"]),
             refresh_token=str(answer.get("refresh_token") or keep_refresh or "") or None,
@@ -126,8 +134,15 @@ async def grant(
     form: Mapping[str, str] | None = None,
     json: Mapping[str, str] | None = None,
     keep_refresh: str | None = None,
+    lifetime_if_unsaid: float | None = None,
+    refused: str = "the grant",
 ) -> OAuthTokens:
-    """POST one grant to a token endpoint and read its answer the OAuth 2.0 way (RFC 6749 §5)."""
+    """POST one grant to a token endpoint and read its answer the OAuth 2.0 way (RFC 6749 §5).
+
+    `lifetime_if_unsaid` bounds a token whose answer has no `expires_in`, so it is renewed
+    before the platform's own (unannounced) session end rather than after a refused call;
+    `refused` names what the admin should check when the endpoint says no.
+    """
     request = http.build_request(
         "POST", url, data=form, json=json, headers={"Accept": "application/json"}
     )
@@ -139,10 +154,15 @@ async def grant(
         raise Unavailable(f"{platform} token endpoint answered {response.status_code}")
     answer = _json_object(response)
     if response.status_code == 200 and answer.get("access_token"):
-        return OAuthTokens.from_grant(answer, keep_refresh=keep_refresh)
+        return OAuthTokens.from_grant(
+            answer, keep_refresh=keep_refresh, lifetime_if_unsaid=lifetime_if_unsaid
+        )
     error = answer.get("error") or answer.get("status") or response.status_code
     detail = answer.get("error_description") or answer.get("message") or response.reason_phrase
-    raise InvalidCredentials(f"{platform} refused the grant ({error}: {detail}); connect again")
+    if error in SLOW_DOWN:
+        wait = common.retry_after(response.headers) or SLOW_DOWN_SECONDS
+        raise RateLimited(f"{platform} token endpoint: {error}: {detail}", wait)
+    raise InvalidCredentials(f"{platform} refused {refused} ({error}: {detail}); connect again")
 
 
 def _json_object(response: httpx.Response) -> dict[str, Any]:

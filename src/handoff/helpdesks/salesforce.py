@@ -1,9 +1,12 @@
 """Salesforce Service Cloud: Cases through the REST API, agent replies through a Flow callout.
 
-Auth is the OAuth 2.0 client credentials flow of an External Client App (or connected app) with
-a "Run As" integration user: `POST {My Domain}/services/oauth2/token`. Its answer carries no
+Auth is OAuth 2.0 against `POST {My Domain}/services/oauth2/token`, by one of two server-to-server
+flows of an External Client App (or connected app): the JWT bearer flow (an RS256 assertion
+signed with the private key whose certificate is uploaded to the app, for a pre-authorized
+user) or the client credentials flow (with a "Run As" integration user). The answer carries no
 `expires_in` (a token lives as long as the org's session timeout allows), so the token is
-re-minted after TOKEN_MAX_AGE_SECONDS, and once on `401 INVALID_SESSION_ID`, one mint at a time.
+re-minted after TOKEN_MAX_AGE_SECONDS, and once on `401 INVALID_SESSION_ID`, one mint at a time
+per integration through its TokenStore.
 
 A case is created once per escalation on a Case custom field marked External ID + Unique:
 `GET /sobjects/Case/{field}/{key}` first, then the upsert `PATCH /sobjects/Case/{field}/{key}`.
@@ -18,6 +21,7 @@ shared token in an `X-Handoff-Token` header.
 
 References:
 - https://help.salesforce.com/s/articleView?id=xcloud.remoteaccess_oauth_client_credentials_flow.htm
+- https://help.salesforce.com/s/articleView?id=xcloud.remoteaccess_oauth_jwt_flow.htm
 - https://developer.salesforce.com/docs/platform/api-rest/guide/dome-upsert.html
 - https://developer.salesforce.com/docs/atlas.en-us.api_rest.meta/api_rest/errorcodes.htm
 - https://developer.salesforce.com/docs/platform/salesforce-app-limits-cheatsheet/guide/salesforce-app-limits-platform-api.html
@@ -28,16 +32,17 @@ References:
 
 from __future__ import annotations
 
-import asyncio
 import json
 import re
 import time
 from collections.abc import Mapping
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 from urllib.parse import quote, urlsplit
 
 import httpx
-from pydantic import BaseModel, Field, SecretStr, field_validator
+import jwt
+from cryptography.hazmat.primitives import serialization
+from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
 
 from handoff.domain import (
     Contact,
@@ -51,7 +56,13 @@ from handoff.domain import (
 from handoff.helpdesks import common
 from handoff.helpdesks.base import Choice
 from handoff.helpdesks.errors import InvalidCredentials, RateLimited, Rejected, Unavailable
-from handoff.helpdesks.oauth import TokenStore
+from handoff.helpdesks.oauth import (
+    EXPIRY_MARGIN_SECONDS,
+    MemoryTokens,
+    OAuthTokens,
+    TokenStore,
+    grant,
+)
 
 PLATFORM = "Salesforce"
 TOKEN_PATH = "/services/oauth2/token"
@@ -59,6 +70,13 @@ TOKEN_HEADER = "x-handoff-token"
 # Salesforce sends no expiry; the shortest session timeout an org can set is 15 minutes, and
 # a 401 re-mints anyway, so this only spares most calls the failed round trip.
 TOKEN_MAX_AGE_SECONDS = 15 * 60
+AUTH_FIELDS = {"client_credentials": ("client_secret",), "jwt_bearer": ("username", "private_key")}
+REFUSED = {
+    "client_credentials": "the consumer key or secret",
+    "jwt_bearer": "the JWT bearer assertion (consumer key, username or private key)",
+}
+JWT_LIFETIME_SECONDS = 180  # Salesforce takes assertions that expire within 3 minutes
+JWT_BEARER = "urn:ietf:params:oauth:grant-type:jwt-bearer"
 LIMIT_RETRY_SECONDS = 60.0  # REQUEST_LIMIT_EXCEEDED has no Retry-After; the allocation rolls
 SUBJECT_CHARS = 255  # Case.Subject is a string(255)
 COMMENT_BYTES = 4000  # CaseComment.CommentBody: 4,000 bytes through the API, not characters
@@ -83,14 +101,41 @@ class Credentials(BaseModel):
         title="My Domain URL",
         description="Your org's My Domain, e.g. https://acme.my.salesforce.com.",
     )
+    auth: Literal["client_credentials", "jwt_bearer"] = Field(
+        default="client_credentials",
+        title="OAuth flow",
+        description="`client_credentials` (consumer key + secret, Run As user) or `jwt_bearer` "
+        "(consumer key + username + private key).",
+    )
     client_id: str = Field(
         title="Consumer key",
         description="Setup → External Client App Manager → your app → Settings → OAuth "
         "Settings → Consumer Key and Secret. Enable the Client Credentials Flow and set a "
-        "Run As user with access to Cases.",
+        "Run As user with access to Cases, or enable JWT Bearer Flow with your certificate.",
         min_length=1,
     )
-    client_secret: SecretStr = Field(title="Consumer secret", description="Shown with the key.")
+    client_secret: SecretStr | None = Field(
+        default=None,
+        title="Consumer secret",
+        description="With client credentials: shown with the key.",
+    )
+    username: str | None = Field(
+        default=None,
+        title="Username",
+        description="With JWT bearer: the Salesforce user handoff acts as; the app must be "
+        "pre-authorized for that user's profile or permission set.",
+    )
+    private_key: SecretStr | None = Field(
+        default=None,
+        title="Private key (PEM)",
+        description="With JWT bearer: the RSA private key of the certificate uploaded to the app.",
+    )
+    audience: str = Field(
+        default="https://login.salesforce.com",
+        title="JWT audience",
+        description="With JWT bearer: https://login.salesforce.com, or https://test.salesforce.com "
+        "for a sandbox.",
+    )
     api_version: str = Field(
         default="v61.0",
         title="API version",
@@ -125,6 +170,18 @@ class Credentials(BaseModel):
         title="API base URL",
         description="Leave empty. Overrides the My Domain URL for API calls (tests, proxies).",
     )
+
+    @model_validator(mode="after")
+    def _flow_fields(self) -> Credentials:
+        common.require_fields(self, AUTH_FIELDS[self.auth], why=f"when auth is {self.auth!r}")
+        if self.private_key is not None:
+            try:
+                serialization.load_pem_private_key(
+                    self.private_key.get_secret_value().encode(), password=None
+                )
+            except (ValueError, TypeError):
+                raise ValueError("private_key: paste an unencrypted PEM RSA private key") from None
+        return self
 
     @field_validator("instance_url")
     @classmethod
@@ -166,9 +223,7 @@ class SalesforceHelpdesk:
             Priority.HIGH: form.priority_high,
             Priority.URGENT: form.priority_urgent,
         }
-        self._access_token: str | None = None
-        self._minted_at = 0.0
-        self._token_lock = asyncio.Lock()
+        self._tokens = tokens or MemoryTokens()
 
     # --- outbound ----------------------------------------------------------------------
 
@@ -294,39 +349,39 @@ class SalesforceHelpdesk:
 
     async def _token(self, stale: str | None = None) -> str:
         """Return a live access token; mint one when there is none, it aged, or it is `stale`."""
-        async with self._token_lock:  # one mint at a time; waiters reuse its token
-            token, age = self._access_token, time.monotonic() - self._minted_at
-            if token is not None and token != stale and age < TOKEN_MAX_AGE_SECONDS:
-                return token
-            self._access_token = None
-            token = await self._mint()
-            self._access_token, self._minted_at = token, time.monotonic()
-            return token
+        return (await self._tokens.token(self._mint, stale=stale)).access_token
 
-    async def _mint(self) -> str:
-        form = {
-            "grant_type": "client_credentials",
-            "client_id": self._credentials.client_id,
-            "client_secret": self._credentials.client_secret.get_secret_value(),
-        }
-        request = self._http.build_request(
-            "POST", self._base + TOKEN_PATH, data=form, headers={"Accept": "application/json"}
+    async def _mint(self, held: OAuthTokens | None) -> OAuthTokens:
+        form = self._credentials
+        if form.auth == "jwt_bearer":
+            grant_form = {"grant_type": JWT_BEARER, "assertion": self._assertion()}
+        else:
+            secret = form.client_secret.get_secret_value() if form.client_secret else ""
+            grant_form = {
+                "grant_type": "client_credentials",
+                "client_id": form.client_id,
+                "client_secret": secret,
+            }
+        return await grant(
+            self._http,
+            self._base + TOKEN_PATH,
+            platform=PLATFORM,
+            form=grant_form,
+            lifetime_if_unsaid=TOKEN_MAX_AGE_SECONDS + EXPIRY_MARGIN_SECONDS,
+            refused=REFUSED[form.auth],
         )
-        response = await common.send(self._http, request, platform=PLATFORM)
-        if response.status_code >= 500:
-            raise Unavailable(f"{PLATFORM} token endpoint answered {response.status_code}")
-        try:
-            answer = response.json()
-        except ValueError:
-            answer = {}
-        answer = answer if isinstance(answer, dict) else {}
-        if response.status_code == 200 and answer.get("access_token"):
-            return str(answer["access_token"])
-        error = str(answer.get("error") or response.status_code)
-        reason = f"{error}: {answer.get('error_description') or response.reason_phrase}"
-        if error == "rate_limit_exceeded":
-            raise RateLimited(f"{PLATFORM} token rate limit: {reason}", LIMIT_RETRY_SECONDS)
-        raise InvalidCredentials(f"{PLATFORM} refused the consumer key or secret ({reason})")
+
+    def _assertion(self) -> str:
+        """Sign the JWT bearer assertion: the app (iss) asks for a session as the user (sub)."""
+        form = self._credentials
+        key = form.private_key.get_secret_value() if form.private_key else ""
+        claims = {
+            "iss": form.client_id,
+            "sub": form.username,
+            "aud": form.audience.rstrip("/"),
+            "exp": int(time.time()) + JWT_LIFETIME_SECONDS,
+        }
+        return jwt.encode(claims, key, algorithm="RS256")
 
     # --- inbound -----------------------------------------------------------------------
 

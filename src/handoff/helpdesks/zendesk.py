@@ -55,6 +55,7 @@ COMMENT_ADDED = "zen:event-type:ticket.comment_added"
 STATUS_CHANGED = "zen:event-type:ticket.status_changed"
 DONE_STATUSES = frozenset({"solved", "closed"})
 OAUTH_SCOPE = "read write"
+AUTH_FIELDS = {"api_token": ("email", "api_token"), "oauth": ("client_id", "client_secret")}
 MAX_LIST_PAGES = 20  # 100 per page: 2,000 groups or brands is more than any form shows
 PRIORITIES: dict[Priority, str] = {
     Priority.LOW: "low",
@@ -140,12 +141,7 @@ class Credentials(BaseModel):
 
     @model_validator(mode="after")
     def _auth_fields(self) -> Credentials:
-        needed = (
-            ("email", "api_token") if self.auth == "api_token" else ("client_id", "client_secret")
-        )
-        missing = [name for name in needed if not getattr(self, name)]
-        if missing:
-            raise ValueError(f"{' and '.join(missing)} required when auth is {self.auth!r}")
+        common.require_fields(self, AUTH_FIELDS[self.auth], why=f"when auth is {self.auth!r}")
         return self
 
 

@@ -1,10 +1,10 @@
 """Zoho Desk: tickets through the Desk API v1, agent replies through Desk webhooks.
 
 Auth is OAuth 2.0 with a Self Client refresh token: access tokens (1 h) come from
-`POST {accounts}/oauth/v2/token?grant_type=refresh_token`, are cached per refresh token for the
-whole process (Zoho allows only ~10 token requests per 10 minutes), refreshed a minute before
-expiry and once on a 401, one refresh at a time. Every call sends `Authorization:
-Zoho-oauthtoken …` and `orgId`.
+`POST {accounts}/oauth/v2/token?grant_type=refresh_token`, are kept in the integration's
+TokenStore for every process to share (Zoho allows only ~10 token requests per 10 minutes),
+refreshed shortly before expiry and once on a 401, one refresh at a time. Every call sends
+`Authorization: Zoho-oauthtoken …` and `orgId`.
 
 Zoho has no idempotency key. A ticket carries the escalation's key in the custom field
 `cf_handoff_conversation_id` (the admin creates it once), and `GET /tickets/search` with
@@ -23,12 +23,9 @@ References:
 
 from __future__ import annotations
 
-import asyncio
 import base64
-import hashlib
 import json
 import time
-import weakref
 from collections.abc import Mapping
 from typing import Any, ClassVar, Literal
 
@@ -50,14 +47,13 @@ from handoff.domain import (
 from handoff.helpdesks import common
 from handoff.helpdesks.base import Choice
 from handoff.helpdesks.errors import BadSignature, InvalidCredentials, RateLimited, Rejected
-from handoff.helpdesks.oauth import TokenStore
+from handoff.helpdesks.oauth import MemoryTokens, OAuthTokens, TokenStore
 
 PLATFORM = "Zoho Desk"
 DataCenter = Literal["com", "eu", "in", "com.au", "jp", "ca", "sa", "com.cn"]
 # Canada is served from zohocloud.ca, not zoho.ca (Desk "API Endpoints by Data Center").
 DOMAINS: dict[str, str] = {"ca": "zohocloud.ca"}
 KEY_FIELD = "cf_handoff_conversation_id"
-REFRESH_MARGIN = 60.0  # refresh a minute before Zoho's expiry
 MAX_SKEW = 300.0
 JWKS_TTL = 3600.0
 JWKS_MIN_REFETCH = 60.0  # an unknown kid refetches the keys at most once a minute
@@ -69,11 +65,7 @@ PRIORITIES: dict[Priority, str] = {  # system picklist: Low, Medium, High (no Ur
 }
 
 Json = dict[str, Any]
-_tokens: dict[str, tuple[str, float]] = {}
 _jwks: dict[str, tuple[float, dict[str, rsa.RSAPublicKey]]] = {}
-_locks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, asyncio.Lock]] = (
-    weakref.WeakKeyDictionary()
-)
 
 
 class Credentials(BaseModel):
@@ -150,16 +142,13 @@ class ZohoDeskHelpdesk:
         self._desk = (form.base_url or f"https://desk.{domain}").rstrip("/")
         self._accounts = (form.accounts_url or f"https://accounts.{domain}").rstrip("/")
         self._jwks_url = f"{self._desk}/.well-known/jwks.json"
-        fingerprint = hashlib.sha256(
-            f"{form.client_id}:{form.refresh_token.get_secret_value()}".encode()
-        ).hexdigest()
-        self._token_key = f"{self._accounts}|{fingerprint}"
+        self._tokens = tokens or MemoryTokens()
 
     # --- outbound ----------------------------------------------------------------------
 
     async def verify_credentials(self) -> None:
         """Get an access token, then list departments; raise InvalidCredentials otherwise."""
-        await self._access_token(force=True)
+        await self._tokens.token(self._refresh)  # the refresh token itself, checked first
         ids = [d["id"] for d in await self.departments()]
         if (
             self._credentials.department_id is not None
@@ -257,8 +246,9 @@ class ZohoDeskHelpdesk:
     async def _call(
         self, method: str, path: str, *, body: Json | None, params: dict[str, str] | None
     ) -> httpx.Response:
+        stale: str | None = None
         for attempt in (1, 2):
-            token = await self._access_token(force=attempt == 2)
+            token = (await self._tokens.token(self._refresh, stale=stale)).access_token
             request = self._http.build_request(
                 method,
                 f"{self._desk}/api/v1{path}",
@@ -273,23 +263,10 @@ class ZohoDeskHelpdesk:
             response = await common.send(self._http, request, platform=PLATFORM)
             if response.status_code != 401 or attempt == 2:
                 break
-            _tokens.pop(self._token_key, None)  # revoked or expired early: refresh once
+            stale = token  # revoked or expired early: refresh once
         return _check(response)
 
-    async def _access_token(self, *, force: bool = False) -> str:
-        cached = _tokens.get(self._token_key)
-        if cached and not force and cached[1] > time.time():
-            return cached[0]
-        loop_locks = _locks.setdefault(asyncio.get_running_loop(), {})
-        async with loop_locks.setdefault(self._token_key, asyncio.Lock()):
-            again = _tokens.get(self._token_key)
-            if again and again is not cached and again[1] > time.time():
-                return again[0]  # another task refreshed while we waited
-            token, expires_in = await self._refresh()
-            _tokens[self._token_key] = (token, time.time() + expires_in - REFRESH_MARGIN)
-            return token
-
-    async def _refresh(self) -> tuple[str, float]:
+    async def _refresh(self, held: OAuthTokens | None) -> OAuthTokens:
         creds = self._credentials
         request = self._http.build_request(
             "POST",
@@ -311,7 +288,7 @@ class ZohoDeskHelpdesk:
             if "too many requests" in str(data.get("error_description") or error).lower():
                 raise RateLimited("Zoho accounts: too many token requests", 60.0)
             raise InvalidCredentials(f"Zoho refused the refresh token or client: {error}")
-        return str(data["access_token"]), float(data.get("expires_in") or 3600)
+        return OAuthTokens.from_grant(data, keep_refresh=creds.refresh_token.get_secret_value())
 
     # --- inbound -----------------------------------------------------------------------
 
