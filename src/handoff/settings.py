@@ -48,6 +48,12 @@ class Settings(BaseSettings):
     worker_poll_seconds: float = Field(
         default=1.0, gt=0, description="How often an idle outbox worker looks for due jobs."
     )
+    timer_interval_seconds: float = Field(
+        default=15.0,
+        gt=0,
+        description="How often each outbox worker checks the conversation timers: the wait "
+        "notice and the inactivity handback.",
+    )
     job_lease_seconds: float = Field(
         default=60.0, gt=0, description="How long a worker holds a job before others may take it."
     )

@@ -12,7 +12,7 @@ from sqlalchemy.exc import IntegrityError
 
 from handoff.decide import Encoder
 from handoff.domain import Contact, HandbackReason
-from handoff.service import conversations
+from handoff.service import conversations, stretch
 from handoff.service.demo import ensure_demo
 from handoff.service.inbox import create_native_ticket
 from handoff.service.runtime import Handoff
@@ -117,9 +117,7 @@ async def test_handback_returns_the_conversation_to_the_ai(hf: Handoff) -> None:
         assert again.id == ticket.id  # a replayed job opens no second ticket
         conversation = await session.get(Conversation, chat)
         assert conversation is not None
-        message = await conversations.hand_back(
-            session, conversation, escalation, HandbackReason.SOLVED
-        )
+        message = await stretch.hand_back(session, conversation, escalation, HandbackReason.SOLVED)
     assert message.role == "system"
     assert "AI assistant again" in message.text
 

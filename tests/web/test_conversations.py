@@ -24,7 +24,12 @@ def test_new_conversation_greets_and_answers_from_the_knowledge_base(any_server:
     roles = [m["role"] for m in reply["messages"]]
     assert roles == ["user", "assistant"]
     assert reply["messages"][1]["text"].startswith(FAQ_ANSWER_START)
-    assert reply["conversation"] == {"id": chat.id, "owner": "bot", "escalation": None}
+    assert reply["conversation"] == {
+        "id": chat.id,
+        "owner": "bot",
+        "escalation": None,
+        "waiting": False,
+    }
 
 
 def test_unknown_question_gets_an_honest_i_dont_know(any_server: Server) -> None:

@@ -30,7 +30,7 @@ from openai.types.chat import (
 from handoff import domain
 from handoff.agent.knowledge import KnowledgeEntry
 from handoff.decide.llm import ToolCall
-from handoff.domain import ActionConfig, Reason, Role
+from handoff.domain import ActionConfig, HandbackReason, HumanStretch, Reason, Role
 
 log = structlog.get_logger(__name__)
 
@@ -70,6 +70,16 @@ _HUMAN_PROMPT = (
     " You are an AI, not a person: never claim to be human, and never claim that a person is "
     "in the chat or reading it."
 )
+_STRETCH_PROMPT = (
+    " A human support agent handled this conversation from {start} until {end}; it ended "
+    "because {why}. You are answering again: the support team's messages in the history are "
+    "marked {prefix!r}. Never say you are staying silent or waiting for a person."
+)
+_STRETCH_ENDINGS: dict[HandbackReason, str] = {
+    HandbackReason.SOLVED: "the ticket was solved",
+    HandbackReason.USER: "the user chose to go back to the AI assistant",
+    HandbackReason.INACTIVITY: "nobody wrote for a while",
+}
 _SUMMARY_PROMPT = (
     "Summarise this support conversation for the human agent who takes it over, in 2 or 3 "
     "plain sentences: what the customer needs, what the assistant already answered, and what "
@@ -143,6 +153,18 @@ def _history_messages(history: Sequence[domain.Message]) -> list[ChatCompletionM
     return messages
 
 
+def stretch_line(stretch: HumanStretch) -> str:
+    """Tell the model a human stretch happened, when, and how it ended."""
+    start, end = stretch.started_at, stretch.ended_at
+    end_format = "%H:%M UTC" if start.date() == end.date() else "%Y-%m-%d %H:%M UTC"
+    return _STRETCH_PROMPT.format(
+        start=f"{start:%Y-%m-%d %H:%M} UTC",
+        end=end.strftime(end_format),
+        why=_STRETCH_ENDINGS[stretch.reason],
+        prefix=SUPPORT_TEAM_PREFIX.strip(),
+    )
+
+
 def build_messages(
     *,
     history: Sequence[domain.Message],
@@ -150,12 +172,20 @@ def build_messages(
     knowledge: Sequence[KnowledgeEntry],
     action: ActionConfig | None,
     agent_name: str,
+    stretch: HumanStretch | None = None,
 ) -> list[ChatCompletionMessageParam]:
-    """Return the chat messages for one turn: instructions and knowledge, history, the message."""
+    """Return the chat messages for one turn: instructions and knowledge, history, the message.
+
+    `stretch` is the latest human stretch once it is over: the model must know it is
+    answering again, or it may copy the silence it sees in the history.
+    """
     system = _SYSTEM_PROMPT.format(agent_name=agent_name)
     if action is not None:
         system += _TOOL_PROMPT.format(tool=action.name)
-    system += _HUMAN_PROMPT + "\n\n" + _knowledge_block(knowledge)
+    system += _HUMAN_PROMPT
+    if stretch is not None:
+        system += stretch_line(stretch)
+    system += "\n\n" + _knowledge_block(knowledge)
     return [
         {"role": "system", "content": system},
         *_history_messages(history),
@@ -237,6 +267,7 @@ class LLMAgent:
         knowledge: Sequence[KnowledgeEntry],
         action: ActionConfig | None,
         agent_name: str,
+        stretch: HumanStretch | None = None,
     ) -> LLMReply:
         """Ask the model for the next turn: an answer, a call of the escalate tool, or both."""
         messages = build_messages(
@@ -245,6 +276,7 @@ class LLMAgent:
             knowledge=knowledge,
             action=action,
             agent_name=agent_name,
+            stretch=stretch,
         )
         tools = [escalate_tool(action)] if action is not None else []
         completion = await self._complete(messages, tools=tools)

@@ -12,6 +12,7 @@ import asyncio
 import random
 import secrets
 from collections.abc import Awaitable, Callable, Mapping
+from contextlib import suppress
 from dataclasses import dataclass
 from datetime import timedelta
 from enum import StrEnum
@@ -107,6 +108,8 @@ class Worker:
         retry: RetryPolicy | None = None,
         wait_for_work: Callable[[float], Awaitable[None]] | None = None,
         on_change: Callable[[], None] | None = None,
+        tick: Callable[[], Awaitable[object]] | None = None,
+        tick_seconds: float = 15.0,
     ) -> None:
         self.db = db
         self.handlers = handlers
@@ -116,19 +119,41 @@ class Worker:
         self.name = f"worker-{secrets.token_hex(3)}"
         self._wait_for_work = wait_for_work or asyncio.sleep
         self._on_change = on_change or (lambda: None)
+        # Periodic work beside the jobs (the conversation timers), every `tick_seconds`.
+        self._tick = tick
+        self.tick_seconds = tick_seconds
 
     async def run(self, stop: asyncio.Event) -> None:
         """Work until `stop` is set; sleep when there is nothing due."""
         log.info("worker started", worker=self.name)
+        ticker = asyncio.create_task(self._ticking(stop)) if self._tick is not None else None
+        try:
+            while not stop.is_set():
+                try:
+                    worked = await self.run_once()
+                except Exception:
+                    log.exception("worker loop error", worker=self.name)
+                    worked = False
+                if not worked:
+                    await self._wait_for_work(self.poll_seconds)
+        finally:
+            if ticker is not None:
+                if not stop.is_set():  # cancelled from outside: do not wait for a tick
+                    ticker.cancel()
+                with suppress(asyncio.CancelledError):
+                    await ticker
+        log.info("worker stopped", worker=self.name)
+
+    async def _ticking(self, stop: asyncio.Event) -> None:
+        """Run the periodic work until `stop`; a failing tick is logged and tried next time."""
+        assert self._tick is not None
         while not stop.is_set():
             try:
-                worked = await self.run_once()
+                await self._tick()
             except Exception:
-                log.exception("worker loop error", worker=self.name)
-                worked = False
-            if not worked:
-                await self._wait_for_work(self.poll_seconds)
-        log.info("worker stopped", worker=self.name)
+                log.exception("periodic work failed", worker=self.name)
+            with suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), self.tick_seconds)
 
     async def claim(self) -> LeasedJob | None:
         """Lease the next due job, if any."""

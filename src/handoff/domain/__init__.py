@@ -3,16 +3,21 @@
 from handoff.domain.action import (
     DEFAULT_HANDOFF_MESSAGE,
     DEFAULT_SENSITIVE_TOPICS,
+    DEFAULT_WAIT_TIMEOUT_SECONDS,
     ESCALATE_TO_HUMAN,
+    MAX_INACTIVITY_TIMEOUT_SECONDS,
+    MAX_WAIT_TIMEOUT_SECONDS,
     ActionConfig,
 )
 from handoff.domain.conversation import MAX_MESSAGE_CHARS, Channel, Contact, Message, Owner, Role
 from handoff.domain.decision import Answer, Decision, DecisionContext, Evidence, Reason
+from handoff.domain.hours import BusinessHours, HoursError
 from handoff.domain.ticket import (
     NATIVE,
     PLATFORMS,
     EscalationStatus,
     HandbackReason,
+    HumanStretch,
     Priority,
     TicketEvent,
     TicketEventKind,
@@ -23,12 +28,16 @@ from handoff.domain.ticket import (
 __all__ = [
     "DEFAULT_HANDOFF_MESSAGE",
     "DEFAULT_SENSITIVE_TOPICS",
+    "DEFAULT_WAIT_TIMEOUT_SECONDS",
     "ESCALATE_TO_HUMAN",
+    "MAX_INACTIVITY_TIMEOUT_SECONDS",
     "MAX_MESSAGE_CHARS",
+    "MAX_WAIT_TIMEOUT_SECONDS",
     "NATIVE",
     "PLATFORMS",
     "ActionConfig",
     "Answer",
+    "BusinessHours",
     "Channel",
     "Contact",
     "Decision",
@@ -36,6 +45,8 @@ __all__ = [
     "EscalationStatus",
     "Evidence",
     "HandbackReason",
+    "HoursError",
+    "HumanStretch",
     "Message",
     "Owner",
     "Priority",

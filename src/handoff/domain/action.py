@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from handoff.domain.conversation import Channel
+from handoff.domain.hours import BusinessHours
 
 ESCALATE_TO_HUMAN = "escalate_to_human"
 
@@ -15,6 +16,29 @@ DEFAULT_HANDOFF_MESSAGE = (
     "I'm connecting you with a member of our support team. They can see this conversation, "
     "so you won't need to repeat yourself. You'll get their reply right here in this chat."
 )
+
+# How long a user waits for a first human answer before they are offered the AI or an email.
+DEFAULT_WAIT_TIMEOUT_SECONDS = 300
+MAX_WAIT_TIMEOUT_SECONDS = 7 * 24 * 3600
+MAX_INACTIVITY_TIMEOUT_SECONDS = 30 * 24 * 3600
+
+# Where a person can be reached instead, said on a channel the action does not cover.
+CHANNEL_PLACES: dict[Channel, str] = {
+    Channel.WIDGET: "the chat on our website",
+    Channel.HELP_PAGE: "our help page",
+    Channel.WHATSAPP: "WhatsApp",
+    Channel.API: "our app",
+}
+
+
+def default_alternative_message(channels: frozenset[Channel]) -> str:
+    """Return what the AI says when the admin left `alternative_message` empty."""
+    places = [CHANNEL_PLACES[c] for c in Channel if c in channels]
+    where = " or ".join(places) if places else "our other support channels"
+    return (
+        "I can't bring a person from our support team into this conversation here, "
+        f"but they can help you through {where}."
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,6 +56,18 @@ class ActionConfig:
     trigger_examples: tuple[str, ...] = field(default_factory=tuple)
     # Overrides of the decider's thresholds for this action, by name (see decide.Thresholds).
     thresholds: Mapping[str, float] = field(default_factory=dict)
+    # What the AI says on the agent's other channels instead of escalating (None: a default).
+    alternative_message: str | None = None
+    # When people are at work; None means always.
+    business_hours: BusinessHours | None = None
+    # None or 0 turns each timer off.
+    wait_timeout_seconds: int | None = DEFAULT_WAIT_TIMEOUT_SECONDS
+    inactivity_timeout_seconds: int | None = None
 
     def covers(self, channel: Channel) -> bool:
         return self.enabled and channel in self.channels
+
+    @property
+    def alternative(self) -> str:
+        """Return the text that replaces an escalation on a channel this action does not cover."""
+        return self.alternative_message or default_alternative_message(self.channels)

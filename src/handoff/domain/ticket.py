@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from enum import StrEnum
 
 from handoff.domain.conversation import Channel, Contact, Message
@@ -35,7 +36,18 @@ class EscalationStatus(StrEnum):
 class HandbackReason(StrEnum):
     """Why the AI got the conversation back."""
 
-    SOLVED = "solved"
+    SOLVED = "solved"  # the ticket was solved or closed
+    USER = "user"  # the user went back to the AI instead of waiting
+    INACTIVITY = "inactivity"  # nobody wrote for the action's inactivity timeout
+
+
+@dataclass(frozen=True, slots=True)
+class HumanStretch:
+    """A finished stretch of the conversation that the human team owned."""
+
+    started_at: datetime
+    ended_at: datetime
+    reason: HandbackReason
 
 
 class Priority(StrEnum):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from typing import Any
+from urllib.parse import urlsplit
 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -13,11 +14,18 @@ from handoff.decide import THRESHOLD_NAMES
 from handoff.domain import (
     DEFAULT_HANDOFF_MESSAGE,
     DEFAULT_SENSITIVE_TOPICS,
+    DEFAULT_WAIT_TIMEOUT_SECONDS,
     ESCALATE_TO_HUMAN,
+    MAX_INACTIVITY_TIMEOUT_SECONDS,
+    MAX_WAIT_TIMEOUT_SECONDS,
     NATIVE,
     PLATFORMS,
+    BusinessHours,
     Channel,
+    HoursError,
 )
+from handoff.service import widget
+from handoff.service.assignment import MODES as ASSIGNMENT_MODES
 from handoff.service.auth import Principal
 from handoff.service.errors import Conflict, Forbidden, Invalid, NotFound
 from handoff.service.security import hash_password
@@ -102,6 +110,57 @@ async def create_member(
     return member
 
 
+def workspace_json(workspace: Workspace) -> dict[str, Any]:
+    return {"id": workspace.id, "name": workspace.name, "assignment": workspace.assignment}
+
+
+async def update_workspace(
+    session: AsyncSession, principal: Principal, workspace_id: str, fields: dict[str, Any]
+) -> Workspace:
+    """Rename a workspace or change how its inbox assigns new tickets."""
+    require_admin(principal)
+    workspace = await get_workspace(session, principal, workspace_id)
+    if "assignment" in fields:
+        mode = fields["assignment"]
+        if mode not in ASSIGNMENT_MODES:
+            raise Invalid("assignment", f"must be one of {', '.join(ASSIGNMENT_MODES)}")
+        workspace.assignment = mode
+    if fields.get("name") is not None:
+        workspace.name = fields["name"]
+    await session.flush()
+    return workspace
+
+
+async def update_member(
+    session: AsyncSession, principal: Principal, member_id: str, fields: dict[str, Any]
+) -> Member:
+    """Change a member's avatar, away status or cap on automatically assigned tickets.
+
+    Only the keys present in `fields` change; None clears the avatar or the cap.
+    """
+    require_admin(principal)
+    member = await session.get(Member, member_id)
+    if member is None or not principal.can_see(member.workspace_id):
+        raise NotFound("member not found")
+    if "avatar_url" in fields:
+        member.avatar_url = _check_avatar_url(fields["avatar_url"])
+    if fields.get("away") is not None:
+        member.away = fields["away"]
+    if "max_open_tickets" in fields:
+        member.max_open_tickets = fields["max_open_tickets"]
+    await session.flush()
+    return member
+
+
+def _check_avatar_url(url: str | None) -> str | None:
+    if not url:
+        return None
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname or re.search(r"\s", url):
+        raise Invalid("avatar_url", "must be an http:// or https:// URL of an image")
+    return url
+
+
 # --- agents and knowledge --------------------------------------------------------------
 
 
@@ -120,13 +179,14 @@ def agent_json(agent: Agent) -> dict[str, Any]:
         "name": agent.name,
         "channels": list(agent.channels),
         "greeting": agent.greeting,
+        "widget": widget.public(agent),
     }
 
 
-async def list_workspaces(session: AsyncSession, principal: Principal) -> list[dict[str, str]]:
+async def list_workspaces(session: AsyncSession, principal: Principal) -> list[dict[str, Any]]:
     """Return the workspaces the caller may see."""
     rows = await repo.workspaces(session)
-    return [{"id": w.id, "name": w.name} for w in rows if principal.can_see(w.id)]
+    return [workspace_json(w) for w in rows if principal.can_see(w.id)]
 
 
 async def list_agents(session: AsyncSession, principal: Principal) -> list[dict[str, Any]]:
@@ -210,6 +270,10 @@ def action_json(action: Action) -> dict[str, Any]:
         "sensitive_topics": list(action.sensitive_topics),
         "trigger_examples": list(action.trigger_examples),
         "thresholds": dict(action.thresholds),
+        "alternative_message": action.alternative_message,
+        "business_hours": action.business_hours,
+        "wait_timeout_seconds": action.wait_timeout_seconds,
+        "inactivity_timeout_seconds": action.inactivity_timeout_seconds,
         "created_at": action.created_at.isoformat(),
         "updated_at": action.updated_at.isoformat(),
     }
@@ -259,12 +323,46 @@ async def save_action(
     action.sensitive_topics = list(DEFAULT_SENSITIVE_TOPICS if topics is None else topics)
     action.trigger_examples = list(fields.get("trigger_examples") or [])
     action.thresholds = _check_thresholds(fields.get("thresholds") or {})
+    action.alternative_message = fields.get("alternative_message") or None
+    action.business_hours = _check_business_hours(fields.get("business_hours"))
+    action.wait_timeout_seconds = _check_timeout(
+        "wait_timeout_seconds",
+        fields.get("wait_timeout_seconds", DEFAULT_WAIT_TIMEOUT_SECONDS),
+        MAX_WAIT_TIMEOUT_SECONDS,
+    )
+    action.inactivity_timeout_seconds = _check_timeout(
+        "inactivity_timeout_seconds",
+        fields.get("inactivity_timeout_seconds"),
+        MAX_INACTIVITY_TIMEOUT_SECONDS,
+    )
     action.updated_at = utcnow()
     try:
         await repo.add(session, action)
     except IntegrityError as error:  # a concurrent save took the name first
         raise Invalid("name", f"this agent already has an action named {name!r}") from error
     return action
+
+
+def _check_business_hours(data: dict[str, Any] | None) -> dict[str, Any] | None:
+    """Validate business hours and return their canonical form; None means always open."""
+    if data is None:
+        return None
+    try:
+        return BusinessHours.parse(data).to_json()
+    except HoursError as error:
+        where = "" if error.where == "business_hours" else f"{error.where}: "
+        raise Invalid("business_hours", f"{where}{error.problem}") from None
+
+
+def _check_timeout(field: str, value: object, ceiling: int) -> int | None:
+    """Accept whole seconds from 0 (off) to `ceiling`; None is off too."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise Invalid(field, "must be a whole number of seconds, or null to turn it off")
+    if not 0 <= value <= ceiling:
+        raise Invalid(field, f"must be between 0 (off) and {ceiling} seconds")
+    return value
 
 
 def _check_thresholds(overrides: dict[str, float]) -> dict[str, float]:

@@ -1,5 +1,5 @@
-"""The life of a conversation: the owner rule on every inbound message, the bot's turn,
-asking for an email, the escalation transaction and the handback."""
+"""The life of a conversation: the owner rule on every inbound message, the bot's turn, the
+channel rules, asking for an email and the escalation transaction."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import asyncio
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -19,27 +20,48 @@ from handoff.decide.llm import ToolCall, combine, ticket_summary
 from handoff.domain import (
     ESCALATE_TO_HUMAN,
     ActionConfig,
+    BusinessHours,
     Channel,
     Decision,
     DecisionContext,
     EscalationStatus,
     Evidence,
     HandbackReason,
+    HumanStretch,
     Owner,
     Reason,
     Role,
 )
-from handoff.service import events
+from handoff.domain.hours import describe_opening
 from handoff.service.errors import Invalid, NotFound
-from handoff.service.metrics import ESCALATIONS_CREATED, HANDBACKS
+from handoff.service.metrics import ESCALATIONS_CREATED
+from handoff.service.posting import (
+    EMAIL,
+    Reply,
+    Turn,
+    post_message,
+    publish_state,
+    reply_of,
+    to_domain,
+)
 from handoff.service.runtime import Handoff
 from handoff.service.security import hash_token, new_token
-from handoff.service.tickets import touch_ticket
+from handoff.service.stretch import BACK_TO_BOT, CANCEL_WAIT, human_turn
 from handoff.service.views import (
     contact_json,
-    conversation_state_json,
     escalation_json,
+    is_waiting,
     message_json,
+)
+from handoff.service.wording import (
+    ASK_FOR_EMAIL,
+    ASK_FOR_EMAIL_AGAIN,
+    BACK_TO_BOT_CANCELLED_REQUEST,
+    OFFLINE_ASK_FOR_EMAIL,
+    OFFLINE_HANDOFF,
+    OFFLINE_HOW_WITH_EMAIL,
+    OFFLINE_HOW_WITHOUT_EMAIL,
+    OFFLINE_UNKNOWN_WHEN,
 )
 from handoff.store import repositories as repo
 from handoff.store.models import (
@@ -47,42 +69,19 @@ from handoff.store.models import (
     Agent,
     Conversation,
     Escalation,
-    Member,
     Message,
     OutboxJob,
     utcnow,
 )
 
-EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}")
 DECLINE = re.compile(
     r"^\s*(no|nope|nah|skip|no thanks|no,? thank you|not now|i'?d rather not|rather not|"
     r"prefer not|i don'?t (want to|have one|have an email))\b",
     re.IGNORECASE,
 )
-ASK_FOR_EMAIL = (
-    "I'll connect you with our support team. What email address can they reach you at, "
-    "in case you leave the chat? (Or say “skip” to continue without one.)"
-)
-ASK_FOR_EMAIL_AGAIN = (
-    "That doesn't look like an email address. Please type it like name@example.com, "
-    "or say “skip” and I'll connect you right away."
-)
-HANDBACK_MESSAGES: dict[HandbackReason, str] = {
-    HandbackReason.SOLVED: (
-        "Our support team has marked this conversation as solved. You're chatting with the "
-        "AI assistant again — ask me anything, and I can bring a person back if you need one."
-    ),
-}
+
 # Asking for an email more often than this becomes nagging: escalate without one.
 MAX_EMAIL_PROMPTS = 2
-
-
-@dataclass(frozen=True, slots=True)
-class Reply:
-    """What a channel gets back for one inbound message."""
-
-    messages: list[dict[str, Any]]
-    conversation: dict[str, Any]
 
 
 async def start_conversation(
@@ -120,24 +119,6 @@ async def start_conversation(
     return conversation, token, greeting
 
 
-@dataclass(slots=True)
-class Turn:
-    """One inbound user message, handled inside the caller's unit of work."""
-
-    hf: Handoff
-    session: AsyncSession
-    conversation: Conversation
-    agent: Agent
-    history: Sequence[Message]  # the conversation before this message
-    message: Message  # the user's message, stored already
-
-    async def say(self, role: Role, text: str, *, confidence: float | None = None) -> Message:
-        """Post a message from our side into the conversation."""
-        return await post_message(
-            self.session, self.conversation, self.agent, role, text, confidence=confidence
-        )
-
-
 async def receive_message(
     hf: Handoff,
     session: AsyncSession,
@@ -154,66 +135,19 @@ async def receive_message(
     assert agent is not None  # foreign key
     if client_id and await repo.message_by_client_id(session, conversation.id, client_id):
         # A retried send: the message and its answers are stored already.
-        return await _reply(session, conversation, [])
+        return await reply_of(session, conversation, [])
 
     history = await repo.messages_of(session, conversation.id)
     message = await post_message(session, conversation, agent, Role.USER, text, client_id=client_id)
     turn = Turn(hf, session, conversation, agent, history, message)
     new = [message]
     if conversation.owner == Owner.HUMAN:
-        await _relay_to_team(turn)
+        new += await human_turn(turn)
     elif conversation.pending_escalation is not None:
         new += await _continue_pending(turn)
     else:
         new += await _bot_turn(turn)
-    return await _reply(session, conversation, new)
-
-
-async def _reply(
-    session: AsyncSession, conversation: Conversation, new: Sequence[Message]
-) -> Reply:
-    escalation = await repo.latest_escalation(session, conversation.id)
-    return Reply(
-        messages=[message_json(m) for m in new],
-        conversation=conversation_state_json(conversation, escalation),
-    )
-
-
-async def post_message(
-    session: AsyncSession,
-    conversation: Conversation,
-    agent: Agent,
-    role: Role,
-    text: str,
-    *,
-    author: Member | None = None,
-    author_name: str | None = None,
-    confidence: float | None = None,
-    client_id: str | None = None,
-) -> Message:
-    """Store a message and publish it to the visitor, and to the team while a ticket is open."""
-    message = Message(
-        conversation_id=conversation.id,
-        role=role,
-        text=text,
-        author_id=author.id if author else None,
-        author_name=author_name,
-        confidence=confidence,
-        client_id=client_id,
-    )
-    await repo.add(session, message)
-    conversation.updated_at = utcnow()
-    ticket = await repo.open_ticket_of(session, conversation.id)
-    await events.publish(
-        session,
-        workspace_id=agent.workspace_id,
-        conversation_id=conversation.id,
-        type="message",
-        data={"message": message_json(message, author), "ticket_id": ticket.id if ticket else None},
-        to_visitor=True,
-        to_team=ticket is not None,
-    )
-    return message
+    return await reply_of(session, conversation, new)
 
 
 def action_config(action: Action) -> ActionConfig:
@@ -228,30 +162,40 @@ def action_config(action: Action) -> ActionConfig:
         sensitive_topics=tuple(action.sensitive_topics),
         trigger_examples=tuple(action.trigger_examples),
         thresholds=dict(action.thresholds),
+        alternative_message=action.alternative_message,
+        business_hours=(
+            BusinessHours.parse(action.business_hours) if action.business_hours else None
+        ),
+        wait_timeout_seconds=action.wait_timeout_seconds,
+        inactivity_timeout_seconds=action.inactivity_timeout_seconds,
     )
 
 
-async def _covering_action(
-    session: AsyncSession, agent_id: str, channel: str
-) -> tuple[Action, ActionConfig] | None:
-    for action in await repo.actions_of(session, agent_id):
-        config = action_config(action)
-        if action.kind == ESCALATE_TO_HUMAN and config.covers(Channel(channel)):
-            return action, config
-    return None
+@dataclass(frozen=True, slots=True)
+class ChannelRule:
+    """The action that decides on this channel, and whether it may escalate here.
+
+    An enabled action acts only on its own channels; on the agent's other channels the same
+    decision runs, and where it would escalate the AI gives the action's alternative instead.
+    """
+
+    action: Action
+    config: ActionConfig
+    covered: bool
 
 
-def to_domain(messages: Sequence[Message]) -> list[domain.Message]:
-    return [
-        domain.Message(
-            id=m.id,
-            role=Role(m.role),
-            text=m.text,
-            created_at=m.created_at,
-            confidence=m.confidence,
-        )
-        for m in messages
+async def _channel_rule(session: AsyncSession, agent_id: str, channel: str) -> ChannelRule | None:
+    enabled = [
+        (action, action_config(action))
+        for action in await repo.actions_of(session, agent_id)
+        if action.kind == ESCALATE_TO_HUMAN and action.enabled
     ]
+    for action, config in enabled:
+        if config.covers(Channel(channel)):
+            return ChannelRule(action, config, covered=True)
+    if enabled:
+        return ChannelRule(*enabled[0], covered=False)
+    return None
 
 
 async def _bot_turn(turn: Turn) -> list[Message]:
@@ -261,33 +205,45 @@ async def _bot_turn(turn: Turn) -> list[Message]:
     ]
     knowledge = turn.hf.knowledge_base(turn.agent.id, entries)
     answer = await asyncio.to_thread(knowledge.answer, turn.message.text)
-    covering = await _covering_action(turn.session, turn.agent.id, turn.conversation.channel)
+    rule = await _channel_rule(turn.session, turn.agent.id, turn.conversation.channel)
     local: Decision | None = None
-    if covering is not None:
+    if rule is not None:
+        # Uncovered channels run the same decision: it says when to offer the alternative.
         context = DecisionContext(
             message=turn.message.text,
             history=to_domain(await _current_stretch(turn)),
-            action=covering[1],
+            action=rule.config,
             answer=answer,
         )
         local = await asyncio.to_thread(turn.hf.decider.decide, context)
     llm = turn.hf.llm
     reply = None
     if llm is not None:
-        reply = await _ask_llm(turn, llm, knowledge, covering[1] if covering else None)
+        # The tool is offered only where the action may escalate.
+        offered = rule.config if rule is not None and rule.covered else None
+        reply = await _ask_llm(turn, llm, knowledge, offered)
     if reply is not None:
         # The model answered: its tool call decides, the local safety net still holds.
-        if covering is not None and local is not None:
+        if rule is not None and local is not None:
             decision = combine(local, reply.tool_call)
             if decision.escalate:
-                return await _start_escalation(turn, covering[0], decision, reply.tool_call)
+                return await _act_on(turn, rule, decision, reply.tool_call)
         if reply.text:
             # The retrieval confidence says how well the knowledge base covered the question.
             return [await turn.say(Role.ASSISTANT, reply.text, confidence=answer.confidence)]
     # No LLM, or it failed: the local decision and the knowledge-base answer, never silence.
-    if covering is not None and local is not None and local.escalate:
-        return await _start_escalation(turn, covering[0], local)
+    if rule is not None and local is not None and local.escalate:
+        return await _act_on(turn, rule, local)
     return [await turn.say(Role.ASSISTANT, answer.text, confidence=answer.confidence)]
+
+
+async def _act_on(
+    turn: Turn, rule: ChannelRule, decision: Decision, tool_call: ToolCall | None = None
+) -> list[Message]:
+    """Escalate where the action covers the channel; elsewhere say where a person is."""
+    if rule.covered:
+        return await _start_escalation(turn, rule.action, decision, tool_call)
+    return [await turn.say(Role.ASSISTANT, rule.config.alternative)]
 
 
 async def _ask_llm(
@@ -304,9 +260,21 @@ async def _ask_llm(
             knowledge=grounding,
             action=action,
             agent_name=turn.agent.name,
+            stretch=await _last_human_stretch(turn),
         )
     except LLMUnavailable:
         return None
+
+
+async def _last_human_stretch(turn: Turn) -> HumanStretch | None:
+    """Return the latest finished human stretch, so the model knows it is answering again."""
+    if turn.conversation.stretch == 0:
+        return None
+    previous = await repo.latest_escalation(turn.session, turn.conversation.id)
+    if previous is None or previous.solved_at is None:
+        return None
+    reason = HandbackReason(previous.handback_reason or HandbackReason.SOLVED)
+    return HumanStretch(previous.created_at, previous.solved_at, reason)
 
 
 async def _current_stretch(turn: Turn) -> Sequence[Message]:
@@ -325,6 +293,18 @@ async def _start_escalation(
 ) -> list[Message]:
     conversation = turn.conversation
     anonymous = not (conversation.contact_email or conversation.contact_phone)
+    closed = _closed_until(action, utcnow())
+    if closed is not None and not conversation.contact_email:
+        # Nobody answers before the opening: an email is how the answer reaches a user who
+        # leaves, whatever the action says about asking.
+        conversation.pending_escalation = {
+            "action_id": action.id,
+            "decision": _decision_json(decision),
+            "trigger_message_id": turn.message.id,
+            "prompts": 1,
+            "tool_call": _tool_call_json(tool_call),
+        }
+        return [await turn.say(Role.ASSISTANT, OFFLINE_ASK_FOR_EMAIL.format(when=closed))]
     if anonymous and action.ask_for_email:
         conversation.pending_escalation = {
             "action_id": action.id,
@@ -346,6 +326,9 @@ async def _continue_pending(turn: Turn) -> list[Message]:
         conversation.pending_escalation = None
         return await _bot_turn(turn)
     text = turn.message.text
+    if BACK_TO_BOT.match(text) or CANCEL_WAIT.match(text):
+        conversation.pending_escalation = None
+        return [await turn.say(Role.ASSISTANT, BACK_TO_BOT_CANCELLED_REQUEST)]
     found = EMAIL.search(text)
     prompts = int(pending.get("prompts", 1))
     if found:
@@ -409,66 +392,33 @@ async def escalate(
             max_attempts=turn.hf.settings.job_max_attempts,
         ),
     )
-    notice = await turn.say(Role.ASSISTANT, action.handoff_message)
+    notice = await turn.say(Role.ASSISTANT, _handoff_text(action, conversation, utcnow()))
     await publish_state(session, conversation, turn.agent, escalation)
     ESCALATIONS_CREATED.labels(platform=action.platform).inc()
     return [notice]
 
 
-async def publish_state(
-    session: AsyncSession, conversation: Conversation, agent: Agent, escalation: Escalation | None
-) -> None:
-    """Tell the visitor's stream who owns the conversation now."""
-    await events.publish(
-        session,
-        workspace_id=agent.workspace_id,
-        conversation_id=conversation.id,
-        type="conversation",
-        data=conversation_state_json(conversation, escalation),
-        to_visitor=True,
-        to_team=False,
-    )
+def _hours_of(action: Action) -> BusinessHours | None:
+    return BusinessHours.parse(action.business_hours) if action.business_hours else None
 
 
-async def _relay_to_team(turn: Turn) -> None:
-    """Put a visitor's message onto the ticket while the human team owns the conversation."""
-    session, conversation = turn.session, turn.conversation
-    escalation = await repo.latest_escalation(session, conversation.id)
-    if escalation is None or escalation.platform == domain.NATIVE:
-        ticket = await repo.open_ticket_of(session, conversation.id)
-        if ticket is not None:  # before the worker creates it, the transcript carries the message
-            await touch_ticket(session, ticket, waiting=True)
-        return
-    await repo.add(
-        session,
-        OutboxJob(
-            kind="add_message",
-            payload={"escalation_id": escalation.id, "message_id": turn.message.id},
-            idempotency_key=f"add_message:{turn.message.id}",
-            max_attempts=turn.hf.settings.job_max_attempts,
-        ),
-    )
+def _closed_until(action: Action, now: datetime) -> str | None:
+    """Say when the team opens, or None while it is open (or has no hours)."""
+    hours = _hours_of(action)
+    if hours is None or hours.is_open(now):
+        return None
+    opening = hours.next_opening(now)
+    return describe_opening(opening, now) if opening else OFFLINE_UNKNOWN_WHEN
 
 
-async def hand_back(
-    session: AsyncSession,
-    conversation: Conversation,
-    escalation: Escalation,
-    reason: HandbackReason,
-) -> Message:
-    """Return the conversation to the AI, close the stretch, and say so to the user."""
-    agent = await session.get(Agent, conversation.agent_id)
-    assert agent is not None
-    escalation.status = EscalationStatus.SOLVED
-    escalation.solved_at = utcnow()
-    conversation.owner = Owner.BOT
-    conversation.stretch += 1
-    message = await post_message(
-        session, conversation, agent, Role.SYSTEM, HANDBACK_MESSAGES[reason]
-    )
-    await publish_state(session, conversation, agent, escalation)
-    HANDBACKS.labels(reason=reason.value).inc()
-    return message
+def _handoff_text(action: Action, conversation: Conversation, now: datetime) -> str:
+    """Return the handoff message; outside business hours it says when and how."""
+    when = _closed_until(action, now)
+    if when is None:
+        return action.handoff_message
+    email = conversation.contact_email
+    how = OFFLINE_HOW_WITH_EMAIL.format(email=email) if email else OFFLINE_HOW_WITHOUT_EMAIL
+    return OFFLINE_HANDOFF.format(when=when) + how
 
 
 async def conversation_view(
@@ -488,6 +438,7 @@ async def conversation_view(
             message_json(m, authors.get(m.author_id) if m.author_id else None) for m in messages
         ],
         "escalation": escalation_json(escalation, for_team=for_team),
+        "waiting": is_waiting(conversation, escalation),
     }
 
 
@@ -525,14 +476,3 @@ def _decision_from_json(data: dict[str, Any]) -> Decision:
             for e in data["evidence"]
         ),
     )
-
-
-__all__ = [
-    "Reply",
-    "conversation_view",
-    "escalate",
-    "hand_back",
-    "post_message",
-    "receive_message",
-    "start_conversation",
-]

@@ -8,10 +8,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from handoff.domain import EscalationStatus, HandbackReason, Role
 from handoff.service import events
+from handoff.service.assignment import choose_assignee
 from handoff.service.auth import Principal
-from handoff.service.conversations import hand_back, post_message, publish_state
-from handoff.service.errors import Conflict, Invalid, NotFound
+from handoff.service.errors import Conflict, Forbidden, Invalid, NotFound
+from handoff.service.posting import post_message, publish_state
 from handoff.service.runtime import Handoff
+from handoff.service.stretch import hand_back, handback_note
 from handoff.service.tickets import publish_ticket, ticket_summary, touch_ticket
 from handoff.service.views import member_json, message_json, note_json
 from handoff.store import repositories as repo
@@ -32,14 +34,21 @@ async def create_native_ticket(hf: Handoff, session: AsyncSession, escalation_id
     assert conversation is not None
     agent = await session.get(Agent, conversation.agent_id)
     assert agent is not None
+    # Handed back before the worker got here (the user went back to the AI): file it solved.
+    handed_back = escalation.status == EscalationStatus.SOLVED
+    # A ticket filed solved takes nobody's turn.
+    assignee = None if handed_back else await choose_assignee(session, agent.workspace_id)
     ticket = Ticket(
         escalation_id=escalation.id,
         workspace_id=agent.workspace_id,
         conversation_id=conversation.id,
-        status="open",
-        waiting=True,
+        status="solved" if handed_back else "open",
+        waiting=not handed_back,
+        assignee_id=assignee.id if assignee else None,
     )
     await repo.add(session, ticket)
+    if handed_back:
+        await repo.add(session, Note(ticket_id=ticket.id, text=handback_note(escalation)))
     escalation.ticket_id = ticket.id
     escalation.ticket_url = hf.ticket_url(ticket.id)
     if escalation.status in (EscalationStatus.PENDING, EscalationStatus.FAILED):
@@ -110,25 +119,6 @@ async def reply(
     return message_json(message, author)
 
 
-async def add_note(
-    session: AsyncSession, ticket: Ticket, author: Member | None, text: str
-) -> dict[str, Any]:
-    """Add an internal note; only the team's stream carries it."""
-    note = Note(ticket_id=ticket.id, author_id=author.id if author else None, text=text)
-    await repo.add(session, note)
-    data = note_json(note, author)
-    await events.publish(
-        session,
-        workspace_id=ticket.workspace_id,
-        conversation_id=ticket.conversation_id,
-        type="note",
-        data={"ticket_id": ticket.id, "note": data},
-        to_visitor=False,
-        to_team=True,
-    )
-    return data
-
-
 async def assign(session: AsyncSession, ticket: Ticket, member_id: str | None) -> dict[str, Any]:
     """Give the ticket to a member of its workspace, or to nobody."""
     if member_id is not None:
@@ -151,6 +141,37 @@ async def solve(session: AsyncSession, ticket: Ticket) -> dict[str, Any]:
     ticket.status = "solved"
     await touch_ticket(session, ticket, waiting=False)
     return await ticket_summary(session, ticket)
+
+
+async def typing(session: AsyncSession, ticket: Ticket, author: Member | None) -> None:
+    """Tell the visitor that someone on the team is writing to them."""
+    if ticket.status != "open":
+        raise Conflict("this ticket is solved; the AI owns the conversation again")
+    # Only the live event is kept: the widget shows it for a few seconds and forgets it.
+    await events.publish(
+        session,
+        workspace_id=ticket.workspace_id,
+        conversation_id=ticket.conversation_id,
+        type="typing",
+        data={
+            "author": {
+                "name": author.name if author else "Support team",
+                "avatar_url": author.avatar_url if author else None,
+            }
+        },
+        to_visitor=True,
+        to_team=False,
+    )
+
+
+async def set_away(session: AsyncSession, principal: Principal, away: bool) -> dict[str, Any]:
+    """Mark the calling member away (no new tickets) or back."""
+    member = principal.member
+    if member is None:
+        raise Forbidden("only a member of a workspace has an away status")
+    member.away = away
+    await session.flush()
+    return member_json(member)
 
 
 async def team(session: AsyncSession, principal: Principal) -> list[dict[str, Any]]:

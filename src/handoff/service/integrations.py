@@ -30,10 +30,11 @@ from handoff.domain import (
 from handoff.helpdesks import HELPDESKS, Helpdesk
 from handoff.helpdesks.errors import BadSignature, HelpdeskError, InvalidCredentials
 from handoff.helpdesks.oauth import AuthorizationCodeApp, MemoryTokens, OAuthTokens
-from handoff.service.conversations import hand_back, post_message
 from handoff.service.errors import Conflict, HandoffError, Invalid, NotFound, Unauthorized
 from handoff.service.oauth import StoredTokens
+from handoff.service.posting import post_message
 from handoff.service.runtime import Handoff
+from handoff.service.stretch import hand_back
 from handoff.store import repositories as repo
 from handoff.store.models import Agent, Conversation, Escalation, InboundEvent, Integration
 

@@ -7,6 +7,7 @@ transaction; its connector makes a repeated call idempotent.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -16,10 +17,12 @@ from handoff.dispatch import JobHandler, LeasedJob, RetryPolicy, Worker
 from handoff.domain import NATIVE, Channel, Contact, EscalationStatus, TicketPacket, TicketRef
 from handoff.helpdesks import Helpdesk
 from handoff.helpdesks.errors import Unavailable
-from handoff.service.conversations import publish_state, to_domain
 from handoff.service.inbox import create_native_ticket
 from handoff.service.integrations import connector_for, integration_for_platform
+from handoff.service.posting import publish_state, to_domain
 from handoff.service.runtime import Handoff
+from handoff.service.timers import sweep
+from handoff.service.whatsapp import job_handlers as whatsapp_jobs
 from handoff.store import repositories as repo
 from handoff.store.models import Agent, Conversation, Escalation, Message
 
@@ -121,6 +124,10 @@ class AddMessage:
             connector = await _connector(self.hf, session, escalation)
             ticket = TicketRef(escalation.ticket_id, escalation.ticket_url)
             text = to_domain([message])[0]
+            if "text" in job.payload:
+                # A notice for the team (the user went back to the AI) stored beside the
+                # user-facing message whose id keeps the call idempotent.
+                text = replace(text, text=str(job.payload["text"]))
             contact = contact_of(conversation)
         await connector.add_message(ticket, text, contact)
 
@@ -142,7 +149,11 @@ async def _publish(session: AsyncSession, escalation: Escalation) -> None:
 
 def job_handlers(hf: Handoff) -> dict[str, JobHandler]:
     """Return the handler for every job kind the service enqueues."""
-    return {"create_ticket": CreateTicket(hf), "add_message": AddMessage(hf)}
+    return {
+        "create_ticket": CreateTicket(hf),
+        "add_message": AddMessage(hf),
+        **whatsapp_jobs(hf),
+    }
 
 
 def build_worker(hf: Handoff) -> Worker:
@@ -156,4 +167,7 @@ def build_worker(hf: Handoff) -> Worker:
         retry=RetryPolicy(settings.retry_base_seconds, settings.retry_max_seconds),
         wait_for_work=hf.bus.wait,
         on_change=hf.bus.notify,
+        # Every worker process also runs the conversation timers (wait notice, inactivity).
+        tick=lambda: sweep(hf),
+        tick_seconds=settings.timer_interval_seconds,
     )

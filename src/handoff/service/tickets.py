@@ -7,9 +7,9 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from handoff.service import events
-from handoff.service.views import ticket_json
+from handoff.service.views import note_json, ticket_json
 from handoff.store import repositories as repo
-from handoff.store.models import Conversation, Escalation, Member, Ticket, utcnow
+from handoff.store.models import Conversation, Escalation, Member, Note, Ticket, utcnow
 
 
 async def touch_ticket(session: AsyncSession, ticket: Ticket, *, waiting: bool) -> None:
@@ -40,3 +40,22 @@ async def ticket_summary(session: AsyncSession, ticket: Ticket) -> dict[str, Any
     assignee = await session.get(Member, ticket.assignee_id) if ticket.assignee_id else None
     last = (await repo.last_messages(session, [ticket.conversation_id])).get(ticket.conversation_id)
     return ticket_json(ticket, escalation, conversation, assignee, last)
+
+
+async def add_note(
+    session: AsyncSession, ticket: Ticket, author: Member | None, text: str
+) -> dict[str, Any]:
+    """Add an internal note; only the team's stream carries it."""
+    note = Note(ticket_id=ticket.id, author_id=author.id if author else None, text=text)
+    await repo.add(session, note)
+    data = note_json(note, author)
+    await events.publish(
+        session,
+        workspace_id=ticket.workspace_id,
+        conversation_id=ticket.conversation_id,
+        type="note",
+        data={"ticket_id": ticket.id, "note": data},
+        to_visitor=False,
+        to_team=True,
+    )
+    return data

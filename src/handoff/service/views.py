@@ -4,11 +4,20 @@ from __future__ import annotations
 
 from typing import Any
 
+from handoff.domain import EscalationStatus, Owner
 from handoff.store.models import Conversation, Escalation, Member, Message, Note, Ticket
 
 
 def member_json(member: Member) -> dict[str, Any]:
-    return {"id": member.id, "name": member.name, "email": member.email, "role": member.role}
+    return {
+        "id": member.id,
+        "name": member.name,
+        "email": member.email,
+        "role": member.role,
+        "avatar_url": member.avatar_url,
+        "away": member.away,
+        "max_open_tickets": member.max_open_tickets,
+    }
 
 
 def message_json(message: Message, author: Member | None = None) -> dict[str, Any]:
@@ -18,14 +27,16 @@ def message_json(message: Message, author: Member | None = None) -> dict[str, An
         "text": message.text,
         "created_at": message.created_at.isoformat(),
         "author": _author(message, author),
+        # The channel's own id for the message, so a client can match its unsent copy.
+        "client_id": message.client_id,
     }
 
 
 def _author(message: Message, member: Member | None) -> dict[str, Any] | None:
     if member is not None:
-        return {"id": member.id, "name": member.name}
+        return {"id": member.id, "name": member.name, "avatar_url": member.avatar_url}
     if message.author_name:  # a human agent in an external helpdesk
-        return {"id": None, "name": message.author_name}
+        return {"id": None, "name": message.author_name, "avatar_url": None}
     return None
 
 
@@ -58,13 +69,26 @@ def contact_json(conversation: Conversation) -> dict[str, Any]:
     }
 
 
+def is_waiting(conversation: Conversation, escalation: Escalation | None) -> bool:
+    """Return whether the user waits for a first human answer in this stretch."""
+    return (
+        conversation.owner == Owner.HUMAN
+        and escalation is not None
+        and escalation.stretch == conversation.stretch
+        and escalation.status != EscalationStatus.SOLVED
+        and escalation.first_reply_at is None
+    )
+
+
 def conversation_state_json(
     conversation: Conversation, escalation: Escalation | None
 ) -> dict[str, Any]:
+    """Who owns the conversation; `waiting` while the team owns it and nobody answered yet."""
     return {
         "id": conversation.id,
         "owner": conversation.owner,
         "escalation": escalation_json(escalation),
+        "waiting": is_waiting(conversation, escalation),
     }
 
 

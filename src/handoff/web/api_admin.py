@@ -7,7 +7,7 @@ from typing import Any
 from fastapi import APIRouter, Query, Response
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from handoff.service import admin, integrations, outbox
+from handoff.service import admin, integrations, outbox, widget
 from handoff.service.auth import Principal, authenticate
 from handoff.service.views import member_json
 from handoff.web.deps import HandoffDep, TokenDep
@@ -17,7 +17,10 @@ from handoff.web.schemas import (
     IntegrationIn,
     KnowledgeEntryIn,
     MemberIn,
+    MemberUpdateIn,
+    WidgetIn,
     WorkspaceIn,
+    WorkspaceUpdateIn,
 )
 
 router = APIRouter(prefix="/api/v1", tags=["admin"])
@@ -42,7 +45,7 @@ async def create_workspace(body: WorkspaceIn, hf: HandoffDep, token: TokenDep) -
     """Create a workspace (service admin token only)."""
     async with hf.transaction() as session:
         workspace = await admin.create_workspace(session, await _admin(session, token), body.name)
-        return {"id": workspace.id, "name": workspace.name}
+        return admin.workspace_json(workspace)
 
 
 @router.post("/workspaces/{workspace_id}/members", status_code=201)
@@ -59,6 +62,33 @@ async def create_member(
             name=body.name,
             role=body.role,
             password=body.password,
+        )
+        return member_json(member)
+
+
+@router.patch("/workspaces/{workspace_id}")
+async def update_workspace(
+    workspace_id: str, body: WorkspaceUpdateIn, hf: HandoffDep, token: TokenDep
+) -> dict[str, Any]:
+    """Rename a workspace or set how its inbox assigns new tickets (`assignment`)."""
+    async with hf.transaction() as session:
+        workspace = await admin.update_workspace(
+            session,
+            await _admin(session, token),
+            workspace_id,
+            body.model_dump(exclude_unset=True),
+        )
+        return admin.workspace_json(workspace)
+
+
+@router.patch("/members/{member_id}")
+async def update_member(
+    member_id: str, body: MemberUpdateIn, hf: HandoffDep, token: TokenDep
+) -> dict[str, Any]:
+    """Set a member's avatar, away status or cap on automatically assigned open tickets."""
+    async with hf.transaction() as session:
+        member = await admin.update_member(
+            session, await _admin(session, token), member_id, body.model_dump(exclude_unset=True)
         )
         return member_json(member)
 
@@ -92,6 +122,25 @@ async def get_agent(agent_id: str, hf: HandoffDep, token: TokenDep) -> dict[str,
         return admin.agent_json(
             await admin.get_agent(session, await _admin(session, token), agent_id)
         )
+
+
+@router.get("/agents/{agent_id}/widget", tags=["widget"])
+async def get_widget(agent_id: str, hf: HandoffDep, response: Response) -> dict[str, Any]:
+    """Return the widget's colours and texts; public, the widget reads it on any site."""
+    async with hf.transaction() as session:
+        agent = await admin.public_agent(session, agent_id)
+    response.headers["Cache-Control"] = "public, max-age=60"
+    return widget.public(agent)
+
+
+@router.put("/agents/{agent_id}/widget", tags=["widget"])
+async def put_widget(
+    agent_id: str, body: WidgetIn, hf: HandoffDep, token: TokenDep
+) -> dict[str, Any]:
+    """Replace the widget's colours and texts; omitted ones go back to the defaults."""
+    async with hf.transaction() as session:
+        agent = await admin.get_agent(session, await _admin(session, token), agent_id)
+        return widget.save(agent, body.model_dump(exclude_none=True))
 
 
 @router.get("/agents/{agent_id}/knowledge")

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Request, status
 from sse_starlette.sse import EventSourceResponse
 
 from handoff import domain
-from handoff.service import conversations, events
+from handoff.service import conversations, events, stretch
 from handoff.service.admin import public_agent
 from handoff.service.auth import readable_conversation, visitor_conversation
 from handoff.service.metrics import MESSAGES_RECEIVED
@@ -65,6 +65,19 @@ async def post_message(
             hf, session, conversation_id, body.text, client_id=body.client_id
         )
     MESSAGES_RECEIVED.inc()
+    return {"messages": reply.messages, "conversation": reply.conversation}
+
+
+@router.post("/conversations/{conversation_id}/back-to-bot")
+async def back_to_bot(conversation_id: str, hf: HandoffDep, token: TokenDep) -> dict[str, Any]:
+    """Stop waiting for a person and continue with the AI; the ticket is told.
+
+    Answers like posting a message; when the AI owns the conversation already it changes
+    nothing and returns no messages.
+    """
+    async with hf.transaction() as session:
+        await visitor_conversation(session, conversation_id, token)
+        reply = await stretch.back_to_bot(hf, session, conversation_id)
     return {"messages": reply.messages, "conversation": reply.conversation}
 
 

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Query, Request, Response
 from sse_starlette.sse import EventSourceResponse
 
-from handoff.service import events, inbox
+from handoff.service import events, inbox, tickets
 from handoff.service.auth import Principal, authenticate, login
 from handoff.service.views import member_json
 from handoff.web.deps import HandoffDep, StreamTokenDep, TokenDep
-from handoff.web.schemas import AssignIn, LoginIn, ReplyIn
+from handoff.web.schemas import AssignIn, AwayIn, LoginIn, ReplyIn
 from handoff.web.streams import event_stream, resume_point
 
 router = APIRouter(prefix="/api/v1", tags=["inbox"])
@@ -84,7 +84,7 @@ async def add_note(
     async with hf.transaction() as session:
         principal = await authenticate(session, token)
         ticket = await inbox.get_ticket(session, principal, ticket_id)
-        return await inbox.add_note(session, ticket, principal.member, body.text)
+        return await tickets.add_note(session, ticket, principal.member, body.text)
 
 
 @router.post("/tickets/{ticket_id}/assign")
@@ -103,6 +103,24 @@ async def solve(ticket_id: str, hf: HandoffDep, token: TokenDep) -> dict[str, An
         principal = await authenticate(session, token)
         ticket = await inbox.get_ticket(session, principal, ticket_id)
         return await inbox.solve(session, ticket)
+
+
+@router.post("/tickets/{ticket_id}/typing", status_code=204)
+async def typing(ticket_id: str, hf: HandoffDep, token: TokenDep) -> Response:
+    """Show the visitor that the caller is writing a reply (send one every few seconds)."""
+    async with hf.transaction() as session:
+        principal = await authenticate(session, token)
+        ticket = await inbox.get_ticket(session, principal, ticket_id)
+        await inbox.typing(session, ticket, principal.member)
+    return Response(status_code=204)
+
+
+@router.put("/inbox/me")
+async def set_my_status(body: AwayIn, hf: HandoffDep, token: TokenDep) -> dict[str, Any]:
+    """Set the caller's away status: away members get no new tickets automatically."""
+    async with hf.transaction() as session:
+        principal = await authenticate(session, token)
+        return await inbox.set_away(session, principal, body.away)
 
 
 @router.get("/inbox/events", response_class=EventSourceResponse)

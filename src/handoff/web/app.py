@@ -25,6 +25,7 @@ from handoff.web import (
     api_inbox,
     api_oauth,
     api_webhooks,
+    api_whatsapp,
     pages,
 )
 from handoff.web.deps import HandoffDep, TokenDep
@@ -97,6 +98,7 @@ def create_app(hf: Handoff) -> FastAPI:
     app.include_router(api_inbox.router)
     app.include_router(api_oauth.router)
     app.include_router(api_webhooks.router)
+    app.include_router(api_whatsapp.router)
     app.include_router(pages.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     return app

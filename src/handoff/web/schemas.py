@@ -4,9 +4,16 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, EmailStr, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, EmailStr, Field, StrictBool, StringConstraints
 
-from handoff.domain import MAX_MESSAGE_CHARS, PLATFORMS, Channel
+from handoff.domain import (
+    DEFAULT_WAIT_TIMEOUT_SECONDS,
+    MAX_INACTIVITY_TIMEOUT_SECONDS,
+    MAX_MESSAGE_CHARS,
+    MAX_WAIT_TIMEOUT_SECONDS,
+    PLATFORMS,
+    Channel,
+)
 
 Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
 ShortText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
@@ -56,6 +63,44 @@ class MemberIn(Strict):
     password: Annotated[str, StringConstraints(min_length=8, max_length=200)] | None = None
 
 
+class WorkspaceUpdateIn(Strict):
+    name: ShortText | None = None
+    assignment: str | None = Field(
+        default=None,
+        description="How the built-in inbox assigns new tickets: manual (default), "
+        "round_robin or least_loaded.",
+    )
+
+
+class MemberUpdateIn(Strict):
+    avatar_url: Annotated[str, StringConstraints(strip_whitespace=True, max_length=2000)] | None = (
+        Field(default=None, description="An http(s) image URL shown beside the member's replies.")
+    )
+    away: StrictBool | None = Field(default=None, description="Away members get no new tickets.")
+    max_open_tickets: Annotated[int, Field(ge=0, le=10_000)] | None = Field(
+        default=None,
+        description="Most open tickets automatic assignment gives the member; null, no cap.",
+    )
+
+
+class AwayIn(Strict):
+    away: StrictBool
+
+
+class WidgetIn(Strict):
+    """The widget's colours (#rgb or #rrggbb) and texts; omitted ones use the defaults."""
+
+    primary_color: str | None = Field(default=None, description="Accent colour, e.g. #4f46e5.")
+    text_color: str | None = Field(default=None, description="Text on the accent, e.g. #ffffff.")
+    title: str | None = Field(default=None, description="Header title, at most 60 characters.")
+    subtitle: str | None = Field(default=None, description="Line under the title, at most 120.")
+    launcher_label: str | None = Field(default=None, description="Launcher's name, at most 40.")
+    placeholder: str | None = Field(default=None, description="Message box hint, at most 100.")
+    back_to_ai_label: str | None = Field(
+        default=None, description="The back-to-the-AI button, at most 40."
+    )
+
+
 class AgentIn(Strict):
     workspace_id: str
     name: ShortText
@@ -99,6 +144,32 @@ class ActionIn(Strict):
     )
     trigger_examples: list[Annotated[str, StringConstraints(max_length=500)]] = Field(
         default_factory=list
+    )
+    alternative_message: (
+        Annotated[str, StringConstraints(strip_whitespace=True, max_length=2000)] | None
+    ) = Field(
+        default=None,
+        description="What the AI says instead of escalating on the agent's channels this action "
+        "does not cover (an email address, a phone number); empty gives a default.",
+    )
+    business_hours: dict[str, Any] | None = Field(
+        default=None,
+        description='When people answer: {"timezone": "Europe/Paris", "weekly": {"mon": '
+        '[["09:00", "17:00"]], ...}, "holidays": ["2026-12-25"]}; null means always.',
+    )
+    wait_timeout_seconds: (
+        Annotated[int, Field(strict=True, ge=0, le=MAX_WAIT_TIMEOUT_SECONDS)] | None
+    ) = Field(
+        default=DEFAULT_WAIT_TIMEOUT_SECONDS,
+        description="Seconds without a human answer before the user is offered the AI or to "
+        "leave an email; null or 0 turns it off.",
+    )
+    inactivity_timeout_seconds: (
+        Annotated[int, Field(strict=True, ge=0, le=MAX_INACTIVITY_TIMEOUT_SECONDS)] | None
+    ) = Field(
+        default=None,
+        description="Seconds without a message from either side before a human-owned "
+        "conversation goes back to the AI; null or 0 (the default) turns it off.",
     )
 
 

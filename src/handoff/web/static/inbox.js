@@ -77,10 +77,27 @@
     return s.length > 10 ? s.slice(0, 8) : s;
   }
 
-  function avatar(name, cls) {
+  // Initials on a stable colour, or the person's picture (http(s) URLs only).
+  function avatar(name, cls, url) {
     const a = h("span", { class: `avatar ${cls || ""}`, "aria-hidden": "true", text: initials(name) });
     a.style.setProperty("--h", String(hue(name)));
+    const src = safeImageUrl(url);
+    if (src) {
+      const img = h("img", { src, alt: "", referrerpolicy: "no-referrer", loading: "lazy" });
+      img.addEventListener("error", () => img.remove(), { once: true });
+      a.append(img);
+    }
     return a;
+  }
+
+  function safeImageUrl(raw) {
+    if (typeof raw !== "string" || !raw) return null;
+    try {
+      const u = new URL(raw);
+      return u.protocol === "https:" || u.protocol === "http:" ? u.href : null;
+    } catch {
+      return null;
+    }
   }
 
   function parseDate(iso) {
@@ -193,6 +210,8 @@
     unseen: new Set(), // ticket ids with updates the agent has not looked at
     mode: "reply", // or "note"
     sending: false,
+    lastTypingPing: 0, // when the visitor was last told that we are typing
+    savingAway: false,
     es: null,
     esRetry: 0,
     esTimer: null,
@@ -422,6 +441,18 @@
     const meName = (state.me && state.me.name) || "Agent";
     const logout = h("button", { class: "btn btn-ghost btn-sm", type: "button", "data-testid": "logout", title: "Log out" }, icon("logout"), h("span", { text: "Log out" }));
     logout.addEventListener("click", logOut);
+    // Away members get no new tickets from automatic assignment (the service admin has no status).
+    ui.away = null;
+    if (state.me && state.me.id != null) {
+      ui.away = h(
+        "button",
+        { class: "away-toggle", type: "button", role: "switch", "data-testid": "away-toggle", title: "Away: no new tickets are assigned to you" },
+        h("span", { class: "away-track", "aria-hidden": "true" }, h("span", { class: "away-thumb" })),
+        h("span", { class: "away-label", text: "Away" }),
+      );
+      ui.away.addEventListener("click", toggleAway);
+      renderAway();
+    }
 
     const topbar = h(
       "header",
@@ -431,7 +462,8 @@
       h(
         "div",
         { class: "topbar-me" },
-        avatar(meName, "avatar-sm"),
+        ui.away,
+        avatar(meName, "avatar-sm", state.me && state.me.avatar_url),
         h("div", { class: "me-text" }, h("span", { class: "me-name", "data-testid": "me-name", text: meName }), h("span", { class: "me-role", text: (state.me && state.me.role) || "" })),
         logout,
       ),
@@ -447,6 +479,30 @@
     ui.main = h("main", { class: "conversation", "aria-label": "Ticket" });
     app.replaceChildren(h("div", { class: "shell" }, topbar, h("div", { class: "panes" }, sidebar, ui.main)));
     renderNoSelection();
+  }
+
+  function renderAway() {
+    if (!ui.away) return;
+    const away = !!(state.me && state.me.away);
+    ui.away.setAttribute("aria-checked", String(away));
+    ui.away.classList.toggle("is-away", away);
+    ui.away.disabled = state.savingAway;
+  }
+
+  async function toggleAway() {
+    if (!state.me || state.savingAway) return;
+    const away = !state.me.away;
+    state.savingAway = true;
+    renderAway();
+    try {
+      state.me = await api("/api/v1/inbox/me", { method: "PUT", body: { away } });
+      toast(away ? "You're away: no new tickets will be assigned to you." : "You're available for new tickets again.", "ok");
+    } catch (e) {
+      if (e.status !== 401) toast(e.message);
+    } finally {
+      state.savingAway = false;
+      renderAway();
+    }
   }
 
   function renderNoSelection() {
@@ -763,7 +819,8 @@
     const members = state.members.length ? state.members : state.me ? [state.me] : [];
     let hasCurrent = false;
     for (const m of members) {
-      const label = state.me && m.id === state.me.id ? `${m.name} (you)` : m.name || m.email;
+      let label = state.me && m.id === state.me.id ? `${m.name} (you)` : m.name || m.email;
+      if (m.away) label += " · away";
       const opt = h("option", { value: String(m.id), text: label });
       if (t.assignee && String(t.assignee.id) === String(m.id)) {
         opt.selected = true;
@@ -893,7 +950,7 @@
     return h(
       "div",
       { class: `tmsg tmsg-${role}`, "data-testid": "transcript-message", "data-role": role, "data-id": m.id != null ? String(m.id) : null },
-      role === "system" ? null : role === "user" ? avatar(who) : role === "human_agent" ? avatar(who, "avatar-agent") : h("span", { class: "avatar avatar-bot", "aria-hidden": "true" }, icon("bot")),
+      role === "system" ? null : role === "user" ? avatar(who) : role === "human_agent" ? avatar(who, "avatar-agent", m.author && m.author.avatar_url) : h("span", { class: "avatar avatar-bot", "aria-hidden": "true" }, icon("bot")),
       h("div", { class: "tmsg-body" }, role === "system" ? null : h("div", { class: "tmsg-meta" }, metaChildren), h("div", { class: "tmsg-bubble" }, richText(m.text)), role === "system" && d ? h("time", { class: "tmsg-systime", datetime: d.toISOString(), text: timeFmt.format(d) }) : null),
     );
   }
@@ -991,7 +1048,25 @@
     }
     replyTab.addEventListener("click", () => setMode("reply"));
     noteTab.addEventListener("click", () => setMode(state.mode === "note" ? "reply" : "note"));
-    input.addEventListener("input", update);
+    input.addEventListener("input", () => {
+      update();
+      pingTyping();
+    });
+
+    // Let the visitor see that someone is writing to them: one ping every ~3 s while typing
+    // a reply (never for an internal note). A short delay drops the ping of a reply that is
+    // pasted and sent at once, which would otherwise announce typing after the message.
+    let pingTimer = null;
+    function pingTyping() {
+      if (pingTimer || Date.now() - state.lastTypingPing < 3000) return;
+      pingTimer = setTimeout(() => {
+        pingTimer = null;
+        const t = state.detail;
+        if (!t || t.status !== "open" || state.mode !== "reply" || !input.value.trim() || state.sending) return;
+        state.lastTypingPing = Date.now();
+        api(`/api/v1/tickets/${encodeURIComponent(t.id)}/typing`, { method: "POST" }).catch(() => {});
+      }, 300);
+    }
     input.addEventListener("keydown", (e) => {
       if (e.key === "Enter" && !e.shiftKey && !e.isComposing && e.keyCode !== 229) {
         e.preventDefault();
@@ -1010,6 +1085,8 @@
       const note = state.mode === "note";
       if (!note && t.status === "solved") return;
       state.sending = true;
+      clearTimeout(pingTimer);
+      pingTimer = null;
       update();
       const id = String(t.id);
       try {
@@ -1024,6 +1101,7 @@
           }
         }
         input.value = "";
+        if (!note) state.lastTypingPing = 0; // the next reply announces itself at once
       } catch (e) {
         if (e.status !== 401) toast(e.message);
       } finally {

@@ -8,11 +8,21 @@
  *   data-channel  "widget" (default in bubble mode) | "help_page" (default in page mode)
  *   data-mode     "bubble" (default: launcher bottom-right) | "page" (fills #handoff-chat or body)
  *   data-api      API base URL; defaults to the origin this script was loaded from
- *   data-color    accent colour (any CSS colour), default indigo
- *   data-title    header title before the agent's public name is known
+ *   data-color    accent colour (any CSS colour); overrides the agent's `primary_color`
+ *   data-text-color  colour of text on the accent; overrides the agent's `text_color`
+ *   data-title    header title before the agent's settings are known
  *
- * Security: every piece of text that comes from the API (agent name, greeting, messages,
- * author names) is inserted with textContent or as attribute values, never as markup.
+ * Theming: the agent's widget settings (GET /api/v1/agents/{id}/widget: colours and texts)
+ * become CSS custom properties inside the shadow DOM and text nodes.
+ *
+ * Delivery: messages carry a `client_id`; a message written while offline waits in a queue
+ * (kept in localStorage) and is sent once the network is back, and the API stores a resend
+ * once. The live stream resumes after the last event id it saw, and messages are shown once
+ * per id, so a reconnect neither loses nor repeats anything.
+ *
+ * Security: every piece of text that comes from the API (agent name, settings, greeting,
+ * messages, author names) is inserted with textContent or as attribute values, never as
+ * markup; avatar images load only from http(s) URLs.
  */
 (() => {
   "use strict";
@@ -33,6 +43,9 @@
   const API = (ds.api || new URL(script.src, location.href).origin).replace(/\/+$/, "");
   const STORE_KEY = `handoff:${AGENT}:${CHANNEL}`;
   const OPEN_KEY = `handoff:${AGENT}:${CHANNEL}:open`;
+  const OUTBOX_KEY = `handoff:${AGENT}:${CHANNEL}:outbox`;
+  const HUMAN_TYPING_MS = 6000; // the inbox pings every ~3 s while a person types
+  const COLOUR_RE = /^#(?:[0-9a-f]{3}|[0-9a-f]{6})$/i;
 
   // One widget per agent+channel on a page, even if the snippet is pasted twice.
   window.__handoffWidgets = window.__handoffWidgets || {};
@@ -59,10 +72,19 @@
     },
   };
 
+  // The session: the conversation, its token, the last live event seen (the stream resumes
+  // after it) and the newest message the visitor has seen (newer ones count as unread).
   function loadSession() {
     try {
       const s = JSON.parse(storage.get("localStorage", STORE_KEY) || "null");
-      if (s && s.id != null && typeof s.token === "string") return s;
+      if (s && s.id != null && typeof s.token === "string") {
+        return {
+          id: s.id,
+          token: s.token,
+          lastEventId: Number.isSafeInteger(s.lastEventId) ? s.lastEventId : 0,
+          seenId: Number.isSafeInteger(s.seenId) ? s.seenId : null,
+        };
+      }
     } catch {
       /* corrupt entry: start over */
     }
@@ -70,7 +92,40 @@
   }
 
   function saveSession(s) {
-    storage.set("localStorage", STORE_KEY, s ? JSON.stringify({ id: s.id, token: s.token }) : null);
+    const data = s ? { id: s.id, token: s.token, lastEventId: s.lastEventId || 0, seenId: s.seenId ?? null } : null;
+    storage.set("localStorage", STORE_KEY, data ? JSON.stringify(data) : null);
+  }
+
+  // Messages written but not yet accepted by the server, oldest first: [{client_id, text}].
+  function loadOutbox() {
+    try {
+      const q = JSON.parse(storage.get("localStorage", OUTBOX_KEY) || "[]");
+      if (Array.isArray(q)) return q.filter((x) => x && typeof x.client_id === "string" && typeof x.text === "string");
+    } catch {
+      /* corrupt entry: nothing queued */
+    }
+    return [];
+  }
+
+  function saveOutbox(queue) {
+    storage.set("localStorage", OUTBOX_KEY, queue.length ? JSON.stringify(queue) : null);
+  }
+
+  // A unique id per message; the API stores a message sent twice with one id once.
+  function newClientId() {
+    const bytes = new Uint8Array(16);
+    crypto.getRandomValues(bytes);
+    return "w-" + Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+  }
+
+  function safeImageUrl(raw) {
+    if (typeof raw !== "string" || !raw) return null;
+    try {
+      const u = new URL(raw);
+      return u.protocol === "https:" || u.protocol === "http:" ? u.href : null;
+    } catch {
+      return null;
+    }
   }
 
   // ---------------------------------------------------------------- API
@@ -218,7 +273,7 @@
 *, *::before, *::after { box-sizing: border-box; }
 .root {
   --hf-accent: var(--hf-accent-in, #4f46e5);
-  --hf-accent-ink: #fff;
+  --hf-accent-ink: var(--hf-accent-ink-in, #fff);
   --hf-bg: #ffffff;
   --hf-soft: #f4f5f8;
   --hf-line: #e6e8ee;
@@ -305,7 +360,9 @@ button, textarea { font: inherit; color: inherit; }
   color: inherit; display: flex; align-items: center; justify-content: center;
 }
 .header-btn:hover { background: rgba(255, 255, 255, .16); }
-.header-btn:focus-visible { outline: 2px solid currentColor; }
+.header-btn:focus-visible { outline: 2px solid currentColor; outline-offset: 2px; }
+.subtitle { margin: 0; font-size: 13px; opacity: .92; white-space: nowrap; overflow: hidden; text-overflow: ellipsis; }
+.subtitle[hidden] { display: none; }
 
 /* banner under header (human handoff state) */
 .banner {
@@ -314,6 +371,16 @@ button, textarea { font: inherit; color: inherit; }
 }
 .banner[hidden] { display: none; }
 .banner.warn { background: #fff7ed; color: #9a3412; border-color: #fed7aa; }
+.banner-text { flex: 1; min-width: 0; }
+.banner-text:empty { display: none; }
+.back-btn {
+  flex: none; border: 1px solid currentColor; background: var(--hf-bg); color: var(--hf-human); cursor: pointer;
+  border-radius: 999px; padding: 5px 12px; font-size: 13px; font-weight: 600; line-height: 1.2;
+}
+.back-btn:hover { background: var(--hf-human); color: #fff; }
+.back-btn:focus-visible { outline: 3px solid var(--hf-human); outline-offset: 2px; }
+.back-btn:disabled { opacity: .6; cursor: default; }
+.back-btn[hidden] { display: none; }
 
 /* transcript */
 .messages {
@@ -330,7 +397,17 @@ button, textarea { font: inherit; color: inherit; }
 }
 .msg.last .avatar { visibility: visible; }
 .msg[data-role="assistant"] .avatar { background: var(--hf-accent); color: var(--hf-accent-ink); }
-.msg[data-role="human_agent"] .avatar { background: var(--hf-human); color: #fff; }
+.msg[data-role="human_agent"] .avatar, .joined .avatar, .typing[data-who="human"] .avatar { background: var(--hf-human); color: #fff; }
+.avatar { overflow: hidden; }
+.avatar img { width: 100%; height: 100%; object-fit: cover; display: block; }
+.joined {
+  display: flex; align-items: center; justify-content: center; gap: 8px; margin: 14px 0 4px;
+  font-size: 13px; color: var(--hf-muted);
+}
+.joined .avatar {
+  flex: none; width: 22px; height: 22px; border-radius: 50%; font-size: 10px; font-weight: 700;
+  display: flex; align-items: center; justify-content: center;
+}
 .body { display: flex; flex-direction: column; min-width: 0; max-width: 80%; }
 .meta { font-size: 12px; color: var(--hf-muted); margin: 0 0 3px 4px; display: none; }
 .msg.first .meta { display: block; }
@@ -363,8 +440,15 @@ button, textarea { font: inherit; color: inherit; }
 
 .typing { display: flex; gap: 8px; align-items: flex-end; margin-top: 10px; }
 .typing[hidden] { display: none; }
-.typing .avatar { visibility: visible; background: var(--hf-accent); color: var(--hf-accent-ink); }
-.dots { display: inline-flex; gap: 4px; padding: 13px 14px; border-radius: 18px; border-bottom-left-radius: 6px; background: var(--hf-bg); border: 1px solid var(--hf-line); }
+.typing .avatar {
+  flex: none; width: 28px; height: 28px; border-radius: 50%; font-size: 11px; font-weight: 700;
+  display: flex; align-items: center; justify-content: center;
+  background: var(--hf-accent); color: var(--hf-accent-ink);
+}
+.typing-body { display: flex; flex-direction: column; gap: 3px; }
+.typing-text { font-size: 12px; color: var(--hf-muted); margin-left: 4px; }
+.typing-text:empty { display: none; }
+.dots { align-self: flex-start; display: inline-flex; gap: 4px; padding: 13px 14px; border-radius: 18px; border-bottom-left-radius: 6px; background: var(--hf-bg); border: 1px solid var(--hf-line); }
 .dots i { width: 7px; height: 7px; border-radius: 50%; background: #a3a8b8; animation: hf-blink 1.2s infinite ease-in-out; }
 .dots i:nth-child(2) { animation-delay: .15s; }
 .dots i:nth-child(3) { animation-delay: .3s; }
@@ -397,6 +481,9 @@ button, textarea { font: inherit; color: inherit; }
 .send:active { transform: scale(.96); }
 .send:disabled { opacity: .45; cursor: default; }
 .send:focus-visible { outline: 3px solid color-mix(in srgb, var(--hf-accent) 40%, transparent); outline-offset: 2px; }
+.input:focus-visible { outline: 2px solid var(--hf-accent); outline-offset: 1px; }
+.messages:focus-visible { outline: 2px solid var(--hf-accent); outline-offset: -2px; }
+.footer a:focus-visible { outline: 2px solid var(--hf-accent); outline-offset: 2px; }
 .footer { text-align: center; font-size: 11px; color: var(--hf-muted); padding: 0 0 8px; background: var(--hf-bg); }
 .footer a { color: inherit; text-decoration: none; font-weight: 600; }
 .sr-only { position: absolute; width: 1px; height: 1px; padding: 0; margin: -1px; overflow: hidden; clip: rect(0 0 0 0); white-space: nowrap; border: 0; }
@@ -416,6 +503,7 @@ button, textarea { font: inherit; color: inherit; }
 
   const root = h("div", { class: `root mode-${MODE} owner-bot` });
   if (ds.color) root.style.setProperty("--hf-accent-in", ds.color);
+  if (ds.textColor) root.style.setProperty("--hf-accent-ink-in", ds.textColor);
   shadow.append(root);
 
   const panelId = "handoff-panel";
@@ -432,8 +520,11 @@ button, textarea { font: inherit; color: inherit; }
     MODE === "bubble"
       ? h("button", { class: "header-btn", type: "button", "aria-label": "Minimise chat", title: "Minimise" }, icon("chevron"))
       : null;
-  const header = h("div", { class: "header" }, headerAvatar, h("div", { class: "header-text" }, titleEl, statusEl), closeBtn);
-  const banner = h("div", { class: "banner", hidden: true, "data-testid": "handoff-banner" });
+  const subtitleEl = h("p", { class: "subtitle", hidden: true, "data-testid": "handoff-subtitle" });
+  const header = h("div", { class: "header" }, headerAvatar, h("div", { class: "header-text" }, titleEl, subtitleEl, statusEl), closeBtn);
+  const bannerText = h("span", { class: "banner-text" });
+  const backBtn = h("button", { class: "back-btn", type: "button", hidden: true, "data-testid": "handoff-back-to-ai", text: "Back to the AI" });
+  const banner = h("div", { class: "banner", hidden: true, "data-testid": "handoff-banner" }, bannerText, backBtn);
 
   const list = h("div", {
     class: "messages",
@@ -446,11 +537,13 @@ button, textarea { font: inherit; color: inherit; }
   });
   const emptyEl = h("p", { class: "empty", text: "Loading…" });
   list.append(emptyEl);
+  const typingAvatar = h("div", { class: "avatar", "aria-hidden": "true" }, icon("bot"));
+  const typingText = h("span", { class: "typing-text", "data-testid": "handoff-typing-text" });
   const typingEl = h(
     "div",
-    { class: "typing", hidden: true, "aria-label": "The assistant is typing", "data-testid": "handoff-typing" },
-    h("div", { class: "avatar", "aria-hidden": "true" }, icon("bot")),
-    h("div", { class: "dots", "aria-hidden": "true" }, h("i"), h("i"), h("i")),
+    { class: "typing", hidden: true, "data-testid": "handoff-typing", "data-who": "assistant" },
+    typingAvatar,
+    h("div", { class: "typing-body" }, typingText, h("div", { class: "dots", "aria-hidden": "true" }, h("i"), h("i"), h("i"))),
   );
 
   list.append(typingEl);
@@ -492,8 +585,10 @@ button, textarea { font: inherit; color: inherit; }
 
   let launcher = null;
   let unreadEl = null;
+  // Says "2 new messages" to screen readers while the panel (and its log) is closed.
+  const announcer = h("div", { class: "sr-only", role: "status", "aria-live": "polite", "data-testid": "handoff-announcer" });
   if (MODE === "bubble") {
-    unreadEl = h("span", { class: "unread", hidden: true, "aria-hidden": "true" });
+    unreadEl = h("span", { class: "unread", hidden: true, "aria-hidden": "true", "data-testid": "handoff-unread" });
     launcher = h(
       "button",
       {
@@ -508,7 +603,7 @@ button, textarea { font: inherit; color: inherit; }
       icon("close", "icon icon-close"),
       unreadEl,
     );
-    root.append(panel, launcher);
+    root.append(panel, launcher, announcer);
   } else {
     root.append(panel);
   }
@@ -531,16 +626,25 @@ button, textarea { font: inherit; color: inherit; }
   // ---------------------------------------------------------------- state
   const state = {
     agent: null, // {id, name, greeting}
-    session: loadSession(), // {id, token}
+    theme: {}, // the agent's widget settings: colours and texts
+    session: loadSession(), // {id, token, lastEventId, seenId}
     owner: "bot",
     escalation: null,
+    waiting: false, // the team owns the conversation and nobody has answered yet
     open: false,
-    sending: false,
     unread: 0,
     started: null, // Promise of the conversation being ready
     es: null,
     esRetry: 0,
     esTimer: null,
+    outbox: loadOutbox(), // messages not yet accepted by the server
+    flushing: false,
+    flushTimer: null,
+    sendRetry: 0,
+    aiTyping: false,
+    humanTyping: null, // {name, avatar_url} of the person typing in the inbox
+    humanTypingTimer: null,
+    backing: false,
   };
   const rendered = new Map(); // message id -> element
   window.__handoffWidgets[STORE_KEY] = { state, shadow };
@@ -565,10 +669,24 @@ button, textarea { font: inherit; color: inherit; }
     return "";
   }
 
+  // A person's picture (http(s) only), falling back to their initials if it cannot load.
+  function personAvatar(node, name, avatarUrl) {
+    const src = safeImageUrl(avatarUrl);
+    const fallback = () => node.replaceChildren(document.createTextNode(initials(name || "Support")));
+    if (!src) {
+      fallback();
+      return node;
+    }
+    const img = h("img", { src, alt: "", referrerpolicy: "no-referrer", loading: "lazy", "data-testid": "handoff-avatar-img" });
+    img.addEventListener("error", fallback, { once: true });
+    node.replaceChildren(img);
+    return node;
+  }
+
   function avatarFor(m) {
     const a = h("div", { class: "avatar", "aria-hidden": "true" });
     if (m.role === "assistant") a.append(icon("bot"));
-    else if (m.role === "human_agent") a.textContent = initials((m.author && m.author.name) || "Support");
+    else if (m.role === "human_agent") personAvatar(a, m.author && m.author.name, m.author && m.author.avatar_url);
     return a;
   }
 
@@ -579,11 +697,15 @@ button, textarea { font: inherit; color: inherit; }
   function buildMessage(m, pending) {
     const role = typeof m.role === "string" ? m.role : "system";
     const when = parseDate(m.created_at);
+    const author = role === "human_agent" && m.author && typeof m.author === "object" ? m.author : null;
     const node = h("div", {
       class: "msg" + (pending ? " pending" : ""),
       "data-testid": "handoff-message",
       "data-role": role,
-      "data-author": role === "human_agent" && m.author && m.author.name ? m.author.name : null,
+      "data-author": author && author.name ? author.name : null,
+      // Who joined: the member id, or the name of an agent in an external helpdesk.
+      "data-author-key": author ? String(author.id ?? author.name ?? "") : null,
+      "data-avatar": author && safeImageUrl(author.avatar_url) ? author.avatar_url : null,
     });
     if (!pending && m.id != null) node.dataset.id = String(m.id);
     const label = labelFor({ ...m, role });
@@ -598,6 +720,15 @@ button, textarea { font: inherit; color: inherit; }
     return node;
   }
 
+  function joinLine(node) {
+    const name = node.dataset.author || "Someone from our team";
+    const line = h("div", { class: "joined", "data-testid": "handoff-joined" });
+    line.append(personAvatar(h("span", { class: "avatar", "aria-hidden": "true" }), name, node.dataset.avatar), h("span", { text: `${name} joined the conversation` }));
+    return line;
+  }
+
+  // Group consecutive messages of one author, and put "Dana joined the conversation" before
+  // each person's first message of a stretch (a system message, the handback, ends one).
   function regroup() {
     const nodes = [...list.querySelectorAll(".msg")];
     nodes.forEach((n, i) => {
@@ -606,6 +737,21 @@ button, textarea { font: inherit; color: inherit; }
       n.classList.toggle("first", !prev || groupKey(prev) !== groupKey(n));
       n.classList.toggle("last", !next || groupKey(next) !== groupKey(n));
     });
+    const firsts = new Set();
+    let joined = new Set();
+    for (const n of nodes) {
+      if (n.dataset.role === "system") joined = new Set();
+      else if (n.dataset.role === "human_agent" && !joined.has(n.dataset.authorKey)) {
+        joined.add(n.dataset.authorKey);
+        firsts.add(n);
+      }
+    }
+    for (const line of [...list.querySelectorAll(".joined")]) {
+      const target = line.nextElementSibling;
+      if (firsts.has(target)) firsts.delete(target); // already in place
+      else line.remove();
+    }
+    for (const n of firsts) list.insertBefore(joinLine(n), n);
   }
 
   // Follow new messages unless the visitor scrolled up to read older ones.
@@ -633,19 +779,30 @@ button, textarea { font: inherit; color: inherit; }
         }
       }
     }
+    // A "joined" line belongs to the message after it.
+    if (before && before.previousElementSibling && before.previousElementSibling.classList.contains("joined")) {
+      before = before.previousElementSibling;
+    }
     list.insertBefore(node, before || typingEl);
   }
 
-  function addMessage(m, { fromServer = true } = {}) {
+  function pendingBubble(clientId) {
+    return [...list.querySelectorAll(".msg.pending")].find((el) => el.dataset.clientId === clientId) || null;
+  }
+
+  function addMessage(m) {
     if (!m || typeof m !== "object") return false;
     const id = m.id == null ? null : Number(m.id);
     if (id != null && rendered.has(id)) return false;
     emptyEl.remove();
     const stick = nearBottom();
-    // Our own optimistic bubble becomes the server's message (the POST response and the
-    // SSE stream may race each other; either may come first).
-    if (fromServer && m.role === "user") {
-      const pend = [...list.querySelectorAll(".msg.pending")].find((el) => el.dataset.text === String(m.text));
+    // Our own unsent bubble becomes the server's message (the POST response and the live
+    // stream race each other; either may come first).
+    if (m.role === "user") {
+      const pend =
+        typeof m.client_id === "string"
+          ? pendingBubble(m.client_id)
+          : [...list.querySelectorAll(".msg.pending")].find((el) => el.dataset.text === String(m.text));
       if (pend) pend.remove();
     }
     const node = buildMessage(m, false);
@@ -653,28 +810,77 @@ button, textarea { font: inherit; color: inherit; }
     insertByOrder(node, id);
     regroup();
     if (stick || m.role === "user") scrollToBottom();
-    if (fromServer && m.role !== "user" && (!state.open || document.hidden) && MODE === "bubble") {
-      state.unread += 1;
-      renderUnread();
-    }
+    if (id != null && m.role !== "user") noteArrival(id, m);
     return true;
   }
 
-  function addPending(text) {
+  function addPending(item) {
     emptyEl.remove();
-    const node = buildMessage({ role: "user", text, created_at: null }, true);
-    node.dataset.text = text;
+    const node = buildMessage({ role: "user", text: item.text, created_at: null }, true);
+    node.dataset.text = item.text;
+    node.dataset.clientId = item.client_id;
     list.insertBefore(node, typingEl);
     regroup();
     scrollToBottom();
     return node;
   }
 
+  function setPendingStatus(clientId, text) {
+    const node = pendingBubble(clientId);
+    const time = node && node.querySelector(".time");
+    if (time) time.textContent = text;
+  }
+
+  // ---------------------------------------------------------------- unread
+  function visible() {
+    return MODE === "page" || (state.open && !document.hidden);
+  }
+
+  function markSeen() {
+    const s = state.session;
+    if (!s) return;
+    let newest = s.seenId ?? 0;
+    for (const id of rendered.keys()) newest = Math.max(newest, id);
+    if (newest !== s.seenId) {
+      s.seenId = newest;
+      saveSession(s);
+    }
+  }
+
+  // A message from the AI or the team arrived: count it unless the visitor is looking.
+  function noteArrival(id, m) {
+    const s = state.session;
+    if (!s) return;
+    if (visible()) {
+      markSeen();
+      return;
+    }
+    if (s.seenId == null || id <= s.seenId) return;
+    state.unread += 1;
+    renderUnread();
+    const who = labelFor(m);
+    announcer.textContent = `${state.unread} new ${state.unread === 1 ? "message" : "messages"} in the chat${who ? `, the latest from ${who}` : ""}.`;
+  }
+
+  function launcherLabel() {
+    return (state.theme && state.theme.launcher_label) || "Open chat";
+  }
+
   function renderUnread() {
     if (!unreadEl) return;
     unreadEl.hidden = state.unread <= 0;
     unreadEl.textContent = state.unread > 9 ? "9+" : String(state.unread);
-    launcher.setAttribute("aria-label", state.unread > 0 ? `Open chat, ${state.unread} new` : "Open chat");
+    const base = launcherLabel();
+    launcher.title = base;
+    launcher.setAttribute("aria-label", state.unread > 0 ? `${base}, ${state.unread} new ${state.unread === 1 ? "message" : "messages"}` : base);
+  }
+
+  function clearUnread() {
+    markSeen();
+    if (state.unread === 0) return;
+    state.unread = 0;
+    announcer.textContent = "";
+    renderUnread();
   }
 
   function showError(msg) {
@@ -682,15 +888,52 @@ button, textarea { font: inherit; color: inherit; }
     errorEl.hidden = !msg;
   }
 
-  function setTyping(on) {
+  // ---------------------------------------------------------------- typing indicators
+  function renderTyping() {
+    const human = state.humanTyping;
+    const on = !!human || state.aiTyping;
     typingEl.hidden = !on;
-    if (on) scrollToBottom();
+    if (!on) return;
+    const stick = nearBottom();
+    if (human) {
+      typingEl.dataset.who = "human";
+      personAvatar(typingAvatar, human.name, human.avatar_url);
+      typingText.className = "typing-text";
+      typingText.textContent = `${human.name} is typing…`;
+    } else {
+      typingEl.dataset.who = "assistant";
+      typingAvatar.replaceChildren(icon("bot"));
+      typingText.className = "typing-text sr-only";
+      typingText.textContent = "The assistant is typing…";
+    }
+    if (stick) scrollToBottom();
   }
 
+  function setTyping(on) {
+    state.aiTyping = on;
+    renderTyping();
+  }
+
+  function showHumanTyping(author) {
+    clearTimeout(state.humanTypingTimer);
+    state.humanTyping = { name: String(author.name).slice(0, 200), avatar_url: author.avatar_url };
+    state.humanTypingTimer = setTimeout(hideHumanTyping, HUMAN_TYPING_MS);
+    renderTyping();
+  }
+
+  function hideHumanTyping() {
+    clearTimeout(state.humanTypingTimer);
+    state.humanTyping = null;
+    renderTyping();
+  }
+
+  // ---------------------------------------------------------------- owner and theme
   function applyConversation(c) {
     if (!c || typeof c !== "object") return;
     if (typeof c.owner === "string") state.owner = c.owner;
     if ("escalation" in c) state.escalation = c.escalation || null;
+    if (typeof c.waiting === "boolean") state.waiting = c.waiting;
+    if (state.owner !== "human") state.waiting = false;
     renderOwner();
   }
 
@@ -708,20 +951,38 @@ button, textarea { font: inherit; color: inherit; }
       if (esc && esc.status === "failed") {
         text = "We couldn't reach our team right now. Leave a message and we'll get back to you.";
         warn = true;
-      } else if (esc && esc.status === "open") {
+      } else if (esc && esc.status === "open" && !state.waiting) {
         text = "You're chatting with our support team.";
       } else {
         text = "A person from our team will reply here. You can keep this page open.";
       }
     }
-    banner.textContent = text;
+    const offerBack = human && state.waiting;
+    bannerText.textContent = text;
     banner.classList.toggle("warn", warn);
-    banner.hidden = !text;
+    if (backBtn.hidden === offerBack) {
+      // The button is about to disappear: keep keyboard focus in the chat.
+      if (!offerBack && shadow.activeElement === backBtn) input.focus();
+      backBtn.hidden = !offerBack;
+    }
+    banner.hidden = !text && !offerBack;
   }
 
   function renderAgent() {
-    if (!state.agent) return;
-    titleEl.textContent = state.agent.name || "Chat with us";
+    titleEl.textContent = (state.theme && state.theme.title) || (state.agent && state.agent.name) || ds.title || "Chat with us";
+  }
+
+  function applyTheme() {
+    const t = state.theme || {};
+    const colour = (v) => (typeof v === "string" && COLOUR_RE.test(v) ? v : null);
+    if (!ds.color && colour(t.primary_color)) root.style.setProperty("--hf-accent-in", t.primary_color);
+    if (!ds.textColor && colour(t.text_color)) root.style.setProperty("--hf-accent-ink-in", t.text_color);
+    subtitleEl.textContent = t.subtitle || "";
+    subtitleEl.hidden = !t.subtitle;
+    input.placeholder = t.placeholder || "Write a message…";
+    backBtn.textContent = t.back_to_ai_label || "Back to the AI";
+    renderAgent();
+    renderUnread();
   }
 
   function renderEmpty() {
@@ -731,6 +992,16 @@ button, textarea { font: inherit; color: inherit; }
   }
 
   // ---------------------------------------------------------------- conversation lifecycle
+  async function loadTheme() {
+    try {
+      const t = await api(`/api/v1/agents/${encodeURIComponent(AGENT)}/widget`);
+      state.theme = t && typeof t === "object" ? t : {};
+    } catch {
+      state.theme = {}; // the defaults are fine
+    }
+    applyTheme();
+  }
+
   async function loadAgent() {
     if (state.agent) return state.agent;
     try {
@@ -749,19 +1020,39 @@ button, textarea { font: inherit; color: inherit; }
       method: "POST",
       body: { channel: CHANNEL },
     });
-    state.session = { id: data.id, token: data.token };
+    state.session = { id: data.id, token: data.token, lastEventId: 0, seenId: 0 };
     saveSession(state.session);
     applyConversation(data);
-    for (const m of data.messages || []) addMessage(m, { fromServer: false });
+    for (const m of data.messages || []) addMessage(m);
     connectEvents();
     return state.session;
   }
 
+  // Load the whole conversation (messages already shown are skipped by id).
+  async function catchUp(s) {
+    const data = await api(`/api/v1/conversations/${encodeURIComponent(s.id)}`, { token: s.token });
+    if (state.session !== s) return;
+    if (s.seenId == null) {
+      // A session saved before unread tracking: what exists now counts as seen.
+      s.seenId = Math.max(0, ...(data.messages || []).map((m) => Number(m.id) || 0));
+      saveSession(s);
+    }
+    applyConversation({ ...data, waiting: typeof data.waiting === "boolean" ? data.waiting : waitingIn(data) });
+    for (const m of data.messages || []) addMessage(m);
+  }
+
+  // Whether the visitor still waits for a first human answer, from a conversation's messages
+  // (for a conversation shape that does not say so itself).
+  function waitingIn(data) {
+    const esc = data.escalation;
+    if (data.owner !== "human" || !esc || esc.status === "solved") return false;
+    const since = parseDate(esc.created_at);
+    return !(data.messages || []).some((m) => m.role === "human_agent" && (!since || (parseDate(m.created_at) || 0) >= since));
+  }
+
   async function resumeConversation() {
     const s = state.session;
-    const data = await api(`/api/v1/conversations/${encodeURIComponent(s.id)}`, { token: s.token });
-    applyConversation(data);
-    for (const m of data.messages || []) addMessage(m, { fromServer: false });
+    await catchUp(s);
     connectEvents();
     return s;
   }
@@ -772,8 +1063,11 @@ button, textarea { font: inherit; color: inherit; }
     state.session = null;
     state.owner = "bot";
     state.escalation = null;
+    state.waiting = false;
     rendered.clear();
-    for (const el of list.querySelectorAll(".msg")) el.remove();
+    // Unsent messages stay: they go to the next conversation.
+    for (const el of list.querySelectorAll(".msg:not(.pending), .joined")) el.remove();
+    hideHumanTyping();
     renderOwner();
   }
 
@@ -800,7 +1094,7 @@ button, textarea { font: inherit; color: inherit; }
       },
       (err) => {
         state.started = null;
-        showError(err.message);
+        if (err.status !== 0 || !state.outbox.length) showError(err.message);
         renderEmpty();
       },
     );
@@ -820,28 +1114,47 @@ button, textarea { font: inherit; color: inherit; }
     if (!state.session || typeof EventSource !== "function") return;
     disconnectEvents();
     const s = state.session;
-    const url = `${API}/api/v1/conversations/${encodeURIComponent(s.id)}/events?access_token=${encodeURIComponent(s.token)}`;
+    // The browser resumes its own retries with Last-Event-ID; a stream we open ourselves
+    // says where to resume with `after`.
+    let url = `${API}/api/v1/conversations/${encodeURIComponent(s.id)}/events?access_token=${encodeURIComponent(s.token)}`;
+    if (s.lastEventId) url += `&after=${encodeURIComponent(String(s.lastEventId))}`;
     const es = new EventSource(url);
     state.es = es;
+    const track = (ev) => {
+      const n = Number(ev.lastEventId);
+      if (state.session === s && Number.isSafeInteger(n) && n > (s.lastEventId || 0)) {
+        s.lastEventId = n;
+        saveSession(s);
+      }
+    };
+    const parse = (ev) => {
+      track(ev);
+      try {
+        return JSON.parse(ev.data);
+      } catch {
+        return null;
+      }
+    };
     es.addEventListener("open", () => {
       state.esRetry = 0;
     });
     es.addEventListener("message", (ev) => {
-      let m;
-      try {
-        m = JSON.parse(ev.data);
-      } catch {
-        return;
-      }
+      let m = parse(ev);
       if (m && m.message && typeof m.message === "object") m = m.message;
-      if (addMessage(m) && m.role !== "user") setTyping(false);
+      if (!addMessage(m)) return;
+      if (m.role === "human_agent") {
+        hideHumanTyping();
+        if (state.waiting) applyConversation({ waiting: false }); // a person answered
+      }
+      if (m.role === "assistant") setTyping(false);
     });
     es.addEventListener("conversation", (ev) => {
-      try {
-        applyConversation(JSON.parse(ev.data));
-      } catch {
-        /* ignore malformed event */
-      }
+      applyConversation(parse(ev));
+    });
+    es.addEventListener("typing", (ev) => {
+      const d = parse(ev);
+      const author = d && d.author;
+      if (author && typeof author.name === "string" && author.name) showHumanTyping(author);
     });
     es.addEventListener("error", () => {
       // The browser retries by itself (resuming with Last-Event-ID) unless the stream was
@@ -850,21 +1163,23 @@ button, textarea { font: inherit; color: inherit; }
       state.es = null;
       const delay = Math.min(30000, 1000 * 2 ** state.esRetry) + Math.random() * 500;
       state.esRetry += 1;
-      state.esTimer = setTimeout(async () => {
-        if (!state.session || state.session !== s) return;
-        try {
-          await resumeConversation();
-        } catch (err) {
-          if (err.status === 401 || err.status === 403 || err.status === 404) {
-            resetConversation();
-            state.started = null;
-            renderEmpty();
-          } else {
-            connectEvents();
-          }
-        }
-      }, delay);
+      state.esTimer = setTimeout(() => reconnect(s), delay);
     });
+  }
+
+  async function reconnect(s) {
+    if (!state.session || state.session !== s) return;
+    try {
+      await resumeConversation();
+    } catch (err) {
+      if (err.status === 401 || err.status === 403 || err.status === 404) {
+        resetConversation();
+        state.started = null;
+        renderEmpty();
+      } else {
+        connectEvents();
+      }
+    }
   }
 
   // ---------------------------------------------------------------- sending
@@ -875,60 +1190,107 @@ button, textarea { font: inherit; color: inherit; }
     return { messages: [], conversation: null };
   }
 
-  async function send() {
+  function send() {
     const text = input.value.trim();
-    if (!text || state.sending) return;
-    state.sending = true;
+    if (!text) return;
     showError("");
-    updateSendButton();
-    const pending = addPending(text);
+    const item = { client_id: newClientId(), text };
+    state.outbox.push(item);
+    saveOutbox(state.outbox);
+    addPending(item);
     input.value = "";
     autosize();
-    const showTyping = state.owner !== "human";
-    if (showTyping) setTyping(true);
-    let attempt = 0;
+    updateSendButton();
+    flush();
+  }
+
+  // Send the queued messages in order, each until the server has it; stop at the first
+  // that cannot go yet (offline, server busy) and try again later.
+  async function flush() {
+    if (state.flushing) return;
+    state.flushing = true;
+    clearTimeout(state.flushTimer);
     try {
-      for (;;) {
-        attempt += 1;
+      while (state.outbox.length) {
+        if (!(await deliver(state.outbox[0]))) break;
+      }
+    } finally {
+      state.flushing = false;
+      renderEmpty();
+    }
+  }
+
+  function settle(item) {
+    state.outbox = state.outbox.filter((x) => x.client_id !== item.client_id);
+    saveOutbox(state.outbox);
+    const node = pendingBubble(item.client_id);
+    if (node) node.remove();
+    regroup();
+  }
+
+  function retryLater(item, err) {
+    setPendingStatus(item.client_id, err.status === 0 ? "Waiting for the network…" : "Retrying…");
+    const delay = Math.min(30000, 2000 * 2 ** state.sendRetry) + Math.random() * 500;
+    state.sendRetry += 1;
+    clearTimeout(state.flushTimer);
+    state.flushTimer = setTimeout(flush, delay);
+  }
+
+  // Returns true when the item is settled (stored, or refused for good), false to retry later.
+  async function deliver(item) {
+    const awaitsAi = state.owner !== "human";
+    if (awaitsAi) setTyping(true);
+    setPendingStatus(item.client_id, "Sending…");
+    try {
+      for (let attempt = 1; ; attempt += 1) {
         const s = await ensureConversation();
         try {
           const data = await api(`/api/v1/conversations/${encodeURIComponent(s.id)}/messages`, {
             method: "POST",
             token: s.token,
-            body: { text },
+            body: { text: item.text, client_id: item.client_id },
           });
           const { messages, conversation } = normalizeSendResponse(data);
-          pending.remove();
-          for (const m of messages) addMessage(m, { fromServer: true });
+          for (const m of messages) addMessage(m);
           if (conversation) applyConversation(conversation);
-          break;
+          // An empty answer means the server had the message already (an earlier try got
+          // through but its answer was lost): fetch what we missed.
+          if (!messages.length) await catchUp(s);
+          settle(item);
+          state.sendRetry = 0;
+          showError("");
+          return true;
         } catch (err) {
           // Conversation expired or was deleted: start a new one and send there, once.
           if ((err.status === 401 || err.status === 404) && attempt === 1) {
             resetConversation();
             state.started = null;
-            list.insertBefore(pending, typingEl);
             continue;
           }
           throw err;
         }
       }
     } catch (err) {
-      pending.remove();
-      regroup();
-      if (!input.value) input.value = text; // keep what the visitor typed
-      autosize();
+      if (err.status === 0 || err.status === 408 || err.status === 429 || err.status >= 500) {
+        retryLater(item, err);
+        return false;
+      }
+      // Refused for good (e.g. too long): give the text back to the visitor.
+      settle(item);
+      if (!input.value) {
+        input.value = item.text;
+        autosize();
+        updateSendButton();
+      }
       showError(err.message || "Your message could not be sent.");
+      return true;
     } finally {
-      state.sending = false;
-      setTyping(false);
-      updateSendButton();
-      renderEmpty();
+      if (awaitsAi) setTyping(false);
     }
   }
 
   function updateSendButton() {
-    sendBtn.disabled = state.sending || !input.value.trim();
+    sendBtn.disabled = !input.value.trim();
   }
 
   function autosize() {
@@ -952,6 +1314,35 @@ button, textarea { font: inherit; color: inherit; }
     if (!errorEl.hidden && input.value) showError("");
   });
 
+  // ---------------------------------------------------------------- back to the AI
+  async function backToAi() {
+    const s = state.session;
+    if (!s || state.backing) return;
+    state.backing = true;
+    // Disabling the focused button drops focus to the page: remember to put it in the chat.
+    const hadFocus = shadow.activeElement === backBtn;
+    backBtn.disabled = true;
+    showError("");
+    try {
+      const data = await api(`/api/v1/conversations/${encodeURIComponent(s.id)}/back-to-bot`, {
+        method: "POST",
+        token: s.token,
+        body: {},
+      });
+      const { messages, conversation } = normalizeSendResponse(data);
+      for (const m of messages) addMessage(m);
+      if (conversation) applyConversation(conversation);
+    } catch (err) {
+      showError(err.status === 0 ? err.message : err.message || "That didn't work. Please try again.");
+    } finally {
+      state.backing = false;
+      backBtn.disabled = false;
+      renderOwner();
+      if (hadFocus) (backBtn.hidden ? input : backBtn).focus();
+    }
+  }
+  backBtn.addEventListener("click", backToAi);
+
   // ---------------------------------------------------------------- open / close
   function setOpen(open, { focus = true } = {}) {
     if (MODE !== "bubble") return;
@@ -961,8 +1352,7 @@ button, textarea { font: inherit; color: inherit; }
     launcher.setAttribute("aria-expanded", String(open));
     storage.set("sessionStorage", OPEN_KEY, open ? "1" : null);
     if (open) {
-      state.unread = 0;
-      renderUnread();
+      clearUnread();
       start();
       requestAnimationFrame(() => {
         scrollToBottom();
@@ -976,6 +1366,10 @@ button, textarea { font: inherit; color: inherit; }
   function start() {
     loadAgent()
       .then(() => ensureConversation())
+      .then(() => {
+        clearUnread();
+        if (state.outbox.length) flush();
+      })
       .catch(() => {
         /* error already shown inline */
       });
@@ -984,20 +1378,29 @@ button, textarea { font: inherit; color: inherit; }
   if (launcher) {
     launcher.addEventListener("click", () => setOpen(!state.open));
     closeBtn.addEventListener("click", () => setOpen(false));
-    panel.addEventListener("keydown", (e) => {
-      if (e.key === "Escape") setOpen(false);
+    root.addEventListener("keydown", (e) => {
+      if (e.key === "Escape" && state.open) setOpen(false);
     });
   }
   document.addEventListener("visibilitychange", () => {
-    if (!document.hidden && state.open) {
-      state.unread = 0;
-      renderUnread();
+    if (!document.hidden && state.open) clearUnread();
+  });
+  // Back online: send what waited and reopen the stream if the browser gave up on it.
+  window.addEventListener("online", () => {
+    state.sendRetry = 0;
+    if (state.outbox.length) flush();
+    if (state.session && !state.es) {
+      clearTimeout(state.esTimer);
+      reconnect(state.session);
     }
   });
 
   function boot() {
     mount();
     renderOwner();
+    loadTheme();
+    // Messages queued before a reload wait where the visitor left them.
+    for (const item of state.outbox) addPending(item);
     if (MODE === "page") {
       state.open = true;
       start();
@@ -1008,6 +1411,9 @@ button, textarea { font: inherit; color: inherit; }
       // A returning visitor: reconnect quietly so replies from the team show as unread.
       loadAgent()
         .then(() => ensureConversation({ create: false }))
+        .then(() => {
+          if (state.outbox.length) flush();
+        })
         .catch(() => {});
     }
   }

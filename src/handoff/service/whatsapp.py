@@ -1,0 +1,434 @@
+"""WhatsApp as a channel: connecting a business number, taking in its webhooks, and sending
+our side of the conversation back through the outbox.
+
+Inbound, a verified webhook only queues one outbox job per message (keyed by its wamid) and
+answers 200 at once, as Meta wants; the job finds or starts the user's conversation and runs
+the usual turn, where the owner rule applies; a message we cannot read (an image, a voice
+note) only gets a request for text. Outbound, every message our side posts into a
+WhatsApp conversation queues a delivery job in the same transaction. The job sends text while
+the 24-hour window is open and the connection's approved template after it closed, and tells
+the team on the ticket when it had to. Graph has no idempotency key: a send whose answer is
+lost (or whose job loses its lease) may reach the user twice, never zero times.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import structlog
+from pydantic import SecretStr
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from handoff.channels import whatsapp
+from handoff.channels.whatsapp import Credentials, WhatsAppCloud
+from handoff.dispatch import JobHandler, LeasedJob
+from handoff.domain import MAX_MESSAGE_CHARS, Channel, Contact, Role
+from handoff.helpdesks.errors import InvalidCredentials, RateLimited, Rejected, Unavailable
+from handoff.service import conversations
+from handoff.service.errors import Forbidden, HandoffError, Invalid, NotFound, Unauthorized
+from handoff.service.runtime import Handoff
+from handoff.service.tickets import add_note
+from handoff.store import repositories as repo
+from handoff.store.models import Agent, ChannelConnection, Conversation, Message, OutboxJob, utcnow
+
+log = structlog.get_logger(__name__)
+
+CHANNEL = Channel.WHATSAPP.value
+INBOUND_JOB = "whatsapp_inbound"
+DELIVERY_JOB = "whatsapp_send"
+WINDOW = timedelta(hours=24)
+# `post_message` queues deliveries without the runtime at hand, so their budget is fixed here:
+# eight attempts back off over about eight minutes (with the default retry delays).
+DELIVERY_MAX_ATTEMPTS = 8
+UNSUPPORTED_REPLY = (
+    "Sorry, I can only read text messages here. Please type your question and I'll help right away."
+)
+# The form the admin API takes; it is the adapter's own.
+ConnectForm = Credentials
+
+
+# --- connecting --------------------------------------------------------------------------
+
+
+async def connect(
+    hf: Handoff, session: AsyncSession, agent: Agent, form: ConnectForm
+) -> ChannelConnection:
+    """Check the number and token with a real call, then save them sealed (or replace them)."""
+    try:
+        number = await WhatsAppCloud(form, http=hf.http).verify()
+    except whatsapp.InvalidToken as error:
+        raise Invalid("access_token", f"invalid_auth: {error}") from None
+    except whatsapp.Rejected as error:
+        # The only parameter of that call is the number's id.
+        raise Invalid("phone_number_id", f"{error}") from None
+    except whatsapp.WhatsAppError as error:
+        raise HandoffError(f"cannot_connect: {error}", 502) from None
+    connection = await connection_of(session, agent.id) or ChannelConnection(
+        agent_id=agent.id, channel=CHANNEL
+    )
+    connection.credentials = hf.vault.seal(
+        {"form": _reveal(form), "display_phone_number": number.display_phone_number}
+    )
+    await repo.add(session, connection)
+    if CHANNEL not in agent.channels:
+        agent.channels = [*agent.channels, CHANNEL]  # a new list: JSON columns track assignment
+    log.info("whatsapp connected", connection=connection.id, agent=agent.id)
+    return connection
+
+
+def _reveal(form: ConnectForm) -> dict[str, Any]:
+    """Return the form with secrets in clear, for sealing in the vault only."""
+    return {
+        name: value.get_secret_value() if isinstance(value, SecretStr) else value
+        for name, value in form.model_dump().items()
+    }
+
+
+def form_of(hf: Handoff, connection: ChannelConnection) -> ConnectForm:
+    return ConnectForm.model_validate(hf.vault.open(connection.credentials)["form"])
+
+
+async def connection_of(session: AsyncSession, agent_id: str) -> ChannelConnection | None:
+    query = select(ChannelConnection).where(
+        ChannelConnection.agent_id == agent_id, ChannelConnection.channel == CHANNEL
+    )
+    return await session.scalar(query)
+
+
+async def require_connection(session: AsyncSession, agent: Agent) -> ChannelConnection:
+    connection = await connection_of(session, agent.id)
+    if connection is None:
+        raise NotFound("WhatsApp is not connected to this agent")
+    return connection
+
+
+async def disconnect(session: AsyncSession, agent: Agent) -> None:
+    """Forget the agent's WhatsApp credentials; its webhook URL stops answering."""
+    await session.delete(await require_connection(session, agent))
+    await session.flush()
+
+
+def webhook_url(hf: Handoff, connection: ChannelConnection) -> str:
+    return f"{hf.settings.resolved_public_url}/api/v1/channels/whatsapp/{connection.id}"
+
+
+def connection_json(hf: Handoff, connection: ChannelConnection) -> dict[str, Any]:
+    """Describe the connection and how to finish the setup at Meta; never a secret."""
+    sealed = hf.vault.open(connection.credentials)
+    form = ConnectForm.model_validate(sealed["form"])
+    url = webhook_url(hf, connection)
+    return {
+        "id": connection.id,
+        "agent_id": connection.agent_id,
+        "channel": CHANNEL,
+        "phone_number_id": form.phone_number_id,
+        "display_phone_number": sealed.get("display_phone_number"),
+        "template_name": form.template_name,
+        "template_language": form.template_language,
+        "base_url": form.base_url,
+        "created_at": connection.created_at.isoformat(),
+        "webhook_url": url,
+        "webhook_setup": [
+            "In the Meta App Dashboard, open WhatsApp → Configuration → Webhook → Edit.",
+            f"Callback URL: {url}",
+            "Verify token: the verify token you entered here. Meta calls the URL once to "
+            "check it; handoff echoes the challenge.",
+            "Under Webhook fields, subscribe to 'messages'.",
+            "Signatures are checked with the app secret you entered "
+            "(App settings → Basic → App secret).",
+            f"In WhatsApp Manager → Message templates, have the template "
+            f"'{form.template_name}' ({form.template_language}) approved: it is sent instead "
+            "of a reply that comes more than 24 hours after the user's last message.",
+        ],
+    }
+
+
+# --- inbound -----------------------------------------------------------------------------
+
+
+async def _connection(session: AsyncSession, connection_id: str) -> ChannelConnection:
+    connection = await session.get(ChannelConnection, connection_id)
+    if connection is None or connection.channel != CHANNEL:
+        raise NotFound("WhatsApp connection not found")
+    return connection
+
+
+async def handshake(hf: Handoff, connection_id: str, params: Mapping[str, str]) -> str:
+    """Answer Meta's webhook verification request with its challenge."""
+    async with hf.transaction() as session:
+        form = form_of(hf, await _connection(session, connection_id))
+    try:
+        return whatsapp.verify_handshake(params, verify_token=form.verify_token.get_secret_value())
+    except whatsapp.HandshakeRefused as error:
+        raise Forbidden(f"webhook verification refused: {error}") from None
+
+
+async def receive_webhook(
+    hf: Handoff, connection_id: str, body: bytes, headers: Mapping[str, str]
+) -> int:
+    """Verify a notification, then queue each new user message once; return how many."""
+    async with hf.transaction() as session:
+        connection = await _connection(session, connection_id)
+        form = form_of(hf, connection)
+    try:
+        whatsapp.verify_signature(
+            app_secret=form.app_secret.get_secret_value(), body=body, headers=headers
+        )
+    except whatsapp.MissingSignature as error:
+        raise Unauthorized(f"webhook refused: {error}") from None
+    except whatsapp.BadSignature as error:
+        log.warning("whatsapp signature rejected", connection=connection_id)
+        raise Forbidden(f"webhook refused: {error}") from None
+    try:
+        messages = whatsapp.parse_webhook(body)
+    except (ValueError, KeyError, TypeError) as error:
+        raise Invalid("body", f"not a WhatsApp notification: {error}") from None
+    queued = 0
+    async with hf.transaction() as session:
+        for message in messages:
+            if message.phone_number_id != form.phone_number_id:
+                # One Meta app may serve several numbers; this URL answers for one.
+                log.info("whatsapp message for another number", connection=connection_id)
+                continue
+            queued += await _queue_once(session, _inbound_job(hf, connection, message))
+    return queued
+
+
+def _inbound_job(
+    hf: Handoff, connection: ChannelConnection, message: whatsapp.Inbound
+) -> OutboxJob:
+    return OutboxJob(
+        kind=INBOUND_JOB,
+        payload={
+            "connection_id": connection.id,
+            "wa_id": message.wa_id,
+            "message_id": message.message_id,
+            "type": message.type,
+            "text": message.text,
+            "profile_name": message.profile_name,
+        },
+        idempotency_key=f"{INBOUND_JOB}:{connection.id}:{message.message_id}"[:200],
+        max_attempts=hf.settings.job_max_attempts,
+    )
+
+
+async def _queue_once(session: AsyncSession, job: OutboxJob) -> int:
+    """Add the job unless one with its key exists (Meta redelivers); return 1 if added."""
+    found = await session.scalar(
+        select(OutboxJob.id).where(OutboxJob.idempotency_key == job.idempotency_key)
+    )
+    if found is not None:
+        return 0
+    try:
+        async with session.begin_nested():
+            await repo.add(session, job)
+    except IntegrityError:
+        return 0  # the same delivery, queued by a concurrent request a moment ago
+    return 1
+
+
+class ReceiveMessage:
+    """Take one inbound WhatsApp message into its conversation."""
+
+    def __init__(self, hf: Handoff) -> None:
+        self.hf = hf
+
+    async def perform(self, job: LeasedJob) -> None:
+        payload = job.payload
+        if payload.get("text") is None:
+            await self._ask_for_text(payload)
+            return
+        text = str(payload["text"]).strip()[:MAX_MESSAGE_CHARS]
+        if not text:
+            return
+        async with self.hf.transaction() as session:
+            conversation_id = await _conversation_for(self.hf, session, payload)
+        # The message is stored once (client_id is its wamid), so a repeated run is harmless.
+        async with self.hf.transaction() as session:
+            await conversations.receive_message(
+                self.hf, session, conversation_id, text, client_id=_client_id(payload)
+            )
+
+    async def _ask_for_text(self, payload: dict[str, Any]) -> None:
+        """Answer an image, a voice note, a location with a request for text, and no more.
+
+        The user just wrote, so the 24-hour window is open; nothing is stored, since there is
+        nothing we could read or relay.
+        """
+        async with self.hf.db.unit_of_work() as session:
+            connection = await session.get(ChannelConnection, payload["connection_id"])
+            if connection is None:
+                raise Rejected(404, "WhatsApp was disconnected before the message was answered")
+            form = form_of(self.hf, connection)
+        with _job_errors():
+            await WhatsAppCloud(form, http=self.hf.http).send_text(
+                str(payload["wa_id"]), UNSUPPORTED_REPLY
+            )
+
+    async def apply(self, session: AsyncSession, job: LeasedJob, result: Any) -> None:
+        return None
+
+    async def on_failed(self, session: AsyncSession, job: LeasedJob, error: str) -> None:
+        log.error("whatsapp message not taken in", job=job.id, error=error)
+
+
+async def _conversation_for(hf: Handoff, session: AsyncSession, payload: dict[str, Any]) -> str:
+    """Return the agent's latest WhatsApp conversation with this user, or start one."""
+    # Locking the connection row makes two first messages from one user start one
+    # conversation between them.
+    connection = await session.scalar(
+        select(ChannelConnection)
+        .where(ChannelConnection.id == payload["connection_id"])
+        .with_for_update()
+    )
+    if connection is None:
+        raise Rejected(404, "WhatsApp was disconnected before the message was taken in")
+    wa_id, name = str(payload["wa_id"]), payload.get("profile_name")
+    conversation = await session.scalar(
+        select(Conversation)
+        .where(
+            Conversation.agent_id == connection.agent_id,
+            Conversation.channel == CHANNEL,
+            Conversation.contact_external_id == wa_id,
+        )
+        .order_by(Conversation.created_at.desc())
+        .limit(1)
+    )
+    if conversation is not None:
+        if name and not conversation.contact_name:
+            conversation.contact_name = name
+        return conversation.id
+    contact = Contact(name=name, phone=f"+{wa_id}", external_id=wa_id)
+    started, _, _ = await conversations.start_conversation(
+        hf, session, agent_id=connection.agent_id, channel=CHANNEL, contact=contact
+    )
+    return started.id
+
+
+def _client_id(payload: dict[str, Any]) -> str:
+    # wamids are about 60 characters; the column holds 100.
+    return str(payload["message_id"])[-100:]
+
+
+# --- outbound ----------------------------------------------------------------------------
+
+
+async def queue_delivery(session: AsyncSession, message: Message) -> None:
+    """Queue sending one of our messages to the user's WhatsApp, in the message's transaction."""
+    await repo.add(
+        session,
+        OutboxJob(
+            kind=DELIVERY_JOB,
+            payload={"message_id": message.id},
+            idempotency_key=f"{DELIVERY_JOB}:{message.id}",
+            max_attempts=DELIVERY_MAX_ATTEMPTS,
+        ),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Sent:
+    """How a message went out: as itself, or as the template because the window closed."""
+
+    template: str | None = None
+
+
+class DeliverMessage:
+    """Send one message of ours to the user on WhatsApp."""
+
+    def __init__(self, hf: Handoff) -> None:
+        self.hf = hf
+
+    async def perform(self, job: LeasedJob) -> Sent:
+        async with self.hf.db.unit_of_work() as session:
+            message = await session.get(Message, job.payload["message_id"])
+            if message is None:
+                raise Rejected(404, "the message is gone")
+            conversation = await session.get(Conversation, message.conversation_id)
+            assert conversation is not None
+            connection = await connection_of(session, conversation.agent_id)
+            if connection is None:
+                raise Rejected(404, "WhatsApp is no longer connected to this agent")
+            form = form_of(self.hf, connection)
+            last_heard = await _last_user_message_at(session, conversation.id)
+            to, text = conversation.contact_external_id, message.text
+        if not to:
+            raise Rejected(422, "the conversation has no WhatsApp id to answer")
+        cloud = WhatsAppCloud(form, http=self.hf.http)
+        with _job_errors():
+            if last_heard is not None and utcnow() - last_heard < WINDOW:
+                try:
+                    for part in whatsapp.text_parts(text):
+                        await cloud.send_text(to, part)
+                    return Sent()
+                except whatsapp.WindowClosed:
+                    pass  # Graph's clock says the window closed: the template goes instead
+            await cloud.send_template(to)
+        return Sent(template=form.template_name)
+
+    async def apply(self, session: AsyncSession, job: LeasedJob, result: Any) -> None:
+        if isinstance(result, Sent) and result.template is not None:
+            await _tell_team(
+                session,
+                job.payload["message_id"],
+                f"Sent as template '{result.template}' because the 24-hour window closed: "
+                "WhatsApp only lets a business send approved templates 24 hours after the "
+                "user's last message. This reply itself did not reach them; send it again "
+                "once they write back.",
+            )
+
+    async def on_failed(self, session: AsyncSession, job: LeasedJob, error: str) -> None:
+        await _tell_team(
+            session, job.payload["message_id"], f"This reply did not reach WhatsApp: {error}"
+        )
+
+
+@contextmanager
+def _job_errors() -> Iterator[None]:
+    """Turn adapter errors into the outbox's: retry what is temporary, park the rest."""
+    try:
+        yield
+    except whatsapp.RateLimited as error:
+        raise RateLimited(str(error), error.retry_after) from error
+    except whatsapp.Unavailable as error:
+        raise Unavailable(str(error)) from error
+    except whatsapp.InvalidToken as error:
+        raise InvalidCredentials(f"{error}; reconnect WhatsApp with a valid token") from error
+    except whatsapp.Rejected as error:
+        raise Rejected(error.status, str(error)) from error
+    except whatsapp.WindowClosed as error:  # the template itself was refused for the window
+        raise Rejected(400, str(error)) from error
+
+
+async def _last_user_message_at(session: AsyncSession, conversation_id: str) -> datetime | None:
+    query = (
+        select(Message.created_at)
+        .where(Message.conversation_id == conversation_id, Message.role == Role.USER)
+        .order_by(Message.id.desc())
+        .limit(1)
+    )
+    return await session.scalar(query)
+
+
+async def _tell_team(session: AsyncSession, message_id: int, text: str) -> None:
+    """Put an internal note on the conversation's latest ticket, which the inbox shows live."""
+    message = await session.get(Message, message_id)
+    if message is None:
+        return
+    escalation = await repo.latest_escalation(session, message.conversation_id)
+    ticket = await repo.ticket_for_escalation(session, escalation.id) if escalation else None
+    if ticket is None:
+        log.warning("whatsapp delivery note without a ticket", message=message_id, note=text)
+        return
+    await add_note(session, ticket, None, text)
+
+
+def job_handlers(hf: Handoff) -> dict[str, JobHandler]:
+    """Return the WhatsApp job handlers by kind."""
+    return {INBOUND_JOB: ReceiveMessage(hf), DELIVERY_JOB: DeliverMessage(hf)}
