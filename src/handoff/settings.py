@@ -54,6 +54,12 @@ class Settings(BaseSettings):
         description="How often each outbox worker checks the conversation timers: the wait "
         "notice and the inactivity handback.",
     )
+    event_retention_hours: float = Field(
+        default=24.0,
+        gt=0,
+        description="How long live-update events are kept; a stream that reconnects later "
+        "reloads the conversation instead of replaying them.",
+    )
     job_lease_seconds: float = Field(
         default=60.0, gt=0, description="How long a worker holds a job before others may take it."
     )

@@ -7,71 +7,28 @@ Runs Debian's headless Chromium through Playwright against the ``server`` fixtur
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
+from tests.e2e.support import (
+    QUESTION,
+    TIMEOUT,
+    expect,
+    messages,
+    newest_is_from,
+    say,
+)
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Browser
 
 pytestmark = pytest.mark.browser
 
-playwright_sync = pytest.importorskip("playwright.sync_api")
-Browser = playwright_sync.Browser
-Page = playwright_sync.Page
-expect = playwright_sync.expect
-
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
-TIMEOUT = 20_000  # ms, for anything that waits on the server
 
-QUESTION = "How do I reset my password?"
 REPLY = "Hi Jane, I'm Sam from support — I've reset it for you."
 NOTE = "Internal: verified Jane by email before resetting. Do not share."
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    if not Path(CHROMIUM).exists():
-        pytest.skip(f"{CHROMIUM} is not installed (apt-get install -y chromium)")
-    with playwright_sync.sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
-        try:
-            yield browser
-        finally:
-            browser.close()
-
-
-def _messages(page: Page, role: str | None = None) -> Any:
-    selector = "[data-testid=handoff-message]"
-    if role:
-        selector += f"[data-role={role}]"
-    return page.locator(selector)
-
-
-def _say(page: Page, text: str) -> None:
-    """Type into the widget and send with Enter, as a visitor would."""
-    box = page.get_by_test_id("handoff-input")
-    box.fill(text)
-    box.press("Enter")
-    # The visitor's own message shows at once (and is then confirmed by the server).
-    expect(_messages(page, "user").last).to_contain_text(text, timeout=TIMEOUT)
-    expect(box).to_have_value("")
-
-
-def _expect_reply_from(page: Page, role: str) -> Any:
-    """The newest message in the transcript comes from ``role`` (not the visitor)."""
-    last = _messages(page).last
-    expect(last).to_have_attribute("data-role", role, timeout=TIMEOUT)
-    expect(last).to_have_attribute("data-id", re.compile(r"\S"))
-    return last
 
 
 def run_round_trip(server: Any, browser: Browser) -> None:
@@ -93,20 +50,20 @@ def run_round_trip(server: Any, browser: Browser) -> None:
     expect(status).to_contain_text("AI assistant")
 
     # A question from the demo FAQ gets an answer from the AI.
-    _say(page, QUESTION)
-    answer = _expect_reply_from(page, "assistant")
+    say(page, QUESTION)
+    answer = newest_is_from(page, "assistant")
     expect(answer).not_to_have_text("")
     expect(status).to_contain_text("AI assistant")
 
     # An explicit request for a person: the visitor is anonymous, so the AI asks for an email.
-    _say(page, "I want to talk to a human")
-    ask = _expect_reply_from(page, "assistant")
+    say(page, "I want to talk to a human")
+    ask = newest_is_from(page, "assistant")
     expect(ask).to_contain_text(re.compile("email", re.IGNORECASE))
     expect(status).to_contain_text("AI assistant")
 
-    _say(page, "jane@example.com")
+    say(page, "jane@example.com")
     expect(status).to_contain_text("Support team", timeout=TIMEOUT)
-    expect(_messages(page).last).not_to_have_attribute("data-role", "user", timeout=TIMEOUT)
+    expect(messages(page).last).not_to_have_attribute("data-role", "user", timeout=TIMEOUT)
 
     session = page.evaluate(
         "key => JSON.parse(localStorage.getItem(key))", f"handoff:{agent}:widget"
@@ -160,7 +117,7 @@ def run_round_trip(server: Any, browser: Browser) -> None:
     ).to_contain_text(REPLY)
     expect(reply_box).to_have_value("")
 
-    human = _messages(page, "human_agent").last
+    human = messages(page, "human_agent").last
     expect(human).to_contain_text(REPLY, timeout=TIMEOUT)
     expect(human).to_be_in_viewport()  # the chat follows new messages
     expect(status).to_contain_text("Support team")
@@ -177,26 +134,26 @@ def run_round_trip(server: Any, browser: Browser) -> None:
     # A reload keeps the conversation (token in localStorage) and the live stream.
     page.reload()
     expect(page.get_by_test_id("handoff-panel")).to_be_visible()
-    expect(_messages(page, "human_agent").last).to_contain_text(REPLY, timeout=TIMEOUT)
+    expect(messages(page, "human_agent").last).to_contain_text(REPLY, timeout=TIMEOUT)
     expect(page.get_by_test_id("handoff-status")).to_contain_text("Support team")
     status = page.get_by_test_id("handoff-status")
 
     # Solve: the AI takes over again, and says so.
-    system_before = _messages(page, "system").count()
+    system_before = messages(page, "system").count()
     inbox.get_by_test_id("solve-button").click()
     expect(inbox.get_by_test_id("ticket-status")).to_contain_text("Solved")
     expect(inbox.get_by_test_id("solve-button")).to_be_disabled()
-    expect(_messages(page, "system")).to_have_count(system_before + 1, timeout=TIMEOUT)
+    expect(messages(page, "system")).to_have_count(system_before + 1, timeout=TIMEOUT)
     expect(status).to_contain_text("AI assistant", timeout=TIMEOUT)
 
     # The note never reached the visitor (the handback came after it on the same stream).
-    expect(_messages(page).filter(has_text=NOTE)).to_have_count(0)
+    expect(messages(page).filter(has_text=NOTE)).to_have_count(0)
     expect(page.get_by_text(NOTE)).to_have_count(0)
 
     # Back with the AI: the same question is answered by the assistant again.
-    _say(page, QUESTION)
-    _expect_reply_from(page, "assistant")
-    expect(_messages(page, "assistant").last).to_contain_text("Forgot password", timeout=TIMEOUT)
+    say(page, QUESTION)
+    newest_is_from(page, "assistant")
+    expect(messages(page, "assistant").last).to_contain_text("Forgot password", timeout=TIMEOUT)
     expect(status).to_contain_text("AI assistant")
 
     # The reply box is closed on a solved ticket.

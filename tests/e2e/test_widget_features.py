@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -16,7 +15,6 @@ from tests.conftest import Server
 from tests.e2e.support import (
     QUESTION,
     TIMEOUT,
-    chromium,
     conversation_id,
     escalate,
     expect,
@@ -36,12 +34,6 @@ if TYPE_CHECKING:
     from playwright.sync_api import Browser
 
 pytestmark = pytest.mark.browser
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with chromium() as browser:
-        yield browser
 
 
 def test_back_to_the_ai_while_the_team_is_awaited(server: Server, browser: Browser) -> None:

@@ -9,7 +9,6 @@ saw. A send whose answer is lost on the way back is retried and still stored onc
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -17,7 +16,6 @@ from tests.conftest import Server
 from tests.e2e.support import (
     TIMEOUT,
     NetworkCut,
-    chromium,
     conversation_id,
     escalate,
     expect,
@@ -31,12 +29,6 @@ if TYPE_CHECKING:
     from playwright.sync_api import Browser
 
 pytestmark = pytest.mark.browser
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with chromium() as browser:
-        yield browser
 
 
 def test_offline_messages_and_replies_arrive_exactly_once(server: Server, browser: Browser) -> None:

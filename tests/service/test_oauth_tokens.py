@@ -10,9 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import multiprocessing
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from multiprocessing.synchronize import Barrier
-from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -24,27 +23,15 @@ from handoff.service import integrations
 from handoff.service.demo import ensure_demo
 from handoff.service.runtime import Handoff
 from handoff.settings import Settings
-from handoff.store.migrate import upgrade
 from handoff.store.models import Agent, Integration
-from tests.conftest import BACKENDS, fresh_database_url
 from tests.fakes.zendesk import FakeZendesk
-
-SECRET_KEY = "test-secret"
+from tests.service.support import SECRET_KEY
 
 
 @pytest.fixture
 def fake() -> Iterator[FakeZendesk]:
     with FakeZendesk() as server:
         yield server
-
-
-@pytest.fixture(params=BACKENDS)
-async def hf(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Handoff]:
-    url = await asyncio.to_thread(fresh_database_url, request.param, tmp_path)
-    await asyncio.to_thread(upgrade, url)
-    runtime = Handoff(Settings(database_url=url, data_dir=tmp_path, secret_key=SECRET_KEY))
-    yield runtime
-    await runtime.close()
 
 
 def oauth_form(fake: FakeZendesk) -> dict[str, Any]:

@@ -2,52 +2,16 @@
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import AsyncIterator
-from pathlib import Path
-
 import pytest
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
-from handoff.decide import Encoder
-from handoff.domain import Contact, HandbackReason
-from handoff.service import conversations, stretch
-from handoff.service.demo import ensure_demo
+from handoff.domain import HandbackReason
+from handoff.service import stretch
 from handoff.service.inbox import create_native_ticket
 from handoff.service.runtime import Handoff
-from handoff.settings import Settings
-from handoff.store.migrate import upgrade
 from handoff.store.models import Conversation, Escalation, Message, OutboxJob
-from tests.conftest import BACKENDS, fresh_database_url
-
-
-@pytest.fixture(params=BACKENDS)
-async def hf(
-    request: pytest.FixtureRequest, tmp_path: Path, encoder: Encoder
-) -> AsyncIterator[Handoff]:
-    url = await asyncio.to_thread(fresh_database_url, request.param, tmp_path)
-    await asyncio.to_thread(upgrade, url)
-    runtime = Handoff(
-        Settings(database_url=url, data_dir=tmp_path, secret_key="test-secret"), encoder=encoder
-    )
-    yield runtime
-    await runtime.close()
-
-
-async def open_chat(hf: Handoff, email: str | None = "kim@example.com") -> str:
-    async with hf.transaction() as session:
-        demo = await ensure_demo(session, hf.settings.data_dir)
-        assert demo is not None
-        conversation, _, _ = await conversations.start_conversation(
-            hf, session, agent_id=demo.agent_id, channel="widget", contact=Contact(email=email)
-        )
-        return conversation.id
-
-
-async def say(hf: Handoff, conversation_id: str, text: str) -> conversations.Reply:
-    async with hf.transaction() as session:
-        return await conversations.receive_message(hf, session, conversation_id, text)
+from tests.service.support import open_chat, say
 
 
 async def count(hf: Handoff, model: type, conversation_id: str) -> int:

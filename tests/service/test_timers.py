@@ -5,38 +5,19 @@ inactivity hands back, and business hours hold the clocks until the opening."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
 from sqlalchemy import select
 
-from handoff.decide import Encoder
 from handoff.dispatch import Worker
 from handoff.domain import Contact
 from handoff.service import conversations, inbox, timers
 from handoff.service.demo import ensure_demo
 from handoff.service.runtime import Handoff
-from handoff.settings import Settings
-from handoff.store.migrate import upgrade
 from handoff.store.models import Action, Escalation, Message, Note, Ticket, utcnow
-from tests.conftest import BACKENDS, fresh_database_url
-from tests.service.test_owner_rules import say
-
-
-@pytest.fixture(params=BACKENDS)
-async def hf(
-    request: pytest.FixtureRequest, tmp_path: Path, encoder: Encoder
-) -> AsyncIterator[Handoff]:
-    url = await asyncio.to_thread(fresh_database_url, request.param, tmp_path)
-    await asyncio.to_thread(upgrade, url)
-    runtime = Handoff(
-        Settings(database_url=url, data_dir=tmp_path, secret_key="test-secret"), encoder=encoder
-    )
-    yield runtime
-    await runtime.close()
+from tests.service.support import say
 
 
 async def escalated_chat(

@@ -50,13 +50,19 @@ class Chat:
 
 
 def start_chat(
-    server: Server, channel: str = "widget", contact: dict[str, Any] | None = None
+    server: Server,
+    channel: str = "widget",
+    contact: dict[str, Any] | None = None,
+    *,
+    agent_id: str | None = None,
 ) -> Chat:
+    """Start a conversation through the public API (on the demo agent unless told)."""
     body: dict[str, Any] = {"channel": channel}
     if contact is not None:
         body["contact"] = contact
+    agent = agent_id or server.demo_agent_id
     with server.client() as client:
-        response = client.post(f"/api/v1/agents/{server.demo_agent_id}/conversations", json=body)
+        response = client.post(f"/api/v1/agents/{agent}/conversations", json=body)
     assert response.status_code == 201, response.text
     data = response.json()
     return Chat(server=server, id=data["id"], token=data["token"], greeting=data["messages"])

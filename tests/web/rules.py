@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from tests.conftest import Server, start_server, stop_server
-from tests.web.chat import Chat
+from tests.web.chat import Chat, start_chat
 
 ALL_CHANNELS = ["widget", "help_page", "whatsapp", "api"]
 TIMER_INTERVAL_SECONDS = "0.2"
@@ -105,14 +105,7 @@ def open_chat(
     server: Server, agent_id: str, channel: str = "widget", contact: dict[str, Any] | None = None
 ) -> Chat:
     """Start a conversation on any channel the agent answers on, through the public API."""
-    body: dict[str, Any] = {"channel": channel}
-    if contact is not None:
-        body["contact"] = contact
-    with server.client() as client:
-        response = client.post(f"/api/v1/agents/{agent_id}/conversations", json=body)
-    assert response.status_code == 201, response.text
-    data = response.json()
-    return Chat(server=server, id=data["id"], token=data["token"], greeting=data["messages"])
+    return start_chat(server, channel, contact, agent_id=agent_id)
 
 
 def back_to_bot(chat: Chat) -> dict[str, Any]:

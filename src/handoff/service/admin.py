@@ -26,7 +26,7 @@ from handoff.domain import (
 )
 from handoff.service import widget
 from handoff.service.assignment import MODES as ASSIGNMENT_MODES
-from handoff.service.auth import Principal
+from handoff.service.auth import Principal, authenticate
 from handoff.service.errors import Conflict, Forbidden, Invalid, NotFound
 from handoff.service.security import hash_password
 from handoff.store import repositories as repo
@@ -48,6 +48,13 @@ CHANNELS = tuple(c.value for c in Channel)
 def require_admin(principal: Principal) -> None:
     if not principal.is_admin:
         raise Forbidden("this needs an admin token")
+
+
+async def authenticate_admin(session: AsyncSession, token: str | None) -> Principal:
+    """Return the caller, who must hold an admin token (the service's or a workspace admin's)."""
+    principal = await authenticate(session, token)
+    require_admin(principal)
+    return principal
 
 
 def _check_channels(field: str, channels: Sequence[str], allowed: Sequence[str]) -> list[str]:
@@ -210,6 +217,11 @@ async def get_agent(session: AsyncSession, principal: Principal, agent_id: str) 
     if agent is None or not principal.can_see(agent.workspace_id):
         raise NotFound("agent not found")
     return agent
+
+
+async def agent_for_admin(session: AsyncSession, token: str | None, agent_id: str) -> Agent:
+    """Return the agent for an admin token that may manage it."""
+    return await get_agent(session, await authenticate_admin(session, token), agent_id)
 
 
 async def create_agent(

@@ -294,9 +294,14 @@ async def _start_escalation(
     conversation = turn.conversation
     anonymous = not (conversation.contact_email or conversation.contact_phone)
     closed = _closed_until(action, utcnow())
+    question = None
     if closed is not None and not conversation.contact_email:
         # Nobody answers before the opening: an email is how the answer reaches a user who
         # leaves, whatever the action says about asking.
+        question = OFFLINE_ASK_FOR_EMAIL.format(when=closed)
+    elif anonymous and action.ask_for_email:
+        question = ASK_FOR_EMAIL
+    if question is not None:
         conversation.pending_escalation = {
             "action_id": action.id,
             "decision": _decision_json(decision),
@@ -304,16 +309,7 @@ async def _start_escalation(
             "prompts": 1,
             "tool_call": _tool_call_json(tool_call),
         }
-        return [await turn.say(Role.ASSISTANT, OFFLINE_ASK_FOR_EMAIL.format(when=closed))]
-    if anonymous and action.ask_for_email:
-        conversation.pending_escalation = {
-            "action_id": action.id,
-            "decision": _decision_json(decision),
-            "trigger_message_id": turn.message.id,
-            "prompts": 1,
-            "tool_call": _tool_call_json(tool_call),
-        }
-        return [await turn.say(Role.ASSISTANT, ASK_FOR_EMAIL)]
+        return [await turn.say(Role.ASSISTANT, question)]
     return await escalate(turn, action, decision, turn.message.id, tool_call=tool_call)
 
 

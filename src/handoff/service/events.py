@@ -10,8 +10,10 @@ import asyncio
 from collections.abc import Sequence
 from contextlib import suppress
 from dataclasses import dataclass
-from typing import Any
+from datetime import datetime
+from typing import Any, cast
 
+from sqlalchemy import CursorResult, delete
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from handoff.store import repositories as repo
@@ -33,6 +35,15 @@ class EventBus:
         changed = self._changed
         with suppress(TimeoutError):
             await asyncio.wait_for(changed.wait(), seconds)
+
+
+async def prune(session: AsyncSession, *, before: datetime) -> int:
+    """Delete the events written before `before`; return how many. Streams need only recent
+    ones (a reconnecting client reloads the conversation), and typing pings add up."""
+    result = await session.execute(
+        delete(Event).where(Event.created_at < before).execution_options(synchronize_session=False)
+    )
+    return int(cast("CursorResult[Any]", result).rowcount or 0)
 
 
 async def publish(

@@ -8,6 +8,7 @@ transaction; its connector makes a repeated call idempotent.
 from __future__ import annotations
 
 from dataclasses import replace
+from datetime import timedelta
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -17,6 +18,7 @@ from handoff.dispatch import JobHandler, LeasedJob, RetryPolicy, Worker
 from handoff.domain import NATIVE, Channel, Contact, EscalationStatus, TicketPacket, TicketRef
 from handoff.helpdesks import Helpdesk
 from handoff.helpdesks.errors import Unavailable
+from handoff.service import events
 from handoff.service.inbox import create_native_ticket
 from handoff.service.integrations import connector_for, integration_for_platform
 from handoff.service.posting import publish_state, to_domain
@@ -24,7 +26,7 @@ from handoff.service.runtime import Handoff
 from handoff.service.timers import sweep
 from handoff.service.whatsapp import job_handlers as whatsapp_jobs
 from handoff.store import repositories as repo
-from handoff.store.models import Agent, Conversation, Escalation, Message
+from handoff.store.models import Agent, Conversation, Escalation, Message, utcnow
 
 
 def contact_of(conversation: Conversation) -> Contact:
@@ -156,6 +158,14 @@ def job_handlers(hf: Handoff) -> dict[str, JobHandler]:
     }
 
 
+async def housekeeping(hf: Handoff) -> None:
+    """What every worker does between jobs: the conversation timers, then old events."""
+    await sweep(hf)
+    before = utcnow() - timedelta(hours=hf.settings.event_retention_hours)
+    async with hf.transaction() as session:
+        await events.prune(session, before=before)
+
+
 def build_worker(hf: Handoff) -> Worker:
     """Return an outbox worker wired to this runtime's database, handlers and settings."""
     settings = hf.settings
@@ -167,7 +177,7 @@ def build_worker(hf: Handoff) -> Worker:
         retry=RetryPolicy(settings.retry_base_seconds, settings.retry_max_seconds),
         wait_for_work=hf.bus.wait,
         on_change=hf.bus.notify,
-        # Every worker process also runs the conversation timers (wait notice, inactivity).
-        tick=lambda: sweep(hf),
+        # Every worker process also runs the conversation timers and prunes old events.
+        tick=lambda: housekeeping(hf),
         tick_seconds=settings.timer_interval_seconds,
     )

@@ -334,6 +334,7 @@ class Event(Base):
     __table_args__ = (
         Index("ix_events_conversation", "conversation_id", "id"),
         Index("ix_events_workspace", "workspace_id", "id"),
+        Index("ix_events_created", "created_at"),  # pruning
     )
     id: Mapped[int] = mapped_column(SerialId, primary_key=True)
     workspace_id: Mapped[str] = mapped_column(String(32))

@@ -5,10 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Query, Response
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from handoff.service import admin, integrations, outbox, widget
-from handoff.service.auth import Principal, authenticate
 from handoff.service.views import member_json
 from handoff.web.deps import HandoffDep, TokenDep
 from handoff.web.schemas import (
@@ -26,17 +24,11 @@ from handoff.web.schemas import (
 router = APIRouter(prefix="/api/v1", tags=["admin"])
 
 
-async def _admin(session: AsyncSession, token: str | None) -> Principal:
-    principal = await authenticate(session, token)
-    admin.require_admin(principal)
-    return principal
-
-
 @router.get("/workspaces")
 async def list_workspaces(hf: HandoffDep, token: TokenDep) -> list[dict[str, Any]]:
     """Return the workspaces the caller administers."""
     async with hf.transaction() as session:
-        principal = await _admin(session, token)
+        principal = await admin.authenticate_admin(session, token)
         return await admin.list_workspaces(session, principal)
 
 
@@ -44,7 +36,9 @@ async def list_workspaces(hf: HandoffDep, token: TokenDep) -> list[dict[str, Any
 async def create_workspace(body: WorkspaceIn, hf: HandoffDep, token: TokenDep) -> dict[str, Any]:
     """Create a workspace (service admin token only)."""
     async with hf.transaction() as session:
-        workspace = await admin.create_workspace(session, await _admin(session, token), body.name)
+        workspace = await admin.create_workspace(
+            session, await admin.authenticate_admin(session, token), body.name
+        )
         return admin.workspace_json(workspace)
 
 
@@ -56,7 +50,7 @@ async def create_member(
     async with hf.transaction() as session:
         member = await admin.create_member(
             session,
-            await _admin(session, token),
+            await admin.authenticate_admin(session, token),
             workspace_id=workspace_id,
             email=str(body.email),
             name=body.name,
@@ -74,7 +68,7 @@ async def update_workspace(
     async with hf.transaction() as session:
         workspace = await admin.update_workspace(
             session,
-            await _admin(session, token),
+            await admin.authenticate_admin(session, token),
             workspace_id,
             body.model_dump(exclude_unset=True),
         )
@@ -88,7 +82,10 @@ async def update_member(
     """Set a member's avatar, away status or cap on automatically assigned open tickets."""
     async with hf.transaction() as session:
         member = await admin.update_member(
-            session, await _admin(session, token), member_id, body.model_dump(exclude_unset=True)
+            session,
+            await admin.authenticate_admin(session, token),
+            member_id,
+            body.model_dump(exclude_unset=True),
         )
         return member_json(member)
 
@@ -97,7 +94,7 @@ async def update_member(
 async def list_agents(hf: HandoffDep, token: TokenDep) -> list[dict[str, Any]]:
     """Return the AI agents the caller administers."""
     async with hf.transaction() as session:
-        principal = await _admin(session, token)
+        principal = await admin.authenticate_admin(session, token)
         return await admin.list_agents(session, principal)
 
 
@@ -107,7 +104,7 @@ async def create_agent(body: AgentIn, hf: HandoffDep, token: TokenDep) -> dict[s
     async with hf.transaction() as session:
         agent = await admin.create_agent(
             session,
-            await _admin(session, token),
+            await admin.authenticate_admin(session, token),
             workspace_id=body.workspace_id,
             name=body.name,
             channels=[c.value for c in body.channels],
@@ -119,9 +116,7 @@ async def create_agent(body: AgentIn, hf: HandoffDep, token: TokenDep) -> dict[s
 @router.get("/agents/{agent_id}")
 async def get_agent(agent_id: str, hf: HandoffDep, token: TokenDep) -> dict[str, Any]:
     async with hf.transaction() as session:
-        return admin.agent_json(
-            await admin.get_agent(session, await _admin(session, token), agent_id)
-        )
+        return admin.agent_json(await admin.agent_for_admin(session, token, agent_id))
 
 
 @router.get("/agents/{agent_id}/widget", tags=["widget"])
@@ -139,7 +134,7 @@ async def put_widget(
 ) -> dict[str, Any]:
     """Replace the widget's colours and texts; omitted ones go back to the defaults."""
     async with hf.transaction() as session:
-        agent = await admin.get_agent(session, await _admin(session, token), agent_id)
+        agent = await admin.agent_for_admin(session, token, agent_id)
         return widget.save(agent, body.model_dump(exclude_none=True))
 
 
@@ -147,7 +142,7 @@ async def put_widget(
 async def get_knowledge(agent_id: str, hf: HandoffDep, token: TokenDep) -> list[dict[str, str]]:
     """Return the agent's knowledge base (question and answer pairs)."""
     async with hf.transaction() as session:
-        agent = await admin.get_agent(session, await _admin(session, token), agent_id)
+        agent = await admin.agent_for_admin(session, token, agent_id)
         return await admin.knowledge(session, agent)
 
 
@@ -157,7 +152,7 @@ async def put_knowledge(
 ) -> list[dict[str, str]]:
     """Replace the agent's knowledge base."""
     async with hf.transaction() as session:
-        agent = await admin.get_agent(session, await _admin(session, token), agent_id)
+        agent = await admin.agent_for_admin(session, token, agent_id)
         await admin.replace_knowledge(session, agent, [(e.question, e.answer) for e in body])
         return await admin.knowledge(session, agent)
 
@@ -169,7 +164,7 @@ async def list_integrations(agent_id: str, hf: HandoffDep, token: TokenDep) -> l
     Each external one carries its webhook URL and the steps to set it up on the platform.
     """
     async with hf.transaction() as session:
-        agent = await admin.get_agent(session, await _admin(session, token), agent_id)
+        agent = await admin.agent_for_admin(session, token, agent_id)
         return await integrations.list_integrations(hf, session, agent)
 
 
@@ -179,7 +174,7 @@ async def connect_integration(
 ) -> dict[str, Any]:
     """Connect (or reconnect) a helpdesk after checking its credentials with a real call."""
     async with hf.transaction() as session:
-        agent = await admin.get_agent(session, await _admin(session, token), agent_id)
+        agent = await admin.agent_for_admin(session, token, agent_id)
         integration = await integrations.connect(
             hf, session, agent, body.platform, body.credentials
         )
@@ -195,7 +190,7 @@ async def integration_options(
     Connect first, pick from these, then reconnect with the chosen values.
     """
     async with hf.transaction() as session:
-        agent = await admin.get_agent(session, await _admin(session, token), agent_id)
+        agent = await admin.agent_for_admin(session, token, agent_id)
         return await integrations.platform_options(hf, session, agent, platform)
 
 
@@ -203,7 +198,7 @@ async def integration_options(
 async def list_actions(agent_id: str, hf: HandoffDep, token: TokenDep) -> list[dict[str, Any]]:
     """Return the agent's escalate actions."""
     async with hf.transaction() as session:
-        agent = await admin.get_agent(session, await _admin(session, token), agent_id)
+        agent = await admin.agent_for_admin(session, token, agent_id)
         return await admin.list_actions(session, agent)
 
 
@@ -213,7 +208,7 @@ async def create_action(
 ) -> dict[str, Any]:
     """Create an Escalate to Human action ("Save & enable" is `enabled: true`)."""
     async with hf.transaction() as session:
-        agent = await admin.get_agent(session, await _admin(session, token), agent_id)
+        agent = await admin.agent_for_admin(session, token, agent_id)
         action = await admin.save_action(session, agent, _action_fields(body))
         return admin.action_json(action)
 
@@ -224,7 +219,9 @@ async def update_action(
 ) -> dict[str, Any]:
     """Replace an action's settings."""
     async with hf.transaction() as session:
-        action, agent = await admin.get_action(session, await _admin(session, token), action_id)
+        action, agent = await admin.get_action(
+            session, await admin.authenticate_admin(session, token), action_id
+        )
         action = await admin.save_action(session, agent, _action_fields(body), existing=action)
         return admin.action_json(action)
 
@@ -232,7 +229,9 @@ async def update_action(
 @router.delete("/actions/{action_id}", status_code=204)
 async def delete_action(action_id: str, hf: HandoffDep, token: TokenDep) -> Response:
     async with hf.transaction() as session:
-        action, _ = await admin.get_action(session, await _admin(session, token), action_id)
+        action, _ = await admin.get_action(
+            session, await admin.authenticate_admin(session, token), action_id
+        )
         await session.delete(action)
     return Response(status_code=204)
 
@@ -252,11 +251,15 @@ async def list_jobs(
 ) -> list[dict[str, Any]]:
     """Return outbox jobs, newest first (service admin)."""
     async with hf.transaction() as session:
-        return await outbox.list_jobs(session, await _admin(session, token), status, limit)
+        return await outbox.list_jobs(
+            session, await admin.authenticate_admin(session, token), status, limit
+        )
 
 
 @router.post("/jobs/{job_id}/retry")
 async def retry_job(job_id: int, hf: HandoffDep, token: TokenDep) -> dict[str, Any]:
     """Put a failed job back in the queue with a fresh retry budget."""
     async with hf.transaction() as session:
-        return await outbox.retry_job(session, await _admin(session, token), job_id)
+        return await outbox.retry_job(
+            session, await admin.authenticate_admin(session, token), job_id
+        )

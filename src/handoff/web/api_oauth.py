@@ -12,7 +12,6 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse
 
 from handoff.service import admin, integrations
-from handoff.service.auth import authenticate
 from handoff.service.errors import HandoffError
 from handoff.web.deps import HandoffDep, TokenDep
 from handoff.web.pages import templates
@@ -27,9 +26,7 @@ async def authorize_integration(
 ) -> dict[str, Any]:
     """Start connecting a helpdesk with OAuth: open `authorize_url` to approve access there."""
     async with hf.transaction() as session:
-        principal = await authenticate(session, token)
-        admin.require_admin(principal)
-        agent = await admin.get_agent(session, principal, agent_id)
+        agent = await admin.agent_for_admin(session, token, agent_id)
         url = integrations.start_authorization(hf, agent, body.platform, body.credentials)
     return {"authorize_url": url, "redirect_uri": integrations.redirect_uri(hf)}
 

@@ -6,20 +6,12 @@ from typing import Any
 
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import PlainTextResponse
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from handoff.service import admin, whatsapp
-from handoff.service.auth import Principal, authenticate
 from handoff.service.whatsapp import ConnectForm
 from handoff.web.deps import HandoffDep, TokenDep
 
 router = APIRouter(prefix="/api/v1", tags=["whatsapp"])
-
-
-async def _admin(session: AsyncSession, token: str | None) -> Principal:
-    principal = await authenticate(session, token)
-    admin.require_admin(principal)
-    return principal
 
 
 @router.put("/agents/{agent_id}/channels/whatsapp")
@@ -32,7 +24,7 @@ async def connect_whatsapp(
     answer carries the webhook URL and the steps that finish the setup at Meta.
     """
     async with hf.transaction() as session:
-        agent = await admin.get_agent(session, await _admin(session, token), agent_id)
+        agent = await admin.agent_for_admin(session, token, agent_id)
         connection = await whatsapp.connect(hf, session, agent, body)
         return whatsapp.connection_json(hf, connection)
 
@@ -41,7 +33,7 @@ async def connect_whatsapp(
 async def get_whatsapp(agent_id: str, hf: HandoffDep, token: TokenDep) -> dict[str, Any]:
     """Return the agent's WhatsApp connection, without secrets, and its webhook setup."""
     async with hf.transaction() as session:
-        agent = await admin.get_agent(session, await _admin(session, token), agent_id)
+        agent = await admin.agent_for_admin(session, token, agent_id)
         return whatsapp.connection_json(hf, await whatsapp.require_connection(session, agent))
 
 
@@ -49,7 +41,7 @@ async def get_whatsapp(agent_id: str, hf: HandoffDep, token: TokenDep) -> dict[s
 async def disconnect_whatsapp(agent_id: str, hf: HandoffDep, token: TokenDep) -> Response:
     """Disconnect WhatsApp: its credentials are deleted and its webhook stops answering."""
     async with hf.transaction() as session:
-        agent = await admin.get_agent(session, await _admin(session, token), agent_id)
+        agent = await admin.agent_for_admin(session, token, agent_id)
         await whatsapp.disconnect(session, agent)
     return Response(status_code=204)
 

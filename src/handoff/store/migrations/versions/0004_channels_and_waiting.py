@@ -1,5 +1,5 @@
 """WhatsApp connections, channel rules, business hours, waiting and handback timers,
-inbox assignment, widget theming, and rotating OAuth tokens per integration.
+inbox assignment, widget theming, rotating OAuth tokens per integration, and event pruning.
 
 Revision ID: 0004
 Revises: 0003
@@ -47,6 +47,8 @@ def upgrade() -> None:
         batch.add_column(sa.Column("handback_reason", sa.String(length=16), nullable=True))
         batch.add_column(sa.Column("first_reply_at", UTC_DATETIME, nullable=True))
         batch.add_column(sa.Column("wait_notified_at", UTC_DATETIME, nullable=True))
+    with op.batch_alter_table("events") as batch:
+        batch.create_index("ix_events_created", ["created_at"], unique=False)
     op.create_table(
         "channel_connections",
         sa.Column("id", sa.String(length=32), nullable=False),
@@ -67,6 +69,8 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_table("channel_connections")
+    with op.batch_alter_table("events") as batch:
+        batch.drop_index("ix_events_created")
     with op.batch_alter_table("escalations") as batch:
         batch.drop_column("wait_notified_at")
         batch.drop_column("first_reply_at")

@@ -4,54 +4,20 @@ alternative elsewhere, and after a human stretch the model knows it is answering
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 from sqlalchemy import select
 
-from handoff.decide import Encoder
 from handoff.domain import Contact, HandbackReason
 from handoff.service import conversations, stretch
 from handoff.service.demo import ensure_demo
 from handoff.service.runtime import Handoff
-from handoff.settings import Settings
-from handoff.store.migrate import upgrade
 from handoff.store.models import Action, Conversation, Escalation
-from tests.conftest import fresh_database_url
 from tests.fakes.openai_server import FakeOpenAI, answer, tool_call
-from tests.service.test_owner_rules import say
+from tests.service.support import say
 
 ALTERNATIVE = "Our team answers at help@acme.test."
-
-
-@pytest.fixture(scope="module")
-def fake() -> Iterator[FakeOpenAI]:
-    with FakeOpenAI() as server:
-        yield server
-
-
-@pytest.fixture
-async def hf(tmp_path: Path, encoder: Encoder, fake: FakeOpenAI) -> AsyncIterator[Handoff]:
-    fake.reset()
-    url = await asyncio.to_thread(fresh_database_url, "sqlite", tmp_path)
-    await asyncio.to_thread(upgrade, url)
-    runtime = Handoff(
-        Settings(
-            database_url=url,
-            data_dir=tmp_path,
-            secret_key="s",
-            llm_base_url=fake.base_url,
-            llm_model="m",
-            llm_api_key=fake.api_key,
-            llm_timeout_seconds=0.5,
-        ),
-        encoder=encoder,
-    )
-    yield runtime
-    await runtime.close()
 
 
 async def chat_on(hf: Handoff, channel: str) -> str:
