@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
 from handoff.domain import HandbackReason
-from handoff.service import stretch
+from handoff.service import inbox, stretch
 from handoff.service.inbox import create_native_ticket
 from handoff.service.runtime import Handoff
-from handoff.store.models import Conversation, Escalation, Message, OutboxJob
+from handoff.store.models import Conversation, Escalation, Message, OutboxJob, Ticket
 from tests.service.support import open_chat, say
 
 
@@ -128,3 +130,52 @@ async def test_a_failed_escalation_leaves_nothing_half_written(hf: Handoff) -> N
     assert conversation is not None and conversation.owner == "bot"
     assert users == 0  # the user's message rolled back with the rest
     assert jobs == 0
+
+
+async def test_solving_while_the_user_goes_back_to_the_ai_hands_back_once(hf: Handoff) -> None:
+    chat = await open_chat(hf)
+    await say(hf, chat, "Can I talk to someone from support?")
+    async with hf.transaction() as session:
+        escalation = await session.scalar(
+            select(Escalation).where(Escalation.conversation_id == chat)
+        )
+        assert escalation is not None
+        ticket_id = (await create_native_ticket(hf, session, escalation.id)).id
+
+    user_pressed, agent_may_commit = asyncio.Event(), asyncio.Event()
+
+    async def user_goes_back() -> None:
+        async with hf.transaction() as session:
+            await stretch.back_to_bot(hf, session, chat)
+            user_pressed.set()
+            await agent_may_commit.wait()  # the agent presses Solve before this commits
+
+    async def agent_solves() -> None:
+        await user_pressed.wait()
+        async with hf.transaction() as session:
+            ticket = await session.get(Ticket, ticket_id)
+            assert ticket is not None
+            await inbox.solve(session, ticket)
+
+    both = asyncio.gather(user_goes_back(), agent_solves())
+    await user_pressed.wait()
+    await asyncio.sleep(0.5)  # the agent's transaction now waits for the user's lock
+    agent_may_commit.set()
+    await both
+
+    async with hf.transaction() as session:
+        conversation = await session.get(Conversation, chat)
+        escalation = await session.scalar(
+            select(Escalation).where(Escalation.conversation_id == chat)
+        )
+        handbacks = list(
+            await session.scalars(
+                select(Message.text).where(
+                    Message.conversation_id == chat, Message.role == "system"
+                )
+            )
+        )
+    assert conversation is not None and escalation is not None
+    assert conversation.owner == "bot" and conversation.stretch == 1
+    assert escalation.handback_reason == "user"
+    assert len(handbacks) == 1, handbacks

@@ -132,10 +132,13 @@ async def assign(session: AsyncSession, ticket: Ticket, member_id: str | None) -
 
 async def solve(session: AsyncSession, ticket: Ticket) -> dict[str, Any]:
     """Solve the ticket and hand the conversation back to the AI; solving twice is a no-op."""
+    # The user's "back to the AI" or a timer may be ending the stretch at this very moment:
+    # take the conversation's lock, then look again.
+    conversation = await repo.conversation_for_update(session, ticket.conversation_id)
+    await session.refresh(ticket)
     if ticket.status == "solved":
         return await ticket_summary(session, ticket)
-    conversation = await session.get(Conversation, ticket.conversation_id)
-    escalation = await session.get(Escalation, ticket.escalation_id)
+    escalation = await session.get(Escalation, ticket.escalation_id, populate_existing=True)
     assert conversation is not None and escalation is not None
     await hand_back(session, conversation, escalation, HandbackReason.SOLVED)
     ticket.status = "solved"

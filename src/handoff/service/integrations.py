@@ -315,6 +315,10 @@ async def _apply(session: AsyncSession, integration: Integration, event: TicketE
             )
             .order_by(Escalation.stretch.desc())
             .limit(1)
+            # A reply or a solve races the user's "back to the AI" and the timers: all of them
+            # hold the conversation's row lock, and read the rows afresh once they have it.
+            .with_for_update()
+            .execution_options(populate_existing=True)
         )
     ).first()
     if found is None:

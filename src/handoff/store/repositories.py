@@ -102,8 +102,17 @@ async def action_named(session: AsyncSession, agent_id: str, name: str) -> Actio
 async def conversation_for_update(
     session: AsyncSession, conversation_id: str
 ) -> Conversation | None:
-    """Load a conversation and lock its row, so two messages cannot both escalate it."""
-    query = select(Conversation).where(Conversation.id == conversation_id).with_for_update()
+    """Load a conversation and lock its row, so two messages cannot both escalate it.
+
+    Everything that changes who owns a conversation takes this lock first; the row is read
+    afresh even if the session holds it already.
+    """
+    query = (
+        select(Conversation)
+        .where(Conversation.id == conversation_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
     return await session.scalar(query)
 
 
