@@ -10,7 +10,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -85,12 +85,16 @@ class Server:
         return self.client(self.admin_token)
 
 
-def start_server(backend: str, tmp: Path, *extra_args: str) -> Server:
+def start_server(
+    backend: str, tmp: Path, *extra_args: str, env: Mapping[str, str] | None = None
+) -> Server:
+    """Start `handoff serve --demo` on a fresh database; `env` adds settings."""
     data_dir = tmp / "data"
     port = free_port()
     admin_token = f"hk_test_{secrets.token_urlsafe(16)}"
-    env = {
+    environment = {
         **os.environ,
+        **(env or {}),
         "HANDOFF_DATA_DIR": str(data_dir),
         "HANDOFF_PORT": str(port),
         "HANDOFF_HOST": "127.0.0.1",
@@ -104,12 +108,12 @@ def start_server(backend: str, tmp: Path, *extra_args: str) -> Server:
         if backend == "postgres"
         else f"sqlite+aiosqlite:///{data_dir / 'handoff.db'}"
     )
-    env["HANDOFF_DATABASE_URL"] = database_url
+    environment["HANDOFF_DATABASE_URL"] = database_url
     log_path = tmp / "server.log"
     log = log_path.open("wb")
     process = subprocess.Popen(
         [sys.executable, "-m", "handoff.cli.main", "serve", "--demo", *extra_args],
-        env=env,
+        env=environment,
         stdout=log,
         stderr=subprocess.STDOUT,
     )
@@ -138,7 +142,7 @@ def start_server(backend: str, tmp: Path, *extra_args: str) -> Server:
         member_password=login["password"],
         process=process,
         log_path=log_path,
-        env=env,
+        env=environment,
     )
 
 

@@ -3,7 +3,6 @@ their channels, and servers whose timers tick fast."""
 
 from __future__ import annotations
 
-import os
 import secrets
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -20,15 +19,9 @@ TIMER_INTERVAL_SECONDS = "0.2"
 @contextmanager
 def timed_server(backend: str, tmp: Path, *args: str) -> Iterator[Server]:
     """Start a `handoff serve --demo` whose workers sweep the timers every 0.2 s."""
-    previous = os.environ.get("HANDOFF_TIMER_INTERVAL_SECONDS")
-    os.environ["HANDOFF_TIMER_INTERVAL_SECONDS"] = TIMER_INTERVAL_SECONDS
-    try:
-        server = start_server(backend, tmp, *args)
-    finally:
-        if previous is None:
-            del os.environ["HANDOFF_TIMER_INTERVAL_SECONDS"]
-        else:
-            os.environ["HANDOFF_TIMER_INTERVAL_SECONDS"] = previous
+    server = start_server(
+        backend, tmp, *args, env={"HANDOFF_TIMER_INTERVAL_SECONDS": TIMER_INTERVAL_SECONDS}
+    )
     try:
         yield server
     finally:

@@ -126,8 +126,13 @@ async def receive_message(
     text: str,
     *,
     client_id: str | None = None,
+    draft: Draft | None = None,
 ) -> Reply:
-    """Take one user message and apply the owner rule: the AI answers only while it owns."""
+    """Take one user message and apply the owner rule: the AI answers only while it owns.
+
+    `draft` is the model's reply asked for beforehand (`draft_reply`), outside this
+    transaction; it is used only if the conversation did not change since.
+    """
     conversation = await repo.conversation_for_update(session, conversation_id)
     if conversation is None:
         raise NotFound("conversation not found")
@@ -140,14 +145,64 @@ async def receive_message(
     history = await repo.messages_of(session, conversation.id)
     message = await post_message(session, conversation, agent, Role.USER, text, client_id=client_id)
     turn = Turn(hf, session, conversation, agent, history, message)
+    if draft is not None and not draft.still_fits(conversation, history):
+        draft = None  # something happened meanwhile: ask again, now that we hold the lock
     new = [message]
     if conversation.owner == Owner.HUMAN:
         new += await human_turn(turn)
     elif conversation.pending_escalation is not None:
         new += await _continue_pending(turn)
     else:
-        new += await _bot_turn(turn)
+        new += await _bot_turn(turn, draft)
     return await reply_of(session, conversation, new)
+
+
+@dataclass(frozen=True, slots=True)
+class Draft:
+    """The model's reply to a message, asked for before the message's transaction.
+
+    A model call takes seconds; holding the conversation's lock (on SQLite, the database's
+    write lock) that long would stall everyone. The draft is taken against a snapshot and
+    used only while the snapshot still holds: same stretch, no message since.
+    """
+
+    seen: int | None  # the newest message id the model was shown
+    stretch: int
+    reply: LLMReply | None  # None: the model was unavailable
+
+    def still_fits(self, conversation: Conversation, history: Sequence[Message]) -> bool:
+        newest = history[-1].id if history else None
+        return (
+            self.seen == newest
+            and self.stretch == conversation.stretch
+            and conversation.owner == Owner.BOT
+            and conversation.pending_escalation is None
+        )
+
+
+async def draft_reply(
+    hf: Handoff, conversation_id: str, text: str, *, client_id: str | None = None
+) -> Draft | None:
+    """Ask the model for its reply to `text` without holding any lock; None when the AI
+    will not answer this message with the model (no model, a person owns the chat, a retry)."""
+    if hf.llm is None:
+        return None
+    async with hf.transaction() as session:  # a short read: the snapshot the model sees
+        conversation = await session.get(Conversation, conversation_id)
+        if (
+            conversation is None
+            or conversation.owner != Owner.BOT
+            or conversation.pending_escalation is not None
+            or (client_id and await repo.message_by_client_id(session, conversation_id, client_id))
+        ):
+            return None
+        agent = await session.get(Agent, conversation.agent_id)
+        assert agent is not None
+        history = await repo.messages_of(session, conversation.id)
+        question = await _llm_question(hf, session, conversation, agent, history, text)
+        seen = history[-1].id if history else None
+        stretch = conversation.stretch
+    return Draft(seen=seen, stretch=stretch, reply=await question.ask(hf.llm))
 
 
 def action_config(action: Action) -> ActionConfig:
@@ -198,12 +253,16 @@ async def _channel_rule(session: AsyncSession, agent_id: str, channel: str) -> C
     return None
 
 
-async def _bot_turn(turn: Turn) -> list[Message]:
+async def _knowledge(hf: Handoff, session: AsyncSession, agent_id: str) -> KnowledgeBase:
     entries = [
         KnowledgeEntry(question=e.question, answer=e.answer)
-        for e in await repo.knowledge_of(turn.session, turn.agent.id)
+        for e in await repo.knowledge_of(session, agent_id)
     ]
-    knowledge = turn.hf.knowledge_base(turn.agent.id, entries)
+    return hf.knowledge_base(agent_id, entries)
+
+
+async def _bot_turn(turn: Turn, draft: Draft | None = None) -> list[Message]:
+    knowledge = await _knowledge(turn.hf, turn.session, turn.agent.id)
     answer = await asyncio.to_thread(knowledge.answer, turn.message.text)
     rule = await _channel_rule(turn.session, turn.agent.id, turn.conversation.channel)
     local: Decision | None = None
@@ -218,10 +277,13 @@ async def _bot_turn(turn: Turn) -> list[Message]:
         local = await asyncio.to_thread(turn.hf.decider.decide, context)
     llm = turn.hf.llm
     reply = None
-    if llm is not None:
-        # The tool is offered only where the action may escalate.
-        offered = rule.config if rule is not None and rule.covered else None
-        reply = await _ask_llm(turn, llm, knowledge, offered)
+    if draft is not None:
+        reply = draft.reply
+    elif llm is not None:
+        question = await _llm_question(
+            turn.hf, turn.session, turn.conversation, turn.agent, turn.history, turn.message.text
+        )
+        reply = await question.ask(llm)
     if reply is not None:
         # The model answered: its tool call decides, the local safety net still holds.
         if rule is not None and local is not None:
@@ -246,31 +308,60 @@ async def _act_on(
     return [await turn.say(Role.ASSISTANT, rule.config.alternative)]
 
 
-async def _ask_llm(
-    turn: Turn, llm: LLMAgent, knowledge: KnowledgeBase, action: ActionConfig | None
-) -> LLMReply | None:
-    """Return the model's reply, or None when it is unavailable (the caller falls back)."""
-    grounding = await asyncio.to_thread(
-        knowledge.top, turn.message.text, turn.hf.settings.llm_knowledge_entries
+@dataclass(frozen=True, slots=True)
+class LLMQuestion:
+    """Everything the model is shown for one message, gathered from the database."""
+
+    history: Sequence[domain.Message]
+    message: str
+    knowledge: Sequence[KnowledgeEntry]
+    action: ActionConfig | None  # offered as the tool only where the action may escalate
+    agent_name: str
+    stretch: HumanStretch | None
+
+    async def ask(self, llm: LLMAgent) -> LLMReply | None:
+        """Return the model's reply, or None when it is unavailable (the caller falls back)."""
+        try:
+            return await llm.respond(
+                history=self.history,
+                message=self.message,
+                knowledge=self.knowledge,
+                action=self.action,
+                agent_name=self.agent_name,
+                stretch=self.stretch,
+            )
+        except LLMUnavailable:
+            return None
+
+
+async def _llm_question(
+    hf: Handoff,
+    session: AsyncSession,
+    conversation: Conversation,
+    agent: Agent,
+    history: Sequence[Message],
+    text: str,
+) -> LLMQuestion:
+    knowledge = await _knowledge(hf, session, agent.id)
+    grounding = await asyncio.to_thread(knowledge.top, text, hf.settings.llm_knowledge_entries)
+    rule = await _channel_rule(session, agent.id, conversation.channel)
+    return LLMQuestion(
+        history=to_domain(history),
+        message=text,
+        knowledge=grounding,
+        action=rule.config if rule is not None and rule.covered else None,
+        agent_name=agent.name,
+        stretch=await _last_human_stretch(session, conversation),
     )
-    try:
-        return await llm.respond(
-            history=to_domain(turn.history),
-            message=turn.message.text,
-            knowledge=grounding,
-            action=action,
-            agent_name=turn.agent.name,
-            stretch=await _last_human_stretch(turn),
-        )
-    except LLMUnavailable:
-        return None
 
 
-async def _last_human_stretch(turn: Turn) -> HumanStretch | None:
+async def _last_human_stretch(
+    session: AsyncSession, conversation: Conversation
+) -> HumanStretch | None:
     """Return the latest finished human stretch, so the model knows it is answering again."""
-    if turn.conversation.stretch == 0:
+    if conversation.stretch == 0:
         return None
-    previous = await repo.latest_escalation(turn.session, turn.conversation.id)
+    previous = await repo.latest_escalation(session, conversation.id)
     if previous is None or previous.solved_at is None:
         return None
     reason = HandbackReason(previous.handback_reason or HandbackReason.SOLVED)

@@ -3,8 +3,11 @@ its tool call escalates, the local safety net holds, and a failing model falls b
 
 from __future__ import annotations
 
+import asyncio
+
 from sqlalchemy import select
 
+from handoff.service import conversations
 from handoff.service.runtime import Handoff
 from handoff.store.models import Escalation
 from tests.fakes.openai_server import FakeOpenAI, answer, server_error, tool_call
@@ -63,3 +66,48 @@ async def test_model_down_falls_back(hf: Handoff, fake: FakeOpenAI) -> None:
     e = await escalation(hf)
     assert e.reasons[0] == "explicit_request"
     assert not e.summary.startswith("AI summary")
+
+
+async def test_the_model_is_asked_before_the_message_transaction(
+    hf: Handoff, fake: FakeOpenAI
+) -> None:
+    chat = await open_chat(hf)
+    # The model takes its time (within the 0.5 s timeout these tests run with).
+    fake.push(answer("We support Chrome.", delay=0.35))
+    slow = asyncio.create_task(say(hf, chat, "Which browsers do you support?"))
+    await asyncio.sleep(0.1)  # the draft is being asked for
+    # Meanwhile others write: on SQLite a held transaction would block this until the answer.
+    other = await open_chat(hf)
+    assert other and not slow.done()
+    reply = await slow
+    assert reply.messages[1]["text"] == "We support Chrome."
+    assert len(fake.chat_requests) == 1
+
+
+async def test_a_draft_overtaken_by_another_message_is_asked_again(
+    hf: Handoff, fake: FakeOpenAI
+) -> None:
+    chat = await open_chat(hf)
+    fake.push(answer("Draft for the first question."))
+    draft = await conversations.draft_reply(hf, chat, "Which browsers do you support?")
+    assert draft is not None and draft.reply is not None
+    fake.push(answer("Hello there!"))
+    await say(hf, chat, "hello")  # lands first: the draft no longer fits
+    fake.push(answer("Chrome, Firefox and Safari."))
+    async with hf.transaction() as session:
+        reply = await conversations.receive_message(
+            hf, session, chat, "Which browsers do you support?", draft=draft
+        )
+    assert reply.messages[1]["text"] == "Chrome, Firefox and Safari."
+    assert len(fake.chat_requests) == 3
+    # The model saw the message that overtook the draft.
+    assert "hello" in str(fake.chat_requests[-1]["messages"])
+
+
+async def test_no_draft_while_a_person_owns_the_conversation(hf: Handoff, fake: FakeOpenAI) -> None:
+    chat = await open_chat(hf)
+    fake.push(answer("unused"))
+    await say(hf, chat, "Let me talk to a person please")
+    asked = len(fake.chat_requests)
+    assert await conversations.draft_reply(hf, chat, "are you there?") is None
+    assert len(fake.chat_requests) == asked
