@@ -62,7 +62,7 @@ def create_app(hf: Handoff) -> FastAPI:
     app.add_middleware(
         CORSMiddleware,
         allow_origins=hf.settings.cors_origins,
-        allow_methods=["GET", "POST", "PUT", "DELETE"],
+        allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
         allow_headers=["Authorization", "Content-Type", "Last-Event-ID"],
         allow_credentials=False,
     )
