@@ -75,6 +75,17 @@ def platform_title(platform: str) -> str:
     return HELPDESKS[platform].title if platform in HELPDESKS else platform
 
 
+def platform_forms() -> list[dict[str, Any]]:
+    """Return every helpdesk's connect form as JSON schema, for an admin UI to render.
+
+    Secrets are `SecretStr` fields, which the schema marks `format: password` and `writeOnly`.
+    """
+    return [
+        {"platform": key, "title": cls.title, "form": cls.credentials_model.model_json_schema()}
+        for key, cls in HELPDESKS.items()
+    ]
+
+
 def redirect_uri(hf: Handoff) -> str:
     """The one callback URL an admin registers in every platform's OAuth client."""
     return hf.settings.resolved_public_url + CALLBACK_PATH

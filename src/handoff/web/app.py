@@ -24,6 +24,7 @@ from handoff.web import (
     api_conversations,
     api_inbox,
     api_oauth,
+    api_platforms,
     api_webhooks,
     api_whatsapp,
     pages,
@@ -97,6 +98,7 @@ def create_app(hf: Handoff) -> FastAPI:
     app.include_router(api_conversations.router)
     app.include_router(api_inbox.router)
     app.include_router(api_oauth.router)
+    app.include_router(api_platforms.router)
     app.include_router(api_webhooks.router)
     app.include_router(api_whatsapp.router)
     app.include_router(pages.router)

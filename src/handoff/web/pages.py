@@ -1,4 +1,5 @@
-"""HTML pages: the landing page, the demo company site, the full-page help chat and the inbox.
+"""HTML pages: the landing page, the demo company site, the full-page help chat, the inbox
+and the admin settings.
 
 The pages are thin shells; the chat (``static/widget.js``) and the inbox (``static/inbox.js``)
 talk to the JSON API. The app mounts ``router`` and serves ``/static`` from ``static/``.
@@ -57,3 +58,9 @@ async def help_page(request: Request, agent_id: str, hf: HandoffDep) -> HTMLResp
 async def inbox(request: Request) -> HTMLResponse:
     """The support agents' inbox (a single-page app over the tickets API)."""
     return _render(request, "inbox.html")
+
+
+@router.get("/settings", response_class=HTMLResponse)
+async def settings(request: Request) -> HTMLResponse:
+    """Workspace admins' settings: integrations, the escalate action, widget, team, WhatsApp."""
+    return _render(request, "settings.html")

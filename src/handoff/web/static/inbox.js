@@ -441,6 +441,11 @@
     const meName = (state.me && state.me.name) || "Agent";
     const logout = h("button", { class: "btn btn-ghost btn-sm", type: "button", "data-testid": "logout", title: "Log out" }, icon("logout"), h("span", { text: "Log out" }));
     logout.addEventListener("click", logOut);
+    // Admins configure integrations, the escalate action, the widget and the team there.
+    const settingsLink =
+      state.me && state.me.role === "admin"
+        ? h("a", { class: "btn btn-ghost btn-sm", href: "/settings", style: "text-decoration: none", "data-testid": "settings-link", text: "Settings" })
+        : null;
     // Away members get no new tickets from automatic assignment (the service admin has no status).
     ui.away = null;
     if (state.me && state.me.id != null) {
@@ -465,6 +470,7 @@
         ui.away,
         avatar(meName, "avatar-sm", state.me && state.me.avatar_url),
         h("div", { class: "me-text" }, h("span", { class: "me-name", "data-testid": "me-name", text: meName }), h("span", { class: "me-role", text: (state.me && state.me.role) || "" })),
+        settingsLink,
         logout,
       ),
     );
