@@ -7,29 +7,13 @@
 (() => {
   "use strict";
 
-  const TOKEN_KEY = "handoff:inbox:token";
+  const staff = window.HandoffStaff;
+  const { h, ApiError, request, toast } = staff;
+
   const app = document.getElementById("inbox-app");
-  const toasts = document.getElementById("toasts");
   const BASE_TITLE = "Inbox · handoff";
 
   // ---------------------------------------------------------------- tiny helpers
-  function h(tag, attrs, ...children) {
-    const node = document.createElement(tag);
-    if (attrs) {
-      for (const [k, v] of Object.entries(attrs)) {
-        if (v === null || v === undefined || v === false) continue;
-        if (k === "class") node.className = v;
-        else if (k === "text") node.textContent = v;
-        else if (k.startsWith("on") && typeof v === "function") node.addEventListener(k.slice(2), v);
-        else node.setAttribute(k, v === true ? "" : String(v));
-      }
-    }
-    for (const c of children.flat(Infinity)) {
-      if (c === null || c === undefined || c === false) continue;
-      node.append(c instanceof Node ? c : document.createTextNode(String(c)));
-    }
-    return node;
-  }
 
   const ICONS = {
     logo:
@@ -158,43 +142,9 @@
   };
   const ROLE_LABEL = { user: "Visitor", assistant: "AI assistant", human_agent: "Agent", system: "System" };
 
-  function toast(message, kind = "error") {
-    const t = h("div", { class: `toast toast-${kind}`, "data-testid": "toast", role: kind === "error" ? "alert" : "status" }, message);
-    const close = h("button", { class: "toast-close", type: "button", "aria-label": "Dismiss", text: "×" });
-    close.addEventListener("click", () => t.remove());
-    t.append(close);
-    toasts.append(t);
-    setTimeout(() => t.classList.add("leaving"), 5200);
-    setTimeout(() => t.remove(), 5600);
-  }
 
   // ---------------------------------------------------------------- API
-  class ApiError extends Error {
-    constructor(status, message, data) {
-      super(message);
-      this.status = status;
-      this.data = data;
-    }
-  }
 
-  function detailOf(data) {
-    if (!data || typeof data !== "object") return "";
-    const d = data.detail;
-    if (typeof d === "string") return d;
-    if (Array.isArray(d)) {
-      return d
-        .map((e) => {
-          if (!e || typeof e.msg !== "string") return "";
-          const field = Array.isArray(e.loc) ? e.loc.filter((x) => x !== "body").join(".") : "";
-          const msg = e.msg.replace(/^Value error, /, "");
-          return field ? `${field}: ${msg}` : msg;
-        })
-        .filter(Boolean)
-        .join(" · ");
-    }
-    if (d && typeof d === "object" && typeof d.message === "string") return d.message;
-    return "";
-  }
 
   const state = {
     token: null,
@@ -219,57 +169,24 @@
     loadSeq: 0,
   };
 
+
   function getToken() {
-    try {
-      return localStorage.getItem(TOKEN_KEY);
-    } catch {
-      return state.token;
-    }
+    return staff.storedToken();
   }
   function setToken(t) {
     state.token = t;
-    try {
-      if (t) localStorage.setItem(TOKEN_KEY, t);
-      else localStorage.removeItem(TOKEN_KEY);
-    } catch {
-      /* storage blocked: keep it in memory */
-    }
+    staff.storeToken(t);
   }
 
   async function api(path, { method = "GET", body, auth = true, expire = true } = {}) {
-    const headers = { Accept: "application/json" };
-    if (body !== undefined) headers["Content-Type"] = "application/json";
-    if (auth && state.token) headers.Authorization = `Bearer ${state.token}`;
-    let res;
     try {
-      res = await fetch(path, {
-        method,
-        headers,
-        body: body === undefined ? undefined : JSON.stringify(body),
-        credentials: "same-origin",
-      });
-    } catch {
-      throw new ApiError(0, "Can't reach the server. Check your connection.");
-    }
-    const raw = await res.text();
-    let data = null;
-    if (raw) {
-      try {
-        data = JSON.parse(raw);
-      } catch {
-        data = null;
-      }
-    }
-    if (!res.ok) {
-      const msg = detailOf(data) || (res.status >= 500 ? "Server error. Please try again." : `Request failed (${res.status}).`);
-      const err = new ApiError(res.status, msg, data);
-      if (auth && expire && res.status === 401) {
-        sessionExpired();
-      }
+      return await request(path, { method, body, token: auth ? state.token : null });
+    } catch (err) {
+      if (auth && expire && err.status === 401) sessionExpired();
       throw err;
     }
-    return data;
   }
+
 
   function sessionExpired() {
     if (!state.token) return;

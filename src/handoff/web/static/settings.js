@@ -10,11 +10,12 @@
 (() => {
   "use strict";
 
+  const staff = window.HandoffStaff;
+  const { h, ApiError, errorPath, errorMessage, humanize, request, toast } = staff;
+
   // Same storage as the inbox: signing in on one signs in on the other.
-  const TOKEN_KEY = "handoff:inbox:token";
   const AGENT_KEY = "handoff:settings:agent";
   const app = document.getElementById("settings-app");
-  const toasts = document.getElementById("toasts");
 
   const SECTIONS = [
     ["integrations", "Integrations", "Helpdesks your tickets go to"],
@@ -81,23 +82,6 @@
   const ADVANCED = new Set(["base_url", "accounts_url"]);
 
   // ---------------------------------------------------------------- tiny helpers
-  function h(tag, attrs, ...children) {
-    const node = document.createElement(tag);
-    if (attrs) {
-      for (const [k, v] of Object.entries(attrs)) {
-        if (v === null || v === undefined || v === false) continue;
-        if (k === "class") node.className = v;
-        else if (k === "text") node.textContent = v;
-        else if (k.startsWith("on") && typeof v === "function") node.addEventListener(k.slice(2), v);
-        else node.setAttribute(k, v === true ? "" : String(v));
-      }
-    }
-    for (const c of children.flat(Infinity)) {
-      if (c === null || c === undefined || c === false) continue;
-      node.append(c instanceof Node ? c : document.createTextNode(String(c)));
-    }
-    return node;
-  }
 
   const LOGO =
     '<svg viewBox="0 0 32 32" width="26" height="26" aria-hidden="true" focusable="false"><rect width="32" height="32" rx="8" fill="#4f46e5"/><path d="M8 17.5c0-4.7 3.6-8.5 8-8.5s8 3.8 8 8.5" fill="none" stroke="#fff" stroke-width="2.6" stroke-linecap="round"/><circle cx="11" cy="21" r="3" fill="#fff"/><circle cx="21" cy="21" r="3" fill="#a5f3fc"/></svg>';
@@ -131,15 +115,6 @@
     return frag;
   }
 
-  function toast(message, kind = "error") {
-    const t = h("div", { class: `toast toast-${kind}`, "data-testid": "toast", role: kind === "error" ? "alert" : "status" }, message);
-    const close = h("button", { class: "toast-close", type: "button", "aria-label": "Dismiss", text: "×" });
-    close.addEventListener("click", () => t.remove());
-    t.append(close);
-    toasts.append(t);
-    setTimeout(() => t.classList.add("leaving"), 5200);
-    setTimeout(() => t.remove(), 5600);
-  }
 
   function safeHttpUrl(raw) {
     try {
@@ -191,50 +166,12 @@
   }
 
   // ---------------------------------------------------------------- API
-  class ApiError extends Error {
-    constructor(status, message, data) {
-      super(message);
-      this.status = status;
-      this.data = data;
-    }
-  }
 
   // The field a validation error names: ["body", "credentials.url"] or ["body", "channels", 0].
-  function errorPath(item) {
-    if (!item || !Array.isArray(item.loc)) return "";
-    return item.loc
-      .filter((x) => x !== "body")
-      .map(String)
-      .join(".");
-  }
 
   // The service's outcome words (`invalid_auth: …`) read better as sentences.
-  function humanize(message) {
-    return String(message || "")
-      .replace(/^Value error, /, "")
-      .replace(/^invalid_auth: /, "Not connected, the credentials were refused: ")
-      .replace(/^cannot_connect: /, "Could not reach the platform: ");
-  }
 
-  function errorMessage(item) {
-    return humanize(item && item.msg);
-  }
 
-  function detailOf(data) {
-    if (!data || typeof data !== "object") return "";
-    const d = data.detail;
-    if (typeof d === "string") return d;
-    if (Array.isArray(d)) {
-      return d
-        .map((e) => {
-          const path = errorPath(e);
-          return path ? `${path}: ${errorMessage(e)}` : errorMessage(e);
-        })
-        .filter(Boolean)
-        .join(" · ");
-    }
-    return "";
-  }
 
   const state = {
     token: null,
@@ -249,53 +186,28 @@
     loadSeq: 0,
   };
 
+
   function getToken() {
-    try {
-      return localStorage.getItem(TOKEN_KEY);
-    } catch {
-      return state.token;
-    }
+    return staff.storedToken();
   }
   function setToken(t) {
     state.token = t;
-    try {
-      if (t) localStorage.setItem(TOKEN_KEY, t);
-      else localStorage.removeItem(TOKEN_KEY);
-    } catch {
-      /* storage blocked: keep it in memory */
-    }
+    staff.storeToken(t);
   }
 
   async function api(path, { method = "GET", body, auth = true } = {}) {
-    const headers = { Accept: "application/json" };
-    if (body !== undefined) headers["Content-Type"] = "application/json";
-    if (auth && state.token) headers.Authorization = `Bearer ${state.token}`;
-    let res;
     try {
-      res = await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
-    } catch {
-      throw new ApiError(0, "Can't reach the server. Check your connection.");
-    }
-    const raw = await res.text();
-    let data = null;
-    if (raw) {
-      try {
-        data = JSON.parse(raw);
-      } catch {
-        data = null;
-      }
-    }
-    if (!res.ok) {
-      const msg = detailOf(data) || (res.status >= 500 ? "Server error. Please try again." : `Request failed (${res.status}).`);
-      if (auth && res.status === 401 && state.me) {
+      return await request(path, { method, body, token: auth ? state.token : null });
+    } catch (err) {
+      if (auth && err.status === 401 && state.me) {
         setToken(null);
         state.me = null;
         renderLogin("Your session has expired. Please sign in again.");
       }
-      throw new ApiError(res.status, msg, data);
+      throw err;
     }
-    return data;
   }
+
 
   // ---------------------------------------------------------------- form plumbing
   // A form keeps a registry: field key -> { wrap, input, error }. Server errors are shown at
