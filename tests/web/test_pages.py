@@ -36,3 +36,9 @@ def test_inbox_and_static_assets_are_served(server: Server) -> None:
         assert widget.status_code == 200
         assert "javascript" in widget.headers["content-type"]
         assert client.get("/docs").status_code == 200
+
+
+def test_serve_prints_where_everything_is(server: Server) -> None:
+    printed = server.log_path.read_text()
+    for page in ("/demo/", "/help/", "/inbox", "/settings", "/docs"):
+        assert f"{server.url}{page}" in printed, printed

@@ -63,6 +63,7 @@ def _print_welcome(settings: Settings, boot: Bootstrap) -> None:
         ]
     else:
         lines.append(f"Inbox              {url}/inbox")
+    lines.append(f"Settings           {url}/settings   (the same login, as an admin)")
     lines.append(f"API docs           {url}/docs")
     if boot.new_admin_token:
         lines += [
