@@ -218,3 +218,14 @@ def test_starting_an_approval_needs_an_admin(server: Server) -> None:
             json={"platform": "zendesk", "credentials": {"auth": "oauth"}},
         )
     assert answer.status_code == 401
+
+
+def test_the_callback_page_escapes_what_the_platform_sent(server: Server) -> None:
+    answer = httpx.get(
+        f"{server.url}/api/v1/oauth/callback",
+        params={"error": "access_denied", "error_description": "<script>alert(1)</script>"},
+        timeout=30,
+    )
+    assert answer.status_code == 400
+    assert "<script>alert(1)</script>" not in answer.text
+    assert "&lt;script&gt;" in answer.text
