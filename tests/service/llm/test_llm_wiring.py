@@ -4,14 +4,16 @@ its tool call escalates, the local safety net holds, and a failing model falls b
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 
 from sqlalchemy import select
 
+from handoff.decide import Encoder
 from handoff.service import conversations
 from handoff.service.runtime import Handoff
 from handoff.store.models import Escalation
 from tests.fakes.openai_server import FakeOpenAI, answer, server_error, tool_call
-from tests.service.support import open_chat, say
+from tests.service.support import open_chat, runtime, say
 
 
 async def escalation(hf: Handoff) -> Escalation:
@@ -69,17 +71,27 @@ async def test_model_down_falls_back(hf: Handoff, fake: FakeOpenAI) -> None:
 
 
 async def test_the_model_is_asked_before_the_message_transaction(
-    hf: Handoff, fake: FakeOpenAI
+    tmp_path: Path, encoder: Encoder, fake: FakeOpenAI
 ) -> None:
-    chat = await open_chat(hf)
-    # The model takes its time (within the 0.5 s timeout these tests run with).
-    fake.push(answer("We support Chrome.", delay=0.35))
-    slow = asyncio.create_task(say(hf, chat, "Which browsers do you support?"))
-    await asyncio.sleep(0.1)  # the draft is being asked for
-    # Meanwhile others write: on SQLite a held transaction would block this until the answer.
-    other = await open_chat(hf)
-    assert other and not slow.done()
-    reply = await slow
+    fake.reset()
+    settings = {
+        "llm_base_url": fake.base_url,
+        "llm_model": "m",
+        "llm_api_key": fake.api_key,
+        "llm_timeout_seconds": 10,
+    }
+    async with runtime("sqlite", tmp_path, encoder, **settings) as hf:
+        chat = await open_chat(hf)
+        fake.push(answer("We support Chrome.", delay=1.5))  # the model takes its time
+        slow = asyncio.create_task(say(hf, chat, "Which browsers do you support?"))
+        for _ in range(250):  # until the model has the question
+            if fake.chat_requests:
+                break
+            await asyncio.sleep(0.02)
+        # Meanwhile others write: on SQLite a held transaction would block this until the answer.
+        other = await open_chat(hf)
+        assert other and not slow.done()
+        reply = await slow
     assert reply.messages[1]["text"] == "We support Chrome."
     assert len(fake.chat_requests) == 1
 
