@@ -445,15 +445,6 @@ async def escalate(
     session, conversation = turn.session, turn.conversation
     everything = await repo.messages_of(session, conversation.id)
     transcript = to_domain([m for m in everything if m.id <= trigger_id])
-    abstract: str | None = None
-    llm = turn.hf.llm
-    if tool_call is None and llm is not None and llm.available:
-        # The model kept chatting (or was down) and the safety net escalated: ask it for a
-        # summary once; the extractive one stays in the ticket either way.
-        try:
-            abstract = await llm.summarize(transcript, decision.reasons)
-        except LLMUnavailable:
-            abstract = None
     escalation = Escalation(
         conversation_id=conversation.id,
         stretch=conversation.stretch,
@@ -463,9 +454,7 @@ async def escalate(
         reasons=[r.value for r in decision.reasons],
         evidence=[_evidence_json(e) for e in decision.evidence],
         subject=subject_for(transcript),
-        summary=ticket_summary(
-            summarize(transcript, decision), tool_call=tool_call, abstract=abstract
-        ),
+        summary=ticket_summary(summarize(transcript, decision), tool_call=tool_call),
     )
     conversation.owner = Owner.HUMAN
     conversation.pending_escalation = None
@@ -474,7 +463,7 @@ async def escalate(
         session,
         OutboxJob(
             kind="create_ticket",
-            payload={"escalation_id": escalation.id},
+            payload=_create_ticket_payload(turn.hf, escalation, trigger_id, tool_call),
             idempotency_key=f"create_ticket:{escalation.id}",
             max_attempts=turn.hf.settings.job_max_attempts,
         ),
@@ -483,6 +472,17 @@ async def escalate(
     await publish_state(session, conversation, turn.agent, escalation)
     ESCALATIONS_CREATED.labels(platform=action.platform).inc()
     return [notice]
+
+
+def _create_ticket_payload(
+    hf: Handoff, escalation: Escalation, trigger_id: int, tool_call: ToolCall | None
+) -> dict[str, Any]:
+    payload: dict[str, Any] = {"escalation_id": escalation.id}
+    if tool_call is None and hf.llm is not None:
+        # The model kept chatting (or was down) and the safety net escalated: the job asks it
+        # for a summary of the talk up to the deciding message, outside any transaction.
+        payload["summarize_up_to"] = trigger_id
+    return payload
 
 
 def _hours_of(action: Action) -> BusinessHours | None:

@@ -7,13 +7,16 @@ transaction; its connector makes a repeated call idempotent.
 
 from __future__ import annotations
 
-from dataclasses import replace
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from handoff import domain
+from handoff.agent.llm import LLMUnavailable
+from handoff.decide.llm import ticket_summary
 from handoff.dispatch import JobHandler, LeasedJob, RetryPolicy, Worker
 from handoff.domain import NATIVE, Channel, Contact, EscalationStatus, TicketPacket, TicketRef
 from handoff.helpdesks import Helpdesk
@@ -67,31 +70,69 @@ async def build_packet(hf: Handoff, session: AsyncSession, escalation: Escalatio
     )
 
 
+@dataclass(frozen=True, slots=True)
+class Created:
+    """What creating a ticket gave: the platform's ticket (None for the inbox) and the summary."""
+
+    ticket: TicketRef | None
+    summary: str
+
+
 class CreateTicket:
     """Open the ticket for an escalation on its platform."""
 
     def __init__(self, hf: Handoff) -> None:
         self.hf = hf
 
-    async def perform(self, job: LeasedJob) -> TicketRef | None:
+    async def perform(self, job: LeasedJob) -> Created:
         async with self.hf.db.unit_of_work() as session:
             escalation = await session.get(Escalation, job.payload["escalation_id"])
             if escalation is None:
                 raise LookupError(f"escalation {job.payload['escalation_id']} is gone")
-            if escalation.platform == NATIVE:
-                return None  # the inbox lives in our database: `apply` creates the ticket
-            connector = await _connector(self.hf, session, escalation)
-            packet = await build_packet(self.hf, session, escalation)
-        return await connector.create_ticket(packet)
+            summary = escalation.summary
+            asked = await self._summary_request(session, escalation, job)
+            native = escalation.platform == NATIVE
+            if not native:
+                connector = await _connector(self.hf, session, escalation)
+                packet = await build_packet(self.hf, session, escalation)
+        if asked is not None:
+            summary = await asked()
+        if native:
+            return Created(None, summary)  # the inbox lives in our database: `apply` makes it
+        ticket = await connector.create_ticket(replace(packet, summary=summary))
+        return Created(ticket, summary)
 
-    async def apply(self, session: AsyncSession, job: LeasedJob, result: Any) -> None:
+    async def _summary_request(
+        self, session: AsyncSession, escalation: Escalation, job: LeasedJob
+    ) -> Callable[[], Awaitable[str]] | None:
+        """Prepare the model's summary the escalation asked for, to run with no transaction."""
+        up_to = job.payload.get("summarize_up_to")
+        llm = self.hf.llm
+        if up_to is None or llm is None:
+            return None
+        messages = await repo.messages_of(session, escalation.conversation_id)
+        transcript = to_domain([m for m in messages if m.id <= int(up_to)])
+        reasons = [domain.Reason(r) for r in escalation.reasons]
+        extractive = escalation.summary
+
+        async def ask() -> str:
+            try:
+                abstract = await llm.summarize(transcript, reasons)
+            except LLMUnavailable:
+                return extractive  # the extractive summary stands on its own
+            return ticket_summary(extractive, abstract=abstract)
+
+        return ask
+
+    async def apply(self, session: AsyncSession, job: LeasedJob, result: Created) -> None:
         escalation_id = job.payload["escalation_id"]
-        if result is None:
+        escalation = await session.get(Escalation, escalation_id)
+        assert escalation is not None
+        escalation.summary = result.summary
+        if result.ticket is None:
             await create_native_ticket(self.hf, session, escalation_id)
             return
-        escalation = await session.get(Escalation, escalation_id)
-        assert escalation is not None and isinstance(result, TicketRef)
-        escalation.ticket_id, escalation.ticket_url = result.id, result.url
+        escalation.ticket_id, escalation.ticket_url = result.ticket.id, result.ticket.url
         if escalation.status in (EscalationStatus.PENDING, EscalationStatus.FAILED):
             escalation.status = EscalationStatus.OPEN
             escalation.last_error = None

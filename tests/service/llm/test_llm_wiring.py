@@ -10,6 +10,7 @@ from sqlalchemy import select
 
 from handoff.decide import Encoder
 from handoff.service import conversations
+from handoff.service.jobs import build_worker
 from handoff.service.runtime import Handoff
 from handoff.store.models import Escalation
 from tests.fakes.openai_server import FakeOpenAI, answer, server_error, tool_call
@@ -50,10 +51,15 @@ async def test_explicit_request_beats_chatty_model(hf: Handoff, fake: FakeOpenAI
         answer("I can help you with that myself!"), answer("The customer asked for a person.")
     )
     reply = await say(hf, chat, "Let me talk to a person please")
-    assert reply.conversation["owner"] == "human"
+    assert reply.conversation["owner"] == "human"  # at once: the summary is not waited for
     e = await escalation(hf)
     assert e.reasons[0] == "explicit_request"
-    assert "The customer asked for a person." in e.summary
+    assert not e.summary.startswith("AI summary")
+    # Creating the ticket asks the model for a summary, outside the message's transaction.
+    assert await build_worker(hf).run_once()
+    e = await escalation(hf)
+    assert e.summary.startswith("AI summary: The customer asked for a person.")
+    assert "Let me talk to a person please" in str(fake.chat_requests[-1]["messages"])
 
 
 async def test_model_down_falls_back(hf: Handoff, fake: FakeOpenAI) -> None:
@@ -67,7 +73,10 @@ async def test_model_down_falls_back(hf: Handoff, fake: FakeOpenAI) -> None:
     assert len(fake.requests) == 2  # cooling down: the second message did not wait on the model
     e = await escalation(hf)
     assert e.reasons[0] == "explicit_request"
+    assert await build_worker(hf).run_once()  # the model is still down: the ticket is made
+    e = await escalation(hf)
     assert not e.summary.startswith("AI summary")
+    assert e.status == "open"
 
 
 async def test_the_model_is_asked_before_the_message_transaction(
