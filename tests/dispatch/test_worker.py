@@ -54,7 +54,7 @@ async def db(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Da
     await database.dispose()
 
 
-async def enqueue(db: Database, count: int = 1, max_attempts: int = 5) -> list[int]:
+async def enqueue(db: Database, count: int = 1, max_attempts: int | None = 5) -> list[int]:
     async with db.unit_of_work() as session:
         jobs = [
             OutboxJob(
@@ -152,6 +152,17 @@ async def test_exhausted_retries_park_the_job_visibly(db: Database) -> None:
     assert "down" in (parked.last_error or "")
     assert job_id in handler.failed
     assert handler.applied[job_id] == 0
+
+
+async def test_a_job_without_its_own_budget_takes_the_workers(db: Database) -> None:
+    (job_id,) = await enqueue(db, max_attempts=None)
+    handler = Recorder([Unavailable("down")] * 2)
+    for _ in range(2):
+        await make_due(db, job_id)
+        await worker(db, handler, max_attempts=2).run_once()
+    parked = await job(db, job_id)
+    assert parked.status == "failed"
+    assert parked.attempts == 2
 
 
 async def test_expired_lease_is_taken_over_and_the_late_result_discarded(db: Database) -> None:

@@ -146,7 +146,7 @@ async def test_solving_while_the_user_goes_back_to_the_ai_hands_back_once(hf: Ha
 
     async def user_goes_back() -> None:
         async with hf.transaction() as session:
-            await stretch.back_to_bot(hf, session, chat)
+            await stretch.back_to_bot(session, chat)
             user_pressed.set()
             await agent_may_commit.wait()  # the agent presses Solve before this commits
 

@@ -110,12 +110,15 @@ class Worker:
         on_change: Callable[[], None] | None = None,
         tick: Callable[[], Awaitable[object]] | None = None,
         tick_seconds: float = 15.0,
+        max_attempts: int = 8,
     ) -> None:
         self.db = db
         self.handlers = handlers
         self.lease = timedelta(seconds=lease_seconds)
         self.poll_seconds = poll_seconds
         self.retry = retry or RetryPolicy()
+        # Attempts before a job is parked, unless the job brings its own budget.
+        self.max_attempts = max_attempts
         self.name = f"worker-{secrets.token_hex(3)}"
         self._wait_for_work = wait_for_work or asyncio.sleep
         self._on_change = on_change or (lambda: None)
@@ -171,7 +174,7 @@ class Worker:
                 payload=dict(row.payload),
                 idempotency_key=row.idempotency_key,
                 attempts=row.attempts,
-                max_attempts=row.max_attempts,
+                max_attempts=row.max_attempts or self.max_attempts,
                 lease_token=token,
             )
 

@@ -465,7 +465,6 @@ async def escalate(
             kind="create_ticket",
             payload=_create_ticket_payload(turn.hf, escalation, trigger_id, tool_call),
             idempotency_key=f"create_ticket:{escalation.id}",
-            max_attempts=turn.hf.settings.job_max_attempts,
         ),
     )
     notice = await turn.say(Role.ASSISTANT, _handoff_text(action, conversation, utcnow()))

@@ -216,6 +216,7 @@ def build_worker(hf: Handoff) -> Worker:
         lease_seconds=settings.job_lease_seconds,
         poll_seconds=settings.worker_poll_seconds,
         retry=RetryPolicy(settings.retry_base_seconds, settings.retry_max_seconds),
+        max_attempts=settings.job_max_attempts,
         wait_for_work=hf.bus.wait,
         on_change=hf.bus.notify,
         # Every worker process also runs the conversation timers and prunes old events.

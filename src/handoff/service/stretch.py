@@ -17,7 +17,6 @@ from handoff.domain import (
 from handoff.service.errors import NotFound
 from handoff.service.metrics import HANDBACKS
 from handoff.service.posting import EMAIL, Reply, Turn, post_message, publish_state, reply_of
-from handoff.service.runtime import Handoff
 from handoff.service.tickets import add_note, touch_ticket
 from handoff.service.views import is_waiting
 from handoff.service.wording import (
@@ -73,11 +72,7 @@ async def human_turn(turn: Turn) -> list[Message]:
     if escalation is not None and (
         BACK_TO_BOT.match(text) or (waiting and CANCEL_WAIT.match(text))
     ):
-        return [
-            await end_stretch(
-                turn.hf, turn.session, turn.conversation, escalation, HandbackReason.USER
-            )
-        ]
+        return [await end_stretch(turn.session, turn.conversation, escalation, HandbackReason.USER)]
     await _relay_to_team(turn, escalation)
     if waiting and escalation is not None:
         return await _keep_email(turn, escalation)
@@ -123,7 +118,6 @@ async def _relay_to_team(turn: Turn, escalation: Escalation | None) -> None:
             kind="add_message",
             payload={"escalation_id": escalation.id, "message_id": turn.message.id},
             idempotency_key=f"add_message:{turn.message.id}",
-            max_attempts=turn.hf.settings.job_max_attempts,
         ),
     )
 
@@ -156,7 +150,6 @@ def handback_note(escalation: Escalation) -> str:
 
 
 async def end_stretch(
-    hf: Handoff,
     session: AsyncSession,
     conversation: Conversation,
     escalation: Escalation,
@@ -186,13 +179,12 @@ async def end_stretch(
                     "text": note,
                 },
                 idempotency_key=f"add_message:{message.id}",
-                max_attempts=hf.settings.job_max_attempts,
             ),
         )
     return message
 
 
-async def back_to_bot(hf: Handoff, session: AsyncSession, conversation_id: str) -> Reply:
+async def back_to_bot(session: AsyncSession, conversation_id: str) -> Reply:
     """Give the conversation back to the AI at the user's request; asking twice is a no-op."""
     conversation = await repo.conversation_for_update(session, conversation_id)
     if conversation is None:
@@ -201,7 +193,7 @@ async def back_to_bot(hf: Handoff, session: AsyncSession, conversation_id: str) 
     assert agent is not None
     escalation = await repo.latest_escalation(session, conversation.id)
     if conversation.owner == Owner.HUMAN and escalation is not None:
-        message = await end_stretch(hf, session, conversation, escalation, HandbackReason.USER)
+        message = await end_stretch(session, conversation, escalation, HandbackReason.USER)
         return await reply_of(session, conversation, [message])
     if conversation.pending_escalation is not None:
         # Still asking for an email: the request is dropped before any ticket exists.

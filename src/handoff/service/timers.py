@@ -187,7 +187,7 @@ async def _settle(
     what = fresh[0][1].due(now) if fresh else None
     if what is Due.INACTIVITY and await _claim_handback(session, escalation_id):
         await session.refresh(escalation)
-        await end_stretch(hf, session, conversation, escalation, HandbackReason.INACTIVITY)
+        await end_stretch(session, conversation, escalation, HandbackReason.INACTIVITY)
         return what
     if what is Due.WAIT_NOTICE and await _claim_notice(session, escalation_id, now):
         await session.refresh(escalation)

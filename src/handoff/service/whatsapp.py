@@ -20,7 +20,6 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import structlog
-from pydantic import SecretStr
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -32,6 +31,7 @@ from handoff.domain import MAX_MESSAGE_CHARS, Channel, Contact, Role
 from handoff.helpdesks.errors import InvalidCredentials, RateLimited, Rejected, Unavailable
 from handoff.service import conversations
 from handoff.service.errors import Forbidden, HandoffError, Invalid, NotFound, Unauthorized
+from handoff.service.integrations import reveal
 from handoff.service.runtime import Handoff
 from handoff.service.tickets import add_note
 from handoff.store import repositories as repo
@@ -43,9 +43,6 @@ CHANNEL = Channel.WHATSAPP.value
 INBOUND_JOB = "whatsapp_inbound"
 DELIVERY_JOB = "whatsapp_send"
 WINDOW = timedelta(hours=24)
-# `post_message` queues deliveries without the runtime at hand, so their budget is fixed here:
-# eight attempts back off over about eight minutes (with the default retry delays).
-DELIVERY_MAX_ATTEMPTS = 8
 UNSUPPORTED_REPLY = (
     "Sorry, I can only read text messages here. Please type your question and I'll help right away."
 )
@@ -73,21 +70,13 @@ async def connect(
         agent_id=agent.id, channel=CHANNEL
     )
     connection.credentials = hf.vault.seal(
-        {"form": _reveal(form), "display_phone_number": number.display_phone_number}
+        {"form": reveal(form), "display_phone_number": number.display_phone_number}
     )
     await repo.add(session, connection)
     if CHANNEL not in agent.channels:
         agent.channels = [*agent.channels, CHANNEL]  # a new list: JSON columns track assignment
     log.info("whatsapp connected", connection=connection.id, agent=agent.id)
     return connection
-
-
-def _reveal(form: ConnectForm) -> dict[str, Any]:
-    """Return the form with secrets in clear, for sealing in the vault only."""
-    return {
-        name: value.get_secret_value() if isinstance(value, SecretStr) else value
-        for name, value in form.model_dump().items()
-    }
 
 
 def form_of(hf: Handoff, connection: ChannelConnection) -> ConnectForm:
@@ -196,13 +185,11 @@ async def receive_webhook(
                 # One Meta app may serve several numbers; this URL answers for one.
                 log.info("whatsapp message for another number", connection=connection_id)
                 continue
-            queued += await _queue_once(session, _inbound_job(hf, connection, message))
+            queued += await _queue_once(session, _inbound_job(connection, message))
     return queued
 
 
-def _inbound_job(
-    hf: Handoff, connection: ChannelConnection, message: whatsapp.Inbound
-) -> OutboxJob:
+def _inbound_job(connection: ChannelConnection, message: whatsapp.Inbound) -> OutboxJob:
     return OutboxJob(
         kind=INBOUND_JOB,
         payload={
@@ -214,7 +201,6 @@ def _inbound_job(
             "profile_name": message.profile_name,
         },
         idempotency_key=f"{INBOUND_JOB}:{connection.id}:{message.message_id}"[:200],
-        max_attempts=hf.settings.job_max_attempts,
     )
 
 
@@ -329,7 +315,6 @@ async def queue_delivery(session: AsyncSession, message: Message) -> None:
             kind=DELIVERY_JOB,
             payload={"message_id": message.id},
             idempotency_key=f"{DELIVERY_JOB}:{message.id}",
-            max_attempts=DELIVERY_MAX_ATTEMPTS,
         ),
     )
 

@@ -307,7 +307,8 @@ class OutboxJob(Base):
     idempotency_key: Mapped[str] = mapped_column(String(200), unique=True)
     status: Mapped[str] = mapped_column(String(16), default="pending")
     attempts: Mapped[int] = mapped_column(Integer, default=0)
-    max_attempts: Mapped[int] = mapped_column(Integer)
+    # None: the worker's budget (HANDOFF_JOB_MAX_ATTEMPTS) when the job runs.
+    max_attempts: Mapped[int | None] = mapped_column(Integer)
     run_after: Mapped[datetime] = mapped_column(default=utcnow)
     lease_token: Mapped[str | None] = mapped_column(String(32))
     lease_expires_at: Mapped[datetime | None] = mapped_column()

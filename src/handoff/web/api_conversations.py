@@ -82,7 +82,7 @@ async def back_to_bot(conversation_id: str, hf: HandoffDep, token: TokenDep) -> 
     """
     async with hf.transaction() as session:
         await visitor_conversation(session, conversation_id, token)
-        reply = await stretch.back_to_bot(hf, session, conversation_id)
+        reply = await stretch.back_to_bot(session, conversation_id)
     return {"messages": reply.messages, "conversation": reply.conversation}
 
 

@@ -89,7 +89,7 @@ async def test_after_a_human_stretch_the_model_knows_it_answers_again(
         conversation = await session.get(Conversation, chat)
         escalation = (await session.scalars(select(Escalation))).one()
         assert conversation is not None
-        await stretch.end_stretch(hf, session, conversation, escalation, reason)
+        await stretch.end_stretch(session, conversation, escalation, reason)
     fake.push(answer("Happy to help again."))
     reply = await say(hf, chat, "Which browsers do you support?")
     assert reply.messages[-1]["text"] == "Happy to help again."

@@ -1,5 +1,6 @@
 """WhatsApp connections, channel rules, business hours, waiting and handback timers,
-inbox assignment, widget theming, rotating OAuth tokens per integration, and event pruning.
+inbox assignment, widget theming, rotating OAuth tokens per integration, event pruning, and
+outbox jobs that take the worker's retry budget.
 
 Revision ID: 0004
 Revises: 0003
@@ -49,6 +50,8 @@ def upgrade() -> None:
         batch.add_column(sa.Column("wait_notified_at", UTC_DATETIME, nullable=True))
     with op.batch_alter_table("events") as batch:
         batch.create_index("ix_events_created", ["created_at"], unique=False)
+    with op.batch_alter_table("outbox_jobs") as batch:
+        batch.alter_column("max_attempts", existing_type=sa.Integer(), nullable=True)
     op.create_table(
         "channel_connections",
         sa.Column("id", sa.String(length=32), nullable=False),
@@ -69,6 +72,9 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_table("channel_connections")
+    op.execute("UPDATE outbox_jobs SET max_attempts = 8 WHERE max_attempts IS NULL")
+    with op.batch_alter_table("outbox_jobs") as batch:
+        batch.alter_column("max_attempts", existing_type=sa.Integer(), nullable=False)
     with op.batch_alter_table("events") as batch:
         batch.drop_index("ix_events_created")
     with op.batch_alter_table("escalations") as batch:
