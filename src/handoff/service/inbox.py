@@ -14,10 +14,10 @@ from handoff.service.errors import Conflict, Forbidden, Invalid, NotFound
 from handoff.service.posting import post_message, publish_state
 from handoff.service.runtime import Handoff
 from handoff.service.stretch import hand_back, handback_note
-from handoff.service.tickets import publish_ticket, ticket_summary, touch_ticket
+from handoff.service.tickets import add_note, publish_ticket, ticket_summary, touch_ticket
 from handoff.service.views import member_json, message_json, note_json
 from handoff.store import repositories as repo
-from handoff.store.models import Agent, Conversation, Escalation, Member, Note, Ticket
+from handoff.store.models import Agent, Conversation, Escalation, Member, Ticket
 
 TICKET_STATUSES = ("open", "solved", "all")
 
@@ -48,7 +48,7 @@ async def create_native_ticket(hf: Handoff, session: AsyncSession, escalation_id
     )
     await repo.add(session, ticket)
     if handed_back:
-        await repo.add(session, Note(ticket_id=ticket.id, text=handback_note(escalation)))
+        await add_note(session, ticket, None, handback_note(escalation))
     escalation.ticket_id = ticket.id
     escalation.ticket_url = hf.ticket_url(ticket.id)
     if escalation.status in (EscalationStatus.PENDING, EscalationStatus.FAILED):

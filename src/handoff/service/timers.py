@@ -100,7 +100,7 @@ async def sweep(hf: Handoff, *, now: datetime | None = None) -> SweepResult:
             if clock.due(now) is None:
                 continue
             async with hf.transaction() as session:
-                done = await _settle(hf, session, escalation_id, now)
+                done = await _settle(session, escalation_id, now)
         except Exception:
             log.exception("conversation timer failed", escalation=escalation_id)
             continue
@@ -172,9 +172,7 @@ async def _clocks(
     ]
 
 
-async def _settle(
-    hf: Handoff, session: AsyncSession, escalation_id: str, now: datetime
-) -> Due | None:
+async def _settle(session: AsyncSession, escalation_id: str, now: datetime) -> Due | None:
     """Act on one stretch whose timer ran out, if it still has; return what was done."""
     escalation = await session.get(Escalation, escalation_id)
     if escalation is None:
