@@ -74,12 +74,12 @@ def connect_form(graph: FakeGraph, **changes: Any) -> dict[str, Any]:
     return form
 
 
-def new_agent(server: Server, *, escalate: bool = True) -> str:
+def new_agent(server: Server, *, channels: tuple[str, ...] = ("widget",)) -> str:
     with server.admin() as admin:
         workspace = admin.post("/api/v1/workspaces", json={"name": "WA"}).json()
         agent = admin.post(
             "/api/v1/agents",
-            json={"workspace_id": workspace["id"], "name": "Bot", "channels": ["widget"]},
+            json={"workspace_id": workspace["id"], "name": "Bot", "channels": list(channels)},
         ).json()
         admin.put(
             f"/api/v1/agents/{agent['id']}/knowledge",
@@ -88,8 +88,14 @@ def new_agent(server: Server, *, escalate: bool = True) -> str:
     return str(agent["id"])
 
 
-def connect(server: Server, graph: FakeGraph, *, escalate: bool = True) -> Number:
-    agent_id = new_agent(server)
+def connect(
+    server: Server,
+    graph: FakeGraph,
+    *,
+    escalate: bool = True,
+    channels: tuple[str, ...] = ("widget",),
+) -> Number:
+    agent_id = new_agent(server, channels=channels)
     form = connect_form(graph)
     with server.admin() as admin:
         response = admin.put(f"/api/v1/agents/{agent_id}/channels/whatsapp", json=form)
@@ -247,6 +253,75 @@ def test_unsigned_and_forged_posts_are_refused(any_server: Server, graph: FakeGr
     time.sleep(1.0)
     assert conversation_ids(number, wa_id) == []
     assert sends_to(graph, wa_id) == []
+
+
+# --- only the number's own webhook opens its conversations ----------------------------------
+
+
+async def _plant_conversation(url: str, agent_id: str, wa_id: str) -> str:
+    """Write a WhatsApp conversation for this number that its webhook did not open."""
+    db = Database(url)
+    try:
+        async with db.unit_of_work() as session:
+            planted = Conversation(
+                agent_id=agent_id,
+                channel="whatsapp",
+                token_hash=secrets.token_hex(32),
+                contact_external_id=wa_id,
+            )
+            session.add(planted)
+            await session.flush()
+            return planted.id
+    finally:
+        await db.dispose()
+
+
+def test_the_public_api_cannot_open_a_whatsapp_conversation(
+    any_server: Server, graph: FakeGraph
+) -> None:
+    number = connect(any_server, graph, channels=("widget", "api"))
+    wa_id = new_wa_id()
+    start = f"/api/v1/agents/{number.agent_id}/conversations"
+    with any_server.client() as public:
+        refused = public.post(
+            start, json={"channel": "whatsapp", "contact": {"external_id": wa_id}}
+        )
+        assert refused.status_code == 422, refused.text
+        assert refused.json()["detail"][0]["loc"][-1] == "channel"
+        opened = public.post(
+            start,
+            json={"channel": "api", "contact": {"external_id": wa_id, "phone": f"+{wa_id}"}},
+        )
+        assert opened.status_code == 201, opened.text
+    chat = opened.json()
+    with any_server.client(chat["token"]) as caller:
+        for text in ("Hello there", "I want to talk to a human"):
+            sent = caller.post(f"/api/v1/conversations/{chat['id']}/messages", json={"text": text})
+            assert sent.status_code == 200, sent.text
+
+    number.text(wa_id, "How can I reset my password?")
+    [answer] = wait_for(lambda: graph.sent_to(wa_id))
+    assert answer.body == RESET_ANSWER  # nothing the API caller did reached the number
+    with any_server.client(chat["token"]) as caller:
+        seen = caller.get(f"/api/v1/conversations/{chat['id']}").json()
+    assert all("reset my password" not in m["text"] for m in seen["messages"])
+
+
+def test_inbound_messages_skip_conversations_their_webhook_did_not_open(
+    any_server: Server, graph: FakeGraph
+) -> None:
+    number = connect(any_server, graph)
+    wa_id = new_wa_id()
+    planted = asyncio.run(_plant_conversation(any_server.database_url, number.agent_id, wa_id))
+    number.text(wa_id, "How can I reset my password?")
+    [answer] = wait_for(lambda: graph.sent_to(wa_id))
+    assert answer.body == RESET_ANSWER
+    [opened] = [c for c in conversation_ids(number, wa_id) if c != planted]
+    with any_server.admin() as admin:
+        planted_view = admin.get(f"/api/v1/conversations/{planted}").json()
+        opened_view = admin.get(f"/api/v1/conversations/{opened}").json()
+    assert planted_view["messages"] == []
+    assert [m["role"] for m in opened_view["messages"]] == ["user", "assistant"]
 
 
 # --- inbound -------------------------------------------------------------------------------

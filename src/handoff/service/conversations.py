@@ -91,8 +91,13 @@ async def start_conversation(
     agent_id: str,
     channel: str,
     contact: domain.Contact,
+    connection_id: str | None = None,
 ) -> tuple[Conversation, str, list[dict[str, Any]]]:
-    """Open a conversation on a channel; return it, its visitor token and the greeting."""
+    """Open a conversation on a channel; return it, its visitor token and the greeting.
+
+    `connection_id` names the channel account whose verified webhook opened it (WhatsApp);
+    only such a conversation receives that account's messages or sends to its users.
+    """
     agent = await session.get(Agent, agent_id)
     if agent is None:
         raise NotFound("agent not found")
@@ -110,6 +115,7 @@ async def start_conversation(
         contact_email=contact.email,
         contact_phone=contact.phone,
         contact_external_id=contact.external_id,
+        connection_id=connection_id,
     )
     await repo.add(session, conversation)
     greeting: list[dict[str, Any]] = []

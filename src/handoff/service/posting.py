@@ -105,9 +105,14 @@ async def post_message(
     )
     if role == Role.HUMAN_AGENT:
         await _mark_first_reply(session, conversation, agent, message)
-    if conversation.channel == Channel.WHATSAPP and role != Role.USER:
-        # The user reads us on WhatsApp: the outbox sends it through the Graph API. Imported
-        # here because service.whatsapp builds on this module.
+    if (
+        conversation.channel == Channel.WHATSAPP
+        and conversation.connection_id
+        and role != Role.USER
+    ):
+        # The user reads us on WhatsApp: the outbox sends it through the Graph API. Only a
+        # conversation the number's webhook opened has a connection: nothing goes to a number
+        # a public caller typed in. Imported here because service.whatsapp builds on this module.
         from handoff.service.whatsapp import queue_delivery
 
         await queue_delivery(session, message)

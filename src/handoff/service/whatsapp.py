@@ -278,11 +278,12 @@ async def _conversation_for(hf: Handoff, session: AsyncSession, payload: dict[st
     if connection is None:
         raise Rejected(404, "WhatsApp was disconnected before the message was taken in")
     wa_id, name = str(payload["wa_id"]), payload.get("profile_name")
+    # Only a conversation this number's webhook opened: never one a caller started elsewhere
+    # with the same phone number.
     conversation = await session.scalar(
         select(Conversation)
         .where(
-            Conversation.agent_id == connection.agent_id,
-            Conversation.channel == CHANNEL,
+            Conversation.connection_id == connection.id,
             Conversation.contact_external_id == wa_id,
         )
         .order_by(Conversation.created_at.desc())
@@ -294,7 +295,12 @@ async def _conversation_for(hf: Handoff, session: AsyncSession, payload: dict[st
         return conversation.id
     contact = Contact(name=name, phone=f"+{wa_id}", external_id=wa_id)
     started, _, _ = await conversations.start_conversation(
-        hf, session, agent_id=connection.agent_id, channel=CHANNEL, contact=contact
+        hf,
+        session,
+        agent_id=connection.agent_id,
+        channel=CHANNEL,
+        contact=contact,
+        connection_id=connection.id,
     )
     return started.id
 
@@ -342,6 +348,8 @@ class DeliverMessage:
             connection = await connection_of(session, conversation.agent_id)
             if connection is None:
                 raise Rejected(404, "WhatsApp is no longer connected to this agent")
+            if conversation.connection_id != connection.id:
+                raise Rejected(403, "this conversation was not opened by the connected number")
             form = form_of(self.hf, connection)
             last_heard = await _last_user_message_at(session, conversation.id)
             to, text = conversation.contact_external_id, message.text

@@ -197,6 +197,7 @@ class Conversation(Base):
     __tablename__ = "conversations"
     __table_args__ = (
         Index("ix_conversations_contact", "agent_id", "channel", "contact_external_id"),
+        Index("ix_conversations_connection", "connection_id", "contact_external_id"),
     )
     id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
     agent_id: Mapped[str] = mapped_column(ForeignKey("agents.id", ondelete="CASCADE"), index=True)
@@ -207,6 +208,11 @@ class Conversation(Base):
     contact_email: Mapped[str | None] = mapped_column(String(320))
     contact_phone: Mapped[str | None] = mapped_column(String(40))
     contact_external_id: Mapped[str | None] = mapped_column(String(200))
+    # The channel account (WhatsApp number) whose verified webhook opened this conversation.
+    # Only such conversations receive that channel's inbound messages or send to its users.
+    connection_id: Mapped[str | None] = mapped_column(
+        ForeignKey("channel_connections.id", ondelete="SET NULL")
+    )
     stretch: Mapped[int] = mapped_column(Integer, default=0)
     # A decision waiting for the user's email: {"reasons": [...], "evidence": [...], "asked": n}
     pending_escalation: Mapped[dict[str, Any] | None] = mapped_column(JSON)

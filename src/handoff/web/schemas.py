@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from enum import StrEnum
 from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, StrictBool, StringConstraints
@@ -30,9 +31,22 @@ class ContactIn(Strict):
     external_id: Annotated[str, StringConstraints(max_length=200)] | None = None
 
 
+class PublicChannel(StrEnum):
+    """The channels a public caller may open a conversation on.
+
+    Channels that belong to an integration (WhatsApp) are opened only by their verified
+    webhook, so nobody can start one for a phone number that is not theirs.
+    """
+
+    WIDGET = Channel.WIDGET.value
+    HELP_PAGE = Channel.HELP_PAGE.value
+    API = Channel.API.value
+
+
 class ConversationIn(Strict):
-    channel: Channel = Field(
-        description="Where the user is talking: widget, help_page, whatsapp, api."
+    channel: PublicChannel = Field(
+        description="Where the user is talking: widget, help_page or api. WhatsApp "
+        "conversations are opened by WhatsApp's own verified webhook, never by this call."
     )
     contact: ContactIn | None = None
 
