@@ -81,10 +81,28 @@ class Settings(BaseSettings):
         description="Timeout of one request to an external helpdesk; a timed-out ticket "
         "creation is retried and never duplicated.",
     )
+    max_body_bytes: int = Field(
+        default=1 << 20,
+        ge=1024,
+        description="Largest request body, in bytes, of any endpoint without its own limit; "
+        "a larger one is refused with 413 while it streams in.",
+    )
+    webhook_max_body_bytes: int = Field(
+        default=1 << 20,
+        ge=1024,
+        description="Largest body of a helpdesk or WhatsApp webhook, in bytes. A webhook for "
+        "an unknown id answers 404 before its body is read.",
+    )
+    knowledge_max_body_bytes: int = Field(
+        default=8 << 20,
+        ge=1024,
+        description="Largest body of a knowledge-base upload (PUT .../knowledge), in bytes.",
+    )
     cors_origins: list[str] = Field(
         default=["*"],
         description="Origins whose pages may call the API (the widget on your sites), as a "
-        'JSON list, e.g. ["https://www.example.com"]. Tokens never travel in cookies.',
+        'JSON list, e.g. ["https://www.example.com"]. Tokens never travel in cookies. '
+        "The same origins may embed the help page in a frame; other pages refuse framing.",
     )
     log_level: str = Field(default="info", description="debug, info, warning or error.")
     llm_base_url: str | None = Field(

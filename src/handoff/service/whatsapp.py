@@ -148,6 +148,12 @@ async def _connection(session: AsyncSession, connection_id: str) -> ChannelConne
     return connection
 
 
+async def webhook_exists(hf: Handoff, connection_id: str) -> None:
+    """Raise NotFound for an unknown connection, so its notification's body is never read."""
+    async with hf.transaction() as session:
+        await _connection(session, connection_id)
+
+
 async def handshake(hf: Handoff, connection_id: str, params: Mapping[str, str]) -> str:
     """Answer Meta's webhook verification request with its challenge."""
     async with hf.transaction() as session:

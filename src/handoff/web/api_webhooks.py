@@ -24,8 +24,10 @@ async def helpdesk_webhook(integration_id: str, request: Request, hf: HandoffDep
     """Apply a helpdesk's agent replies and solved/closed changes to its conversations.
 
     The platform's signature (or the secret shown in the integration's setup steps) is checked
-    before the body is parsed; a redelivered event is applied once.
+    before the body is parsed; a redelivered event is applied once. An unknown integration
+    answers 404 before the body is read.
     """
+    await integrations.webhook_exists(hf, integration_id)
     body = await request.body()
     headers = {k.lower(): v for k, v in request.headers.items()}
     # Some vendors sign the method and the URL they called (HubSpot v3); the service puts in

@@ -58,7 +58,9 @@ async def whatsapp_webhook(connection_id: str, request: Request, hf: HandoffDep)
 
     Messages are queued and answered from the outbox, so Meta gets its 200 at once; a
     redelivered message is taken in once; delivery statuses are acknowledged and dropped.
+    An unknown connection answers 404 before the body is read.
     """
+    await whatsapp.webhook_exists(hf, connection_id)
     body = await request.body()
     headers = {k.lower(): v for k, v in request.headers.items()}
     queued = await whatsapp.receive_webhook(hf, connection_id, body, headers)

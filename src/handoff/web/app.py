@@ -30,6 +30,8 @@ from handoff.web import (
     pages,
 )
 from handoff.web.deps import HandoffDep, TokenDep
+from handoff.web.hardening import BodyLimit, SecurityHeaders, body_rules
+from handoff.web.pages import SWAGGER_DIR
 
 log = structlog.get_logger(__name__)
 STATIC = Path(__file__).parent / "static"
@@ -56,6 +58,10 @@ def create_app(hf: Handoff) -> FastAPI:
         version=__version__,
         description="Escalate to Human for AI support agents.",
         lifespan=lifespan,
+        # /docs is our own page over the Swagger UI package's files (pages.py): no CDN.
+        docs_url=None,
+        redoc_url=None,
+        swagger_ui_oauth2_redirect_url=None,
     )
     app.state.handoff = hf
     # The widget runs on customers' sites. Tokens travel in headers, never cookies, so any
@@ -67,6 +73,15 @@ def create_app(hf: Handoff) -> FastAPI:
         allow_headers=["Authorization", "Content-Type", "Last-Event-ID"],
         allow_credentials=False,
     )
+    settings = hf.settings
+    app.add_middleware(
+        SecurityHeaders,
+        embeddable=lambda path: path.startswith("/help/"),
+        embed_origins=settings.cors_origins,
+        hsts=settings.resolved_public_url.startswith("https://"),
+    )
+    # Outermost, so an oversized body is refused before anything else reads it.
+    app.add_middleware(BodyLimit, rules=body_rules(settings))
 
     @app.exception_handler(Invalid)
     async def _invalid(_: Request, error: Invalid) -> JSONResponse:
@@ -102,5 +117,6 @@ def create_app(hf: Handoff) -> FastAPI:
     app.include_router(api_webhooks.router)
     app.include_router(api_whatsapp.router)
     app.include_router(pages.router)
+    app.mount("/static/swagger", StaticFiles(directory=SWAGGER_DIR), name="swagger")
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     return app

@@ -7,8 +7,12 @@ talk to the JSON API. The app mounts ``router`` and serves ``/static`` from ``st
 
 from __future__ import annotations
 
+import base64
+import hashlib
+from functools import cache
 from pathlib import Path
 
+import swagger_ui_bundle  # type: ignore[import-untyped]
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
@@ -20,6 +24,9 @@ from handoff.web.deps import HandoffDep
 
 WEB_DIR = Path(__file__).parent
 templates = Jinja2Templates(directory=WEB_DIR / "templates")
+# Swagger UI's files come from a Python package and are served under /static/swagger, so the
+# API docs work without internet.
+SWAGGER_DIR = Path(swagger_ui_bundle.swagger_ui_path)
 
 router = APIRouter(include_in_schema=False)
 
@@ -64,3 +71,25 @@ async def inbox(request: Request) -> HTMLResponse:
 async def settings(request: Request) -> HTMLResponse:
     """Workspace admins' settings: integrations, the escalate action, widget, team, WhatsApp."""
     return _render(request, "settings.html")
+
+
+@router.get("/docs", response_class=HTMLResponse)
+async def api_docs(request: Request) -> HTMLResponse:
+    """Interactive API documentation (Swagger UI), served from this process alone."""
+    return _render(
+        request,
+        "docs.html",
+        openapi_url=request.app.openapi_url,
+        integrity=swagger_integrity(),
+    )
+
+
+@cache
+def swagger_integrity() -> dict[str, str]:
+    """Subresource-integrity hashes of the Swagger UI files the docs page loads."""
+    return {name: _sri(SWAGGER_DIR / name) for name in ("swagger-ui.css", "swagger-ui-bundle.js")}
+
+
+def _sri(path: Path) -> str:
+    digest = hashlib.sha384(path.read_bytes()).digest()
+    return "sha384-" + base64.b64encode(digest).decode()
