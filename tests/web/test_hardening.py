@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import hmac
+import json
 import re
 import socket
 import threading
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -16,8 +19,10 @@ import pytest
 
 from tests.conftest import Server, start_server, stop_server
 from tests.fakes.zendesk import FakeZendesk
+from tests.web.chat import start_chat
 
 MIB = 1 << 20
+SIGNING_SECRET = "zd-sign-hardening-0123456789"
 
 
 # --- raw HTTP, so a test controls exactly how much of a body goes out --------------------------
@@ -103,6 +108,7 @@ def zendesk_webhook(server: Server, fake: FakeZendesk) -> str:
                     "email": fake.email,
                     "api_token": fake.api_token,
                     "base_url": fake.base_url,
+                    "webhook_signing_secret": SIGNING_SECRET,
                 },
             },
         )
@@ -135,15 +141,17 @@ def test_a_streamed_body_is_cut_off_at_the_limit(any_server: Server, zendesk: Fa
     assert status == 413 and sent < 8 * MIB
 
 
-def test_the_413_says_what_the_limit_is(any_server: Server) -> None:
-    with any_server.client() as client:
-        response = client.post(
-            f"/api/v1/agents/{any_server.demo_agent_id}/conversations",
-            content=b'{"channel": "widget", "contact": {"name": "' + b"a" * (2 * MIB) + b'"}}',
-            headers={"Content-Type": "application/json"},
+def test_a_knowledge_upload_has_a_larger_limit_than_other_bodies(any_server: Server) -> None:
+    # About 2 MiB: over the 1 MiB default, within the 8 MiB a knowledge upload may send.
+    entries = [{"question": f"Question {i}?", "answer": "a" * 2000} for i in range(1000)]
+    assert MIB < len(json.dumps(entries)) < 8 * MIB
+    with any_server.client() as anonymous:
+        knowledge = anonymous.put(
+            f"/api/v1/agents/{any_server.demo_agent_id}/knowledge", json=entries
         )
-    assert response.status_code == 413
-    assert "1 MiB" in response.json()["detail"]
+        assert knowledge.status_code in (401, 422), knowledge.text  # read, then refused
+        workspace = anonymous.post("/api/v1/workspaces", json=entries)
+        assert workspace.status_code == 413
 
 
 def _rss_kib(pid: int) -> int:
@@ -168,6 +176,60 @@ def test_parallel_huge_webhooks_do_not_grow_the_process(
     grown_mib = (_rss_kib(server.process.pid) - before) / 1024
     assert [status for status, _ in results] == [413] * 5
     assert grown_mib < 64, f"the server grew by {grown_mib:.0f} MiB"
+
+
+# --- input that used to answer 500 ----------------------------------------------------------
+
+
+def test_text_utf8_cannot_carry_is_a_422(any_server: Server) -> None:
+    lone_surrogate = '"\\ud800"'  # valid JSON, but no UTF-8 text
+    with any_server.client() as client:
+        conversation = client.post(
+            f"/api/v1/agents/{any_server.demo_agent_id}/conversations",
+            content=f'{{"channel": "widget", "contact": {{"name": {lone_surrogate}}}}}',
+            headers={"Content-Type": "application/json"},
+        )
+        login = client.post(
+            "/api/v1/auth/login",
+            content=f'{{"email": "a@example.com", "password": {lone_surrogate}}}',
+            headers={"Content-Type": "application/json"},
+        )
+    for response in (conversation, login):
+        assert response.status_code == 422, response.text
+    assert conversation.json()["detail"][0]["loc"] == ["body", "contact", "name"]
+    assert login.json()["detail"][0]["loc"] == ["body", "password"]
+
+
+def test_deeply_nested_json_with_a_valid_signature_is_a_422(
+    any_server: Server, zendesk: FakeZendesk
+) -> None:
+    hook = zendesk_webhook(any_server, zendesk)
+    body = b"[" * 50_000 + b"]" * 50_000
+    stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    digest = hmac.new(SIGNING_SECRET.encode(), stamp.encode() + body, hashlib.sha256).digest()
+    headers = {
+        "Content-Type": "application/json",
+        "X-Zendesk-Webhook-Signature": base64.b64encode(digest).decode(),
+        "X-Zendesk-Webhook-Signature-Timestamp": stamp,
+    }
+    with any_server.client() as client:
+        response = client.post(hook, content=body, headers=headers)
+    assert response.status_code == 422, response.text
+    assert response.json()["detail"][0]["loc"] == ["body", "body"]
+
+
+def test_ids_beyond_64_bits_and_empty_client_ids_are_422(any_server: Server) -> None:
+    with any_server.admin() as admin:
+        job = admin.post("/api/v1/jobs/29320137344346940944416768/retry")
+    assert job.status_code == 422 and job.json()["detail"][0]["loc"] == ["path", "job_id"]
+    chat = start_chat(any_server)
+    with chat.client() as client:
+        for _ in range(2):  # the second used to break the unique (conversation, client_id)
+            sent = client.post(
+                f"/api/v1/conversations/{chat.id}/messages", json={"text": "hi", "client_id": ""}
+            )
+            assert sent.status_code == 422, sent.text
+            assert sent.json()["detail"][0]["loc"] == ["body", "client_id"]
 
 
 # --- headers ---------------------------------------------------------------------------------

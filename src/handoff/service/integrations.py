@@ -303,7 +303,8 @@ async def receive_webhook(
     except BadSignature as error:
         log.warning("webhook signature rejected", integration=integration_id)
         raise Unauthorized(f"webhook signature rejected: {error}") from None
-    except (ValueError, KeyError, TypeError) as error:
+    except (ValueError, KeyError, TypeError, RecursionError) as error:
+        # RecursionError: JSON nested deeper than the parser goes, a signed body still.
         raise Invalid("body", f"not a {integration.platform} webhook payload: {error}") from None
     applied = 0
     for event in events:

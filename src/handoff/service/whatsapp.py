@@ -182,7 +182,7 @@ async def receive_webhook(
         raise Forbidden(f"webhook refused: {error}") from None
     try:
         messages = whatsapp.parse_webhook(body)
-    except (ValueError, KeyError, TypeError) as error:
+    except (ValueError, KeyError, TypeError, RecursionError) as error:
         raise Invalid("body", f"not a WhatsApp notification: {error}") from None
     queued = 0
     async with hf.transaction() as session:

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Path, Query, Response
 
 from handoff.service import admin, integrations, outbox, widget
 from handoff.service.views import member_json
@@ -22,6 +22,12 @@ from handoff.web.schemas import (
 )
 
 router = APIRouter(prefix="/api/v1", tags=["admin"])
+# The knowledge base upload is larger than other admin bodies: the app includes this router
+# with a body limit of its own (HANDOFF_KNOWLEDGE_MAX_BODY_BYTES).
+knowledge_router = APIRouter(prefix="/api/v1", tags=["admin"])
+
+# Numeric ids are 64-bit in both databases: a larger one is refused at the edge.
+MAX_ID = 2**63 - 1
 
 
 @router.get("/workspaces")
@@ -138,7 +144,7 @@ async def put_widget(
         return widget.save(agent, body.model_dump(exclude_none=True))
 
 
-@router.get("/agents/{agent_id}/knowledge")
+@knowledge_router.get("/agents/{agent_id}/knowledge")
 async def get_knowledge(agent_id: str, hf: HandoffDep, token: TokenDep) -> list[dict[str, str]]:
     """Return the agent's knowledge base (question and answer pairs)."""
     async with hf.transaction() as session:
@@ -146,7 +152,7 @@ async def get_knowledge(agent_id: str, hf: HandoffDep, token: TokenDep) -> list[
         return await admin.knowledge(session, agent)
 
 
-@router.put("/agents/{agent_id}/knowledge")
+@knowledge_router.put("/agents/{agent_id}/knowledge")
 async def put_knowledge(
     agent_id: str, body: list[KnowledgeEntryIn], hf: HandoffDep, token: TokenDep
 ) -> list[dict[str, str]]:
@@ -257,7 +263,11 @@ async def list_jobs(
 
 
 @router.post("/jobs/{job_id}/retry")
-async def retry_job(job_id: int, hf: HandoffDep, token: TokenDep) -> dict[str, Any]:
+async def retry_job(
+    job_id: Annotated[int, Path(ge=1, le=MAX_ID, description="The job's id.")],
+    hf: HandoffDep,
+    token: TokenDep,
+) -> dict[str, Any]:
     """Put a failed job back in the queue with a fresh retry budget."""
     async with hf.transaction() as session:
         return await outbox.retry_job(

@@ -9,6 +9,8 @@ from pathlib import Path
 
 import structlog
 from fastapi import FastAPI, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
@@ -30,7 +32,7 @@ from handoff.web import (
     pages,
 )
 from handoff.web.deps import HandoffDep, TokenDep
-from handoff.web.hardening import BodyLimit, SecurityHeaders, body_rules
+from handoff.web.hardening import SecurityHeaders, encodable
 from handoff.web.pages import SWAGGER_DIR
 
 log = structlog.get_logger(__name__)
@@ -62,6 +64,8 @@ def create_app(hf: Handoff) -> FastAPI:
         docs_url=None,
         redoc_url=None,
         swagger_ui_oauth2_redirect_url=None,
+        # Bodies are refused with 413 while they stream in, before anything reads them whole.
+        max_body_size=hf.settings.max_body_bytes,
     )
     app.state.handoff = hf
     # The widget runs on customers' sites. Tokens travel in headers, never cookies, so any
@@ -80,8 +84,14 @@ def create_app(hf: Handoff) -> FastAPI:
         embed_origins=settings.cors_origins,
         hsts=settings.resolved_public_url.startswith("https://"),
     )
-    # Outermost, so an oversized body is refused before anything else reads it.
-    app.add_middleware(BodyLimit, rules=body_rules(settings))
+
+    @app.exception_handler(RequestValidationError)
+    async def _unprocessable(_: Request, error: RequestValidationError) -> JSONResponse:
+        # The errors echo the input, which may hold text JSON allows but UTF-8 cannot carry
+        # (a lone surrogate): it is shown replaced rather than failing the answer.
+        return JSONResponse(
+            {"detail": encodable(jsonable_encoder(error.errors()))}, status_code=422
+        )
 
     @app.exception_handler(Invalid)
     async def _invalid(_: Request, error: Invalid) -> JSONResponse:
@@ -110,12 +120,13 @@ def create_app(hf: Handoff) -> FastAPI:
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
     app.include_router(api_admin.router)
+    app.include_router(api_admin.knowledge_router, max_body_size=settings.knowledge_max_body_bytes)
     app.include_router(api_conversations.router)
     app.include_router(api_inbox.router)
     app.include_router(api_oauth.router)
     app.include_router(api_platforms.router)
-    app.include_router(api_webhooks.router)
-    app.include_router(api_whatsapp.router)
+    app.include_router(api_webhooks.router, max_body_size=settings.webhook_max_body_bytes)
+    app.include_router(api_whatsapp.router, max_body_size=settings.webhook_max_body_bytes)
     app.include_router(pages.router)
     app.mount("/static/swagger", StaticFiles(directory=SWAGGER_DIR), name="swagger")
     app.mount("/static", StaticFiles(directory=STATIC), name="static")

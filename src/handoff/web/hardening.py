@@ -1,110 +1,27 @@
-"""What every request meets before a route: a bounded body, and safe headers on each page.
+"""What every answer carries: safe headers on each page, and errors that can always be sent.
 
-Both are plain ASGI middleware, so a body is refused while it streams in, before any route,
-authentication or JSON parsing reads it whole.
+Bodies are bounded by FastAPI's own `max_body_size` (set where the app includes its routers):
+a body is refused with 413 while it streams in, before any route reads it whole.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from typing import Any
 
 from starlette.datastructures import MutableHeaders
-from starlette.exceptions import HTTPException
-from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from handoff.settings import Settings
 
-
-class BodyTooLarge(HTTPException):
-    """Raised from `receive` once a streamed body passes its limit; FastAPI answers 413."""
-
-    def __init__(self, limit: int) -> None:
-        super().__init__(413, too_large(limit))
-
-
-def too_large(limit: int) -> str:
-    return f"the request body is larger than the {_size(limit)} this endpoint accepts"
-
-
-def _size(limit: int) -> str:
-    if limit % (1 << 20) == 0:
-        return f"{limit >> 20} MiB"
-    if limit % (1 << 10) == 0:
-        return f"{limit >> 10} KiB"
-    return f"{limit} bytes"
-
-
-@dataclass(frozen=True, slots=True)
-class BodyRule:
-    """Requests whose path matches `pattern` may send at most `limit` bytes."""
-
-    pattern: re.Pattern[str]
-    limit: int
-
-
-def body_rules(settings: Settings) -> list[BodyRule]:
-    """The per-endpoint limits, most specific first; the last one matches every path."""
-    webhooks = re.compile(r"^/api/v1/(webhooks|channels/whatsapp)/")
-    knowledge = re.compile(r"^/api/v1/agents/[^/]+/knowledge$")
-    return [
-        BodyRule(webhooks, settings.webhook_max_body_bytes),
-        BodyRule(knowledge, settings.knowledge_max_body_bytes),
-        BodyRule(re.compile(""), settings.max_body_bytes),
-    ]
-
-
-class BodyLimit:
-    """Answer 413 to a body over its endpoint's limit, without reading more of it than that.
-
-    A declared Content-Length over the limit is refused before the app runs; a body sent
-    chunked, or longer than it declared, is cut off as soon as it passes the limit.
-    """
-
-    def __init__(self, app: ASGIApp, rules: Sequence[BodyRule]) -> None:
-        self.app = app
-        self.rules = list(rules)
-
-    def limit_for(self, path: str) -> int:
-        return next(rule.limit for rule in self.rules if rule.pattern.match(path))
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        limit = self.limit_for(scope["path"])
-        declared = _content_length(scope)
-        if declared is not None and declared > limit:
-            await JSONResponse({"detail": too_large(limit)}, status_code=413)(scope, receive, send)
-            return
-        await self.app(scope, _bounded(receive, limit), send)
-
-
-def _content_length(scope: Scope) -> int | None:
-    for name, value in scope["headers"]:
-        if name == b"content-length":
-            try:
-                return int(value)
-            except ValueError:
-                return None
-    return None
-
-
-def _bounded(receive: Receive, limit: int) -> Receive:
-    received = 0
-
-    async def bounded_receive() -> Message:
-        nonlocal received
-        message = await receive()
-        if message["type"] == "http.request":
-            received += len(message.get("body", b""))
-            if received > limit:
-                raise BodyTooLarge(limit)
-        return message
-
-    return bounded_receive
+def encodable(value: Any) -> Any:
+    """Return JSON-ready `value` with text UTF-8 cannot carry (lone surrogates) replaced."""
+    if isinstance(value, str):
+        return value.encode("utf-8", "replace").decode("utf-8")
+    if isinstance(value, list):
+        return [encodable(item) for item in value]
+    if isinstance(value, dict):
+        return {encodable(key): encodable(item) for key, item in value.items()}
+    return value
 
 
 # --- headers on pages ------------------------------------------------------------------------

@@ -55,7 +55,7 @@ class MessageIn(Strict):
     text: Annotated[
         str, StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_MESSAGE_CHARS)
     ] = Field(description=f"The user's message, 1 to {MAX_MESSAGE_CHARS} characters.")
-    client_id: Annotated[str, StringConstraints(max_length=100)] | None = Field(
+    client_id: Annotated[str, StringConstraints(min_length=1, max_length=100)] | None = Field(
         default=None,
         description="The channel's id for this message; a resend with it is stored once.",
     )
