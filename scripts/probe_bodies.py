@@ -17,49 +17,27 @@ from __future__ import annotations
 
 import argparse
 import secrets
-import socket
+import sys
 import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
-# Run as a script, this folder is on the path.
+# Run as a script, this folder is on the path; the raw HTTP client is the tests' own.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from local_server import LocalServer
+from tests.raw_http import streamed
 
 CHUNK = 256 * 1024
-
-
-def stream(port: int, path: str, total: int) -> tuple[int, int]:
-    """POST `total` bytes chunked; stop once the server answers. Return (status, bytes sent)."""
-    sent = 0
-    with socket.create_connection(("127.0.0.1", port), timeout=60) as sock:
-        head = (
-            f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
-            "Transfer-Encoding: chunked\r\n\r\n"
-        )
-        sock.sendall(head.encode())
-        piece = f"{CHUNK:x}\r\n".encode() + b"x" * CHUNK + b"\r\n"
-        sock.settimeout(0)
-        while sent < total:
-            try:
-                if sock.recv(1, socket.MSG_PEEK):
-                    break
-            except BlockingIOError:
-                pass
-            try:
-                sock.sendall(piece)
-            except (BlockingIOError, BrokenPipeError, ConnectionResetError):
-                break
-            sent += CHUNK
-        sock.settimeout(60)
-        answer = sock.recv(64)
-    return int(answer.split(b" ", 2)[1]), sent
 
 
 def attack(server: LocalServer, path: str, parallel: int, mib: int) -> None:
     before = server.rss_mib()
     started = time.perf_counter()
     with ThreadPoolExecutor(parallel) as pool:
-        results = list(pool.map(lambda _: stream(server.port, path, mib << 20), range(parallel)))
+        results = list(
+            pool.map(lambda _: streamed(server.port, path, mib << 20, CHUNK), range(parallel))
+        )
     elapsed = time.perf_counter() - started
     after = server.rss_mib()
     statuses = Counter(status for status, _ in results)

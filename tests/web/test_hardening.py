@@ -7,7 +7,6 @@ import hashlib
 import hmac
 import json
 import re
-import socket
 import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -19,70 +18,14 @@ import pytest
 
 from tests.conftest import Server, start_server, stop_server
 from tests.fakes.zendesk import FakeZendesk
+from tests.raw_http import MIB, declared_only, streamed
 from tests.web.chat import start_chat
 
-MIB = 1 << 20
 SIGNING_SECRET = "zd-sign-hardening-0123456789"
 
 
-# --- raw HTTP, so a test controls exactly how much of a body goes out --------------------------
-
-
-def _connect(server: Server) -> socket.socket:
-    parts = urlsplit(server.url)
-    sock = socket.create_connection((parts.hostname, parts.port), timeout=10)
-    return sock
-
-
-def _request_head(path: str, headers: dict[str, str]) -> bytes:
-    lines = [f"POST {path} HTTP/1.1", "Host: 127.0.0.1", *[f"{k}: {v}" for k, v in headers.items()]]
-    return ("\r\n".join(lines) + "\r\n\r\n").encode()
-
-
-def _status(sock: socket.socket) -> int:
-    head = b""
-    while b"\r\n" not in head:
-        chunk = sock.recv(4096)
-        if not chunk:
-            break
-        head += chunk
-    return int(head.split(b" ", 2)[1])
-
-
-def declared_only(server: Server, path: str, length: int) -> int:
-    """Declare a body of `length` bytes, send none of it, and return the status."""
-    with _connect(server) as sock:
-        sock.sendall(
-            _request_head(path, {"Content-Type": "application/json", "Content-Length": str(length)})
-        )
-        return _status(sock)
-
-
-def streamed(server: Server, path: str, total: int, chunk: int = 64 * 1024) -> tuple[int, int]:
-    """Send up to `total` bytes chunked, stopping when the server answers; return
-    (status, bytes sent before the answer came)."""
-    sent = 0
-    with _connect(server) as sock:
-        sock.sendall(
-            _request_head(
-                path, {"Content-Type": "application/json", "Transfer-Encoding": "chunked"}
-            )
-        )
-        piece = f"{chunk:x}\r\n".encode() + b"x" * chunk + b"\r\n"
-        sock.settimeout(0)
-        while sent < total:
-            try:
-                if sock.recv(1, socket.MSG_PEEK):
-                    break  # the server answered before the body was over
-            except BlockingIOError:
-                pass
-            try:
-                sock.sendall(piece)
-            except (BlockingIOError, BrokenPipeError, ConnectionResetError):
-                break
-            sent += chunk
-        sock.settimeout(10)
-        return _status(sock), sent
+def _port(server: Server) -> int:
+    return int(urlsplit(server.url).port or 80)
 
 
 @pytest.fixture
@@ -121,23 +64,25 @@ def zendesk_webhook(server: Server, fake: FakeZendesk) -> str:
 
 def test_a_declared_oversized_body_is_refused_before_it_is_sent(any_server: Server) -> None:
     path = f"/api/v1/agents/{any_server.demo_agent_id}/conversations"
-    assert declared_only(any_server, path, 200 * MIB) == 413
-    assert declared_only(any_server, "/api/v1/auth/login", 2 * MIB) == 413
+    assert declared_only(_port(any_server), path, 200 * MIB) == 413
+    assert declared_only(_port(any_server), "/api/v1/auth/login", 2 * MIB) == 413
 
 
 def test_an_unknown_webhook_answers_404_without_reading_the_body(any_server: Server) -> None:
     # The body is announced but never sent: an answer at all means it was not waited for.
-    assert declared_only(any_server, "/api/v1/webhooks/no-such-integration", 900_000) == 404
-    assert declared_only(any_server, "/api/v1/channels/whatsapp/no-such-number", 900_000) == 404
+    assert declared_only(_port(any_server), "/api/v1/webhooks/no-such-integration", 900_000) == 404
+    assert (
+        declared_only(_port(any_server), "/api/v1/channels/whatsapp/no-such-number", 900_000) == 404
+    )
 
 
 def test_a_streamed_body_is_cut_off_at_the_limit(any_server: Server, zendesk: FakeZendesk) -> None:
     hook = zendesk_webhook(any_server, zendesk)
-    status, sent = streamed(any_server, hook, total=64 * MIB)
+    status, sent = streamed(_port(any_server), hook, total=64 * MIB)
     assert status == 413
     assert sent < 8 * MIB  # refused near the 1 MiB limit, not after reading 64 MiB
     path = f"/api/v1/agents/{any_server.demo_agent_id}/conversations"
-    status, sent = streamed(any_server, path, total=64 * MIB)
+    status, sent = streamed(_port(any_server), path, total=64 * MIB)
     assert status == 413 and sent < 8 * MIB
 
 
@@ -166,7 +111,9 @@ def test_parallel_huge_webhooks_do_not_grow_the_process(
     before = _rss_kib(server.process.pid)
     results: list[tuple[int, int]] = []
     threads = [
-        threading.Thread(target=lambda: results.append(streamed(server, hook, total=100 * MIB)))
+        threading.Thread(
+            target=lambda: results.append(streamed(_port(server), hook, total=100 * MIB))
+        )
         for _ in range(5)
     ]
     for thread in threads:
