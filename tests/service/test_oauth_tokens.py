@@ -51,7 +51,7 @@ async def connect_with_oauth(hf: Handoff, fake: FakeZendesk) -> str:
         assert demo is not None
         agent = await session.get(Agent, demo.agent_id)
         assert agent is not None
-        url = integrations.start_authorization(hf, agent, "zendesk", oauth_form(fake))
+        url = await integrations.start_authorization(hf, agent, "zendesk", oauth_form(fake))
     async with httpx.AsyncClient() as browser:
         back = parse_qs(urlsplit((await browser.get(url)).headers["location"]).query)
     _, integration = await integrations.finish_authorization(

@@ -25,7 +25,9 @@ from urllib.parse import urlsplit
 
 import httpcore
 import httpx
+from pydantic import BaseModel
 
+from handoff.service.errors import Invalid
 from handoff.settings import Settings
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -164,13 +166,28 @@ class AddressGuard:
         attempt to report.
         """
         parts = urlsplit(url)
-        if not parts.hostname:
-            return
+        if not parts.hostname or self.policy.host_allowed(parts.hostname):
+            return  # no lookup when the answer cannot matter
         port = parts.port or (443 if parts.scheme == "https" else 80)
         try:
             await self.addresses(parts.hostname, port)
         except (httpcore.ConnectError, httpcore.ConnectTimeout):
             return
+
+
+async def refuse_private_urls(guard: AddressGuard, form: BaseModel, *, prefix: str = "") -> None:
+    """Refuse a connect form whose URL fields (`url`, `*_url`) point to a non-public address.
+
+    A 422 naming the field, before any call goes out; the connection is checked again anyway.
+    """
+    for name, value in form:
+        if not (name == "url" or name.endswith("_url")) or not isinstance(value, str):
+            continue
+        try:
+            await guard.check_url(value)
+        except AddressRefused as error:
+            reason = f"points to an address that is not public: {error}"
+            raise Invalid(f"{prefix}{name}", reason) from None
 
 
 def _literal(host: str) -> IPAddress | None:
