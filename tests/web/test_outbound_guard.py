@@ -139,6 +139,15 @@ def test_whatsapp_base_url_to_a_private_address_is_refused(
     assert internal.requests == []
 
 
+def test_a_url_with_a_bad_port_is_refused_with_the_field(guarded: Server) -> None:
+    path = f"/api/v1/agents/{guarded.demo_agent_id}/integrations"
+    body = {"platform": "webhook", "credentials": webhook("hooks.example:99999")}
+    with guarded.admin() as admin:
+        answer = admin.post(path, json=body)
+    assert answer.status_code == 422, answer.text
+    assert answer.json()["detail"][0]["loc"][-1] == "credentials.url"
+
+
 def test_a_name_for_loopback_is_refused(guarded: Server, internal: InternalService) -> None:
     path = f"/api/v1/agents/{guarded.demo_agent_id}/integrations"
     body = {"platform": "webhook", "credentials": webhook(f"localhost:{internal.port}")}

@@ -168,7 +168,7 @@ class AddressGuard:
         parts = urlsplit(url)
         if not parts.hostname or self.policy.host_allowed(parts.hostname):
             return  # no lookup when the answer cannot matter
-        port = parts.port or (443 if parts.scheme == "https" else 80)
+        port = parts.port or (443 if parts.scheme == "https" else 80)  # ValueError: bad port
         try:
             await self.addresses(parts.hostname, port)
         except (httpcore.ConnectError, httpcore.ConnectTimeout):
@@ -188,6 +188,8 @@ async def refuse_private_urls(guard: AddressGuard, form: BaseModel, *, prefix: s
         except AddressRefused as error:
             reason = f"points to an address that is not public: {error}"
             raise Invalid(f"{prefix}{name}", reason) from None
+        except ValueError:
+            raise Invalid(f"{prefix}{name}", "is not a valid URL (check the port)") from None
 
 
 def _literal(host: str) -> IPAddress | None:
