@@ -141,6 +141,8 @@ def test_public_addresses(address: str) -> None:
         "http://[::ffff:169.254.169.254]/",
         "https://metadata.google.internal/computeMetadata/v1/",
         "http://localhost:9/",
+        "http://LocalHost.:9/",
+        "http://api.localhost/",
         "http://0.0.0.0/",
     ],
 )
@@ -247,3 +249,21 @@ async def test_the_settings_allow_private_addresses(tmp_path: Any, service: Fake
             assert (await hf.http.get(f"http://127.0.0.1:{service.port}/")).status_code == 200
         finally:
             await hf.close()
+
+
+async def test_a_saved_url_is_checked_by_what_its_name_resolves_to() -> None:
+    calls: list[str] = []
+
+    async def unknown(host: str, port: int) -> list[str]:
+        calls.append(host)
+        if host == "intranet.example":
+            return ["10.1.2.3"]
+        raise OSError("no such name")
+
+    guard = AddressGuard(resolve=unknown)
+    with pytest.raises(AddressRefused):
+        await guard.check_url("https://intranet.example/api")
+    await guard.check_url("https://gone.example/api")  # left for the connection to report
+    allowed = AddressGuard(AddressPolicy(allow_private=True), resolve=unknown)
+    await allowed.check_url("https://intranet.example/api")
+    assert calls == ["intranet.example", "gone.example"]  # no lookup when all is allowed

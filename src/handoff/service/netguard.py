@@ -36,7 +36,8 @@ Resolver = Callable[[str, int], Awaitable[list[str]]]
 
 # Names that never mean a public service, refused before any lookup: `localhost` resolves to
 # loopback without DNS, and `.internal` is the cloud metadata zone (metadata.google.internal).
-PRIVATE_NAME_SUFFIXES = ("localhost", ".localhost", ".internal")
+PRIVATE_NAMES = frozenset({"localhost"})
+PRIVATE_NAME_SUFFIXES = (".localhost", ".internal")
 # NAT64 gateways translate this prefix to the IPv4 address in its last 32 bits (RFC 6052).
 NAT64 = ipaddress.IPv6Network("64:ff9b::/96")
 ALLOW_HINT = "HANDOFF_ALLOW_PRIVATE_URLS or HANDOFF_ALLOWED_PRIVATE_HOSTS allows it"
@@ -108,7 +109,9 @@ class AddressPolicy:
 
     def name_refused(self, host: str) -> bool:
         """Tell whether the host name alone marks a destination that is not public."""
-        return not self.host_allowed(host) and _bare(host).endswith(PRIVATE_NAME_SUFFIXES)
+        name = _bare(host)
+        private = name in PRIVATE_NAMES or name.endswith(PRIVATE_NAME_SUFFIXES)
+        return private and not self.host_allowed(host)
 
     def address_refused(self, host: str, address: IPAddress) -> bool:
         if self.host_allowed(host) or is_public(address):
