@@ -204,7 +204,9 @@ def _literal(host: str) -> IPAddress | None:
 
 def _shown(host: str, address: IPAddress) -> str:
     # The address a name resolves to stays unsaid: the error must not map the private network.
-    return f"{address} is" if _literal(host) is not None else f"{host} resolves to an address"
+    if _literal(host) is not None:
+        return f"{address} is"
+    return f"{host} resolves to an address that is"
 
 
 class GuardedBackend(httpcore.AsyncNetworkBackend):
