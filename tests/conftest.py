@@ -94,6 +94,8 @@ def start_server(
     admin_token = f"hk_test_{secrets.token_urlsafe(16)}"
     environment = {
         **os.environ,
+        # The fake helpdesks listen on 127.0.0.1; a test of the address guard passes "false".
+        "HANDOFF_ALLOW_PRIVATE_URLS": "true",
         **(env or {}),
         "HANDOFF_DATA_DIR": str(data_dir),
         "HANDOFF_PORT": str(port),

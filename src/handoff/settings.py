@@ -98,6 +98,20 @@ class Settings(BaseSettings):
         ge=1024,
         description="Largest body of a knowledge-base upload (PUT .../knowledge), in bytes.",
     )
+    # Outbound addresses: URLs admins enter must not reach the service's own network.
+    allow_private_urls: bool = Field(
+        default=False,
+        description="Let helpdesk, OAuth and WhatsApp URLs reach addresses that are not public "
+        "(loopback, private networks, link-local such as 169.254.169.254, *.internal): for a "
+        "helpdesk on your own network. Off, such URLs are refused when saved and at every "
+        "connection.",
+    )
+    allowed_private_hosts: list[str] = Field(
+        default=[],
+        description="Host names, addresses or networks that may be reached although not "
+        'public, as a JSON list, e.g. ["helpdesk.corp.example", "10.20.0.0/16"]; the rest '
+        "stay refused.",
+    )
     cors_origins: list[str] = Field(
         default=["*"],
         description="Origins whose pages may call the API (the widget on your sites), as a "

@@ -84,7 +84,7 @@ class FakeReceiver(LoopbackServer):
     async def _create(self, key: str, data: dict[str, Any]) -> Response:
         if self.reject_next_create:
             self.reject_next_create = False
-            return JSONResponse({"error": "subject is too long"}, status_code=422)
+            return JSONResponse({"error": "subject_too_long"}, status_code=422)
         with self._lock:
             ticket = self.tickets.get(key)
             if ticket is None:

@@ -95,7 +95,8 @@ async def test_verify_credentials_names_the_api_key_when_refused(
 ) -> None:
     with pytest.raises(InvalidCredentials, match="api_key") as caught:
         await connector(fake, http, api_key="wrong").verify_credentials()
-    assert "logged in" in str(caught.value)
+    assert "HTTP 401 Unauthorized (invalid_credentials)" in str(caught.value)
+    assert "logged in" not in str(caught.value)  # Freshdesk's prose stays out of errors
 
 
 async def test_options_lists_the_live_single_line_text_fields(
@@ -254,10 +255,8 @@ async def test_validation_error_is_rejected_with_a_readable_message(
         await connector(fake, http).create_ticket(packet(contact=Contact(email="not-an-email")))
     assert caught.value.status == 400
     assert not caught.value.retryable
-    assert caught.value.detail == (
-        "freshdesk: Validation failed: email: It should be in the 'valid email address' "
-        "format (invalid_value)"
-    )
+    # The status and Freshdesk's codes (field, error code), never its prose.
+    assert caught.value.detail == "freshdesk: HTTP 400 Bad Request (email, invalid_value)"
     assert fake.tickets == {}
 
 

@@ -128,7 +128,8 @@ async def test_verify_credentials_refuses_a_wrong_secret(
     fake: FakeHelpScout, http: httpx.AsyncClient
 ) -> None:
     with pytest.raises(
-        InvalidCredentials, match=r"App ID or App Secret \(invalid_client: Bad client credentials\)"
+        InvalidCredentials,
+        match=r"App ID or App Secret \(HTTP 401 Unauthorized \(invalid_client\)\)",
     ):
         await connector(fake, http, app_secret="nope").verify_credentials()
     assert fake.requests_to("GET", "/v2/mailboxes") == []
@@ -236,10 +237,8 @@ async def test_validation_error_is_rejected_with_a_readable_message(
     with pytest.raises(Rejected) as caught:
         await hs.create_ticket(packet(contact=Contact(name="Bob", email="bob-at-example")))
     assert caught.value.status == 400
-    assert "Bad request; customer.email: must be a well-formed email address" in (
-        caught.value.detail
-    )
-    assert "logRef" in caught.value.detail
+    assert caught.value.detail.startswith("Help Scout: HTTP 400 Bad Request (customer.email, ")
+    assert "well-formed" not in caught.value.detail  # Help Scout's prose stays out of errors
     assert fake.conversations == {}
 
 
@@ -329,7 +328,7 @@ async def test_follow_up_without_email_uses_the_primary_customer(
 
 async def test_follow_up_to_a_missing_conversation_is_rejected(hs: HelpScoutHelpdesk) -> None:
     message = Message(Role.USER, "hello?", T0)
-    with pytest.raises(Rejected, match="Resource not found") as caught:
+    with pytest.raises(Rejected, match="HTTP 404 Not Found") as caught:
         await hs.add_message(TicketRef("999999", "u"), message, Contact(email="a@b.co"))
     assert caught.value.status == 404
 

@@ -125,7 +125,7 @@ async def test_validation_error_is_a_readable_rejection(
     with pytest.raises(Rejected) as rejected:
         await connector(receiver.url, http).create_ticket(PACKET)
     assert rejected.value.status == 422
-    assert "subject is too long" in str(rejected.value)
+    assert "HTTP 422 Unprocessable Entity (subject_too_long)" in str(rejected.value)
 
 
 async def test_follow_up_goes_onto_the_ticket(

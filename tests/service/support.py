@@ -27,7 +27,12 @@ async def runtime(
     """A service runtime on a fresh, migrated database of the given backend."""
     url = await asyncio.to_thread(fresh_database_url, backend, tmp_path)
     await asyncio.to_thread(upgrade, url)
-    configured = Settings(database_url=url, data_dir=tmp_path, secret_key=SECRET_KEY, **settings)
+    configured = Settings(
+        database_url=url,
+        data_dir=tmp_path,
+        secret_key=SECRET_KEY,
+        **{"allow_private_urls": True, **settings},  # the fakes listen on 127.0.0.1
+    )
     hf = Handoff(configured, encoder=encoder)
     try:
         yield hf

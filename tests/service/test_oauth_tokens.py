@@ -51,7 +51,7 @@ async def connect_with_oauth(hf: Handoff, fake: FakeZendesk) -> str:
         assert demo is not None
         agent = await session.get(Agent, demo.agent_id)
         assert agent is not None
-        url = integrations.start_authorization(hf, agent, "zendesk", oauth_form(fake))
+        url = await integrations.start_authorization(hf, agent, "zendesk", oauth_form(fake))
     async with httpx.AsyncClient() as browser:
         back = parse_qs(urlsplit((await browser.get(url)).headers["location"]).query)
     _, integration = await integrations.finish_authorization(
@@ -68,7 +68,13 @@ async def stored_tokens(hf: Handoff, integration_id: str) -> OAuthTokens:
 
 
 async def _verify_once(database_url: str, data_dir: str, integration_id: str) -> None:
-    hf = Handoff(Settings(database_url=database_url, data_dir=data_dir, secret_key=SECRET_KEY))
+    settings = Settings(
+        database_url=database_url,
+        data_dir=data_dir,
+        secret_key=SECRET_KEY,
+        allow_private_urls=True,  # the fake Zendesk listens on 127.0.0.1
+    )
+    hf = Handoff(settings)
     try:
         async with hf.transaction() as session:
             integration = await session.get(Integration, integration_id)

@@ -227,8 +227,8 @@ def test_a_failed_ticket_is_explained_to_the_team_not_the_visitor(
     with any_server.admin() as admin:
         seen = admin.get(f"/api/v1/conversations/{chat_id}").json()
         jobs = admin.get("/api/v1/jobs", params={"status": "failed"}).json()
-    assert "subject is too long" in seen["escalation"]["error"]
-    assert any("subject is too long" in (j["last_error"] or "") for j in jobs)
+    assert "subject_too_long" in seen["escalation"]["error"]
+    assert any("subject_too_long" in (j["last_error"] or "") for j in jobs)
 
 
 def test_platforms_may_check_the_webhook_url_first(

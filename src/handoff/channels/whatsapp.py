@@ -389,8 +389,10 @@ def error_for(response: httpx.Response) -> WhatsAppError:
     """Return the adapter error for a Graph error response."""
     status = response.status_code
     try:
-        error = response.json().get("error") or {}
+        error = response.json().get("error")
     except (ValueError, AttributeError):
+        error = None
+    if not isinstance(error, dict):  # not Graph's shape: a proxy's page, another service
         error = {}
     code = error.get("code") if isinstance(error.get("code"), int) else None
     reason = _reason(error, response)
@@ -408,18 +410,19 @@ def error_for(response: httpx.Response) -> WhatsAppError:
 
 
 def _reason(error: Mapping[str, Any], response: httpx.Response) -> str:
-    if not error:
-        return f"HTTP {response.status_code}: {response.text[:200] or response.reason_phrase}"
-    message = str(error.get("message") or "no message")
-    details = (error.get("error_data") or {}).get("details")
-    if details and details not in message:
-        message = f"{message} ({details})"
+    """Say the status and Graph's numeric codes, never the answer's text.
+
+    The base URL is an admin's to set and the reason goes back to the API: text read from
+    the answer would echo whatever that URL reached.
+    """
+    status = response.status_code
+    said = f"HTTP {status} {httpx.codes.get_reason_phrase(status)}".rstrip()
     codes = ", ".join(
         f"{name} {error[key]}"
-        for name, key in (("code", "code"), ("subcode", "error_subcode"), ("trace", "fbtrace_id"))
-        if error.get(key) is not None
+        for name, key in (("code", "code"), ("subcode", "error_subcode"))
+        if isinstance(error.get(key), int) and not isinstance(error.get(key), bool)
     )
-    return f"{message} [{codes}]" if codes else message
+    return f"{said} [{codes}]" if codes else said
 
 
 def _retry_after(headers: Mapping[str, str]) -> float | None:

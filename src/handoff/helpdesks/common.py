@@ -5,9 +5,10 @@ from __future__ import annotations
 import hashlib
 import hmac
 import html
-from collections.abc import Callable, Mapping, Sequence
+import re
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from html.parser import HTMLParser
-from typing import ClassVar, TypeVar
+from typing import Any, ClassVar, TypeVar
 
 import httpx
 from pydantic import BaseModel
@@ -114,18 +115,52 @@ def retry_after(headers: Mapping[str, str], *names: str) -> float | None:
     return None
 
 
+# What an error may repeat of a platform's answer: identifier-like codes, never prose.
+ERROR_CODE = re.compile(r"[A-Za-z0-9_.:/-]{1,60}")
+MAX_ERROR_CODES = 3
+
+
+def json_body(response: httpx.Response) -> Any:
+    """Return the answer's JSON, or None when it is not JSON."""
+    try:
+        return response.json()
+    except ValueError:
+        return None
+
+
+def status_reason(response: httpx.Response, codes: Iterable[object] = ()) -> str:
+    """Say what a failed answer was: its status and the platform's error codes, never its body.
+
+    The URL a connector calls comes from an admin's form and the error goes back to the API
+    (and the inbox), so a body echoed here would read out whatever the URL reached. Only codes
+    a connector takes from keys it knows pass (`RecordInvalid`, `INVALID_FIELD`, a field
+    name), and only when they look like identifiers; the reason phrase is the standard one,
+    not the server's.
+    """
+    status = response.status_code
+    said = f"HTTP {status} {httpx.codes.get_reason_phrase(status)}".rstrip()
+    kept = [
+        str(code)
+        for code in codes
+        if isinstance(code, str | int) and not isinstance(code, bool)
+        if ERROR_CODE.fullmatch(str(code))
+    ]
+    kept = list(dict.fromkeys(kept))[:MAX_ERROR_CODES]
+    return f"{said} ({', '.join(kept)})" if kept else said
+
+
 def check_response(
     response: httpx.Response,
     *,
     platform: str,
-    detail: Callable[[httpx.Response], str] | None = None,
+    codes: Callable[[httpx.Response], Iterable[object]] | None = None,
     retry_headers: tuple[str, ...] = (),
 ) -> httpx.Response:
     """Return a successful response; raise the connector error that fits any other."""
     status = response.status_code
     if status < 400:
         return response
-    reason = (detail or _default_detail)(response)
+    reason = status_reason(response, codes(response) if codes else ())
     if status == 401:
         raise InvalidCredentials(f"{platform} refused the credentials: {reason}")
     if status == 429:
@@ -133,12 +168,8 @@ def check_response(
             f"{platform} rate limit: {reason}", retry_after(response.headers, *retry_headers)
         )
     if status >= 500:
-        raise Unavailable(f"{platform} answered {status}: {reason}")
+        raise Unavailable(f"{platform} answered {reason}")
     raise Rejected(status, f"{platform}: {reason}")
-
-
-def _default_detail(response: httpx.Response) -> str:
-    return response.text[:300] or response.reason_phrase
 
 
 async def send(http: httpx.AsyncClient, request: httpx.Request, *, platform: str) -> httpx.Response:

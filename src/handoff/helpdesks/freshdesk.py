@@ -324,7 +324,7 @@ class FreshdeskHelpdesk:
             method, self._base + path, json=json, params=params, headers=self._headers
         )
         response = await common.send(self._http, request, platform=PLATFORM)
-        return common.check_response(response, platform=PLATFORM, detail=_detail)
+        return common.check_response(response, platform=PLATFORM, codes=_codes)
 
 
 def _requester(contact: Contact, key: str) -> dict[str, str]:
@@ -347,26 +347,18 @@ def _identifier(contact: Contact, key: str) -> dict[str, str]:
     return {"unique_external_id": contact.external_id or f"handoff-visitor-{key}"}
 
 
-def _detail(response: httpx.Response) -> str:
-    """Read Freshdesk's error bodies: validation errors, or a code and a message."""
+def _codes(response: httpx.Response) -> list[object]:
+    """Read the codes of Freshdesk's error bodies: validation errors, or one code."""
     # https://developers.freshdesk.com/api/#error
-    try:
-        data = response.json()
-    except ValueError:
-        return response.text[:300] or response.reason_phrase
+    data = common.json_body(response)
     if not isinstance(data, dict):
-        return str(data)[:300]
+        return []
+    codes: list[object] = [data.get("code")]
     errors = data.get("errors")
-    if isinstance(errors, list) and errors:
-        parts = [
-            f"{e.get('field') or 'request'}: {e.get('message')} ({e.get('code')})"
-            for e in errors
-            if isinstance(e, dict)
-        ]
-        return f"{data.get('description') or 'Validation failed'}: " + "; ".join(parts)
-    if data.get("message"):
-        return f"{data['message']} ({data.get('code')})" if data.get("code") else data["message"]
-    return response.text[:300] or response.reason_phrase
+    for error in errors if isinstance(errors, list) else []:
+        if isinstance(error, dict):
+            codes += [error.get("field"), error.get("code")]
+    return codes
 
 
 def _header(headers: Mapping[str, str], name: str) -> str | None:

@@ -376,27 +376,19 @@ def sign_help_scout(secret: str, body: bytes) -> str:
 
 def _check(response: httpx.Response) -> httpx.Response:
     return common.check_response(
-        response, platform=PLATFORM, detail=_detail, retry_headers=RETRY_HEADERS
+        response, platform=PLATFORM, codes=_codes, retry_headers=RETRY_HEADERS
     )
 
 
-def _detail(response: httpx.Response) -> str:
-    """Read `{"message","logRef","_embedded":{"errors":[{"path","message"}]}}` error bodies."""
-    try:
-        body = response.json()
-    except ValueError:
-        return response.text[:300] or response.reason_phrase
+def _codes(response: httpx.Response) -> list[object]:
+    """Read the codes of `{"error","logRef","_embedded":{"errors":[{"path"}]}}` error bodies."""
+    body = common.json_body(response)
     if not isinstance(body, dict):
-        return response.text[:300] or response.reason_phrase
-    parts = [str(p) for p in (body.get("message"), body.get("error_description")) if p]
-    if not parts and body.get("error"):  # the token endpoint speaks OAuth: {"error": ...}
-        parts.append(str(body["error"]))
+        return []
+    codes: list[object] = [body.get("error")]  # the token endpoint speaks OAuth: {"error": ...}
     for problem in (body.get("_embedded") or {}).get("errors") or []:
-        if isinstance(problem, dict):
-            where = problem.get("path")
-            parts.append(f"{where}: {problem.get('message')}" if where else str(problem))
-    text = "; ".join(parts) or response.reason_phrase
-    return f"{text} (logRef {body['logRef']})" if body.get("logRef") else text
+        codes.append(problem.get("path") if isinstance(problem, dict) else None)
+    return [*codes, body.get("logRef")]  # the id Help Scout support asks for
 
 
 def _ref(conversation_id: int | str, number: int | str | None = None) -> TicketRef:

@@ -64,6 +64,7 @@ from handoff.domain import (
 from handoff.helpdesks.base import Choice
 from handoff.helpdesks.common import (
     check_response,
+    json_body,
     own_form,
     plain_body,
     require_equal,
@@ -275,7 +276,7 @@ class HubSpotHelpdesk:
 
     def _check(self, response: httpx.Response) -> httpx.Response:
         try:
-            return check_response(response, platform=self.title, detail=_detail)
+            return check_response(response, platform=self.title, codes=_codes)
         except RateLimited as error:
             if error.retry_after is None:
                 error.retry_after = _rate_limit_wait(response)
@@ -460,7 +461,7 @@ class HubSpotHelpdesk:
         # the create answers 409 "Contact already exists. Existing ID: …":
         # https://github.com/HubSpot/hubspot-api-nodejs/issues/545
         if response.status_code == 409:
-            match = _EXISTING_ID.search(_detail(response))
+            match = _EXISTING_ID.search(str(_error_body(response).get("message")))
             if match:
                 return match.group(1)
         return str(self._check(response).json()["id"])
@@ -625,21 +626,23 @@ def _is_unique_conflict(response: httpx.Response, prop: str) -> bool:
     return response.status_code == 400 and "already has that value" in response.text
 
 
-def _detail(response: httpx.Response) -> str:
-    """Read HubSpot's error body: message, category and each error's message."""
-    try:
-        data = response.json()
-    except ValueError:
-        return response.text[:300] or response.reason_phrase
-    if not isinstance(data, dict):
-        return response.text[:300]
-    parts = [str(data.get("message") or response.reason_phrase)]
-    if data.get("category"):
-        parts.append(f"({data['category']})")
-    errors = [str(e.get("message")) for e in data.get("errors") or [] if isinstance(e, dict)]
-    if errors:
-        parts.append("— " + "; ".join(errors))
-    return " ".join(parts)
+def _error_body(response: httpx.Response) -> dict[str, Any]:
+    data = json_body(response)
+    return data if isinstance(data, dict) else {}
+
+
+def _codes(response: httpx.Response) -> list[object]:
+    """Read the codes of HubSpot's error body: category or rate-limit policy, each error's
+    code and the properties it names."""
+    data = _error_body(response)
+    codes: list[object] = [data.get("category"), data.get("policyName")]
+    errors = data.get("errors")
+    for error in errors if isinstance(errors, list) else []:
+        if isinstance(error, dict):
+            context = error.get("context")
+            named = context.get("propertyName") if isinstance(context, dict) else None
+            codes += [error.get("code"), *(named if isinstance(named, list) else [])]
+    return codes
 
 
 def _rate_limit_wait(response: httpx.Response) -> float | None:

@@ -37,10 +37,12 @@ from handoff.helpdesks.common import (
     check_response,
     hmac_hex,
     html_to_text,
+    json_body,
     own_form,
     plain_body,
     require_equal,
     send,
+    status_reason,
 )
 from handoff.helpdesks.errors import (
     BadSignature,
@@ -284,10 +286,10 @@ class IntercomHelpdesk:
         )
         response = await send(self._http, request, platform=self.title)
         if response.status_code == 401:  # every call runs on the one access token
-            detail = _error_detail(response)
-            raise InvalidCredentials(f"Intercom refused the access_token: {detail}")
+            reason = status_reason(response, _codes(response))
+            raise InvalidCredentials(f"Intercom refused the access_token: {reason}")
         try:
-            check_response(response, platform=self.title, detail=_error_detail)
+            check_response(response, platform=self.title, codes=_codes)
         except RateLimited as error:
             if error.retry_after is None:
                 error.retry_after = _seconds_until_reset(response.headers)
@@ -411,18 +413,10 @@ def _state(ticket: Json) -> str:
     return _text(_object(state).get("category") if isinstance(state, dict) else state)
 
 
-def _error_detail(response: httpx.Response) -> str:
-    """Read Intercom's `error.list` body into one sentence."""
-    try:
-        errors = _list(_object(response.json()).get("errors"))
-    except ValueError:
-        errors = []
-    messages = [
-        f"{e.get('message') or e.get('code')} ({e.get('code')})"
-        + (f" [field: {e['field']}]" if e.get("field") else "")
-        for e in errors
-    ]
-    return "; ".join(messages) or response.text[:300] or response.reason_phrase
+def _codes(response: httpx.Response) -> list[object]:
+    """Read the codes and fields of Intercom's `error.list` body."""
+    errors = _list(_object(json_body(response)).get("errors"))
+    return [value for e in errors for value in (e.get("code"), e.get("field"))]
 
 
 def _seconds_until_reset(headers: Mapping[str, str]) -> float | None:

@@ -151,23 +151,17 @@ async def grant(
         wait = common.retry_after(response.headers)
         raise RateLimited(f"{platform} token endpoint: too many requests", wait)
     if response.status_code >= 500:
-        raise Unavailable(f"{platform} token endpoint answered {response.status_code}")
-    answer = _json_object(response)
+        raise Unavailable(f"{platform} token endpoint answered {common.status_reason(response)}")
+    body = common.json_body(response)
+    answer: dict[str, Any] = body if isinstance(body, dict) else {}
     if response.status_code == 200 and answer.get("access_token"):
         return OAuthTokens.from_grant(
             answer, keep_refresh=keep_refresh, lifetime_if_unsaid=lifetime_if_unsaid
         )
-    error = answer.get("error") or answer.get("status") or response.status_code
-    detail = answer.get("error_description") or answer.get("message") or response.reason_phrase
-    if error in SLOW_DOWN:
+    # The OAuth error code only (RFC 6749 §5.2): error_description is free text.
+    error = answer.get("error") or answer.get("status")
+    reason = common.status_reason(response, [error])
+    if isinstance(error, str) and error in SLOW_DOWN:
         wait = common.retry_after(response.headers) or SLOW_DOWN_SECONDS
-        raise RateLimited(f"{platform} token endpoint: {error}: {detail}", wait)
-    raise InvalidCredentials(f"{platform} refused {refused} ({error}: {detail}); connect again")
-
-
-def _json_object(response: httpx.Response) -> dict[str, Any]:
-    try:
-        answer = response.json()
-    except ValueError:
-        return {}
-    return answer if isinstance(answer, dict) else {}
+        raise RateLimited(f"{platform} token endpoint: {reason}", wait)
+    raise InvalidCredentials(f"{platform} refused {refused} ({reason}); connect again")

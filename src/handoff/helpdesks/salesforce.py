@@ -311,8 +311,13 @@ class SalesforceHelpdesk:
         if response.status_code == 404:
             # A missing case and a missing field are both 404 NOT_FOUND; only the message
             # ("Provided external ID field does not exist or is not accessible") differs.
-            if "external id field" in _detail(response).lower():
-                raise Rejected(404, f"{PLATFORM}: {_detail(response)}")
+            if any("external id field" in str(e.get("message")).lower() for e in _errors(response)):
+                field = self._credentials.external_id_field
+                raise Rejected(
+                    404,
+                    f"{PLATFORM}: the external ID field {field} does not exist or is not "
+                    f"accessible ({common.status_reason(response, _codes(response))})",
+                )
             return None
         return str(_check(response).json()["Id"])
 
@@ -467,8 +472,9 @@ class SalesforceHelpdesk:
 
 def _check(response: httpx.Response) -> httpx.Response:
     if response.status_code == 403 and "REQUEST_LIMIT_EXCEEDED" in _codes(response):
-        raise RateLimited(f"{PLATFORM} API limit: {_detail(response)}", LIMIT_RETRY_SECONDS)
-    return common.check_response(response, platform=PLATFORM, detail=_detail)
+        reason = common.status_reason(response, _codes(response))
+        raise RateLimited(f"{PLATFORM} API limit: {reason}", LIMIT_RETRY_SECONDS)
+    return common.check_response(response, platform=PLATFORM, codes=_codes)
 
 
 def _errors(response: httpx.Response) -> list[dict[str, Any]]:
@@ -480,19 +486,13 @@ def _errors(response: httpx.Response) -> list[dict[str, Any]]:
     return [item for item in items if isinstance(item, dict)]
 
 
-def _codes(response: httpx.Response) -> set[str]:
-    return {str(e.get("errorCode")) for e in _errors(response)}
-
-
-def _detail(response: httpx.Response) -> str:
-    """Read Salesforce's `[{"message", "errorCode", "fields"}]` error bodies."""
-    parts = []
+def _codes(response: httpx.Response) -> list[object]:
+    """Read the codes of Salesforce's `[{"message", "errorCode", "fields"}]` error bodies."""
+    codes: list[object] = []
     for error in _errors(response):
-        text = f"{error.get('errorCode') or 'ERROR'}: {error.get('message') or ''}".strip()
-        if error.get("fields"):
-            text += f" (fields: {', '.join(str(f) for f in error['fields'])})"
-        parts.append(text)
-    return "; ".join(parts) or response.text[:300] or response.reason_phrase
+        fields = error.get("fields")
+        codes += [error.get("errorCode"), *(fields if isinstance(fields, list) else [])]
+    return codes
 
 
 def _fields(describe: dict[str, Any]) -> dict[str, dict[str, Any]]:

@@ -11,6 +11,10 @@ Outbound calls (JSON, POST to the configured URL), each with a `type`:
 - `ticket.create` — the packet; answer `{"ticket": {"id": "...", "url": "..."}}`.
 - `ticket.message` — a follow-up from the user: `{"ticket_id", "message": {...}}`.
 
+A refusal answers 4xx with `{"error": "<code>"}`, the code an identifier such as
+`subject_too_long` (letters, digits, `_ . : / -`, at most 60 characters): the admin sees the
+status and that code, never the rest of the body.
+
 Inbound (POST to the integration's webhook URL): `{"event_id", "ticket_id", "type": "reply" |
 "note" | "solved", "text", "author": {"name"}}`; notes are ignored.
 """
@@ -112,7 +116,7 @@ class WebhookHelpdesk:
             },
         )
         response = await common.send(self.http, request, platform=self.title)
-        return common.check_response(response, platform=self.title)
+        return common.check_response(response, platform=self.title, codes=_codes)
 
     async def verify_credentials(self) -> None:
         """Send a signed ping; the tool must answer 2xx."""
@@ -189,11 +193,17 @@ class WebhookHelpdesk:
             "Accept POST requests at the endpoint URL you entered; verify X-Handoff-Signature "
             '(sha256=hex HMAC-SHA256 of "{X-Handoff-Timestamp}.{raw body}" with the signing '
             "secret) and answer a repeated Idempotency-Key with the same ticket.",
-            'Answer ticket.create with {"ticket": {"id": "...", "url": "..."}}.',
+            'Answer ticket.create with {"ticket": {"id": "...", "url": "..."}}; refuse with '
+            'a 4xx and {"error": "<code>"}, a short identifier such as subject_too_long.',
             f"Send agent replies and solved tickets as signed POSTs to {webhook_url}, with "
             '{"event_id", "ticket_id", "type": "reply" | "note" | "solved", "text", '
             '"author": {"name"}}, signed the same way.',
         ]
+
+
+def _codes(response: httpx.Response) -> list[object]:
+    body = common.json_body(response)
+    return [body.get("error")] if isinstance(body, dict) else []
 
 
 def _contact(contact: Contact) -> dict[str, str | None]:

@@ -228,7 +228,8 @@ class ZendeskHelpdesk:
         response = await self._send("GET", "/api/v2/users/me.json", check=False)
         if response.status_code in (401, 403):
             what = "agent email or API token" if self._basic else "OAuth access token"
-            raise InvalidCredentials(f"Zendesk refused the {what}: {_detail(response)}")
+            reason = common.status_reason(response, _codes(response))
+            raise InvalidCredentials(f"Zendesk refused the {what}: {reason}")
         if response.status_code == 404:
             raise InvalidCredentials(
                 f"no Zendesk account at subdomain {self._credentials.subdomain!r}"
@@ -474,28 +475,21 @@ def sign_zendesk(secret: str, timestamp: str, body: bytes) -> str:
 
 
 def _check(response: httpx.Response) -> httpx.Response:
-    return common.check_response(response, platform=PLATFORM, detail=_detail)
+    return common.check_response(response, platform=PLATFORM, codes=_codes)
 
 
-def _detail(response: httpx.Response) -> str:
-    """Read Zendesk's `{"error", "description", "details"}` error bodies."""
-    try:
-        body = response.json()
-    except ValueError:
-        return response.text[:300] or response.reason_phrase  # 400s can be text/plain
+def _codes(response: httpx.Response) -> list[object]:
+    """Read the codes of Zendesk's `{"error", "description", "details"}` error bodies."""
+    body = common.json_body(response)
     if not isinstance(body, dict):
-        return response.text[:300]
-    error = body.get("error")
-    if isinstance(error, dict):  # some endpoints nest it: {"error": {"title", "message"}}
-        error = error.get("message") or error.get("title")
-    parts = [str(p) for p in (error, body.get("description")) if p]
+        return []
+    codes: list[object] = [body.get("error")]
     details = body.get("details")
-    if isinstance(details, dict):
-        for field, problems in details.items():
-            for problem in problems if isinstance(problems, list) else [problems]:
-                text = problem.get("description") if isinstance(problem, dict) else problem
-                parts.append(f"{field}: {text}")
-    return "; ".join(parts) or response.reason_phrase
+    for field, problems in (details if isinstance(details, dict) else {}).items():
+        codes.append(field)
+        for problem in problems if isinstance(problems, list) else [problems]:
+            codes.append(problem.get("error") if isinstance(problem, dict) else None)
+    return codes
 
 
 def _choice(item: dict[str, Any]) -> Choice:

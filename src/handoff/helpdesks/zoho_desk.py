@@ -443,22 +443,16 @@ def verify_zoho_desk(
 
 
 def _check(response: httpx.Response) -> httpx.Response:
-    return common.check_response(response, platform=PLATFORM, detail=_detail)
+    return common.check_response(response, platform=PLATFORM, codes=_codes)
 
 
-def _detail(response: httpx.Response) -> str:
-    """Read `{"errorCode","message","errors":[{"fieldName","errorType","errorMessage"}]}`."""
-    try:
-        body = response.json()
-    except ValueError:
-        return response.text[:300] or response.reason_phrase
-    if not isinstance(body, dict):
-        return response.text[:300]
-    parts = [str(p) for p in (body.get("errorCode"), body.get("message")) if p]
+def _codes(response: httpx.Response) -> list[object]:
+    """Read the codes of `{"errorCode","message","errors":[{"fieldName","errorType"}]}`."""
+    body = common.json_body(response)
+    codes: list[object] = [body.get("errorCode")] if isinstance(body, dict) else []
     for problem in _list(body, "errors"):
-        field = str(problem.get("fieldName") or "").lstrip("/")
-        parts.append(f"{field}: {problem.get('errorMessage') or problem.get('errorType')}")
-    return "; ".join(parts) or response.reason_phrase
+        codes += [str(problem.get("fieldName") or "").lstrip("/"), problem.get("errorType")]
+    return codes
 
 
 def _ref(ticket: Json) -> TicketRef:

@@ -31,6 +31,7 @@ from handoff.helpdesks import HELPDESKS, Helpdesk
 from handoff.helpdesks.errors import BadSignature, HelpdeskError, InvalidCredentials
 from handoff.helpdesks.oauth import AuthorizationCodeApp, MemoryTokens, OAuthTokens
 from handoff.service.errors import Conflict, HandoffError, Invalid, NotFound, Unauthorized
+from handoff.service.netguard import refuse_private_urls
 from handoff.service.oauth import StoredTokens
 from handoff.service.posting import post_message
 from handoff.service.runtime import Handoff
@@ -109,6 +110,7 @@ async def connect(
     """
     cls = _helpdesk(platform)
     form = credentials_for(cls, raw)
+    await refuse_private_urls(hf.guard, form, prefix="credentials.")
     tokens = None
     if _authorize_url(hf, cls, form, state="") is not None:
         existing = await integration_for_platform(session, agent.id, platform)
@@ -172,7 +174,9 @@ async def save_integration(
     return integration
 
 
-def start_authorization(hf: Handoff, agent: Agent, platform: str, raw: Mapping[str, Any]) -> str:
+async def start_authorization(
+    hf: Handoff, agent: Agent, platform: str, raw: Mapping[str, Any]
+) -> str:
     """Return the platform's approval page for this connect form.
 
     The form travels inside `state`, sealed by the vault and good for STATE_TTL_SECONDS, so
@@ -180,6 +184,7 @@ def start_authorization(hf: Handoff, agent: Agent, platform: str, raw: Mapping[s
     """
     cls = _helpdesk(platform)
     form = credentials_for(cls, raw)
+    await refuse_private_urls(hf.guard, form, prefix="credentials.")
     state = hf.vault.seal({"agent_id": agent.id, "platform": platform, "credentials": reveal(form)})
     url = _authorize_url(hf, cls, form, state)
     if url is None:

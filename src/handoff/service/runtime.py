@@ -14,6 +14,7 @@ from handoff.agent import KnowledgeBase, KnowledgeEntry
 from handoff.agent.llm import LLMAgent, LLMSettings
 from handoff.decide import Decider, Encoder, LocalDecider, get_encoder
 from handoff.service.events import EventBus
+from handoff.service.netguard import AddressGuard, AddressPolicy, guarded_transport
 from handoff.service.security import Vault
 from handoff.settings import Settings
 from handoff.store.db import Database
@@ -34,14 +35,22 @@ class Handoff:
         self._knowledge: dict[str, tuple[str, KnowledgeBase]] = {}
         self._llm = llm
         self._http: httpx.AsyncClient | None = None
+        self.guard = AddressGuard(AddressPolicy.from_settings(settings))
 
     @property
     def http(self) -> httpx.AsyncClient:
-        """The client every helpdesk connector shares (connection pooling, one timeout)."""
+        """The client every helpdesk, OAuth token endpoint and WhatsApp call shares.
+
+        One pool, one timeout, and the address guard on every connection: the URLs it calls
+        come from admins' forms. It follows no redirects (httpx's default), so a platform
+        cannot bounce a call, credentials and all, to another host.
+        """
         if self._http is None:
             self._http = httpx.AsyncClient(
+                transport=guarded_transport(self.guard),
                 timeout=httpx.Timeout(self.settings.helpdesk_timeout_seconds),
                 headers={"User-Agent": f"handoff/{__version__}"},
+                follow_redirects=False,
             )
         return self._http
 
@@ -101,6 +110,9 @@ def llm_agent(settings: Settings) -> LLMAgent | None:
     """Build the LLM agent the settings describe, or None when no endpoint is configured."""
     if not (settings.llm_base_url and settings.llm_model):
         return None
+    # The model endpoint is left outside the address guard: it comes from the operator's
+    # environment, never from a form, and a model on the same host or network (Ollama, vLLM
+    # on localhost) is an ordinary setup.
     return LLMAgent(
         LLMSettings(
             base_url=settings.llm_base_url,

@@ -32,6 +32,7 @@ from handoff.helpdesks.errors import InvalidCredentials, RateLimited, Rejected, 
 from handoff.service import conversations
 from handoff.service.errors import Forbidden, HandoffError, Invalid, NotFound, Unauthorized
 from handoff.service.integrations import reveal
+from handoff.service.netguard import refuse_private_urls
 from handoff.service.runtime import Handoff
 from handoff.service.tickets import add_note
 from handoff.store import repositories as repo
@@ -57,6 +58,7 @@ async def connect(
     hf: Handoff, session: AsyncSession, agent: Agent, form: ConnectForm
 ) -> ChannelConnection:
     """Check the number and token with a real call, then save them sealed (or replace them)."""
+    await refuse_private_urls(hf.guard, form)
     try:
         number = await WhatsAppCloud(form, http=hf.http).verify()
     except whatsapp.InvalidToken as error:
