@@ -14,6 +14,7 @@ from handoff.agent import KnowledgeBase, KnowledgeEntry
 from handoff.agent.llm import LLMAgent, LLMSettings
 from handoff.decide import Decider, Encoder, LocalDecider, get_encoder
 from handoff.service.events import EventBus
+from handoff.service.ratelimit import RateLimits
 from handoff.service.security import Vault
 from handoff.settings import Settings
 from handoff.store.db import Database
@@ -28,6 +29,7 @@ class Handoff:
         self.settings = settings
         self.db = Database(settings.resolved_database_url)
         self.bus = EventBus()
+        self.limits = RateLimits.from_settings(settings)
         self.vault = Vault(settings.resolved_secret_key)
         self._encoder = encoder
         self._decider: Decider | None = None

@@ -18,6 +18,7 @@ from handoff import __version__
 from handoff.service.auth import authenticate
 from handoff.service.errors import HandoffError, Invalid
 from handoff.service.jobs import build_worker
+from handoff.service.ratelimit import TooManyRequests
 from handoff.service.runtime import Handoff
 from handoff.web import (
     api_admin,
@@ -30,6 +31,7 @@ from handoff.web import (
     pages,
 )
 from handoff.web.deps import HandoffDep, TokenDep
+from handoff.web.ratelimit import too_many_requests
 
 log = structlog.get_logger(__name__)
 STATIC = Path(__file__).parent / "static"
@@ -79,6 +81,8 @@ def create_app(hf: Handoff) -> FastAPI:
         return JSONResponse(
             {"detail": error.message}, status_code=error.status_code, headers=headers
         )
+
+    app.add_exception_handler(TooManyRequests, too_many_requests)
 
     @app.get("/healthz", tags=["ops"])
     async def healthz() -> dict[str, str]:
