@@ -18,7 +18,10 @@ from pydantic import ValidationError
 from handoff.settings import Settings
 from handoff.web.ratelimit import client_address
 from tests.conftest import Server, require_postgres, start_server, stop_server
+from tests.fakes.graph_api import FakeGraph
+from tests.web.chat import wait_for
 from tests.web.rules import new_agent
+from tests.web.test_whatsapp import connect, conversation_ids, new_wa_id, ticket
 
 ESCALATION_WINDOW_SECONDS = 20
 LIMITS = {
@@ -206,6 +209,43 @@ def test_escalations_past_the_agent_cap_are_refused_whole(
     assert again.json()["conversation"]["owner"] == "human"
     assert user_messages(server, chats[2]) == [ASK_FOR_A_PERSON]
     wait_for_tickets(server, ids, 3)
+
+
+def test_a_whatsapp_request_past_the_cap_waits_in_the_outbox(server: Server) -> None:
+    # Meta has its 200 already: the message is retried from the outbox until the cap allows.
+    with FakeGraph() as graph:
+        number = connect(server, graph)
+        users = [new_wa_id() for _ in range(3)]
+        for wa_id in users[:2]:
+            number.text(wa_id, ASK_FOR_A_PERSON)
+        first = [wait_for(lambda w=w: conversation_ids(number, w)) for w in users[:2]]
+        wait_for(lambda: all(ticket(number, c) for [c] in first))
+
+        number.text(users[2], ASK_FOR_A_PERSON)
+        refused = wait_for(lambda: capped_job(server, users[2]))
+        assert refused["status"] == "pending"  # to be tried again, not dropped
+        [waiting] = conversation_ids(number, users[2])
+        with server.admin() as admin:
+            held = admin.get(f"/api/v1/conversations/{waiting}").json()
+        assert [m for m in held["messages"] if m["role"] == "user"] == []
+        assert ticket(number, waiting) is None
+        # The job's backoff outlasts the 20 s window within its retry budget.
+        assert wait_for(lambda: ticket(number, waiting), timeout=90)
+
+
+def capped_job(server: Server, wa_id: str) -> dict[str, Any] | None:
+    """Return the WhatsApp message job the escalation cap sent back to the queue, if any."""
+    with server.admin() as admin:
+        jobs: list[dict[str, Any]] = admin.get("/api/v1/jobs").json()
+    return next(
+        (
+            job
+            for job in jobs
+            if job["payload"].get("wa_id") == wa_id
+            and "escalations_per_agent" in (job["last_error"] or "")
+        ),
+        None,
+    )
 
 
 def test_password_guessing_is_slowed_down(server: Server) -> None:
