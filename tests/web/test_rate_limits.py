@@ -120,6 +120,29 @@ def test_one_address_opens_a_few_conversations_then_gets_429(server: Server) -> 
     assert open_conversation(server, agent_id, forwarded_for=address()).status_code == 201
 
 
+def test_refusals_are_counted_and_readable_across_origins(server: Server) -> None:
+    agent_id, mine = new_agent(server)[0], address()
+    answers = [open_conversation(server, agent_id, forwarded_for=mine) for _ in range(4)]
+    assert answers[-1].status_code == 429
+    # A page on another site (the widget) may read Retry-After.
+    with server.client() as client:
+        answer = client.post(
+            f"/api/v1/agents/{agent_id}/conversations",
+            json={"channel": "widget"},
+            headers={"X-Forwarded-For": mine, "Origin": "https://shop.example.com"},
+        )
+        assert answer.status_code == 429
+        assert "retry-after" in answer.headers["Access-Control-Expose-Headers"].lower()
+    with server.admin() as admin:
+        metrics = admin.get("/metrics").text
+    counted = [
+        line
+        for line in metrics.splitlines()
+        if line.startswith('handoff_requests_rate_limited_total{limit="conversations_per_ip"}')
+    ]
+    assert counted and float(counted[0].split()[-1]) >= 2
+
+
 def test_addresses_a_client_writes_itself_do_not_count(server: Server) -> None:
     # The proxy appends the address it saw; whatever the client put before it is ignored.
     agent_id, mine = new_agent(server)[0], address()

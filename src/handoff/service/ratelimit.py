@@ -17,6 +17,7 @@ from limits.aio.storage import MemoryStorage
 from limits.aio.strategies import MovingWindowRateLimiter
 
 from handoff.service.errors import HandoffError
+from handoff.service.metrics import REQUESTS_LIMITED
 from handoff.settings import Settings
 
 
@@ -94,6 +95,7 @@ class RateLimits:
         """
         for window in self._windows[limit]:
             if not await self._limiter.hit(window, limit.name, key):
+                REQUESTS_LIMITED.labels(limit=limit.name).inc()
                 stats = await self._limiter.get_window_stats(window, limit.name, key)
                 wait = max(1, math.ceil(stats.reset_time - time.time()))
                 raise TooManyRequests(limit, window, wait)

@@ -67,6 +67,7 @@ def create_app(hf: Handoff) -> FastAPI:
         allow_origins=hf.settings.cors_origins,
         allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
         allow_headers=["Authorization", "Content-Type", "Last-Event-ID"],
+        expose_headers=["Retry-After"],  # how long a rate-limited page should wait
         allow_credentials=False,
     )
 
