@@ -2,8 +2,8 @@
 
 Each `Limit` is one setting (`HANDOFF_RATE_LIMIT_<NAME>`, e.g. "60/minute" or
 "10/second;500/hour") counted per key: a client address, an agent or a conversation. The
-counting is the `limits` library's moving window, kept in this process's memory: several
-processes behind one balancer each count their own share.
+counting is the `limits` library's moving window, kept in this process's memory: each of
+several processes behind one balancer counts only the requests it serves.
 """
 
 from __future__ import annotations
@@ -59,7 +59,7 @@ def _per(window: RateLimitItem) -> str:
     return f"{window.amount} per {span}"
 
 
-def windows_of(text: str) -> tuple[RateLimitItem, ...]:
+def _windows_of(text: str) -> tuple[RateLimitItem, ...]:
     """Parse a limit setting; an empty one means no limit."""
     return tuple(parse_many(text)) if text.strip() else ()
 
@@ -68,7 +68,7 @@ class RateLimits:
     """The process's counters for every limit, each with its own windows."""
 
     def __init__(self, rules: dict[Limit, str]) -> None:
-        self._windows = {limit: windows_of(text) for limit, text in rules.items()}
+        self._windows = {limit: _windows_of(text) for limit, text in rules.items()}
         # A moving window is exact: a burst at a window's edge cannot get twice the limit.
         self._limiter = MovingWindowRateLimiter(MemoryStorage())
 

@@ -19,6 +19,7 @@ from handoff.service.ratelimit import (
     MESSAGES_PER_CONVERSATION,
     MESSAGES_PER_IP,
 )
+from handoff.service.runtime import Handoff
 from handoff.web.deps import HandoffDep, StreamTokenDep, TokenDep
 from handoff.web.ratelimit import per_address
 from handoff.web.schemas import ConversationIn, MessageIn
@@ -67,7 +68,7 @@ async def create_conversation(
         return {"id": conversation.id, "token": token, "messages": greeting}
 
 
-async def _count_message(hf: HandoffDep, conversation_id: str, agent_id: str) -> None:
+async def _count_message(hf: Handoff, conversation_id: str, agent_id: str) -> None:
     """Count a visitor's message against its conversation and its agent (after the token
     is checked, so that nobody else can use up a visitor's allowance)."""
     await hf.limits.hit(MESSAGES_PER_CONVERSATION, conversation_id)
