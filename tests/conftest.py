@@ -20,6 +20,7 @@ import pytest
 
 from handoff.decide import Encoder, get_encoder
 from handoff.domain import ActionConfig, Channel, Message, Role
+from handoff.settings import Settings
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
@@ -85,6 +86,15 @@ class Server:
         return self.client(self.admin_token)
 
 
+# Every test talks from 127.0.0.1 to servers shared by many tests: their rate limits are
+# far out of reach, except where a test sets its own (tests/web/test_rate_limits.py).
+UNREACHABLE_RATE_LIMITS = {
+    f"HANDOFF_{name.upper()}": "100000/minute"
+    for name in Settings.model_fields
+    if name.startswith("rate_limit_")
+}
+
+
 def start_server(
     backend: str, tmp: Path, *extra_args: str, env: Mapping[str, str] | None = None
 ) -> Server:
@@ -96,6 +106,7 @@ def start_server(
         **os.environ,
         # The fake helpdesks listen on 127.0.0.1; a test of the address guard passes "false".
         "HANDOFF_ALLOW_PRIVATE_URLS": "true",
+        **UNREACHABLE_RATE_LIMITS,
         **(env or {}),
         "HANDOFF_DATA_DIR": str(data_dir),
         "HANDOFF_PORT": str(port),

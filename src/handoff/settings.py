@@ -4,10 +4,32 @@ from __future__ import annotations
 
 import secrets
 from functools import cached_property
+from ipaddress import IPv4Network, IPv6Network
 from pathlib import Path
+from typing import Annotated
 
-from pydantic import Field, SecretStr
+from limits import parse_many
+from pydantic import AfterValidator, Field, IPvAnyNetwork, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def _rate_limit(text: str) -> str:
+    """Check a rate limit at load, so that a typo stops the start with a clear message."""
+    if not text.strip():
+        return text  # empty: no limit
+    try:
+        windows = parse_many(text)
+    except ValueError:
+        raise ValueError(
+            f"{text!r} is not a rate limit; write e.g. '60/minute' or '10/second;500/hour', "
+            "or leave it empty for no limit"
+        ) from None
+    if any(window.amount < 1 for window in windows):
+        raise ValueError(f"{text!r} allows nothing; leave it empty for no limit")
+    return text
+
+
+RateLimit = Annotated[str, AfterValidator(_rate_limit)]
 
 
 class Settings(BaseSettings):
@@ -136,6 +158,47 @@ class Settings(BaseSettings):
     llm_temperature: float = Field(default=0.2, ge=0, le=2, description="LLM temperature.")
     llm_knowledge_entries: int = Field(
         default=4, ge=1, description="Knowledge-base entries the LLM is grounded on per message."
+    )
+
+    # Rate limits on the public surface: "<count>/<second|minute|hour|day>", several joined
+    # by ";", or empty for none. Each process counts its own requests.
+    rate_limit_conversations_per_ip: RateLimit = Field(
+        default="60/minute", description="New conversations one client address may open."
+    )
+    rate_limit_conversations_per_agent: RateLimit = Field(
+        default="600/minute", description="New conversations one agent takes, from everyone."
+    )
+    rate_limit_messages_per_ip: RateLimit = Field(
+        default="300/minute",
+        description="Messages (and back-to-bot requests) one client address may send.",
+    )
+    rate_limit_messages_per_agent: RateLimit = Field(
+        default="3000/minute", description="Messages one agent takes, from everyone."
+    )
+    rate_limit_messages_per_conversation: RateLimit = Field(
+        default="30/minute",
+        description="Messages (and back-to-bot requests) one conversation may send.",
+    )
+    rate_limit_escalations_per_agent: RateLimit = Field(
+        default="20/minute",
+        description="Conversations one agent hands to its team; the message that would "
+        "escalate past it is refused (429) and stored only when sent again.",
+    )
+    rate_limit_logins_per_ip: RateLimit = Field(
+        default="10/minute", description="Inbox sign-in attempts one client address may make."
+    )
+    rate_limit_webhooks_per_ip: RateLimit = Field(
+        default="1200/minute", description="Helpdesk and WhatsApp webhook calls per address."
+    )
+    trusted_proxy_header: str | None = Field(
+        default=None,
+        description="Header your reverse proxy puts the client address in, e.g. "
+        "X-Forwarded-For; unset, the address is the connection's peer.",
+    )
+    trusted_proxies: list[IPvAnyNetwork] = Field(
+        default=[IPv4Network("127.0.0.0/8"), IPv6Network("::1/128")],
+        description="Addresses (JSON list of IPs or CIDRs) whose trusted_proxy_header is "
+        "believed; nobody else can set the client address.",
     )
 
     @property

@@ -106,6 +106,9 @@ def serve(
         port=settings.port,
         log_level=settings.log_level,
         access_log=settings.log_level == "debug",
+        # The client address is handoff's to decide (HANDOFF_TRUSTED_PROXY_HEADER): uvicorn
+        # would otherwise believe X-Forwarded-For from any local process.
+        proxy_headers=False,
     )
 
 

@@ -44,6 +44,7 @@ from handoff.service.posting import (
     reply_of,
     to_domain,
 )
+from handoff.service.ratelimit import ESCALATIONS_PER_AGENT
 from handoff.service.runtime import Handoff
 from handoff.service.security import hash_token, new_token
 from handoff.service.stretch import BACK_TO_BOT, CANCEL_WAIT, human_turn
@@ -447,8 +448,12 @@ async def escalate(
 
     `trigger_id` is the user message that decided it; the summary stops there, before any
     exchange about the user's email. The caller's unit of work commits all of it, or none.
+    Past the agent's escalation limit it raises TooManyRequests, which rolls back the whole
+    message: a flood of requests for a person cannot become a flood of tickets, and the
+    user's message is taken when sent again.
     """
     session, conversation = turn.session, turn.conversation
+    await turn.hf.limits.hit(ESCALATIONS_PER_AGENT, conversation.agent_id)
     everything = await repo.messages_of(session, conversation.id)
     transcript = to_domain([m for m in everything if m.id <= trigger_id])
     escalation = Escalation(

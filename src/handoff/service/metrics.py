@@ -9,3 +9,6 @@ ESCALATIONS_CREATED = Counter(
     "handoff_escalations_created", "Conversations handed to humans.", ["platform"]
 )
 HANDBACKS = Counter("handoff_handbacks", "Conversations handed back to the AI.", ["reason"])
+REQUESTS_LIMITED = Counter(
+    "handoff_requests_rate_limited", "Requests refused by a rate limit (429).", ["limit"]
+)

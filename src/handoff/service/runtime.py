@@ -15,6 +15,7 @@ from handoff.agent.llm import LLMAgent, LLMSettings
 from handoff.decide import Decider, Encoder, LocalDecider, get_encoder
 from handoff.service.events import EventBus
 from handoff.service.netguard import AddressGuard, AddressPolicy, guarded_transport
+from handoff.service.ratelimit import RateLimits
 from handoff.service.security import Vault
 from handoff.settings import Settings
 from handoff.store.db import Database
@@ -29,6 +30,7 @@ class Handoff:
         self.settings = settings
         self.db = Database(settings.resolved_database_url)
         self.bus = EventBus()
+        self.limits = RateLimits.from_settings(settings)
         self.vault = Vault(settings.resolved_secret_key)
         self._encoder = encoder
         self._decider: Decider | None = None

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Request, status
+from fastapi import APIRouter, Depends, Request, status
 from sse_starlette.sse import EventSourceResponse
 
 from handoff import domain
@@ -12,7 +12,16 @@ from handoff.service import conversations, events, stretch
 from handoff.service.admin import public_agent
 from handoff.service.auth import readable_conversation, visitor_conversation
 from handoff.service.metrics import MESSAGES_RECEIVED
+from handoff.service.ratelimit import (
+    CONVERSATIONS_PER_AGENT,
+    CONVERSATIONS_PER_IP,
+    MESSAGES_PER_AGENT,
+    MESSAGES_PER_CONVERSATION,
+    MESSAGES_PER_IP,
+)
+from handoff.service.runtime import Handoff
 from handoff.web.deps import HandoffDep, StreamTokenDep, TokenDep
+from handoff.web.ratelimit import per_address
 from handoff.web.schemas import ConversationIn, MessageIn
 from handoff.web.streams import event_stream, resume_point
 
@@ -32,11 +41,16 @@ async def get_public_agent(agent_id: str, hf: HandoffDep) -> dict[str, Any]:
         }
 
 
-@router.post("/agents/{agent_id}/conversations", status_code=status.HTTP_201_CREATED)
+@router.post(
+    "/agents/{agent_id}/conversations",
+    status_code=status.HTTP_201_CREATED,
+    dependencies=[Depends(per_address(CONVERSATIONS_PER_IP))],
+)
 async def create_conversation(
     agent_id: str, body: ConversationIn, hf: HandoffDep
 ) -> dict[str, Any]:
     """Start a conversation on a channel; the token returned opens this conversation only."""
+    await hf.limits.hit(CONVERSATIONS_PER_AGENT, agent_id)
     contact = body.contact or None
     async with hf.transaction() as session:
         conversation, token, greeting = await conversations.start_conversation(
@@ -54,13 +68,24 @@ async def create_conversation(
         return {"id": conversation.id, "token": token, "messages": greeting}
 
 
-@router.post("/conversations/{conversation_id}/messages")
+async def _count_message(hf: Handoff, conversation_id: str, agent_id: str) -> None:
+    """Count a visitor's message against its conversation and its agent (after the token
+    is checked, so that nobody else can use up a visitor's allowance)."""
+    await hf.limits.hit(MESSAGES_PER_CONVERSATION, conversation_id)
+    await hf.limits.hit(MESSAGES_PER_AGENT, agent_id)
+
+
+@router.post(
+    "/conversations/{conversation_id}/messages",
+    dependencies=[Depends(per_address(MESSAGES_PER_IP))],
+)
 async def post_message(
     conversation_id: str, body: MessageIn, hf: HandoffDep, token: TokenDep
 ) -> dict[str, Any]:
     """Send the user's message; the answer, or the handoff notice, comes back at once."""
     async with hf.transaction() as session:
-        await visitor_conversation(session, conversation_id, token)
+        conversation = await visitor_conversation(session, conversation_id, token)
+    await _count_message(hf, conversation.id, conversation.agent_id)
     # The model is asked before the message's transaction, which then takes seconds less.
     draft = await conversations.draft_reply(
         hf, conversation_id, body.text, client_id=body.client_id
@@ -73,15 +98,19 @@ async def post_message(
     return {"messages": reply.messages, "conversation": reply.conversation}
 
 
-@router.post("/conversations/{conversation_id}/back-to-bot")
+@router.post(
+    "/conversations/{conversation_id}/back-to-bot",
+    dependencies=[Depends(per_address(MESSAGES_PER_IP))],
+)
 async def back_to_bot(conversation_id: str, hf: HandoffDep, token: TokenDep) -> dict[str, Any]:
     """Stop waiting for a person and continue with the AI; the ticket is told.
 
-    Answers like posting a message; when the AI owns the conversation already it changes
-    nothing and returns no messages.
+    Answers like posting a message, and counts as one; when the AI owns the conversation
+    already it changes nothing and returns no messages.
     """
     async with hf.transaction() as session:
-        await visitor_conversation(session, conversation_id, token)
+        conversation = await visitor_conversation(session, conversation_id, token)
+        await _count_message(hf, conversation.id, conversation.agent_id)
         reply = await stretch.back_to_bot(session, conversation_id)
     return {"messages": reply.messages, "conversation": reply.conversation}
 

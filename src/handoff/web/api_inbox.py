@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
 from sse_starlette.sse import EventSourceResponse
 
 from handoff.service import events, inbox, tickets
 from handoff.service.auth import Principal, authenticate, login
+from handoff.service.ratelimit import LOGINS_PER_IP
 from handoff.service.views import member_json
 from handoff.web.deps import HandoffDep, StreamTokenDep, TokenDep
+from handoff.web.ratelimit import per_address
 from handoff.web.schemas import AssignIn, AwayIn, LoginIn, ReplyIn
 from handoff.web.streams import event_stream, resume_point
 
@@ -23,7 +25,8 @@ def _me(principal: Principal) -> dict[str, Any]:
     return {"id": None, "name": "Service admin", "email": None, "role": "admin"}
 
 
-@router.post("/auth/login")
+# Every attempt counts, right or wrong: a password guesser gets few tries per address.
+@router.post("/auth/login", dependencies=[Depends(per_address(LOGINS_PER_IP))])
 async def login_member(body: LoginIn, hf: HandoffDep) -> dict[str, Any]:
     """Exchange a member's email and password for an inbox token."""
     async with hf.transaction() as session:

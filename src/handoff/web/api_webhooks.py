@@ -4,12 +4,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 
 from handoff.service import integrations
+from handoff.service.ratelimit import WEBHOOKS_PER_IP
 from handoff.web.deps import HandoffDep
+from handoff.web.ratelimit import per_address
 
-router = APIRouter(prefix="/api/v1", tags=["webhooks"])
+router = APIRouter(
+    prefix="/api/v1", tags=["webhooks"], dependencies=[Depends(per_address(WEBHOOKS_PER_IP))]
+)
 
 
 @router.get("/webhooks/{integration_id}")

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import PlainTextResponse
 
 from handoff.service import admin, whatsapp
+from handoff.service.ratelimit import WEBHOOKS_PER_IP
 from handoff.service.whatsapp import ConnectForm
 from handoff.web.deps import HandoffDep, TokenDep
+from handoff.web.ratelimit import per_address
 
 router = APIRouter(prefix="/api/v1", tags=["whatsapp"])
 
@@ -46,13 +48,19 @@ async def disconnect_whatsapp(agent_id: str, hf: HandoffDep, token: TokenDep) ->
     return Response(status_code=204)
 
 
-@router.get("/channels/whatsapp/{connection_id}", response_class=PlainTextResponse)
+@router.get(
+    "/channels/whatsapp/{connection_id}",
+    response_class=PlainTextResponse,
+    dependencies=[Depends(per_address(WEBHOOKS_PER_IP))],
+)
 async def whatsapp_handshake(connection_id: str, request: Request, hf: HandoffDep) -> str:
     """Answer Meta's verification request: the challenge as plain text, 403 on a wrong token."""
     return await whatsapp.handshake(hf, connection_id, dict(request.query_params))
 
 
-@router.post("/channels/whatsapp/{connection_id}")
+@router.post(
+    "/channels/whatsapp/{connection_id}", dependencies=[Depends(per_address(WEBHOOKS_PER_IP))]
+)
 async def whatsapp_webhook(connection_id: str, request: Request, hf: HandoffDep) -> dict[str, int]:
     """Take in a WhatsApp notification signed with the app secret (X-Hub-Signature-256).
 

@@ -20,6 +20,7 @@ from handoff import __version__
 from handoff.service.auth import authenticate
 from handoff.service.errors import HandoffError, Invalid
 from handoff.service.jobs import build_worker
+from handoff.service.ratelimit import TooManyRequests
 from handoff.service.runtime import Handoff
 from handoff.web import (
     api_admin,
@@ -34,6 +35,7 @@ from handoff.web import (
 from handoff.web.deps import HandoffDep, TokenDep
 from handoff.web.hardening import SecurityHeaders, encodable
 from handoff.web.pages import SWAGGER_DIR
+from handoff.web.ratelimit import too_many_requests
 
 log = structlog.get_logger(__name__)
 STATIC = Path(__file__).parent / "static"
@@ -75,6 +77,7 @@ def create_app(hf: Handoff) -> FastAPI:
         allow_origins=hf.settings.cors_origins,
         allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
         allow_headers=["Authorization", "Content-Type", "Last-Event-ID"],
+        expose_headers=["Retry-After"],  # how long a rate-limited page should wait
         allow_credentials=False,
     )
     settings = hf.settings
@@ -104,6 +107,8 @@ def create_app(hf: Handoff) -> FastAPI:
         return JSONResponse(
             {"detail": error.message}, status_code=error.status_code, headers=headers
         )
+
+    app.add_exception_handler(TooManyRequests, too_many_requests)
 
     @app.get("/healthz", tags=["ops"])
     async def healthz() -> dict[str, str]:
