@@ -7,8 +7,10 @@ save them. Webhooks are verified before anything in them is read.
 
 from __future__ import annotations
 
+import re
 import secrets
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import structlog
@@ -30,6 +32,7 @@ from handoff.domain import (
 from handoff.helpdesks import HELPDESKS, Helpdesk
 from handoff.helpdesks.errors import BadSignature, HelpdeskError, InvalidCredentials
 from handoff.helpdesks.oauth import AuthorizationCodeApp, MemoryTokens, OAuthTokens
+from handoff.service import admin
 from handoff.service.errors import Conflict, HandoffError, Invalid, NotFound, Unauthorized
 from handoff.service.oauth import StoredTokens
 from handoff.service.posting import post_message
@@ -99,51 +102,138 @@ def _authorize_url(hf: Handoff, cls: type[Helpdesk], form: BaseModel, state: str
     return connector.authorize_url(redirect_uri(hf), state)
 
 
+@dataclass(frozen=True, slots=True)
+class Checked:
+    """A connect form that passed its real call, ready to be saved."""
+
+    platform: str
+    form: BaseModel
+    tokens: OAuthTokens | None  # what the call ended with (it may have refreshed them)
+    reused: OAuthTokens | None = None  # the stored tokens it started from, if any
+
+
 async def connect(
-    hf: Handoff, session: AsyncSession, agent: Agent, platform: str, raw: Mapping[str, Any]
+    hf: Handoff, token: str | None, agent_id: str, platform: str, raw: Mapping[str, Any]
 ) -> Integration:
     """Check the credentials with a real call, then save them encrypted (or replace them).
 
-    A form that signs in through OAuth approval reuses the tokens of the integration it
-    replaces (same OAuth client); without them the admin starts with `start_authorization`.
+    The call may take as long as the platform likes, so no transaction is open meanwhile: one
+    short transaction reads what the form needs, and a second one saves after checking again
+    that the admin may and the agent exists. Two connects of one platform at once: the one
+    saved last wins. A form that signs in through OAuth approval reuses the tokens of the
+    integration it replaces, if that used the same OAuth client at the same address; otherwise
+    the admin starts with `start_authorization`.
     """
-    cls = _helpdesk(platform)
-    form = credentials_for(cls, raw)
-    tokens = None
-    if _authorize_url(hf, cls, form, state="") is not None:
-        existing = await integration_for_platform(session, agent.id, platform)
-        tokens = _tokens_for_same_client(hf, existing, form)
-        if tokens is None:
-            raise Invalid(
-                "credentials.auth",
-                f"OAuth needs your approval on {cls.title} first: POST this form to "
-                f"/api/v1/agents/{agent.id}/integrations/authorize and open the page it returns",
-            )
-    return await save_integration(hf, session, agent, platform, form, tokens)
+    async with hf.transaction() as session:
+        agent = await admin.agent_for_admin(session, token, agent_id)
+        cls = _helpdesk(platform)
+        form = credentials_for(cls, raw)
+        tokens = None
+        if _authorize_url(hf, cls, form, state="") is not None:
+            existing = await integration_for_platform(session, agent.id, platform)
+            tokens = _approved_tokens(hf, cls, agent, existing, form)
+    checked = await check_credentials(hf, cls, form, tokens)
+    async with hf.transaction() as session:
+        agent = await admin.agent_for_admin(session, token, agent_id)
+        return await save_integration(hf, session, agent, checked)
+
+
+def _approved_tokens(
+    hf: Handoff, cls: type[Helpdesk], agent: Agent, existing: Integration | None, form: BaseModel
+) -> OAuthTokens:
+    """Return the stored tokens `form` may sign in with, or say why it needs an approval."""
+    tokens = _tokens_for_same_client(hf, cls, existing, form)
+    if tokens is not None:
+        return tokens
+    moved = _moved_fields(hf, cls, existing, form)
+    why = (
+        f"this form sends requests somewhere else ({', '.join(moved)} changed), and tokens "
+        "approved for one address are never sent to another; "
+        if moved
+        else ""
+    )
+    raise Invalid(
+        "credentials.auth",
+        f"{why}OAuth needs your approval on {cls.title} first: POST this form to "
+        f"/api/v1/agents/{agent.id}/integrations/authorize and open the page it returns",
+    )
+
+
+# The non-secret form fields that say where requests, and the credentials on them, go.
+_DESTINATION = re.compile(r"url|domain|host|audience|region|data_center", re.IGNORECASE)
+
+
+def destination(form: BaseModel) -> dict[str, Any]:
+    """Return the fields of a connect form that decide which hosts it talks to.
+
+    Read from the field names (base_url, subdomain, instance_url, accounts_url, region, ...)
+    and from any value that is a URL, so a new connector's form is covered without a list.
+    """
+    values = form.model_dump(mode="python")
+    return {
+        name: value
+        for name, value in values.items()
+        if not isinstance(value, SecretStr)
+        and (_DESTINATION.search(name) or (isinstance(value, str) and "://" in value))
+    }
+
+
+def _stored_form(hf: Handoff, cls: type[Helpdesk], existing: Integration) -> BaseModel | None:
+    if not existing.credentials:
+        return None
+    before = hf.vault.open(existing.credentials)["credentials"]
+    try:
+        return cls.credentials_model.model_validate(before)
+    except ValidationError:
+        return None  # saved by an older version whose form no longer reads: no reuse
+
+
+def _moved_fields(
+    hf: Handoff, cls: type[Helpdesk], existing: Integration | None, form: BaseModel
+) -> list[str]:
+    """Name the destination fields `form` changes from the stored one (none if nothing stored)."""
+    before = _stored_form(hf, cls, existing) if existing is not None else None
+    if before is None:
+        return []
+    old, new = destination(before), destination(form)
+    return sorted(name for name in old.keys() | new.keys() if old.get(name) != new.get(name))
 
 
 def _tokens_for_same_client(
-    hf: Handoff, existing: Integration | None, form: BaseModel
+    hf: Handoff, cls: type[Helpdesk], existing: Integration | None, form: BaseModel
 ) -> OAuthTokens | None:
-    if existing is None or not existing.tokens or not existing.credentials:
+    """Return the stored tokens when `form` keeps their OAuth client and their address."""
+    if existing is None or not existing.tokens:
         return None
-    before = hf.vault.open(existing.credentials)["credentials"]
-    if before.get("client_id") != getattr(form, "client_id", None):
+    before = _stored_form(hf, cls, existing)
+    if before is None or getattr(before, "client_id", None) != getattr(form, "client_id", None):
+        return None
+    if _moved_fields(hf, cls, existing, form):
         return None
     return OAuthTokens.from_json(hf.vault.open(existing.tokens))
 
 
+async def check_credentials(
+    hf: Handoff, cls: type[Helpdesk], form: BaseModel, tokens: OAuthTokens | None
+) -> Checked:
+    """Make the form's one real call; call it with no transaction open."""
+    held = MemoryTokens(tokens)  # the check may refresh (and rotate) them: keep what it ends with
+    try:
+        # The webhook secret plays no part in the call; the save picks the one to keep.
+        await cls(form, http=hf.http, webhook_secret="", tokens=held).verify_credentials()
+    except InvalidCredentials as error:
+        raise Invalid("credentials", f"invalid_auth: {error}") from None
+    except HelpdeskError as error:
+        raise HandoffError(f"cannot_connect: {error}", 502) from None
+    return Checked(cls.platform, form, held.current, reused=tokens)
+
+
 async def save_integration(
-    hf: Handoff,
-    session: AsyncSession,
-    agent: Agent,
-    platform: str,
-    form: BaseModel,
-    tokens: OAuthTokens | None = None,
+    hf: Handoff, session: AsyncSession, agent: Agent, checked: Checked
 ) -> Integration:
-    """Verify the form (and tokens) with one real call, then seal and save them."""
-    cls = _helpdesk(platform)
-    existing = await integration_for_platform(session, agent.id, platform)
+    """Seal and save a checked form, as the agent's only integration of its platform."""
+    cls = _helpdesk(checked.platform)
+    existing = await integration_for_platform(session, agent.id, checked.platform)
     # Reconnecting (a rotated API key) keeps the webhook secret already pasted into the
     # platform, so its webhooks keep verifying.
     webhook_secret = (
@@ -151,24 +241,30 @@ async def save_integration(
         if existing is not None and existing.credentials
         else secrets.token_urlsafe(24)
     )
-    held = MemoryTokens(tokens)  # the check may refresh (and rotate) them: keep what it ends with
-    try:
-        await cls(
-            form, http=hf.http, webhook_secret=webhook_secret, tokens=held
-        ).verify_credentials()
-    except InvalidCredentials as error:
-        raise Invalid("credentials", f"invalid_auth: {error}") from None
-    except HelpdeskError as error:
-        raise HandoffError(f"cannot_connect: {error}", 502) from None
-    integration = existing or Integration(agent_id=agent.id, platform=platform)
+    integration = existing or Integration(agent_id=agent.id, platform=checked.platform)
+    keep_tokens = (
+        checked.reused is not None
+        and checked.tokens == checked.reused
+        and _tokens_for_same_client(hf, cls, existing, checked.form) is not None
+    )
     integration.status = "connected"
     integration.credentials = hf.vault.seal(
-        {"credentials": reveal(form), "webhook_secret": webhook_secret}
+        {"credentials": reveal(checked.form), "webhook_secret": webhook_secret}
     )
-    integration.tokens = hf.vault.seal(held.current.to_json()) if held.current else None
-    integration.token_lease_until = None
-    await repo.add(session, integration)
-    log.info("integration connected", integration=integration.id, platform=platform)
+    if not keep_tokens:
+        # Otherwise the row keeps its own: a worker may have refreshed (and rotated) the ones
+        # the check used while it ran.
+        integration.tokens = hf.vault.seal(checked.tokens.to_json()) if checked.tokens else None
+        integration.token_lease_until = None
+    try:
+        async with session.begin_nested():
+            await repo.add(session, integration)
+    except IntegrityError:
+        # A first connect of the same platform committed its row since we looked (on
+        # PostgreSQL; SQLite runs one writer at a time). Of two reconnects, the last saved wins.
+        title = cls.title
+        raise Conflict(f"{title} was connected at this very moment; send the form again") from None
+    log.info("integration connected", integration=integration.id, platform=checked.platform)
     return integration
 
 
@@ -202,11 +298,12 @@ async def finish_authorization(hf: Handoff, *, state: str, code: str) -> tuple[A
         tokens = await connector.exchange_code(code, redirect_uri(hf))
     except HelpdeskError as error:
         raise HandoffError(f"cannot_connect: {error}", 502) from None
+    checked = await check_credentials(hf, cls, form, tokens)  # no transaction open across the calls
     async with hf.transaction() as session:
         agent = await session.get(Agent, pending["agent_id"])
         if agent is None:
             raise NotFound("agent not found")
-        integration = await save_integration(hf, session, agent, cls.platform, form, tokens)
+        integration = await save_integration(hf, session, agent, checked)
     return agent, integration
 
 
@@ -252,14 +349,18 @@ async def list_integrations(
 
 
 async def platform_options(
-    hf: Handoff, session: AsyncSession, agent: Agent, platform: str
+    hf: Handoff, token: str | None, agent_id: str, platform: str
 ) -> dict[str, list[dict[str, str]]]:
     """Return the values the connected platform offers for its connect-form fields."""
-    integration = await integration_for_platform(session, agent.id, platform)
-    if integration is None or platform == NATIVE:
-        raise NotFound(f"{platform} is not connected to this agent")
+    async with hf.transaction() as session:
+        agent = await admin.agent_for_admin(session, token, agent_id)
+        integration = await integration_for_platform(session, agent.id, platform)
+        if integration is None or platform == NATIVE:
+            raise NotFound(f"{platform} is not connected to this agent")
+        connector = connector_for(hf, integration)
     try:
-        offered = await connector_for(hf, integration).options()
+        # Asked with no transaction open; the connector's token store opens its own.
+        offered = await connector.options()
     except InvalidCredentials as error:
         raise Invalid("credentials", f"invalid_auth: {error}; reconnect the integration") from None
     except HelpdeskError as error:
