@@ -31,7 +31,7 @@ from handoff.domain import (
 )
 from handoff.helpdesks import HELPDESKS, Helpdesk
 from handoff.helpdesks.errors import BadSignature, HelpdeskError, InvalidCredentials
-from handoff.helpdesks.oauth import AuthorizationCodeApp, MemoryTokens, OAuthTokens
+from handoff.helpdesks.oauth import AuthorizationCodeApp, MemoryTokens, OAuthTokens, TokenStore
 from handoff.service import admin
 from handoff.service.errors import Conflict, HandoffError, Invalid, NotFound, Unauthorized
 from handoff.service.oauth import StoredTokens
@@ -108,8 +108,8 @@ class Checked:
 
     platform: str
     form: BaseModel
-    tokens: OAuthTokens | None  # what the call ended with (it may have refreshed them)
-    reused: OAuthTokens | None = None  # the stored tokens it started from, if any
+    tokens: OAuthTokens | None  # tokens to save: a fresh approval's, or minted by the call
+    keeps_approval: bool = False  # signs in with the tokens of the integration it replaces
 
 
 async def connect(
@@ -128,23 +128,28 @@ async def connect(
         agent = await admin.agent_for_admin(session, token, agent_id)
         cls = _helpdesk(platform)
         form = credentials_for(cls, raw)
-        tokens = None
+        approved = None
         if _authorize_url(hf, cls, form, state="") is not None:
             existing = await integration_for_platform(session, agent.id, platform)
-            tokens = _approved_tokens(hf, cls, agent, existing, form)
-    checked = await check_credentials(hf, cls, form, tokens)
+            approved = _approved_integration(hf, cls, agent, existing, form)
+    held = MemoryTokens()  # what a form that mints its own tokens gets from the call
+    # The approval's tokens are refreshed in their row, under its lease, if the call needs it:
+    # a rotated refresh token is written down at once, whatever the check concludes.
+    store: TokenStore = StoredTokens(hf, approved.id) if approved is not None else held
+    await check_credentials(hf, cls, form, store)
+    checked = Checked(cls.platform, form, held.current, keeps_approval=approved is not None)
     async with hf.transaction() as session:
         agent = await admin.agent_for_admin(session, token, agent_id)
         return await save_integration(hf, session, agent, checked)
 
 
-def _approved_tokens(
+def _approved_integration(
     hf: Handoff, cls: type[Helpdesk], agent: Agent, existing: Integration | None, form: BaseModel
-) -> OAuthTokens:
-    """Return the stored tokens `form` may sign in with, or say why it needs an approval."""
-    tokens = _tokens_for_same_client(hf, cls, existing, form)
-    if tokens is not None:
-        return tokens
+) -> Integration:
+    """Return the integration whose tokens `form` may sign in with, or say why it needs an
+    approval of its own."""
+    if existing is not None and _same_approval(hf, cls, existing, form):
+        return existing
     moved = _moved_fields(hf, cls, existing, form)
     why = (
         f"this form sends requests somewhere else ({', '.join(moved)} changed), and tokens "
@@ -199,33 +204,29 @@ def _moved_fields(
     return sorted(name for name in old.keys() | new.keys() if old.get(name) != new.get(name))
 
 
-def _tokens_for_same_client(
+def _same_approval(
     hf: Handoff, cls: type[Helpdesk], existing: Integration | None, form: BaseModel
-) -> OAuthTokens | None:
-    """Return the stored tokens when `form` keeps their OAuth client and their address."""
+) -> bool:
+    """Return True when `existing` holds tokens for `form`'s OAuth client at its address."""
     if existing is None or not existing.tokens:
-        return None
+        return False
     before = _stored_form(hf, cls, existing)
     if before is None or getattr(before, "client_id", None) != getattr(form, "client_id", None):
-        return None
-    if _moved_fields(hf, cls, existing, form):
-        return None
-    return OAuthTokens.from_json(hf.vault.open(existing.tokens))
+        return False
+    return not _moved_fields(hf, cls, existing, form)
 
 
 async def check_credentials(
-    hf: Handoff, cls: type[Helpdesk], form: BaseModel, tokens: OAuthTokens | None
-) -> Checked:
+    hf: Handoff, cls: type[Helpdesk], form: BaseModel, tokens: TokenStore
+) -> None:
     """Make the form's one real call; call it with no transaction open."""
-    held = MemoryTokens(tokens)  # the check may refresh (and rotate) them: keep what it ends with
     try:
         # The webhook secret plays no part in the call; the save picks the one to keep.
-        await cls(form, http=hf.http, webhook_secret="", tokens=held).verify_credentials()
+        await cls(form, http=hf.http, webhook_secret="", tokens=tokens).verify_credentials()
     except InvalidCredentials as error:
         raise Invalid("credentials", f"invalid_auth: {error}") from None
     except HelpdeskError as error:
         raise HandoffError(f"cannot_connect: {error}", 502) from None
-    return Checked(cls.platform, form, held.current, reused=tokens)
 
 
 async def save_integration(
@@ -241,19 +242,15 @@ async def save_integration(
         if existing is not None and existing.credentials
         else secrets.token_urlsafe(24)
     )
+    if checked.keeps_approval and not _same_approval(hf, cls, existing, checked.form):
+        # Another connect replaced the approval this form was checked with, meanwhile.
+        raise Conflict(f"{cls.title} was reconnected meanwhile; send the form again")
     integration = existing or Integration(agent_id=agent.id, platform=checked.platform)
-    keep_tokens = (
-        checked.reused is not None
-        and checked.tokens == checked.reused
-        and _tokens_for_same_client(hf, cls, existing, checked.form) is not None
-    )
     integration.status = "connected"
     integration.credentials = hf.vault.seal(
         {"credentials": reveal(checked.form), "webhook_secret": webhook_secret}
     )
-    if not keep_tokens:
-        # Otherwise the row keeps its own: a worker may have refreshed (and rotated) the ones
-        # the check used while it ran.
+    if not checked.keeps_approval:  # otherwise the row keeps its tokens, refreshed in place
         integration.tokens = hf.vault.seal(checked.tokens.to_json()) if checked.tokens else None
         integration.token_lease_until = None
     try:
@@ -298,7 +295,9 @@ async def finish_authorization(hf: Handoff, *, state: str, code: str) -> tuple[A
         tokens = await connector.exchange_code(code, redirect_uri(hf))
     except HelpdeskError as error:
         raise HandoffError(f"cannot_connect: {error}", 502) from None
-    checked = await check_credentials(hf, cls, form, tokens)  # no transaction open across the calls
+    held = MemoryTokens(tokens)  # the check may refresh (and rotate) them: keep what it ends with
+    await check_credentials(hf, cls, form, held)  # no transaction open across the calls
+    checked = Checked(cls.platform, form, held.current)
     async with hf.transaction() as session:
         agent = await session.get(Agent, pending["agent_id"])
         if agent is None:
