@@ -1,16 +1,19 @@
 """Calls to hosts an admin typed in: they hold up no one else, and carry no stored token away.
 
-A connect check waits on the platform, which may take as long as the HTTP timeout; with a
-transaction open across it, SQLite's write lock would stall every other tenant's chats for that
-long. A reconnect that points the form at another host must not send the stored OAuth token
-there: it needs its own approval.
+A connect check, an option list or the check after an OAuth code exchange waits on the
+platform, which may take as long as the HTTP timeout; with a transaction open across it,
+SQLite's write lock would stall every other tenant's chats for that long. A reconnect that
+points the form at another host must not send the stored OAuth token there: it needs its own
+approval.
 """
 
 from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
@@ -23,73 +26,131 @@ from tests.web.chat import start_chat
 from tests.web.test_helpdesk_oauth import approve, new_agent, oauth_form
 
 STALL_SECONDS = 15.0
-BOUND_SECONDS = 1.0  # what another tenant may wait, while the connect waits STALL_SECONDS
+BOUND_SECONDS = 1.0  # what another tenant may wait while the call waits STALL_SECONDS
 
 
-def connect_zendesk(admin: httpx.Client, agent_id: str, base_url: str) -> httpx.Response:
-    form = {"subdomain": "slow", "email": "a@b.test", "api_token": "t0ken", "base_url": base_url}
-    return admin.post(
-        f"/api/v1/agents/{agent_id}/integrations",
-        json={"platform": "zendesk", "credentials": form},
-    )
+@dataclass
+class Slow:
+    """A call to a platform that stalls: how to make it, and how to tell it is stalling."""
+
+    call: Callable[[httpx.Client], httpx.Response]  # made with an admin client
+    stalling: Callable[[], bool]
+    status: int | None = None  # what the call answers once the stall is cut short, if known
 
 
-def connect_whatsapp(admin: httpx.Client, agent_id: str, base_url: str) -> httpx.Response:
+SlowCall = Callable[[Server, str], AbstractContextManager[Slow]]
+
+
+@contextmanager
+def helpdesk_connect(server: Server, agent_id: str) -> Iterator[Slow]:
+    form = {"subdomain": "slow", "email": "a@b.test", "api_token": "t0ken"}
+    with CatchAll(delay=STALL_SECONDS, status=503) as slow:
+        body = {"platform": "zendesk", "credentials": {**form, "base_url": slow.base_url}}
+        yield Slow(
+            lambda admin: admin.post(f"/api/v1/agents/{agent_id}/integrations", json=body),
+            lambda: bool(slow.requests),
+            status=502,
+        )
+
+
+@contextmanager
+def whatsapp_connect(server: Server, agent_id: str) -> Iterator[Slow]:
     form = {
         "phone_number_id": "1098765",
         "access_token": "EAAG-slow",
         "app_secret": "app-secret",
         "verify_token": "verify-me",
         "template_name": "follow_up",
-        "base_url": base_url,
     }
-    return admin.put(f"/api/v1/agents/{agent_id}/channels/whatsapp", json=form)
+    with CatchAll(delay=STALL_SECONDS, status=503) as slow:
+        body = {**form, "base_url": slow.base_url}
+        yield Slow(
+            lambda admin: admin.put(f"/api/v1/agents/{agent_id}/channels/whatsapp", json=body),
+            lambda: bool(slow.requests),
+            status=502,
+        )
 
 
-Connect = Callable[[httpx.Client, str, str], httpx.Response]
+def _asked(fake: FakeZendesk, path: str) -> Callable[[], bool]:
+    return lambda: any(r.path.startswith(path) for r in fake.requests)
 
 
-def timed(call: Callable[[], Any]) -> float:
-    started = time.monotonic()
-    call()
-    return time.monotonic() - started
+@contextmanager
+def option_lists(server: Server, agent_id: str) -> Iterator[Slow]:
+    with FakeZendesk() as fake:
+        form = {
+            "subdomain": fake.subdomain,
+            "email": fake.email,
+            "api_token": fake.api_token,
+            "base_url": fake.base_url,
+        }
+        with server.admin() as admin:
+            connected = admin.post(
+                f"/api/v1/agents/{agent_id}/integrations",
+                json={"platform": "zendesk", "credentials": form},
+            )
+            assert connected.status_code == 201, connected.text
+        fake.delays["/api/v2/groups"] = STALL_SECONDS
+        yield Slow(
+            lambda admin: admin.get(f"/api/v1/agents/{agent_id}/integrations/zendesk/options"),
+            _asked(fake, "/api/v2/groups"),
+        )
 
 
-@pytest.mark.parametrize("connect", [connect_zendesk, connect_whatsapp], ids=["helpdesk", "wa"])
-def test_a_stalled_connect_check_holds_up_no_other_tenant(
-    any_server: Server, connect: Connect
+@contextmanager
+def oauth_callback(server: Server, agent_id: str) -> Iterator[Slow]:
+    with FakeZendesk() as fake:
+        fake.delays["/api/v2/users/me"] = STALL_SECONDS  # the check after the code exchange
+        yield Slow(
+            lambda admin: approve(server, admin, agent_id, "zendesk", oauth_form(fake)),
+            _asked(fake, "/api/v2/users/me"),
+        )
+
+
+@pytest.mark.parametrize(
+    "slow_call",
+    [helpdesk_connect, whatsapp_connect, option_lists, oauth_callback],
+    ids=["connect", "whatsapp", "options", "oauth"],
+)
+def test_a_stalled_platform_call_holds_up_no_other_tenant(
+    any_server: Server, slow_call: SlowCall
 ) -> None:
     warm = start_chat(any_server)
     warm.say("hello")  # the first answer loads the encoder: not what is measured here
     with any_server.admin() as admin:
         agent_id = new_agent(admin)
     answers: list[httpx.Response] = []
+    with slow_call(any_server, agent_id) as slow:
 
-    def connect_slowly(base_url: str) -> None:
-        with any_server.admin() as admin:
-            answers.append(connect(admin, agent_id, base_url))
+        def call() -> None:
+            with any_server.admin() as admin:
+                answers.append(slow.call(admin))
 
-    with CatchAll(delay=STALL_SECONDS, status=503) as slow:
-        connecting = threading.Thread(target=connect_slowly, args=(slow.base_url,))
-        connecting.start()
+        calling = threading.Thread(target=call)
+        calling.start()
         deadline = time.monotonic() + 10
-        while not slow.requests:  # the check is on its way and stalls from here
-            reached = connecting.is_alive() and time.monotonic() < deadline
-            assert reached, f"the connect check never reached the platform: {answers}"
+        while not slow.stalling():  # the call is on its way and stalls from here
+            reached = calling.is_alive() and time.monotonic() < deadline
+            assert reached, f"the call never reached the platform: {answers}"
             time.sleep(0.05)
 
         chats: list[Any] = []
         started = timed(lambda: chats.append(start_chat(any_server)))
         answered = timed(lambda: chats[0].say("what are your opening hours?"))
-        still_waiting = connecting.is_alive()
-    connecting.join(timeout=30)  # the fake stopped: the stalled check is cut short
+        still_waiting = calling.is_alive()
+    calling.join(timeout=30)  # the fake stopped: the stalled call is cut short
     took = f"starting a chat took {started:.2f} s, answering it {answered:.2f} s"
     assert max(started, answered) < BOUND_SECONDS, took
-    assert still_waiting, "the check ended before the chat was measured"
-    assert answers and answers[0].status_code == 502, answers  # nothing was connected
-    with any_server.admin() as admin:
-        listed = admin.get(f"/api/v1/agents/{agent_id}/integrations").json()
-    assert [i["platform"] for i in listed] == ["native"]
+    assert still_waiting, "the call ended before the chat was measured"
+    assert answers and answers[0].status_code != 500, answers
+    if slow.status is not None:
+        assert answers[0].status_code == slow.status, answers[0].text
+
+
+def timed(call: Callable[[], Any]) -> float:
+    started = time.monotonic()
+    call()
+    return time.monotonic() - started
 
 
 def test_a_reconnect_to_another_host_never_sends_the_stored_token(any_server: Server) -> None:
