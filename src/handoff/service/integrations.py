@@ -120,9 +120,10 @@ async def connect(
     The call may take as long as the platform likes, so no transaction is open meanwhile: one
     short transaction reads what the form needs, and a second one saves after checking again
     that the admin may and the agent exists. Of two reconnects at once, the one saved last
-    wins; of two first connects at once on PostgreSQL, the second answers 409. A form that signs in through OAuth approval reuses the tokens of the
-    integration it replaces, if that used the same OAuth client at the same address; otherwise
-    the admin starts with `start_authorization`.
+    wins; of two first connects at once on PostgreSQL, the second answers 409. A form that
+    signs in through OAuth approval reuses the tokens of the integration it replaces, if that
+    used the same OAuth client at the same address; otherwise the admin starts with
+    `start_authorization`.
     """
     async with hf.transaction() as session:
         agent = await admin.agent_for_admin(session, token, agent_id)
