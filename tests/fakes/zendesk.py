@@ -21,7 +21,8 @@ each with or without the `.json` suffix, answering Zendesk's error bodies:
 `{"error","description","details":{field:[{"description","error"}]}}` for 422, `RecordNotFound`
 for 404, a text/plain 400 for a body that is not JSON. Knobs: `rate_limit(n, retry_after)`,
 `drop_next_create(seconds)` (the ticket is stored, then the answer stalls past the client's
-timeout). Helpers build signed event webhooks (`agent_reply`, `internal_note`,
+timeout), `delays[path] = seconds` (every answer on that API path, `.json` or not, is held
+back). Helpers build signed event webhooks (`agent_reply`, `internal_note`,
 `requester_comment`, `status_changed`, then `signed`)::
 
     with FakeZendesk() as zd:
@@ -120,6 +121,7 @@ class FakeZendesk(LoopbackServer):
         self._rate_limited = 0
         self._retry_after = "1"
         self._drop_next_create: float | None = None
+        self.delays: dict[str, float] = {}  # API path → seconds its answers are held back
         self._lock = threading.RLock()
         self.oauth = OAuthGrants(
             client_id="handoff_acme",
@@ -284,6 +286,9 @@ class FakeZendesk(LoopbackServer):
             received = Received.of(request, body)
             with self._lock:
                 self.requests.append(received)
+            delay = self.delays.get(request.url.path.removesuffix(".json"))
+            if delay:
+                await self.stall(delay)
             response = await self._answer(request, handler, body)
             received.status = response.status_code
             return response

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+import structlog
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from handoff import domain
@@ -83,6 +84,11 @@ DECLINE = re.compile(
 
 # Asking for an email more often than this becomes nagging: escalate without one.
 MAX_EMAIL_PROMPTS = 2
+# Times the model is asked for one message while the conversation keeps moving under it;
+# then the knowledge base answers.
+DRAFTS = 3
+
+log = structlog.get_logger(__name__)
 
 
 async def start_conversation(
@@ -134,11 +140,14 @@ async def receive_message(
     *,
     client_id: str | None = None,
     draft: Draft | None = None,
+    redraft: bool = False,
 ) -> Reply:
     """Take one user message and apply the owner rule: the AI answers only while it owns.
 
     `draft` is the model's reply asked for beforehand (`draft_reply`), outside this
-    transaction; it is used only if the conversation did not change since.
+    transaction; it is used only if the conversation did not change since. Otherwise this
+    raises `StaleDraft` when `redraft` (see `answer_message`), and without a fitting draft the
+    AI answers from the knowledge base: the model is never asked inside the transaction.
     """
     conversation = await repo.conversation_for_update(session, conversation_id)
     if conversation is None:
@@ -150,10 +159,15 @@ async def receive_message(
         return await reply_of(session, conversation, [])
 
     history = await repo.messages_of(session, conversation.id)
+    if draft is not None and not draft.still_fits(conversation, history):
+        # Something happened meanwhile. The model is never asked while this transaction
+        # holds the conversation's lock (on SQLite, the database's): the caller asks again
+        # with no transaction open, or the AI answers from the knowledge base.
+        if redraft:
+            raise StaleDraft()
+        draft = Draft(seen=None, stretch=conversation.stretch, reply=None)
     message = await post_message(session, conversation, agent, Role.USER, text, client_id=client_id)
     turn = Turn(hf, session, conversation, agent, history, message)
-    if draft is not None and not draft.still_fits(conversation, history):
-        draft = None  # something happened meanwhile: ask again, now that we hold the lock
     new = [message]
     if conversation.owner == Owner.HUMAN:
         new += await human_turn(turn)
@@ -162,6 +176,37 @@ async def receive_message(
     else:
         new += await _bot_turn(turn, draft)
     return await reply_of(session, conversation, new)
+
+
+async def answer_message(
+    hf: Handoff, conversation_id: str, text: str, *, client_id: str | None = None
+) -> Reply:
+    """Take one user message the way every channel does: ask the model first, with no
+    transaction open, then take the message in its own transaction with that draft.
+
+    When the conversation moved while the model thought, the model is asked again (at most
+    DRAFTS times in all); after that the AI answers from the knowledge base.
+    """
+    for attempt in range(1, DRAFTS + 1):
+        draft = await draft_reply(hf, conversation_id, text, client_id=client_id)
+        try:
+            async with hf.transaction() as session:
+                return await receive_message(
+                    hf,
+                    session,
+                    conversation_id,
+                    text,
+                    client_id=client_id,
+                    draft=draft,
+                    redraft=attempt < DRAFTS,
+                )
+        except StaleDraft:
+            log.info("draft overtaken; asking the model again", conversation=conversation_id)
+    raise AssertionError("the last attempt never raises StaleDraft")
+
+
+class StaleDraft(Exception):
+    """The conversation changed since the model was asked: ask it again, outside."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -282,15 +327,9 @@ async def _bot_turn(turn: Turn, draft: Draft | None = None) -> list[Message]:
             answer=answer,
         )
         local = await asyncio.to_thread(turn.hf.decider.decide, context)
-    llm = turn.hf.llm
-    reply = None
-    if draft is not None:
-        reply = draft.reply
-    elif llm is not None:
-        question = await _llm_question(
-            turn.hf, turn.session, turn.conversation, turn.agent, turn.history, turn.message.text
-        )
-        reply = await question.ask(llm)
+    # The model's reply was asked for before this transaction (`draft_reply`); without one
+    # (no model, or the conversation changed hands meanwhile) the local answer stands.
+    reply = draft.reply if draft is not None else None
     if reply is not None:
         # The model answered: its tool call decides, the local safety net still holds.
         if rule is not None and local is not None:

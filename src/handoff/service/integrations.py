@@ -7,8 +7,10 @@ save them. Webhooks are verified before anything in them is read.
 
 from __future__ import annotations
 
+import re
 import secrets
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import structlog
@@ -29,7 +31,8 @@ from handoff.domain import (
 )
 from handoff.helpdesks import HELPDESKS, Helpdesk
 from handoff.helpdesks.errors import BadSignature, HelpdeskError, InvalidCredentials
-from handoff.helpdesks.oauth import AuthorizationCodeApp, MemoryTokens, OAuthTokens
+from handoff.helpdesks.oauth import AuthorizationCodeApp, MemoryTokens, OAuthTokens, TokenStore
+from handoff.service import admin
 from handoff.service.errors import Conflict, HandoffError, Invalid, NotFound, Unauthorized
 from handoff.service.netguard import refuse_private_urls
 from handoff.service.oauth import StoredTokens
@@ -100,52 +103,141 @@ def _authorize_url(hf: Handoff, cls: type[Helpdesk], form: BaseModel, state: str
     return connector.authorize_url(redirect_uri(hf), state)
 
 
+@dataclass(frozen=True, slots=True)
+class Checked:
+    """A connect form that passed its real call, ready to be saved."""
+
+    platform: str
+    form: BaseModel
+    tokens: OAuthTokens | None  # tokens to save: a fresh approval's, or minted by the call
+    keeps_approval: bool = False  # signs in with the tokens of the integration it replaces
+
+
 async def connect(
-    hf: Handoff, session: AsyncSession, agent: Agent, platform: str, raw: Mapping[str, Any]
+    hf: Handoff, token: str | None, agent_id: str, platform: str, raw: Mapping[str, Any]
 ) -> Integration:
     """Check the credentials with a real call, then save them encrypted (or replace them).
 
-    A form that signs in through OAuth approval reuses the tokens of the integration it
-    replaces (same OAuth client); without them the admin starts with `start_authorization`.
+    The call may take as long as the platform likes, so no transaction is open meanwhile: one
+    short transaction reads what the form needs, and a second one saves after checking again
+    that the admin may and the agent exists. Of two reconnects at once, the one saved last
+    wins; of two first connects at once on PostgreSQL, the second answers 409. A form that
+    signs in through OAuth approval reuses the tokens of the integration it replaces, if that
+    used the same OAuth client at the same address; otherwise the admin starts with
+    `start_authorization`.
     """
-    cls = _helpdesk(platform)
-    form = credentials_for(cls, raw)
-    await refuse_private_urls(hf.guard, form, prefix="credentials.")
-    tokens = None
-    if _authorize_url(hf, cls, form, state="") is not None:
-        existing = await integration_for_platform(session, agent.id, platform)
-        tokens = _tokens_for_same_client(hf, existing, form)
-        if tokens is None:
-            raise Invalid(
-                "credentials.auth",
-                f"OAuth needs your approval on {cls.title} first: POST this form to "
-                f"/api/v1/agents/{agent.id}/integrations/authorize and open the page it returns",
-            )
-    return await save_integration(hf, session, agent, platform, form, tokens)
+    async with hf.transaction() as session:
+        agent = await admin.agent_for_admin(session, token, agent_id)
+        cls = _helpdesk(platform)
+        form = credentials_for(cls, raw)
+        approved = None
+        if _authorize_url(hf, cls, form, state="") is not None:
+            existing = await integration_for_platform(session, agent.id, platform)
+            approved = _approved_integration(hf, cls, agent, existing, form)
+    await refuse_private_urls(hf.guard, form, prefix="credentials.")  # no transaction open
+    held = MemoryTokens()  # what a form that mints its own tokens gets from the call
+    # The approval's tokens are refreshed in their row, under its lease, if the call needs it:
+    # a rotated refresh token is written down at once, whatever the check concludes.
+    store: TokenStore = StoredTokens(hf, approved.id) if approved is not None else held
+    await check_credentials(hf, cls, form, store)
+    checked = Checked(cls.platform, form, held.current, keeps_approval=approved is not None)
+    async with hf.transaction() as session:
+        agent = await admin.agent_for_admin(session, token, agent_id)
+        return await save_integration(hf, session, agent, checked)
 
 
-def _tokens_for_same_client(
-    hf: Handoff, existing: Integration | None, form: BaseModel
-) -> OAuthTokens | None:
-    if existing is None or not existing.tokens or not existing.credentials:
+def _approved_integration(
+    hf: Handoff, cls: type[Helpdesk], agent: Agent, existing: Integration | None, form: BaseModel
+) -> Integration:
+    """Return the integration whose tokens `form` may sign in with, or say why it needs an
+    approval of its own."""
+    if existing is not None and _same_approval(hf, cls, existing, form):
+        return existing
+    moved = _moved_fields(hf, cls, existing, form)
+    why = (
+        f"this form sends requests somewhere else ({', '.join(moved)} changed), and tokens "
+        "approved for one address are never sent to another; "
+        if moved
+        else ""
+    )
+    raise Invalid(
+        "credentials.auth",
+        f"{why}OAuth needs your approval on {cls.title} first: POST this form to "
+        f"/api/v1/agents/{agent.id}/integrations/authorize and open the page it returns",
+    )
+
+
+# The non-secret form fields that say where requests, and the credentials on them, go.
+_DESTINATION = re.compile(r"url|domain|host|audience|region|data_center", re.IGNORECASE)
+
+
+def destination(form: BaseModel) -> dict[str, Any]:
+    """Return the fields of a connect form that decide which hosts it talks to.
+
+    Read from the field names (base_url, subdomain, instance_url, accounts_url, region, ...)
+    and from any value that is a URL, so a new connector's form is covered without a list.
+    """
+    values = form.model_dump(mode="python")
+    return {
+        name: value
+        for name, value in values.items()
+        if not isinstance(value, SecretStr)
+        and (_DESTINATION.search(name) or (isinstance(value, str) and "://" in value))
+    }
+
+
+def _stored_form(hf: Handoff, cls: type[Helpdesk], existing: Integration) -> BaseModel | None:
+    if not existing.credentials:
         return None
     before = hf.vault.open(existing.credentials)["credentials"]
-    if before.get("client_id") != getattr(form, "client_id", None):
-        return None
-    return OAuthTokens.from_json(hf.vault.open(existing.tokens))
+    try:
+        return cls.credentials_model.model_validate(before)
+    except ValidationError:
+        return None  # saved by an older version whose form no longer reads: no reuse
+
+
+def _moved_fields(
+    hf: Handoff, cls: type[Helpdesk], existing: Integration | None, form: BaseModel
+) -> list[str]:
+    """Name the destination fields `form` changes from the stored one (none if nothing stored)."""
+    before = _stored_form(hf, cls, existing) if existing is not None else None
+    if before is None:
+        return []
+    old, new = destination(before), destination(form)
+    return sorted(name for name in old.keys() | new.keys() if old.get(name) != new.get(name))
+
+
+def _same_approval(
+    hf: Handoff, cls: type[Helpdesk], existing: Integration | None, form: BaseModel
+) -> bool:
+    """Return True when `existing` holds tokens for `form`'s OAuth client at its address."""
+    if existing is None or not existing.tokens:
+        return False
+    before = _stored_form(hf, cls, existing)
+    if before is None or getattr(before, "client_id", None) != getattr(form, "client_id", None):
+        return False
+    return not _moved_fields(hf, cls, existing, form)
+
+
+async def check_credentials(
+    hf: Handoff, cls: type[Helpdesk], form: BaseModel, tokens: TokenStore
+) -> None:
+    """Make the form's one real call; call it with no transaction open."""
+    try:
+        # The webhook secret plays no part in the call; the save picks the one to keep.
+        await cls(form, http=hf.http, webhook_secret="", tokens=tokens).verify_credentials()
+    except InvalidCredentials as error:
+        raise Invalid("credentials", f"invalid_auth: {error}") from None
+    except HelpdeskError as error:
+        raise HandoffError(f"cannot_connect: {error}", 502) from None
 
 
 async def save_integration(
-    hf: Handoff,
-    session: AsyncSession,
-    agent: Agent,
-    platform: str,
-    form: BaseModel,
-    tokens: OAuthTokens | None = None,
+    hf: Handoff, session: AsyncSession, agent: Agent, checked: Checked
 ) -> Integration:
-    """Verify the form (and tokens) with one real call, then seal and save them."""
-    cls = _helpdesk(platform)
-    existing = await integration_for_platform(session, agent.id, platform)
+    """Seal and save a checked form, as the agent's only integration of its platform."""
+    cls = _helpdesk(checked.platform)
+    existing = await integration_for_platform(session, agent.id, checked.platform)
     # Reconnecting (a rotated API key) keeps the webhook secret already pasted into the
     # platform, so its webhooks keep verifying.
     webhook_secret = (
@@ -153,24 +245,26 @@ async def save_integration(
         if existing is not None and existing.credentials
         else secrets.token_urlsafe(24)
     )
-    held = MemoryTokens(tokens)  # the check may refresh (and rotate) them: keep what it ends with
-    try:
-        await cls(
-            form, http=hf.http, webhook_secret=webhook_secret, tokens=held
-        ).verify_credentials()
-    except InvalidCredentials as error:
-        raise Invalid("credentials", f"invalid_auth: {error}") from None
-    except HelpdeskError as error:
-        raise HandoffError(f"cannot_connect: {error}", 502) from None
-    integration = existing or Integration(agent_id=agent.id, platform=platform)
+    if checked.keeps_approval and not _same_approval(hf, cls, existing, checked.form):
+        # Another connect replaced the approval this form was checked with, meanwhile.
+        raise Conflict(f"{cls.title} was reconnected meanwhile; send the form again")
+    integration = existing or Integration(agent_id=agent.id, platform=checked.platform)
     integration.status = "connected"
     integration.credentials = hf.vault.seal(
-        {"credentials": reveal(form), "webhook_secret": webhook_secret}
+        {"credentials": reveal(checked.form), "webhook_secret": webhook_secret}
     )
-    integration.tokens = hf.vault.seal(held.current.to_json()) if held.current else None
-    integration.token_lease_until = None
-    await repo.add(session, integration)
-    log.info("integration connected", integration=integration.id, platform=platform)
+    if not checked.keeps_approval:  # otherwise the row keeps its tokens, refreshed in place
+        integration.tokens = hf.vault.seal(checked.tokens.to_json()) if checked.tokens else None
+        integration.token_lease_until = None
+    try:
+        async with session.begin_nested():
+            await repo.add(session, integration)
+    except IntegrityError:
+        # A first connect of the same platform committed its row since we looked (on
+        # PostgreSQL; SQLite runs one writer at a time). Of two reconnects, the last saved wins.
+        title = cls.title
+        raise Conflict(f"{title} was connected at this very moment; send the form again") from None
+    log.info("integration connected", integration=integration.id, platform=checked.platform)
     return integration
 
 
@@ -207,11 +301,14 @@ async def finish_authorization(hf: Handoff, *, state: str, code: str) -> tuple[A
         tokens = await connector.exchange_code(code, redirect_uri(hf))
     except HelpdeskError as error:
         raise HandoffError(f"cannot_connect: {error}", 502) from None
+    held = MemoryTokens(tokens)  # the check may refresh (and rotate) them: keep what it ends with
+    await check_credentials(hf, cls, form, held)  # no transaction open across the calls
+    checked = Checked(cls.platform, form, held.current)
     async with hf.transaction() as session:
         agent = await session.get(Agent, pending["agent_id"])
         if agent is None:
             raise NotFound("agent not found")
-        integration = await save_integration(hf, session, agent, cls.platform, form, tokens)
+        integration = await save_integration(hf, session, agent, checked)
     return agent, integration
 
 
@@ -257,14 +354,18 @@ async def list_integrations(
 
 
 async def platform_options(
-    hf: Handoff, session: AsyncSession, agent: Agent, platform: str
+    hf: Handoff, token: str | None, agent_id: str, platform: str
 ) -> dict[str, list[dict[str, str]]]:
     """Return the values the connected platform offers for its connect-form fields."""
-    integration = await integration_for_platform(session, agent.id, platform)
-    if integration is None or platform == NATIVE:
-        raise NotFound(f"{platform} is not connected to this agent")
+    async with hf.transaction() as session:
+        agent = await admin.agent_for_admin(session, token, agent_id)
+        integration = await integration_for_platform(session, agent.id, platform)
+        if integration is None or platform == NATIVE:
+            raise NotFound(f"{platform} is not connected to this agent")
+        connector = connector_for(hf, integration)
     try:
-        offered = await connector_for(hf, integration).options()
+        # Asked with no transaction open; the connector's token store opens its own.
+        offered = await connector.options()
     except InvalidCredentials as error:
         raise Invalid("credentials", f"invalid_auth: {error}; reconnect the integration") from None
     except HelpdeskError as error:

@@ -29,8 +29,15 @@ from handoff.channels.whatsapp import Credentials, WhatsAppCloud
 from handoff.dispatch import JobHandler, LeasedJob
 from handoff.domain import MAX_MESSAGE_CHARS, Channel, Contact, Role
 from handoff.helpdesks.errors import InvalidCredentials, RateLimited, Rejected, Unavailable
-from handoff.service import conversations
-from handoff.service.errors import Forbidden, HandoffError, Invalid, NotFound, Unauthorized
+from handoff.service import admin, conversations
+from handoff.service.errors import (
+    Conflict,
+    Forbidden,
+    HandoffError,
+    Invalid,
+    NotFound,
+    Unauthorized,
+)
 from handoff.service.integrations import reveal
 from handoff.service.netguard import refuse_private_urls
 from handoff.service.runtime import Handoff
@@ -55,12 +62,43 @@ ConnectForm = Credentials
 
 
 async def connect(
-    hf: Handoff, session: AsyncSession, agent: Agent, form: ConnectForm
+    hf: Handoff, token: str | None, agent_id: str, form: ConnectForm
 ) -> ChannelConnection:
-    """Check the number and token with a real call, then save them sealed (or replace them)."""
-    await refuse_private_urls(hf.guard, form)
+    """Check the number and token with a real call, then save them sealed (or replace them).
+
+    No transaction is open during the call: the admin's right is checked before it and again
+    in the short transaction that saves; of two connects at once, the one saved last wins.
+    """
+    await refuse_private_urls(hf.guard, form)  # resolves names: no transaction is open
+    async with hf.transaction() as session:
+        await admin.agent_for_admin(session, token, agent_id)
+    number = await _check(hf, form)
+    async with hf.transaction() as session:
+        agent = await admin.agent_for_admin(session, token, agent_id)
+        connection = await connection_of(session, agent.id) or ChannelConnection(
+            agent_id=agent.id, channel=CHANNEL
+        )
+        connection.credentials = hf.vault.seal(
+            {"form": reveal(form), "display_phone_number": number.display_phone_number}
+        )
+        try:
+            async with session.begin_nested():
+                await repo.add(session, connection)
+        except IntegrityError:
+            # A first connect of this agent committed since we looked (PostgreSQL only).
+            raise Conflict(
+                "WhatsApp was connected at this very moment; send the form again"
+            ) from None
+        if CHANNEL not in agent.channels:
+            agent.channels = [*agent.channels, CHANNEL]  # a new list: JSON columns track it
+    log.info("whatsapp connected", connection=connection.id, agent=agent.id)
+    return connection
+
+
+async def _check(hf: Handoff, form: ConnectForm) -> whatsapp.PhoneNumber:
+    """Read the number with the form's token; call it with no transaction open."""
     try:
-        number = await WhatsAppCloud(form, http=hf.http).verify()
+        return await WhatsAppCloud(form, http=hf.http).verify()
     except whatsapp.InvalidToken as error:
         raise Invalid("access_token", f"invalid_auth: {error}") from None
     except whatsapp.Rejected as error:
@@ -68,17 +106,6 @@ async def connect(
         raise Invalid("phone_number_id", f"{error}") from None
     except whatsapp.WhatsAppError as error:
         raise HandoffError(f"cannot_connect: {error}", 502) from None
-    connection = await connection_of(session, agent.id) or ChannelConnection(
-        agent_id=agent.id, channel=CHANNEL
-    )
-    connection.credentials = hf.vault.seal(
-        {"form": reveal(form), "display_phone_number": number.display_phone_number}
-    )
-    await repo.add(session, connection)
-    if CHANNEL not in agent.channels:
-        agent.channels = [*agent.channels, CHANNEL]  # a new list: JSON columns track assignment
-    log.info("whatsapp connected", connection=connection.id, agent=agent.id)
-    return connection
 
 
 def form_of(hf: Handoff, connection: ChannelConnection) -> ConnectForm:
@@ -244,12 +271,9 @@ class ReceiveMessage:
         async with self.hf.transaction() as session:
             conversation_id = await _conversation_for(self.hf, session, payload)
         # The message is stored once (client_id is its wamid), so a repeated run is harmless.
-        client_id = _client_id(payload)
-        draft = await conversations.draft_reply(self.hf, conversation_id, text, client_id=client_id)
-        async with self.hf.transaction() as session:
-            await conversations.receive_message(
-                self.hf, session, conversation_id, text, client_id=client_id, draft=draft
-            )
+        await conversations.answer_message(
+            self.hf, conversation_id, text, client_id=_client_id(payload)
+        )
 
     async def _ask_for_text(self, payload: dict[str, Any]) -> None:
         """Answer an image, a voice note, a location with a request for text, and no more.

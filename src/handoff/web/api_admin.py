@@ -179,12 +179,8 @@ async def connect_integration(
     agent_id: str, body: IntegrationIn, hf: HandoffDep, token: TokenDep
 ) -> dict[str, Any]:
     """Connect (or reconnect) a helpdesk after checking its credentials with a real call."""
-    async with hf.transaction() as session:
-        agent = await admin.agent_for_admin(session, token, agent_id)
-        integration = await integrations.connect(
-            hf, session, agent, body.platform, body.credentials
-        )
-        return integrations.integration_json(hf, integration)
+    integration = await integrations.connect(hf, token, agent_id, body.platform, body.credentials)
+    return integrations.integration_json(hf, integration)
 
 
 @router.get("/agents/{agent_id}/integrations/{platform}/options")
@@ -195,9 +191,7 @@ async def integration_options(
 
     Connect first, pick from these, then reconnect with the chosen values.
     """
-    async with hf.transaction() as session:
-        agent = await admin.agent_for_admin(session, token, agent_id)
-        return await integrations.platform_options(hf, session, agent, platform)
+    return await integrations.platform_options(hf, token, agent_id, platform)
 
 
 @router.get("/agents/{agent_id}/actions")

@@ -86,14 +86,9 @@ async def post_message(
     async with hf.transaction() as session:
         conversation = await visitor_conversation(session, conversation_id, token)
     await _count_message(hf, conversation.id, conversation.agent_id)
-    # The model is asked before the message's transaction, which then takes seconds less.
-    draft = await conversations.draft_reply(
+    reply = await conversations.answer_message(
         hf, conversation_id, body.text, client_id=body.client_id
     )
-    async with hf.transaction() as session:
-        reply = await conversations.receive_message(
-            hf, session, conversation_id, body.text, client_id=body.client_id, draft=draft
-        )
     MESSAGES_RECEIVED.inc()
     return {"messages": reply.messages, "conversation": reply.conversation}
 

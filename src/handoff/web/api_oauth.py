@@ -27,7 +27,8 @@ async def authorize_integration(
     """Start connecting a helpdesk with OAuth: open `authorize_url` to approve access there."""
     async with hf.transaction() as session:
         agent = await admin.agent_for_admin(session, token, agent_id)
-        url = await integrations.start_authorization(hf, agent, body.platform, body.credentials)
+    # The form's URLs are resolved and checked: no transaction stays open meanwhile.
+    url = await integrations.start_authorization(hf, agent, body.platform, body.credentials)
     return {"authorize_url": url, "redirect_uri": integrations.redirect_uri(hf)}
 
 

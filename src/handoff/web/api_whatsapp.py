@@ -25,10 +25,8 @@ async def connect_whatsapp(
     The token, app secret and verify token are stored encrypted and never returned. The
     answer carries the webhook URL and the steps that finish the setup at Meta.
     """
-    async with hf.transaction() as session:
-        agent = await admin.agent_for_admin(session, token, agent_id)
-        connection = await whatsapp.connect(hf, session, agent, body)
-        return whatsapp.connection_json(hf, connection)
+    connection = await whatsapp.connect(hf, token, agent_id, body)
+    return whatsapp.connection_json(hf, connection)
 
 
 @router.get("/agents/{agent_id}/channels/whatsapp")

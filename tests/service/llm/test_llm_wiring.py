@@ -4,6 +4,7 @@ its tool call escalates, the local safety net holds, and a failing model falls b
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from pathlib import Path
 
 from sqlalchemy import select
@@ -105,7 +106,45 @@ async def test_the_model_is_asked_before_the_message_transaction(
     assert len(fake.chat_requests) == 1
 
 
-async def test_a_draft_overtaken_by_another_message_is_asked_again(
+async def until(condition: Callable[[], bool], seconds: float = 5.0) -> None:
+    for _ in range(int(seconds / 0.02)):
+        if condition():
+            return
+        await asyncio.sleep(0.02)
+    raise AssertionError("timed out waiting")
+
+
+async def test_a_draft_overtaken_by_another_message_is_asked_again_with_no_transaction_open(
+    tmp_path: Path, encoder: Encoder, fake: FakeOpenAI
+) -> None:
+    fake.reset()
+    settings = {
+        "llm_base_url": fake.base_url,
+        "llm_model": "m",
+        "llm_api_key": fake.api_key,
+        "llm_timeout_seconds": 10,
+    }
+    async with runtime("sqlite", tmp_path, encoder, **settings) as hf:
+        chat = await open_chat(hf)
+        fake.push(
+            answer("Draft for the first question.", delay=1.0),
+            answer("Hello there!"),
+            answer("Chrome, Firefox and Safari.", delay=3.0),  # the second ask takes its time
+        )
+        first = asyncio.create_task(say(hf, chat, "Which browsers do you support?"))
+        await until(lambda: len(fake.chat_requests) == 1)
+        await say(hf, chat, "hello")  # lands while the model drafts: the draft no longer fits
+        await until(lambda: len(fake.chat_requests) == 3)
+        # On SQLite a transaction held across the second ask would block this write 3 s.
+        other = await asyncio.wait_for(open_chat(hf), 1.0)
+        assert other and not first.done()
+        reply = await first
+    assert reply.messages[1]["text"] == "Chrome, Firefox and Safari."
+    # The model saw the message that overtook the draft.
+    assert "hello" in str(fake.chat_requests[-1]["messages"])
+
+
+async def test_a_stale_draft_without_a_second_chance_gets_the_local_answer(
     hf: Handoff, fake: FakeOpenAI
 ) -> None:
     chat = await open_chat(hf)
@@ -114,15 +153,13 @@ async def test_a_draft_overtaken_by_another_message_is_asked_again(
     assert draft is not None and draft.reply is not None
     fake.push(answer("Hello there!"))
     await say(hf, chat, "hello")  # lands first: the draft no longer fits
-    fake.push(answer("Chrome, Firefox and Safari."))
+    asked = len(fake.chat_requests)
     async with hf.transaction() as session:
         reply = await conversations.receive_message(
             hf, session, chat, "Which browsers do you support?", draft=draft
         )
-    assert reply.messages[1]["text"] == "Chrome, Firefox and Safari."
-    assert len(fake.chat_requests) == 3
-    # The model saw the message that overtook the draft.
-    assert "hello" in str(fake.chat_requests[-1]["messages"])
+    assert reply.messages[1]["text"] != "Draft for the first question."
+    assert len(fake.chat_requests) == asked  # not asked inside the transaction
 
 
 async def test_no_draft_while_a_person_owns_the_conversation(hf: Handoff, fake: FakeOpenAI) -> None:
