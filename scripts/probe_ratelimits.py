@@ -17,64 +17,17 @@ can play many clients from one machine. Nothing leaves 127.0.0.1.
 from __future__ import annotations
 
 import asyncio
-import json
-import os
-import secrets
-import socket
-import subprocess
-import sys
-import tempfile
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable
-from pathlib import Path
 from typing import Any
 
 import httpx
 
+# Run as a script, this folder is on the path.
+from local_server import LocalServer
+
 IN_FLIGHT = 50
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def start(data_dir: Path, port: int, admin_token: str) -> subprocess.Popen[bytes]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("HANDOFF_")}
-    env |= {
-        "HANDOFF_DATA_DIR": str(data_dir),
-        "HANDOFF_HOST": "127.0.0.1",
-        "HANDOFF_PORT": str(port),
-        "HANDOFF_ADMIN_TOKEN": admin_token,
-        "HANDOFF_LOG_LEVEL": "warning",
-        "HANDOFF_WORKER_POLL_SECONDS": "0.2",
-        "HANDOFF_TRUSTED_PROXY_HEADER": "X-Forwarded-For",
-        "HF_HUB_OFFLINE": "1",
-        "TRANSFORMERS_OFFLINE": "1",
-    }
-    log = (data_dir.parent / "server.log").open("wb")
-    return subprocess.Popen(
-        [sys.executable, "-m", "handoff.cli.main", "serve", "--demo"],
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-
-
-def wait_until_up(url: str, process: subprocess.Popen[bytes]) -> None:
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise SystemExit("the server exited; see server.log")
-        try:
-            if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.3)
-    raise SystemExit("the server did not start")
 
 
 async def flood(
@@ -173,18 +126,9 @@ async def probe(url: str, admin_token: str, agent_id: str) -> None:
 
 
 def main() -> None:
-    with tempfile.TemporaryDirectory() as tmp:
-        data_dir = Path(tmp) / "data"
-        port, admin_token = free_port(), f"hk_probe_{secrets.token_urlsafe(16)}"
-        process = start(data_dir, port, admin_token)
-        try:
-            url = f"http://127.0.0.1:{port}"
-            wait_until_up(url, process)
-            agent_id = json.loads((data_dir / "demo-login.json").read_text())["agent_id"]
-            asyncio.run(probe(url, admin_token, agent_id))
-        finally:
-            process.terminate()
-            process.wait(timeout=15)
+    # Trusting X-Forwarded-For from loopback lets the probe play many clients from one machine.
+    with LocalServer(env={"HANDOFF_TRUSTED_PROXY_HEADER": "X-Forwarded-For"}) as server:
+        asyncio.run(probe(server.url, server.admin_token, server.demo_agent_id))
 
 
 if __name__ == "__main__":
