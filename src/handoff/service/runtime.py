@@ -71,6 +71,12 @@ class Handoff:
             yield session
         self.bus.notify()
 
+    @asynccontextmanager
+    async def reading(self) -> AsyncIterator[AsyncSession]:
+        """Run a read-only unit of work: it never takes SQLite's write lock."""
+        async with self.db.read() as session:
+            yield session
+
     def knowledge_base(self, agent_id: str, entries: Sequence[KnowledgeEntry]) -> KnowledgeBase:
         """Return the agent's knowledge base, embedding it again only when it changed."""
         fingerprint = hashlib.sha256(
