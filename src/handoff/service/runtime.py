@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-import hashlib
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import httpx
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from handoff import __version__
-from handoff.agent import KnowledgeBase, KnowledgeEntry
 from handoff.agent.llm import LLMAgent, LLMSettings
 from handoff.decide import Decider, Encoder, LocalDecider, get_encoder
 from handoff.service.events import EventBus
+from handoff.service.knowledge import KnowledgeBases
 from handoff.service.security import Vault
 from handoff.settings import Settings
 from handoff.store.db import Database
@@ -31,7 +30,7 @@ class Handoff:
         self.vault = Vault(settings.resolved_secret_key)
         self._encoder = encoder
         self._decider: Decider | None = None
-        self._knowledge: dict[str, tuple[str, KnowledgeBase]] = {}
+        self.knowledge = KnowledgeBases(lambda: self.encoder)
         self._llm = llm
         self._http: httpx.AsyncClient | None = None
 
@@ -77,18 +76,6 @@ class Handoff:
         async with self.db.read() as session:
             yield session
 
-    def knowledge_base(self, agent_id: str, entries: Sequence[KnowledgeEntry]) -> KnowledgeBase:
-        """Return the agent's knowledge base, embedding it again only when it changed."""
-        fingerprint = hashlib.sha256(
-            "\x1e".join(f"{e.question}\x1f{e.answer}" for e in entries).encode()
-        ).hexdigest()
-        cached = self._knowledge.get(agent_id)
-        if cached and cached[0] == fingerprint:
-            return cached[1]
-        knowledge = KnowledgeBase(list(entries), self.encoder)
-        self._knowledge[agent_id] = (fingerprint, knowledge)
-        return knowledge
-
     def conversation_url(self, conversation_id: str) -> str:
         return f"{self.settings.resolved_public_url}/inbox#conversation={conversation_id}"
 
@@ -96,6 +83,7 @@ class Handoff:
         return f"{self.settings.resolved_public_url}/inbox#ticket={ticket_id}"
 
     async def close(self) -> None:
+        await self.knowledge.close()
         if self._http is not None:
             await self._http.aclose()
         if self._llm is not None:

@@ -237,11 +237,7 @@ class ReceiveMessage:
             conversation_id = await _conversation_for(self.hf, session, payload)
         # The message is stored once (client_id is its wamid), so a repeated run is harmless.
         client_id = _client_id(payload)
-        draft = await conversations.draft_reply(self.hf, conversation_id, text, client_id=client_id)
-        async with self.hf.transaction() as session:
-            await conversations.receive_message(
-                self.hf, session, conversation_id, text, client_id=client_id, draft=draft
-            )
+        await conversations.take_message(self.hf, conversation_id, text, client_id=client_id)
 
     async def _ask_for_text(self, payload: dict[str, Any]) -> None:
         """Answer an image, a voice note, a location with a request for text, and no more.

@@ -61,14 +61,9 @@ async def post_message(
     """Send the user's message; the answer, or the handoff notice, comes back at once."""
     async with hf.reading() as session:
         await visitor_conversation(session, conversation_id, token)
-    # The model is asked before the message's transaction, which then takes seconds less.
-    draft = await conversations.draft_reply(
+    reply = await conversations.take_message(
         hf, conversation_id, body.text, client_id=body.client_id
     )
-    async with hf.transaction() as session:
-        reply = await conversations.receive_message(
-            hf, session, conversation_id, body.text, client_id=body.client_id, draft=draft
-        )
     MESSAGES_RECEIVED.inc()
     return {"messages": reply.messages, "conversation": reply.conversation}
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+import pytest
 from sqlalchemy import select
 
 from handoff.decide import Encoder
@@ -114,11 +115,13 @@ async def test_a_draft_overtaken_by_another_message_is_asked_again(
     assert draft is not None and draft.reply is not None
     fake.push(answer("Hello there!"))
     await say(hf, chat, "hello")  # lands first: the draft no longer fits
+    with pytest.raises(conversations.Stale):
+        async with hf.transaction() as session:
+            await conversations.receive_message(
+                hf, session, chat, "Which browsers do you support?", draft=draft
+            )
     fake.push(answer("Chrome, Firefox and Safari."))
-    async with hf.transaction() as session:
-        reply = await conversations.receive_message(
-            hf, session, chat, "Which browsers do you support?", draft=draft
-        )
+    reply = await say(hf, chat, "Which browsers do you support?")
     assert reply.messages[1]["text"] == "Chrome, Firefox and Safari."
     assert len(fake.chat_requests) == 3
     # The model saw the message that overtook the draft.
