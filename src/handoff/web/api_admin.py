@@ -6,6 +6,7 @@ from typing import Any
 
 from fastapi import APIRouter, Query, Response
 
+from handoff.agent import KnowledgeEntry
 from handoff.service import admin, integrations, outbox, widget
 from handoff.service.views import member_json
 from handoff.web.deps import HandoffDep, TokenDep
@@ -150,11 +151,22 @@ async def get_knowledge(agent_id: str, hf: HandoffDep, token: TokenDep) -> list[
 async def put_knowledge(
     agent_id: str, body: list[KnowledgeEntryIn], hf: HandoffDep, token: TokenDep
 ) -> list[dict[str, str]]:
-    """Replace the agent's knowledge base."""
+    """Replace the agent's knowledge base: at most HANDOFF_KNOWLEDGE_MAX_ENTRIES entries
+    (default 1000), each question at most HANDOFF_KNOWLEDGE_MAX_QUESTION_CHARS characters
+    (default 1000) and each answer at most HANDOFF_KNOWLEDGE_MAX_ANSWER_CHARS (default 5000);
+    more is refused with a 422 naming the field (`knowledge`, `knowledge[3].answer`).
+
+    The new entries are embedded in the background: until they are ready, the previous
+    knowledge base keeps answering.
+    """
+    entries = [(e.question, e.answer) for e in body]
+    admin.check_knowledge(entries, hf.settings)
     async with hf.transaction() as session:
         agent = await admin.agent_for_admin(session, token, agent_id)
-        await admin.replace_knowledge(session, agent, [(e.question, e.answer) for e in body])
-        return await admin.knowledge(session, agent)
+        await admin.replace_knowledge(session, agent, entries)
+        stored = await admin.knowledge(session, agent)
+    await hf.knowledge.changed(agent_id, [KnowledgeEntry(**entry) for entry in stored])
+    return stored
 
 
 @router.get("/agents/{agent_id}/integrations")
