@@ -6,6 +6,7 @@ embedding the entries takes seconds, far longer than the bound the other request
 
 from __future__ import annotations
 
+import sqlite3
 import threading
 import time
 from collections.abc import Iterator
@@ -150,3 +151,26 @@ def test_the_old_knowledge_answers_while_the_new_one_is_embedded(limited: Server
     assert seconds < QUICK
     # The new version takes over once it is embedded.
     wait_for(lambda: ask(limited, agent, HOURS)[0] == "Day and night.", timeout=300)
+
+
+def test_reads_answer_while_another_process_holds_the_write_lock(limited: Server) -> None:
+    agent = new_agent(limited, "Readers")
+    assert put_knowledge(limited, agent, [{"question": HOURS, "answer": "9 to 5."}]).is_success
+    chat = start_chat(limited, agent_id=agent)
+    database = limited.database_url.removeprefix("sqlite+aiosqlite:///")
+    writer = sqlite3.connect(database, isolation_level=None)
+    writer.execute("BEGIN IMMEDIATE")  # a long write elsewhere (another process, a migration)
+    try:
+        with chat.client() as visitor, limited.admin() as admin:
+            for call in (
+                lambda: visitor.get(f"/api/v1/conversations/{chat.id}"),
+                lambda: admin.get("/api/v1/agents"),
+                lambda: admin.get(f"/api/v1/agents/{agent}/knowledge"),
+                lambda: admin.get(f"/api/v1/agents/{agent}/actions"),
+            ):
+                response, seconds = timed(call)
+                assert response.status_code == 200, response.text
+                assert seconds < QUICK, f"{response.url} waited {seconds:.1f} s for the lock"
+    finally:
+        writer.execute("ROLLBACK")
+        writer.close()
