@@ -61,8 +61,10 @@ class KnowledgeBases:
             await asyncio.shield(build.task)  # a waiter that goes away leaves the build running
         return serving[1]
 
-    async def changed(self, agent_id: str, entries: Sequence[KnowledgeEntry]) -> None:
-        """Start building the agent's new entries now rather than at its next message."""
+    async def changed(self, agent_id: str, pairs: Sequence[tuple[str, str]]) -> None:
+        """Start building the agent's new (question, answer) pairs now rather than at its
+        next message."""
+        entries = [KnowledgeEntry(question=q, answer=a) for q, a in pairs]
         fingerprint = await asyncio.to_thread(fingerprint_of, entries)
         serving = self._serving.get(agent_id)
         if serving is None or serving[0] != fingerprint:

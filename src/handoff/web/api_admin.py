@@ -6,7 +6,6 @@ from typing import Any
 
 from fastapi import APIRouter, Query, Response
 
-from handoff.agent import KnowledgeEntry
 from handoff.service import admin, integrations, outbox, widget
 from handoff.service.views import member_json
 from handoff.web.deps import HandoffDep, TokenDep
@@ -165,7 +164,7 @@ async def put_knowledge(
         agent = await admin.agent_for_admin(session, token, agent_id)
         await admin.replace_knowledge(session, agent, entries)
         stored = await admin.knowledge(session, agent)
-    await hf.knowledge.changed(agent_id, [KnowledgeEntry(**entry) for entry in stored])
+    await hf.knowledge.changed(agent_id, [(e["question"], e["answer"]) for e in stored])
     return stored
 
 
