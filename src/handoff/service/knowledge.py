@@ -70,9 +70,11 @@ class KnowledgeBases:
         if serving is None or serving[0] != fingerprint:
             self._refresh(agent_id, fingerprint, entries)
 
-    def building(self, agent_id: str) -> bool:
-        """Say whether a new version of the agent's knowledge base is being built."""
-        return agent_id in self._builds
+    async def settled(self, agent_id: str) -> None:
+        """Return once no build of the agent's knowledge base runs or waits."""
+        while (build := self._builds.get(agent_id)) is not None:
+            with suppress(Exception):
+                await asyncio.shield(build.task)
 
     async def close(self) -> None:
         """Stop the builds at their next step and wait for them."""
