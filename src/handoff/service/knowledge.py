@@ -69,6 +69,11 @@ class KnowledgeBases:
         serving = self._serving.get(agent_id)
         if serving is None or serving[0] != fingerprint:
             self._refresh(agent_id, fingerprint, entries)
+            return
+        # Changed back to the version that answers: a build of another one is not wanted.
+        unwanted = self._builds.pop(agent_id, None)
+        if unwanted is not None:
+            unwanted.stop.set()
 
     async def settled(self, agent_id: str) -> None:
         """Return once no build of the agent's knowledge base runs or waits."""
@@ -119,7 +124,8 @@ class KnowledgeBases:
             knowledge = await asyncio.to_thread(
                 lambda: KnowledgeBase(entries, self._encoder(), previous=previous, stop=stop.is_set)
             )
-            self._serving[agent_id] = (fingerprint, knowledge)
+            if not stop.is_set():  # stopped after its last step: still not wanted
+                self._serving[agent_id] = (fingerprint, knowledge)
         except Superseded:
             return
         finally:
