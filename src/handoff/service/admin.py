@@ -271,11 +271,12 @@ def check_knowledge(entries: Sequence[tuple[str, str]], settings: Settings) -> N
 
 async def replace_knowledge(
     session: AsyncSession, agent: Agent, entries: Sequence[tuple[str, str]]
-) -> list[KnowledgeEntry]:
+) -> str:
+    """Replace the agent's entries; return the new version (see `repo.knowledge_version`)."""
     await repo.delete_knowledge(session, agent.id)
     rows = [KnowledgeEntry(agent_id=agent.id, question=q, answer=a) for q, a in entries]
     await repo.add(session, *rows)
-    return rows
+    return await repo.knowledge_version(session, agent.id)
 
 
 # --- integrations ----------------------------------------------------------------------

@@ -136,8 +136,8 @@ async def take_message(
     """Take one user message: the model work first (`draft_reply`), outside any transaction,
     then the message's own unit of work; again when the conversation changed in between."""
     for _ in range(DRAFT_ATTEMPTS):
-        draft = await draft_reply(hf, conversation_id, text, client_id=client_id)
         try:
+            draft = await draft_reply(hf, conversation_id, text, client_id=client_id)
             async with hf.transaction() as session:
                 return await receive_message(
                     hf, session, conversation_id, text, client_id=client_id, draft=draft
@@ -227,7 +227,8 @@ class _Snapshot:
     stretch_history: Sequence[Message]
     agent: Agent
     rule: ChannelRule | None
-    entries: Sequence[KnowledgeEntry]
+    knowledge_version: str
+    entries: Sequence[KnowledgeEntry] | None  # None: that version is served or being built
     human_stretch: HumanStretch | None
 
 
@@ -235,13 +236,18 @@ async def draft_reply(
     hf: Handoff, conversation_id: str, text: str, *, client_id: str | None = None
 ) -> Draft | None:
     """Do the AI's work on `text` (encoder and model) holding no lock and no transaction;
-    None when the AI will not answer this message (a person owns the chat, a retry)."""
+    None when the AI will not answer this message (a person owns the chat, a retry).
+    Raises `Stale` when it must be taken again."""
     async with hf.reading() as session:
-        snapshot = await _snapshot(session, conversation_id, client_id)
+        snapshot = await _snapshot(hf, session, conversation_id, client_id)
     if snapshot is None:
         return None
     conversation, rule = snapshot.conversation, snapshot.rule
-    knowledge = await hf.knowledge.get(snapshot.agent.id, snapshot.entries)
+    knowledge = await hf.knowledge.get(
+        snapshot.agent.id, snapshot.knowledge_version, snapshot.entries
+    )
+    if knowledge is None:
+        raise Stale()  # the build it counted on failed: read the entries this time
     answer = await asyncio.to_thread(knowledge.answer, text)
     local = None
     if rule is not None:
@@ -270,7 +276,7 @@ async def draft_reply(
 
 
 async def _snapshot(
-    session: AsyncSession, conversation_id: str, client_id: str | None
+    hf: Handoff, session: AsyncSession, conversation_id: str, client_id: str | None
 ) -> _Snapshot | None:
     """Read what the AI's turn needs, or None when this message gets no AI turn."""
     conversation = await session.get(Conversation, conversation_id)
@@ -286,16 +292,20 @@ async def _snapshot(
     agent = await session.get(Agent, conversation.agent_id)
     assert agent is not None
     history = await repo.messages_of(session, conversation.id)
+    version = await repo.knowledge_version(session, agent.id)
+    entries = None
+    if hf.knowledge.needs_entries(agent.id, version):
+        # Only when the knowledge base changed: a large one is slow to read.
+        rows = await repo.knowledge_of(session, agent.id)
+        entries = [KnowledgeEntry(question=e.question, answer=e.answer) for e in rows]
     return _Snapshot(
         conversation=conversation,
         history=history,
         stretch_history=await _current_stretch(session, conversation, history),
         agent=agent,
         rule=await _channel_rule(session, agent.id, conversation.channel),
-        entries=[
-            KnowledgeEntry(question=e.question, answer=e.answer)
-            for e in await repo.knowledge_of(session, agent.id)
-        ],
+        knowledge_version=version,
+        entries=entries,
         human_stretch=await _last_human_stretch(session, conversation),
     )
 

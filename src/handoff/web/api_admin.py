@@ -162,9 +162,9 @@ async def put_knowledge(
     admin.check_knowledge(entries, hf.settings)
     async with hf.transaction() as session:
         agent = await admin.agent_for_admin(session, token, agent_id)
-        await admin.replace_knowledge(session, agent, entries)
+        version = await admin.replace_knowledge(session, agent, entries)
         stored = await admin.knowledge(session, agent)
-    await hf.knowledge.changed(agent_id, [(e["question"], e["answer"]) for e in stored])
+    await hf.knowledge.changed(agent_id, version, [(e["question"], e["answer"]) for e in stored])
     return stored
 
 
