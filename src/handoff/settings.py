@@ -159,6 +159,17 @@ class Settings(BaseSettings):
     llm_knowledge_entries: int = Field(
         default=4, ge=1, description="Knowledge-base entries the LLM is grounded on per message."
     )
+    # Every knowledge-base entry is embedded by the local model (tens of ms each on a busy core),
+    # so one agent's knowledge base is bounded; a larger one is refused with a 422.
+    knowledge_max_entries: int = Field(
+        default=1000, ge=1, description="Most entries in one agent's knowledge base."
+    )
+    knowledge_max_question_chars: int = Field(
+        default=1000, ge=1, description="Longest question of a knowledge-base entry, in characters."
+    )
+    knowledge_max_answer_chars: int = Field(
+        default=5000, ge=1, description="Longest answer of a knowledge-base entry, in characters."
+    )
 
     # Rate limits on the public surface: "<count>/<second|minute|hour|day>", several joined
     # by ";", or empty for none. Each process counts its own requests.

@@ -52,6 +52,6 @@ async def open_chat(hf: Handoff, email: str | None = "kim@example.com") -> str:
 
 
 async def say(hf: Handoff, conversation_id: str, text: str) -> conversations.Reply:
-    """Send one user message as the channel API does: the model's draft first (when a model
-    is configured), then the message's own unit of work."""
-    return await conversations.answer_message(hf, conversation_id, text)
+    """Send one user message as the channel API does: the AI's draft first, then the
+    message's own unit of work."""
+    return await conversations.take_message(hf, conversation_id, text)

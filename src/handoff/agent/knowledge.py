@@ -7,12 +7,12 @@ person, with `source=None`, which is what the decider's low-confidence signal co
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
-from handoff.decide.encoder import Encoder
+from handoff.decide.encoder import Encoder, Vector
 from handoff.decide.signals import LOW_CONFIDENCE, small_talk_kind
 from handoff.domain import Answer
 
@@ -33,6 +33,12 @@ _SMALL_TALK_REPLIES = {
     "thanks": "You're welcome! Is there anything else I can help with?",
     "goodbye": "Goodbye, and thanks for reaching out!",
 }
+# Texts embedded per step of a build; between steps a build that is no longer wanted stops.
+BUILD_STEP = 64
+
+
+class Superseded(Exception):
+    """The build was stopped: a newer version of the knowledge base is wanted instead."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,15 +58,26 @@ class KnowledgeBase:
         encoder: Encoder,
         *,
         min_confidence: float = DEFAULT_MIN_CONFIDENCE,
+        previous: KnowledgeBase | None = None,
+        stop: Callable[[], bool] | None = None,
     ) -> None:
+        """Embed the entries (slow: seconds for a thousand). Rows of `previous` are reused for
+        entries it had; `stop` is asked between steps and raises `Superseded` when true."""
         self.entries = tuple(entries)
         self.encoder = encoder
         self.min_confidence = min_confidence
+        known = previous._rows() if previous is not None else {}
         # Each entry is embedded twice, as its question and as question + answer, and scores the
         # better of the two: the answer adds words users say ("invite a colleague" matches
         # "Settings → Members → Invite" better than "How do I add a team member?").
-        self._questions = encoder.encode([e.question for e in self.entries])
-        self._full = encoder.encode([f"{e.question} {e.answer}" for e in self.entries])
+        self._questions = _embed(encoder, [e.question for e in self.entries], known, stop)
+        self._full = _embed(encoder, [_full_text(e) for e in self.entries], known, stop)
+
+    def _rows(self) -> dict[str, Vector]:
+        """Return every embedded text with its row, for a rebuild to reuse."""
+        rows = dict(zip((e.question for e in self.entries), self._questions, strict=True))
+        rows.update(zip((_full_text(e) for e in self.entries), self._full, strict=True))
+        return rows
 
     def answer(self, text: str) -> Answer:
         """Return the best FAQ answer, a small-talk reply, or a fallback that offers a person."""
@@ -86,3 +103,27 @@ class KnowledgeBase:
         sims = np.maximum(self._questions @ vector, self._full @ vector)
         order = np.argsort(-sims)[:k]
         return [self.entries[int(i)] for i in order if sims[i] >= floor]
+
+
+def _full_text(entry: KnowledgeEntry) -> str:
+    return f"{entry.question} {entry.answer}"
+
+
+def _embed(
+    encoder: Encoder,
+    texts: Sequence[str],
+    known: Mapping[str, Vector],
+    stop: Callable[[], bool] | None,
+) -> Vector:
+    """Embed texts in steps, reusing known rows; entries stay out of the encoder's cache,
+    which is kept for live messages (the knowledge base keeps its own rows)."""
+    missing = [t for t in dict.fromkeys(texts) if t not in known]
+    fresh: dict[str, Vector] = {}
+    for i in range(0, len(missing), BUILD_STEP):
+        if stop is not None and stop():
+            raise Superseded()
+        step = missing[i : i + BUILD_STEP]
+        fresh.update(zip(step, encoder.encode(step, cache=False), strict=True))
+    if not texts:
+        return encoder.encode([])
+    return np.stack([known[t] if t in known else fresh[t] for t in texts])

@@ -61,10 +61,16 @@ class Encoder:
         # Probing the size also warms the model up, so the first request is not the slow one.
         self.dim: int = int(self._embed(["warm up"])[0].shape[0])
 
-    def encode(self, texts: Sequence[str]) -> Vector:
-        """Encode texts into a (len(texts), dim) array of unit rows, reusing cached rows."""
+    def encode(self, texts: Sequence[str], *, cache: bool = True) -> Vector:
+        """Encode texts into a (len(texts), dim) array of unit rows, reusing cached rows.
+
+        `cache=False` is for bulk sets the caller keeps (a knowledge base's entries): they
+        would only push live conversations' messages out of the cache.
+        """
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
+        if not cache:
+            return np.stack(self._embed(list(texts)))
         return np.stack(self._rows(texts))
 
     def encode_one(self, text: str) -> Vector:
@@ -117,11 +123,14 @@ class Encoder:
         return [rows[t] for t in texts]
 
     def _embed(self, texts: list[str]) -> list[Vector]:
-        # The model is not documented as thread-safe; torch releases the GIL, so serialise it.
-        with _MODEL_LOCK:
-            matrix = np.concatenate(
-                [self._forward(texts[i : i + _BATCH]) for i in range(0, len(texts), _BATCH)]
-            )
+        batches = []
+        for i in range(0, len(texts), _BATCH):
+            # The model is not documented as thread-safe (torch releases the GIL), so calls
+            # take turns, one batch at a time: a message waits for one batch of a large
+            # knowledge base being embedded, not for all of it.
+            with _MODEL_TURNS:
+                batches.append(self._forward(texts[i : i + _BATCH]))
+        matrix = np.concatenate(batches)
         return [matrix[i].copy() for i in range(matrix.shape[0])]
 
     def _forward(self, texts: list[str]) -> Vector:
@@ -185,7 +194,28 @@ def _frozen(model: Any, tokenizer: Any) -> Any:
         return wrapped
 
 
-_MODEL_LOCK = threading.Lock()
+class _Turns:
+    """A first-come, first-served lock. A plain lock lets the thread that releases it take it
+    straight back, so a bulk job would keep the model until its last batch."""
+
+    def __init__(self) -> None:
+        self._changed = threading.Condition()
+        self._issued = 0
+        self._serving = 0
+
+    def __enter__(self) -> None:
+        with self._changed:
+            ticket = self._issued
+            self._issued += 1
+            self._changed.wait_for(lambda: self._serving == ticket)
+
+    def __exit__(self, *_: object) -> None:
+        with self._changed:
+            self._serving += 1
+            self._changed.notify_all()
+
+
+_MODEL_TURNS = _Turns()
 _SINGLETON_LOCK = threading.Lock()
 
 

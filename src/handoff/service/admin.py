@@ -29,6 +29,7 @@ from handoff.service.assignment import MODES as ASSIGNMENT_MODES
 from handoff.service.auth import Principal, authenticate
 from handoff.service.errors import Conflict, Forbidden, Invalid, NotFound
 from handoff.service.security import hash_password
+from handoff.settings import Settings
 from handoff.store import repositories as repo
 from handoff.store.models import (
     Action,
@@ -247,13 +248,35 @@ async def create_agent(
     return agent
 
 
+def check_knowledge(entries: Sequence[tuple[str, str]], settings: Settings) -> None:
+    """Refuse a knowledge base over the configured limits, naming the entry and field."""
+    if len(entries) > settings.knowledge_max_entries:
+        raise Invalid(
+            "knowledge",
+            f"at most {settings.knowledge_max_entries} entries (HANDOFF_KNOWLEDGE_MAX_ENTRIES); "
+            f"got {len(entries)}",
+        )
+    for index, (question, answer) in enumerate(entries):
+        for field, text, most in (
+            ("question", question, settings.knowledge_max_question_chars),
+            ("answer", answer, settings.knowledge_max_answer_chars),
+        ):
+            if len(text) > most:
+                raise Invalid(
+                    f"knowledge[{index}].{field}",
+                    f"at most {most} characters (HANDOFF_KNOWLEDGE_MAX_{field.upper()}_CHARS); "
+                    f"got {len(text)}",
+                )
+
+
 async def replace_knowledge(
     session: AsyncSession, agent: Agent, entries: Sequence[tuple[str, str]]
-) -> list[KnowledgeEntry]:
+) -> str:
+    """Replace the agent's entries; return the new version (see `repo.knowledge_version`)."""
     await repo.delete_knowledge(session, agent.id)
     rows = [KnowledgeEntry(agent_id=agent.id, question=q, answer=a) for q, a in entries]
     await repo.add(session, *rows)
-    return rows
+    return await repo.knowledge_version(session, agent.id)
 
 
 # --- integrations ----------------------------------------------------------------------

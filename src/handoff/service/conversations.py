@@ -21,6 +21,7 @@ from handoff.decide.llm import ToolCall, combine, ticket_summary
 from handoff.domain import (
     ESCALATE_TO_HUMAN,
     ActionConfig,
+    Answer,
     BusinessHours,
     Channel,
     Decision,
@@ -34,7 +35,7 @@ from handoff.domain import (
     Role,
 )
 from handoff.domain.hours import describe_opening
-from handoff.service.errors import Invalid, NotFound
+from handoff.service.errors import Conflict, Invalid, NotFound
 from handoff.service.metrics import ESCALATIONS_CREATED
 from handoff.service.posting import (
     EMAIL,
@@ -84,9 +85,6 @@ DECLINE = re.compile(
 
 # Asking for an email more often than this becomes nagging: escalate without one.
 MAX_EMAIL_PROMPTS = 2
-# Times the model is asked for one message while the conversation keeps moving under it;
-# then the knowledge base answers.
-DRAFTS = 3
 
 log = structlog.get_logger(__name__)
 
@@ -132,6 +130,33 @@ async def start_conversation(
     return conversation, token, greeting
 
 
+class Stale(Exception):
+    """The conversation changed after its draft was taken: the message's unit of work is
+    rolled back and the draft taken again."""
+
+
+# Drafts taken for one message before giving up: each retry means someone else wrote to the
+# conversation in between, so this is reached only by a flood of concurrent messages.
+DRAFT_ATTEMPTS = 3
+
+
+async def take_message(
+    hf: Handoff, conversation_id: str, text: str, *, client_id: str | None = None
+) -> Reply:
+    """Take one user message: the model work first (`draft_reply`), outside any transaction,
+    then the message's own unit of work; again when the conversation changed in between."""
+    for _ in range(DRAFT_ATTEMPTS):
+        try:
+            draft = await draft_reply(hf, conversation_id, text, client_id=client_id)
+            async with hf.transaction() as session:
+                return await receive_message(
+                    hf, session, conversation_id, text, client_id=client_id, draft=draft
+                )
+        except Stale:
+            continue
+    raise Conflict("the conversation kept changing while this message was answered; send it again")
+
+
 async def receive_message(
     hf: Handoff,
     session: AsyncSession,
@@ -140,14 +165,12 @@ async def receive_message(
     *,
     client_id: str | None = None,
     draft: Draft | None = None,
-    redraft: bool = False,
 ) -> Reply:
     """Take one user message and apply the owner rule: the AI answers only while it owns.
 
-    `draft` is the model's reply asked for beforehand (`draft_reply`), outside this
-    transaction; it is used only if the conversation did not change since. Otherwise this
-    raises `StaleDraft` when `redraft` (see `answer_message`), and without a fitting draft the
-    AI answers from the knowledge base: the model is never asked inside the transaction.
+    `draft` is the AI's work on the message done beforehand (`draft_reply`), outside this
+    transaction; it is used only if the conversation did not change since. When the AI's
+    turn needs a draft and has none that fits, this raises `Stale` (see `take_message`).
     """
     conversation = await repo.conversation_for_update(session, conversation_id)
     if conversation is None:
@@ -160,67 +183,40 @@ async def receive_message(
 
     history = await repo.messages_of(session, conversation.id)
     if draft is not None and not draft.still_fits(conversation, history):
-        # Something happened meanwhile. The model is never asked while this transaction
-        # holds the conversation's lock (on SQLite, the database's): the caller asks again
-        # with no transaction open, or the AI answers from the knowledge base.
-        if redraft:
-            raise StaleDraft()
-        draft = Draft(seen=None, stretch=conversation.stretch, reply=None)
+        draft = None  # something happened meanwhile: the AI's turn, if it comes, is Stale
     message = await post_message(session, conversation, agent, Role.USER, text, client_id=client_id)
     turn = Turn(hf, session, conversation, agent, history, message)
     new = [message]
     if conversation.owner == Owner.HUMAN:
         new += await human_turn(turn)
     elif conversation.pending_escalation is not None:
-        new += await _continue_pending(turn)
+        new += await _continue_pending(turn, draft)
     else:
         new += await _bot_turn(turn, draft)
     return await reply_of(session, conversation, new)
 
 
-async def answer_message(
-    hf: Handoff, conversation_id: str, text: str, *, client_id: str | None = None
-) -> Reply:
-    """Take one user message the way every channel does: ask the model first, with no
-    transaction open, then take the message in its own transaction with that draft.
-
-    When the conversation moved while the model thought, the model is asked again (at most
-    DRAFTS times in all); after that the AI answers from the knowledge base.
-    """
-    for attempt in range(1, DRAFTS + 1):
-        draft = await draft_reply(hf, conversation_id, text, client_id=client_id)
-        try:
-            async with hf.transaction() as session:
-                return await receive_message(
-                    hf,
-                    session,
-                    conversation_id,
-                    text,
-                    client_id=client_id,
-                    draft=draft,
-                    redraft=attempt < DRAFTS,
-                )
-        except StaleDraft:
-            log.info("draft overtaken; asking the model again", conversation=conversation_id)
-    raise AssertionError("the last attempt never raises StaleDraft")
-
-
-class StaleDraft(Exception):
-    """The conversation changed since the model was asked: ask it again, outside."""
+RuleKey = tuple[str, datetime, bool]
 
 
 @dataclass(frozen=True, slots=True)
 class Draft:
-    """The model's reply to a message, asked for before the message's transaction.
+    """The AI's work on one message, done before the message's transaction: the
+    knowledge-base answer, the local decision and the model's reply.
 
-    A model call takes seconds; holding the conversation's lock (on SQLite, the database's
-    write lock) that long would stall everyone. The draft is taken against a snapshot and
-    used only while the snapshot still holds: same stretch, no message since.
+    Encoding takes milliseconds to seconds and a model call seconds; holding the conversation's
+    lock (on SQLite, the database's write lock) that long would stall everyone. The draft is
+    taken against a snapshot and used only while the snapshot still holds: same stretch, same
+    pending request, no message since, the same deciding action.
     """
 
-    seen: int | None  # the newest message id the model was shown
+    seen: int | None  # the newest message id the draft was taken after
     stretch: int
-    reply: LLMReply | None  # None: the model was unavailable
+    pending: dict[str, Any] | None
+    rule: RuleKey | None
+    answer: Answer
+    local: Decision | None  # None: no enabled action decides
+    reply: LLMReply | None  # None: no model, or it was unavailable
 
     def still_fits(self, conversation: Conversation, history: Sequence[Message]) -> bool:
         newest = history[-1].id if history else None
@@ -228,33 +224,100 @@ class Draft:
             self.seen == newest
             and self.stretch == conversation.stretch
             and conversation.owner == Owner.BOT
-            and conversation.pending_escalation is None
+            and conversation.pending_escalation == self.pending
         )
+
+
+@dataclass(frozen=True, slots=True)
+class _Snapshot:
+    """What the AI's turn reads from the database, read in one short read-only transaction."""
+
+    conversation: Conversation
+    history: Sequence[Message]
+    stretch_history: Sequence[Message]
+    agent: Agent
+    rule: ChannelRule | None
+    knowledge_version: str
+    entries: Sequence[KnowledgeEntry] | None  # None: that version is served or being built
+    human_stretch: HumanStretch | None
 
 
 async def draft_reply(
     hf: Handoff, conversation_id: str, text: str, *, client_id: str | None = None
 ) -> Draft | None:
-    """Ask the model for its reply to `text` without holding any lock; None when the AI
-    will not answer this message with the model (no model, a person owns the chat, a retry)."""
-    if hf.llm is None:
+    """Do the AI's work on `text` (encoder and model) holding no lock and no transaction;
+    None when the AI will not answer this message (a person owns the chat, a retry).
+    Raises `Stale` when it must be taken again."""
+    async with hf.reading() as session:
+        snapshot = await _snapshot(hf, session, conversation_id, client_id)
+    if snapshot is None:
         return None
-    async with hf.transaction() as session:  # a short read: the snapshot the model sees
-        conversation = await session.get(Conversation, conversation_id)
-        if (
-            conversation is None
-            or conversation.owner != Owner.BOT
-            or conversation.pending_escalation is not None
-            or (client_id and await repo.message_by_client_id(session, conversation_id, client_id))
-        ):
-            return None
-        agent = await session.get(Agent, conversation.agent_id)
-        assert agent is not None
-        history = await repo.messages_of(session, conversation.id)
-        question = await _llm_question(hf, session, conversation, agent, history, text)
-        seen = history[-1].id if history else None
-        stretch = conversation.stretch
-    return Draft(seen=seen, stretch=stretch, reply=await question.ask(hf.llm))
+    conversation, rule = snapshot.conversation, snapshot.rule
+    knowledge = await hf.knowledge.get(
+        snapshot.agent.id, snapshot.knowledge_version, snapshot.entries
+    )
+    if knowledge is None:
+        raise Stale()  # the build it counted on failed: read the entries this time
+    answer = await asyncio.to_thread(knowledge.answer, text)
+    local = None
+    if rule is not None:
+        # Uncovered channels run the same decision: it says when to offer the alternative.
+        context = DecisionContext(
+            message=text,
+            history=to_domain(snapshot.stretch_history),
+            action=rule.config,
+            answer=answer,
+        )
+        local = await asyncio.to_thread(lambda: hf.decider.decide(context))
+    reply = None
+    if hf.llm is not None:
+        question = await _llm_question(hf, snapshot, knowledge, text)
+        reply = await question.ask(hf.llm)
+    history = snapshot.history
+    return Draft(
+        seen=history[-1].id if history else None,
+        stretch=conversation.stretch,
+        pending=conversation.pending_escalation,
+        rule=_rule_key(rule),
+        answer=answer,
+        local=local,
+        reply=reply,
+    )
+
+
+async def _snapshot(
+    hf: Handoff, session: AsyncSession, conversation_id: str, client_id: str | None
+) -> _Snapshot | None:
+    """Read what the AI's turn needs, or None when this message gets no AI turn."""
+    conversation = await session.get(Conversation, conversation_id)
+    if (
+        conversation is None
+        or conversation.owner != Owner.BOT
+        or (client_id and await repo.message_by_client_id(session, conversation_id, client_id))
+    ):
+        return None
+    pending = conversation.pending_escalation
+    if pending is not None and await _pending_action(session, pending) is not None:
+        return None  # the user is answering the request for an email
+    agent = await session.get(Agent, conversation.agent_id)
+    assert agent is not None
+    history = await repo.messages_of(session, conversation.id)
+    version = await repo.knowledge_version(session, agent.id)
+    entries = None
+    if hf.knowledge.needs_entries(agent.id, version):
+        # Only when the knowledge base changed: a large one is slow to read.
+        rows = await repo.knowledge_of(session, agent.id)
+        entries = [KnowledgeEntry(question=e.question, answer=e.answer) for e in rows]
+    return _Snapshot(
+        conversation=conversation,
+        history=history,
+        stretch_history=await _current_stretch(session, conversation, history),
+        agent=agent,
+        rule=await _channel_rule(session, agent.id, conversation.channel),
+        knowledge_version=version,
+        entries=entries,
+        human_stretch=await _last_human_stretch(session, conversation),
+    )
 
 
 def action_config(action: Action) -> ActionConfig:
@@ -305,31 +368,18 @@ async def _channel_rule(session: AsyncSession, agent_id: str, channel: str) -> C
     return None
 
 
-async def _knowledge(hf: Handoff, session: AsyncSession, agent_id: str) -> KnowledgeBase:
-    entries = [
-        KnowledgeEntry(question=e.question, answer=e.answer)
-        for e in await repo.knowledge_of(session, agent_id)
-    ]
-    return hf.knowledge_base(agent_id, entries)
+def _rule_key(rule: ChannelRule | None) -> RuleKey | None:
+    """Identify the deciding action as it is now: a draft decided with it, or not."""
+    if rule is None:
+        return None
+    return (rule.action.id, rule.action.updated_at, rule.covered)
 
 
-async def _bot_turn(turn: Turn, draft: Draft | None = None) -> list[Message]:
-    knowledge = await _knowledge(turn.hf, turn.session, turn.agent.id)
-    answer = await asyncio.to_thread(knowledge.answer, turn.message.text)
+async def _bot_turn(turn: Turn, draft: Draft | None) -> list[Message]:
     rule = await _channel_rule(turn.session, turn.agent.id, turn.conversation.channel)
-    local: Decision | None = None
-    if rule is not None:
-        # Uncovered channels run the same decision: it says when to offer the alternative.
-        context = DecisionContext(
-            message=turn.message.text,
-            history=to_domain(await _current_stretch(turn)),
-            action=rule.config,
-            answer=answer,
-        )
-        local = await asyncio.to_thread(turn.hf.decider.decide, context)
-    # The model's reply was asked for before this transaction (`draft_reply`); without one
-    # (no model, or the conversation changed hands meanwhile) the local answer stands.
-    reply = draft.reply if draft is not None else None
+    if draft is None or draft.rule != _rule_key(rule):
+        raise Stale()
+    answer, local, reply = draft.answer, draft.local, draft.reply
     if reply is not None:
         # The model answered: its tool call decides, the local safety net still holds.
         if rule is not None and local is not None:
@@ -381,23 +431,17 @@ class LLMQuestion:
 
 
 async def _llm_question(
-    hf: Handoff,
-    session: AsyncSession,
-    conversation: Conversation,
-    agent: Agent,
-    history: Sequence[Message],
-    text: str,
+    hf: Handoff, snapshot: _Snapshot, knowledge: KnowledgeBase, text: str
 ) -> LLMQuestion:
-    knowledge = await _knowledge(hf, session, agent.id)
     grounding = await asyncio.to_thread(knowledge.top, text, hf.settings.llm_knowledge_entries)
-    rule = await _channel_rule(session, agent.id, conversation.channel)
+    rule = snapshot.rule
     return LLMQuestion(
-        history=to_domain(history),
+        history=to_domain(snapshot.history),
         message=text,
         knowledge=grounding,
         action=rule.config if rule is not None and rule.covered else None,
-        agent_name=agent.name,
-        stretch=await _last_human_stretch(session, conversation),
+        agent_name=snapshot.agent.name,
+        stretch=snapshot.human_stretch,
     )
 
 
@@ -414,15 +458,17 @@ async def _last_human_stretch(
     return HumanStretch(previous.created_at, previous.solved_at, reason)
 
 
-async def _current_stretch(turn: Turn) -> Sequence[Message]:
+async def _current_stretch(
+    session: AsyncSession, conversation: Conversation, history: Sequence[Message]
+) -> Sequence[Message]:
     """Return the messages since the last handback: a solved stretch is not held against
     the AI (a question the human already answered may be asked again)."""
-    if turn.conversation.stretch == 0:
-        return turn.history
-    previous = await repo.latest_escalation(turn.session, turn.conversation.id)
+    if conversation.stretch == 0:
+        return history
+    previous = await repo.latest_escalation(session, conversation.id)
     if previous is None or previous.solved_at is None:
-        return turn.history
-    return [m for m in turn.history if m.created_at >= previous.solved_at]
+        return history
+    return [m for m in history if m.created_at >= previous.solved_at]
 
 
 async def _start_escalation(
@@ -450,14 +496,20 @@ async def _start_escalation(
     return await escalate(turn, action, decision, turn.message.id, tool_call=tool_call)
 
 
-async def _continue_pending(turn: Turn) -> list[Message]:
+async def _pending_action(session: AsyncSession, pending: dict[str, Any]) -> Action | None:
+    """Return the action a pending request waits to escalate with, None if it is off now."""
+    action = await session.get(Action, pending.get("action_id", ""))
+    return action if action is not None and action.enabled else None
+
+
+async def _continue_pending(turn: Turn, draft: Draft | None) -> list[Message]:
     conversation = turn.conversation
     pending = conversation.pending_escalation or {}
-    action = await turn.session.get(Action, pending.get("action_id", ""))
-    if action is None or not action.enabled:
+    action = await _pending_action(turn.session, pending)
+    if action is None:
         # The action was switched off meanwhile: forget the request and answer normally.
         conversation.pending_escalation = None
-        return await _bot_turn(turn)
+        return await _bot_turn(turn, draft)
     text = turn.message.text
     if BACK_TO_BOT.match(text) or CANCEL_WAIT.match(text):
         conversation.pending_escalation = None

@@ -384,7 +384,7 @@ async def integration_for_platform(
 
 async def webhook_exists(hf: Handoff, integration_id: str) -> None:
     """Answer a platform's check of the webhook URL (Zoho Desk sends a GET first)."""
-    async with hf.transaction() as session:
+    async with hf.reading() as session:
         integration = await session.get(Integration, integration_id)
         if integration is None or integration.platform == NATIVE:
             raise NotFound("integration not found")

@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-import hashlib
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import httpx
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from handoff import __version__
-from handoff.agent import KnowledgeBase, KnowledgeEntry
 from handoff.agent.llm import LLMAgent, LLMSettings
 from handoff.decide import Decider, Encoder, LocalDecider, get_encoder
 from handoff.service.events import EventBus
+from handoff.service.knowledge import KnowledgeBases
 from handoff.service.netguard import AddressGuard, AddressPolicy, guarded_transport
 from handoff.service.ratelimit import RateLimits
 from handoff.service.security import Vault
@@ -34,7 +33,7 @@ class Handoff:
         self.vault = Vault(settings.resolved_secret_key)
         self._encoder = encoder
         self._decider: Decider | None = None
-        self._knowledge: dict[str, tuple[str, KnowledgeBase]] = {}
+        self.knowledge = KnowledgeBases(lambda: self.encoder)
         self._llm = llm
         self._http: httpx.AsyncClient | None = None
         self.guard = AddressGuard(AddressPolicy.from_settings(settings))
@@ -82,17 +81,11 @@ class Handoff:
             yield session
         self.bus.notify()
 
-    def knowledge_base(self, agent_id: str, entries: Sequence[KnowledgeEntry]) -> KnowledgeBase:
-        """Return the agent's knowledge base, embedding it again only when it changed."""
-        fingerprint = hashlib.sha256(
-            "\x1e".join(f"{e.question}\x1f{e.answer}" for e in entries).encode()
-        ).hexdigest()
-        cached = self._knowledge.get(agent_id)
-        if cached and cached[0] == fingerprint:
-            return cached[1]
-        knowledge = KnowledgeBase(list(entries), self.encoder)
-        self._knowledge[agent_id] = (fingerprint, knowledge)
-        return knowledge
+    @asynccontextmanager
+    async def reading(self) -> AsyncIterator[AsyncSession]:
+        """Run a read-only unit of work: it never takes SQLite's write lock."""
+        async with self.db.read() as session:
+            yield session
 
     def conversation_url(self, conversation_id: str) -> str:
         return f"{self.settings.resolved_public_url}/inbox#conversation={conversation_id}"
@@ -101,6 +94,7 @@ class Handoff:
         return f"{self.settings.resolved_public_url}/inbox#ticket={ticket_id}"
 
     async def close(self) -> None:
+        await self.knowledge.close()
         if self._http is not None:
             await self._http.aclose()
         if self._llm is not None:

@@ -91,7 +91,7 @@ class SweepResult:
 async def sweep(hf: Handoff, *, now: datetime | None = None) -> SweepResult:
     """Send due wait notices and hand back inactive conversations; return the counts."""
     now = now or utcnow()
-    async with hf.db.unit_of_work() as session:
+    async with hf.reading() as session:
         clocks = await _clocks(session)
     notified = handed_back = 0
     for escalation_id, clock in clocks:

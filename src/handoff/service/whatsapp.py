@@ -185,7 +185,7 @@ async def webhook_exists(hf: Handoff, connection_id: str) -> None:
 
 async def handshake(hf: Handoff, connection_id: str, params: Mapping[str, str]) -> str:
     """Answer Meta's webhook verification request with its challenge."""
-    async with hf.transaction() as session:
+    async with hf.reading() as session:
         form = form_of(hf, await _connection(session, connection_id))
     try:
         return whatsapp.verify_handshake(params, verify_token=form.verify_token.get_secret_value())
@@ -197,7 +197,7 @@ async def receive_webhook(
     hf: Handoff, connection_id: str, body: bytes, headers: Mapping[str, str]
 ) -> int:
     """Verify a notification, then queue each new user message once; return how many."""
-    async with hf.transaction() as session:
+    async with hf.reading() as session:
         connection = await _connection(session, connection_id)
         form = form_of(hf, connection)
     try:
@@ -271,9 +271,8 @@ class ReceiveMessage:
         async with self.hf.transaction() as session:
             conversation_id = await _conversation_for(self.hf, session, payload)
         # The message is stored once (client_id is its wamid), so a repeated run is harmless.
-        await conversations.answer_message(
-            self.hf, conversation_id, text, client_id=_client_id(payload)
-        )
+        client_id = _client_id(payload)
+        await conversations.take_message(self.hf, conversation_id, text, client_id=client_id)
 
     async def _ask_for_text(self, payload: dict[str, Any]) -> None:
         """Answer an image, a voice note, a location with a request for text, and no more.
@@ -281,7 +280,7 @@ class ReceiveMessage:
         The user just wrote, so the 24-hour window is open; nothing is stored, since there is
         nothing we could read or relay.
         """
-        async with self.hf.db.unit_of_work() as session:
+        async with self.hf.reading() as session:
             connection = await session.get(ChannelConnection, payload["connection_id"])
             if connection is None:
                 raise Rejected(404, "WhatsApp was disconnected before the message was answered")
@@ -371,7 +370,7 @@ class DeliverMessage:
         self.hf = hf
 
     async def perform(self, job: LeasedJob) -> Sent:
-        async with self.hf.db.unit_of_work() as session:
+        async with self.hf.reading() as session:
             message = await session.get(Message, job.payload["message_id"])
             if message is None:
                 raise Rejected(404, "the message is gone")

@@ -13,6 +13,10 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
+from sqlalchemy.orm import Session
+
+# Execution option marking a read-only unit of work's connection (see `Database.read`).
+READ_ONLY = "handoff_read_only"
 
 
 def is_sqlite(url: str) -> bool:
@@ -38,6 +42,11 @@ def create_engine(url: str) -> AsyncEngine:
 
     @event.listens_for(engine.sync_engine, "begin")
     def _sqlite_begin(conn: Any) -> None:
+        if conn.get_execution_options().get(READ_ONLY):
+            # A reader never upgrades, so a deferred transaction is safe; under WAL it reads a
+            # snapshot without waiting for the writer.
+            conn.exec_driver_sql("BEGIN")
+            return
         # Take the write lock up front: a deferred transaction that later upgrades can fail
         # with "database is locked" without waiting for busy_timeout.
         conn.exec_driver_sql("BEGIN IMMEDIATE")
@@ -45,13 +54,29 @@ def create_engine(url: str) -> AsyncEngine:
     return engine
 
 
+class ReadOnlyViolation(RuntimeError):
+    """A read-only unit of work tried to change something: a bug, never a user error."""
+
+
+class _ReadOnlySession(Session):
+    def flush(self, objects: Any = None) -> None:
+        if self.new or self.dirty or self.deleted:
+            raise ReadOnlyViolation("a read-only unit of work tried to write; use unit_of_work")
+        super().flush(objects)
+
+
 class Database:
-    """One engine and its session factory."""
+    """One engine and its session factories: one for units of work, one for reads."""
 
     def __init__(self, url: str) -> None:
         self.url = url
         self.engine = create_engine(url)
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
+        self.readers = async_sessionmaker(
+            self.engine.execution_options(**{READ_ONLY: True}),
+            expire_on_commit=False,
+            sync_session_class=_ReadOnlySession,
+        )
 
     @property
     def is_sqlite(self) -> bool:
@@ -61,6 +86,14 @@ class Database:
     async def unit_of_work(self) -> AsyncIterator[AsyncSession]:
         """Open a transaction that commits when the block succeeds and rolls back otherwise."""
         async with self.sessions() as session, session.begin():
+            yield session
+
+    @asynccontextmanager
+    async def read(self) -> AsyncIterator[AsyncSession]:
+        """Open a transaction that only reads: on SQLite it takes no write lock, so readers
+        never queue behind a writer (nor a writer behind them). Its session refuses to flush
+        a change."""
+        async with self.readers() as session, session.begin():
             yield session
 
     async def dispose(self) -> None:

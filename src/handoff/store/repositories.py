@@ -75,6 +75,19 @@ async def knowledge_of(session: AsyncSession, agent_id: str) -> Sequence[Knowled
     return (await session.scalars(query.order_by(KnowledgeEntry.id))).all()
 
 
+async def knowledge_version(session: AsyncSession, agent_id: str) -> str:
+    """Identify the agent's current entries without reading them: they are only ever
+    replaced all at once, and new rows get new, larger ids."""
+    count, newest = (
+        await session.execute(
+            select(func.count(KnowledgeEntry.id), func.max(KnowledgeEntry.id)).where(
+                KnowledgeEntry.agent_id == agent_id
+            )
+        )
+    ).one()
+    return f"{count}:{newest}"
+
+
 async def delete_knowledge(session: AsyncSession, agent_id: str) -> None:
     for entry in await knowledge_of(session, agent_id):
         await session.delete(entry)

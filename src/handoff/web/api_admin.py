@@ -33,7 +33,7 @@ MAX_ID = 2**63 - 1
 @router.get("/workspaces")
 async def list_workspaces(hf: HandoffDep, token: TokenDep) -> list[dict[str, Any]]:
     """Return the workspaces the caller administers."""
-    async with hf.transaction() as session:
+    async with hf.reading() as session:
         principal = await admin.authenticate_admin(session, token)
         return await admin.list_workspaces(session, principal)
 
@@ -99,7 +99,7 @@ async def update_member(
 @router.get("/agents")
 async def list_agents(hf: HandoffDep, token: TokenDep) -> list[dict[str, Any]]:
     """Return the AI agents the caller administers."""
-    async with hf.transaction() as session:
+    async with hf.reading() as session:
         principal = await admin.authenticate_admin(session, token)
         return await admin.list_agents(session, principal)
 
@@ -121,14 +121,14 @@ async def create_agent(body: AgentIn, hf: HandoffDep, token: TokenDep) -> dict[s
 
 @router.get("/agents/{agent_id}")
 async def get_agent(agent_id: str, hf: HandoffDep, token: TokenDep) -> dict[str, Any]:
-    async with hf.transaction() as session:
+    async with hf.reading() as session:
         return admin.agent_json(await admin.agent_for_admin(session, token, agent_id))
 
 
 @router.get("/agents/{agent_id}/widget", tags=["widget"])
 async def get_widget(agent_id: str, hf: HandoffDep, response: Response) -> dict[str, Any]:
     """Return the widget's colours and texts; public, the widget reads it on any site."""
-    async with hf.transaction() as session:
+    async with hf.reading() as session:
         agent = await admin.public_agent(session, agent_id)
     response.headers["Cache-Control"] = "public, max-age=60"
     return widget.public(agent)
@@ -147,7 +147,7 @@ async def put_widget(
 @knowledge_router.get("/agents/{agent_id}/knowledge")
 async def get_knowledge(agent_id: str, hf: HandoffDep, token: TokenDep) -> list[dict[str, str]]:
     """Return the agent's knowledge base (question and answer pairs)."""
-    async with hf.transaction() as session:
+    async with hf.reading() as session:
         agent = await admin.agent_for_admin(session, token, agent_id)
         return await admin.knowledge(session, agent)
 
@@ -156,11 +156,22 @@ async def get_knowledge(agent_id: str, hf: HandoffDep, token: TokenDep) -> list[
 async def put_knowledge(
     agent_id: str, body: list[KnowledgeEntryIn], hf: HandoffDep, token: TokenDep
 ) -> list[dict[str, str]]:
-    """Replace the agent's knowledge base."""
+    """Replace the agent's knowledge base: at most HANDOFF_KNOWLEDGE_MAX_ENTRIES entries
+    (default 1000), each question at most HANDOFF_KNOWLEDGE_MAX_QUESTION_CHARS characters
+    (default 1000) and each answer at most HANDOFF_KNOWLEDGE_MAX_ANSWER_CHARS (default 5000);
+    more is refused with a 422 naming the field (`knowledge`, `knowledge[3].answer`).
+
+    The new entries are embedded in the background: until they are ready, the previous
+    knowledge base keeps answering.
+    """
+    entries = [(e.question, e.answer) for e in body]
+    admin.check_knowledge(entries, hf.settings)
     async with hf.transaction() as session:
         agent = await admin.agent_for_admin(session, token, agent_id)
-        await admin.replace_knowledge(session, agent, [(e.question, e.answer) for e in body])
-        return await admin.knowledge(session, agent)
+        version = await admin.replace_knowledge(session, agent, entries)
+        stored = await admin.knowledge(session, agent)
+    await hf.knowledge.changed(agent_id, version, [(e["question"], e["answer"]) for e in stored])
+    return stored
 
 
 @router.get("/agents/{agent_id}/integrations")
@@ -169,7 +180,7 @@ async def list_integrations(agent_id: str, hf: HandoffDep, token: TokenDep) -> l
 
     Each external one carries its webhook URL and the steps to set it up on the platform.
     """
-    async with hf.transaction() as session:
+    async with hf.reading() as session:
         agent = await admin.agent_for_admin(session, token, agent_id)
         return await integrations.list_integrations(hf, session, agent)
 
@@ -197,7 +208,7 @@ async def integration_options(
 @router.get("/agents/{agent_id}/actions")
 async def list_actions(agent_id: str, hf: HandoffDep, token: TokenDep) -> list[dict[str, Any]]:
     """Return the agent's escalate actions."""
-    async with hf.transaction() as session:
+    async with hf.reading() as session:
         agent = await admin.agent_for_admin(session, token, agent_id)
         return await admin.list_actions(session, agent)
 
@@ -250,7 +261,7 @@ async def list_jobs(
     limit: int = Query(100, ge=1, le=1000),
 ) -> list[dict[str, Any]]:
     """Return outbox jobs, newest first (service admin)."""
-    async with hf.transaction() as session:
+    async with hf.reading() as session:
         return await outbox.list_jobs(
             session, await admin.authenticate_admin(session, token), status, limit
         )

@@ -31,7 +31,7 @@ router = APIRouter(prefix="/api/v1", tags=["conversations"])
 @router.get("/agents/{agent_id}/public")
 async def get_public_agent(agent_id: str, hf: HandoffDep) -> dict[str, Any]:
     """Return what a chat widget shows about an agent: its name and greeting."""
-    async with hf.transaction() as session:
+    async with hf.reading() as session:
         agent = await public_agent(session, agent_id)
         return {
             "id": agent.id,
@@ -83,10 +83,10 @@ async def post_message(
     conversation_id: str, body: MessageIn, hf: HandoffDep, token: TokenDep
 ) -> dict[str, Any]:
     """Send the user's message; the answer, or the handoff notice, comes back at once."""
-    async with hf.transaction() as session:
+    async with hf.reading() as session:
         conversation = await visitor_conversation(session, conversation_id, token)
     await _count_message(hf, conversation.id, conversation.agent_id)
-    reply = await conversations.answer_message(
+    reply = await conversations.take_message(
         hf, conversation_id, body.text, client_id=body.client_id
     )
     MESSAGES_RECEIVED.inc()
@@ -113,7 +113,7 @@ async def back_to_bot(conversation_id: str, hf: HandoffDep, token: TokenDep) -> 
 @router.get("/conversations/{conversation_id}")
 async def get_conversation(conversation_id: str, hf: HandoffDep, token: TokenDep) -> dict[str, Any]:
     """Return the conversation with its messages, for its visitor or for the team."""
-    async with hf.transaction() as session:
+    async with hf.reading() as session:
         conversation, for_team = await readable_conversation(session, conversation_id, token)
         return await conversations.conversation_view(session, conversation, for_team=for_team)
 
@@ -126,7 +126,7 @@ async def conversation_events(
 
     Pass the token as a bearer header or `?access_token=`; resume with Last-Event-ID.
     """
-    async with hf.transaction() as session:
+    async with hf.reading() as session:
         await visitor_conversation(session, conversation_id, token)
     return event_stream(
         hf,

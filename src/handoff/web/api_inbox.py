@@ -37,14 +37,14 @@ async def login_member(body: LoginIn, hf: HandoffDep) -> dict[str, Any]:
 @router.get("/me")
 async def me(hf: HandoffDep, token: TokenDep) -> dict[str, Any]:
     """Return who the token belongs to."""
-    async with hf.transaction() as session:
+    async with hf.reading() as session:
         return _me(await authenticate(session, token))
 
 
 @router.get("/members")
 async def list_members(hf: HandoffDep, token: TokenDep) -> list[dict[str, Any]]:
     """Return the members of the caller's workspace (all members for the service admin)."""
-    async with hf.transaction() as session:
+    async with hf.reading() as session:
         principal = await authenticate(session, token)
         return await inbox.team(session, principal)
 
@@ -56,7 +56,7 @@ async def list_tickets(
     status: str = Query("open", description="open, solved or all"),
 ) -> list[dict[str, Any]]:
     """Return the built-in inbox's tickets, newest activity first."""
-    async with hf.transaction() as session:
+    async with hf.reading() as session:
         principal = await authenticate(session, token)
         return await inbox.list_tickets(session, principal, status)
 
@@ -64,7 +64,7 @@ async def list_tickets(
 @router.get("/tickets/{ticket_id}")
 async def get_ticket(ticket_id: str, hf: HandoffDep, token: TokenDep) -> dict[str, Any]:
     """Return a ticket with its transcript, internal notes and the decision's evidence."""
-    async with hf.transaction() as session:
+    async with hf.reading() as session:
         principal = await authenticate(session, token)
         ticket = await inbox.get_ticket(session, principal, ticket_id)
         return await inbox.ticket_detail(hf, session, ticket)
@@ -134,7 +134,7 @@ async def inbox_events(
 
     Pass the token as a bearer header or `?access_token=`; resume with Last-Event-ID.
     """
-    async with hf.transaction() as session:
+    async with hf.reading() as session:
         principal = await authenticate(session, token)
         newest = await events.newest_id(session)
     return event_stream(

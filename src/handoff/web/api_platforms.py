@@ -18,6 +18,6 @@ async def list_platforms(hf: HandoffDep, token: TokenDep) -> list[dict[str, Any]
 
     Settings → Integrations renders the form from it; secret fields are `writeOnly`.
     """
-    async with hf.transaction() as session:
+    async with hf.reading() as session:
         await admin.authenticate_admin(session, token)
     return integrations.platform_forms()

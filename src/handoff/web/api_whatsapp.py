@@ -32,7 +32,7 @@ async def connect_whatsapp(
 @router.get("/agents/{agent_id}/channels/whatsapp")
 async def get_whatsapp(agent_id: str, hf: HandoffDep, token: TokenDep) -> dict[str, Any]:
     """Return the agent's WhatsApp connection, without secrets, and its webhook setup."""
-    async with hf.transaction() as session:
+    async with hf.reading() as session:
         agent = await admin.agent_for_admin(session, token, agent_id)
         return whatsapp.connection_json(hf, await whatsapp.require_connection(session, agent))
 

@@ -118,7 +118,7 @@ def create_app(hf: Handoff) -> FastAPI:
     @app.get("/metrics", tags=["ops"])
     async def metrics(hf: HandoffDep, token: TokenDep) -> Response:
         """Prometheus metrics (admin token)."""
-        async with hf.transaction() as session:
+        async with hf.reading() as session:
             principal = await authenticate(session, token)
         if not principal.is_admin:
             raise HandoffError("this needs an admin token", 403)

@@ -37,7 +37,7 @@ def _render(request: Request, name: str, **context: object) -> HTMLResponse:
 
 
 async def _require_agent(hf: Handoff, agent_id: str) -> None:
-    async with hf.transaction() as session:
+    async with hf.reading() as session:
         await public_agent(session, agent_id)
 
 

@@ -123,10 +123,15 @@ class AgentIn(Strict):
 
 
 class KnowledgeEntryIn(Strict):
-    question: Annotated[
-        str, StringConstraints(strip_whitespace=True, min_length=1, max_length=1000)
-    ]
-    answer: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=5000)]
+    # The lengths are bounded by settings, checked by the service (a 422 naming the entry).
+    question: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)] = Field(
+        description="A question as users ask it; at most HANDOFF_KNOWLEDGE_MAX_QUESTION_CHARS "
+        "characters (default 1000)."
+    )
+    answer: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)] = Field(
+        description="The answer to give; at most HANDOFF_KNOWLEDGE_MAX_ANSWER_CHARS characters "
+        "(default 5000)."
+    )
 
 
 class ActionIn(Strict):

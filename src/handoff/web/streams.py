@@ -30,7 +30,7 @@ def event_stream(hf: Handoff, request: Request, after: int, fetch: Fetch) -> Eve
     async def generate() -> AsyncIterator[dict[str, Any]]:
         last = after
         while not await request.is_disconnected():
-            async with hf.db.unit_of_work() as session:
+            async with hf.reading() as session:
                 batch = await fetch(session, last)
             for event in batch:
                 last = event.id

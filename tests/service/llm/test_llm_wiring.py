@@ -7,6 +7,7 @@ import asyncio
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
 from sqlalchemy import select
 
 from handoff.decide import Encoder
@@ -144,7 +145,7 @@ async def test_a_draft_overtaken_by_another_message_is_asked_again_with_no_trans
     assert "hello" in str(fake.chat_requests[-1]["messages"])
 
 
-async def test_a_stale_draft_without_a_second_chance_gets_the_local_answer(
+async def test_a_stale_draft_is_refused_in_the_transaction_and_asked_again_outside(
     hf: Handoff, fake: FakeOpenAI
 ) -> None:
     chat = await open_chat(hf)
@@ -153,13 +154,17 @@ async def test_a_stale_draft_without_a_second_chance_gets_the_local_answer(
     assert draft is not None and draft.reply is not None
     fake.push(answer("Hello there!"))
     await say(hf, chat, "hello")  # lands first: the draft no longer fits
-    asked = len(fake.chat_requests)
-    async with hf.transaction() as session:
-        reply = await conversations.receive_message(
-            hf, session, chat, "Which browsers do you support?", draft=draft
-        )
-    assert reply.messages[1]["text"] != "Draft for the first question."
-    assert len(fake.chat_requests) == asked  # not asked inside the transaction
+    with pytest.raises(conversations.Stale):
+        async with hf.transaction() as session:
+            await conversations.receive_message(
+                hf, session, chat, "Which browsers do you support?", draft=draft
+            )
+    fake.push(answer("Chrome, Firefox and Safari."))
+    reply = await say(hf, chat, "Which browsers do you support?")
+    assert reply.messages[1]["text"] == "Chrome, Firefox and Safari."
+    assert len(fake.chat_requests) == 3
+    # The model saw the message that overtook the draft.
+    assert "hello" in str(fake.chat_requests[-1]["messages"])
 
 
 async def test_no_draft_while_a_person_owns_the_conversation(hf: Handoff, fake: FakeOpenAI) -> None:
