@@ -101,7 +101,9 @@ def test_no_generated_request_gets_a_server_error(fuzzed_server: Server, tmp_pat
         "--exclude-path-regex",
         OUTBOUND_OR_ENDLESS,
     ]
-    run = subprocess.run(command, capture_output=True, text=True, timeout=900, check=False)
+    run = subprocess.run(
+        command, capture_output=True, text=True, timeout=900, check=False, cwd=tmp_path
+    )
     output = run.stdout + run.stderr
     generated = re.search(r"(\d+) generated", output)
     failures = output.find("FAILURES")
