@@ -1271,7 +1271,9 @@ button, textarea { font: inherit; color: inherit; }
         }
       }
     } catch (err) {
-      if (err.status === 0 || err.status === 408 || err.status === 429 || err.status >= 500) {
+      // 409: the conversation moved while the message was being answered; it was not stored.
+      const transient = [0, 408, 409, 429].includes(err.status) || err.status >= 500;
+      if (transient) {
         retryLater(item, err);
         return false;
       }
