@@ -13,6 +13,8 @@ from tests.conftest import Server, start_server, stop_server
 from tests.web.chat import Chat, start_chat
 
 ALL_CHANNELS = ["widget", "help_page", "whatsapp", "api"]
+# The channels a caller may open through the public API; WhatsApp opens from its webhook.
+PUBLIC_CHANNELS = ["widget", "help_page", "api"]
 TIMER_INTERVAL_SECONDS = "0.2"
 
 

@@ -147,6 +147,21 @@ def test_text_utf8_cannot_carry_is_a_422(any_server: Server) -> None:
     assert login.json()["detail"][0]["loc"] == ["body", "password"]
 
 
+def test_the_nul_character_is_a_422_on_both_databases(any_server: Server) -> None:
+    # PostgreSQL's text cannot hold U+0000: it used to fail the write with a 500 there.
+    with any_server.admin() as admin:
+        knowledge = admin.put(
+            f"/api/v1/agents/{any_server.demo_agent_id}/knowledge",
+            json=[{"question": "Opening hours?", "answer": "9 to 5\u0000"}],
+        )
+    assert knowledge.status_code == 422, knowledge.text
+    assert knowledge.json()["detail"][0]["loc"] == ["body", 0, "answer"]
+    chat = start_chat(any_server)
+    with chat.client() as client:
+        sent = client.post(f"/api/v1/conversations/{chat.id}/messages", json={"text": "hi\u0000"})
+    assert sent.status_code == 422 and sent.json()["detail"][0]["loc"] == ["body", "text"]
+
+
 def test_deeply_nested_json_with_a_valid_signature_is_a_422(
     any_server: Server, zendesk: FakeZendesk
 ) -> None:

@@ -324,6 +324,33 @@ def test_inbound_messages_skip_conversations_their_webhook_did_not_open(
     assert [m["role"] for m in opened_view["messages"]] == ["user", "assistant"]
 
 
+def test_an_action_off_whatsapp_gives_its_alternative_there(
+    any_server: Server, graph: FakeGraph
+) -> None:
+    number = connect(any_server, graph, escalate=False)
+    alternative = "A person can help you at help@acme.test, weekdays 9 to 5."
+    with any_server.admin() as admin:
+        action = admin.post(
+            f"/api/v1/agents/{number.agent_id}/actions",
+            json={
+                "name": "Escalate_To_Human",
+                "platform": "native",
+                "when_to_use": "When the user asks for a person.",
+                "channels": ["widget"],
+                "alternative_message": alternative,
+                "enabled": True,
+            },
+        )
+        assert action.status_code == 201, action.text
+    wa_id = new_wa_id()
+    number.text(wa_id, "I want to talk to a human")
+    [answer] = wait_for(lambda: graph.sent_to(wa_id))
+    assert answer.body == alternative
+    [conversation_id] = conversation_ids(number, wa_id)
+    time.sleep(1.0)
+    assert ticket(number, conversation_id) is None
+
+
 # --- inbound -------------------------------------------------------------------------------
 
 
