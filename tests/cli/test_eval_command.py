@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -178,3 +179,94 @@ def test_eval_refuses_llm_when_none_is_configured(tmp_path: Path) -> None:
     done = run_cli("eval", "--messages", str(messages), "--decider", "llm")
     assert done.returncode == 2
     assert "HANDOFF_LLM_BASE_URL" in done.stderr
+
+
+# --- a corpus folder --------------------------------------------------------------------------
+
+HELDOUT = Path(__file__).resolve().parents[2] / "corpus" / "escalation" / "heldout"
+
+REPEATS = [
+    {"role": "user", "text": "How do I export my invoices as PDF?"},
+    {"role": "assistant", "text": "Open Billing and choose Export."},
+    {"role": "user", "text": "How do I export my invoices as a PDF?"},
+    {"role": "assistant", "text": "Open Billing and choose Export."},
+]
+CORPUS_LINES = [
+    ("en-1", "en", "I want to talk to a human agent", [], "explicit_request", False),
+    # Only its context (the same question asked twice already) makes this an escalation.
+    ("en-2", "en", "How do I export my invoices as PDF?", REPEATS, "repeated_failed", False),
+    ("en-3", "en", "what are your opening hours?", [], "no_escalation", False),
+    ("de-1", "de", "Wie lange dauert die Lieferung?", [], "no_escalation", True),
+    ("de-2", "de", "Ich möchte mit einem Mitarbeiter sprechen.", [], "explicit_request", False),
+]
+
+
+def write_corpus(folder: Path) -> Path:
+    folder.mkdir()
+    lines = [
+        {"id": i, "lang": lang, "text": text, "context": ctx, "reason": reason, "subtype": None}
+        | {"hard_negative": hard}
+        for i, lang, text, ctx, reason, hard in CORPUS_LINES
+    ]
+    (folder / "messages.jsonl").write_text(
+        "".join(json.dumps(line, ensure_ascii=False) + "\n" for line in lines), encoding="utf-8"
+    )
+    conversations = [
+        {**SCENARIOS[0], "id": "c-en-1", "lang": "en"},
+        {**SCENARIOS[1], "id": "c-de-1", "lang": "de"},
+    ]
+    (folder / "conversations.jsonl").write_text(
+        "".join(json.dumps(c) + "\n" for c in conversations), encoding="utf-8"
+    )
+    return folder
+
+
+def test_eval_on_a_corpus_prints_a_row_per_language(tmp_path: Path) -> None:
+    corpus = write_corpus(tmp_path / "tiny")
+    out = tmp_path / "metrics.json"
+
+    done = run_cli("eval", "--corpus", str(corpus), "--json", str(out), "--errors", "3")
+
+    assert done.returncode == 0, done.stderr
+    assert "Per language" in done.stdout and "Conversations per language" in done.stdout
+    for lang in ("en", "de", "all"):
+        assert re.search(rf"^\s*{lang}\s+\d", done.stdout, re.MULTILINE), lang
+    report = json.loads(out.read_text(encoding="utf-8"))
+    assert list(report["by_lang"]) == ["en", "de"]
+    assert [report["by_lang"][lang]["n"] for lang in ("en", "de")] == [3, 2]
+    assert report["by_lang"]["de"]["hard_negatives"]["hard_negative"]["n"] == 1
+    assert set(report["by_lang"]["en"]) >= {"reasons", "escalate", "false_escalation_rate"}
+    assert list(report["scenarios_by_lang"]) == ["en", "de"]
+    assert report["scenarios_by_lang"]["de"]["traps"] == 1
+    assert report["by_lang"]["en"]["reasons"]["repeated_failed"]["tp"] == 1  # context counted
+    assert report["meta"]["corpus_path"] == str(corpus)
+    assert {"false_escalations", "missed", "scenarios"} <= set(report["errors"])
+
+
+def test_eval_on_the_heldout_corpus_counts_every_line() -> None:
+    done = run_cli("eval", "--corpus", str(HELDOUT), "--decider", "local", "--json", "-")
+
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    assert report["messages"] == 616
+    assert report["headline"]["n"] == 616
+    assert report["scenarios"]["total"] == 63
+    assert list(report["by_lang"]) == ["en", "es", "fr", "de", "pt", "it", "hi-en"]
+    assert list(report["scenarios_by_lang"]) == list(report["by_lang"])
+    assert all(b["n"] == 88 for b in report["by_lang"].values())
+    assert all(s["total"] == 9 for s in report["scenarios_by_lang"].values())
+    assert report["headline"]["hard_negatives"]["hard_negative"]["n"] == 141
+
+
+def test_eval_takes_a_corpus_or_files_not_both(tmp_path: Path) -> None:
+    corpus = write_corpus(tmp_path / "tiny")
+    messages = write_messages(tmp_path / "one.csv", MESSAGES[:1])
+    done = run_cli("eval", "--corpus", str(corpus), "--messages", str(messages))
+    assert done.returncode == 2
+    assert "--corpus" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_eval_names_a_missing_corpus_folder(tmp_path: Path) -> None:
+    done = run_cli("eval", "--corpus", str(tmp_path / "nowhere"))
+    assert done.returncode == 2
+    assert "nowhere: not a directory" in done.stderr and "Traceback" not in done.stderr

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -12,6 +13,7 @@ from handoff.decide.evaluation import (
     EvalDataError,
     LabelledMessage,
     evaluate,
+    read_corpus,
     read_messages,
     read_scenarios,
     sample_messages,
@@ -387,6 +389,178 @@ def test_scenario_without_expect(tmp_path: Path) -> None:
     path.write_text(json.dumps({"id": "x", "turns": turns("hi")}) + "\n", encoding="utf-8")
     with pytest.raises(EvalDataError, match=r"line 1 \(x\): missing 'expect'"):
         read_scenarios(path)
+
+
+# --- a corpus folder: JSONL with languages -------------------------------------------------
+
+
+def corpus_line(
+    mid: str, lang: str, text: str, reason: str, *, subtype: str | None = None, hard: bool = False
+) -> dict[str, object]:
+    context = turns("how do I export?", "Use the menu.") if reason == "repeated_failed" else []
+    return {
+        "id": mid,
+        "lang": lang,
+        "text": text,
+        "context": context,
+        "reason": reason,
+        "subtype": subtype,
+        "hard_negative": hard,
+        "industry": "retail",
+        "register": "casual",
+        "note": "",
+    }
+
+
+# (line, what the scripted decider answers); en rows first, then de, as in the corpus.
+CORPUS: list[tuple[dict[str, object], tuple[tuple[Reason, ...], float]]] = [
+    (corpus_line("en-1", "en", "agent please", "explicit_request"), ((E,), 0.9)),
+    (corpus_line("en-2", "en", "refund now", "sensitive_topic", subtype="refund"), ((S,), 0.8)),
+    (corpus_line("en-3", "en", "same again", "repeated_failed"), ((RQ,), 0.8)),
+    (corpus_line("en-4", "en", "travel agent?", "no_escalation", hard=True), ((E,), 0.7)),
+    (corpus_line("en-5", "en", "opening hours?", "no_escalation"), ((), 0.1)),
+    (corpus_line("de-1", "de", "Mitarbeiter bitte", "explicit_request"), ((), 0.4)),
+    (corpus_line("de-2", "de", "Eine Frechheit!", "frustration"), ((F,), 0.9)),
+    (corpus_line("de-3", "de", "Rückerstattung?", "no_escalation", hard=True), ((), 0.2)),
+    (
+        corpus_line("de-4", "de", "Passwort weg", "sensitive_topic", subtype="account_access"),
+        ((S,), 0.6),
+    ),
+]
+
+CORPUS_CONVERSATIONS: list[dict[str, object]] = [
+    {"id": "c-en-1", "lang": "en", "turns": turns("hi", "Hello!", "agent please"),
+     "expect": {"escalate_at": 2, "reason": "explicit_request"}},
+    {"id": "c-de-1", "lang": "de", "turns": turns("Hallo", "Hallo!", "danke"),
+     "expect": {"escalate_at": None, "reason": None}},
+    {"id": "c-de-2", "lang": "de", "turns": turns("Frage", "Antwort", "Mitarbeiter bitte"),
+     "expect": {"escalate_at": 2, "reason": "explicit_request"}},
+]  # fmt: skip
+
+
+def write_corpus(folder: Path) -> Path:
+    folder.mkdir()
+    (folder / "messages.jsonl").write_text(
+        "".join(json.dumps(line, ensure_ascii=False) + "\n" for line, _ in CORPUS),
+        encoding="utf-8",
+    )
+    (folder / "conversations.jsonl").write_text(
+        "".join(json.dumps(c) + "\n" for c in CORPUS_CONVERSATIONS), encoding="utf-8"
+    )
+    return folder
+
+
+@pytest.fixture
+def corpus_decider() -> ScriptedDecider:
+    return ScriptedDecider({str(line["text"]): answer for line, answer in CORPUS})
+
+
+@pytest.fixture
+def corpus_report(tmp_path: Path, corpus_decider: ScriptedDecider) -> dict[str, Any]:
+    rows, conversations = read_corpus(write_corpus(tmp_path / "heldout"))
+    return evaluate(lambda: corpus_decider, rows, conversations, errors=5).to_json()
+
+
+def test_corpus_rows_keep_language_subtype_hard_negative_and_context(tmp_path: Path) -> None:
+    rows, conversations = read_corpus(write_corpus(tmp_path / "heldout"))
+    assert [(r.lang, r.row_id, r.source) for r in rows[:2]] == [
+        ("en", "en-1", "heldout"),
+        ("en", "en-2", "heldout"),
+    ]
+    assert (rows[1].subtype, rows[1].escalate, rows[1].ambiguous) == ("refund", True, False)
+    assert (rows[3].aux, rows[4].aux) == (("hard_negative",), ())
+    assert [(t.role, t.text) for t in rows[2].context] == [
+        (Role.USER, "how do I export?"),
+        (Role.ASSISTANT, "Use the menu."),
+    ]
+    assert [c.lang for c in conversations] == ["en", "de", "de"]
+
+
+def test_corpus_context_is_the_history_of_the_decision(
+    tmp_path: Path, corpus_decider: ScriptedDecider
+) -> None:
+    rows, conversations = read_corpus(write_corpus(tmp_path / "heldout"))
+    evaluate(lambda: corpus_decider, rows, conversations)
+    by_text = {c.message: c for c in corpus_decider.seen}
+    assert [(m.role, m.text) for m in by_text["same again"].history] == [
+        (Role.USER, "how do I export?"),
+        (Role.ASSISTANT, "Use the menu."),
+    ]
+    assert by_text["refund now"].history == []
+
+
+def test_corpus_figures_per_language(corpus_report: dict[str, Any]) -> None:
+    by_lang = corpus_report["by_lang"]
+    assert list(by_lang) == ["en", "de"]  # the file's order
+    en, de = by_lang["en"], by_lang["de"]
+    assert (en["n"], de["n"]) == (5, 4)
+    # en-4, a hard negative, escalated for a person: a false explicit_request.
+    assert prf(corpus_report, "by_lang", "en", "reasons", "explicit_request") == (
+        0.5,
+        1.0,
+        0.6667,
+        1,
+    )
+    assert prf(corpus_report, "by_lang", "en", "reasons", "repeated_failed") == (1.0, 1.0, 1.0, 1)
+    assert (en["false_escalation_rate"], de["false_escalation_rate"]) == (0.5, 0.0)
+    assert en["hard_negatives"] == {"hard_negative": {"n": 1, "count": 1, "rate": 1.0}}
+    assert de["hard_negatives"] == {"hard_negative": {"n": 1, "count": 0, "rate": 0.0}}
+    assert prf(corpus_report, "by_lang", "de", "reasons", "explicit_request") == (
+        None,
+        0.0,
+        None,
+        1,
+    )
+    assert prf(corpus_report, "by_lang", "de", "reasons", "frustration") == (1.0, 1.0, 1.0, 1)
+    assert de["subtypes"]["account_access"]["sensitive_topic"]["count"] == 1
+    # Pooled: every row of the corpus, none of them ambiguous.
+    assert corpus_report["headline"]["n"] == 9 and corpus_report["ambiguous"] is None
+    assert corpus_report["headline"]["hard_negatives"]["hard_negative"]["n"] == 2
+    assert set(corpus_report["by_source"]) == {"heldout"}
+
+
+def test_corpus_conversations_per_language(corpus_report: dict[str, Any]) -> None:
+    by_lang = corpus_report["scenarios_by_lang"]
+    assert list(by_lang) == ["en", "de"]
+    en, de = by_lang["en"], by_lang["de"]
+    assert (en["total"], en["correct"], en["traps"]) == (1, 1, 0)
+    assert (de["total"], de["correct"], de["traps"], de["traps_kept"]) == (2, 1, 1, 1)
+    assert de["outcomes"] == {"correct": 1, "missed": 1}
+    assert corpus_report["scenarios"]["total"] == 3
+
+
+def test_corpus_mistakes_name_their_language(corpus_report: dict[str, Any]) -> None:
+    errors = corpus_report["errors"]
+    assert [(e["lang"], e["row_id"]) for e in errors["false_escalations"]] == [("en", "en-4")]
+    assert [(e["lang"], e["row_id"]) for e in errors["missed"]] == [("de", "de-1")]
+    assert [(s["lang"], s["id"]) for s in errors["scenarios"]] == [("de", "c-de-2")]
+
+
+def test_csv_data_has_no_language_figures(report: dict[str, object]) -> None:
+    assert "by_lang" not in report and "scenarios_by_lang" not in report
+
+
+def test_corpus_line_without_language_is_named(tmp_path: Path) -> None:
+    folder = write_corpus(tmp_path / "heldout")
+    line = {k: v for k, v in CORPUS[0][0].items() if k != "lang"}
+    (folder / "messages.jsonl").write_text(json.dumps(line) + "\n", encoding="utf-8")
+    with pytest.raises(
+        EvalDataError, match=r"messages.jsonl: line 1 \(en-1\): missing string 'lang'"
+    ):
+        read_corpus(folder)
+
+
+def test_corpus_conversation_without_language_is_named(tmp_path: Path) -> None:
+    folder = write_corpus(tmp_path / "heldout")
+    conversation = {k: v for k, v in CORPUS_CONVERSATIONS[0].items() if k != "lang"}
+    (folder / "conversations.jsonl").write_text(json.dumps(conversation) + "\n", "utf-8")
+    with pytest.raises(EvalDataError, match=r"line 1 \(c-en-1\): missing string 'lang'"):
+        read_corpus(folder)
+
+
+def test_corpus_folder_must_exist(tmp_path: Path) -> None:
+    with pytest.raises(EvalDataError, match="not a directory"):
+        read_corpus(tmp_path / "nowhere")
 
 
 # --- sampling --------------------------------------------------------------------------------

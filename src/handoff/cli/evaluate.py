@@ -28,6 +28,7 @@ if TYPE_CHECKING:
         EvalReport,
         LabelledMessage,
         MessageError,
+        Rate,
         Scenario,
         ScenarioMetrics,
     )
@@ -67,6 +68,7 @@ def _progress() -> Progress:
 
 
 EXPLICIT, FRUSTRATION, SENSITIVE = "explicit_request", "frustration", "sensitive_topic"
+REPEATED, HARD_NEGATIVE = "repeated_failed", "hard_negative"
 
 
 def _table(title: str) -> Table:
@@ -90,6 +92,13 @@ def eval_command(
     ),
     scenarios: Path | None = typer.Option(
         None, "--scenarios", help="Conversations JSONL (schema of shared/eval/scenarios.jsonl)."
+    ),
+    corpus: Path | None = typer.Option(
+        None,
+        "--corpus",
+        metavar="DIR",
+        help="A corpus folder (e.g. corpus/escalation/heldout): its messages.jsonl and "
+        "conversations.jsonl, with every figure per language too.",
     ),
     json_out: str | None = typer.Option(
         None, "--json", metavar="OUT", help="Also write the metrics as JSON to OUT (- = stdout)."
@@ -121,10 +130,13 @@ def eval_command(
     from handoff.service.deciders import ModelDecider, configured_decider
     from handoff.settings import Settings
 
-    if messages is None and scenarios is None:
+    if messages is None and scenarios is None and corpus is None:
         raise _fail(
-            "give --messages PATH (labelled messages CSV), --scenarios PATH (JSONL), or both"
+            "give --messages PATH (labelled messages CSV), --scenarios PATH (JSONL), or both; "
+            "or --corpus DIR"
         )
+    if corpus is not None and (messages is not None or scenarios is not None):
+        raise _fail("use either --corpus or --messages/--scenarios, not both")
     if limit is not None and sample is not None:
         raise _fail("use either --limit or --sample, not both")
     if json_out not in (None, "-") and not Path(json_out).parent.is_dir():
@@ -137,6 +149,8 @@ def eval_command(
             rows = ev.read_messages(messages)
         if scenarios is not None:
             convos = ev.read_scenarios(scenarios)
+        if corpus is not None:
+            rows, convos = ev.read_corpus(corpus)
     except ev.EvalDataError as e:
         raise _fail(str(e)) from None
     total_rows = len(rows)
@@ -174,6 +188,8 @@ def eval_command(
         "seed": seed if sample is not None else None,
         "decider": type(decider).__name__,
     }
+    if corpus is not None:
+        meta["corpus_path"] = str(corpus)
     if isinstance(decider, ModelDecider):
         meta["model_fallbacks"] = decider.fallbacks
         decider.close()
@@ -197,8 +213,13 @@ def render_report(report: EvalReport, console: Console) -> None:
     """Print every table of an evaluation report."""
     if report.headline is not None:
         n = report.headline.pooled.n
-        console.print(_reason_table(report.headline.pooled, f"Messages, ambiguous=0 ({n} rows)"))
-        console.print(_source_table(report.headline.by_source, "Per source, ambiguous=0"))
+        # A corpus has one source, several languages and no ambiguous rows.
+        title = "Messages" if report.by_lang else "Messages, ambiguous=0"
+        console.print(_reason_table(report.headline.pooled, f"{title} ({n} rows)"))
+        if report.by_lang:
+            _render_corpus_messages(report.headline.pooled, report.by_lang, console)
+        else:
+            console.print(_source_table(report.headline.by_source, "Per source, ambiguous=0"))
     if report.ambiguous is not None:
         amb = report.ambiguous
         console.print(_reason_table(amb.pooled, f"Messages, ambiguous=1 ({amb.pooled.n} rows)"))
@@ -207,6 +228,8 @@ def render_report(report: EvalReport, console: Console) -> None:
             console.print(_hard_negatives_table(amb.pooled))
     if report.scenarios is not None:
         console.print(_scenario_table(report.scenarios))
+        if report.scenarios_by_lang:
+            console.print(_lang_scenario_table(report.scenarios, report.scenarios_by_lang))
     t = report.timing
     console.print(
         f"{t.decisions} decisions in {t.seconds:.1f} s of decide calls: "
@@ -276,6 +299,92 @@ def _source_table(by_source: dict[str, BlockMetrics], title: str) -> Table:
     return table
 
 
+def _rate(rate: Rate | None) -> str:
+    return "—" if rate is None else f"{_pct(rate.rate)} {rate.count}/{rate.n}"
+
+
+def _render_corpus_messages(
+    pooled: BlockMetrics, by_lang: dict[str, BlockMetrics], console: Console
+) -> None:
+    console.print(_lang_table(pooled, by_lang))
+    if pooled.subtypes:
+        console.print(_subtype_table(pooled))
+
+
+def _lang_table(pooled: BlockMetrics, by_lang: dict[str, BlockMetrics]) -> Table:
+    table = _table("Per language")
+    table.add_column("lang", no_wrap=True)
+    for col in ("expl P", "expl R", "frus", "sens", "rep", "esc", "false", "hard neg"):
+        table.add_column(col, justify="right", no_wrap=True)
+    table.caption = (
+        "expl P/R: explicit_request precision/recall; frus, sens, rep: F1 of frustration, "
+        "sensitive_topic, repeated_failed (first reason); esc: F1 of escalate or not; "
+        "false: no_escalation rows escalated; hard neg: hard negatives (among them) escalated; "
+        "— : undefined (nothing predicted or nothing to find)"
+    )
+    for lang, b in by_lang.items():
+        table.add_row(*_lang_cells(lang, b))
+    table.add_section()
+    table.add_row(*_lang_cells("[bold]all[/]", pooled))
+    return table
+
+
+def _lang_cells(lang: str, b: BlockMetrics) -> tuple[str, ...]:
+    negatives, kept = b.no_escalation_rows, b.confusion.get("no_escalation", {}).get("stay", 0)
+    return (
+        lang,
+        _f(b.reasons[EXPLICIT].precision),
+        _f(b.reasons[EXPLICIT].recall),
+        _f(b.reasons[FRUSTRATION].f1),
+        _f(b.reasons[SENSITIVE].f1),
+        _f(b.reasons[REPEATED].f1),
+        _f(b.escalate.f1),
+        f"{negatives - kept}/{negatives}",
+        _count(b.hard_negatives.get(HARD_NEGATIVE)),
+    )
+
+
+def _count(rate: Rate | None) -> str:
+    return "—" if rate is None else f"{rate.count}/{rate.n}"
+
+
+def _subtype_table(block: BlockMetrics) -> Table:
+    table = _table("sensitive_topic rows by subtype")
+    table.add_column("subtype")
+    table.add_column("rows", justify="right")
+    table.add_column("escalated", justify="right")
+    table.add_column("sensitive_topic recall", justify="right")
+    table.caption = "recall: escalated with sensitive_topic among the decision's reasons"
+    for subtype, rates in block.subtypes.items():
+        esc, topic = rates["escalated"], rates[SENSITIVE]
+        table.add_row(Text(subtype), str(esc.n), _rate(esc), _rate(topic))
+    return table
+
+
+def _lang_scenario_table(total: ScenarioMetrics, by_lang: dict[str, ScenarioMetrics]) -> Table:
+    table = _table("Conversations per language")
+    table.add_column("lang", no_wrap=True)
+    for col in ("conversations", "exact turn", "accuracy", "traps kept", "reason match"):
+        table.add_column(col, justify="right", no_wrap=True)
+    table.caption = "reason match: on-time escalations whose decision has the expected reason"
+    for lang, m in by_lang.items():
+        table.add_row(*_lang_scenario_cells(lang, m))
+    table.add_section()
+    table.add_row(*_lang_scenario_cells("[bold]all[/]", total))
+    return table
+
+
+def _lang_scenario_cells(lang: str, m: ScenarioMetrics) -> tuple[str, ...]:
+    return (
+        lang,
+        str(m.total),
+        f"{m.correct}/{m.total}",
+        _pct(m.accuracy),
+        f"{m.traps_kept}/{m.traps}",
+        f"{m.reason_match}/{m.escalated_on_time}",
+    )
+
+
 def _hard_negatives_table(block: BlockMetrics) -> Table:
     table = _table("no_escalation rows by aux flag (hard negatives)")
     table.add_column("aux flag")
@@ -316,6 +425,8 @@ def _message_errors(title: str, items: list[MessageError], console: Console) -> 
     for i, e in enumerate(items, start=1):
         label = f"{e.label}/{e.subtype}" if e.subtype else e.label
         head = Text(f"{i:>3}. ")
+        if e.lang:
+            head.append(f"[{e.lang}] ")
         head.append(f"{e.source}:{e.row_id}", style="cyan")
         head.append(f"  label {label} → {', '.join(e.predicted) or 'stay'}  score {e.score:.2f}")
         console.print(head)
@@ -350,6 +461,8 @@ def _render_errors(errors: Errors, console: Console) -> None:
             else "never"
         )
         head = Text(f"{i:>3}. ")
+        if s.lang:
+            head.append(f"[{s.lang}] ")
         head.append(s.id, style="cyan")
         head.append(f"  {s.outcome}: expected {expected}, got {got}")
         console.print(head)

@@ -2,6 +2,10 @@
 
 The data format is the one of `shared/eval/` (see its README): `messages.csv` rows with a
 `reason` label and `scenarios.jsonl` conversations with the user turn where a hand-off is right.
+A corpus folder (`corpus/escalation/heldout`, see its README) holds the same two kinds of data
+as `messages.jsonl` and `conversations.jsonl`, every line with its `lang`: its messages become
+`LabelledMessage` rows (`hard_negative` as the aux flag of that name, the folder's name as the
+source) and its conversations `Scenario`s, and every metric is also given per language.
 Everything here is pure apart from the decider it runs: reading and validating the files,
 running the decider, and the arithmetic of the metrics. The `handoff eval` command renders it.
 
@@ -53,11 +57,11 @@ import math
 import random
 import time
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from handoff.decide.policy import Decider
 from handoff.domain import (
@@ -88,6 +92,11 @@ REASON_TO_LABEL: dict[Reason, str | None] = {
     Reason.SENSITIVE_TOPIC: SENSITIVE_TOPIC,
     Reason.LLM_TOOL_CALL: None,
 }
+
+# The two files of a corpus folder, and the aux flag its `hard_negative` rows carry.
+CORPUS_MESSAGES = "messages.jsonl"
+CORPUS_CONVERSATIONS = "conversations.jsonl"
+HARD_NEGATIVE = "hard_negative"
 
 REQUIRED_COLUMNS: tuple[str, ...] = ("source", "text", "reason", "escalate", "ambiguous")
 OPTIONAL_COLUMNS: tuple[str, ...] = (
@@ -146,6 +155,7 @@ class LabelledMessage:
     orig_label: str = ""
     subtype: str = ""
     aux: tuple[str, ...] = ()
+    lang: str = ""  # corpus rows only
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,6 +169,7 @@ class Scenario:
     escalate_at: int | None
     reason: str | None
     note: str = ""
+    lang: str = ""  # corpus conversations only
 
 
 def _flag(value: str, column: str, row: int) -> bool:
@@ -261,16 +272,14 @@ def _message(record: dict[str | Any, str | Any], n: int, path: Path) -> Labelled
     )
 
 
-def read_scenarios(path: Path) -> list[Scenario]:
-    """Read and validate a scenarios JSONL file; raise EvalDataError naming the line."""
+def _jsonl(path: Path) -> Iterator[tuple[int, object, str]]:
+    """Yield (line number, parsed object, "path: line n") for every non-blank line."""
     try:
         lines = path.read_text(encoding="utf-8-sig").splitlines()
     except OSError as e:
         raise EvalDataError(f"{path}: cannot read: {e.strerror or e}") from e
     except UnicodeDecodeError as e:
         raise EvalDataError(f"{path}: not UTF-8: {e}") from e
-    scenarios: list[Scenario] = []
-    seen: set[str] = set()
     for number, line in enumerate(lines, start=1):
         if not line.strip():
             continue
@@ -279,6 +288,14 @@ def read_scenarios(path: Path) -> list[Scenario]:
             obj = json.loads(line)
         except json.JSONDecodeError as e:
             raise EvalDataError(f"{where}: bad JSON: {e}") from None
+        yield number, obj, where
+
+
+def read_scenarios(path: Path) -> list[Scenario]:
+    """Read and validate a scenarios JSONL file; raise EvalDataError naming the line."""
+    scenarios: list[Scenario] = []
+    seen: set[str] = set()
+    for number, obj, where in _jsonl(path):
         scenario = _scenario(obj, number, where)
         if scenario.id in seen:
             raise EvalDataError(f"{where}: duplicate id {scenario.id!r}")
@@ -315,7 +332,7 @@ def _scenario(obj: object, number: int, where: str) -> Scenario:
         )
     if (at is None) != (reason is None):
         raise EvalDataError(f"{where}: expect.escalate_at and expect.reason must both be set")
-    channel, note = obj.get("channel", "widget"), obj.get("note", "")
+    channel, note, lang = obj.get("channel", "widget"), obj.get("note", ""), obj.get("lang", "")
     return Scenario(
         line=number,
         id=sid,
@@ -324,16 +341,82 @@ def _scenario(obj: object, number: int, where: str) -> Scenario:
         escalate_at=at,
         reason=reason,
         note=note if isinstance(note, str) else "",
+        lang=lang if isinstance(lang, str) else "",
+    )
+
+
+def read_corpus(folder: Path) -> tuple[list[LabelledMessage], list[Scenario]]:
+    """Read a corpus folder's messages and conversations; every line must name its `lang`."""
+    if not folder.is_dir():
+        raise EvalDataError(f"{folder}: not a directory")
+    messages = read_corpus_messages(folder / CORPUS_MESSAGES, source=folder.name)
+    scenarios = read_scenarios(folder / CORPUS_CONVERSATIONS)
+    for sc in scenarios:
+        if not sc.lang:
+            where = f"{folder / CORPUS_CONVERSATIONS}: line {sc.line} ({sc.id})"
+            raise EvalDataError(f"{where}: missing string 'lang'")
+    return messages, scenarios
+
+
+def read_corpus_messages(path: Path, *, source: str) -> list[LabelledMessage]:
+    """Read and validate a corpus `messages.jsonl`; raise EvalDataError naming the line."""
+    rows: list[LabelledMessage] = []
+    seen: set[str] = set()
+    for number, obj, where in _jsonl(path):
+        row = _corpus_message(obj, number, where, source)
+        if row.row_id in seen:
+            raise EvalDataError(f"{where}: duplicate id {row.row_id!r}")
+        seen.add(row.row_id)
+        rows.append(row)
+    return rows
+
+
+def _string(obj: dict[str, object], key: str, where: str) -> str:
+    value = obj.get(key)
+    if not isinstance(value, str) or not value.strip():
+        raise EvalDataError(f"{where}: missing string {key!r}")
+    return value
+
+
+def _corpus_message(obj: object, number: int, where: str, source: str) -> LabelledMessage:
+    if not isinstance(obj, dict):
+        raise EvalDataError(f"{where}: expected a JSON object")
+    row_id = _string(obj, "id", where)
+    where = f"{where} ({row_id})"
+    lang, text, reason = (_string(obj, k, where) for k in ("lang", "text", "reason"))
+    if reason not in LABELS:
+        raise EvalDataError(
+            f"{where}: unknown reason {reason!r}; expected one of {', '.join(LABELS)}"
+        )
+    subtype = obj.get("subtype")
+    if subtype is not None and not isinstance(subtype, str):
+        raise EvalDataError(f"{where}: 'subtype' must be null or a string")
+    hard = obj.get(HARD_NEGATIVE, False)
+    if not isinstance(hard, bool):
+        raise EvalDataError(f"{where}: {HARD_NEGATIVE!r} must be true or false")
+    return LabelledMessage(
+        row=number,
+        source=source,
+        row_id=row_id,
+        text=text,
+        context=_turns(obj.get("context", []), f"{where}: context"),
+        reason=reason,
+        escalate=reason != NO_ESCALATION,
+        ambiguous=False,
+        subtype=subtype or "",
+        aux=(HARD_NEGATIVE,) if hard else (),
+        lang=lang,
     )
 
 
 def sample_messages(rows: Sequence[LabelledMessage], n: int, seed: int) -> list[LabelledMessage]:
-    """Draw n rows stratified by (source, reason, ambiguous), proportionally, in file order."""
+    """Draw n rows stratified by (source, language, reason, ambiguous), proportionally, in
+    file order."""
     if n >= len(rows):
         return list(rows)
-    strata: dict[tuple[str, str, bool], list[int]] = defaultdict(list)
+    strata: dict[tuple[str, str, str, bool], list[int]] = defaultdict(list)
     for i, row in enumerate(rows):
-        strata[(row.source, row.reason, row.ambiguous)].append(i)
+        strata[(row.source, row.lang, row.reason, row.ambiguous)].append(i)
     quota = {key: n * len(members) / len(rows) for key, members in strata.items()}
     take = {key: math.floor(q) for key, q in quota.items()}
     # Largest remainder: hand the rows lost to rounding to the strata that lost the most.
@@ -617,6 +700,18 @@ def message_metrics(results: Sequence[MessageResult]) -> MessageMetrics:
     )
 
 
+T = TypeVar("T")
+
+
+def by_language(items: Iterable[T], lang: Callable[[T], str]) -> dict[str, list[T]]:
+    """Group corpus items by language, languages in order of first appearance (the file's)."""
+    groups: dict[str, list[T]] = {}
+    for item in items:
+        if code := lang(item):
+            groups.setdefault(code, []).append(item)
+    return groups
+
+
 def expected_label(reason: str | None) -> str | None:
     """Return the label group of a scenario's expected reason (`low_confidence` is a failure)."""
     return REPEATED_FAILED if reason == "low_confidence" else reason
@@ -699,6 +794,7 @@ class MessageError:
     predicted: tuple[str, ...]  # the decision's reasons, as the decider named them
     score: float  # decision score, or the strongest near miss for a stay
     evidence: tuple[str, ...]  # "reason score: detail", strongest first
+    lang: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -714,6 +810,7 @@ class ScenarioError:
     score: float
     evidence: tuple[str, ...]
     turn: str  # the user turn it escalated at (or the expected one when it missed)
+    lang: str = ""
 
 
 def _evidence(decision: Decision | None) -> tuple[str, ...]:
@@ -735,6 +832,7 @@ def _message_error(kind: str, res: MessageResult) -> MessageError:
         predicted=tuple(r.value for r in d.reasons) if d.escalate else (),
         score=round(signal_score(d), 4),
         evidence=_evidence(d),
+        lang=row.lang,
     )
 
 
@@ -783,6 +881,7 @@ def worst_errors(
                 score=round(signal_score(d), 4) if d else 0.0,
                 evidence=_evidence(d),
                 turn=sc.turns[at].text if at is not None else "",
+                lang=sc.lang,
             )
         )
     return Errors(
@@ -816,6 +915,9 @@ class EvalReport:
     messages: int
     errors: Errors | None = None
     meta: dict[str, object] = field(default_factory=dict)
+    # Corpus data only: the headline messages and the conversations of each language.
+    by_lang: dict[str, BlockMetrics] = field(default_factory=dict)
+    scenarios_by_lang: dict[str, ScenarioMetrics] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         """Return the report as one JSON-ready object (the shape `--json` writes)."""
@@ -837,6 +939,10 @@ class EvalReport:
             "messages": self.messages,
             "meta": self.meta,
         }
+        if self.by_lang:
+            out["by_lang"] = _plain(self.by_lang)
+        if self.scenarios_by_lang:
+            out["scenarios_by_lang"] = _plain(self.scenarios_by_lang)
         if self.errors is not None:
             out["errors"] = _plain(self.errors)
         return out
@@ -874,4 +980,11 @@ def evaluate(
         ),
         messages=len(message_results),
         errors=worst_errors(clear, scenario_results, errors) if errors > 0 else None,
+        by_lang={
+            lang: block_metrics(rs) for lang, rs in by_language(clear, lambda r: r.row.lang).items()
+        },
+        scenarios_by_lang={
+            lang: scenario_metrics(rs)
+            for lang, rs in by_language(scenario_results, lambda r: r.scenario.lang).items()
+        },
     )
