@@ -7,8 +7,8 @@ then scores once on `corpus/escalation/heldout/messages.jsonl` and on a reason-s
 sample of the English development data (`messages.csv`, ambiguous=0 rows). Prints the tables
 that `docs/encoder-study.md` quotes.
 
-    PYTHONPATH=$PWD/src /work/main/.venv/bin/python scripts/study_encoders.py \
-        --messages-csv /work/shared/eval/messages.csv
+    .venv/bin/python scripts/study_encoders.py \
+        --messages-csv ../shared/eval/messages.csv
 
 The whole process is pinned to one CPU core (latencies are per message on that core) and is
 deterministic for a given --seed (the messages.csv sample is its only random step).
@@ -430,7 +430,7 @@ METRICS = (
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--messages-csv", type=Path, default=Path("/work/shared/eval/messages.csv"))
+    parser.add_argument("--messages-csv", type=Path, default=Path("../shared/eval/messages.csv"))
     parser.add_argument("--per-reason", type=int, default=750, help="messages.csv rows per reason")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--core", type=int, default=0, help="the one CPU core to run on")
