@@ -68,6 +68,18 @@ def start_chat(
     return Chat(server=server, id=data["id"], token=data["token"], greeting=data["messages"])
 
 
+def bare_agent(server: Server, channels: tuple[str, ...] = ("widget",)) -> str:
+    """Create a workspace and an AI agent in it, with no knowledge and no action."""
+    with server.admin() as admin:
+        workspace = admin.post("/api/v1/workspaces", json={"name": "Test"}).json()
+        agent = admin.post(
+            "/api/v1/agents",
+            json={"workspace_id": workspace["id"], "name": "Bot", "channels": list(channels)},
+        )
+    assert agent.status_code == 201, agent.text
+    return str(agent.json()["id"])
+
+
 def member_token(server: Server) -> str:
     with server.client() as client:
         response = client.post(

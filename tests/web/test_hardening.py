@@ -19,7 +19,7 @@ import pytest
 from tests.conftest import Server, start_server, stop_server
 from tests.fakes.zendesk import FakeZendesk
 from tests.raw_http import MIB, declared_only, streamed
-from tests.web.chat import start_chat
+from tests.web.chat import bare_agent, start_chat
 
 SIGNING_SECRET = "zd-sign-hardening-0123456789"
 
@@ -36,14 +36,10 @@ def zendesk() -> Iterator[FakeZendesk]:
 
 def zendesk_webhook(server: Server, fake: FakeZendesk) -> str:
     """Connect a Zendesk integration and return its webhook path."""
+    agent_id = bare_agent(server)
     with server.admin() as admin:
-        workspace = admin.post("/api/v1/workspaces", json={"name": "Bodies"}).json()
-        agent = admin.post(
-            "/api/v1/agents",
-            json={"workspace_id": workspace["id"], "name": "Bot", "channels": ["widget"]},
-        ).json()
         connected = admin.post(
-            f"/api/v1/agents/{agent['id']}/integrations",
+            f"/api/v1/agents/{agent_id}/integrations",
             json={
                 "platform": "zendesk",
                 "credentials": {

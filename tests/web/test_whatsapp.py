@@ -18,7 +18,7 @@ from handoff.store.db import Database
 from handoff.store.models import Conversation, Message, utcnow
 from tests.conftest import Server
 from tests.fakes.graph_api import FakeGraph, inbound_media, inbound_text, signed, status_update
-from tests.web.chat import wait_for
+from tests.web.chat import bare_agent, wait_for
 
 TEMPLATE = "support_follow_up"
 RESET_ANSWER = "Open Settings → Security and choose Reset password; the link lasts one hour."
@@ -75,17 +75,13 @@ def connect_form(graph: FakeGraph, **changes: Any) -> dict[str, Any]:
 
 
 def new_agent(server: Server, *, channels: tuple[str, ...] = ("widget",)) -> str:
+    agent_id = bare_agent(server, channels)
     with server.admin() as admin:
-        workspace = admin.post("/api/v1/workspaces", json={"name": "WA"}).json()
-        agent = admin.post(
-            "/api/v1/agents",
-            json={"workspace_id": workspace["id"], "name": "Bot", "channels": list(channels)},
-        ).json()
         admin.put(
-            f"/api/v1/agents/{agent['id']}/knowledge",
+            f"/api/v1/agents/{agent_id}/knowledge",
             json=[{"question": "How do I reset my password?", "answer": RESET_ANSWER}],
         ).raise_for_status()
-    return str(agent["id"])
+    return agent_id
 
 
 def connect(

@@ -5,18 +5,16 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from pathlib import Path
 
 import pytest
 from sqlalchemy import select
 
-from handoff.decide import Encoder
 from handoff.service import conversations
 from handoff.service.jobs import build_worker
 from handoff.service.runtime import Handoff
 from handoff.store.models import Escalation
 from tests.fakes.openai_server import FakeOpenAI, answer, server_error, tool_call
-from tests.service.support import open_chat, runtime, say
+from tests.service.support import open_chat, say
 
 
 async def escalation(hf: Handoff) -> Escalation:
@@ -82,27 +80,20 @@ async def test_model_down_falls_back(hf: Handoff, fake: FakeOpenAI) -> None:
 
 
 async def test_the_model_is_asked_before_the_message_transaction(
-    tmp_path: Path, encoder: Encoder, fake: FakeOpenAI
+    patient_hf: Handoff, fake: FakeOpenAI
 ) -> None:
-    fake.reset()
-    settings = {
-        "llm_base_url": fake.base_url,
-        "llm_model": "m",
-        "llm_api_key": fake.api_key,
-        "llm_timeout_seconds": 10,
-    }
-    async with runtime("sqlite", tmp_path, encoder, **settings) as hf:
-        chat = await open_chat(hf)
-        fake.push(answer("We support Chrome.", delay=1.5))  # the model takes its time
-        slow = asyncio.create_task(say(hf, chat, "Which browsers do you support?"))
-        for _ in range(250):  # until the model has the question
-            if fake.chat_requests:
-                break
-            await asyncio.sleep(0.02)
-        # Meanwhile others write: on SQLite a held transaction would block this until the answer.
-        other = await open_chat(hf)
-        assert other and not slow.done()
-        reply = await slow
+    hf = patient_hf
+    chat = await open_chat(hf)
+    fake.push(answer("We support Chrome.", delay=1.5))  # the model takes its time
+    slow = asyncio.create_task(say(hf, chat, "Which browsers do you support?"))
+    for _ in range(250):  # until the model has the question
+        if fake.chat_requests:
+            break
+        await asyncio.sleep(0.02)
+    # Meanwhile others write: on SQLite a held transaction would block this until the answer.
+    other = await open_chat(hf)
+    assert other and not slow.done()
+    reply = await slow
     assert reply.messages[1]["text"] == "We support Chrome."
     assert len(fake.chat_requests) == 1
 
@@ -116,30 +107,23 @@ async def until(condition: Callable[[], bool], seconds: float = 5.0) -> None:
 
 
 async def test_a_draft_overtaken_by_another_message_is_asked_again_with_no_transaction_open(
-    tmp_path: Path, encoder: Encoder, fake: FakeOpenAI
+    patient_hf: Handoff, fake: FakeOpenAI
 ) -> None:
-    fake.reset()
-    settings = {
-        "llm_base_url": fake.base_url,
-        "llm_model": "m",
-        "llm_api_key": fake.api_key,
-        "llm_timeout_seconds": 10,
-    }
-    async with runtime("sqlite", tmp_path, encoder, **settings) as hf:
-        chat = await open_chat(hf)
-        fake.push(
-            answer("Draft for the first question.", delay=1.0),
-            answer("Hello there!"),
-            answer("Chrome, Firefox and Safari.", delay=3.0),  # the second ask takes its time
-        )
-        first = asyncio.create_task(say(hf, chat, "Which browsers do you support?"))
-        await until(lambda: len(fake.chat_requests) == 1)
-        await say(hf, chat, "hello")  # lands while the model drafts: the draft no longer fits
-        await until(lambda: len(fake.chat_requests) == 3)
-        # On SQLite a transaction held across the second ask would block this write 3 s.
-        other = await asyncio.wait_for(open_chat(hf), 1.0)
-        assert other and not first.done()
-        reply = await first
+    hf = patient_hf
+    chat = await open_chat(hf)
+    fake.push(
+        answer("Draft for the first question.", delay=1.0),
+        answer("Hello there!"),
+        answer("Chrome, Firefox and Safari.", delay=3.0),  # the second ask takes its time
+    )
+    first = asyncio.create_task(say(hf, chat, "Which browsers do you support?"))
+    await until(lambda: len(fake.chat_requests) == 1)
+    await say(hf, chat, "hello")  # lands while the model drafts: the draft no longer fits
+    await until(lambda: len(fake.chat_requests) == 3)
+    # On SQLite a transaction held across the second ask would block this write 3 s.
+    other = await asyncio.wait_for(open_chat(hf), 1.0)
+    assert other and not first.done()
+    reply = await first
     assert reply.messages[1]["text"] == "Chrome, Firefox and Safari."
     # The model saw the message that overtook the draft.
     assert "hello" in str(fake.chat_requests[-1]["messages"])
