@@ -18,6 +18,7 @@ from handoff.service.ratelimit import RateLimits
 from handoff.service.security import Vault
 from handoff.settings import Settings
 from handoff.store.db import Database
+from handoff.store.migrate import schema_problem
 
 
 class Handoff:
@@ -86,6 +87,10 @@ class Handoff:
         """Run a read-only unit of work: it never takes SQLite's write lock."""
         async with self.db.read() as session:
             yield session
+
+    async def readiness_problem(self) -> str | None:
+        """Say why this process cannot serve yet (no database, migrations pending), or None."""
+        return await schema_problem(self.db)
 
     def conversation_url(self, conversation_id: str) -> str:
         return f"{self.settings.resolved_public_url}/inbox#conversation={conversation_id}"

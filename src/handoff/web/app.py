@@ -115,6 +115,18 @@ def create_app(hf: Handoff) -> FastAPI:
         """Return 200 while the service is up."""
         return {"status": "ok", "version": __version__}
 
+    @app.get(
+        "/readyz",
+        tags=["ops"],
+        responses={503: {"description": "The database does not answer or needs migrations."}},
+    )
+    async def readyz() -> JSONResponse:
+        """Return 200 once the database answers and its schema is this release's; else 503."""
+        problem = await hf.readiness_problem()
+        if problem is not None:
+            return JSONResponse({"status": "not ready", "detail": problem}, status_code=503)
+        return JSONResponse({"status": "ready", "version": __version__})
+
     @app.get("/metrics", tags=["ops"])
     async def metrics(hf: HandoffDep, token: TokenDep) -> Response:
         """Prometheus metrics (admin token)."""
