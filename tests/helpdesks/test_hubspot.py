@@ -319,6 +319,21 @@ async def test_follow_up_is_a_customer_note_on_the_ticket(
     assert fake.associated("notes", note["id"], "tickets") == [(ref.id, 228)]
 
 
+async def test_follow_up_keeps_its_line_breaks_escaped(
+    fake: FakeHubSpot, http: httpx.AsyncClient
+) -> None:
+    # Raw newlines inside one <p> show as one line in HubSpot's note view.
+    fake.add_unique_property()
+    hubspot = connector(fake, http)
+    ref = await hubspot.create_ticket(packet())
+    follow_up = Message(role=Role.USER, text="Order <b>4471</b>\nstill missing", created_at=T0)
+    await hubspot.add_message(ref, follow_up, ANN)
+    [note] = fake.notes.values()
+    assert note["properties"]["hs_note_body"].endswith(
+        "<p>Order &lt;b&gt;4471&lt;/b&gt;<br>still missing</p>"
+    )
+
+
 async def test_follow_up_on_a_deleted_ticket_is_rejected(
     fake: FakeHubSpot, http: httpx.AsyncClient
 ) -> None:

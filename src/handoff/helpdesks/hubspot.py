@@ -64,6 +64,7 @@ from handoff.domain import (
 from handoff.helpdesks.base import Choice
 from handoff.helpdesks.common import (
     check_response,
+    html_paragraph,
     json_body,
     own_form,
     plain_body,
@@ -470,7 +471,7 @@ class HubSpotHelpdesk:
         """Add the user's follow-up to the ticket as a note marked as from the customer."""
         body = (
             f"<p><strong>{html.escape(contact.display_name)} (customer) wrote:</strong></p>"
-            f"<p>{html.escape(message.text)}</p>"
+            f"<p>{html_paragraph(message.text)}</p>"
         )
         self._check(
             await self._call(
