@@ -11,6 +11,7 @@ is 400), contact email dedupe (409 "Contact already exists. Existing ID: …"), 
     with FakeHubSpot() as hs:
         hs.rate_limit(2)                    # the next 2 requests get 429
         hs.lose_next_ticket_response(3.0)   # store the ticket, then stall past the client timeout
+        hs.fail_message_lookups(1, 500)     # the next message GET answers 500
         body, headers = hs.signed_webhook([hs.stage_change(ticket_id, "4")], url=...)
 
 References: https://developers.hubspot.com/docs/api/crm/tickets,
@@ -119,6 +120,7 @@ class FakeHubSpot(LoopbackServer):
         self._rate_limited = 0
         self._rate_policy = "SECONDLY"
         self._lose_next_ticket: float = 0.0
+        self._failing_messages: tuple[int, int] = (0, 500)  # (how many, status)
         self._lock = threading.Lock()
         crm = "/crm/v3"
         threads = "/conversations/v3/conversations/threads"
@@ -152,6 +154,11 @@ class FakeHubSpot(LoopbackServer):
         """Store the next ticket, then stall `seconds` before answering (past the timeout)."""
         with self._lock:
             self._lose_next_ticket = seconds
+
+    def fail_message_lookups(self, n: int, status: int = 500) -> None:
+        """Answer the next `n` Help Desk message GETs with `status` (HubSpot's error body)."""
+        with self._lock:
+            self._failing_messages = (n, status)
 
     def add_unique_property(self, name: str = "handoff_conversation_id") -> None:
         """Create a unique-value ticket property, as an admin would."""
@@ -601,6 +608,12 @@ class FakeHubSpot(LoopbackServer):
         _, denial = await self._gate(request)
         if denial:
             return denial
+        with self._lock:
+            failing, status = self._failing_messages
+            if failing:
+                self._failing_messages = (failing - 1, status)
+        if failing:
+            return _error(status, "internal error", "INTERNAL_ERROR")
         message = self.messages.get(request.path_params["msg"])
         if message is None or message["conversationsThreadId"] != request.path_params["thread"]:
             return _error(404, "Message not found", "OBJECT_NOT_FOUND")

@@ -25,6 +25,7 @@ from handoff.domain import (
 from handoff.helpdesks.errors import (
     BadSignature,
     InvalidCredentials,
+    PartlyRead,
     RateLimited,
     Rejected,
     Unavailable,
@@ -319,6 +320,21 @@ async def test_follow_up_is_a_customer_note_on_the_ticket(
     assert fake.associated("notes", note["id"], "tickets") == [(ref.id, 228)]
 
 
+async def test_follow_up_keeps_its_line_breaks_escaped(
+    fake: FakeHubSpot, http: httpx.AsyncClient
+) -> None:
+    # Raw newlines inside one <p> show as one line in HubSpot's note view.
+    fake.add_unique_property()
+    hubspot = connector(fake, http)
+    ref = await hubspot.create_ticket(packet())
+    follow_up = Message(role=Role.USER, text="Order <b>4471</b>\nstill missing", created_at=T0)
+    await hubspot.add_message(ref, follow_up, ANN)
+    [note] = fake.notes.values()
+    assert note["properties"]["hs_note_body"].endswith(
+        "<p>Order &lt;b&gt;4471&lt;/b&gt;<br>still missing</p>"
+    )
+
+
 async def test_follow_up_on_a_deleted_ticket_is_rejected(
     fake: FakeHubSpot, http: httpx.AsyncClient
 ) -> None:
@@ -437,6 +453,29 @@ async def test_agent_reply_in_the_help_desk_is_fetched(
         "Sam Agent",
     )
     assert event.event_id == str(reply["eventId"])
+
+
+async def test_a_failed_lookup_does_not_lose_the_rest_of_the_batch(
+    fake: FakeHubSpot, http: httpx.AsyncClient
+) -> None:
+    hubspot = connector(fake, http)
+    solved = fake.stage_change("1001", "4")
+    failing = fake.agent_reply("1002", "Lost in a 500.")
+    malformed = {"subscriptionType": "conversation.newMessage", "messageId": "m"}  # no objectId
+    reply = fake.agent_reply("1003", "Ships today.")
+    body, headers = fake.signed_webhook([solved, failing, malformed, reply], url=HOOK)
+    fake.fail_message_lookups(1, 500)  # the first message GET: the `failing` event's
+    with pytest.raises(PartlyRead) as caught:
+        await hubspot.parse_webhook(body, headers)
+    read = [(e.kind, e.ticket_id, e.event_id) for e in caught.value.events]
+    assert read == [
+        (TicketEventKind.SOLVED, "1001", str(solved["eventId"])),
+        (TicketEventKind.REPLY, "1003", str(reply["eventId"])),
+    ]
+    assert len(caught.value.failures) == 1
+    assert str(failing["eventId"]) in caught.value.failures[0]
+    # Once HubSpot recovers, the redelivered batch reads whole; the malformed event stays out.
+    assert len(await hubspot.parse_webhook(body, headers)) == 3
 
 
 def test_webhook_setup_names_the_url_and_the_subscription() -> None:

@@ -732,3 +732,63 @@ def test_admin_picks_the_intercom_ticket_type_from_the_live_list(any_server: Ser
             == 201
         )
         assert admin.get(f"{path}/zendesk/options").status_code == 404
+
+
+def escalate(server: Server, agent_id: str, email: str) -> tuple[str, str, str]:
+    """Start a widget chat, ask for a person; return its path, its token and its ticket id."""
+    with server.client() as client:
+        started = client.post(
+            f"/api/v1/agents/{agent_id}/conversations",
+            json={"channel": "widget", "contact": {**CONTACT, "email": email}},
+        )
+    assert started.status_code == 201, started.text
+    chat = started.json()
+    conversation = f"/api/v1/conversations/{chat['id']}"
+    with server.client(chat["token"]) as visitor:
+        assert visitor.post(f"{conversation}/messages", json={"text": ASK}).status_code == 200
+
+        def ticket_id() -> str | None:
+            escalation = visitor.get(conversation).json().get("escalation") or {}
+            assert escalation.get("status") != "failed", escalation
+            return (escalation.get("ticket") or {}).get("id")
+
+        return conversation, chat["token"], wait_for(ticket_id)
+
+
+def test_a_hubspot_batch_with_a_failed_lookup_is_applied_in_part_then_redelivered(
+    any_server: Server,
+) -> None:
+    harness = HubSpotHarness()
+    with harness.fake():
+        agent_id, _ = connect(any_server, harness)
+        path_a, token_a, ticket_a = escalate(any_server, agent_id, "a@example.com")
+        path_b, token_b, ticket_b = escalate(any_server, agent_id, "b@example.com")
+        hs = harness.hs
+        batch = hs.signed_webhook(
+            [hs.stage_change(ticket_a, "4"), hs.agent_reply(ticket_b, REPLY)],
+            url=harness.webhook_url,
+        )
+
+        def state(path: str, token: str) -> dict[str, Any]:
+            with any_server.client(token) as visitor:
+                body: dict[str, Any] = visitor.get(path).json()
+            return body
+
+        # B's message lookup fails: A is solved all the same, and HubSpot is told to retry.
+        hs.fail_message_lookups(1, 500)
+        first = deliver(any_server, harness, batch)
+        assert first.status_code == 503, first.text
+        assert "applied 1 event(s); 1 event(s) could not be read" in first.json()["detail"]
+        solved = state(path_a, token_a)
+        assert (solved["owner"], solved["escalation"]["status"]) == ("bot", "solved")
+        assert not [m for m in state(path_b, token_b)["messages"] if m["text"] == REPLY]
+
+        # HubSpot recovers and redelivers the batch: the reply once, A not handed back again.
+        again = deliver(any_server, harness, batch)
+        assert again.status_code == 200, again.text
+        assert again.json() == {"applied": 1}
+        assert deliver(any_server, harness, batch).json() == {"applied": 0}
+        replies = [m["text"] for m in state(path_b, token_b)["messages"] if m["text"] == REPLY]
+        assert replies == [REPLY]
+        handbacks = [m for m in state(path_a, token_a)["messages"] if m["role"] == "system"]
+        assert len(handbacks) == 1, handbacks

@@ -5,10 +5,13 @@ HelpdeskError
 ├── RateLimited             slow down; retry after `retry_after` seconds
 ├── Unavailable             network error, timeout or 5xx: retry later
 ├── Rejected                the platform refused the request itself (4xx): do not retry
-└── BadSignature            an inbound webhook failed verification
+├── BadSignature            an inbound webhook failed verification
+└── PartlyRead              a webhook batch whose events could be read only in part
 """
 
 from __future__ import annotations
+
+from handoff.domain import TicketEvent
 
 
 class HelpdeskError(Exception):
@@ -48,3 +51,18 @@ class Rejected(HelpdeskError):
 
 class BadSignature(HelpdeskError):
     """An inbound webhook's signature or timestamp did not verify."""
+
+
+class PartlyRead(HelpdeskError):
+    """Some events of a webhook batch could not be looked up on the platform.
+
+    `events` are the ones read; the service applies them, then answers so that the platform
+    redelivers the batch (the events applied already are recognised by their ids).
+    """
+
+    retryable = True
+
+    def __init__(self, events: list[TicketEvent], failures: list[str]) -> None:
+        super().__init__(f"{len(failures)} event(s) could not be read: {'; '.join(failures)}")
+        self.events = events
+        self.failures = failures

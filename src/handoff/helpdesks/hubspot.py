@@ -21,7 +21,10 @@ How HubSpot's model maps onto ours (reference: https://developers.hubspot.com/do
 - **Agent replies**: ticket webhooks carry no reply text. Replies written in the Help Desk /
   inbox arrive as `conversation.newMessage` events that only name the thread and message;
   `parse_webhook` does the follow-up GETs (the thread with its associated ticket, then the
-  message) and returns REPLY events for outgoing agent messages. Replies sent
+  message) and returns REPLY events for outgoing agent messages. Each event of a batch is
+  read on its own: when some lookups fail, the others are still applied and the endpoint
+  answers 503, so HubSpot (which retries 5xx, not 400/401/403/404/405) redelivers the batch;
+  events applied already are recognised by their `eventId`. Replies sent
   as CRM emails from the ticket record, outside a conversation thread, are not delivered by any
   webhook we subscribe to: that gap is HubSpot's.
 - **Auth** is a private-app token, or OAuth for a public app: the authorization code flow, then
@@ -50,6 +53,7 @@ from typing import Any, ClassVar, Literal
 from urllib.parse import urlencode
 
 import httpx
+import structlog
 from pydantic import BaseModel, Field, SecretStr, model_validator
 
 from handoff.domain import (
@@ -64,6 +68,7 @@ from handoff.domain import (
 from handoff.helpdesks.base import Choice
 from handoff.helpdesks.common import (
     check_response,
+    html_paragraph,
     json_body,
     own_form,
     plain_body,
@@ -73,7 +78,9 @@ from handoff.helpdesks.common import (
 )
 from handoff.helpdesks.errors import (
     BadSignature,
+    HelpdeskError,
     InvalidCredentials,
+    PartlyRead,
     RateLimited,
     Rejected,
 )
@@ -105,6 +112,8 @@ _URI_DECODE = {
 }  # fmt: skip
 _ESCAPE = re.compile("|".join(_URI_DECODE), re.IGNORECASE)
 _EXISTING_ID = re.compile(r"Existing ID:\s*(\d+)")
+
+log = structlog.get_logger(__name__)
 
 
 class Credentials(BaseModel):
@@ -470,7 +479,7 @@ class HubSpotHelpdesk:
         """Add the user's follow-up to the ticket as a note marked as from the customer."""
         body = (
             f"<p><strong>{html.escape(contact.display_name)} (customer) wrote:</strong></p>"
-            f"<p>{html.escape(message.text)}</p>"
+            f"<p>{html_paragraph(message.text)}</p>"
         )
         self._check(
             await self._call(
@@ -512,50 +521,64 @@ class HubSpotHelpdesk:
         require_equal(expected, signature, "X-HubSpot-Signature-v3")
 
     async def parse_webhook(self, body: bytes, headers: Mapping[str, str]) -> list[TicketEvent]:
-        """Return SOLVED for tickets moved to a closed stage, and agents' replies."""
-        events: list[TicketEvent] = []
-        for event in _events(body):
-            if _is_ticket_stage_change(event) and (
-                str(event.get("propertyValue")) in self.credentials.closed_stages
-            ):
-                events.append(
-                    TicketEvent(
-                        kind=TicketEventKind.SOLVED,
-                        ticket_id=str(event["objectId"]),
-                        event_id=str(event["eventId"]),
-                    )
-                )
-        return events + await self._replies(body)
+        """Return SOLVED for tickets moved to a closed stage, and agents' replies.
 
-    async def _replies(self, body: bytes) -> list[TicketEvent]:
-        # conversation.newMessage names the thread and message only: fetch the text.
-        replies: list[TicketEvent] = []
-        for event in _events(body):
-            if event.get("subscriptionType") != "conversation.newMessage":
-                continue
-            thread_id, message_id = str(event["objectId"]), str(event.get("messageId", ""))
-            if not message_id or event.get("messageType", "MESSAGE") != "MESSAGE":
-                continue
-            base = f"/conversations/v3/conversations/threads/{thread_id}"
-            thread = await self._json("GET", base, params={"association": "TICKET"})
-            ticket_id = (thread.get("threadAssociations") or {}).get("associatedTicketId")
-            if not ticket_id:
-                continue  # a chat that is not one of our tickets
-            message = await self._json("GET", f"{base}/messages/{message_id}")
-            # Only what agents send out; the customer's own messages come in as INCOMING.
-            if message.get("direction") != "OUTGOING" or message.get("type") != "MESSAGE":
-                continue
-            senders = message.get("senders") or [{}]
-            replies.append(
-                TicketEvent(
-                    kind=TicketEventKind.REPLY,
-                    ticket_id=str(ticket_id),
-                    event_id=str(event["eventId"]),
-                    text=str(message.get("text") or ""),
-                    author_name=senders[0].get("name"),
-                )
+        Each event of the batch is read on its own. A malformed one is skipped (a redelivery
+        would not mend it); when the lookups of some fail, PartlyRead carries the others, so
+        they are applied and HubSpot, answered with a 5xx, redelivers the batch for the rest.
+        """
+        events: list[TicketEvent] = []
+        failures: list[str] = []
+        for item in _events(body):
+            try:
+                event = await self._event(item)
+            except HelpdeskError as error:
+                failures.append(f"event {item.get('eventId')}: {error}")
+            except (KeyError, TypeError, ValueError) as error:
+                log.warning("malformed HubSpot webhook event skipped", error=repr(error))
+            else:
+                if event is not None:
+                    events.append(event)
+        if failures:
+            raise PartlyRead(events, failures)
+        return events
+
+    async def _event(self, event: Mapping[str, Any]) -> TicketEvent | None:
+        if _is_ticket_stage_change(event):
+            if str(event.get("propertyValue")) not in self.credentials.closed_stages:
+                return None
+            return TicketEvent(
+                kind=TicketEventKind.SOLVED,
+                ticket_id=str(event["objectId"]),
+                event_id=str(event["eventId"]),
             )
-        return replies
+        if event.get("subscriptionType") == "conversation.newMessage":
+            return await self._reply(event)
+        return None
+
+    async def _reply(self, event: Mapping[str, Any]) -> TicketEvent | None:
+        # conversation.newMessage names the thread and message only: fetch the text.
+        thread_id, message_id = str(event["objectId"]), str(event.get("messageId", ""))
+        if not message_id or event.get("messageType", "MESSAGE") != "MESSAGE":
+            return None
+        event_id = str(event["eventId"])  # malformed without it: checked before any lookup
+        base = f"/conversations/v3/conversations/threads/{thread_id}"
+        thread = await self._json("GET", base, params={"association": "TICKET"})
+        ticket_id = (thread.get("threadAssociations") or {}).get("associatedTicketId")
+        if not ticket_id:
+            return None  # a chat that is not one of our tickets
+        message = await self._json("GET", f"{base}/messages/{message_id}")
+        # Only what agents send out; the customer's own messages come in as INCOMING.
+        if message.get("direction") != "OUTGOING" or message.get("type") != "MESSAGE":
+            return None
+        senders = message.get("senders") or [{}]
+        return TicketEvent(
+            kind=TicketEventKind.REPLY,
+            ticket_id=str(ticket_id),
+            event_id=event_id,
+            text=str(message.get("text") or ""),
+            author_name=senders[0].get("name"),
+        )
 
     def webhook_setup(self, webhook_url: str) -> list[str]:
         """Return the steps an admin follows in HubSpot to send us its webhooks."""

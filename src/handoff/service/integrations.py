@@ -30,7 +30,7 @@ from handoff.domain import (
     TicketEventKind,
 )
 from handoff.helpdesks import HELPDESKS, Helpdesk
-from handoff.helpdesks.errors import BadSignature, HelpdeskError, InvalidCredentials
+from handoff.helpdesks.errors import BadSignature, HelpdeskError, InvalidCredentials, PartlyRead
 from handoff.helpdesks.oauth import AuthorizationCodeApp, MemoryTokens, OAuthTokens, TokenStore
 from handoff.service import admin
 from handoff.service.errors import Conflict, HandoffError, Invalid, NotFound, Unauthorized
@@ -393,7 +393,11 @@ async def webhook_exists(hf: Handoff, integration_id: str) -> None:
 async def receive_webhook(
     hf: Handoff, integration_id: str, body: bytes, headers: Mapping[str, str]
 ) -> int:
-    """Verify a helpdesk webhook, then apply each new event once; return how many applied."""
+    """Verify a helpdesk webhook, then apply each new event once; return how many applied.
+
+    When the connector could read only part of the batch, the rest is applied, then a 503
+    asks the platform to redeliver it; the events applied now are skipped then, by their ids.
+    """
     async with hf.transaction() as session:
         integration = await session.get(Integration, integration_id)
         if integration is None or integration.platform == NATIVE:
@@ -406,6 +410,9 @@ async def receive_webhook(
         # Some platforms finish the check while parsing (signing keys fetched, the body
         # read back from the platform), so a forged delivery can still be refused here.
         events = await connector.parse_webhook(body, headers)
+        unread = None
+    except PartlyRead as error:
+        events, unread = error.events, error
     except BadSignature as error:
         log.warning("webhook signature rejected", integration=integration_id)
         raise Unauthorized(f"webhook signature rejected: {error}") from None
@@ -416,6 +423,9 @@ async def receive_webhook(
     for event in events:
         async with hf.transaction() as session:
             applied += await _apply(session, integration, event)
+    if unread is not None:
+        log.warning("webhook read in part", integration=integration_id, error=str(unread))
+        raise HandoffError(f"applied {applied} event(s); {unread} — send the batch again", 503)
     return applied
 
 

@@ -29,7 +29,8 @@ async def helpdesk_webhook(integration_id: str, request: Request, hf: HandoffDep
 
     The platform's signature (or the secret shown in the integration's setup steps) is checked
     before the body is parsed; a redelivered event is applied once. An unknown integration
-    answers 404 before the body is read.
+    answers 404 before the body is read. When the platform could not be asked about some
+    events of a batch, the others are applied and a 503 asks for the batch again.
     """
     await integrations.webhook_exists(hf, integration_id)
     body = await request.body()
