@@ -792,3 +792,16 @@ def test_a_hubspot_batch_with_a_failed_lookup_is_applied_in_part_then_redelivere
         assert replies == [REPLY]
         handbacks = [m for m in state(path_a, token_a)["messages"] if m["role"] == "system"]
         assert len(handbacks) == 1, handbacks
+
+
+def test_a_verified_callout_with_a_malformed_body_is_a_422(any_server: Server) -> None:
+    # A Flow callout carries its token but not JSON: the connector refuses the body, and the
+    # endpoint names it instead of answering 500.
+    salesforce = SalesforceHarness()
+    with salesforce.fake():
+        connect(any_server, salesforce)
+        headers = {"X-Handoff-Token": salesforce.token, "Content-Type": "application/json"}
+        for body in (b"not json", b"[1, 2]", b'{"event_id": "e1"}'):
+            answer = httpx.post(salesforce.webhook_url, content=body, headers=headers, timeout=30)
+            assert answer.status_code == 422, answer.text
+            assert answer.json()["detail"][0]["loc"] == ["body", "body"]

@@ -30,7 +30,13 @@ from handoff.domain import (
     TicketEventKind,
 )
 from handoff.helpdesks import HELPDESKS, Helpdesk
-from handoff.helpdesks.errors import BadSignature, HelpdeskError, InvalidCredentials, PartlyRead
+from handoff.helpdesks.errors import (
+    BadSignature,
+    HelpdeskError,
+    InvalidCredentials,
+    PartlyRead,
+    Rejected,
+)
 from handoff.helpdesks.oauth import AuthorizationCodeApp, MemoryTokens, OAuthTokens, TokenStore
 from handoff.service import admin
 from handoff.service.errors import Conflict, HandoffError, Invalid, NotFound, Unauthorized
@@ -419,6 +425,12 @@ async def receive_webhook(
     except (ValueError, KeyError, TypeError, RecursionError) as error:
         # RecursionError: JSON nested deeper than the parser goes, a signed body still.
         raise Invalid("body", f"not a {integration.platform} webhook payload: {error}") from None
+    except Rejected as error:  # the connector found the body malformed
+        raise Invalid("body", error.detail) from None
+    except HelpdeskError as error:
+        # A lookup the platform did not answer: its redelivery brings the event again.
+        title = platform_title(integration.platform)
+        raise HandoffError(f"the event could not be read from {title}: {error}", 503) from None
     applied = 0
     for event in events:
         async with hf.transaction() as session:
