@@ -23,7 +23,7 @@ from handoff.decide.learned import (
     model_paths,
     shipped_model,
 )
-from handoff.domain import ActionConfig, DecisionContext, Message, Reason
+from handoff.domain import ActionConfig, Answer, DecisionContext, Message, Reason
 
 ROOT = Path(__file__).resolve().parents[2]
 Convo = Callable[..., list[Message]]
@@ -147,3 +147,19 @@ def test_handoff_train_rebuilds_the_shipped_model(tmp_path: Path) -> None:
     assert np.array_equal(built.example_classes, shipped.example_classes)
     assert shipped.examples.dtype == np.float16
     assert int((shipped.example_classes == NO_ESCALATION).sum()) > 0
+
+
+def test_a_run_of_unsure_answers_still_escalates(
+    learned: LearnedDecider, action: ActionConfig, make_convo: Convo
+) -> None:
+    history = make_convo(
+        ("user", "¿El vaso VortexPro está libre de BPA?"),
+        ("assistant", "No estoy seguro de eso.", 0.3),
+    )
+    unsure = Answer("No estoy seguro de eso.", confidence=0.31, source=None)
+    ctx = DecisionContext("¿y de qué material es el vaso?", history, action, answer=unsure)
+    decision = learned.decide(ctx)
+    assert decision.escalate
+    assert decision.reasons == (Reason.LOW_CONFIDENCE,)
+    sure = dataclasses.replace(ctx, answer=Answer("Es Tritan.", 0.8, "¿De qué es el vaso?"))
+    assert not learned.decide(sure).escalate

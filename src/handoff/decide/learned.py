@@ -11,9 +11,11 @@ by `handoff train` from `corpus/escalation/train` (see `decide/training.py`):
   language) so that at most 1% of routine training messages escalate.
 
 What stays rule-based: an explicit request for a person always escalates (the regex signal,
-as in `LocalDecider`), and the admin's trigger examples and `when_to_use` keep working through
-the rules decider's check of them. The action's threshold overrides and custom sensitive topics
-are the rules decider's knobs and do not move this model.
+as in `LocalDecider`); the admin's trigger examples and `when_to_use` keep working through
+the rules decider's check of them; a run of low-confidence answers (the model does not see
+answer confidence) escalates as before. Of the action's threshold overrides, only those of
+these rules apply (trigger, when_to_use, low_confidence*); the topic and repeat overrides and
+custom sensitive topics are the rules decider's knobs and do not move this model.
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ import numpy.typing as npt
 
 from handoff.decide.encoder import E5_ENCODER_ID, Encoder, Vector
 from handoff.decide.policy import REASON_PRIORITY, LocalDecider
-from handoff.decide.signals import FIRE_SCORE, explicit_request
+from handoff.decide.signals import FIRE_SCORE, explicit_request, low_confidence
 from handoff.domain import Decision, DecisionContext, Evidence, Message, Reason, Role
 
 # The corpus's labels, in the order of the head's outputs.
@@ -59,7 +61,8 @@ FloatArray = npt.NDArray[np.float64]
 def conversation_cosines(
     message: Vector, users: Sequence[Vector], assistants: Sequence[Vector]
 ) -> tuple[float, float]:
-    """(message vs earliest-to-last user turns, last assistant turn vs the earlier ones), max."""
+    """Max cosine of the message to earlier user turns, and of the last assistant turn to the
+    earlier assistant turns (0 when there are none)."""
     repeat = max((float(u @ message) for u in users), default=0.0)
     looping = 0.0
     if len(assistants) >= 2:
@@ -169,7 +172,16 @@ class LearnedDecider:
         return Decision(escalate=True, reasons=reasons, score=round(score, 3), evidence=evidence)
 
     def _rule_evidence(self, ctx: DecisionContext) -> list[Evidence]:
-        found = [explicit_request(ctx.message), self.rules.trigger_evidence(ctx)]
+        # The model sees neither the AI's answer confidence nor the admin's configuration, so
+        # these signals stay rule-based, with the action's threshold overrides.
+        t = self.rules.thresholds.overridden(ctx.action.thresholds)
+        found = [
+            explicit_request(ctx.message),
+            self.rules.trigger_evidence(ctx),
+            low_confidence(
+                ctx.answer, ctx.history, threshold=t.low_confidence, run=t.low_confidence_run
+            ),
+        ]
         return sorted(
             (e for e in found if e is not None), key=lambda e: REASON_PRIORITY.index(e.reason)
         )
