@@ -6,7 +6,7 @@ import secrets
 from functools import cached_property
 from ipaddress import IPv4Network, IPv6Network
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 from limits import parse_many
 from pydantic import AfterValidator, Field, IPvAnyNetwork, SecretStr
@@ -156,6 +156,13 @@ class Settings(BaseSettings):
     )
     llm_max_tokens: int = Field(default=400, ge=1, description="Longest LLM answer, in tokens.")
     llm_temperature: float = Field(default=0.2, ge=0, le=2, description="LLM temperature.")
+    # Which local decider decides each message (the LLM, when configured, still sits on top).
+    decider: Literal["rules", "learned"] = Field(
+        default="rules",
+        description="rules: the hand-tuned signals (English-centric); learned: the multilingual "
+        "e5 model with a calibrated head (`handoff train`), explicit requests and the action's "
+        "trigger examples still honoured by the rules.",
+    )
     llm_knowledge_entries: int = Field(
         default=4, ge=1, description="Knowledge-base entries the LLM is grounded on per message."
     )

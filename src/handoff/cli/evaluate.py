@@ -120,8 +120,9 @@ def eval_command(
     decider_kind: str = typer.Option(
         "auto",
         "--decider",
-        help="local, llm (the HANDOFF_LLM_* endpoint with the local safety net), or auto: "
-        "llm when one is configured.",
+        help="local (the rules), learned (the multilingual model), llm (the HANDOFF_LLM_* "
+        "endpoint with the local safety net), or auto: HANDOFF_DECIDER's local decider, "
+        "with the llm when one is configured.",
     ),
 ) -> None:
     """Measure the escalation decider on labelled messages and conversations."""
@@ -159,14 +160,18 @@ def eval_command(
     if sample is not None:
         rows = ev.sample_messages(rows, sample, seed)
 
-    if decider_kind not in ("auto", "local", "llm"):
-        raise _fail(f"--decider {decider_kind}: choose auto, local or llm")
+    if decider_kind not in ("auto", "local", "learned", "llm"):
+        raise _fail(f"--decider {decider_kind}: choose auto, local, learned or llm")
+    settings = Settings()
+    if decider_kind in ("local", "learned"):
+        # The same factory as the live service, with HANDOFF_DECIDER set by the flag.
+        settings.decider = "rules" if decider_kind == "local" else "learned"
     with err.status("Loading the decider…"):
         try:
             decider = configured_decider(
-                Settings(),
+                settings,
                 get_encoder(),
-                use_llm={"auto": None, "local": False, "llm": True}[decider_kind],
+                use_llm={"auto": None, "local": False, "learned": False, "llm": True}[decider_kind],
             )
         except ValueError as e:
             raise _fail(str(e)) from None
@@ -188,6 +193,10 @@ def eval_command(
         "seed": seed if sample is not None else None,
         "decider": type(decider).__name__,
     }
+    if decider_kind == "learned":
+        from handoff.decide.learned import shipped_model
+
+        meta["learned_threshold"] = shipped_model().threshold
     if corpus is not None:
         meta["corpus_path"] = str(corpus)
     if isinstance(decider, ModelDecider):
@@ -484,6 +493,9 @@ def bench_decide_command(
     n: int = typer.Option(500, "--n", min=1, help="How many distinct messages to time."),
     seed: int = typer.Option(0, "--seed", help="Seed of the sample."),
     as_json: bool = typer.Option(False, "--json", help="Print the figures as one JSON object."),
+    learned: bool = typer.Option(
+        False, "--learned", help="Time the learned decider (its baseline: one e5 pass)."
+    ),
 ) -> None:
     """Time the decider on one core beside a keyword regex and one raw encoder pass."""
     from handoff.decide import benchmark as bm
@@ -497,7 +509,7 @@ def bench_decide_command(
     if not texts:
         raise _fail("no messages to time")
     with err.status("Loading two fresh encoders (decider and baseline)…"):
-        decider, baseline = bm.fresh_pair()
+        decider, baseline = bm.learned_pair() if learned else bm.fresh_pair()
     with _progress() as bar:
         task = bar.add_task("Timing", total=3 * len(texts))
         result = bm.run_benchmark(texts, decider, baseline, progress=lambda: bar.advance(task))

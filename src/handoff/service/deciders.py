@@ -1,6 +1,7 @@
 """The decider as the service is configured, as one `Decider`: for `handoff eval` and `bench`.
 
-Without an LLM it is the local decider. With one, it decides like a conversation turn does:
+Without an LLM it is the local decider (`HANDOFF_DECIDER`: the rules or the learned model).
+With one, it decides like a conversation turn does:
 the model is offered the escalate action as a tool, and the local signals stay on as the
 safety net (`decide.llm.combine`); a model error falls back to the local decision.
 """
@@ -10,10 +11,10 @@ from __future__ import annotations
 import asyncio
 
 from handoff.agent.llm import LLMAgent, LLMUnavailable
-from handoff.decide import Decider, Encoder, LocalDecider
+from handoff.decide import Decider, Encoder
 from handoff.decide.llm import combine
 from handoff.domain import Decision, DecisionContext
-from handoff.service.runtime import llm_agent
+from handoff.service.runtime import llm_agent, local_decider
 from handoff.settings import Settings
 
 
@@ -52,7 +53,7 @@ class ModelDecider:
 
 def configured_decider(settings: Settings, encoder: Encoder, *, use_llm: bool | None) -> Decider:
     """Return the decider the settings describe; `use_llm` None means "when configured"."""
-    local = LocalDecider(encoder)
+    local = local_decider(settings, encoder)
     llm = llm_agent(settings) if use_llm is not False else None
     if use_llm and llm is None:
         raise ValueError("no LLM is configured: set HANDOFF_LLM_BASE_URL and HANDOFF_LLM_MODEL")

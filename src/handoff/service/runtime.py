@@ -65,7 +65,7 @@ class Handoff:
     @property
     def decider(self) -> Decider:
         if self._decider is None:
-            self._decider = LocalDecider(self.encoder)
+            self._decider = local_decider(self.settings, self.encoder)
         return self._decider
 
     @property
@@ -105,6 +105,17 @@ class Handoff:
         if self._llm is not None:
             await self._llm.aclose()
         await self.db.dispose()
+
+
+def local_decider(settings: Settings, encoder: Encoder) -> Decider:
+    """The decider `HANDOFF_DECIDER` names; `encoder` is the rules' (MiniLM) one."""
+    rules = LocalDecider(encoder)
+    if settings.decider == "rules":
+        return rules
+    from handoff.decide.encoder import get_e5_encoder
+    from handoff.decide.learned import LearnedDecider, shipped_model
+
+    return LearnedDecider(get_e5_encoder(), shipped_model(), rules)
 
 
 def llm_agent(settings: Settings) -> LLMAgent | None:

@@ -1,0 +1,207 @@
+"""The opt-in learned decider: multilingual e5 embeddings and a calibrated logistic head.
+
+`HANDOFF_DECIDER=learned` selects it. The model (`models/escalation-v1.npz` + `.json`) is built
+by `handoff train` from `corpus/escalation/train` (see `decide/training.py`):
+
+- input: the message's e5 embedding plus two cosines, the message vs earlier user turns (the
+  user asks again) and the last assistant turn vs earlier ones (the assistant loops);
+- head: standardisation + a multinomial logistic regression over five classes, softmax at one
+  temperature fitted on out-of-fold logits;
+- escalate when P(no_escalation) falls below the threshold chosen on train (cross-validated by
+  language) so that at most 1% of routine training messages escalate.
+
+What stays rule-based: an explicit request for a person always escalates (the regex signal,
+as in `LocalDecider`); the admin's trigger examples and `when_to_use` keep working through
+the rules decider's check of them; a run of low-confidence answers (the model does not see
+answer confidence) escalates as before. Of the action's threshold overrides, only those of
+these rules apply (trigger, when_to_use, low_confidence*); the topic and repeat overrides and
+custom sensitive topics are the rules decider's knobs and do not move this model.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+
+from handoff.decide.encoder import E5_ENCODER_ID, Encoder, Vector
+from handoff.decide.policy import REASON_PRIORITY, LocalDecider
+from handoff.decide.signals import FIRE_SCORE, explicit_request, low_confidence
+from handoff.domain import Decision, DecisionContext, Evidence, Message, Reason, Role
+
+# The corpus's labels, in the order of the head's outputs.
+CLASSES: tuple[str, ...] = (
+    "explicit_request",
+    "frustration",
+    "repeated_failed",
+    "sensitive_topic",
+    "no_escalation",
+)
+NO_ESCALATION = CLASSES.index("no_escalation")
+REASON_OF: dict[str, Reason] = {
+    "explicit_request": Reason.EXPLICIT_REQUEST,
+    "frustration": Reason.FRUSTRATION,
+    "repeated_failed": Reason.REPEATED_QUESTION,
+    "sensitive_topic": Reason.SENSITIVE_TOPIC,
+}
+MODEL_NAME = "escalation-v1"
+# A second reason is listed when the model gives it at least this probability.
+SECOND_REASON = 0.25
+NEAREST = 3
+
+FloatArray = npt.NDArray[np.float64]
+
+
+def conversation_cosines(
+    message: Vector, users: Sequence[Vector], assistants: Sequence[Vector]
+) -> tuple[float, float]:
+    """Max cosine of the message to earlier user turns, and of the last assistant turn to the
+    earlier assistant turns (0 when there are none)."""
+    repeat = max((float(u @ message) for u in users), default=0.0)
+    looping = 0.0
+    if len(assistants) >= 2:
+        looping = max(float(a @ assistants[-1]) for a in assistants[:-1])
+    return repeat, looping
+
+
+def feature_row(
+    encoder: Encoder, text: str, user_turns: Sequence[str], assistant_turns: Sequence[str]
+) -> Vector:
+    """The head's input for one message: its embedding and the two conversation cosines."""
+    rows = encoder.encode([text, *user_turns, *assistant_turns])
+    users = list(rows[1 : 1 + len(user_turns)])
+    assistants = list(rows[1 + len(user_turns) :])
+    cosines = conversation_cosines(rows[0], users, assistants)
+    return np.concatenate([rows[0], np.asarray(cosines, dtype=np.float32)])
+
+
+@dataclass(frozen=True)
+class LearnedModel:
+    """The trained head, its calibration and decision threshold, and the training examples."""
+
+    mean: FloatArray
+    scale: FloatArray
+    coef: FloatArray
+    intercept: FloatArray
+    temperature: float
+    threshold: float
+    # Unit e5 rows of the training messages (float16), their texts and class indices: evidence.
+    examples: npt.NDArray[np.float16]
+    example_texts: tuple[str, ...]
+    example_classes: npt.NDArray[np.int8]
+    meta: dict[str, object]
+
+    def probabilities(self, features: Vector) -> FloatArray:
+        """Calibrated class probabilities, in `CLASSES` order."""
+        z = (features.astype(np.float64) - self.mean) / self.scale
+        logits = (self.coef @ z + self.intercept) / self.temperature
+        e = np.exp(logits - logits.max())
+        return e / e.sum()  # type: ignore[no-any-return]
+
+    def nearest(self, message: Vector, cls: int, k: int = NEAREST) -> list[tuple[str, float]]:
+        """The k training messages of class cls closest to the message, with their cosine."""
+        idx = np.flatnonzero(self.example_classes == cls)
+        sims = self.examples[idx].astype(np.float32) @ message
+        best = np.argsort(-sims, kind="stable")[:k]
+        return [(self.example_texts[idx[i]], float(sims[i])) for i in best]
+
+    @classmethod
+    def load(cls, npz: Path, meta_path: Path) -> LearnedModel:
+        meta = json.loads(meta_path.read_text(encoding="utf-8"))
+        if meta["encoder"] != E5_ENCODER_ID or tuple(meta["classes"]) != CLASSES:
+            raise ValueError(f"{meta_path}: built for another encoder or label set")
+        with np.load(npz, allow_pickle=False) as data:
+            return cls(
+                mean=data["mean"],
+                scale=data["scale"],
+                coef=data["coef"],
+                intercept=data["intercept"],
+                temperature=float(meta["temperature"]),
+                threshold=float(meta["threshold"]),
+                examples=data["examples"],
+                example_texts=tuple(str(t) for t in data["example_texts"]),
+                example_classes=data["example_classes"],
+                meta=meta,
+            )
+
+
+def model_paths(directory: Path | None = None) -> tuple[Path, Path]:
+    """The shipped artefact's two files (or those under directory)."""
+    base = directory or Path(str(resources.files("handoff.decide") / "models"))
+    return base / f"{MODEL_NAME}.npz", base / f"{MODEL_NAME}.json"
+
+
+@functools.cache
+def shipped_model() -> LearnedModel:
+    """The model shipped in the package, loaded once."""
+    return LearnedModel.load(*model_paths())
+
+
+class LearnedDecider:
+    """Decide with the learned head; explicit requests and admin triggers as the rules do."""
+
+    def __init__(self, encoder: Encoder, model: LearnedModel, rules: LocalDecider) -> None:
+        self.encoder = encoder
+        self.model = model
+        # Only for the admin's trigger examples and `when_to_use`, with their own encoder.
+        self.rules = rules
+
+    def decide(self, ctx: DecisionContext) -> Decision:
+        """Return whether this message should go to a person, with the evidence."""
+        users, assistants = _turns(ctx.history, Role.USER), _turns(ctx.history, Role.ASSISTANT)
+        features = feature_row(self.encoder, ctx.message, users, assistants)
+        proba = self.model.probabilities(features)
+        learned = self._learned_evidence(features[: self.encoder.dim], proba)
+        rules = [e for e in self._rule_evidence(ctx) if e.score >= FIRE_SCORE]
+        escalate = bool(proba[NO_ESCALATION] < self.model.threshold)
+        chosen = [e for e in learned if e.score >= SECOND_REASON] or learned[:1]
+        fired = rules + (chosen if escalate else [])
+        evidence = tuple(rules + learned)
+        if not fired:
+            return Decision.stay(evidence)
+        # The rules' reasons first (a person was asked for, the admin's trigger), then the
+        # model's by probability.
+        reasons = tuple(dict.fromkeys(e.reason for e in fired))
+        score = max([1.0 - float(proba[NO_ESCALATION]), *(e.score for e in rules)])
+        return Decision(escalate=True, reasons=reasons, score=round(score, 3), evidence=evidence)
+
+    def _rule_evidence(self, ctx: DecisionContext) -> list[Evidence]:
+        # The model sees neither the AI's answer confidence nor the admin's configuration, so
+        # these signals stay rule-based, with the action's threshold overrides.
+        t = self.rules.thresholds.overridden(ctx.action.thresholds)
+        found = [
+            explicit_request(ctx.message),
+            self.rules.trigger_evidence(ctx),
+            low_confidence(
+                ctx.answer, ctx.history, threshold=t.low_confidence, run=t.low_confidence_run
+            ),
+        ]
+        return sorted(
+            (e for e in found if e is not None), key=lambda e: REASON_PRIORITY.index(e.reason)
+        )
+
+    def _learned_evidence(self, message: Vector, proba: FloatArray) -> list[Evidence]:
+        """One Evidence per escalation reason, most probable first; the top one names the
+        closest training examples of that reason, so the inbox can show why."""
+        order = sorted(REASON_OF, key=lambda c: -proba[CLASSES.index(c)])
+        evidence = []
+        for rank, name in enumerate(order):
+            p = float(proba[CLASSES.index(name)])
+            detail = f"learned model: P({name}) = {p:.2f}"
+            if rank == 0:
+                near = self.model.nearest(message, CLASSES.index(name))
+                detail += "; closest training examples: " + "; ".join(
+                    f"“{text}” ({sim:.2f})" for text, sim in near
+                )
+            evidence.append(Evidence(REASON_OF[name], round(p, 3), detail))
+        return evidence
+
+
+def _turns(history: Sequence[Message], role: Role) -> list[str]:
+    return [m.text for m in history if m.role == role and m.text]

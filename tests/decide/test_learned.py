@@ -1,0 +1,165 @@
+"""The learned decider (HANDOFF_DECIDER=learned) on messages written here, not from the corpus."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from handoff.decide import Encoder, LocalDecider
+from handoff.decide.encoder import get_e5_encoder
+from handoff.decide.learned import (
+    CLASSES,
+    NO_ESCALATION,
+    LearnedDecider,
+    LearnedModel,
+    feature_row,
+    model_paths,
+    shipped_model,
+)
+from handoff.domain import ActionConfig, Answer, DecisionContext, Message, Reason
+
+ROOT = Path(__file__).resolve().parents[2]
+Convo = Callable[..., list[Message]]
+
+
+@pytest.fixture(scope="module")
+def learned(encoder: Encoder) -> LearnedDecider:
+    return LearnedDecider(get_e5_encoder(), shipped_model(), LocalDecider(encoder))
+
+
+def top_learned_reason(decider: LearnedDecider, text: str, action: ActionConfig) -> Reason:
+    evidence = decider.decide(DecisionContext(text, (), action)).evidence
+    return next(e.reason for e in evidence if e.detail.startswith("learned model"))
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Por favor, quiero hablar con una persona de verdad, no con un robot.",
+        "Können Sie mich bitte mit einem echten Mitarbeiter verbinden?",
+        # No Italian in the request regexes: only the model can catch this one.
+        "Vorrei parlare con un operatore umano, per favore.",
+    ],
+)
+def test_explicit_requests_in_other_languages_escalate_with_that_reason(
+    learned: LearnedDecider, action: ActionConfig, text: str
+) -> None:
+    decision = learned.decide(DecisionContext(text, (), action))
+    assert decision.escalate
+    assert decision.reasons[0] == Reason.EXPLICIT_REQUEST
+    assert top_learned_reason(learned, text, action) == Reason.EXPLICIT_REQUEST
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        # About support, not a request for it; routine how-tos in three languages.
+        "¿Cuál es el horario de atención al cliente los sábados?",
+        "Wie ändere ich meine Lieferadresse?",
+        "Comment est-ce que je télécharge mes factures ?",
+    ],
+)
+def test_routine_questions_stay(learned: LearnedDecider, action: ActionConfig, text: str) -> None:
+    decision = learned.decide(DecisionContext(text, (), action))
+    assert not decision.escalate, decision
+
+
+def test_evidence_names_the_closest_training_examples(
+    learned: LearnedDecider, action: ActionConfig
+) -> None:
+    decision = learned.decide(
+        DecisionContext("Vorrei parlare con un operatore umano, per favore.", (), action)
+    )
+    top = next(e for e in decision.evidence if e.detail.startswith("learned model"))
+    assert top.detail.count("“") == 3  # three examples, each with its similarity
+    assert "closest training examples" in top.detail
+
+
+def test_probabilities_are_calibrated_distributions(
+    learned: LearnedDecider, make_convo: Convo
+) -> None:
+    model = learned.model
+    history = make_convo(("user", "Où est ma commande ?"), ("assistant", "Elle arrive demain."))
+    for text in ("Où est ma commande ???", "Gracias, eso es todo", "Ich will mein Geld zurück"):
+        users = [m.text for m in history if m.role.value == "user"]
+        assistants = [m.text for m in history if m.role.value == "assistant"]
+        proba = model.probabilities(feature_row(learned.encoder, text, users, assistants))
+        assert proba.shape == (len(CLASSES),)
+        assert np.all(proba >= 0)
+        assert proba.sum() == pytest.approx(1.0, abs=1e-9)
+    assert 0 < model.threshold < 1
+    assert model.temperature > 0
+
+
+def test_an_explicit_request_is_honoured_even_when_the_model_says_stay(
+    encoder: Encoder, action: ActionConfig
+) -> None:
+    model = shipped_model()
+    never = dataclasses.replace(model, threshold=0.0)  # the model alone never escalates
+    decider = LearnedDecider(get_e5_encoder(), never, LocalDecider(encoder))
+    decision = decider.decide(DecisionContext("I want to talk to a human", (), action))
+    assert decision.escalate
+    assert decision.reasons == (Reason.EXPLICIT_REQUEST,)
+    assert not decider.decide(DecisionContext("Ich will mein Geld zurück!", (), action)).escalate
+
+
+def test_the_admins_trigger_example_still_escalates(
+    learned: LearnedDecider, action: ActionConfig
+) -> None:
+    text = "can I change the colour of my order before it ships"
+    with_trigger = dataclasses.replace(
+        action, trigger_examples=("I want to change the colour of my order",)
+    )
+    assert not learned.decide(DecisionContext(text, (), action)).escalate
+    decision = learned.decide(DecisionContext(text, (), with_trigger))
+    assert decision.escalate
+    assert Reason.SENSITIVE_TOPIC in decision.reasons
+
+
+def test_handoff_train_rebuilds_the_shipped_model(tmp_path: Path) -> None:
+    """Encoding the 1,701 training messages takes about 75 s on one core."""
+    run = subprocess.run(
+        [sys.executable, "-m", "handoff.cli.main", "train", "--out", str(tmp_path)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert run.returncode == 0, run.stderr
+    shipped_npz, shipped_json = model_paths()
+    built_npz, built_json = model_paths(tmp_path)
+    assert json.loads(built_json.read_text()) == json.loads(shipped_json.read_text())
+    shipped, built = (
+        LearnedModel.load(shipped_npz, shipped_json),
+        LearnedModel.load(built_npz, built_json),
+    )
+    for name in ("mean", "scale", "coef", "intercept"):
+        assert np.allclose(getattr(built, name), getattr(shipped, name), rtol=1e-6, atol=1e-9)
+    assert np.allclose(built.examples, shipped.examples, atol=2e-3)
+    assert built.example_texts == shipped.example_texts
+    assert np.array_equal(built.example_classes, shipped.example_classes)
+    assert shipped.examples.dtype == np.float16
+    assert int((shipped.example_classes == NO_ESCALATION).sum()) > 0
+
+
+def test_a_run_of_unsure_answers_still_escalates(
+    learned: LearnedDecider, action: ActionConfig, make_convo: Convo
+) -> None:
+    history = make_convo(
+        ("user", "¿El vaso VortexPro está libre de BPA?"),
+        ("assistant", "No estoy seguro de eso.", 0.3),
+    )
+    unsure = Answer("No estoy seguro de eso.", confidence=0.31, source=None)
+    ctx = DecisionContext("¿y de qué material es el vaso?", history, action, answer=unsure)
+    decision = learned.decide(ctx)
+    assert decision.escalate
+    assert decision.reasons == (Reason.LOW_CONFIDENCE,)
+    sure = dataclasses.replace(ctx, answer=Answer("Es Tritan.", 0.8, "¿De qué es el vaso?"))
+    assert not learned.decide(sure).escalate
