@@ -303,36 +303,30 @@ async def test_missing_unique_property_is_rejected_not_retried(
 # --- follow-ups ------------------------------------------------------------------------------
 
 
-async def test_follow_up_is_a_customer_note_on_the_ticket(
-    fake: FakeHubSpot, http: httpx.AsyncClient
+@pytest.mark.parametrize(
+    ("text", "paragraph"),
+    [
+        ("Any news? <script>x</script>", "<p>Any news? &lt;script&gt;x&lt;/script&gt;</p>"),
+        # Raw newlines inside one <p> show as one line in HubSpot's note view.
+        (
+            "Order <b>4471</b>\nstill missing",
+            "<p>Order &lt;b&gt;4471&lt;/b&gt;<br>still missing</p>",
+        ),
+    ],
+)
+async def test_follow_up_is_an_escaped_customer_note_on_the_ticket(
+    fake: FakeHubSpot, http: httpx.AsyncClient, text: str, paragraph: str
 ) -> None:
     fake.add_unique_property()
     hubspot = connector(fake, http)
     ref = await hubspot.create_ticket(packet())
-    follow_up = Message(role=Role.USER, text="Any news? <script>x</script>", created_at=T0)
-    await hubspot.add_message(ref, follow_up, ANN)
+    await hubspot.add_message(ref, Message(role=Role.USER, text=text, created_at=T0), ANN)
     [note] = fake.notes.values()
     assert note["properties"]["hs_note_body"] == (
-        "<p><strong>Ann Lee (customer) wrote:</strong></p>"
-        "<p>Any news? &lt;script&gt;x&lt;/script&gt;</p>"
+        "<p><strong>Ann Lee (customer) wrote:</strong></p>" + paragraph
     )
     assert note["properties"]["hs_timestamp"] == "2025-01-01T12:00:00Z"
     assert fake.associated("notes", note["id"], "tickets") == [(ref.id, 228)]
-
-
-async def test_follow_up_keeps_its_line_breaks_escaped(
-    fake: FakeHubSpot, http: httpx.AsyncClient
-) -> None:
-    # Raw newlines inside one <p> show as one line in HubSpot's note view.
-    fake.add_unique_property()
-    hubspot = connector(fake, http)
-    ref = await hubspot.create_ticket(packet())
-    follow_up = Message(role=Role.USER, text="Order <b>4471</b>\nstill missing", created_at=T0)
-    await hubspot.add_message(ref, follow_up, ANN)
-    [note] = fake.notes.values()
-    assert note["properties"]["hs_note_body"].endswith(
-        "<p>Order &lt;b&gt;4471&lt;/b&gt;<br>still missing</p>"
-    )
 
 
 async def test_follow_up_on_a_deleted_ticket_is_rejected(
