@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from handoff.service.errors import NotFound, Unauthorized
-from handoff.service.security import check_password, hash_token, new_token
+from handoff.service.security import check_password, hash_password, hash_token, new_token
 from handoff.store import repositories as repo
 from handoff.store.models import Agent, ApiToken, Conversation, Member
+
+if TYPE_CHECKING:
+    from handoff.service.runtime import Handoff
+
+# What an unknown email's password is checked against (see `login`).
+_STAND_IN_HASH = hash_password("stand-in: no member has this password")
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,12 +81,24 @@ async def ensure_admin_token(session: AsyncSession, configured: str | None) -> s
     return await issue_token(session, None, "bootstrap")
 
 
-async def login(session: AsyncSession, email: str, password: str) -> tuple[Member, str]:
-    """Check a member's password and issue an inbox session token."""
-    member = await repo.member_by_email(session, email)
-    if member is None or not check_password(password, member.password_hash):
+async def login(hf: Handoff, email: str, password: str) -> tuple[Member, str]:
+    """Check a member's password and issue an inbox session token.
+
+    The hash is checked in a worker thread with no transaction open: scrypt takes tens of
+    milliseconds, which on the event loop would stall every other request. An unknown email
+    is checked against a stand-in hash, so the time taken does not tell which emails exist.
+    """
+    async with hf.reading() as session:
+        found = await repo.member_by_email(session, email)
+        member_id, stored = (found.id, found.password_hash) if found else (None, None)
+    matches = await asyncio.to_thread(check_password, password, stored or _STAND_IN_HASH)
+    if member_id is None or stored is None or not matches:
         raise Unauthorized("wrong email or password")
-    return member, await issue_token(session, member, "inbox login")
+    async with hf.transaction() as session:
+        member = await session.get(Member, member_id)
+        if member is None:  # removed in between
+            raise Unauthorized("wrong email or password")
+        return member, await issue_token(session, member, "inbox login")
 
 
 async def visitor_conversation(

@@ -29,9 +29,8 @@ def _me(principal: Principal) -> dict[str, Any]:
 @router.post("/auth/login", dependencies=[Depends(per_address(LOGINS_PER_IP))])
 async def login_member(body: LoginIn, hf: HandoffDep) -> dict[str, Any]:
     """Exchange a member's email and password for an inbox token."""
-    async with hf.transaction() as session:
-        member, token = await login(session, str(body.email), body.password)
-        return {"token": token, "member": member_json(member)}
+    member, token = await login(hf, str(body.email), body.password)
+    return {"token": token, "member": member_json(member)}
 
 
 @router.get("/me")
