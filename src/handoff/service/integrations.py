@@ -404,7 +404,7 @@ async def receive_webhook(
     When the connector could read only part of the batch, the rest is applied, then a 503
     asks the platform to redeliver it; the events applied now are skipped then, by their ids.
     """
-    async with hf.transaction() as session:
+    async with hf.reading() as session:
         integration = await session.get(Integration, integration_id)
         if integration is None or integration.platform == NATIVE:
             raise NotFound("integration not found")
