@@ -1,7 +1,7 @@
 """`handoff eval` and `handoff bench decide`: measure the escalation decider.
 
-The logic lives in `handoff.decide.evaluation` and `handoff.decide.benchmark`; this module reads
-options, shows progress on stderr and renders Rich tables (stdout) or JSON.
+The logic lives in `handoff.evaluation.metrics` and `handoff.evaluation.benchmark`; this module
+reads options, shows progress on stderr and renders Rich tables (stdout) or JSON.
 """
 
 from __future__ import annotations
@@ -21,8 +21,8 @@ from rich.table import Table
 from rich.text import Text
 
 if TYPE_CHECKING:
-    from handoff.decide.benchmark import BenchResult, Latency
-    from handoff.decide.evaluation import (
+    from handoff.evaluation.benchmark import BenchResult, Latency
+    from handoff.evaluation.metrics import (
         BlockMetrics,
         Errors,
         EvalReport,
@@ -126,8 +126,8 @@ def eval_command(
     ),
 ) -> None:
     """Measure the escalation decider on labelled messages and conversations."""
-    from handoff.decide import evaluation as ev
     from handoff.decide import get_encoder
+    from handoff.evaluation import metrics as ev
     from handoff.service.deciders import ModelDecider, configured_decider
     from handoff.settings import Settings
 
@@ -498,8 +498,8 @@ def bench_decide_command(
     ),
 ) -> None:
     """Time the decider on one core beside a keyword regex and one raw encoder pass."""
-    from handoff.decide import benchmark as bm
-    from handoff.decide.evaluation import EvalDataError
+    from handoff.evaluation import benchmark as bm
+    from handoff.evaluation.metrics import EvalDataError
 
     _quiet()
     try:

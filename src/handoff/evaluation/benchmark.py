@@ -31,9 +31,9 @@ from pathlib import Path
 import numpy as np
 
 from handoff.decide.encoder import Encoder
-from handoff.decide.evaluation import DEFAULT_ACTION, read_messages
 from handoff.decide.policy import Decider, LocalDecider
 from handoff.domain import ActionConfig, DecisionContext
+from handoff.evaluation.metrics import DEFAULT_ACTION, read_messages
 
 KEYWORD = re.compile(r"\b(human|agent|person|representative|operator|someone|manager)\b", re.I)
 

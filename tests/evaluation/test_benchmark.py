@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from handoff.decide import Encoder
-from handoff.decide.benchmark import (
+from handoff.domain import Decision, DecisionContext
+from handoff.evaluation.benchmark import (
     BUILTIN_MESSAGES,
     WARMUP_TEXTS,
     bench_texts,
@@ -17,7 +18,6 @@ from handoff.decide.benchmark import (
     one_core,
     run_benchmark,
 )
-from handoff.domain import Decision, DecisionContext
 
 
 class CountingDecider:

@@ -9,7 +9,8 @@ from typing import Any
 
 import pytest
 
-from handoff.decide.evaluation import (
+from handoff.domain import Decision, DecisionContext, Evidence, Reason, Role
+from handoff.evaluation.metrics import (
     EvalDataError,
     LabelledMessage,
     evaluate,
@@ -18,7 +19,6 @@ from handoff.decide.evaluation import (
     read_scenarios,
     sample_messages,
 )
-from handoff.domain import Decision, DecisionContext, Evidence, Reason, Role
 
 HEADER = [
     "source",
