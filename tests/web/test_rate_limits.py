@@ -6,6 +6,7 @@ local proxy), so each test counts as its own client address; one trusts no heade
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 import time
 from collections.abc import Iterator
@@ -15,6 +16,7 @@ import httpx
 import pytest
 from pydantic import ValidationError
 
+from handoff.service.ratelimit import LOGINS_PER_IP, RateLimits, TooManyRequests
 from handoff.settings import Settings
 from handoff.web.ratelimit import client_address
 from tests.conftest import Server, require_postgres, start_server, stop_server
@@ -342,3 +344,13 @@ def test_a_mistyped_limit_stops_the_start(value: str) -> None:
 
 def test_an_empty_limit_is_no_limit() -> None:
     assert Settings(rate_limit_messages_per_ip="").rate_limit_messages_per_ip == ""
+
+
+async def test_a_request_one_window_refuses_uses_up_no_other_window() -> None:
+    limits = RateLimits({LOGINS_PER_IP: "3/minute;1/second"})
+    await limits.hit(LOGINS_PER_IP, "198.51.100.7")
+    with pytest.raises(TooManyRequests):  # the second within the second
+        await limits.hit(LOGINS_PER_IP, "198.51.100.7")
+    for _ in range(2):  # the refused one took none of the three a minute allows
+        await asyncio.sleep(1.05)
+        await limits.hit(LOGINS_PER_IP, "198.51.100.7")

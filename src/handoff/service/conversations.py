@@ -10,7 +10,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-import structlog
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from handoff import domain
@@ -85,8 +84,6 @@ DECLINE = re.compile(
 
 # Asking for an email more often than this becomes nagging: escalate without one.
 MAX_EMAIL_PROMPTS = 2
-
-log = structlog.get_logger(__name__)
 
 
 async def start_conversation(

@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass
+from typing import NoReturn
 
 from limits import RateLimitItem, parse_many
 from limits.aio.storage import MemoryStorage
@@ -93,9 +94,18 @@ class RateLimits:
         A refused request is not counted, so a client that keeps trying is let in as soon
         as its oldest request leaves the window.
         """
-        for window in self._windows[limit]:
+        windows = self._windows[limit]
+        # Every window is tested before any is counted: a request one window refuses must not
+        # use up another's allowance ("10/second;500/hour").
+        for window in windows:
+            if not await self._limiter.test(window, limit.name, key):
+                await self._refuse(limit, window, key)
+        for window in windows:
             if not await self._limiter.hit(window, limit.name, key):
-                REQUESTS_LIMITED.labels(limit=limit.name).inc()
-                stats = await self._limiter.get_window_stats(window, limit.name, key)
-                wait = max(1, math.ceil(stats.reset_time - time.time()))
-                raise TooManyRequests(limit, window, wait)
+                await self._refuse(limit, window, key)  # a concurrent request took the last slot
+
+    async def _refuse(self, limit: Limit, window: RateLimitItem, key: str) -> NoReturn:
+        REQUESTS_LIMITED.labels(limit=limit.name).inc()
+        stats = await self._limiter.get_window_stats(window, limit.name, key)
+        wait = max(1, math.ceil(stats.reset_time - time.time()))
+        raise TooManyRequests(limit, window, wait)
