@@ -168,7 +168,7 @@ def test_eval_runs_the_configured_llm_with_the_local_safety_net(tmp_path: Path) 
         requests = len(fake.chat_requests)
     assert done.returncode == 0, done.stderr
     report = json.loads(done.stdout)
-    assert report["meta"]["decider"] == "ModelDecider"
+    assert report["meta"]["decider"] == "LocalDecider + LLM"
     assert requests == 3  # one model call per decision
     assert report["false_escalation_rate"] == 0.5  # the tool call on the weather question
     assert report["reasons"]["explicit_request"]["recall"] == 1.0  # the safety net held
@@ -270,3 +270,32 @@ def test_eval_names_a_missing_corpus_folder(tmp_path: Path) -> None:
     done = run_cli("eval", "--corpus", str(tmp_path / "nowhere"))
     assert done.returncode == 2
     assert "nowhere: not a directory" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_loso_needs_the_messages_to_score(tmp_path: Path) -> None:
+    scenarios = tmp_path / "s.jsonl"
+    scenarios.write_text(json.dumps(SCENARIOS[0]) + "\n", encoding="utf-8")
+    done = run_cli("eval", "--scenarios", str(scenarios), "--loso")
+    assert done.returncode == 2
+    assert "--loso needs --messages" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_eval_grounds_the_llm_on_the_knowledge_base_as_a_turn_does(tmp_path: Path) -> None:
+    rows = [("bitext_20k", "how can I reset my password?", "no_escalation", 0, "")]
+    messages = write_messages(tmp_path / "faq.csv", rows)
+    with FakeOpenAI() as fake:
+        done = run_cli(
+            "eval",
+            "--messages",
+            str(messages),
+            "--decider",
+            "llm",
+            HANDOFF_LLM_BASE_URL=fake.base_url,
+            HANDOFF_LLM_MODEL="fake-model",
+            HANDOFF_LLM_API_KEY=fake.api_key,
+        )
+        prompt = json.dumps(fake.chat_requests)
+    assert done.returncode == 0, done.stderr
+    # The demo agent's FAQ entry on passwords reached the model, as in a live conversation.
+    assert "Forgot password" in prompt

@@ -19,8 +19,8 @@ from handoff.decide.learned import (
     NO_ESCALATION,
     LearnedDecider,
     LearnedModel,
-    feature_row,
     model_paths,
+    neighbour_features,
     shipped_model,
 )
 from handoff.domain import ActionConfig, Answer, DecisionContext, Message, Reason
@@ -90,7 +90,7 @@ def test_probabilities_are_calibrated_distributions(
     for text in ("Où est ma commande ???", "Gracias, eso es todo", "Ich will mein Geld zurück"):
         users = [m.text for m in history if m.role.value == "user"]
         assistants = [m.text for m in history if m.role.value == "assistant"]
-        proba = model.probabilities(feature_row(learned.encoder, text, users, assistants))
+        proba = model.probabilities(model.features(learned.encoder, text, users, assistants))
         assert proba.shape == (len(CLASSES),)
         assert np.all(proba >= 0)
         assert proba.sum() == pytest.approx(1.0, abs=1e-9)
@@ -145,7 +145,8 @@ def test_handoff_train_rebuilds_the_shipped_model(tmp_path: Path) -> None:
     assert np.allclose(built.examples, shipped.examples, atol=2e-3)
     assert built.example_texts == shipped.example_texts
     assert np.array_equal(built.example_classes, shipped.example_classes)
-    assert shipped.examples.dtype == np.float16
+    with np.load(shipped_npz) as stored:
+        assert stored["examples"].dtype == np.float16
     assert int((shipped.example_classes == NO_ESCALATION).sum()) > 0
 
 
@@ -163,3 +164,27 @@ def test_a_run_of_unsure_answers_still_escalates(
     assert decision.reasons == (Reason.LOW_CONFIDENCE,)
     sure = dataclasses.replace(ctx, answer=Answer("Es Tritan.", 0.8, "¿De qué es el vaso?"))
     assert not learned.decide(sure).escalate
+
+
+def test_neighbour_features_take_each_class_closest_examples() -> None:
+    examples = np.eye(6, dtype=np.float32)[:5]  # one example per class, orthogonal
+    classes = np.arange(5, dtype=np.int8)
+    query = np.zeros((1, 6), dtype=np.float32)
+    query[0, 1] = 1.0  # the frustration example itself
+    near = neighbour_features(examples, classes, query)[0]
+    # Per class: the closest cosine, then the mean of the closest few (one example each here).
+    assert near.tolist() == [0.0, 0.0, 1.0, 1.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0]
+    itself = neighbour_features(examples, classes, examples, skip_self=True)
+    assert (itself <= 0.0).all()  # no row is its own neighbour
+
+
+def test_decisions_carry_calibrated_probabilities(
+    learned: LearnedDecider, action: ActionConfig
+) -> None:
+    for text in ("Where can I see my invoices?", "Hai sbagliato l'importo due volte, basta!"):
+        decision = learned.decide(DecisionContext(text, (), action))
+        probabilities = dict(decision.probabilities)
+        assert set(probabilities) == set(CLASSES)
+        assert abs(sum(probabilities.values()) - 1.0) < 1e-3
+        escalates = probabilities["no_escalation"] < learned.model.threshold
+        assert decision.escalate == escalates

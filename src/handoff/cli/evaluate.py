@@ -29,6 +29,7 @@ if TYPE_CHECKING:
         LabelledMessage,
         MessageError,
         Rate,
+        Reliability,
         Scenario,
         ScenarioMetrics,
     )
@@ -117,6 +118,15 @@ def eval_command(
         help="A sample of N messages, stratified by source, reason and ambiguity.",
     ),
     seed: int = typer.Option(0, "--seed", metavar="S", help="Seed of --sample."),
+    loso: bool = typer.Option(
+        False,
+        "--loso",
+        help="Leave one source out (with --messages): refit the learned decider without each "
+        "source's sample and score that source, beside the in-sample model's figures.",
+    ),
+    train_root: Path = typer.Option(
+        Path("corpus/escalation"), "--train", metavar="DIR", help="The corpus --loso refits on."
+    ),
     decider_kind: str = typer.Option(
         "auto",
         "--decider",
@@ -128,7 +138,7 @@ def eval_command(
     """Measure the escalation decider on labelled messages and conversations."""
     from handoff.decide import get_encoder
     from handoff.evaluation import metrics as ev
-    from handoff.service.deciders import ModelDecider, configured_decider
+    from handoff.service.deciders import configured_decider
     from handoff.settings import Settings
 
     if messages is None and scenarios is None and corpus is None:
@@ -162,6 +172,11 @@ def eval_command(
 
     if decider_kind not in ("auto", "local", "learned", "llm"):
         raise _fail(f"--decider {decider_kind}: choose auto, local, learned or llm")
+    if loso:
+        if messages is None:
+            raise _fail("--loso needs --messages PATH (the rows of each source to score)")
+        _leave_one_source_out(train_root, rows)
+        return
     settings = Settings()
     if decider_kind in ("local", "learned"):
         # The same factory as the live service, with HANDOFF_DECIDER set by the flag.
@@ -191,7 +206,6 @@ def eval_command(
         "limit": limit,
         "sample": sample,
         "seed": seed if sample is not None else None,
-        "decider": type(decider).__name__,
     }
     if decider_kind == "learned":
         from handoff.decide.learned import shipped_model
@@ -199,9 +213,10 @@ def eval_command(
         meta["learned_threshold"] = shipped_model().threshold
     if corpus is not None:
         meta["corpus_path"] = str(corpus)
-    if isinstance(decider, ModelDecider):
+    if decider.llm is not None:
         meta["model_fallbacks"] = decider.fallbacks
-        decider.close()
+    meta["decider"] = type(decider.local).__name__ + (" + LLM" if decider.llm else "")
+    decider.close()
     report.meta.update(meta)
 
     out = Console(emoji=False) if json_out != "-" else err
@@ -216,6 +231,73 @@ def eval_command(
             except OSError as e:
                 raise _fail(f"--json {json_out}: cannot write: {e.strerror or e}") from None
             err.print(Text(f"Metrics written to {json_out}"))
+
+
+def _reliability_table(rel: Reliability) -> Table:
+    t = _table("Reliability of P(escalate), headline rows")
+    for name in ("P(escalate)", "rows", "mean predicted", "escalated"):
+        t.add_column(name, justify="right")
+    for b in rel.bins:
+        if b.n:
+            t.add_row(f"{b.low:.1f}–{b.high:.1f}", str(b.n), _f(b.mean_predicted), _f(b.observed))
+    per_label = " · ".join(f"{label} {value:.3f}" for label, value in rel.label_ece.items())
+    t.caption = (
+        f"expected calibration error: P(escalate) {rel.ece:.3f}; each label's probability: "
+        f"{per_label}"
+    )
+    return t
+
+
+def _leave_one_source_out(train_root: Path, rows: list[LabelledMessage]) -> None:
+    from handoff.decide import get_encoder
+    from handoff.decide.encoder import get_e5_encoder
+    from handoff.decide.policy import LocalDecider
+    from handoff.decide.training import read_corpus
+    from handoff.evaluation.loso import fold_sources, leave_one_source_out
+
+    try:
+        training = len(read_corpus(train_root).rows)
+    except (OSError, ValueError, KeyError) as e:
+        raise _fail(f"--train {train_root}: {e}") from None
+    with err.status("Loading the encoders…"):
+        e5, rules = get_e5_encoder(), LocalDecider(get_encoder())
+    scored = sum(not r.ambiguous for r in rows) * 2
+    with _progress() as bar:
+        task = bar.add_task("Refitting and deciding", total=training + scored)
+        try:
+            folds = leave_one_source_out(
+                train_root, rows, e5, rules, progress=lambda k: bar.advance(task, k)
+            )
+        except ValueError as e:
+            raise _fail(str(e)) from None
+    t = _table(f"Leave one source out ({', '.join(fold_sources(rows))}), ambiguous=0")
+    for name in ("source", "fitted on it", "rows", "esc P", "esc R", "esc F1", "false esc"):
+        t.add_column(name, justify="left" if name == "source" else "right")
+    t.add_column("macro F1", justify="right")
+    for fold in folds:
+        for seen, m in (("yes", fold.in_sample), ("no", fold.left_out)):
+            e = m.escalate
+            t.add_row(
+                fold.source if seen == "yes" else "",
+                seen,
+                str(m.n),
+                _f(e.precision),
+                _f(e.recall),
+                _f(e.f1),
+                _pct(m.false_escalation_rate),
+                _f(_macro_f1(m)),
+            )
+    t.caption = (
+        "fitted on it — yes: the model fitted on every training row, this source's sample "
+        "included (in-sample); no: refitted without it. macro F1: mean F1 of the reasons the "
+        "source has."
+    )
+    Console(emoji=False).print(t)
+
+
+def _macro_f1(m: BlockMetrics) -> float | None:
+    values = [prf.f1 for prf in m.reasons.values() if prf.support and prf.f1 is not None]
+    return sum(values) / len(values) if values else None
 
 
 def render_report(report: EvalReport, console: Console) -> None:
@@ -239,6 +321,8 @@ def render_report(report: EvalReport, console: Console) -> None:
         console.print(_scenario_table(report.scenarios))
         if report.scenarios_by_lang:
             console.print(_lang_scenario_table(report.scenarios, report.scenarios_by_lang))
+    if report.reliability is not None:
+        console.print(_reliability_table(report.reliability))
     t = report.timing
     console.print(
         f"{t.decisions} decisions in {t.seconds:.1f} s of decide calls: "

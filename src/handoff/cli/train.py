@@ -11,31 +11,32 @@ from handoff.cli.evaluate import _fail, _progress, _quiet, err
 
 def train_command(
     corpus: Path = typer.Option(
-        Path("corpus/escalation/train"),
+        Path("corpus/escalation"),
         "--corpus",
-        help="Folder of <lang>.jsonl training messages (never the held-out set).",
+        help="Corpus root: its train/ (messages and conversations per language) and "
+        "public/intents.jsonl are fitted on; heldout/ is never read.",
     ),
     out: Path | None = typer.Option(
-        None, "--out", help="Folder to write escalation-v1.npz/.json to (default: the package's)."
+        None, "--out", help="Folder to write escalation-v2.npz/.json to (default: the package's)."
     ),
 ) -> None:
     """Rebuild the learned decider (HANDOFF_DECIDER=learned) deterministically."""
     from handoff.decide.encoder import E5Encoder
     from handoff.decide.learned import model_paths
-    from handoff.decide.training import count_messages, fit_model, read_training_set, save_model
+    from handoff.decide.training import encode, fit_model, read_corpus, save_model
 
     _quiet()
     if not corpus.is_dir():
         raise _fail(f"--corpus {corpus}: no such directory")
     try:
-        total = count_messages(corpus)
-    except FileNotFoundError as e:
-        raise _fail(str(e)) from None
+        training = read_corpus(corpus)
+    except (FileNotFoundError, ValueError, KeyError) as e:
+        raise _fail(f"{corpus}: {e}") from None
     with err.status("Loading the multilingual encoder…"):
         encoder = E5Encoder()
     with _progress() as bar:
-        task = bar.add_task("Encoding", total=total)
-        data = read_training_set(corpus, encoder, progress=lambda k: bar.advance(task, k))
+        task = bar.add_task("Encoding", total=len(training.rows))
+        data = encode(training, encoder, progress=lambda k: bar.advance(task, k))
     with err.status("Fitting the head, its temperature and threshold…"):
         model = fit_model(data)
     npz, meta = model_paths(out)

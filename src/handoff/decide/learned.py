@@ -1,10 +1,12 @@
 """The opt-in learned decider: multilingual e5 embeddings and a calibrated logistic head.
 
-`HANDOFF_DECIDER=learned` selects it. The model (`models/escalation-v1.npz` + `.json`) is built
+`HANDOFF_DECIDER=learned` selects it. The model (`models/escalation-v2.npz` + `.json`) is built
 by `handoff train` from `corpus/escalation/train` (see `decide/training.py`):
 
 - input: the message's e5 embedding plus two cosines, the message vs earlier user turns (the
-  user asks again) and the last assistant turn vs earlier ones (the assistant loops);
+  user asks again) and the last assistant turn vs earlier ones (the assistant loops), plus its
+  similarity to the closest training examples of each class (the same neighbours the inbox
+  shows as evidence);
 - head: standardisation + a multinomial logistic regression over five classes, softmax at one
   temperature fitted on out-of-fold logits;
 - escalate when P(no_escalation) falls below the threshold chosen on train (cross-validated by
@@ -50,34 +52,80 @@ REASON_OF: dict[str, Reason] = {
     "repeated_failed": Reason.REPEATED_QUESTION,
     "sensitive_topic": Reason.SENSITIVE_TOPIC,
 }
-MODEL_NAME = "escalation-v1"
+MODEL_NAME = "escalation-v2"
 # A second reason is listed when the model gives it at least this probability.
 SECOND_REASON = 0.25
 NEAREST = 3
+# Neighbour features: the mean of the K closest training examples' cosines in each class.
+K_NEIGHBOURS = 5
 
 FloatArray = npt.NDArray[np.float64]
+UnitRows = npt.NDArray[np.float32]
+
+
+def neighbour_features(
+    examples: UnitRows, classes: npt.NDArray[np.int8], queries: UnitRows, *, skip_self: bool = False
+) -> FloatArray:
+    """For each query, per class: the closest example's cosine and the mean of the K closest.
+
+    With `skip_self` the queries are the examples themselves (training), and a row does not
+    count as its own neighbour.
+    """
+    sims = queries @ examples.T
+    if skip_self:
+        np.fill_diagonal(sims, -1.0)
+    columns = []
+    for cls in range(len(CLASSES)):
+        if not (classes == cls).any():  # a class a fold lacks: no similarity at all
+            columns += [np.zeros(len(queries))] * 2
+            continue
+        top = -np.sort(-sims[:, classes == cls], axis=1)[:, :K_NEIGHBOURS]
+        columns += [top[:, 0], top.mean(axis=1)]
+    return np.stack(columns, axis=1).astype(np.float64)
+
+
+def unit_rows(embeddings: npt.NDArray[np.floating]) -> UnitRows:
+    """L2-normalised rows as stored in the model (float16 precision, float32 to compute)."""
+    unit = embeddings / np.linalg.norm(embeddings, axis=1, keepdims=True)
+    rows: UnitRows = unit.astype(np.float16).astype(np.float32)
+    return rows
 
 
 def conversation_cosines(
-    message: Vector, users: Sequence[Vector], assistants: Sequence[Vector]
-) -> tuple[float, float]:
-    """Max cosine of the message to earlier user turns, and of the last assistant turn to the
-    earlier assistant turns (0 when there are none)."""
+    message: Vector, users: Sequence[Vector], assistants: Sequence[Vector], fallbacks: UnitRows
+) -> tuple[float, ...]:
+    """The conversation's shape, in `CONVERSATION_FEATURES` numbers (0 when a turn is absent):
+
+    - the message's max cosine to earlier user turns (the user asks again);
+    - the last assistant turn's max cosine to earlier ones (the assistant loops);
+    - the last and the second-to-last assistant turns' max cosine to the fallback answers of
+      the training conversations ("I'm not sure", "no tengo esa información"): a run of them.
+    """
     repeat = max((float(u @ message) for u in users), default=0.0)
     looping = 0.0
     if len(assistants) >= 2:
         looping = max(float(a @ assistants[-1]) for a in assistants[:-1])
-    return repeat, looping
+    unsure = [float((fallbacks @ a).max()) if len(fallbacks) else 0.0 for a in assistants[-2:]]
+    unsure = [0.0] * (2 - len(unsure)) + unsure
+    return repeat, looping, unsure[1], unsure[0]
+
+
+CONVERSATION_FEATURES = 4
 
 
 def feature_row(
-    encoder: Encoder, text: str, user_turns: Sequence[str], assistant_turns: Sequence[str]
+    encoder: Encoder,
+    text: str,
+    user_turns: Sequence[str],
+    assistant_turns: Sequence[str],
+    fallbacks: UnitRows,
 ) -> Vector:
-    """The head's input for one message: its embedding and the two conversation cosines."""
+    """The head's input for one message before its neighbours: its embedding and the
+    conversation's shape (`conversation_cosines`)."""
     rows = encoder.encode([text, *user_turns, *assistant_turns])
     users = list(rows[1 : 1 + len(user_turns)])
     assistants = list(rows[1 + len(user_turns) :])
-    cosines = conversation_cosines(rows[0], users, assistants)
+    cosines = conversation_cosines(rows[0], users, assistants, fallbacks)
     return np.concatenate([rows[0], np.asarray(cosines, dtype=np.float32)])
 
 
@@ -91,15 +139,28 @@ class LearnedModel:
     intercept: FloatArray
     temperature: float
     threshold: float
-    # Unit e5 rows of the training messages (float16), their texts and class indices: evidence.
-    examples: npt.NDArray[np.float16]
+    # Unit e5 rows of the training messages (stored as float16), their texts and class indices:
+    # the neighbour features and the evidence.
+    examples: UnitRows
     example_texts: tuple[str, ...]
     example_classes: npt.NDArray[np.int8]
+    # The assistant's fallback answers in the training conversations (unit e5 rows, texts).
+    fallbacks: UnitRows
+    fallback_texts: tuple[str, ...]
     meta: dict[str, object]
 
-    def probabilities(self, features: Vector) -> FloatArray:
-        """Calibrated class probabilities, in `CLASSES` order."""
-        z = (features.astype(np.float64) - self.mean) / self.scale
+    def features(
+        self, encoder: Encoder, text: str, users: Sequence[str], assistants: Sequence[str]
+    ) -> Vector:
+        """`feature_row` with this model's fallback answers."""
+        return feature_row(encoder, text, users, assistants, self.fallbacks)
+
+    def probabilities(self, base: Vector) -> FloatArray:
+        """Calibrated class probabilities, in `CLASSES` order, from `feature_row`'s output."""
+        message = base[None, : self.examples.shape[1]]
+        near = neighbour_features(self.examples, self.example_classes, message)[0]
+        features = np.concatenate([base.astype(np.float64), near])
+        z = (features - self.mean) / self.scale
         logits = (self.coef @ z + self.intercept) / self.temperature
         e = np.exp(logits - logits.max())
         return e / e.sum()  # type: ignore[no-any-return]
@@ -107,7 +168,7 @@ class LearnedModel:
     def nearest(self, message: Vector, cls: int, k: int = NEAREST) -> list[tuple[str, float]]:
         """The k training messages of class cls closest to the message, with their cosine."""
         idx = np.flatnonzero(self.example_classes == cls)
-        sims = self.examples[idx].astype(np.float32) @ message
+        sims = self.examples[idx] @ message
         best = np.argsort(-sims, kind="stable")[:k]
         return [(self.example_texts[idx[i]], float(sims[i])) for i in best]
 
@@ -124,9 +185,11 @@ class LearnedModel:
                 intercept=data["intercept"],
                 temperature=float(meta["temperature"]),
                 threshold=float(meta["threshold"]),
-                examples=data["examples"],
+                examples=data["examples"].astype(np.float32),
                 example_texts=tuple(str(t) for t in data["example_texts"]),
                 example_classes=data["example_classes"],
+                fallbacks=data["fallbacks"].astype(np.float32),
+                fallback_texts=tuple(str(t) for t in data["fallback_texts"]),
                 meta=meta,
             )
 
@@ -155,7 +218,7 @@ class LearnedDecider:
     def decide(self, ctx: DecisionContext) -> Decision:
         """Return whether this message should go to a person, with the evidence."""
         users, assistants = _turns(ctx.history, Role.USER), _turns(ctx.history, Role.ASSISTANT)
-        features = feature_row(self.encoder, ctx.message, users, assistants)
+        features = self.model.features(self.encoder, ctx.message, users, assistants)
         proba = self.model.probabilities(features)
         learned = self._learned_evidence(features[: self.encoder.dim], proba)
         rules = [e for e in self._rule_evidence(ctx) if e.score >= FIRE_SCORE]
@@ -163,13 +226,20 @@ class LearnedDecider:
         chosen = [e for e in learned if e.score >= SECOND_REASON] or learned[:1]
         fired = rules + (chosen if escalate else [])
         evidence = tuple(rules + learned)
+        probabilities = tuple((c, round(float(p), 4)) for c, p in zip(CLASSES, proba, strict=True))
         if not fired:
-            return Decision.stay(evidence)
+            return Decision.stay(evidence, probabilities)
         # The rules' reasons first (a person was asked for, the admin's trigger), then the
         # model's by probability.
         reasons = tuple(dict.fromkeys(e.reason for e in fired))
         score = max([1.0 - float(proba[NO_ESCALATION]), *(e.score for e in rules)])
-        return Decision(escalate=True, reasons=reasons, score=round(score, 3), evidence=evidence)
+        return Decision(
+            escalate=True,
+            reasons=reasons,
+            score=round(score, 3),
+            evidence=evidence,
+            probabilities=probabilities,
+        )
 
     def _rule_evidence(self, ctx: DecisionContext) -> list[Evidence]:
         # The model sees neither the AI's answer confidence nor the admin's configuration, so

@@ -38,10 +38,15 @@ class Decision:
     reasons: tuple[Reason, ...] = ()
     score: float = 0.0
     evidence: tuple[Evidence, ...] = ()
+    # A calibrated model's probability of each label (the four reasons and "no_escalation"),
+    # for the reliability table of `handoff eval`; empty for deciders without one.
+    probabilities: tuple[tuple[str, float], ...] = ()
 
     @classmethod
-    def stay(cls, evidence: Sequence[Evidence] = ()) -> Decision:
-        return cls(escalate=False, evidence=tuple(evidence))
+    def stay(
+        cls, evidence: Sequence[Evidence] = (), probabilities: tuple[tuple[str, float], ...] = ()
+    ) -> Decision:
+        return cls(escalate=False, evidence=tuple(evidence), probabilities=probabilities)
 
 
 @dataclass(frozen=True, slots=True)

@@ -896,6 +896,66 @@ def worst_errors(
 
 
 @dataclass(frozen=True, slots=True)
+class ReliabilityBin:
+    """Rows whose predicted probability fell in [low, high): what was predicted, what was so."""
+
+    low: float
+    high: float
+    n: int
+    mean_predicted: float | None
+    observed: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class Reliability:
+    """How well a calibrated decider's probabilities match what happens (a reliability table).
+
+    `bins` are for P(escalate) = 1 - P(no_escalation); `ece` is the expected calibration error
+    of that probability (the bins' |predicted - observed| weighted by their rows), `label_ece`
+    the same for each label's probability against "the row has this label"."""
+
+    bins: tuple[ReliabilityBin, ...]
+    ece: float
+    label_ece: dict[str, float]
+
+
+def _calibration(pairs: Sequence[tuple[float, bool]], n_bins: int) -> tuple[ReliabilityBin, ...]:
+    bins = []
+    for k in range(n_bins):
+        low, high = k / n_bins, (k + 1) / n_bins
+        inside = [(p, y) for p, y in pairs if low <= p < high or (k == n_bins - 1 and p == 1.0)]
+        mean_p = round(sum(p for p, _ in inside) / len(inside), 4) if inside else None
+        observed = _ratio(sum(y for _, y in inside), len(inside))
+        bins.append(ReliabilityBin(low, high, len(inside), mean_p, observed))
+    return tuple(bins)
+
+
+def _ece(bins: Sequence[ReliabilityBin]) -> float:
+    total = sum(b.n for b in bins)
+    gap = sum(b.n * abs((b.mean_predicted or 0.0) - (b.observed or 0.0)) for b in bins if b.n)
+    return round(gap / total, 4) if total else 0.0
+
+
+def reliability(results: Sequence[MessageResult], n_bins: int = 10) -> Reliability | None:
+    """The reliability table of the rows whose decision carries probabilities (else None)."""
+    scored = [(dict(r.decision.probabilities), r.row) for r in results if r.decision.probabilities]
+    if not scored:
+        return None
+    escalate = _calibration([(1.0 - p[NO_ESCALATION], row.escalate) for p, row in scored], n_bins)
+    labels = sorted({label for p, _ in scored for label in p})
+    return Reliability(
+        bins=escalate,
+        ece=_ece(escalate),
+        label_ece={
+            label: _ece(
+                _calibration([(p[label], row.reason == label) for p, row in scored], n_bins)
+            )
+            for label in labels
+        },
+    )
+
+
+@dataclass(frozen=True, slots=True)
 class Timing:
     """Wall clock of the `decide` calls alone."""
 
@@ -918,6 +978,8 @@ class EvalReport:
     # Corpus data only: the headline messages and the conversations of each language.
     by_lang: dict[str, BlockMetrics] = field(default_factory=dict)
     scenarios_by_lang: dict[str, ScenarioMetrics] = field(default_factory=dict)
+    # Deciders with calibrated probabilities only, on the headline rows.
+    reliability: Reliability | None = None
 
     def to_json(self) -> dict[str, Any]:
         """Return the report as one JSON-ready object (the shape `--json` writes)."""
@@ -945,6 +1007,8 @@ class EvalReport:
             out["scenarios_by_lang"] = _plain(self.scenarios_by_lang)
         if self.errors is not None:
             out["errors"] = _plain(self.errors)
+        if self.reliability is not None:
+            out["reliability"] = _plain(self.reliability)
         return out
 
 
@@ -987,4 +1051,5 @@ def evaluate(
             lang: scenario_metrics(rs)
             for lang, rs in by_language(scenario_results, lambda r: r.scenario.lang).items()
         },
+        reliability=reliability(clear),
     )

@@ -3,7 +3,6 @@ channel rules, asking for an email and the escalation transaction."""
 
 from __future__ import annotations
 
-import asyncio
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -13,8 +12,8 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from handoff import domain
-from handoff.agent import KnowledgeBase, KnowledgeEntry
-from handoff.agent.llm import LLMAgent, LLMReply, LLMUnavailable
+from handoff.agent import KnowledgeEntry
+from handoff.agent.llm import LLMReply
 from handoff.decide import subject_for, summarize
 from handoff.decide.llm import ToolCall, combine, ticket_summary
 from handoff.domain import (
@@ -24,7 +23,6 @@ from handoff.domain import (
     BusinessHours,
     Channel,
     Decision,
-    DecisionContext,
     EscalationStatus,
     Evidence,
     HandbackReason,
@@ -49,6 +47,7 @@ from handoff.service.ratelimit import ESCALATIONS_PER_AGENT
 from handoff.service.runtime import Handoff
 from handoff.service.security import hash_token, new_token
 from handoff.service.stretch import BACK_TO_BOT, CANCEL_WAIT, human_turn
+from handoff.service.turn import TurnQuestion, work_on
 from handoff.service.views import (
     contact_json,
     escalation_json,
@@ -255,30 +254,31 @@ async def draft_reply(
     )
     if knowledge is None:
         raise Stale()  # the build it counted on failed: read the entries this time
-    answer = await asyncio.to_thread(knowledge.answer, text)
-    local = None
-    if rule is not None:
-        # Uncovered channels run the same decision: it says when to offer the alternative.
-        context = DecisionContext(
-            message=text,
-            history=to_domain(snapshot.stretch_history),
-            action=rule.config,
-            answer=answer,
-        )
-        local = await asyncio.to_thread(lambda: hf.decider.decide(context))
-    reply = None
-    if hf.llm is not None:
-        question = await _llm_question(hf, snapshot, knowledge, text)
-        reply = await question.ask(hf.llm)
+    question = TurnQuestion(
+        message=text,
+        history=to_domain(snapshot.history),
+        decision_history=to_domain(snapshot.stretch_history),
+        action=rule.config if rule is not None else None,
+        covered=rule is not None and rule.covered,
+        agent_name=snapshot.agent.name,
+        stretch=snapshot.human_stretch,
+    )
+    work = await work_on(
+        question,
+        knowledge=knowledge,
+        decider=hf.decider,
+        llm=hf.llm,
+        grounding_entries=hf.settings.llm_knowledge_entries,
+    )
     history = snapshot.history
     return Draft(
         seen=history[-1].id if history else None,
         stretch=conversation.stretch,
         pending=conversation.pending_escalation,
         rule=_rule_key(rule),
-        answer=answer,
-        local=local,
-        reply=reply,
+        answer=work.answer,
+        local=work.local,
+        reply=work.reply,
     )
 
 
@@ -399,47 +399,6 @@ async def _act_on(
     if rule.covered:
         return await _start_escalation(turn, rule.action, decision, tool_call)
     return [await turn.say(Role.ASSISTANT, rule.config.alternative)]
-
-
-@dataclass(frozen=True, slots=True)
-class LLMQuestion:
-    """Everything the model is shown for one message, gathered from the database."""
-
-    history: Sequence[domain.Message]
-    message: str
-    knowledge: Sequence[KnowledgeEntry]
-    action: ActionConfig | None  # offered as the tool only where the action may escalate
-    agent_name: str
-    stretch: HumanStretch | None
-
-    async def ask(self, llm: LLMAgent) -> LLMReply | None:
-        """Return the model's reply, or None when it is unavailable (the caller falls back)."""
-        try:
-            return await llm.respond(
-                history=self.history,
-                message=self.message,
-                knowledge=self.knowledge,
-                action=self.action,
-                agent_name=self.agent_name,
-                stretch=self.stretch,
-            )
-        except LLMUnavailable:
-            return None
-
-
-async def _llm_question(
-    hf: Handoff, snapshot: _Snapshot, knowledge: KnowledgeBase, text: str
-) -> LLMQuestion:
-    grounding = await asyncio.to_thread(knowledge.top, text, hf.settings.llm_knowledge_entries)
-    rule = snapshot.rule
-    return LLMQuestion(
-        history=to_domain(snapshot.history),
-        message=text,
-        knowledge=grounding,
-        action=rule.config if rule is not None and rule.covered else None,
-        agent_name=snapshot.agent.name,
-        stretch=snapshot.human_stretch,
-    )
 
 
 async def _last_human_stretch(

@@ -16,6 +16,7 @@ from handoff.store import repositories as repo
 
 FAQ = Path(__file__).resolve().parent.parent / "demo" / "faq.json"
 DEMO_EMAIL = "sam@example.com"
+DEMO_AGENT_NAME = "Acme Cloud Assistant"
 WHEN_TO_USE = (
     "Use when the user asks for a person, is frustrated, repeats a question the assistant "
     "could not solve, or raises billing, refunds, security or account-access trouble. "
@@ -63,13 +64,11 @@ async def ensure_demo(session: AsyncSession, data_dir: Path) -> DemoLogin | None
         session,
         SERVICE_ADMIN,
         workspace_id=workspace.id,
-        name="Acme Cloud Assistant",
+        name=DEMO_AGENT_NAME,
         channels=["widget", "help_page", "api"],
         greeting="Hi! I'm the Acme Cloud assistant. Ask me anything about your account.",
     )
-    await admin.replace_knowledge(
-        session, agent, [tuple(pair) for pair in json.loads(FAQ.read_text())]
-    )
+    await admin.replace_knowledge(session, agent, demo_faq())
     await admin.save_action(
         session,
         agent,
@@ -87,7 +86,8 @@ async def ensure_demo(session: AsyncSession, data_dir: Path) -> DemoLogin | None
     return login
 
 
-def _faq() -> list[tuple[str, str]]:
+def demo_faq() -> list[tuple[str, str]]:
+    """The demo agent's FAQ: what it answers from (and what `handoff eval` grounds on)."""
     return [(question, answer) for question, answer in json.loads(FAQ.read_text())]
 
 
