@@ -276,14 +276,14 @@ def _leave_one_source_out(train_root: Path, rows: list[LabelledMessage]) -> None
     t.add_column("macro F1", justify="right")
     for fold in folds:
         for seen, m in (("yes", fold.in_sample), ("no", fold.left_out)):
-            e = m.escalate
+            esc = m.escalate
             t.add_row(
                 fold.source if seen == "yes" else "",
                 seen,
                 str(m.n),
-                _f(e.precision),
-                _f(e.recall),
-                _f(e.f1),
+                _f(esc.precision),
+                _f(esc.recall),
+                _f(esc.f1),
                 _pct(m.false_escalation_rate),
                 _f(_macro_f1(m)),
             )
