@@ -21,6 +21,10 @@ from pathlib import Path
 # project's own corpus stays the larger part of the training set.
 PER_LABEL = {"bitext_20k": 30, "banking77": 10, "clinc150": 3}
 SENSITIVE_PER_LABEL = {"clinc150": 12}  # CLINC150's four sensitive labels, otherwise tiny
+# Labels whose mapping disagrees with the corpus's own definitions: Bitext's recover_password
+# and Banking77's passcode_forgotten are mostly how-to questions ("how can I reset my
+# passcode?"), which the corpus labels routine (a FAQ answers them), mapped to sensitive_topic.
+LEFT_OUT = {("bitext_20k", "recover_password"), ("banking77", "passcode_forgotten")}
 OUT = Path(__file__).resolve().parent.parent / "corpus" / "escalation" / "public" / "intents.jsonl"
 
 
@@ -32,7 +36,7 @@ def main(messages_csv: Path) -> None:
     groups: dict[tuple[str, str], list[dict[str, str]]] = defaultdict(list)
     with messages_csv.open(encoding="utf-8", newline="") as f:
         for row in csv.DictReader(f):
-            if row["ambiguous"] == "0":
+            if row["ambiguous"] == "0" and (row["source"], row["orig_label"]) not in LEFT_OUT:
                 groups[(row["source"], row["orig_label"])].append(row)
     lines = []
     for (source, _label), rows in sorted(groups.items()):

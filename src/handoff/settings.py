@@ -158,10 +158,11 @@ class Settings(BaseSettings):
     llm_temperature: float = Field(default=0.2, ge=0, le=2, description="LLM temperature.")
     # Which local decider decides each message (the LLM, when configured, still sits on top).
     decider: Literal["rules", "learned"] = Field(
-        default="rules",
-        description="rules: the hand-tuned signals (English-centric); learned: the multilingual "
-        "e5 model with a calibrated head (`handoff train`), explicit requests and the action's "
-        "trigger examples still honoured by the rules.",
+        default="learned",
+        description="learned: the multilingual e5 model with a calibrated head (`handoff "
+        "train`), with explicit requests, the action's trigger examples, `when_to_use` and "
+        "custom topics still honoured by rules; rules: the earlier hand-tuned signals "
+        "(English-centric).",
     )
     llm_knowledge_entries: int = Field(
         default=4, ge=1, description="Knowledge-base entries the LLM is grounded on per message."

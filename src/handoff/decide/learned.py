@@ -1,29 +1,30 @@
-"""The opt-in learned decider: multilingual e5 embeddings and a calibrated logistic head.
+"""The learned decider (the default, `HANDOFF_DECIDER=learned`): multilingual e5 embeddings
+and a calibrated logistic head.
 
-`HANDOFF_DECIDER=learned` selects it. The model (`models/escalation-v2.npz` + `.json`) is built
-by `handoff train` from `corpus/escalation/train` (see `decide/training.py`):
+The model (`models/escalation-v2.npz` + `.json`) is built by `handoff train` from
+`corpus/escalation` (see `decide/training.py`):
 
-- input: the message's e5 embedding plus two cosines, the message vs earlier user turns (the
-  user asks again) and the last assistant turn vs earlier ones (the assistant loops), plus its
-  similarity to the closest training examples of each class (the same neighbours the inbox
-  shows as evidence);
+- input: the message's e5 embedding; the conversation's shape (the message vs earlier user
+  turns, the last assistant turn vs earlier ones, the last two assistant turns vs the fallback
+  answers of the training conversations); and its similarity to the closest training examples
+  of each class (the same neighbours the inbox shows as evidence);
 - head: standardisation + a multinomial logistic regression over five classes, softmax at one
   temperature fitted on out-of-fold logits;
-- escalate when P(no_escalation) falls below the threshold chosen on train (cross-validated by
-  language) so that at most 1% of routine training messages escalate.
+- escalate when P(no_escalation) falls below the threshold chosen out of fold on train so that
+  at most 1% of the corpus's routine training messages escalate.
 
-What stays rule-based: an explicit request for a person always escalates (the regex signal,
-as in `LocalDecider`); the admin's trigger examples and `when_to_use` keep working through
-the rules decider's check of them; a run of low-confidence answers (the model does not see
-answer confidence) escalates as before. Of the action's threshold overrides, only those of
-these rules apply (trigger, when_to_use, low_confidence*); the topic and repeat overrides and
-custom sensitive topics are the rules decider's knobs and do not move this model.
+What stays rule-based, because the model cannot know it: an explicit request for a person
+always escalates (the regex signal); the admin's trigger examples, `when_to_use` and custom
+sensitive topics; a run of low-confidence answers (the model does not see answer confidence).
+The action's default topics are honoured through the closest sensitive examples' subtype: a
+message on billing does not escalate as sensitive when the action leaves billing out.
 """
 
 from __future__ import annotations
 
 import functools
 import json
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from importlib import resources
@@ -34,7 +35,13 @@ import numpy.typing as npt
 
 from handoff.decide.encoder import E5_ENCODER_ID, Encoder, Vector
 from handoff.decide.policy import REASON_PRIORITY, LocalDecider
-from handoff.decide.signals import FIRE_SCORE, explicit_request, low_confidence
+from handoff.decide.signals import (
+    FIRE_SCORE,
+    explicit_request,
+    low_confidence,
+    quote,
+    topic_key,
+)
 from handoff.domain import Decision, DecisionContext, Evidence, Message, Reason, Role
 
 # The corpus's labels, in the order of the head's outputs.
@@ -144,6 +151,7 @@ class LearnedModel:
     examples: UnitRows
     example_texts: tuple[str, ...]
     example_classes: npt.NDArray[np.int8]
+    example_subtypes: tuple[str, ...]  # "" except on sensitive_topic rows
     # The assistant's fallback answers in the training conversations (unit e5 rows, texts).
     fallbacks: UnitRows
     fallback_texts: tuple[str, ...]
@@ -167,10 +175,20 @@ class LearnedModel:
 
     def nearest(self, message: Vector, cls: int, k: int = NEAREST) -> list[tuple[str, float]]:
         """The k training messages of class cls closest to the message, with their cosine."""
+        return [(self.example_texts[i], sim) for i, sim in self._nearest(message, cls, k)]
+
+    def sensitive_subtype(self, message: Vector) -> str:
+        """The subtype most of the closest sensitive_topic examples share (billing, refund,
+        security_fraud or account_access): which of the action's topics the message is on."""
+        near = self._nearest(message, CLASSES.index("sensitive_topic"), K_NEIGHBOURS)
+        votes = Counter(self.example_subtypes[i] for i, _ in near if self.example_subtypes[i])
+        return votes.most_common(1)[0][0] if votes else ""
+
+    def _nearest(self, message: Vector, cls: int, k: int) -> list[tuple[int, float]]:
         idx = np.flatnonzero(self.example_classes == cls)
         sims = self.examples[idx] @ message
         best = np.argsort(-sims, kind="stable")[:k]
-        return [(self.example_texts[idx[i]], float(sims[i])) for i in best]
+        return [(int(idx[i]), float(sims[i])) for i in best]
 
     @classmethod
     def load(cls, npz: Path, meta_path: Path) -> LearnedModel:
@@ -188,6 +206,7 @@ class LearnedModel:
                 examples=data["examples"].astype(np.float32),
                 example_texts=tuple(str(t) for t in data["example_texts"]),
                 example_classes=data["example_classes"],
+                example_subtypes=tuple(str(t) for t in data["example_subtypes"]),
                 fallbacks=data["fallbacks"].astype(np.float32),
                 fallback_texts=tuple(str(t) for t in data["fallback_texts"]),
                 meta=meta,
@@ -212,7 +231,7 @@ class LearnedDecider:
     def __init__(self, encoder: Encoder, model: LearnedModel, rules: LocalDecider) -> None:
         self.encoder = encoder
         self.model = model
-        # Only for the admin's trigger examples and `when_to_use`, with their own encoder.
+        # Only for the admin's trigger examples, `when_to_use` and custom topics (MiniLM).
         self.rules = rules
 
     def decide(self, ctx: DecisionContext) -> Decision:
@@ -220,10 +239,23 @@ class LearnedDecider:
         users, assistants = _turns(ctx.history, Role.USER), _turns(ctx.history, Role.ASSISTANT)
         features = self.model.features(self.encoder, ctx.message, users, assistants)
         proba = self.model.probabilities(features)
-        learned = self._learned_evidence(features[: self.encoder.dim], proba)
+        message = features[: self.encoder.dim]
+        subtype = self.model.sensitive_subtype(message)
+        # Sensitive only on a topic the action lists (an admin may take billing off, say).
+        topics = {topic_key(t) for t in ctx.action.sensitive_topics}
+        on_topic = not subtype or topic_key(subtype) in topics
         rules = [e for e in self._rule_evidence(ctx) if e.score >= FIRE_SCORE]
+        model = self._learned_evidence(ctx.message, message, proba, subtype)
         escalate = bool(proba[NO_ESCALATION] < self.model.threshold)
-        chosen = [e for e in learned if e.score >= SECOND_REASON] or learned[:1]
+        chosen = [e for e in model if e.score >= SECOND_REASON] or model[:1]
+        # A reason a rule gave is explained by the rule's evidence (one item per reason).
+        given = {e.reason for e in rules}
+        learned = [e for e in model if e.reason not in given]
+        chosen = [
+            e
+            for e in chosen
+            if e.reason not in given and (e.reason != Reason.SENSITIVE_TOPIC or on_topic)
+        ]
         fired = rules + (chosen if escalate else [])
         evidence = tuple(rules + learned)
         probabilities = tuple((c, round(float(p), 4)) for c, p in zip(CLASSES, proba, strict=True))
@@ -248,6 +280,7 @@ class LearnedDecider:
         found = [
             explicit_request(ctx.message),
             self.rules.trigger_evidence(ctx),
+            self.rules.custom_topic_evidence(ctx),
             low_confidence(
                 ctx.answer, ctx.history, threshold=t.low_confidence, run=t.low_confidence_run
             ),
@@ -256,18 +289,23 @@ class LearnedDecider:
             (e for e in found if e is not None), key=lambda e: REASON_PRIORITY.index(e.reason)
         )
 
-    def _learned_evidence(self, message: Vector, proba: FloatArray) -> list[Evidence]:
-        """One Evidence per escalation reason, most probable first; the top one names the
-        closest training examples of that reason, so the inbox can show why."""
+    def _learned_evidence(
+        self, text: str, message: Vector, proba: FloatArray, subtype: str
+    ) -> list[Evidence]:
+        """One Evidence per escalation reason, most probable first. Each reason the model
+        would give (the top one, and any at `SECOND_REASON` or more) quotes the message and
+        names the closest training examples of that reason, so the inbox can show why."""
         order = sorted(REASON_OF, key=lambda c: -proba[CLASSES.index(c)])
         evidence = []
         for rank, name in enumerate(order):
             p = float(proba[CLASSES.index(name)])
             detail = f"learned model: P({name}) = {p:.2f}"
-            if rank == 0:
+            if name == "sensitive_topic" and subtype:
+                detail += f" (on {topic_key(subtype)})"
+            if rank == 0 or p >= SECOND_REASON:
                 near = self.model.nearest(message, CLASSES.index(name))
-                detail += "; closest training examples: " + "; ".join(
-                    f"“{text}” ({sim:.2f})" for text, sim in near
+                detail += f" for {quote(text)}; closest training examples: " + "; ".join(
+                    f"{quote(example)} ({sim:.2f})" for example, sim in near
                 )
             evidence.append(Evidence(REASON_OF[name], round(p, 3), detail))
         return evidence

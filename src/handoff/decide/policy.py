@@ -22,6 +22,7 @@ import numpy as np
 
 from handoff.decide.encoder import Encoder
 from handoff.decide.signals import (
+    DEFAULT_TOPIC_MATCHERS,
     FIRE_SCORE,
     LOW_CONFIDENCE,
     REPEAT_NEAR,
@@ -38,6 +39,7 @@ from handoff.decide.signals import (
     repeated_question,
     scaled,
     sensitive_topic,
+    topic_key,
 )
 from handoff.domain import Decision, DecisionContext, Evidence, Reason
 
@@ -147,6 +149,21 @@ class LocalDecider:
         t = self.thresholds.overridden(ctx.action.thresholds)
         action = ctx.action
         return self._trigger_example(ctx.message, action.trigger_examples, action.when_to_use, t)
+
+    def custom_topic_evidence(self, ctx: DecisionContext) -> Evidence | None:
+        """The action's own sensitive topics (not the four defaults) alone: a learned model
+        knows the defaults, not what an admin added."""
+        t = self.thresholds.overridden(ctx.action.thresholds)
+        custom = [
+            topic
+            for topic in ctx.action.sensitive_topics
+            if topic_key(topic) not in DEFAULT_TOPIC_MATCHERS
+        ]
+        if not custom:
+            return None
+        return sensitive_topic(
+            ctx.message, custom, self.encoder, threshold=t.topic, near=t.topic_near
+        )
 
     def _trigger_example(
         self, text: str, examples: Sequence[str], when_to_use: str, t: Thresholds

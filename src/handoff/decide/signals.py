@@ -49,7 +49,8 @@ def _clauses(text: str) -> list[str]:
     return [c.strip() for c in _CLAUSE_SPLIT.split(text) if c.strip()]
 
 
-def _quote(text: str, limit: int = 60) -> str:
+def quote(text: str, limit: int = 60) -> str:
+    """The text in curly quotes, on one line, cut with an ellipsis past `limit` characters."""
     text = " ".join(text.split())
     return f"“{text if len(text) <= limit else text[: limit - 1].rstrip() + '…'}”"
 
@@ -344,14 +345,14 @@ def explicit_request(text: str) -> Evidence | None:
         # Repairs are for English words only: "persona" and "agente" are words of their own.
         hit = _english_request(_repaired(clause))
         if hit:
-            return Evidence(Reason.EXPLICIT_REQUEST, 0.95, f"asked for a person: {_quote(hit)}")
+            return Evidence(Reason.EXPLICIT_REQUEST, 0.95, f"asked for a person: {quote(hit)}")
         for lang, pattern in _FOREIGN_REQUESTS:
             found = pattern.search(clause)
             if found and not _negated(clause, found.start()):
                 return Evidence(
                     Reason.EXPLICIT_REQUEST,
                     0.95,
-                    f"asked for a person ({lang}): {_quote(found[0])}",
+                    f"asked for a person ({lang}): {quote(found[0])}",
                 )
     return None
 
@@ -398,11 +399,11 @@ def _frustration_cues(text: str) -> tuple[float, list[str]]:
     strong = _STRONG_FRUSTRATION.search(text)
     if strong:
         score += 0.9
-        cues.append(_quote(strong[0], 40))
+        cues.append(quote(strong[0], 40))
     moderate = [m[0] for m in _MODERATE_FRUSTRATION.finditer(text)]
     if moderate:
         score += 0.55 + 0.2 * (len(moderate) - 1)
-        cues.append(_quote(moderate[0], 40))
+        cues.append(quote(moderate[0], 40))
     letters = [c for c in text if c.isalpha()]
     caps_words = _CAPS_WORD.findall(text)
     shouting = len(caps_words) >= 2 or (
@@ -476,7 +477,7 @@ def answer_did_not_help(text: str, history: Sequence[Message]) -> Evidence | Non
     if hit is None or _CONFIRMING.search(text):
         return None
     return Evidence(
-        Reason.REPEATED_QUESTION, 0.8, f"says the previous answer did not help: {_quote(hit[0])}"
+        Reason.REPEATED_QUESTION, 0.8, f"says the previous answer did not help: {quote(hit[0])}"
     )
 
 
@@ -520,7 +521,7 @@ def repeated_question(
     return Evidence(
         Reason.REPEATED_QUESTION,
         round(scaled(sim, threshold, near), 3),
-        f"asks again what was already answered: {_quote(earlier[best])} (similarity {sim:.2f})",
+        f"asks again what was already answered: {quote(earlier[best])} (similarity {sim:.2f})",
     )
 
 
@@ -686,7 +687,8 @@ _TOPIC_ALIASES = {
 }
 
 
-def _topic_key(topic: str) -> str:
+def topic_key(topic: str) -> str:
+    """The default topic a name or alias stands for ("refund" → "refunds"), else the name."""
     key = topic.strip().lower()
     return _TOPIC_ALIASES.get(key, key)
 
@@ -713,7 +715,7 @@ def _semantic_topic(
     routine = float(np.max(encoder.matrix(ROUTINE_EXAMPLES) @ row))
     best: tuple[float, str, str] | None = None
     for topic in topics:
-        examples = TOPIC_EXAMPLES[_topic_key(topic)]
+        examples = TOPIC_EXAMPLES[topic_key(topic)]
         sims = encoder.matrix(examples) @ row
         i = int(np.argmax(sims))
         if best is None or float(sims[i]) > best[0]:
@@ -747,14 +749,14 @@ def sensitive_topic(
     custom: list[str] = []
     defaults: list[str] = []
     for topic in topics:
-        matcher = DEFAULT_TOPIC_MATCHERS.get(_topic_key(topic))
+        matcher = DEFAULT_TOPIC_MATCHERS.get(topic_key(topic))
         if matcher is None:
             custom.append(topic)
             continue
         defaults.append(topic)
         hit = matcher(text)
         if hit:
-            return Evidence(Reason.SENSITIVE_TOPIC, 0.85, f"{topic}: {_quote(hit)}")
+            return Evidence(Reason.SENSITIVE_TOPIC, 0.85, f"{topic}: {quote(hit)}")
     if encoder is None:
         return None
     candidates = [
@@ -786,5 +788,5 @@ def _custom_topic(
     return Evidence(
         Reason.SENSITIVE_TOPIC,
         round(scaled(sim, threshold, near), 3),
-        f"close to the topic {_quote(custom[best], 40)} (similarity {sim:.2f})",
+        f"close to the topic {quote(custom[best], 40)} (similarity {sim:.2f})",
     )

@@ -57,6 +57,7 @@ class TrainingRow:
     # The language for the project's own rows, the dataset for public ones: a fold.
     group: str
     public: bool
+    subtype: str = ""  # sensitive_topic rows: billing, refund, security_fraud, account_access
 
 
 @dataclass(frozen=True)
@@ -65,6 +66,7 @@ class TrainingSet:
 
     texts: tuple[str, ...]
     classes: Labels
+    subtypes: tuple[str, ...]
     groups: tuple[str, ...]
     public: npt.NDArray[np.bool_]
     features: FloatArray
@@ -78,6 +80,7 @@ class TrainingSet:
         return TrainingSet(
             tuple(t for t, k in zip(self.texts, keep, strict=True) if k),
             self.classes[keep],
+            tuple(t for t, k in zip(self.subtypes, keep, strict=True) if k),
             tuple(g for g, k in zip(self.groups, keep, strict=True) if k),
             self.public[keep],
             self.features[keep],
@@ -104,7 +107,8 @@ def _context(turns: Sequence[dict[str, str]]) -> tuple[tuple[str, ...], tuple[st
 def _message_rows(item: dict[str, Any], public: bool) -> list[TrainingRow]:
     users, assistants = _context(item["context"])
     group = item["source"] if public else item["lang"]
-    return [TrainingRow(item["text"], users, assistants, item["reason"], group, public)]
+    subtype = item.get("subtype") or ""
+    return [TrainingRow(item["text"], users, assistants, item["reason"], group, public, subtype)]
 
 
 def _conversation_rows(item: dict[str, Any]) -> list[TrainingRow]:
@@ -174,6 +178,7 @@ def encode(
     return TrainingSet(
         tuple(r.text for r in rows),
         np.asarray([CLASSES.index(r.reason) for r in rows], dtype=np.int8),
+        tuple(r.subtype for r in rows),
         tuple(r.group for r in rows),
         np.asarray([r.public for r in rows]),
         np.stack(features).astype(np.float64),
@@ -285,6 +290,7 @@ def fit_model(data: TrainingSet) -> LearnedModel:
         examples=units,
         example_texts=data.texts,
         example_classes=data.classes,
+        example_subtypes=data.subtypes,
         fallbacks=data.fallbacks,
         fallback_texts=data.fallback_texts,
         meta=meta,
@@ -302,6 +308,7 @@ def save_model(model: LearnedModel, npz: Path, meta_path: Path) -> None:
         examples=model.examples.astype(np.float16),
         example_texts=np.asarray(model.example_texts),
         example_classes=model.example_classes,
+        example_subtypes=np.asarray(model.example_subtypes),
         fallbacks=model.fallbacks.astype(np.float16),
         fallback_texts=np.asarray(model.fallback_texts),
     )

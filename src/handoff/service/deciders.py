@@ -1,11 +1,11 @@
 """The decider as the service is configured, as one `Decider`: for `handoff eval` and `bench`.
 
 `TurnDecider` decides each message through the same code as a conversation turn
-(`service.turn`): the knowledge base answers first (the demo agent's FAQ unless another is
-given), the local decider (`HANDOFF_DECIDER`: the rules or the learned model) sees that answer,
-and with an LLM the model is offered the escalate action as a tool, grounded on the closest
-knowledge entries, with the local signals as the safety net; a model error falls back to the
-local decision.
+(`service.turn`): the knowledge base (the demo agent's FAQ unless another is given) answers and
+grounds the model; the local decider (`HANDOFF_DECIDER`: the learned model or the rules) judges
+the message and its history, whose assistant turns come from the data; with an LLM, the model is
+offered the escalate action as a tool, with the local signals as the safety net, and a model
+error falls back to the local decision.
 """
 
 from __future__ import annotations
@@ -60,6 +60,9 @@ class TurnDecider:
                 decider=self.local,
                 llm=self.llm,
                 grounding_entries=self.grounding_entries,
+                # The data's own assistant turns stand for the assistant; the FAQ grounds the
+                # model and answers, as in a live turn.
+                decide_on_answer=False,
             )
         )
         if self.llm is not None and work.reply is None:

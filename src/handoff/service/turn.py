@@ -48,8 +48,13 @@ async def work_on(
     decider: Decider,
     llm: LLMAgent | None,
     grounding_entries: int,
+    decide_on_answer: bool = True,
 ) -> TurnWork:
-    """Answer from the knowledge base, decide locally and ask the model (when there is one)."""
+    """Answer from the knowledge base, decide locally and ask the model (when there is one).
+
+    `decide_on_answer=False` keeps the answer from the local decision: for replayed data whose
+    own assistant turns stand for the assistant (`handoff eval`), where an answer from another
+    knowledge base would make every message look unanswered."""
     answer = await asyncio.to_thread(knowledge.answer, question.message)
     local = None
     if question.action is not None:
@@ -58,7 +63,7 @@ async def work_on(
             message=question.message,
             history=question.decision_history,
             action=question.action,
-            answer=answer,
+            answer=answer if decide_on_answer else None,
         )
         local = await asyncio.to_thread(decider.decide, context)
     reply = None
