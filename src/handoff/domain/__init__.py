@@ -9,8 +9,23 @@ from handoff.domain.action import (
     MAX_WAIT_TIMEOUT_SECONDS,
     ActionConfig,
 )
-from handoff.domain.conversation import MAX_MESSAGE_CHARS, Channel, Contact, Message, Owner, Role
-from handoff.domain.decision import Answer, Decision, DecisionContext, Evidence, Reason
+from handoff.domain.conversation import (
+    CHANNEL_TITLES,
+    MAX_MESSAGE_CHARS,
+    Channel,
+    Contact,
+    Message,
+    Owner,
+    Role,
+)
+from handoff.domain.decision import (
+    REASON_DESCRIPTIONS,
+    Answer,
+    Decision,
+    DecisionContext,
+    Evidence,
+    Reason,
+)
 from handoff.domain.hours import BusinessHours, HoursError
 from handoff.domain.ticket import (
     NATIVE,
@@ -26,6 +41,7 @@ from handoff.domain.ticket import (
 )
 
 __all__ = [
+    "CHANNEL_TITLES",
     "DEFAULT_HANDOFF_MESSAGE",
     "DEFAULT_SENSITIVE_TOPICS",
     "DEFAULT_WAIT_TIMEOUT_SECONDS",
@@ -35,6 +51,7 @@ __all__ = [
     "MAX_WAIT_TIMEOUT_SECONDS",
     "NATIVE",
     "PLATFORMS",
+    "REASON_DESCRIPTIONS",
     "ActionConfig",
     "Answer",
     "BusinessHours",

@@ -32,6 +32,15 @@ class Channel(StrEnum):
     API = "api"
 
 
+# What the pages call each channel (GET /api/v1/vocabulary).
+CHANNEL_TITLES: dict[Channel, str] = {
+    Channel.WIDGET: "Chat widget",
+    Channel.HELP_PAGE: "Help page",
+    Channel.WHATSAPP: "WhatsApp",
+    Channel.API: "API",
+}
+
+
 MAX_MESSAGE_CHARS = 10_000
 
 

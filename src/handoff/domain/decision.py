@@ -21,6 +21,17 @@ class Reason(StrEnum):
     LLM_TOOL_CALL = "llm_tool_call"
 
 
+# What each reason means, in a line: the pages show it (GET /api/v1/vocabulary).
+REASON_DESCRIPTIONS: dict[Reason, str] = {
+    Reason.EXPLICIT_REQUEST: "The visitor asked for a person",
+    Reason.FRUSTRATION: "The visitor sounds frustrated",
+    Reason.REPEATED_QUESTION: "The same question came back",
+    Reason.LOW_CONFIDENCE: "The AI was not confident in its answer",
+    Reason.SENSITIVE_TOPIC: "A sensitive topic came up",
+    Reason.LLM_TOOL_CALL: "The language model decided to escalate",
+}
+
+
 @dataclass(frozen=True, slots=True)
 class Evidence:
     """One signal that fired, with its score and what it matched."""

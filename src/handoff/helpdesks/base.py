@@ -31,6 +31,7 @@ class Helpdesk(Protocol):
 
     platform: ClassVar[str]  # the registry key, e.g. "zendesk"
     title: ClassVar[str]  # what the admin sees, e.g. "Zendesk"
+    description: ClassVar[str]  # what it is, in a line, for Settings → Integrations
     max_body_chars: ClassVar[int]  # the longest ticket body the platform takes
     credentials_model: ClassVar[type[BaseModel]]  # the connect form, validated at the edge
 

@@ -121,6 +121,7 @@ class FreshdeskHelpdesk:
 
     platform: ClassVar[str] = PLATFORM
     title: ClassVar[str] = "Freshdesk"
+    description: ClassVar[str] = "Tickets in Freshdesk, with an API key."
     # Freshdesk documents no limit on `description`; 60k characters keeps a long transcript
     # readable in the agent view, and `common.html_body` drops the oldest messages first.
     max_body_chars: ClassVar[int] = 60_000

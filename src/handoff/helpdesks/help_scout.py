@@ -105,6 +105,7 @@ class HelpScoutHelpdesk:
 
     platform: ClassVar[str] = "help_scout"
     title: ClassVar[str] = "Help Scout"
+    description: ClassVar[str] = "Conversations in a Help Scout inbox."
     # Create requests were capped at 256 kB in API v1 (413 beyond); v2 documents no number.
     # 40k characters stays under it even if every character were JSON-escaped to 6 bytes.
     max_body_chars: ClassVar[int] = 40_000

@@ -191,6 +191,7 @@ class HubSpotHelpdesk:
 
     platform: ClassVar[str] = PLATFORM
     title: ClassVar[str] = "HubSpot"
+    description: ClassVar[str] = "Tickets in a HubSpot pipeline; private app or OAuth."
     # String properties hold at most 65,536 characters:
     # https://knowledge.hubspot.com/properties/property-field-types-in-hubspot
     max_body_chars: ClassVar[int] = 65_536

@@ -111,6 +111,7 @@ class IntercomHelpdesk:
 
     platform: ClassVar[str] = "intercom"
     title: ClassVar[str] = "Intercom"
+    description: ClassVar[str] = "Tickets in Intercom, filed as a ticket type you pick."
     # Intercom publishes no limit for ticket attributes; stay well under what its inbox
     # shows comfortably (assumption, see the module docstring).
     max_body_chars: ClassVar[int] = 10_000

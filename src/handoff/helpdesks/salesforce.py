@@ -197,6 +197,7 @@ class SalesforceHelpdesk:
 
     platform: ClassVar[str] = "salesforce"
     title: ClassVar[str] = "Salesforce"
+    description: ClassVar[str] = "Cases in Service Cloud, created once by external id."
     max_body_chars: ClassVar[int] = 32_000  # Case.Description is a textarea(32000)
     idempotency: ClassVar[str] = "GET, then upsert, on a Case External ID + Unique field"
     credentials_model: ClassVar[type[BaseModel]] = Credentials

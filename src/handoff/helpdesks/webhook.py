@@ -85,6 +85,9 @@ class WebhookHelpdesk:
 
     platform: ClassVar[str] = "webhook"
     title: ClassVar[str] = "Generic webhook"
+    description: ClassVar[str] = (
+        "Any other tool: signed JSON to your endpoint, signed replies back."
+    )
     max_body_chars: ClassVar[int] = 200_000
     credentials_model: ClassVar[type[BaseModel]] = Credentials
 

@@ -150,6 +150,7 @@ class ZendeskHelpdesk:
 
     platform: ClassVar[str] = "zendesk"
     title: ClassVar[str] = "Zendesk"
+    description: ClassVar[str] = "Tickets in Zendesk Support; API token or OAuth."
     # Zendesk documents no comment length limit; large comments are accepted but slow the
     # agent UI, so we stay at a conservative 60k characters (an assumption, not a vendor number).
     max_body_chars: ClassVar[int] = 60_000

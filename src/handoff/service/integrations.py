@@ -91,7 +91,12 @@ def platform_forms() -> list[dict[str, Any]]:
     Secrets are `SecretStr` fields, which the schema marks `format: password` and `writeOnly`.
     """
     return [
-        {"platform": key, "title": cls.title, "form": cls.credentials_model.model_json_schema()}
+        {
+            "platform": key,
+            "title": cls.title,
+            "description": cls.description,
+            "form": cls.credentials_model.model_json_schema(),
+        }
         for key, cls in HELPDESKS.items()
     ]
 

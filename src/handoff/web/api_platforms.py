@@ -1,11 +1,14 @@
-"""The helpdesk platforms an agent can connect, with the connect form each one takes."""
+"""The helpdesk platforms an agent can connect, with the connect form each one takes, and the
+words the pages use for reasons and channels."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from fastapi import APIRouter
+from pydantic import BaseModel
 
+from handoff.domain import CHANNEL_TITLES, REASON_DESCRIPTIONS
 from handoff.service import admin, integrations
 from handoff.web.deps import HandoffDep, TokenDep
 
@@ -21,3 +24,20 @@ async def list_platforms(hf: HandoffDep, token: TokenDep) -> list[dict[str, Any]
     async with hf.reading() as session:
         await admin.authenticate_admin(session, token)
     return integrations.platform_forms()
+
+
+class Vocabulary(BaseModel):
+    """What the pages call each escalation reason and each channel."""
+
+    reasons: dict[str, str]  # reason code → what it means, in a line
+    channels: dict[str, str]  # channel code → its title
+
+
+@router.get("/vocabulary", response_model=Vocabulary, tags=["pages"])
+async def vocabulary() -> Vocabulary:
+    """Return the reasons and channels with their words: the inbox and Settings read them
+    here, so a new reason or channel needs no change in the pages. The same for everyone."""
+    return Vocabulary(
+        reasons={reason.value: text for reason, text in REASON_DESCRIPTIONS.items()},
+        channels={channel.value: title for channel, title in CHANNEL_TITLES.items()},
+    )

@@ -131,15 +131,9 @@
     return frag;
   }
 
-  const CHANNELS = { widget: "Chat widget", help_page: "Help page", whatsapp: "WhatsApp", api: "API" };
-  const REASONS = {
-    explicit_request: "The visitor asked for a person",
-    frustration: "The visitor sounds frustrated",
-    repeated_question: "The same question came back",
-    low_confidence: "The AI was not confident in its answer",
-    sensitive_topic: "A sensitive topic came up",
-    llm: "The language model decided to escalate",
-  };
+  // What reasons and channels are called: GET /api/v1/vocabulary, read at boot.
+  let CHANNELS = {};
+  let REASONS = {};
   const ROLE_LABEL = { user: "Visitor", assistant: "AI assistant", human_agent: "Agent", system: "System" };
 
 
@@ -1219,6 +1213,8 @@
       if (!fromLogin) renderLogin(e.status === 401 ? null : e.message);
       throw e;
     }
+    const words = await api("/api/v1/vocabulary", { auth: false }).catch(() => null);
+    if (words) ({ channels: CHANNELS, reasons: REASONS } = words);
     renderShell();
     connectEvents();
     const membersP = api("/api/v1/members")

@@ -24,7 +24,8 @@
     ["team", "Team", "Who gets new tickets"],
     ["whatsapp", "WhatsApp", "Answer on your business number"],
   ];
-  const CHANNELS = { widget: "Chat widget", help_page: "Help page", whatsapp: "WhatsApp", api: "API" };
+  // What channels are called: GET /api/v1/vocabulary, read at boot.
+  let CHANNELS = {};
   const DEFAULT_TOPICS = ["billing", "refunds", "security", "account access"];
   const DAYS = [
     ["mon", "Monday"],
@@ -66,17 +67,6 @@
     au: "Australia",
     email: "Email",
     chat: "Chat",
-  };
-  // What each platform is, in a line, for the "Connect a helpdesk" cards.
-  const BLURBS = {
-    zendesk: "Tickets in Zendesk Support; API token or OAuth.",
-    salesforce: "Cases in Service Cloud, created once by external id.",
-    freshdesk: "Tickets in Freshdesk, with an API key.",
-    intercom: "Tickets in Intercom, filed as a ticket type you pick.",
-    hubspot: "Tickets in a HubSpot pipeline; private app or OAuth.",
-    zoho_desk: "Tickets in a Zoho Desk department.",
-    help_scout: "Conversations in a Help Scout inbox.",
-    webhook: "Any other tool: signed JSON to your endpoint, signed replies back.",
   };
   // Overrides for tests and proxies: kept out of the way under "Advanced".
   const ADVANCED = new Set(["base_url", "accounts_url"]);
@@ -779,7 +769,7 @@
     const card = h(
       "article",
       { class: "card integ-card", "data-testid": "platform-card", "data-platform": platform.platform },
-      h("div", { class: "integ-head" }, platformMark(platform.title), h("div", { class: "integ-title" }, h("h3", { text: platform.title }), BLURBS[platform.platform] ? h("p", { class: "muted small", text: BLURBS[platform.platform] }) : null), button),
+      h("div", { class: "integ-head" }, platformMark(platform.title), h("div", { class: "integ-title" }, h("h3", { text: platform.title }), platform.description ? h("p", { class: "muted small", text: platform.description }) : null), button),
       slot,
     );
     const toggle = () => {
@@ -1723,7 +1713,13 @@
       return;
     }
     try {
-      [state.agents, state.platforms] = await Promise.all([api("/api/v1/agents"), api("/api/v1/platforms")]);
+      let words;
+      [state.agents, state.platforms, words] = await Promise.all([
+        api("/api/v1/agents"),
+        api("/api/v1/platforms"),
+        api("/api/v1/vocabulary", { auth: false }),
+      ]);
+      CHANNELS = words.channels;
     } catch (e) {
       if (e.status === 403) renderNotAdmin();
       else if (e.status !== 401) renderLogin(e.message);

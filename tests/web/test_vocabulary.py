@@ -1,0 +1,33 @@
+"""The pages' words for reasons, channels and platforms come from the API, not the pages."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from handoff.domain import Channel, Reason
+from tests.conftest import Server
+
+STATIC = Path(__file__).resolve().parents[2] / "src" / "handoff" / "web" / "static"
+
+
+def test_every_reason_and_channel_has_its_words(any_server: Server) -> None:
+    with any_server.client() as anyone:
+        words = anyone.get("/api/v1/vocabulary").json()
+    assert set(words["reasons"]) == {r.value for r in Reason}
+    assert set(words["channels"]) == {c.value for c in Channel}
+    assert all(text.strip() for text in [*words["reasons"].values(), *words["channels"].values()])
+    # The reason an LLM's tool call records is the enum's own code (the pages once said "llm").
+    assert "llm_tool_call" in words["reasons"]
+
+
+def test_every_platform_says_what_it_is(any_server: Server) -> None:
+    with any_server.admin() as admin:
+        platforms = admin.get("/api/v1/platforms").json()
+    assert platforms
+    assert all(p["description"].strip() for p in platforms), platforms
+
+
+def test_the_pages_keep_no_copy_of_the_words() -> None:
+    pages = "".join(p.read_text(encoding="utf-8") for p in STATIC.glob("*.js"))
+    for copied in ("The visitor asked for a person", "Tickets in Zendesk Support", '"Chat widget"'):
+        assert copied not in pages
