@@ -302,3 +302,12 @@ def test_eval_grounds_the_llm_on_the_knowledge_base_as_a_turn_does(tmp_path: Pat
     assert done.returncode == 0, done.stderr
     # The demo agent's FAQ entry on passwords reached the model, as in a live conversation.
     assert "Forgot password" in prompt
+
+
+def test_bench_decide_times_the_rules_on_request_and_names_a_wrong_decider() -> None:
+    done = run_cli("bench", "decide", "--n", "5", "--json", "--decider", "rules")
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["n"] == 5
+    wrong = run_cli("bench", "decide", "--decider", "magic")
+    assert wrong.returncode == 2
+    assert "choose learned or rules" in wrong.stderr

@@ -577,14 +577,19 @@ def bench_decide_command(
     n: int = typer.Option(500, "--n", min=1, help="How many distinct messages to time."),
     seed: int = typer.Option(0, "--seed", help="Seed of the sample."),
     as_json: bool = typer.Option(False, "--json", help="Print the figures as one JSON object."),
-    learned: bool = typer.Option(
-        False, "--learned", help="Time the learned decider (its baseline: one e5 pass)."
+    decider_kind: str = typer.Option(
+        "learned",
+        "--decider",
+        help="learned (the default; baseline: one e5 and one MiniLM pass, the encoders it "
+        "uses) or rules (baseline: one MiniLM pass).",
     ),
 ) -> None:
-    """Time the decider on one core beside a keyword regex and one raw encoder pass."""
+    """Time the decider on one core beside a keyword regex and one raw pass of its encoders."""
     from handoff.evaluation import benchmark as bm
     from handoff.evaluation.metrics import EvalDataError
 
+    if decider_kind not in ("learned", "rules"):
+        raise _fail(f"--decider {decider_kind}: choose learned or rules")
     _quiet()
     try:
         texts = bm.bench_texts(messages, n, seed)
@@ -593,7 +598,7 @@ def bench_decide_command(
     if not texts:
         raise _fail("no messages to time")
     with err.status("Loading two fresh encoders (decider and baseline)…"):
-        decider, baseline = bm.learned_pair() if learned else bm.fresh_pair()
+        decider, baseline = bm.learned_pair() if decider_kind == "learned" else bm.fresh_pair()
     with _progress() as bar:
         task = bar.add_task("Timing", total=3 * len(texts))
         result = bm.run_benchmark(texts, decider, baseline, progress=lambda: bar.advance(task))
@@ -618,7 +623,7 @@ def render_bench(result: BenchResult, console: Console) -> None:
         table.add_column(col, justify="left" if col == "operation" else "right")
     rows: list[tuple[str, Latency]] = [
         ("decider.decide", result.decider),
-        ("encoder pass (uncached)", result.encoder),
+        ("encoder passes (uncached)", result.encoder),
         ("keyword regex", result.keyword),
     ]
     for name, lat in rows:
@@ -626,5 +631,7 @@ def render_bench(result: BenchResult, console: Console) -> None:
             name, _ms(lat.p50_ms), _ms(lat.p99_ms), _ms(lat.mean_ms), f"{lat.per_second:,.0f}"
         )
     ratio = result.to_json()["ratio_to_encoder"]
-    table.caption = f"decider p50 = {ratio}x one encoder pass" if ratio is not None else None
+    table.caption = (
+        f"decider p50 = {ratio}x one pass of the encoders it uses" if ratio is not None else None
+    )
     console.print(table)
