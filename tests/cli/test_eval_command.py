@@ -77,6 +77,21 @@ def run_cli(*args: str, **extra_env: str) -> subprocess.CompletedProcess[str]:
     )
 
 
+def eval_with_llm(fake: FakeOpenAI, messages: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """`handoff eval --decider llm` on the messages, with the fake model configured."""
+    return run_cli(
+        "eval",
+        "--messages",
+        str(messages),
+        "--decider",
+        "llm",
+        *args,
+        HANDOFF_LLM_BASE_URL=fake.base_url,
+        HANDOFF_LLM_MODEL="fake-model",
+        HANDOFF_LLM_API_KEY=fake.api_key,
+    )
+
+
 def write_messages(path: Path, messages: list[tuple[str, str, str, int, str]]) -> Path:
     with path.open("w", newline="", encoding="utf-8") as f:
         writer = csv.writer(f)
@@ -153,18 +168,7 @@ def test_eval_runs_the_configured_llm_with_the_local_safety_net(tmp_path: Path) 
     with FakeOpenAI() as fake:
         # The model calls the tool on the weather question and chats on the rest.
         fake.push(tool_call("Escalate_To_Human", {"reason": "weather", "summary": "Weather."}))
-        done = run_cli(
-            "eval",
-            "--messages",
-            str(messages),
-            "--decider",
-            "llm",
-            "--json",
-            "-",
-            HANDOFF_LLM_BASE_URL=fake.base_url,
-            HANDOFF_LLM_MODEL="fake-model",
-            HANDOFF_LLM_API_KEY=fake.api_key,
-        )
+        done = eval_with_llm(fake, messages, "--json", "-")
         requests = len(fake.chat_requests)
     assert done.returncode == 0, done.stderr
     report = json.loads(done.stdout)
@@ -288,16 +292,7 @@ def test_eval_grounds_the_llm_on_the_knowledge_base_as_a_turn_does(tmp_path: Pat
     rows = [("bitext_20k", "how can I reset my password?", "no_escalation", 0, "")]
     messages = write_messages(tmp_path / "faq.csv", rows)
     with FakeOpenAI() as fake:
-        done = run_cli(
-            "eval",
-            "--messages",
-            str(messages),
-            "--decider",
-            "llm",
-            HANDOFF_LLM_BASE_URL=fake.base_url,
-            HANDOFF_LLM_MODEL="fake-model",
-            HANDOFF_LLM_API_KEY=fake.api_key,
-        )
+        done = eval_with_llm(fake, messages)
         prompt = json.dumps(fake.chat_requests)
     assert done.returncode == 0, done.stderr
     # The demo agent's FAQ entry on passwords reached the model, as in a live conversation.
