@@ -47,8 +47,9 @@ def test_an_admin_gets_every_platform_with_its_connect_form(any_server: Server) 
     assert [p["platform"] for p in platforms] == list(HELPDESKS)
     assert "native" not in [p["platform"] for p in platforms]
     for entry in platforms:
-        assert set(entry) == {"platform", "title", "form"}
+        assert set(entry) == {"platform", "title", "description", "form"}
         assert entry["title"] == HELPDESKS[entry["platform"]].title
+        assert entry["description"] == HELPDESKS[entry["platform"]].description
         form = entry["form"]
         assert form["type"] == "object"
         assert form["properties"], entry["platform"]
