@@ -152,9 +152,9 @@ class LearnedModel:
     example_texts: tuple[str, ...]
     example_classes: npt.NDArray[np.int8]
     example_subtypes: tuple[str, ...]  # "" except on sensitive_topic rows
-    # The assistant's fallback answers in the training conversations (unit e5 rows, texts).
+    # The assistant's fallback answers in the training conversations (unit e5 rows; their
+    # texts are listed in the metadata).
     fallbacks: UnitRows
-    fallback_texts: tuple[str, ...]
     meta: dict[str, object]
 
     def features(
@@ -208,7 +208,6 @@ class LearnedModel:
                 example_classes=data["example_classes"],
                 example_subtypes=tuple(str(t) for t in data["example_subtypes"]),
                 fallbacks=data["fallbacks"].astype(np.float32),
-                fallback_texts=tuple(str(t) for t in data["fallback_texts"]),
                 meta=meta,
             )
 

@@ -71,7 +71,7 @@ class TrainingSet:
     public: npt.NDArray[np.bool_]
     features: FloatArray
     fallbacks: UnitRows
-    fallback_texts: tuple[str, ...]
+    fallback_texts: tuple[str, ...]  # for the metadata
     sha256: dict[str, str]
 
     def without(self, group: str) -> TrainingSet:
@@ -277,6 +277,7 @@ def fit_model(data: TrainingSet) -> LearnedModel:
             "false_escalation_rate": round(float(escalates[routine].mean()), 4),
             "escalation_recall": round(float(escalates[~routine].mean()), 4),
         },
+        "fallback_answers": list(data.fallback_texts),
         "train_messages": len(y),
         "train_sha256": data.sha256,
     }
@@ -292,7 +293,6 @@ def fit_model(data: TrainingSet) -> LearnedModel:
         example_classes=data.classes,
         example_subtypes=data.subtypes,
         fallbacks=data.fallbacks,
-        fallback_texts=data.fallback_texts,
         meta=meta,
     )
 
@@ -310,6 +310,5 @@ def save_model(model: LearnedModel, npz: Path, meta_path: Path) -> None:
         example_classes=model.example_classes,
         example_subtypes=np.asarray(model.example_subtypes),
         fallbacks=model.fallbacks.astype(np.float16),
-        fallback_texts=np.asarray(model.fallback_texts),
     )
     meta_path.write_text(json.dumps(model.meta, indent=2, sort_keys=True) + "\n", encoding="utf-8")
