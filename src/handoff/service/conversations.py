@@ -13,13 +13,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from handoff import domain
 from handoff.agent import KnowledgeEntry
-from handoff.agent.llm import LLMReply
 from handoff.decide import subject_for, summarize
-from handoff.decide.llm import ToolCall, combine, ticket_summary
+from handoff.decide.llm import ToolCall, ticket_summary
 from handoff.domain import (
     ESCALATE_TO_HUMAN,
     ActionConfig,
-    Answer,
     BusinessHours,
     Channel,
     Decision,
@@ -47,7 +45,7 @@ from handoff.service.ratelimit import ESCALATIONS_PER_AGENT
 from handoff.service.runtime import Handoff
 from handoff.service.security import hash_token, new_token
 from handoff.service.stretch import BACK_TO_BOT, CANCEL_WAIT, human_turn
-from handoff.service.turn import TurnQuestion, work_on
+from handoff.service.turn import TurnQuestion, TurnWork, verdict, work_on
 from handoff.service.views import (
     contact_json,
     escalation_json,
@@ -210,9 +208,7 @@ class Draft:
     stretch: int
     pending: dict[str, Any] | None
     rule: RuleKey | None
-    answer: Answer
-    local: Decision | None  # None: no enabled action decides
-    reply: LLMReply | None  # None: no model, or it was unavailable
+    work: TurnWork  # the knowledge answer, the local decision, the model's reply
 
     def still_fits(self, conversation: Conversation, history: Sequence[Message]) -> bool:
         newest = history[-1].id if history else None
@@ -276,9 +272,7 @@ async def draft_reply(
         stretch=conversation.stretch,
         pending=conversation.pending_escalation,
         rule=_rule_key(rule),
-        answer=work.answer,
-        local=work.local,
-        reply=work.reply,
+        work=work,
     )
 
 
@@ -376,17 +370,15 @@ async def _bot_turn(turn: Turn, draft: Draft | None) -> list[Message]:
     rule = await _channel_rule(turn.session, turn.agent.id, turn.conversation.channel)
     if draft is None or draft.rule != _rule_key(rule):
         raise Stale()
-    answer, local, reply = draft.answer, draft.local, draft.reply
-    if reply is not None:
-        # The model answered: its tool call decides, the local safety net still holds.
-        if rule is not None and local is not None:
-            decision = combine(local, reply.tool_call)
-            if decision.escalate:
-                return await _act_on(turn, rule, decision, reply.tool_call)
-        if reply.text:
-            # The retrieval confidence says how well the knowledge base covered the question.
-            return [await turn.say(Role.ASSISTANT, reply.text, confidence=answer.confidence)]
-    # No LLM, or it failed: the local decision and the knowledge-base answer, never silence.
+    answer, local, reply = draft.work.answer, draft.work.local, draft.work.reply
+    decision = verdict(draft.work)
+    if rule is not None and decision is not None and decision.escalate:
+        # The model's tool call decides where it answered; the local safety net still holds.
+        return await _act_on(turn, rule, decision, reply.tool_call if reply else None)
+    if reply is not None and reply.text:
+        # The retrieval confidence says how well the knowledge base covered the question.
+        return [await turn.say(Role.ASSISTANT, reply.text, confidence=answer.confidence)]
+    # No LLM, it failed or it said nothing: the local decision and the knowledge-base answer.
     if rule is not None and local is not None and local.escalate:
         return await _act_on(turn, rule, local)
     return [await turn.say(Role.ASSISTANT, answer.text, confidence=answer.confidence)]

@@ -135,7 +135,7 @@ async def test_a_stale_draft_is_refused_in_the_transaction_and_asked_again_outsi
     chat = await open_chat(hf)
     fake.push(answer("Draft for the first question."))
     draft = await conversations.draft_reply(hf, chat, "Which browsers do you support?")
-    assert draft is not None and draft.reply is not None
+    assert draft is not None and draft.work.reply is not None
     fake.push(answer("Hello there!"))
     await say(hf, chat, "hello")  # lands first: the draft no longer fits
     with pytest.raises(conversations.Stale):
