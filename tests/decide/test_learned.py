@@ -187,3 +187,38 @@ def test_decisions_carry_calibrated_probabilities(
         assert abs(sum(probabilities.values()) - 1.0) < 1e-3
         escalates = probabilities["no_escalation"] < learned.model.threshold
         assert decision.escalate == escalates
+
+
+@pytest.mark.parametrize(
+    ("text", "fell_back"),
+    [
+        ("Leider habe ich dazu keine Informationen gefunden.", True),
+        ("Désolé, je n'ai pas la réponse à cette question.", True),
+        ("Maaf kijiye, iske baare mein mujhe kuch nahi mila.", True),
+        ("Il ritiro in negozio è gratuito e pronto in due ore.", False),
+        # Shares a fallback's words, but moves the conversation on.
+        ("No estoy seguro de qué pedido me dices: ¿me pasas el número?", False),
+    ],
+)
+def test_the_fallback_judge_reads_an_answer_in_any_language(
+    learned: LearnedDecider, text: str, fell_back: bool
+) -> None:
+    assert learned.model.fell_back(learned.encoder, text) is fell_back
+
+
+def test_two_worded_fallbacks_without_a_score_escalate_as_low_confidence(
+    learned: LearnedDecider, action: ActionConfig, make_convo: Convo
+) -> None:
+    """An LLM's replies or a replayed transcript carry no retrieval score: their words decide."""
+    unsure = make_convo(
+        ("user", "Posso spedire un pacco in Islanda con voi?"),
+        ("assistant", "Mi dispiace, non trovo informazioni sulle spedizioni in Islanda."),
+        ("user", "E in Groenlandia?"),
+        ("assistant", "Purtroppo non so rispondere a questa domanda."),
+    )
+    decision = learned.decide(DecisionContext("Mi serve saperlo entro oggi.", unsure, action))
+    assert decision.escalate
+    assert Reason.LOW_CONFIDENCE in decision.reasons
+    answered = [*unsure[:3], dataclasses.replace(unsure[3], text="Sì, in 5 giorni lavorativi.")]
+    calm = learned.decide(DecisionContext("Perfetto, grazie.", answered, action))
+    assert Reason.LOW_CONFIDENCE not in calm.reasons

@@ -9,7 +9,7 @@ import pytest
 
 from handoff.decide import Encoder, LocalDecider
 from handoff.decide.encoder import get_e5_encoder
-from handoff.decide.training import read_corpus
+from handoff.decide.training import AssistantTurn, read_corpus
 from handoff.domain import Decision
 from handoff.evaluation.loso import leave_one_source_out
 from handoff.evaluation.metrics import LabelledMessage, MessageResult, reliability
@@ -30,6 +30,20 @@ OWN = {
         ("quels sont vos horaires ?", "no_escalation"),
         ("comment changer mon mot de passe ?", "no_escalation"),
         ("j'ai déjà fait tout ça deux fois, même erreur", "repeated_failed"),
+    ],
+}
+ANSWERS = {
+    "en": [
+        ("I couldn't find anything about that, sorry.", True),
+        ("I don't have information on pet policies.", True),
+        ("We open at 9 on Saturdays.", False),
+        ("You can change it under Settings → Address.", False),
+    ],
+    "fr": [
+        ("Je n'ai trouvé aucune information à ce sujet.", True),
+        ("Désolé, je ne sais pas.", True),
+        ("Nous sommes ouverts de 9 h à 18 h.", False),
+        ("Allez dans Paramètres → Sécurité.", False),
     ],
 }
 PUBLIC = {
@@ -74,6 +88,13 @@ def corpus(tmp_path: Path) -> Path:
         "expect": {"escalate_at": 4, "reason": "low_confidence"},
     }
     (tmp_path / "train" / "conversations-en.jsonl").write_text(json.dumps(conversation) + "\n")
+    (tmp_path / "assistant").mkdir()
+    answers = [
+        json.dumps({"text": t, "fallback": f, "lang": lang}, ensure_ascii=False)
+        for lang, rows in ANSWERS.items()
+        for t, f in rows
+    ]
+    (tmp_path / "assistant" / "answers.jsonl").write_text("\n".join(answers) + "\n", "utf-8")
     public = [_line(t, r, "en", source=source) for source, rows in PUBLIC.items() for t, r in rows]
     (tmp_path / "public" / "intents.jsonl").write_text("\n".join(public) + "\n", "utf-8")
     return tmp_path
@@ -90,12 +111,15 @@ def test_conversations_give_routine_turns_then_the_escalation_turn(corpus: Path)
     assert turns[1].assistants == ("I'm not sure about that.", "I'm not sure about that.")
     assert "can I add a second bag?" in {r.text for r in rows if not r.users}
     assert "never reached" not in {r.text for r in rows}
-    assert read.fallbacks == ["I'm not sure about that."]  # the two before it, deduplicated
+    # The assistant's two turns before it fell back: deduplicated, beside the labelled answers.
+    assert read.answers[0] == AssistantTurn("I'm not sure about that.", True, "en")
+    assert len(read.answers) == 9
     assert {r.group for r in rows if r.public} == {"bank", "shop"}
     assert set(sha256) == {
         "train/en.jsonl",
         "train/fr.jsonl",
         "train/conversations-en.jsonl",
+        "assistant/answers.jsonl",
         "public/intents.jsonl",
     }
 

@@ -5,9 +5,9 @@ The model (`models/escalation-v2.npz` + `.json`) is built by `handoff train` fro
 `corpus/escalation` (see `decide/training.py`):
 
 - input: the message's e5 embedding; the conversation's shape (the message vs earlier user
-  turns, the last assistant turn vs earlier ones, the last two assistant turns vs the fallback
-  answers of the training conversations); and its similarity to the closest training examples
-  of each class (the same neighbours the inbox shows as evidence);
+  turns, the last assistant turn vs earlier ones, whether each of the last two assistant turns
+  fell back, by `FallbackJudge`); and its similarity to the closest training examples of each
+  class (the same neighbours the inbox shows as evidence);
 - head: standardisation + a multinomial logistic regression over five classes, softmax at one
   temperature fitted on out-of-fold logits;
 - escalate when P(no_escalation) falls below the threshold chosen out of fold on train so that
@@ -15,7 +15,9 @@ The model (`models/escalation-v2.npz` + `.json`) is built by `handoff train` fro
 
 What stays rule-based, because the model cannot know it: an explicit request for a person
 always escalates (the regex signal); the admin's trigger examples, `when_to_use` and custom
-sensitive topics; a run of low-confidence answers (the model does not see answer confidence).
+sensitive topics; a run of low-confidence answers (the model does not see answer confidence;
+an answer without one, such as an LLM's or a replayed transcript's, is judged on its words by
+`FallbackJudge`, in any language).
 The action's default topics are honoured through the closest sensitive examples' subtype: a
 message on billing does not escalate as sensitive when the action leaves billing out.
 """
@@ -98,22 +100,39 @@ def unit_rows(embeddings: npt.NDArray[np.floating]) -> UnitRows:
     return rows
 
 
-def conversation_cosines(
-    message: Vector, users: Sequence[Vector], assistants: Sequence[Vector], fallbacks: UnitRows
+@dataclass(frozen=True)
+class FallbackJudge:
+    """Whether an assistant turn fell back: it had no answer ("I'm not sure", "no encontré
+    nada sobre eso", "mujhe iski jaankari nahi hai"). A logistic regression on the turn's e5
+    embedding, fitted on `corpus/escalation/assistant/answers.jsonl` and the training
+    conversations' fallback answers, folded into one weight vector."""
+
+    coef: FloatArray
+    intercept: float
+
+    def probability(self, rows: Vector) -> FloatArray:
+        """P(fell back) for each unit row."""
+        if len(rows) == 0:
+            return np.zeros(0)
+        logits = rows.astype(np.float64) @ self.coef + self.intercept
+        return 1.0 / (1.0 + np.exp(-logits))
+
+
+def conversation_shape(
+    message: Vector, users: Sequence[Vector], assistants: Sequence[Vector], judge: FallbackJudge
 ) -> tuple[float, ...]:
     """The conversation's shape, in `CONVERSATION_FEATURES` numbers (0 when a turn is absent):
 
     - the message's max cosine to earlier user turns (the user asks again);
     - the last assistant turn's max cosine to earlier ones (the assistant loops);
-    - the last and the second-to-last assistant turns' max cosine to the fallback answers of
-      the training conversations ("I'm not sure", "no tengo esa información"): a run of them.
+    - P(fell back) of the last and of the second-to-last assistant turn: a run of them.
     """
     repeat = max((float(u @ message) for u in users), default=0.0)
     looping = 0.0
     if len(assistants) >= 2:
         looping = max(float(a @ assistants[-1]) for a in assistants[:-1])
-    unsure = [float((fallbacks @ a).max()) if len(fallbacks) else 0.0 for a in assistants[-2:]]
-    unsure = [0.0] * (2 - len(unsure)) + unsure
+    last_two = np.stack(assistants[-2:]) if assistants else np.zeros((0, len(message)), np.float32)
+    unsure = [0.0] * (2 - len(last_two)) + judge.probability(last_two).tolist()
     return repeat, looping, unsure[1], unsure[0]
 
 
@@ -125,15 +144,15 @@ def feature_row(
     text: str,
     user_turns: Sequence[str],
     assistant_turns: Sequence[str],
-    fallbacks: UnitRows,
+    judge: FallbackJudge,
 ) -> Vector:
     """The head's input for one message before its neighbours: its embedding and the
-    conversation's shape (`conversation_cosines`)."""
+    conversation's shape (`conversation_shape`)."""
     rows = encoder.encode([text, *user_turns, *assistant_turns])
     users = list(rows[1 : 1 + len(user_turns)])
     assistants = list(rows[1 + len(user_turns) :])
-    cosines = conversation_cosines(rows[0], users, assistants, fallbacks)
-    return np.concatenate([rows[0], np.asarray(cosines, dtype=np.float32)])
+    shape = conversation_shape(rows[0], users, assistants, judge)
+    return np.concatenate([rows[0], np.asarray(shape, dtype=np.float32)])
 
 
 @dataclass(frozen=True)
@@ -152,16 +171,18 @@ class LearnedModel:
     example_texts: tuple[str, ...]
     example_classes: npt.NDArray[np.int8]
     example_subtypes: tuple[str, ...]  # "" except on sensitive_topic rows
-    # The assistant's fallback answers in the training conversations (unit e5 rows; their
-    # texts are listed in the metadata).
-    fallbacks: UnitRows
+    judge: FallbackJudge
     meta: dict[str, object]
 
     def features(
         self, encoder: Encoder, text: str, users: Sequence[str], assistants: Sequence[str]
     ) -> Vector:
-        """`feature_row` with this model's fallback answers."""
-        return feature_row(encoder, text, users, assistants, self.fallbacks)
+        """`feature_row` with this model's fallback judge."""
+        return feature_row(encoder, text, users, assistants, self.judge)
+
+    def fell_back(self, encoder: Encoder, text: str) -> bool:
+        """Whether an assistant turn had no answer, judged on its words in any language."""
+        return bool(self.judge.probability(encoder.encode([text]))[0] >= 0.5)
 
     def probabilities(self, base: Vector) -> FloatArray:
         """Calibrated class probabilities, in `CLASSES` order, from `feature_row`'s output."""
@@ -207,7 +228,7 @@ class LearnedModel:
                 example_texts=tuple(str(t) for t in data["example_texts"]),
                 example_classes=data["example_classes"],
                 example_subtypes=tuple(str(t) for t in data["example_subtypes"]),
-                fallbacks=data["fallbacks"].astype(np.float32),
+                judge=FallbackJudge(data["fallback_coef"], float(data["fallback_intercept"])),
                 meta=meta,
             )
 
@@ -281,7 +302,11 @@ class LearnedDecider:
             self.rules.trigger_evidence(ctx),
             self.rules.custom_topic_evidence(ctx),
             low_confidence(
-                ctx.answer, ctx.history, threshold=t.low_confidence, run=t.low_confidence_run
+                ctx.answer,
+                ctx.history,
+                threshold=t.low_confidence,
+                run=t.low_confidence_run,
+                says_no_answer=lambda text: self.model.fell_back(self.encoder, text),
             ),
         ]
         return sorted(

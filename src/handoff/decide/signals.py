@@ -545,8 +545,13 @@ def low_confidence(
     *,
     threshold: float = LOW_CONFIDENCE,
     run: int = 2,
+    says_no_answer: Callable[[str], bool] | None = None,
 ) -> Evidence | None:
-    """Detect the AI falling back `run` times in a row (current answer and earlier answers)."""
+    """Detect the AI falling back `run` times in a row (current answer and earlier answers).
+
+    An earlier answer without a retrieval score is judged on its words: by `says_no_answer`
+    when given (the learned decider's multilingual judge), else by English phrases."""
+    fell_back = says_no_answer or (lambda text: _FALLBACK.search(text) is not None)
     lows = 0
     if answer is not None:
         if answer.is_confident and answer.confidence >= threshold:
@@ -561,7 +566,7 @@ def low_confidence(
             continue
         if message.confidence is None:
             # No retrieval score (an LLM reply, a transcript from elsewhere): judge the words.
-            if _FALLBACK.search(message.text) is None:
+            if not fell_back(message.text):
                 break
         elif message.confidence >= threshold:
             break

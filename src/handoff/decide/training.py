@@ -23,6 +23,7 @@ from handoff.decide.learned import (
     CONVERSATION_FEATURES,
     K_NEIGHBOURS,
     NO_ESCALATION,
+    FallbackJudge,
     FloatArray,
     LearnedModel,
     UnitRows,
@@ -34,13 +35,16 @@ from handoff.decide.learned import (
 # Chosen on train alone: the best escalation recall at the 1% quota, out of fold.
 C = 0.03
 MAX_FALSE_ESCALATIONS = 0.01  # of routine training messages, out of fold
+# The fallback judge's regularisation (standardised e5 dimensions, few hundred rows).
+JUDGE_C = 0.1
 
 Labels = npt.NDArray[np.int8]
 
 
 # Where each training row comes from: `train/` (the project's own corpus, by language) and
-# `public/intents.jsonl` (a fixed sample of three public intent datasets, by source).
-OWN_FOLDER, PUBLIC_FILE = "train", "public/intents.jsonl"
+# `public/intents.jsonl` (a fixed sample of three public intent datasets, by source);
+# `assistant/answers.jsonl` holds assistant turns labelled whether they fell back.
+OWN_FOLDER, PUBLIC_FILE, ANSWERS_FILE = "train", "public/intents.jsonl", "assistant/answers.jsonl"
 # A conversation's escalation turn when the assistant kept falling back: the conversation is
 # not progressing, the model's repeated_failed.
 CONVERSATION_LABEL = {"low_confidence": "repeated_failed"}
@@ -70,8 +74,8 @@ class TrainingSet:
     groups: tuple[str, ...]
     public: npt.NDArray[np.bool_]
     features: FloatArray
-    fallbacks: UnitRows
-    fallback_texts: tuple[str, ...]  # for the metadata
+    judge: FallbackJudge
+    judge_report: dict[str, object]  # its out-of-fold figures, for the metadata
     sha256: dict[str, str]
 
     def without(self, group: str) -> TrainingSet:
@@ -84,8 +88,8 @@ class TrainingSet:
             tuple(g for g, k in zip(self.groups, keep, strict=True) if k),
             self.public[keep],
             self.features[keep],
-            self.fallbacks,
-            self.fallback_texts,
+            self.judge,
+            self.judge_report,
             self.sha256,
         )
 
@@ -95,8 +99,10 @@ def training_files(root: Path) -> list[Path]:
     own = sorted((root / OWN_FOLDER).glob("*.jsonl"))
     if not own:
         raise FileNotFoundError(f"{root / OWN_FOLDER}: no <lang>.jsonl training files")
+    if not (root / ANSWERS_FILE).is_file():
+        raise FileNotFoundError(f"{root / ANSWERS_FILE}: the assistant turns are missing")
     public = root / PUBLIC_FILE
-    return [*own, public] if public.is_file() else own
+    return [*own, root / ANSWERS_FILE, *([public] if public.is_file() else [])]
 
 
 def _context(turns: Sequence[dict[str, str]]) -> tuple[tuple[str, ...], tuple[str, ...]]:
@@ -129,50 +135,96 @@ def _conversation_rows(item: dict[str, Any]) -> list[TrainingRow]:
 
 
 @dataclass(frozen=True)
+class AssistantTurn:
+    """An assistant turn and whether it fell back (had no answer), for the fallback judge."""
+
+    text: str
+    fell_back: bool
+    lang: str  # its cross-validation fold
+
+
+@dataclass(frozen=True)
 class Corpus:
     """What the model is fitted on, as read from the corpus root."""
 
     rows: list[TrainingRow]
-    # The last two assistant turns before each low_confidence escalation of the training
-    # conversations: what the assistant falling back looks like, in every language.
-    fallbacks: list[str]
+    # `assistant/answers.jsonl`, and the last two assistant turns before each low_confidence
+    # escalation of the training conversations: what falling back looks like in each language.
+    answers: list[AssistantTurn]
     sha256: dict[str, str]
 
 
-def _fallbacks(item: dict[str, Any]) -> list[str]:
+def _fallbacks(item: dict[str, Any]) -> list[AssistantTurn]:
     at = item["expect"]["escalate_at"]
     if item["expect"]["reason"] != "low_confidence" or at is None:
         return []
-    return [t["text"] for t in item["turns"][:at] if t["role"] == "assistant"][-2:]
+    said = [t["text"] for t in item["turns"][:at] if t["role"] == "assistant"][-2:]
+    return [AssistantTurn(text, True, item["lang"]) for text in said]
 
 
 def read_corpus(root: Path) -> Corpus:
     """Every training row under the corpus root, and the sha256 of each file read."""
     rows: list[TrainingRow] = []
-    fallbacks: list[str] = []
+    answers: list[AssistantTurn] = []
     sha256 = {}
     for path in training_files(root):
         raw = path.read_bytes()
-        sha256[path.relative_to(root).as_posix()] = hashlib.sha256(raw).hexdigest()
+        name = path.relative_to(root).as_posix()
+        sha256[name] = hashlib.sha256(raw).hexdigest()
         public = path.parent.name != OWN_FOLDER
         for line in raw.decode("utf-8").splitlines():
             item = json.loads(line)
-            if "turns" in item:
+            if name == ANSWERS_FILE:
+                answers.append(AssistantTurn(item["text"], item["fallback"], item["lang"]))
+            elif "turns" in item:
                 rows.extend(_conversation_rows(item))
-                fallbacks.extend(_fallbacks(item))
+                answers.extend(_fallbacks(item))
             else:
                 rows.extend(_message_rows(item, public))
-    return Corpus(rows, list(dict.fromkeys(fallbacks)), sha256)
+    return Corpus(rows, list(dict.fromkeys(answers)), sha256)
+
+
+def _fit_judge(x: FloatArray, y: npt.NDArray[np.bool_]) -> FallbackJudge:
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.preprocessing import StandardScaler
+
+    scaler = StandardScaler().fit(x)
+    lr = LogisticRegression(C=JUDGE_C, class_weight="balanced", max_iter=5000)
+    lr.fit(scaler.transform(x), y)
+    # Fold the standardisation into the weights: one dot product at decision time.
+    coef = lr.coef_[0] / scaler.scale_
+    return FallbackJudge(coef, float(lr.intercept_[0] - coef @ scaler.mean_))
+
+
+def fallback_judge(
+    answers: Sequence[AssistantTurn], encoder: Encoder
+) -> tuple[FallbackJudge, dict[str, object]]:
+    """Fit the judge on every assistant turn, and measure it leaving one language out."""
+    x = encoder.encode([a.text for a in answers]).astype(np.float64)
+    y = np.asarray([a.fell_back for a in answers])
+    langs = np.asarray([a.lang for a in answers])
+    said = np.zeros(len(y), dtype=bool)
+    for lang in sorted(set(langs.tolist())):
+        held = langs == lang
+        said[held] = _fit_judge(x[~held], y[~held]).probability(x[held].astype(np.float32)) >= 0.5
+    report: dict[str, object] = {
+        "turns": len(y),
+        "fell_back": int(y.sum()),
+        "cv": "leave one language out",
+        "recall": round(float(said[y].mean()), 4),
+        "false_alarm_rate": round(float(said[~y].mean()), 4),
+    }
+    return _fit_judge(x, y), report
 
 
 def encode(
     corpus: Corpus, encoder: Encoder, progress: Callable[[int], None] = lambda _: None
 ) -> TrainingSet:
-    """Encode every row (and the fallback answers) as the head is fitted on them."""
-    fallbacks = unit_rows(encoder.encode(corpus.fallbacks)) if corpus.fallbacks else _no_rows()
+    """Fit the fallback judge, then encode every row as the head is fitted on them."""
+    judge, report = fallback_judge(corpus.answers, encoder)
     features = []
     for row in corpus.rows:
-        features.append(feature_row(encoder, row.text, row.users, row.assistants, fallbacks))
+        features.append(feature_row(encoder, row.text, row.users, row.assistants, judge))
         progress(1)
     rows = corpus.rows
     return TrainingSet(
@@ -182,14 +234,10 @@ def encode(
         tuple(r.group for r in rows),
         np.asarray([r.public for r in rows]),
         np.stack(features).astype(np.float64),
-        fallbacks,
-        tuple(corpus.fallbacks),
+        judge,
+        report,
         corpus.sha256,
     )
-
-
-def _no_rows() -> UnitRows:
-    return np.zeros((0, 1), dtype=np.float32)
 
 
 def _head(x: FloatArray, y: Labels) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray]:
@@ -265,8 +313,8 @@ def fit_model(data: TrainingSet) -> LearnedModel:
         "classes": list(CLASSES),
         "encoder": E5_ENCODER_ID,
         "features": "e5 query embedding + max cosine to earlier user turns + max cosine of the "
-        "last assistant turn to earlier ones + max cosine of the last two assistant turns to "
-        "the training conversations' fallback answers + per class, the closest and the mean "
+        "last assistant turn to earlier ones + P(fell back) of the last two assistant turns "
+        "+ per class, the closest and the mean "
         f"of the {K_NEIGHBOURS} closest training examples' cosines",
         "head": f"StandardScaler + LogisticRegression(C={C}, class_weight=balanced)",
         "temperature": round(temperature, 6),
@@ -277,7 +325,10 @@ def fit_model(data: TrainingSet) -> LearnedModel:
             "false_escalation_rate": round(float(escalates[routine].mean()), 4),
             "escalation_recall": round(float(escalates[~routine].mean()), 4),
         },
-        "fallback_answers": list(data.fallback_texts),
+        "fallback_judge": {
+            "head": f"StandardScaler + LogisticRegression(C={JUDGE_C}, class_weight=balanced)",
+            **data.judge_report,
+        },
         "train_messages": len(y),
         "train_sha256": data.sha256,
     }
@@ -292,7 +343,7 @@ def fit_model(data: TrainingSet) -> LearnedModel:
         example_texts=data.texts,
         example_classes=data.classes,
         example_subtypes=data.subtypes,
-        fallbacks=data.fallbacks,
+        judge=data.judge,
         meta=meta,
     )
 
@@ -309,6 +360,7 @@ def save_model(model: LearnedModel, npz: Path, meta_path: Path) -> None:
         example_texts=np.asarray(model.example_texts),
         example_classes=model.example_classes,
         example_subtypes=np.asarray(model.example_subtypes),
-        fallbacks=model.fallbacks.astype(np.float16),
+        fallback_coef=model.judge.coef,
+        fallback_intercept=np.float64(model.judge.intercept),
     )
     meta_path.write_text(json.dumps(model.meta, indent=2, sort_keys=True) + "\n", encoding="utf-8")
