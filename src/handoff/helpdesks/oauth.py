@@ -152,6 +152,17 @@ class TokenAuth(httpx.Auth):
         return request
 
 
+class BearerToken(httpx.Auth):
+    """Sign each request with a token that never changes (a private app's); a 401 stands."""
+
+    def __init__(self, token: str) -> None:
+        self._authorization = f"Bearer {token}"
+
+    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+        request.headers["Authorization"] = self._authorization
+        yield request
+
+
 @runtime_checkable
 class AuthorizationCodeApp(Protocol):
     """A connector whose connect form can use the OAuth authorization code flow."""
