@@ -109,7 +109,6 @@ class HelpScoutHelpdesk:
     # Create requests were capped at 256 kB in API v1 (413 beyond); v2 documents no number.
     # 40k characters stays under it even if every character were JSON-escaped to 6 bytes.
     max_body_chars: ClassVar[int] = 40_000
-    idempotency: ClassVar[str] = "tag holding the idempotency key, listed before create"
     credentials_model: ClassVar[type[BaseModel]] = Credentials
 
     def __init__(

@@ -200,7 +200,6 @@ class SalesforceHelpdesk:
     title: ClassVar[str] = "Salesforce"
     description: ClassVar[str] = "Cases in Service Cloud, created once by external id."
     max_body_chars: ClassVar[int] = 32_000  # Case.Description is a textarea(32000)
-    idempotency: ClassVar[str] = "GET, then upsert, on a Case External ID + Unique field"
     credentials_model: ClassVar[type[BaseModel]] = Credentials
 
     def __init__(

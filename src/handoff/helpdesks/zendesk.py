@@ -154,7 +154,6 @@ class ZendeskHelpdesk:
     # Zendesk documents no comment length limit; large comments are accepted but slow the
     # agent UI, so we stay at a conservative 60k characters (an assumption, not a vendor number).
     max_body_chars: ClassVar[int] = 60_000
-    idempotency: ClassVar[str] = "Idempotency-Key header + external_id search before create"
     credentials_model: ClassVar[type[BaseModel]] = Credentials
 
     def __init__(

@@ -124,7 +124,6 @@ class ZohoDeskHelpdesk:
     description: ClassVar[str] = "Tickets in a Zoho Desk department."
     max_body_chars: ClassVar[int] = 65_000  # `description` takes up to 65,535 characters
     max_comment_chars: ClassVar[int] = 32_000
-    idempotency: ClassVar[str] = f"{KEY_FIELD} custom field + ticket search before create"
     credentials_model: ClassVar[type[BaseModel]] = Credentials
 
     def __init__(
