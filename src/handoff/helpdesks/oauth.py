@@ -1,11 +1,11 @@
 """OAuth 2.0 tokens a connector lives on, and where they are kept between calls.
 
-A connector never keeps an access token to itself: it asks its `TokenStore`, which hands out
-the current token and, when it is missing, about to expire or refused, has the connector mint a
-new one — once, however many tasks or processes need it at the same moment. That matters most
-where the refresh token rotates (Zendesk deletes the old pair on every refresh): two concurrent
-refreshes with one refresh token leave one of them holding a dead token, and a rotated token not
-written down at once is lost for good.
+A connector never keeps an access token to itself: its calls go out through `TokenAuth`, which asks
+the integration's `TokenStore`. The store hands out the current token and, when it is missing,
+about to expire or refused, has the connector mint a new one — once, however many tasks or
+processes need it at the same moment. That matters most where the refresh token rotates (Zendesk
+deletes the old pair on every refresh): two concurrent refreshes with one refresh token leave one
+of them holding a dead token, and a rotated token not written down at once is lost for good.
 
 The service keeps tokens in the database (`service.oauth.StoredTokens`); `MemoryTokens` keeps
 them in the process, for a connect-time check and for tests of a connector alone.
@@ -119,7 +119,8 @@ class TokenAuth(httpx.Auth):
     The store decides when to renew: before the call when the token is near its expiry, and
     once among all concurrent callers (under its own lock, and a lease across processes),
     keeping what the mint returns. A 401 names the refused token `stale`, so of many calls
-    refused at once the first renews it and the others resend with the token it got.
+    refused at once the first renews it and the others resend with the token it got. Hence no
+    lock here: the store's is the one shared by every connector of the integration.
     """
 
     def __init__(self, tokens: TokenStore, mint: Mint, *, scheme: str = "Bearer") -> None:
