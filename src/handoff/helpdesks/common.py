@@ -172,10 +172,16 @@ def check_response(
     raise Rejected(status, f"{platform}: {reason}")
 
 
-async def send(http: httpx.AsyncClient, request: httpx.Request, *, platform: str) -> httpx.Response:
+async def send(
+    http: httpx.AsyncClient,
+    request: httpx.Request,
+    *,
+    platform: str,
+    auth: httpx.Auth | None = None,
+) -> httpx.Response:
     """Send a request; network failures and timeouts become Unavailable (retried later)."""
     try:
-        return await http.send(request)
+        return await http.send(request, auth=auth or httpx.USE_CLIENT_DEFAULT)
     except httpx.TimeoutException as error:
         raise Unavailable(f"{platform} did not answer in time") from error
     except httpx.TransportError as error:

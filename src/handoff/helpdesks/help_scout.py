@@ -41,7 +41,7 @@ from handoff.domain import Contact, Message, TicketEvent, TicketEventKind, Ticke
 from handoff.helpdesks import common
 from handoff.helpdesks.base import Choice
 from handoff.helpdesks.errors import InvalidCredentials, Rejected, Unavailable
-from handoff.helpdesks.oauth import MemoryTokens, OAuthTokens, TokenStore, grant
+from handoff.helpdesks.oauth import MemoryTokens, OAuthTokens, TokenAuth, TokenStore, grant
 
 PLATFORM = "Help Scout"
 API_URL = "https://api.helpscout.net"
@@ -109,7 +109,6 @@ class HelpScoutHelpdesk:
     # Create requests were capped at 256 kB in API v1 (413 beyond); v2 documents no number.
     # 40k characters stays under it even if every character were JSON-escaped to 6 bytes.
     max_body_chars: ClassVar[int] = 40_000
-    idempotency: ClassVar[str] = "tag holding the idempotency key, listed before create"
     credentials_model: ClassVar[type[BaseModel]] = Credentials
 
     def __init__(
@@ -127,7 +126,7 @@ class HelpScoutHelpdesk:
         # generated works as is; a key the admin typed into the form takes precedence.
         typed = form.webhook_secret
         self._webhook_secret = typed.get_secret_value() if typed else webhook_secret
-        self._tokens = tokens or MemoryTokens()
+        self._auth = TokenAuth(tokens or MemoryTokens(), self._mint)
 
     # --- outbound ----------------------------------------------------------------------
 
@@ -241,33 +240,14 @@ class HelpScoutHelpdesk:
         body: dict[str, Any] | None = None,
         params: dict[str, str] | None = None,
     ) -> httpx.Response:
-        token = await self._access_token()
-        response = await self._send(method, path, token, body, params)
-        if response.status_code == 401:  # expired or revoked early: refresh once, then retry
-            token = await self._access_token(stale=token)
-            response = await self._send(method, path, token, body, params)
-        return _check(response)
-
-    async def _send(
-        self,
-        method: str,
-        path: str,
-        token: str,
-        body: dict[str, Any] | None,
-        params: dict[str, str] | None,
-    ) -> httpx.Response:
         request = self._http.build_request(
             method,
             self._base + path,
             json=body,
             params=params,
-            headers={"Authorization": f"Bearer {token}", "Accept": "application/hal+json"},
+            headers={"Accept": "application/hal+json"},
         )
-        return await common.send(self._http, request, platform=PLATFORM)
-
-    async def _access_token(self, stale: str | None = None) -> str:
-        """Return a live token; fetch one when missing, near expiry or refused as `stale`."""
-        return (await self._tokens.token(self._mint, stale=stale)).access_token
+        return _check(await common.send(self._http, request, platform=PLATFORM, auth=self._auth))
 
     async def _mint(self, held: OAuthTokens | None) -> OAuthTokens:
         form = {

@@ -84,7 +84,14 @@ from handoff.helpdesks.errors import (
     RateLimited,
     Rejected,
 )
-from handoff.helpdesks.oauth import MemoryTokens, OAuthTokens, TokenStore, grant
+from handoff.helpdesks.oauth import (
+    BearerToken,
+    MemoryTokens,
+    OAuthTokens,
+    TokenAuth,
+    TokenStore,
+    grant,
+)
 
 PLATFORM = "hubspot"
 API = "https://api.hubapi.com"
@@ -210,7 +217,7 @@ class HubSpotHelpdesk:
         self.webhook_secret = webhook_secret  # unused: HubSpot signs with the app's secret
         self._base = form.base_url.rstrip("/")
         self._account: dict[str, Any] | None = None
-        self._tokens = tokens or MemoryTokens()
+        self._auth = self._sign_in(tokens or MemoryTokens())
 
     # --- OAuth -----------------------------------------------------------------------------
 
@@ -253,10 +260,12 @@ class HubSpotHelpdesk:
             self.http, url, platform=self.title, form=form, keep_refresh=keep_refresh
         )
 
-    async def _bearer(self, stale: str | None = None) -> str:
-        if self.credentials.access_token is not None and self.credentials.auth == "private_app":
-            return self.credentials.access_token.get_secret_value()
-        return (await self._tokens.token(self._refresh, stale=stale)).access_token
+    def _sign_in(self, tokens: TokenStore) -> httpx.Auth:
+        """A private app's token is fixed; OAuth tokens expire, so they are renewed as needed."""
+        token = self.credentials.access_token
+        if self.credentials.auth == "private_app" and token is not None:
+            return BearerToken(token.get_secret_value())
+        return TokenAuth(tokens, self._refresh)
 
     # --- HTTP ------------------------------------------------------------------------------
 
@@ -268,21 +277,14 @@ class HubSpotHelpdesk:
         json_body: Any = None,
         params: Mapping[str, str] | None = None,
     ) -> httpx.Response:
-        async def attempt(token: str) -> httpx.Response:
-            request = self.http.build_request(
-                method,
-                f"{self._base}{path}",
-                json=json_body,
-                params=params,
-                headers={"Authorization": f"Bearer {token}", "Accept": "application/json"},
-            )
-            return await send(self.http, request, platform=self.title)
-
-        token = await self._bearer()
-        response = await attempt(token)
-        if response.status_code == 401 and self.credentials.auth == "oauth":  # revoked early
-            response = await attempt(await self._bearer(stale=token))
-        return response
+        request = self.http.build_request(
+            method,
+            f"{self._base}{path}",
+            json=json_body,
+            params=params,
+            headers={"Accept": "application/json"},
+        )
+        return await send(self.http, request, platform=self.title, auth=self._auth)
 
     def _check(self, response: httpx.Response) -> httpx.Response:
         try:

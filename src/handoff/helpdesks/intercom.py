@@ -116,7 +116,6 @@ class IntercomHelpdesk:
     # shows comfortably (assumption, see the module docstring).
     max_body_chars: ClassVar[int] = 10_000
     credentials_model: ClassVar[type[BaseModel]] = Credentials
-    idempotency: ClassVar[str] = "search-before-create on a reference line in the description"
 
     def __init__(
         self,

@@ -1,11 +1,11 @@
 """OAuth 2.0 tokens a connector lives on, and where they are kept between calls.
 
-A connector never keeps an access token to itself: it asks its `TokenStore`, which hands out
-the current token and, when it is missing, about to expire or refused, has the connector mint a
-new one — once, however many tasks or processes need it at the same moment. That matters most
-where the refresh token rotates (Zendesk deletes the old pair on every refresh): two concurrent
-refreshes with one refresh token leave one of them holding a dead token, and a rotated token not
-written down at once is lost for good.
+A connector never keeps an access token to itself: its calls go out through `TokenAuth`, which asks
+the integration's `TokenStore`. The store hands out the current token and, when it is missing,
+about to expire or refused, has the connector mint a new one — once, however many tasks or
+processes need it at the same moment. That matters most where the refresh token rotates (Zendesk
+deletes the old pair on every refresh): two concurrent refreshes with one refresh token leave one
+of them holding a dead token, and a rotated token not written down at once is lost for good.
 
 The service keeps tokens in the database (`service.oauth.StoredTokens`); `MemoryTokens` keeps
 them in the process, for a connect-time check and for tests of a connector alone.
@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import AsyncGenerator, Awaitable, Callable, Generator, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
@@ -111,6 +111,57 @@ class MemoryTokens:
                 return held
             self._tokens = await mint(held)
             return self._tokens
+
+
+class TokenAuth(httpx.Auth):
+    """Sign each request with the store's access token; on a 401, renew it once and resend once.
+
+    The store decides when to renew: before the call when the token is near its expiry, and
+    once among all concurrent callers (under its own lock, and a lease across processes),
+    keeping what the mint returns. A 401 names the refused token `stale`, so of many calls
+    refused at once the first renews it and the others resend with the token it got. Hence no
+    lock here: the store's is the one shared by every connector of the integration.
+    """
+
+    def __init__(self, tokens: TokenStore, mint: Mint, *, scheme: str = "Bearer") -> None:
+        self._tokens = tokens
+        self._mint = mint
+        self._scheme = scheme  # Zoho wants `Zoho-oauthtoken`
+
+    async def async_auth_flow(
+        self, request: httpx.Request
+    ) -> AsyncGenerator[httpx.Request, httpx.Response]:
+        token = await self._access_token()
+        response = yield self._sign(request, token)
+        if response.status_code != 401:
+            return
+        # Free the refused answer's connection before the mint needs one from the same pool.
+        await response.aread()
+        yield self._sign(request, await self._access_token(stale=token))  # a second 401 stands
+
+    def sync_auth_flow(
+        self, request: httpx.Request
+    ) -> Generator[httpx.Request, httpx.Response, None]:
+        # The base class would send the request unsigned; the store can only be awaited.
+        raise RuntimeError("TokenAuth signs requests of an httpx.AsyncClient only")
+
+    async def _access_token(self, stale: str | None = None) -> str:
+        return (await self._tokens.token(self._mint, stale=stale)).access_token
+
+    def _sign(self, request: httpx.Request, token: str) -> httpx.Request:
+        request.headers["Authorization"] = f"{self._scheme} {token}"
+        return request
+
+
+class BearerToken(httpx.Auth):
+    """Sign each request with a token that never changes (a private app's); a 401 stands."""
+
+    def __init__(self, token: str) -> None:
+        self._authorization = f"Bearer {token}"
+
+    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+        request.headers["Authorization"] = self._authorization
+        yield request
 
 
 @runtime_checkable

@@ -60,6 +60,7 @@ from handoff.helpdesks.oauth import (
     EXPIRY_MARGIN_SECONDS,
     MemoryTokens,
     OAuthTokens,
+    TokenAuth,
     TokenStore,
     grant,
 )
@@ -199,7 +200,6 @@ class SalesforceHelpdesk:
     title: ClassVar[str] = "Salesforce"
     description: ClassVar[str] = "Cases in Service Cloud, created once by external id."
     max_body_chars: ClassVar[int] = 32_000  # Case.Description is a textarea(32000)
-    idempotency: ClassVar[str] = "GET, then upsert, on a Case External ID + Unique field"
     credentials_model: ClassVar[type[BaseModel]] = Credentials
 
     def __init__(
@@ -224,7 +224,7 @@ class SalesforceHelpdesk:
             Priority.HIGH: form.priority_high,
             Priority.URGENT: form.priority_urgent,
         }
-        self._tokens = tokens or MemoryTokens()
+        self._auth = TokenAuth(tokens or MemoryTokens(), self._mint)
 
     # --- outbound ----------------------------------------------------------------------
 
@@ -335,27 +335,18 @@ class SalesforceHelpdesk:
         params: dict[str, str] | None = None,
         check: bool = True,
     ) -> httpx.Response:
-        async def attempt(token: str) -> httpx.Response:
-            request = self._http.build_request(
-                method,
-                self._base + self._api + path,
-                json=body,
-                params=params,
-                headers={"Authorization": f"Bearer {token}", "Accept": "application/json"},
-            )
-            return await common.send(self._http, request, platform=PLATFORM)
-
-        token = await self._token()
-        response = await attempt(token)
-        if response.status_code == 401:  # INVALID_SESSION_ID: the session ended; mint once more
-            response = await attempt(await self._token(stale=token))
+        request = self._http.build_request(
+            method,
+            self._base + self._api + path,
+            json=body,
+            params=params,
+            headers={"Accept": "application/json"},
+        )
+        # A 401 (INVALID_SESSION_ID: the session ended) mints once more; TokenAuth resends.
+        response = await common.send(self._http, request, platform=PLATFORM, auth=self._auth)
         if response.status_code == 300:  # several records carry the external id
             raise Rejected(300, f"{PLATFORM}: several cases match; make the field Unique")
         return _check(response) if check else response
-
-    async def _token(self, stale: str | None = None) -> str:
-        """Return a live access token; mint one when there is none, it aged, or it is `stale`."""
-        return (await self._tokens.token(self._mint, stale=stale)).access_token
 
     async def _mint(self, held: OAuthTokens | None) -> OAuthTokens:
         form = self._credentials

@@ -46,7 +46,7 @@ from handoff.domain import (
 from handoff.helpdesks import common
 from handoff.helpdesks.base import Choice
 from handoff.helpdesks.errors import BadSignature, InvalidCredentials, Rejected
-from handoff.helpdesks.oauth import MemoryTokens, OAuthTokens, TokenStore, grant
+from handoff.helpdesks.oauth import MemoryTokens, OAuthTokens, TokenAuth, TokenStore, grant
 
 PLATFORM = "Zendesk"
 SUBDOMAIN = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$")
@@ -154,7 +154,6 @@ class ZendeskHelpdesk:
     # Zendesk documents no comment length limit; large comments are accepted but slow the
     # agent UI, so we stay at a conservative 60k characters (an assumption, not a vendor number).
     max_body_chars: ClassVar[int] = 60_000
-    idempotency: ClassVar[str] = "Idempotency-Key header + external_id search before create"
     credentials_model: ClassVar[type[BaseModel]] = Credentials
 
     def __init__(
@@ -172,11 +171,7 @@ class ZendeskHelpdesk:
         # secret handoff generated is only a fallback, so an unconfigured webhook fails closed.
         signing = form.webhook_signing_secret
         self._webhook_secret = signing.get_secret_value() if signing else webhook_secret
-        self._tokens = tokens or MemoryTokens()
-        self._basic: str | None = None
-        if form.auth == "api_token" and form.api_token is not None:
-            token = f"{form.email}/token:{form.api_token.get_secret_value()}"
-            self._basic = "Basic " + base64.b64encode(token.encode()).decode()
+        self._auth = self._sign_in(tokens or MemoryTokens())
 
     # --- OAuth -------------------------------------------------------------------------
 
@@ -216,11 +211,12 @@ class ZendeskHelpdesk:
         }
         return await grant(self._http, f"{self._base}/oauth/tokens", platform=PLATFORM, json=body)
 
-    async def _authorization(self, stale: str | None = None) -> str:
-        if self._basic is not None:
-            return self._basic
-        tokens = await self._tokens.token(self._refresh, stale=stale)
-        return f"Bearer {tokens.access_token}"
+    def _sign_in(self, tokens: TokenStore) -> httpx.Auth:
+        """An API token signs every call as is; OAuth tokens expire, so they are renewed."""
+        form = self._credentials
+        if form.auth == "api_token" and form.api_token is not None:
+            return httpx.BasicAuth(f"{form.email}/token", form.api_token.get_secret_value())
+        return TokenAuth(tokens, self._refresh)
 
     # --- outbound ----------------------------------------------------------------------
 
@@ -228,7 +224,8 @@ class ZendeskHelpdesk:
         """Fetch the token's own user; raise InvalidCredentials unless it is an agent."""
         response = await self._send("GET", "/api/v2/users/me.json", check=False)
         if response.status_code in (401, 403):
-            what = "agent email or API token" if self._basic else "OAuth access token"
+            basic = isinstance(self._auth, httpx.BasicAuth)
+            what = "agent email or API token" if basic else "OAuth access token"
             reason = common.status_reason(response, _codes(response))
             raise InvalidCredentials(f"Zendesk refused the {what}: {reason}")
         if response.status_code == 404:
@@ -350,25 +347,14 @@ class ZendeskHelpdesk:
         headers: dict[str, str] | None = None,
         check: bool = True,
     ) -> httpx.Response:
-        async def attempt(authorization: str) -> httpx.Response:
-            request = self._http.build_request(
-                method,
-                self._base + path,
-                json=body,
-                params=params,
-                headers={
-                    "Authorization": authorization,
-                    "Accept": "application/json",
-                    **(headers or {}),
-                },
-            )
-            return await common.send(self._http, request, platform=PLATFORM)
-
-        authorization = await self._authorization()
-        response = await attempt(authorization)
-        if response.status_code == 401 and self._basic is None:  # revoked or expired early
-            stale = authorization.removeprefix("Bearer ")
-            response = await attempt(await self._authorization(stale=stale))
+        request = self._http.build_request(
+            method,
+            self._base + path,
+            json=body,
+            params=params,
+            headers={"Accept": "application/json", **(headers or {})},
+        )
+        response = await common.send(self._http, request, platform=PLATFORM, auth=self._auth)
         return _check(response) if check else response
 
     # --- inbound -----------------------------------------------------------------------

@@ -47,7 +47,7 @@ from handoff.domain import (
 from handoff.helpdesks import common
 from handoff.helpdesks.base import Choice
 from handoff.helpdesks.errors import BadSignature, InvalidCredentials, RateLimited, Rejected
-from handoff.helpdesks.oauth import MemoryTokens, OAuthTokens, TokenStore
+from handoff.helpdesks.oauth import MemoryTokens, OAuthTokens, TokenAuth, TokenStore
 
 PLATFORM = "Zoho Desk"
 DataCenter = Literal["com", "eu", "in", "com.au", "jp", "ca", "sa", "com.cn"]
@@ -124,7 +124,6 @@ class ZohoDeskHelpdesk:
     description: ClassVar[str] = "Tickets in a Zoho Desk department."
     max_body_chars: ClassVar[int] = 65_000  # `description` takes up to 65,535 characters
     max_comment_chars: ClassVar[int] = 32_000
-    idempotency: ClassVar[str] = f"{KEY_FIELD} custom field + ticket search before create"
     credentials_model: ClassVar[type[BaseModel]] = Credentials
 
     def __init__(
@@ -144,6 +143,7 @@ class ZohoDeskHelpdesk:
         self._accounts = (form.accounts_url or f"https://accounts.{domain}").rstrip("/")
         self._jwks_url = f"{self._desk}/.well-known/jwks.json"
         self._tokens = tokens or MemoryTokens()
+        self._auth = TokenAuth(self._tokens, self._refresh, scheme="Zoho-oauthtoken")
 
     # --- outbound ----------------------------------------------------------------------
 
@@ -247,25 +247,14 @@ class ZohoDeskHelpdesk:
     async def _call(
         self, method: str, path: str, *, body: Json | None, params: dict[str, str] | None
     ) -> httpx.Response:
-        stale: str | None = None
-        for attempt in (1, 2):
-            token = (await self._tokens.token(self._refresh, stale=stale)).access_token
-            request = self._http.build_request(
-                method,
-                f"{self._desk}/api/v1{path}",
-                json=body,
-                params=params,
-                headers={
-                    "Authorization": f"Zoho-oauthtoken {token}",
-                    "orgId": self._credentials.org_id,
-                    "Accept": "application/json",
-                },
-            )
-            response = await common.send(self._http, request, platform=PLATFORM)
-            if response.status_code != 401 or attempt == 2:
-                break
-            stale = token  # revoked or expired early: refresh once
-        return _check(response)
+        request = self._http.build_request(
+            method,
+            f"{self._desk}/api/v1{path}",
+            json=body,
+            params=params,
+            headers={"orgId": self._credentials.org_id, "Accept": "application/json"},
+        )
+        return _check(await common.send(self._http, request, platform=PLATFORM, auth=self._auth))
 
     async def _refresh(self, held: OAuthTokens | None) -> OAuthTokens:
         creds = self._credentials
