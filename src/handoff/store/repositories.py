@@ -60,6 +60,18 @@ async def workspaces(session: AsyncSession) -> Sequence[Workspace]:
     return (await session.scalars(select(Workspace).order_by(Workspace.created_at))).all()
 
 
+async def workspace_for_update(session: AsyncSession, workspace_id: str) -> Workspace | None:
+    """Load the workspace and hold its row until the transaction ends."""
+    query = select(Workspace).where(Workspace.id == workspace_id).with_for_update()
+    return await session.scalar(query)
+
+
+async def present_members(session: AsyncSession, workspace_id: str) -> Sequence[Member]:
+    """Return the workspace's members who are not away."""
+    query = select(Member).where(Member.workspace_id == workspace_id, Member.away.is_(False))
+    return (await session.scalars(query)).all()
+
+
 # --- agents, knowledge, integrations, actions -----------------------------------------
 
 
@@ -189,6 +201,24 @@ async def ticket_for_escalation(session: AsyncSession, escalation_id: str) -> Ti
 async def open_ticket_of(session: AsyncSession, conversation_id: str) -> Ticket | None:
     query = select(Ticket).where(Ticket.conversation_id == conversation_id, Ticket.status == "open")
     return await session.scalar(query)
+
+
+async def open_ticket_counts(
+    session: AsyncSession, workspace_id: str, member_ids: Sequence[str]
+) -> dict[str, int]:
+    """Return how many open tickets each member holds (members with none are absent)."""
+    if not member_ids:
+        return {}
+    query = (
+        select(Ticket.assignee_id, func.count(Ticket.id))
+        .where(
+            Ticket.workspace_id == workspace_id,
+            Ticket.status == "open",
+            Ticket.assignee_id.in_(member_ids),
+        )
+        .group_by(Ticket.assignee_id)
+    )
+    return {str(member_id): int(count) for member_id, count in (await session.execute(query))}
 
 
 async def notes_of(session: AsyncSession, ticket_id: str) -> Sequence[Note]:
