@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any, cast
 
-from sqlalchemy import Select, func, or_, select, update
+from sqlalchemy import CursorResult, Select, delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from handoff.store.models import (
@@ -109,6 +110,36 @@ async def delete_knowledge(session: AsyncSession, agent_id: str) -> None:
 async def integrations_of(session: AsyncSession, agent_id: str) -> Sequence[Integration]:
     query = select(Integration).where(Integration.agent_id == agent_id)
     return (await session.scalars(query.order_by(Integration.created_at))).all()
+
+
+async def lease_token_refresh(
+    session: AsyncSession, integration_id: str, *, now: datetime, until: datetime
+) -> bool:
+    """Take the integration's token-refresh lease until `until`; False while another
+    process holds an unexpired one."""
+    taken = await session.execute(
+        update(Integration)
+        .where(Integration.id == integration_id)
+        .where(or_(Integration.token_lease_until.is_(None), Integration.token_lease_until < now))
+        .values(token_lease_until=until)
+        .execution_options(synchronize_session=False)
+    )
+    return cast("CursorResult[Any]", taken).rowcount == 1
+
+
+async def release_token_lease(
+    session: AsyncSession, integration_id: str, sealed_tokens: str | None
+) -> None:
+    """Give the refresh lease back, storing the new tokens when the refresh brought some."""
+    values: dict[str, Any] = {"token_lease_until": None}
+    if sealed_tokens is not None:
+        values["tokens"] = sealed_tokens
+    await session.execute(
+        update(Integration)
+        .where(Integration.id == integration_id)
+        .values(**values)
+        .execution_options(synchronize_session=False)
+    )
 
 
 async def actions_of(session: AsyncSession, agent_id: str) -> Sequence[Action]:
@@ -260,6 +291,14 @@ async def events_after(
         if workspace_id is not None:
             query = query.where(Event.workspace_id == workspace_id)
     return (await session.scalars(query.order_by(Event.id).limit(limit))).all()
+
+
+async def delete_events_before(session: AsyncSession, before: datetime) -> int:
+    """Delete the events written before `before`; return how many."""
+    result = await session.execute(
+        delete(Event).where(Event.created_at < before).execution_options(synchronize_session=False)
+    )
+    return int(cast("CursorResult[Any]", result).rowcount or 0)
 
 
 async def last_event_id(session: AsyncSession) -> int:
