@@ -6,9 +6,10 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, Select, delete, func, or_, select, update
+from sqlalchemy import CursorResult, Row, Select, delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from handoff.domain import EscalationStatus, HandbackReason, Owner
 from handoff.store.models import (
     Action,
     Agent,
@@ -198,6 +199,93 @@ async def latest_escalation(session: AsyncSession, conversation_id: str) -> Esca
         .limit(1)
     )
     return await session.scalar(query)
+
+
+# One open human stretch's timer facts: escalation id, handoff time, first reply, wait notice,
+# last activity, the action's wait and inactivity timeouts, and its business hours.
+StretchTimers = Row[
+    str,
+    datetime,
+    datetime | None,
+    datetime | None,
+    datetime,
+    int | None,
+    int | None,
+    dict[str, Any] | None,
+]
+
+
+async def timed_stretches(
+    session: AsyncSession, active_roles: Sequence[str], escalation_id: str | None = None
+) -> Sequence[StretchTimers]:
+    """Return the timer facts of the open human stretches whose action has a timer; the
+    last activity is the stretch's newest message by one of `active_roles`, or the handoff."""
+    newest = (
+        select(func.max(Message.created_at))
+        .where(
+            Message.conversation_id == Escalation.conversation_id,
+            Message.role.in_(active_roles),
+            Message.created_at >= Escalation.created_at,
+        )
+        .correlate(Escalation)
+        .scalar_subquery()
+    )
+    query = (
+        select(
+            Escalation.id,
+            Escalation.created_at,
+            Escalation.first_reply_at,
+            Escalation.wait_notified_at,
+            func.coalesce(newest, Escalation.created_at),
+            Action.wait_timeout_seconds,
+            Action.inactivity_timeout_seconds,
+            Action.business_hours,
+        )
+        .join(Conversation, Conversation.id == Escalation.conversation_id)
+        .join(Action, Action.id == Escalation.action_id)
+        .where(
+            Conversation.owner == Owner.HUMAN.value,
+            Escalation.stretch == Conversation.stretch,
+            Escalation.status != EscalationStatus.SOLVED.value,
+            (Action.wait_timeout_seconds > 0) | (Action.inactivity_timeout_seconds > 0),
+        )
+    )
+    if escalation_id is not None:
+        query = query.where(Escalation.id == escalation_id)
+    return (await session.execute(query)).all()
+
+
+async def claim_handback(session: AsyncSession, escalation_id: str, reason: HandbackReason) -> bool:
+    """Take the right to end the stretch; False when a solve or another worker came first."""
+    claimed = await session.execute(
+        update(Escalation)
+        .where(
+            Escalation.id == escalation_id,
+            Escalation.status != EscalationStatus.SOLVED.value,
+            Escalation.handback_reason.is_(None),
+        )
+        .values(handback_reason=reason.value)
+        .returning(Escalation.id)
+        .execution_options(synchronize_session=False)
+    )
+    return claimed.scalar_one_or_none() is not None
+
+
+async def claim_wait_notice(session: AsyncSession, escalation_id: str, now: datetime) -> bool:
+    """Stamp the wait notice; False when it went out already or a person has answered."""
+    claimed = await session.execute(
+        update(Escalation)
+        .where(
+            Escalation.id == escalation_id,
+            Escalation.wait_notified_at.is_(None),
+            Escalation.first_reply_at.is_(None),
+            Escalation.status != EscalationStatus.SOLVED.value,
+        )
+        .values(wait_notified_at=now)
+        .returning(Escalation.id)
+        .execution_options(synchronize_session=False)
+    )
+    return claimed.scalar_one_or_none() is not None
 
 
 async def members_by_id(session: AsyncSession, ids: set[str]) -> dict[str, Member]:
