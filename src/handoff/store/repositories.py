@@ -9,11 +9,12 @@ from typing import Any, cast
 from sqlalchemy import CursorResult, Row, Select, delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from handoff.domain import EscalationStatus, HandbackReason, Owner
+from handoff.domain import EscalationStatus, HandbackReason, Owner, Role
 from handoff.store.models import (
     Action,
     Agent,
     ApiToken,
+    ChannelConnection,
     Conversation,
     Escalation,
     Event,
@@ -153,6 +154,26 @@ async def action_named(session: AsyncSession, agent_id: str, name: str) -> Actio
     return await session.scalar(query)
 
 
+# --- channel connections --------------------------------------------------------------
+
+
+async def channel_connection(
+    session: AsyncSession, agent_id: str, channel: str
+) -> ChannelConnection | None:
+    query = select(ChannelConnection).where(
+        ChannelConnection.agent_id == agent_id, ChannelConnection.channel == channel
+    )
+    return await session.scalar(query)
+
+
+async def connection_for_update(
+    session: AsyncSession, connection_id: str
+) -> ChannelConnection | None:
+    """Load a channel connection and hold its row until the transaction ends."""
+    query = select(ChannelConnection).where(ChannelConnection.id == connection_id)
+    return await session.scalar(query.with_for_update())
+
+
 # --- conversations and messages -------------------------------------------------------
 
 
@@ -177,6 +198,22 @@ async def conversation_by_token(session: AsyncSession, token_hash: str) -> Conve
     return await session.scalar(select(Conversation).where(Conversation.token_hash == token_hash))
 
 
+async def latest_conversation_of_contact(
+    session: AsyncSession, connection_id: str, contact_external_id: str
+) -> Conversation | None:
+    """Return the newest conversation the connection opened with this contact."""
+    query = (
+        select(Conversation)
+        .where(
+            Conversation.connection_id == connection_id,
+            Conversation.contact_external_id == contact_external_id,
+        )
+        .order_by(Conversation.created_at.desc())
+        .limit(1)
+    )
+    return await session.scalar(query)
+
+
 async def messages_of(session: AsyncSession, conversation_id: str) -> Sequence[Message]:
     query = select(Message).where(Message.conversation_id == conversation_id)
     return (await session.scalars(query.order_by(Message.id))).all()
@@ -191,6 +228,16 @@ async def message_by_client_id(
     return await session.scalar(query)
 
 
+async def last_user_message_at(session: AsyncSession, conversation_id: str) -> datetime | None:
+    query = (
+        select(Message.created_at)
+        .where(Message.conversation_id == conversation_id, Message.role == Role.USER)
+        .order_by(Message.id.desc())
+        .limit(1)
+    )
+    return await session.scalar(query)
+
+
 async def latest_escalation(session: AsyncSession, conversation_id: str) -> Escalation | None:
     query = (
         select(Escalation)
@@ -199,6 +246,32 @@ async def latest_escalation(session: AsyncSession, conversation_id: str) -> Esca
         .limit(1)
     )
     return await session.scalar(query)
+
+
+async def ticket_stretch_for_update(
+    session: AsyncSession, agent_id: str, platform: str, ticket_id: str
+) -> Row[Escalation, Conversation] | None:
+    """Return the agent's latest stretch on a helpdesk ticket, and its conversation, both rows
+    locked and read afresh.
+
+    Ticket numbers are unique within one helpdesk account only, hence the agent. The lock is
+    the conversation's, as for every owner change: a reply or a solve races the user's "back
+    to the AI" and the timers.
+    """
+    query = (
+        select(Escalation, Conversation)
+        .join(Conversation, Conversation.id == Escalation.conversation_id)
+        .where(
+            Escalation.platform == platform,
+            Escalation.ticket_id == ticket_id,
+            Conversation.agent_id == agent_id,
+        )
+        .order_by(Escalation.stretch.desc())
+        .limit(1)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+    return (await session.execute(query)).first()
 
 
 # One open human stretch's timer facts: escalation id, handoff time, first reply, wait notice,
@@ -456,6 +529,11 @@ async def finish_job(
         .execution_options(synchronize_session=False)
     )
     return result.scalar_one_or_none() is not None
+
+
+async def has_job(session: AsyncSession, idempotency_key: str) -> bool:
+    query = select(OutboxJob.id).where(OutboxJob.idempotency_key == idempotency_key)
+    return await session.scalar(query) is not None
 
 
 async def jobs(session: AsyncSession, status: str | None, limit: int) -> Sequence[OutboxJob]:
