@@ -1,4 +1,5 @@
-"""Dependencies point one way: each part imports only the parts it may (see DESIGN)."""
+"""Dependencies point one way: each part imports only the parts it may (see DESIGN), and
+only the store builds SQL."""
 
 from __future__ import annotations
 
@@ -24,6 +25,8 @@ ALLOWED: dict[str, set[str]] = {
     "cli": {"service", "web", "domain", "decide", "evaluation"},
 }
 SHARED = {"settings", "__init__"}  # the version and the settings are everyone's
+# What builds SQL; only the store may import it, so every query has one home.
+STATEMENT_BUILDERS = {"select", "update", "delete", "insert", "text"}
 
 
 def imported_parts(path: Path) -> set[str]:
@@ -41,6 +44,16 @@ def imported_parts(path: Path) -> set[str]:
     return parts
 
 
+def imported_statement_builders(path: Path) -> set[str]:
+    return {
+        alias.name
+        for node in ast.walk(ast.parse(path.read_text()))
+        if isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[0] == "sqlalchemy"
+        for alias in node.names
+        if alias.name in STATEMENT_BUILDERS
+    }
+
+
 @pytest.mark.parametrize("part", sorted(ALLOWED))
 def test_part_imports_only_what_it_may(part: str) -> None:
     wrong = {
@@ -54,3 +67,13 @@ def test_part_imports_only_what_it_may(part: str) -> None:
 def test_every_part_is_listed() -> None:
     folders = {p.name for p in SRC.iterdir() if p.is_dir() and (p / "__init__.py").exists()}
     assert folders - {"demo"} == set(ALLOWED)
+
+
+@pytest.mark.parametrize("part", ["service", "web"])
+def test_queries_live_in_the_store(part: str) -> None:
+    wrong = {
+        f"{path.relative_to(SRC)} imports {name} from sqlalchemy"
+        for path in (SRC / part).rglob("*.py")
+        for name in imported_statement_builders(path)
+    }
+    assert not wrong, sorted(wrong)

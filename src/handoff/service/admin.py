@@ -423,3 +423,8 @@ async def get_action(
         raise NotFound("action not found")
     agent = await get_agent(session, principal, action.agent_id)
     return action, agent
+
+
+async def delete_action(session: AsyncSession, principal: Principal, action_id: str) -> None:
+    action, _ = await get_action(session, principal, action_id)
+    await session.delete(action)

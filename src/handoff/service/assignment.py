@@ -22,10 +22,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
-from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from handoff.store.models import Member, Ticket, Workspace, utcnow
+from handoff.store import repositories as repo
+from handoff.store.models import Member, utcnow
 
 MANUAL = "manual"
 ROUND_ROBIN = "round_robin"
@@ -34,35 +34,6 @@ MODES: tuple[str, ...] = (MANUAL, ROUND_ROBIN, LEAST_LOADED)
 
 # Sorts members never assigned before everyone else.
 _NEVER = datetime.min.replace(tzinfo=UTC)
-
-
-async def lock_workspace(session: AsyncSession, workspace_id: str) -> Workspace | None:
-    """Load the workspace and hold its row until the transaction ends."""
-    query = select(Workspace).where(Workspace.id == workspace_id).with_for_update()
-    return await session.scalar(query)
-
-
-async def open_ticket_counts(
-    session: AsyncSession, workspace_id: str, member_ids: Sequence[str]
-) -> dict[str, int]:
-    """Return how many open tickets each member holds (members with none are absent)."""
-    if not member_ids:
-        return {}
-    query = (
-        select(Ticket.assignee_id, func.count(Ticket.id))
-        .where(
-            Ticket.workspace_id == workspace_id,
-            Ticket.status == "open",
-            Ticket.assignee_id.in_(member_ids),
-        )
-        .group_by(Ticket.assignee_id)
-    )
-    return {str(member_id): int(count) for member_id, count in (await session.execute(query))}
-
-
-async def _present_members(session: AsyncSession, workspace_id: str) -> Sequence[Member]:
-    query = select(Member).where(Member.workspace_id == workspace_id, Member.away.is_(False))
-    return (await session.scalars(query)).all()
 
 
 def _has_room(member: Member, load: int) -> bool:
@@ -90,11 +61,11 @@ async def choose_assignee(session: AsyncSession, workspace_id: str) -> Member | 
     Call inside the transaction that creates the ticket: the workspace stays locked until
     it commits.
     """
-    workspace = await lock_workspace(session, workspace_id)
+    workspace = await repo.workspace_for_update(session, workspace_id)
     if workspace is None or workspace.assignment not in (ROUND_ROBIN, LEAST_LOADED):
         return None
-    members = await _present_members(session, workspace_id)
-    loads = await open_ticket_counts(session, workspace_id, [m.id for m in members])
+    members = await repo.present_members(session, workspace_id)
+    loads = await repo.open_ticket_counts(session, workspace_id, [m.id for m in members])
     chosen = pick(workspace.assignment, members, loads)
     if chosen is not None:
         chosen.last_assigned_at = utcnow()

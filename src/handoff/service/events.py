@@ -11,9 +11,8 @@ from collections.abc import Sequence
 from contextlib import suppress
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, cast
+from typing import Any
 
-from sqlalchemy import CursorResult, delete
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from handoff.store import repositories as repo
@@ -40,10 +39,7 @@ class EventBus:
 async def prune(session: AsyncSession, *, before: datetime) -> int:
     """Delete the events written before `before`; return how many. Streams need only recent
     ones (a reconnecting client reloads the conversation), and typing pings add up."""
-    result = await session.execute(
-        delete(Event).where(Event.created_at < before).execution_options(synchronize_session=False)
-    )
-    return int(cast("CursorResult[Any]", result).rowcount or 0)
+    return await repo.delete_events_before(session, before)
 
 
 async def publish(

@@ -16,7 +16,6 @@ from typing import Any
 import structlog
 from cryptography.fernet import InvalidToken
 from pydantic import BaseModel, SecretStr, ValidationError
-from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -46,7 +45,7 @@ from handoff.service.posting import post_message
 from handoff.service.runtime import Handoff
 from handoff.service.stretch import hand_back
 from handoff.store import repositories as repo
-from handoff.store.models import Agent, Conversation, Escalation, InboundEvent, Integration
+from handoff.store.models import Agent, InboundEvent, Integration
 
 log = structlog.get_logger(__name__)
 
@@ -447,25 +446,9 @@ async def receive_webhook(
 
 
 async def _apply(session: AsyncSession, integration: Integration, event: TicketEvent) -> int:
-    # Ticket numbers are unique within one helpdesk account only: look among this
-    # integration's agent's conversations.
-    found = (
-        await session.execute(
-            select(Escalation, Conversation)
-            .join(Conversation, Conversation.id == Escalation.conversation_id)
-            .where(
-                Escalation.platform == integration.platform,
-                Escalation.ticket_id == event.ticket_id,
-                Conversation.agent_id == integration.agent_id,
-            )
-            .order_by(Escalation.stretch.desc())
-            .limit(1)
-            # A reply or a solve races the user's "back to the AI" and the timers: all of them
-            # hold the conversation's row lock, and read the rows afresh once they have it.
-            .with_for_update()
-            .execution_options(populate_existing=True)
-        )
-    ).first()
+    found = await repo.ticket_stretch_for_update(
+        session, integration.agent_id, integration.platform, event.ticket_id
+    )
     if found is None:
         log.info("webhook for an unknown ticket", integration=integration.id)
         return 0

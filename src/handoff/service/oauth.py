@@ -11,14 +11,13 @@ from __future__ import annotations
 import asyncio
 import weakref
 from datetime import timedelta
-from typing import Any, cast
 
 import structlog
-from sqlalchemy import CursorResult, or_, update
 
 from handoff.helpdesks.errors import Unavailable
 from handoff.helpdesks.oauth import Mint, OAuthTokens
 from handoff.service.runtime import Handoff
+from handoff.store import repositories as repo
 from handoff.store.models import Integration, utcnow
 
 log = structlog.get_logger(__name__)
@@ -64,18 +63,12 @@ class StoredTokens:
             if held is not None and held.usable() and held.access_token != stale:
                 return held, False
             now = utcnow()
-            taken = await session.execute(
-                update(Integration)
-                .where(Integration.id == self._integration_id)
-                .where(
-                    or_(
-                        Integration.token_lease_until.is_(None), Integration.token_lease_until < now
-                    )
-                )
-                .values(token_lease_until=now + timedelta(seconds=LEASE_SECONDS))
-                .execution_options(synchronize_session=False)
+            leased = await repo.lease_token_refresh(
+                session,
+                self._integration_id,
+                now=now,
+                until=now + timedelta(seconds=LEASE_SECONDS),
             )
-            leased = cast("CursorResult[Any]", taken).rowcount == 1
             return (held, True) if leased else (None, False)
 
     async def _mint_and_keep(self, mint: Mint, held: OAuthTokens | None) -> OAuthTokens:
@@ -89,16 +82,9 @@ class StoredTokens:
         return fresh
 
     async def _release(self, fresh: OAuthTokens | None) -> None:
-        values: dict[str, Any] = {"token_lease_until": None}
-        if fresh is not None:
-            values["tokens"] = self._hf.vault.seal(fresh.to_json())
+        sealed = self._hf.vault.seal(fresh.to_json()) if fresh is not None else None
         async with self._hf.transaction() as session:
-            await session.execute(
-                update(Integration)
-                .where(Integration.id == self._integration_id)
-                .values(**values)
-                .execution_options(synchronize_session=False)
-            )
+            await repo.release_token_lease(session, self._integration_id, sealed)
 
     def _open(self, sealed: str | None) -> OAuthTokens | None:
         return OAuthTokens.from_json(self._hf.vault.open(sealed)) if sealed else None

@@ -23,16 +23,15 @@ from enum import StrEnum
 from typing import Any
 
 import structlog
-from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from handoff.domain import BusinessHours, EscalationStatus, HandbackReason, Owner, Role
+from handoff.domain import BusinessHours, HandbackReason, Role
 from handoff.service.posting import post_message
 from handoff.service.runtime import Handoff
 from handoff.service.stretch import end_stretch
 from handoff.service.wording import WAIT_CHOICES_WITH_EMAIL, WAIT_CHOICES_WITHOUT_EMAIL, WAIT_NOTICE
 from handoff.store import repositories as repo
-from handoff.store.models import Action, Agent, Conversation, Escalation, Message, utcnow
+from handoff.store.models import Agent, Conversation, Escalation, utcnow
 
 log = structlog.get_logger(__name__)
 
@@ -113,48 +112,11 @@ async def sweep(hf: Handoff, *, now: datetime | None = None) -> SweepResult:
     return SweepResult(notified=notified, handed_back=handed_back)
 
 
-def _last_activity() -> Any:
-    """The newest user or human-agent message of the stretch, or the handoff itself."""
-    newest = (
-        select(func.max(Message.created_at))
-        .where(
-            Message.conversation_id == Escalation.conversation_id,
-            Message.role.in_(ACTIVE_ROLES),
-            Message.created_at >= Escalation.created_at,
-        )
-        .correlate(Escalation)
-        .scalar_subquery()
-    )
-    return func.coalesce(newest, Escalation.created_at)
-
-
 async def _clocks(
     session: AsyncSession, escalation_id: str | None = None
 ) -> list[tuple[str, Clock]]:
     """Return the clocks of the open human stretches whose action has a timer."""
-    query = (
-        select(
-            Escalation.id,
-            Escalation.created_at,
-            Escalation.first_reply_at,
-            Escalation.wait_notified_at,
-            _last_activity(),
-            Action.wait_timeout_seconds,
-            Action.inactivity_timeout_seconds,
-            Action.business_hours,
-        )
-        .join(Conversation, Conversation.id == Escalation.conversation_id)
-        .join(Action, Action.id == Escalation.action_id)
-        .where(
-            Conversation.owner == Owner.HUMAN.value,
-            Escalation.stretch == Conversation.stretch,
-            Escalation.status != EscalationStatus.SOLVED.value,
-            (Action.wait_timeout_seconds > 0) | (Action.inactivity_timeout_seconds > 0),
-        )
-    )
-    if escalation_id is not None:
-        query = query.where(Escalation.id == escalation_id)
-    rows = (await session.execute(query)).all()
+    rows = await repo.timed_stretches(session, ACTIVE_ROLES, escalation_id)
     return [
         (
             row[0],
@@ -183,48 +145,17 @@ async def _settle(session: AsyncSession, escalation_id: str, now: datetime) -> D
         return None
     fresh = await _clocks(session, escalation_id)
     what = fresh[0][1].due(now) if fresh else None
-    if what is Due.INACTIVITY and await _claim_handback(session, escalation_id):
+    if what is Due.INACTIVITY and await repo.claim_handback(
+        session, escalation_id, HandbackReason.INACTIVITY
+    ):
         await session.refresh(escalation)
         await end_stretch(session, conversation, escalation, HandbackReason.INACTIVITY)
         return what
-    if what is Due.WAIT_NOTICE and await _claim_notice(session, escalation_id, now):
+    if what is Due.WAIT_NOTICE and await repo.claim_wait_notice(session, escalation_id, now):
         await session.refresh(escalation)
         await _notify_waiting(session, conversation)
         return what
     return None
-
-
-async def _claim_handback(session: AsyncSession, escalation_id: str) -> bool:
-    """Take the right to end the stretch; False when a solve or another worker came first."""
-    claimed = await session.execute(
-        update(Escalation)
-        .where(
-            Escalation.id == escalation_id,
-            Escalation.status != EscalationStatus.SOLVED.value,
-            Escalation.handback_reason.is_(None),
-        )
-        .values(handback_reason=HandbackReason.INACTIVITY.value)
-        .returning(Escalation.id)
-        .execution_options(synchronize_session=False)
-    )
-    return claimed.scalar_one_or_none() is not None
-
-
-async def _claim_notice(session: AsyncSession, escalation_id: str, now: datetime) -> bool:
-    """Stamp the wait notice; False when it went out already or a person has answered."""
-    claimed = await session.execute(
-        update(Escalation)
-        .where(
-            Escalation.id == escalation_id,
-            Escalation.wait_notified_at.is_(None),
-            Escalation.first_reply_at.is_(None),
-            Escalation.status != EscalationStatus.SOLVED.value,
-        )
-        .values(wait_notified_at=now)
-        .returning(Escalation.id)
-        .execution_options(synchronize_session=False)
-    )
-    return claimed.scalar_one_or_none() is not None
 
 
 async def _notify_waiting(session: AsyncSession, conversation: Conversation) -> None:

@@ -16,18 +16,17 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import structlog
-from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from handoff.channels import whatsapp
 from handoff.channels.whatsapp import Credentials, WhatsAppCloud
 from handoff.dispatch import JobHandler, LeasedJob
-from handoff.domain import MAX_MESSAGE_CHARS, Channel, Contact, Role
+from handoff.domain import MAX_MESSAGE_CHARS, Channel, Contact
 from handoff.helpdesks.errors import InvalidCredentials, RateLimited, Rejected, Unavailable
 from handoff.service import admin, conversations
 from handoff.service.errors import (
@@ -75,7 +74,7 @@ async def connect(
     number = await _check(hf, form)
     async with hf.transaction() as session:
         agent = await admin.agent_for_admin(session, token, agent_id)
-        connection = await connection_of(session, agent.id) or ChannelConnection(
+        connection = await repo.channel_connection(session, agent.id, CHANNEL) or ChannelConnection(
             agent_id=agent.id, channel=CHANNEL
         )
         connection.credentials = hf.vault.seal(
@@ -112,15 +111,8 @@ def form_of(hf: Handoff, connection: ChannelConnection) -> ConnectForm:
     return ConnectForm.model_validate(hf.vault.open(connection.credentials)["form"])
 
 
-async def connection_of(session: AsyncSession, agent_id: str) -> ChannelConnection | None:
-    query = select(ChannelConnection).where(
-        ChannelConnection.agent_id == agent_id, ChannelConnection.channel == CHANNEL
-    )
-    return await session.scalar(query)
-
-
 async def require_connection(session: AsyncSession, agent: Agent) -> ChannelConnection:
-    connection = await connection_of(session, agent.id)
+    connection = await repo.channel_connection(session, agent.id, CHANNEL)
     if connection is None:
         raise NotFound("WhatsApp is not connected to this agent")
     return connection
@@ -241,10 +233,7 @@ def _inbound_job(connection: ChannelConnection, message: whatsapp.Inbound) -> Ou
 
 async def _queue_once(session: AsyncSession, job: OutboxJob) -> int:
     """Add the job unless one with its key exists (Meta redelivers); return 1 if added."""
-    found = await session.scalar(
-        select(OutboxJob.id).where(OutboxJob.idempotency_key == job.idempotency_key)
-    )
-    if found is not None:
+    if await repo.has_job(session, job.idempotency_key):
         return 0
     try:
         async with session.begin_nested():
@@ -301,25 +290,13 @@ async def _conversation_for(hf: Handoff, session: AsyncSession, payload: dict[st
     """Return the agent's latest WhatsApp conversation with this user, or start one."""
     # Locking the connection row makes two first messages from one user start one
     # conversation between them.
-    connection = await session.scalar(
-        select(ChannelConnection)
-        .where(ChannelConnection.id == payload["connection_id"])
-        .with_for_update()
-    )
+    connection = await repo.connection_for_update(session, payload["connection_id"])
     if connection is None:
         raise Rejected(404, "WhatsApp was disconnected before the message was taken in")
     wa_id, name = str(payload["wa_id"]), payload.get("profile_name")
     # Only a conversation this number's webhook opened: never one a caller started elsewhere
     # with the same phone number.
-    conversation = await session.scalar(
-        select(Conversation)
-        .where(
-            Conversation.connection_id == connection.id,
-            Conversation.contact_external_id == wa_id,
-        )
-        .order_by(Conversation.created_at.desc())
-        .limit(1)
-    )
+    conversation = await repo.latest_conversation_of_contact(session, connection.id, wa_id)
     if conversation is not None:
         if name and not conversation.contact_name:
             conversation.contact_name = name
@@ -376,13 +353,13 @@ class DeliverMessage:
                 raise Rejected(404, "the message is gone")
             conversation = await session.get(Conversation, message.conversation_id)
             assert conversation is not None
-            connection = await connection_of(session, conversation.agent_id)
+            connection = await repo.channel_connection(session, conversation.agent_id, CHANNEL)
             if connection is None:
                 raise Rejected(404, "WhatsApp is no longer connected to this agent")
             if conversation.connection_id != connection.id:
                 raise Rejected(403, "this conversation was not opened by the connected number")
             form = form_of(self.hf, connection)
-            last_heard = await _last_user_message_at(session, conversation.id)
+            last_heard = await repo.last_user_message_at(session, conversation.id)
             to, text = conversation.contact_external_id, message.text
         if not to:
             raise Rejected(422, "the conversation has no WhatsApp id to answer")
@@ -430,16 +407,6 @@ def _job_errors() -> Iterator[None]:
         raise Rejected(error.status, str(error)) from error
     except whatsapp.WindowClosed as error:  # the template itself was refused for the window
         raise Rejected(400, str(error)) from error
-
-
-async def _last_user_message_at(session: AsyncSession, conversation_id: str) -> datetime | None:
-    query = (
-        select(Message.created_at)
-        .where(Message.conversation_id == conversation_id, Message.role == Role.USER)
-        .order_by(Message.id.desc())
-        .limit(1)
-    )
-    return await session.scalar(query)
 
 
 async def _tell_team(session: AsyncSession, message_id: int, text: str) -> None:

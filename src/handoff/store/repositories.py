@@ -4,14 +4,17 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any, cast
 
-from sqlalchemy import Select, func, or_, select, update
+from sqlalchemy import CursorResult, Row, Select, delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from handoff.domain import EscalationStatus, HandbackReason, Owner, Role
 from handoff.store.models import (
     Action,
     Agent,
     ApiToken,
+    ChannelConnection,
     Conversation,
     Escalation,
     Event,
@@ -60,6 +63,18 @@ async def workspaces(session: AsyncSession) -> Sequence[Workspace]:
     return (await session.scalars(select(Workspace).order_by(Workspace.created_at))).all()
 
 
+async def workspace_for_update(session: AsyncSession, workspace_id: str) -> Workspace | None:
+    """Load the workspace and hold its row until the transaction ends."""
+    query = select(Workspace).where(Workspace.id == workspace_id).with_for_update()
+    return await session.scalar(query)
+
+
+async def present_members(session: AsyncSession, workspace_id: str) -> Sequence[Member]:
+    """Return the workspace's members who are not away."""
+    query = select(Member).where(Member.workspace_id == workspace_id, Member.away.is_(False))
+    return (await session.scalars(query)).all()
+
+
 # --- agents, knowledge, integrations, actions -----------------------------------------
 
 
@@ -99,6 +114,36 @@ async def integrations_of(session: AsyncSession, agent_id: str) -> Sequence[Inte
     return (await session.scalars(query.order_by(Integration.created_at))).all()
 
 
+async def lease_token_refresh(
+    session: AsyncSession, integration_id: str, *, now: datetime, until: datetime
+) -> bool:
+    """Take the integration's token-refresh lease until `until`; False while another
+    process holds an unexpired one."""
+    taken = await session.execute(
+        update(Integration)
+        .where(Integration.id == integration_id)
+        .where(or_(Integration.token_lease_until.is_(None), Integration.token_lease_until < now))
+        .values(token_lease_until=until)
+        .execution_options(synchronize_session=False)
+    )
+    return cast("CursorResult[Any]", taken).rowcount == 1
+
+
+async def release_token_lease(
+    session: AsyncSession, integration_id: str, sealed_tokens: str | None
+) -> None:
+    """Give the refresh lease back, storing the new tokens when the refresh brought some."""
+    values: dict[str, Any] = {"token_lease_until": None}
+    if sealed_tokens is not None:
+        values["tokens"] = sealed_tokens
+    await session.execute(
+        update(Integration)
+        .where(Integration.id == integration_id)
+        .values(**values)
+        .execution_options(synchronize_session=False)
+    )
+
+
 async def actions_of(session: AsyncSession, agent_id: str) -> Sequence[Action]:
     query = select(Action).where(Action.agent_id == agent_id).order_by(Action.created_at)
     return (await session.scalars(query)).all()
@@ -107,6 +152,26 @@ async def actions_of(session: AsyncSession, agent_id: str) -> Sequence[Action]:
 async def action_named(session: AsyncSession, agent_id: str, name: str) -> Action | None:
     query = select(Action).where(Action.agent_id == agent_id, Action.name == name)
     return await session.scalar(query)
+
+
+# --- channel connections --------------------------------------------------------------
+
+
+async def channel_connection(
+    session: AsyncSession, agent_id: str, channel: str
+) -> ChannelConnection | None:
+    query = select(ChannelConnection).where(
+        ChannelConnection.agent_id == agent_id, ChannelConnection.channel == channel
+    )
+    return await session.scalar(query)
+
+
+async def connection_for_update(
+    session: AsyncSession, connection_id: str
+) -> ChannelConnection | None:
+    """Load a channel connection and hold its row until the transaction ends."""
+    query = select(ChannelConnection).where(ChannelConnection.id == connection_id)
+    return await session.scalar(query.with_for_update())
 
 
 # --- conversations and messages -------------------------------------------------------
@@ -133,6 +198,22 @@ async def conversation_by_token(session: AsyncSession, token_hash: str) -> Conve
     return await session.scalar(select(Conversation).where(Conversation.token_hash == token_hash))
 
 
+async def latest_conversation_of_contact(
+    session: AsyncSession, connection_id: str, contact_external_id: str
+) -> Conversation | None:
+    """Return the newest conversation the connection opened with this contact."""
+    query = (
+        select(Conversation)
+        .where(
+            Conversation.connection_id == connection_id,
+            Conversation.contact_external_id == contact_external_id,
+        )
+        .order_by(Conversation.created_at.desc())
+        .limit(1)
+    )
+    return await session.scalar(query)
+
+
 async def messages_of(session: AsyncSession, conversation_id: str) -> Sequence[Message]:
     query = select(Message).where(Message.conversation_id == conversation_id)
     return (await session.scalars(query.order_by(Message.id))).all()
@@ -147,6 +228,16 @@ async def message_by_client_id(
     return await session.scalar(query)
 
 
+async def last_user_message_at(session: AsyncSession, conversation_id: str) -> datetime | None:
+    query = (
+        select(Message.created_at)
+        .where(Message.conversation_id == conversation_id, Message.role == Role.USER)
+        .order_by(Message.id.desc())
+        .limit(1)
+    )
+    return await session.scalar(query)
+
+
 async def latest_escalation(session: AsyncSession, conversation_id: str) -> Escalation | None:
     query = (
         select(Escalation)
@@ -155,6 +246,119 @@ async def latest_escalation(session: AsyncSession, conversation_id: str) -> Esca
         .limit(1)
     )
     return await session.scalar(query)
+
+
+async def ticket_stretch_for_update(
+    session: AsyncSession, agent_id: str, platform: str, ticket_id: str
+) -> Row[Escalation, Conversation] | None:
+    """Return the agent's latest stretch on a helpdesk ticket, and its conversation, both rows
+    locked and read afresh.
+
+    Ticket numbers are unique within one helpdesk account only, hence the agent. The lock is
+    the conversation's, as for every owner change: a reply or a solve races the user's "back
+    to the AI" and the timers.
+    """
+    query = (
+        select(Escalation, Conversation)
+        .join(Conversation, Conversation.id == Escalation.conversation_id)
+        .where(
+            Escalation.platform == platform,
+            Escalation.ticket_id == ticket_id,
+            Conversation.agent_id == agent_id,
+        )
+        .order_by(Escalation.stretch.desc())
+        .limit(1)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+    return (await session.execute(query)).first()
+
+
+# One open human stretch's timer facts: escalation id, handoff time, first reply, wait notice,
+# last activity, the action's wait and inactivity timeouts, and its business hours.
+StretchTimers = Row[
+    str,
+    datetime,
+    datetime | None,
+    datetime | None,
+    datetime,
+    int | None,
+    int | None,
+    dict[str, Any] | None,
+]
+
+
+async def timed_stretches(
+    session: AsyncSession, active_roles: Sequence[str], escalation_id: str | None = None
+) -> Sequence[StretchTimers]:
+    """Return the timer facts of the open human stretches whose action has a timer; the
+    last activity is the stretch's newest message by one of `active_roles`, or the handoff."""
+    newest = (
+        select(func.max(Message.created_at))
+        .where(
+            Message.conversation_id == Escalation.conversation_id,
+            Message.role.in_(active_roles),
+            Message.created_at >= Escalation.created_at,
+        )
+        .correlate(Escalation)
+        .scalar_subquery()
+    )
+    query = (
+        select(
+            Escalation.id,
+            Escalation.created_at,
+            Escalation.first_reply_at,
+            Escalation.wait_notified_at,
+            func.coalesce(newest, Escalation.created_at),
+            Action.wait_timeout_seconds,
+            Action.inactivity_timeout_seconds,
+            Action.business_hours,
+        )
+        .join(Conversation, Conversation.id == Escalation.conversation_id)
+        .join(Action, Action.id == Escalation.action_id)
+        .where(
+            Conversation.owner == Owner.HUMAN.value,
+            Escalation.stretch == Conversation.stretch,
+            Escalation.status != EscalationStatus.SOLVED.value,
+            (Action.wait_timeout_seconds > 0) | (Action.inactivity_timeout_seconds > 0),
+        )
+    )
+    if escalation_id is not None:
+        query = query.where(Escalation.id == escalation_id)
+    return (await session.execute(query)).all()
+
+
+async def claim_handback(session: AsyncSession, escalation_id: str, reason: HandbackReason) -> bool:
+    """Take the right to end the stretch; False when a solve or another worker came first."""
+    claimed = await session.execute(
+        update(Escalation)
+        .where(
+            Escalation.id == escalation_id,
+            Escalation.status != EscalationStatus.SOLVED.value,
+            Escalation.handback_reason.is_(None),
+        )
+        .values(handback_reason=reason.value)
+        .returning(Escalation.id)
+        .execution_options(synchronize_session=False)
+    )
+    return claimed.scalar_one_or_none() is not None
+
+
+async def claim_wait_notice(session: AsyncSession, escalation_id: str, now: datetime) -> bool:
+    """Stamp the wait notice; False when it went out already or a person has answered."""
+    claimed = await session.execute(
+        update(Escalation)
+        .where(
+            Escalation.id == escalation_id,
+            Escalation.wait_notified_at.is_(None),
+            Escalation.first_reply_at.is_(None),
+            Escalation.status != EscalationStatus.SOLVED.value,
+        )
+        .values(wait_notified_at=now)
+        .returning(Escalation.id)
+        .execution_options(synchronize_session=False)
+    )
+    return claimed.scalar_one_or_none() is not None
 
 
 async def members_by_id(session: AsyncSession, ids: set[str]) -> dict[str, Member]:
@@ -189,6 +393,24 @@ async def ticket_for_escalation(session: AsyncSession, escalation_id: str) -> Ti
 async def open_ticket_of(session: AsyncSession, conversation_id: str) -> Ticket | None:
     query = select(Ticket).where(Ticket.conversation_id == conversation_id, Ticket.status == "open")
     return await session.scalar(query)
+
+
+async def open_ticket_counts(
+    session: AsyncSession, workspace_id: str, member_ids: Sequence[str]
+) -> dict[str, int]:
+    """Return how many open tickets each member holds (members with none are absent)."""
+    if not member_ids:
+        return {}
+    query = (
+        select(Ticket.assignee_id, func.count(Ticket.id))
+        .where(
+            Ticket.workspace_id == workspace_id,
+            Ticket.status == "open",
+            Ticket.assignee_id.in_(member_ids),
+        )
+        .group_by(Ticket.assignee_id)
+    )
+    return {str(member_id): int(count) for member_id, count in (await session.execute(query))}
 
 
 async def notes_of(session: AsyncSession, ticket_id: str) -> Sequence[Note]:
@@ -230,6 +452,14 @@ async def events_after(
         if workspace_id is not None:
             query = query.where(Event.workspace_id == workspace_id)
     return (await session.scalars(query.order_by(Event.id).limit(limit))).all()
+
+
+async def delete_events_before(session: AsyncSession, before: datetime) -> int:
+    """Delete the events written before `before`; return how many."""
+    result = await session.execute(
+        delete(Event).where(Event.created_at < before).execution_options(synchronize_session=False)
+    )
+    return int(cast("CursorResult[Any]", result).rowcount or 0)
 
 
 async def last_event_id(session: AsyncSession) -> int:
@@ -299,6 +529,11 @@ async def finish_job(
         .execution_options(synchronize_session=False)
     )
     return result.scalar_one_or_none() is not None
+
+
+async def has_job(session: AsyncSession, idempotency_key: str) -> bool:
+    query = select(OutboxJob.id).where(OutboxJob.idempotency_key == idempotency_key)
+    return await session.scalar(query) is not None
 
 
 async def jobs(session: AsyncSession, status: str | None, limit: int) -> Sequence[OutboxJob]:

@@ -240,10 +240,9 @@ async def update_action(
 @router.delete("/actions/{action_id}", status_code=204)
 async def delete_action(action_id: str, hf: HandoffDep, token: TokenDep) -> Response:
     async with hf.transaction() as session:
-        action, _ = await admin.get_action(
+        await admin.delete_action(
             session, await admin.authenticate_admin(session, token), action_id
         )
-        await session.delete(action)
     return Response(status_code=204)
 
 
