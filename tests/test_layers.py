@@ -4,6 +4,7 @@ only the store builds SQL."""
 from __future__ import annotations
 
 import ast
+import sys
 from pathlib import Path
 
 import pytest
@@ -77,3 +78,61 @@ def test_queries_live_in_the_store(part: str) -> None:
         for name in imported_statement_builders(path)
     }
     assert not wrong, sorted(wrong)
+
+
+def imported_modules(path: Path, modules: set[str]) -> set[str]:
+    """Which of `modules` a file imports, at the top or inside a function."""
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom) and node.module:
+            for alias in node.names:
+                # `from handoff.service import events` imports the module service.events, not
+                # the package's __init__ (which Python runs first for any submodule anyway).
+                submodule = f"{node.module}.{alias.name}"
+                found.add(submodule if submodule in modules else node.module)
+        elif isinstance(node, ast.Import):
+            found |= {alias.name for alias in node.names}
+    return found & modules
+
+
+def module_name(path: Path) -> str:
+    parts = path.relative_to(SRC.parent).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def import_cycle(part: str) -> list[str]:
+    """One import cycle among the part's modules (empty when there is none)."""
+    modules = {module_name(p): p for p in (SRC / part).rglob("*.py")}
+    graph = {m: sorted(imported_modules(p, set(modules)) - {m}) for m, p in modules.items()}
+    done: set[str] = set()
+
+    def walk(module: str, trail: list[str]) -> list[str]:
+        if module in trail:
+            return [*trail[trail.index(module) :], module]
+        if module in done:
+            return []
+        for nxt in graph[module]:
+            if cycle := walk(nxt, [*trail, module]):
+                return cycle
+        done.add(module)
+        return []
+
+    for module in sorted(graph):
+        if cycle := walk(module, []):
+            return cycle
+    return []
+
+
+@pytest.mark.parametrize("part", sorted(ALLOWED))
+def test_no_import_cycle_inside_a_part(part: str) -> None:
+    assert import_cycle(part) == []
+
+
+def test_the_cycle_check_finds_a_cycle(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    package = tmp_path / "handoff" / "loop"
+    package.mkdir(parents=True)
+    (package / "__init__.py").write_text("")
+    (package / "a.py").write_text("from handoff.loop import b\n")
+    (package / "b.py").write_text("def f() -> None:\n    from handoff.loop.a import x\n")
+    monkeypatch.setattr(sys.modules[__name__], "SRC", tmp_path / "handoff")
+    assert import_cycle("loop") == ["handoff.loop.a", "handoff.loop.b", "handoff.loop.a"]

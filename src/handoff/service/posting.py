@@ -11,10 +11,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from handoff import domain
 from handoff.domain import (
-    Channel,
     Role,
 )
-from handoff.service import events
+from handoff.service import delivery, events
 from handoff.service.runtime import Handoff
 from handoff.service.views import (
     conversation_state_json,
@@ -105,17 +104,11 @@ async def post_message(
     )
     if role == Role.HUMAN_AGENT:
         await _mark_first_reply(session, conversation, agent, message)
-    if (
-        conversation.channel == Channel.WHATSAPP
-        and conversation.connection_id
-        and role != Role.USER
-    ):
-        # The user reads us on WhatsApp: the outbox sends it through the Graph API. Only a
-        # conversation the number's webhook opened has a connection: nothing goes to a number
-        # a public caller typed in. Imported here because service.whatsapp builds on this module.
-        from handoff.service.whatsapp import queue_delivery
-
-        await queue_delivery(session, message)
+    if conversation.connection_id and role != Role.USER:
+        # The user reads us on the channel that opened the conversation (WhatsApp): the outbox
+        # sends it through that channel's API. Only a conversation a channel's webhook opened
+        # has a connection: nothing goes to an address a public caller typed in.
+        await delivery.queue(session, conversation, message)
     return message
 
 

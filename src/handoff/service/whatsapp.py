@@ -5,7 +5,8 @@ Inbound, a verified webhook only queues one outbox job per message (keyed by its
 answers 200 at once, as Meta wants; the job finds or starts the user's conversation and runs
 the usual turn, where the owner rule applies; a message we cannot read (an image, a voice
 note) only gets a request for text. Outbound, every message our side posts into a
-WhatsApp conversation queues a delivery job in the same transaction. The job sends text while
+WhatsApp conversation queues a delivery job in the same transaction (`service/delivery.py`);
+this module's `DeliverMessage` runs it. It sends text while
 the 24-hour window is open and the connection's approved template after it closed, and tells
 the team on the ticket when it had to. Graph has no idempotency key: a send whose answer is
 lost (or whose job loses its lease) may reach the user twice, never zero times.
@@ -28,7 +29,7 @@ from handoff.channels.whatsapp import Credentials, WhatsAppCloud
 from handoff.dispatch import JobHandler, LeasedJob
 from handoff.domain import MAX_MESSAGE_CHARS, Channel, Contact
 from handoff.helpdesks.errors import InvalidCredentials, RateLimited, Rejected, Unavailable
-from handoff.service import admin, conversations
+from handoff.service import admin, conversations, delivery
 from handoff.service.errors import (
     Conflict,
     Forbidden,
@@ -48,7 +49,7 @@ log = structlog.get_logger(__name__)
 
 CHANNEL = Channel.WHATSAPP.value
 INBOUND_JOB = "whatsapp_inbound"
-DELIVERY_JOB = "whatsapp_send"
+DELIVERY_JOB = delivery.job_kind(Channel.WHATSAPP)
 WINDOW = timedelta(hours=24)
 UNSUPPORTED_REPLY = (
     "Sorry, I can only read text messages here. Please type your question and I'll help right away."
@@ -319,18 +320,6 @@ def _client_id(payload: dict[str, Any]) -> str:
 
 
 # --- outbound ----------------------------------------------------------------------------
-
-
-async def queue_delivery(session: AsyncSession, message: Message) -> None:
-    """Queue sending one of our messages to the user's WhatsApp, in the message's transaction."""
-    await repo.add(
-        session,
-        OutboxJob(
-            kind=DELIVERY_JOB,
-            payload={"message_id": message.id},
-            idempotency_key=f"{DELIVERY_JOB}:{message.id}",
-        ),
-    )
 
 
 @dataclass(frozen=True, slots=True)
