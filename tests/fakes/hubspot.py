@@ -246,7 +246,7 @@ class FakeHubSpot(LoopbackServer):
         timestamp_ms: int | None = None,
         secret: str | None = None,
     ) -> tuple[bytes, dict[str, str]]:
-        """Return a webhook body and the headers HubSpot signs it with (v3), plus ours."""
+        """Return a webhook body and the headers HubSpot signs it with (v3) for `url`."""
         body = json.dumps(events).encode()
         stamp = str(timestamp_ms if timestamp_ms is not None else int(time.time() * 1000))
         signature = v3_signature(
@@ -257,8 +257,6 @@ class FakeHubSpot(LoopbackServer):
             "X-HubSpot-Signature-v3": signature,
             "X-HubSpot-Request-Timestamp": stamp,
             "X-HubSpot-Signature-Version": "v1",
-            "x-handoff-method": "POST",
-            "x-handoff-uri": url,
         }
 
     # --- OAuth (https://developers.hubspot.com/docs/api/oauth/tokens) ------------------------

@@ -30,6 +30,7 @@ from handoff.helpdesks.errors import (
 )
 from handoff.helpdesks.freshdesk import WEBHOOK_BODY, Credentials, FreshdeskHelpdesk
 from tests.fakes.freshdesk import FakeFreshdesk
+from tests.helpdesks.delivery import delivered
 
 SECRET = "whs-test-secret"
 AT = datetime(2025, 5, 1, 9, 30, tzinfo=UTC)
@@ -316,14 +317,14 @@ async def test_agent_reply_with_the_token_is_a_reply(
         ticket_id, SECRET, kind="agent_reply", text="Hi Ann,<br>your parcel ships today &amp; more"
     )
 
-    helpdesk.verify_webhook(body=body, headers=headers)
-    (event,) = await helpdesk.parse_webhook(body, headers)
+    helpdesk.verify_webhook(delivered(body, headers))
+    (event,) = await helpdesk.parse_webhook(delivered(body, headers))
 
     assert event.kind == TicketEventKind.REPLY
     assert event.ticket_id == ticket_id
     assert event.text == "Hi Ann,\nyour parcel ships today & more"
     assert event.author_name == "Dana Agent"
-    again = await helpdesk.parse_webhook(body, headers)  # a redelivery keeps its id
+    again = await helpdesk.parse_webhook(delivered(body, headers))  # a redelivery keeps its id
     assert again[0].event_id == event.event_id
 
 
@@ -331,7 +332,9 @@ async def test_agent_public_note_is_a_reply(fake: FakeFreshdesk, http: httpx.Asy
     helpdesk = connector(fake, http)
     ticket_id = await ticket_with_echo(fake, http)
     body, headers = fake.webhook(ticket_id, SECRET, kind="public_note", text="Checking now")
-    assert [e.text for e in await helpdesk.parse_webhook(body, headers)] == ["Checking now"]
+    assert [e.text for e in await helpdesk.parse_webhook(delivered(body, headers))] == [
+        "Checking now"
+    ]
 
 
 async def test_two_replies_get_two_event_ids(fake: FakeFreshdesk, http: httpx.AsyncClient) -> None:
@@ -342,7 +345,7 @@ async def test_two_replies_get_two_event_ids(fake: FakeFreshdesk, http: httpx.As
         body, headers = fake.webhook(
             ticket_id, SECRET, kind="agent_reply", text="Thanks!", modified_on=stamp
         )
-        ids.add((await helpdesk.parse_webhook(body, headers))[0].event_id)
+        ids.add((await helpdesk.parse_webhook(delivered(body, headers)))[0].event_id)
     assert len(ids) == 2
 
 
@@ -353,8 +356,8 @@ async def test_private_notes_and_our_echoes_are_ignored(
     helpdesk = connector(fake, http)
     ticket_id = await ticket_with_echo(fake, http)
     body, headers = fake.webhook(ticket_id, SECRET, kind=kind, text="Any news?")
-    helpdesk.verify_webhook(body=body, headers=headers)
-    assert await helpdesk.parse_webhook(body, headers) == []
+    helpdesk.verify_webhook(delivered(body, headers))
+    assert await helpdesk.parse_webhook(delivered(body, headers)) == []
 
 
 @pytest.mark.parametrize("kind", ["resolved", "closed"])
@@ -364,7 +367,7 @@ async def test_resolved_or_closed_is_solved(
     helpdesk = connector(fake, http)
     ticket_id = await ticket_with_echo(fake, http)
     body, headers = fake.webhook(ticket_id, SECRET, kind=kind)
-    (event,) = await helpdesk.parse_webhook(body, headers)
+    (event,) = await helpdesk.parse_webhook(delivered(body, headers))
     assert (event.kind, event.ticket_id) == (TicketEventKind.SOLVED, ticket_id)
 
 
@@ -375,7 +378,7 @@ async def test_reply_sent_and_resolved_at_once_gives_both(
     ticket_id = await ticket_with_echo(fake, http)
     fake.tickets[int(ticket_id)].data["status"] = 4  # "Send and set as Resolved"
     body, headers = fake.webhook(ticket_id, SECRET, kind="agent_reply", text="Done!")
-    kinds = [e.kind for e in await helpdesk.parse_webhook(body, headers)]
+    kinds = [e.kind for e in await helpdesk.parse_webhook(delivered(body, headers))]
     assert kinds == [TicketEventKind.REPLY, TicketEventKind.SOLVED]
 
 
@@ -393,7 +396,7 @@ async def test_status_change_to_pending_is_ignored(
             "requester": "Ann Lee",
         }
     ).encode()
-    assert await helpdesk.parse_webhook(body, {}) == []
+    assert await helpdesk.parse_webhook(delivered(body, {})) == []
 
 
 @pytest.mark.parametrize("token", [None, "", "wrong-secret", SECRET + "x"])
@@ -404,13 +407,13 @@ async def test_wrong_or_missing_token_is_rejected(
     ticket_id = await ticket_with_echo(fake, http)
     body, headers = fake.webhook(ticket_id, token, kind="agent_reply", text="Hi")
     with pytest.raises(BadSignature):
-        helpdesk.verify_webhook(body=body, headers=headers)
+        helpdesk.verify_webhook(delivered(body, headers))
 
 
 async def test_token_header_name_is_case_insensitive(
     fake: FakeFreshdesk, http: httpx.AsyncClient
 ) -> None:
-    connector(fake, http).verify_webhook(body=b"{}", headers={"X-Handoff-Token": SECRET})
+    connector(fake, http).verify_webhook(delivered(b"{}", {"X-Handoff-Token": SECRET}))
 
 
 async def test_a_body_that_is_not_ours_is_a_value_error(
@@ -418,9 +421,9 @@ async def test_a_body_that_is_not_ours_is_a_value_error(
 ) -> None:
     helpdesk = connector(fake, http)
     with pytest.raises(ValueError):
-        await helpdesk.parse_webhook(b"not json", {})
+        await helpdesk.parse_webhook(delivered(b"not json", {}))
     with pytest.raises(ValueError):
-        await helpdesk.parse_webhook(b'{"hello": "world"}', {})
+        await helpdesk.parse_webhook(delivered(b'{"hello": "world"}', {}))
 
 
 async def test_webhook_setup_gives_the_header_the_secret_and_the_body(

@@ -31,6 +31,7 @@ from handoff.helpdesks.errors import (
 )
 from handoff.helpdesks.help_scout import Credentials, HelpScoutHelpdesk, sign_help_scout
 from tests.fakes.help_scout import FakeHelpScout
+from tests.helpdesks.delivery import delivered
 
 SECRET = "hs-webhook-secret-key-0123456789"
 T0 = datetime(2025, 3, 1, 9, 30, tzinfo=UTC)
@@ -343,14 +344,14 @@ async def test_signed_agent_reply_becomes_a_reply_event(
     event = fake.agent_reply(cid, "<p>We&#39;ve shipped a <b>replacement</b>.</p><p>Dana</p>")
     body, headers = fake.signed(event, SECRET)
 
-    hs.verify_webhook(body=body, headers=headers)
-    [reply] = await hs.parse_webhook(body, headers)
+    hs.verify_webhook(delivered(body, headers))
+    [reply] = await hs.parse_webhook(delivered(body, headers))
 
     thread = fake.threads[int(cid)][-1]
     assert reply.kind is TicketEventKind.REPLY
     assert (reply.ticket_id, reply.event_id) == (cid, f"{cid}:reply:{thread['id']}")
     assert (reply.text, reply.author_name) == ("We've shipped a replacement.\nDana", "Dana Scully")
-    assert await hs.parse_webhook(body, headers) == [reply]  # a redelivery: the same id
+    assert await hs.parse_webhook(delivered(body, headers)) == [reply]  # a redelivery: the same id
 
 
 async def test_agent_reply_without_embedded_threads_fetches_them(
@@ -360,7 +361,7 @@ async def test_agent_reply_without_embedded_threads_fetches_them(
     name, payload = fake.agent_reply(cid, "Hello from support")
     del payload["_embedded"]
     body, headers = fake.signed((name, payload), SECRET)
-    [reply] = await hs.parse_webhook(body, headers)
+    [reply] = await hs.parse_webhook(delivered(body, headers))
     assert reply.text == "Hello from support"
     assert fake.requests_to("GET", f"/v2/conversations/{cid}/threads")
 
@@ -371,8 +372,8 @@ async def test_note_and_customer_echo_are_ignored(
     cid = (await hs.create_ticket(packet())).id
     for event in (fake.note(cid, "VIP, refund"), fake.customer_reply(cid, "any news?")):
         body, headers = fake.signed(event, SECRET)
-        hs.verify_webhook(body=body, headers=headers)
-        assert await hs.parse_webhook(body, headers) == []
+        hs.verify_webhook(delivered(body, headers))
+        assert await hs.parse_webhook(delivered(body, headers)) == []
 
 
 async def test_closed_becomes_a_solved_event(fake: FakeHelpScout, hs: HelpScoutHelpdesk) -> None:
@@ -380,13 +381,13 @@ async def test_closed_becomes_a_solved_event(fake: FakeHelpScout, hs: HelpScoutH
     event = fake.status_changed(cid, "closed")
     body, headers = fake.signed(event, SECRET)
 
-    hs.verify_webhook(body=body, headers=headers)
-    [solved] = await hs.parse_webhook(body, headers)
+    hs.verify_webhook(delivered(body, headers))
+    [solved] = await hs.parse_webhook(delivered(body, headers))
 
     assert (solved.kind, solved.ticket_id) == (TicketEventKind.SOLVED, cid)
     assert solved.event_id == f"{cid}:closed:{event[1]['closedAt']}"
     pending = fake.signed(fake.status_changed(cid, "pending"), SECRET)
-    assert await hs.parse_webhook(*pending) == []
+    assert await hs.parse_webhook(delivered(*pending)) == []
 
 
 async def test_reply_and_close_gives_both_events_with_the_status_id(
@@ -394,10 +395,10 @@ async def test_reply_and_close_gives_both_events_with_the_status_id(
 ) -> None:
     cid = (await hs.create_ticket(packet())).id
     event = fake.agent_reply(cid, "Done, closing.", status="closed")
-    reply, solved = await hs.parse_webhook(*fake.signed(event, SECRET))
+    reply, solved = await hs.parse_webhook(delivered(*fake.signed(event, SECRET)))
     assert (reply.kind, solved.kind) == (TicketEventKind.REPLY, TicketEventKind.SOLVED)
     # convo.status for the same close carries the same closedAt, so dedupe drops one.
-    status = await hs.parse_webhook(*fake.signed(("convo.status", event[1]), SECRET))
+    status = await hs.parse_webhook(delivered(*fake.signed(("convo.status", event[1]), SECRET)))
     assert [e.event_id for e in status] == [solved.event_id]
 
 
@@ -405,13 +406,13 @@ async def test_forged_signature_is_rejected(fake: FakeHelpScout, hs: HelpScoutHe
     cid = (await hs.create_ticket(packet())).id
     body, headers = fake.forged(fake.agent_reply(cid, "hi"))
     with pytest.raises(BadSignature):
-        hs.verify_webhook(body=body, headers=headers)
+        hs.verify_webhook(delivered(body, headers))
 
     good_body, good_headers = fake.signed(fake.agent_reply(cid, "hi"), SECRET)
     with pytest.raises(BadSignature):  # body changed after signing
-        hs.verify_webhook(body=good_body.replace(b"hi", b"ho"), headers=good_headers)
+        hs.verify_webhook(delivered(good_body.replace(b"hi", b"ho"), good_headers))
     with pytest.raises(BadSignature):
-        hs.verify_webhook(body=good_body, headers={"x-helpscout-event": "convo.status"})
+        hs.verify_webhook(delivered(good_body, {"x-helpscout-event": "convo.status"}))
 
 
 def test_signature_matches_help_scouts_documented_recipe() -> None:
@@ -428,7 +429,7 @@ def test_generated_secret_is_used_and_shown_when_none_was_typed(fake: FakeHelpSc
     )
     body = json.dumps({"id": 1}).encode()
     hs.verify_webhook(
-        body=body, headers={"X-HelpScout-Signature": sign_help_scout("generated-secret", body)}
+        delivered(body, {"X-HelpScout-Signature": sign_help_scout("generated-secret", body)})
     )
     steps = " ".join(hs.webhook_setup("https://handoff.example/api/v1/webhooks/abc"))
     assert "generated-secret" in steps

@@ -32,9 +32,9 @@ from handoff.helpdesks.errors import (
 )
 from handoff.helpdesks.hubspot import Credentials, HubSpotHelpdesk, v3_signature
 from tests.fakes.hubspot import FakeHubSpot
+from tests.helpdesks.delivery import WEBHOOK_URL, delivered
 
 T0 = datetime(2025, 1, 1, 12, 0, tzinfo=UTC)
-HOOK = "https://handoff.example.com/api/v1/webhooks/int_1"
 ANN = Contact(name="Ann Lee", email="ann@example.com", phone="+15551234567")
 
 
@@ -346,9 +346,9 @@ async def test_signed_stage_change_to_closed_is_solved(
     hubspot = connector(fake, http)
     closed = fake.stage_change("1001", "4", event_id=555)
     waiting = fake.stage_change("1001", "2")
-    body, headers = fake.signed_webhook([waiting, closed], url=HOOK)
-    hubspot.verify_webhook(body=body, headers=headers)
-    [event] = await hubspot.parse_webhook(body, headers)
+    body, headers = fake.signed_webhook([waiting, closed], url=WEBHOOK_URL)
+    hubspot.verify_webhook(delivered(body, headers))
+    [event] = await hubspot.parse_webhook(delivered(body, headers))
     assert event.kind is TicketEventKind.SOLVED
     assert (event.ticket_id, event.event_id) == ("1001", "555")
 
@@ -357,8 +357,10 @@ async def test_closed_stages_are_the_admins_choice(
     fake: FakeHubSpot, http: httpx.AsyncClient
 ) -> None:
     hubspot = connector(fake, http, closed_stages=["3", "4"])
-    body, headers = fake.signed_webhook([fake.stage_change("7", "3")], url=HOOK)
-    assert [e.kind for e in await hubspot.parse_webhook(body, headers)] == [TicketEventKind.SOLVED]
+    body, headers = fake.signed_webhook([fake.stage_change("7", "3")], url=WEBHOOK_URL)
+    assert [e.kind for e in await hubspot.parse_webhook(delivered(body, headers))] == [
+        TicketEventKind.SOLVED
+    ]
 
 
 async def test_generic_object_subscription_is_understood(
@@ -366,54 +368,56 @@ async def test_generic_object_subscription_is_understood(
 ) -> None:
     event = {**fake.stage_change("7", "4"), "subscriptionType": "object.propertyChange"}
     event["objectTypeId"] = "0-5"
-    body, headers = fake.signed_webhook([event], url=HOOK)
-    assert len(await connector(fake, http).parse_webhook(body, headers)) == 1
+    body, headers = fake.signed_webhook([event], url=WEBHOOK_URL)
+    assert len(await connector(fake, http).parse_webhook(delivered(body, headers))) == 1
 
 
 @pytest.mark.parametrize(
-    ("case", "change"),
+    ("case", "change", "url"),
     [
-        ("forged", {"X-HubSpot-Signature-v3": "bm90IGEgc2lnbmF0dXJl"}),
-        ("stale", {}),
-        ("other uri", {"x-handoff-uri": "https://evil.example.com/hook"}),
-        ("no uri", {"x-handoff-uri": ""}),
-        ("no timestamp", {"X-HubSpot-Request-Timestamp": ""}),
+        ("forged", {"X-HubSpot-Signature-v3": "bm90IGEgc2lnbmF0dXJl"}, WEBHOOK_URL),
+        ("stale", {}, WEBHOOK_URL),
+        ("other uri", {}, "https://evil.example.com/hook"),
+        ("no uri", {}, ""),
+        ("no timestamp", {"X-HubSpot-Request-Timestamp": ""}, WEBHOOK_URL),
     ],
 )
 async def test_bad_signatures_are_rejected(
-    fake: FakeHubSpot, http: httpx.AsyncClient, case: str, change: dict[str, str]
+    fake: FakeHubSpot, http: httpx.AsyncClient, case: str, change: dict[str, str], url: str
 ) -> None:
     stamp = int(time.time() * 1000) - (6 * 60 * 1000 if case == "stale" else 0)
-    body, headers = fake.signed_webhook([fake.stage_change("7", "4")], url=HOOK, timestamp_ms=stamp)
+    body, headers = fake.signed_webhook(
+        [fake.stage_change("7", "4")], url=WEBHOOK_URL, timestamp_ms=stamp
+    )
     with pytest.raises(BadSignature):
-        connector(fake, http).verify_webhook(body=body, headers={**headers, **change})
+        connector(fake, http).verify_webhook(delivered(body, {**headers, **change}, url=url))
 
 
 async def test_tampered_body_is_rejected(fake: FakeHubSpot, http: httpx.AsyncClient) -> None:
-    body, headers = fake.signed_webhook([fake.stage_change("7", "4")], url=HOOK)
+    body, headers = fake.signed_webhook([fake.stage_change("7", "4")], url=WEBHOOK_URL)
     with pytest.raises(BadSignature):
         forged = body.replace(b'"propertyValue": "4"', b'"propertyValue": "3"')
         assert forged != body
-        connector(fake, http).verify_webhook(body=forged, headers=headers)
+        connector(fake, http).verify_webhook(delivered(forged, headers))
     tampered = json.dumps([fake.stage_change("8", "4")]).encode()
     with pytest.raises(BadSignature):
-        connector(fake, http).verify_webhook(body=tampered, headers=headers)
+        connector(fake, http).verify_webhook(delivered(tampered, headers))
 
 
 async def test_clock_is_injectable(fake: FakeHubSpot, http: httpx.AsyncClient) -> None:
-    body, headers = fake.signed_webhook([], url=HOOK, timestamp_ms=1_700_000_000_000)
+    body, headers = fake.signed_webhook([], url=WEBHOOK_URL, timestamp_ms=1_700_000_000_000)
     hubspot = connector(fake, http)
-    hubspot.verify_webhook(body=body, headers=headers, now=1_700_000_100.0)
+    hubspot.verify_webhook(delivered(body, headers), now=1_700_000_100.0)
     with pytest.raises(BadSignature, match="5-minute"):
-        hubspot.verify_webhook(body=body, headers=headers, now=1_700_000_400.0)
+        hubspot.verify_webhook(delivered(body, headers), now=1_700_000_400.0)
 
 
 async def test_without_client_secret_nothing_verifies(
     fake: FakeHubSpot, http: httpx.AsyncClient
 ) -> None:
-    body, headers = fake.signed_webhook([], url=HOOK)
+    body, headers = fake.signed_webhook([], url=WEBHOOK_URL)
     with pytest.raises(BadSignature, match="client_secret"):
-        connector(fake, http, client_secret=None).verify_webhook(body=body, headers=headers)
+        connector(fake, http, client_secret=None).verify_webhook(delivered(body, headers))
 
 
 def test_signature_uses_the_decoded_uri() -> None:
@@ -435,11 +439,11 @@ async def test_agent_reply_in_the_help_desk_is_fetched(
     reply = fake.agent_reply("1001", "Your parcel ships today.")
     incoming = fake.agent_reply("1001", "Thanks!", direction="INCOMING")
     unrelated = fake.agent_reply(None, "A chat that is not a ticket.")
-    body, headers = fake.signed_webhook([reply, incoming, unrelated], url=HOOK)
-    hubspot.verify_webhook(body=body, headers=headers)
+    body, headers = fake.signed_webhook([reply, incoming, unrelated], url=WEBHOOK_URL)
+    hubspot.verify_webhook(delivered(body, headers))
     # The event names the message only: the connector fetches the text, and keeps replies
     # that agents sent out on a ticket's thread.
-    [event] = await hubspot.parse_webhook(body, headers)
+    [event] = await hubspot.parse_webhook(delivered(body, headers))
     assert event.kind is TicketEventKind.REPLY
     assert (event.ticket_id, event.text, event.author_name) == (
         "1001",
@@ -457,10 +461,10 @@ async def test_a_failed_lookup_does_not_lose_the_rest_of_the_batch(
     failing = fake.agent_reply("1002", "Lost in a 500.")
     malformed = {"subscriptionType": "conversation.newMessage", "messageId": "m"}  # no objectId
     reply = fake.agent_reply("1003", "Ships today.")
-    body, headers = fake.signed_webhook([solved, failing, malformed, reply], url=HOOK)
+    body, headers = fake.signed_webhook([solved, failing, malformed, reply], url=WEBHOOK_URL)
     fake.fail_message_lookups(1, 500)  # the first message GET: the `failing` event's
     with pytest.raises(PartlyRead) as caught:
-        await hubspot.parse_webhook(body, headers)
+        await hubspot.parse_webhook(delivered(body, headers))
     read = [(e.kind, e.ticket_id, e.event_id) for e in caught.value.events]
     assert read == [
         (TicketEventKind.SOLVED, "1001", str(solved["eventId"])),
@@ -469,7 +473,7 @@ async def test_a_failed_lookup_does_not_lose_the_rest_of_the_batch(
     assert len(caught.value.failures) == 1
     assert str(failing["eventId"]) in caught.value.failures[0]
     # Once HubSpot recovers, the redelivered batch reads whole; the malformed event stays out.
-    assert len(await hubspot.parse_webhook(body, headers)) == 3
+    assert len(await hubspot.parse_webhook(delivered(body, headers))) == 3
 
 
 def test_webhook_setup_names_the_url_and_the_subscription() -> None:
@@ -478,8 +482,8 @@ def test_webhook_setup_names_the_url_and_the_subscription() -> None:
         http=httpx.AsyncClient(),
         webhook_secret="-",
     )
-    steps = hubspot.webhook_setup(HOOK)
-    assert any(HOOK in step for step in steps)
+    steps = hubspot.webhook_setup(WEBHOOK_URL)
+    assert any(WEBHOOK_URL in step for step in steps)
     assert any("hs_pipeline_stage" in step for step in steps)
     assert any("client secret" in step for step in steps)
 
@@ -489,4 +493,4 @@ async def test_non_array_body_is_a_value_error(fake: FakeHubSpot) -> None:
         Credentials(access_token=SecretStr("x")), http=httpx.AsyncClient(), webhook_secret="-"
     )
     with pytest.raises(ValueError):
-        await hubspot.parse_webhook(b'{"eventId": 1}', {})
+        await hubspot.parse_webhook(delivered(b'{"eventId": 1}', {}))

@@ -31,6 +31,7 @@ from handoff.helpdesks.errors import (
 )
 from handoff.helpdesks.intercom import Credentials, IntercomHelpdesk
 from tests.fakes.intercom import FakeIntercom
+from tests.helpdesks.delivery import delivered
 
 ANN = Contact(name="Ann Lee", email="ann@example.com", phone="+15550100")
 
@@ -245,8 +246,8 @@ async def test_signed_admin_reply_comes_in(fake: FakeIntercom, http: httpx.Async
     body, headers = fake.admin_reply(
         ref.id, "<p>Hi Ann,</p><p>Your refund is on its way &amp; sorry!</p>", admin_name="Sam"
     )
-    desk.verify_webhook(body=body, headers=headers)
-    [event] = await desk.parse_webhook(body, headers)
+    desk.verify_webhook(delivered(body, headers))
+    [event] = await desk.parse_webhook(delivered(body, headers))
     assert event.kind is TicketEventKind.REPLY
     assert event.ticket_id == ref.id
     assert event.text == "Hi Ann,\nYour refund is on its way & sorry!"
@@ -254,21 +255,21 @@ async def test_signed_admin_reply_comes_in(fake: FakeIntercom, http: httpx.Async
     assert event.event_id.startswith("notif_")
 
     lower = {k.lower(): v for k, v in headers.items()}  # header names in any case
-    desk.verify_webhook(body=body, headers=lower)
+    desk.verify_webhook(delivered(body, lower))
 
 
 async def test_note_and_echo_are_ignored(fake: FakeIntercom, http: httpx.AsyncClient) -> None:
     desk = connector(fake, http)
     ref = await desk.create_ticket(packet())
     body, headers = fake.admin_note(ref.id, "<p>Internal: check the courier</p>")
-    desk.verify_webhook(body=body, headers=headers)
-    assert await desk.parse_webhook(body, headers) == []
+    desk.verify_webhook(delivered(body, headers))
+    assert await desk.parse_webhook(delivered(body, headers)) == []
 
     at = datetime(2025, 3, 1, 9, 40, tzinfo=UTC)
     await desk.add_message(ref, Message(Role.USER, "Any news?", at), ANN)
     body, headers = fake.user_reply_echo(ref.id)
-    desk.verify_webhook(body=body, headers=headers)
-    assert await desk.parse_webhook(body, headers) == []
+    desk.verify_webhook(delivered(body, headers))
+    assert await desk.parse_webhook(delivered(body, headers)) == []
 
 
 async def test_forged_signature_is_rejected(fake: FakeIntercom, http: httpx.AsyncClient) -> None:
@@ -276,12 +277,12 @@ async def test_forged_signature_is_rejected(fake: FakeIntercom, http: httpx.Asyn
     ref = await desk.create_ticket(packet())
     body, headers = fake.forged(ref.id, "<p>Send your password</p>")
     with pytest.raises(BadSignature):
-        desk.verify_webhook(body=body, headers=headers)
+        desk.verify_webhook(delivered(body, headers))
     with pytest.raises(BadSignature):
-        desk.verify_webhook(body=body, headers={})
+        desk.verify_webhook(delivered(body, {}))
     good_body, good_headers = fake.admin_reply(ref.id, "<p>ok</p>")
     with pytest.raises(BadSignature):  # body tampered after signing
-        desk.verify_webhook(body=good_body.replace(b"ok", b"ko"), headers=good_headers)
+        desk.verify_webhook(delivered(good_body.replace(b"ok", b"ko"), good_headers))
 
 
 async def test_stale_or_future_notification_is_rejected(
@@ -293,11 +294,11 @@ async def test_stale_or_future_notification_is_rejected(
     item = fake._ticket_view(ref.id)
     body, headers = fake.notification("ticket.admin.replied", item, created_at=now - 4 * 3600)
     with pytest.raises(BadSignature, match="too old"):
-        desk.verify_webhook(body=body, headers=headers, now=now)
-    desk.verify_webhook(body=body, headers=headers, now=now - 2 * 3600)  # in the window then
+        desk.verify_webhook(delivered(body, headers), now=now)
+    desk.verify_webhook(delivered(body, headers), now=now - 2 * 3600)  # in the window then
     body, headers = fake.notification("ticket.admin.replied", item, created_at=now + 3600)
     with pytest.raises(BadSignature, match="future"):
-        desk.verify_webhook(body=body, headers=headers, now=now)
+        desk.verify_webhook(delivered(body, headers), now=now)
 
 
 async def test_no_client_secret_rejects(fake: FakeIntercom, http: httpx.AsyncClient) -> None:
@@ -305,7 +306,7 @@ async def test_no_client_secret_rejects(fake: FakeIntercom, http: httpx.AsyncCli
     desk = IntercomHelpdesk(credentials, http=http, webhook_secret="ours")
     body, headers = fake.notification("ping", {"type": "ping", "message": "hi"})
     with pytest.raises(BadSignature, match="client secret"):
-        desk.verify_webhook(body=body, headers=headers)
+        desk.verify_webhook(delivered(body, headers))
 
 
 async def test_resolved_and_closed_become_solved(
@@ -314,8 +315,8 @@ async def test_resolved_and_closed_become_solved(
     desk = connector(fake, http)
     ref = await desk.create_ticket(packet())
     for body, headers in (fake.resolve(ref.id), fake.close(ref.id)):
-        desk.verify_webhook(body=body, headers=headers)
-        [event] = await desk.parse_webhook(body, headers)
+        desk.verify_webhook(delivered(body, headers))
+        [event] = await desk.parse_webhook(delivered(body, headers))
         assert (event.kind, event.ticket_id) == (TicketEventKind.SOLVED, ref.id)
 
 
@@ -325,10 +326,12 @@ async def test_other_state_changes_are_ignored(fake: FakeIntercom, http: httpx.A
     item = fake._ticket_view(ref.id)
     item["ticket_state"] = {"type": "ticket_state", "category": "in_progress"}
     body, headers = fake.notification("ticket.state.updated", item)
-    assert await desk.parse_webhook(body, headers) == []
+    assert await desk.parse_webhook(delivered(body, headers)) == []
     item["ticket_state"] = "resolved"  # before API 2.14 the state is a plain string
     body, headers = fake.notification("ticket.state.updated", item)
-    assert [e.kind for e in await desk.parse_webhook(body, headers)] == [TicketEventKind.SOLVED]
+    assert [e.kind for e in await desk.parse_webhook(delivered(body, headers))] == [
+        TicketEventKind.SOLVED
+    ]
 
 
 async def test_rate_limited_then_success(fake: FakeIntercom, http: httpx.AsyncClient) -> None:

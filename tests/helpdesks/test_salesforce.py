@@ -32,6 +32,7 @@ from handoff.helpdesks.errors import (
 )
 from handoff.helpdesks.salesforce import Credentials, SalesforceHelpdesk
 from tests.fakes.salesforce import EXTERNAL_ID_FIELD, FakeSalesforce
+from tests.helpdesks.delivery import delivered
 
 TOKEN = "sf-webhook-token-0123456789abcdef"
 T0 = datetime(2025, 3, 1, 9, 30, tzinfo=UTC)
@@ -402,8 +403,8 @@ async def test_published_agent_comment_becomes_a_reply(
     payload = fake.agent_comment(cid, "We've shipped a replacement.", author="Dana Agent")
     body, headers = fake.flow_request(payload, TOKEN)
 
-    salesforce.verify_webhook(body=body, headers=headers)
-    [event] = await salesforce.parse_webhook(body, headers)
+    salesforce.verify_webhook(delivered(body, headers))
+    [event] = await salesforce.parse_webhook(delivered(body, headers))
 
     assert event.kind is TicketEventKind.REPLY
     assert (event.ticket_id, event.event_id) == (cid, payload["event_id"])
@@ -423,8 +424,8 @@ async def test_internal_echo_and_portal_comments_are_ignored(
         fake.customer_comment(cid, "Still waiting", user_type="PowerCustomerSuccess"),
     ):
         body, headers = fake.flow_request(payload, TOKEN)
-        salesforce.verify_webhook(body=body, headers=headers)
-        assert await salesforce.parse_webhook(body, headers) == []
+        salesforce.verify_webhook(delivered(body, headers))
+        assert await salesforce.parse_webhook(delivered(body, headers)) == []
 
 
 async def test_closed_case_becomes_solved(
@@ -434,8 +435,8 @@ async def test_closed_case_becomes_solved(
     payload = fake.close_case(cid)
     body, headers = fake.flow_request(payload, TOKEN)
 
-    salesforce.verify_webhook(body=body, headers=headers)
-    [event] = await salesforce.parse_webhook(body, headers)
+    salesforce.verify_webhook(delivered(body, headers))
+    [event] = await salesforce.parse_webhook(delivered(body, headers))
 
     assert (event.kind, event.ticket_id, event.event_id) == (
         TicketEventKind.SOLVED,
@@ -443,7 +444,7 @@ async def test_closed_case_becomes_solved(
         payload["event_id"],
     )
     working = fake.flow_request(fake.close_case(cid, "Working"), TOKEN)
-    assert await salesforce.parse_webhook(*working) == []
+    assert await salesforce.parse_webhook(delivered(*working)) == []
 
 
 async def test_wrong_or_missing_token_is_rejected(
@@ -452,10 +453,10 @@ async def test_wrong_or_missing_token_is_rejected(
     cid = await case_id(salesforce)
     body, headers = fake.flow_request(fake.agent_comment(cid, "hi"), "not-the-token")
     with pytest.raises(BadSignature):
-        salesforce.verify_webhook(body=body, headers=headers)
+        salesforce.verify_webhook(delivered(body, headers))
     with pytest.raises(BadSignature):
-        salesforce.verify_webhook(body=body, headers={"content-type": "application/json"})
-    salesforce.verify_webhook(body=body, headers={"X-Handoff-Token": TOKEN})
+        salesforce.verify_webhook(delivered(body, {"content-type": "application/json"}))
+    salesforce.verify_webhook(delivered(body, {"X-Handoff-Token": TOKEN}))
 
 
 def test_without_a_webhook_token_the_generated_secret_is_required(fake: FakeSalesforce) -> None:
@@ -463,8 +464,8 @@ def test_without_a_webhook_token_the_generated_secret_is_required(fake: FakeSale
     connector = SalesforceHelpdesk(creds, http=httpx.AsyncClient(), webhook_secret="generated")
     body, headers = fake.flow_request({"type": "x"}, TOKEN)
     with pytest.raises(BadSignature):
-        connector.verify_webhook(body=body, headers=headers)
-    connector.verify_webhook(body=body, headers={"x-handoff-token": "generated"})
+        connector.verify_webhook(delivered(body, headers))
+    connector.verify_webhook(delivered(body, {"x-handoff-token": "generated"}))
 
 
 @pytest.mark.parametrize(
@@ -475,7 +476,7 @@ async def test_malformed_flow_bodies_are_rejected(
     salesforce: SalesforceHelpdesk, body: bytes, match: str
 ) -> None:
     with pytest.raises(Rejected, match=match):
-        await salesforce.parse_webhook(body, {})
+        await salesforce.parse_webhook(delivered(body, {}))
 
 
 def test_webhook_setup_names_the_url_header_and_body(salesforce: SalesforceHelpdesk) -> None:

@@ -29,6 +29,7 @@ from handoff.helpdesks.errors import (
 )
 from handoff.helpdesks.webhook import Credentials, WebhookHelpdesk
 from tests.fakes.webhook_receiver import FakeReceiver
+from tests.helpdesks.delivery import delivered
 
 SECRET = "a-shared-secret-of-some-length"
 T0 = datetime(2026, 11, 27, 9, 0, tzinfo=UTC)
@@ -149,11 +150,11 @@ async def test_signed_reply_and_solved_parse_notes_do_not(receiver: FakeReceiver
                 "author": {"name": "Sam"},
             }
         )
-        hook.verify_webhook(body=body, headers={k.lower(): v for k, v in headers.items()})
-        (event,) = await hook.parse_webhook(body, headers)
+        hook.verify_webhook(delivered(body, headers))
+        (event,) = await hook.parse_webhook(delivered(body, headers))
         assert event.kind is expected and event.ticket_id == "T-1"
     note = json.dumps({"event_id": "n", "ticket_id": "T-1", "type": "note", "text": "x"}).encode()
-    assert await hook.parse_webhook(note, {}) == []
+    assert await hook.parse_webhook(delivered(note, {})) == []
 
 
 @pytest.mark.parametrize(("secret", "age"), [("forged-secret-value", 0), (SECRET, 600)])
@@ -165,6 +166,4 @@ def test_forged_or_stale_signatures_are_rejected(
         {"event_id": "e", "ticket_id": "T-1", "type": "reply", "text": "hi"}, secret=secret, age=age
     )
     with pytest.raises(BadSignature):
-        hook.verify_webhook(
-            body=body, headers={k.lower(): v for k, v in headers.items()}, now=time.time()
-        )
+        hook.verify_webhook(delivered(body, headers), now=time.time())

@@ -29,6 +29,7 @@ from handoff.helpdesks.errors import (
 )
 from handoff.helpdesks.zendesk import Credentials, ZendeskHelpdesk
 from tests.fakes.zendesk import FakeZendesk
+from tests.helpdesks.delivery import delivered
 
 SECRET = "zd-signing-secret-abc123"
 T0 = datetime(2025, 3, 1, 9, 30, tzinfo=UTC)
@@ -328,8 +329,8 @@ async def test_signed_agent_reply_becomes_a_reply_event(
     payload = fake.agent_reply(tid, "We've shipped a replacement.", author_name="Dana")
     body, headers = fake.signed(payload, SECRET)
 
-    zendesk.verify_webhook(body=body, headers=headers)
-    [event] = await zendesk.parse_webhook(body, headers)
+    zendesk.verify_webhook(delivered(body, headers))
+    [event] = await zendesk.parse_webhook(delivered(body, headers))
 
     assert event.kind is TicketEventKind.REPLY
     assert (event.ticket_id, event.event_id) == (tid, payload["id"])
@@ -342,8 +343,8 @@ async def test_internal_note_and_requester_echo_are_ignored(
     tid = await ticket_id(zendesk)
     for payload in (fake.internal_note(tid, "VIP, refund"), fake.requester_comment(tid, "hi")):
         body, headers = fake.signed(payload, SECRET)
-        zendesk.verify_webhook(body=body, headers=headers)
-        assert await zendesk.parse_webhook(body, headers) == []
+        zendesk.verify_webhook(delivered(body, headers))
+        assert await zendesk.parse_webhook(delivered(body, headers)) == []
 
 
 async def test_solved_becomes_a_solved_event(fake: FakeZendesk, zendesk: ZendeskHelpdesk) -> None:
@@ -351,8 +352,8 @@ async def test_solved_becomes_a_solved_event(fake: FakeZendesk, zendesk: Zendesk
     payload = fake.status_changed(tid, "solved")
     body, headers = fake.signed(payload, SECRET)
 
-    zendesk.verify_webhook(body=body, headers=headers)
-    [event] = await zendesk.parse_webhook(body, headers)
+    zendesk.verify_webhook(delivered(body, headers))
+    [event] = await zendesk.parse_webhook(delivered(body, headers))
 
     assert (event.kind, event.ticket_id, event.event_id) == (
         TicketEventKind.SOLVED,
@@ -360,20 +361,20 @@ async def test_solved_becomes_a_solved_event(fake: FakeZendesk, zendesk: Zendesk
         payload["id"],
     )
     pending = fake.signed(fake.status_changed(tid, "open"), SECRET)
-    assert await zendesk.parse_webhook(*pending) == []
+    assert await zendesk.parse_webhook(delivered(*pending)) == []
 
 
 async def test_forged_signature_is_rejected(fake: FakeZendesk, zendesk: ZendeskHelpdesk) -> None:
     tid = await ticket_id(zendesk)
     body, headers = fake.signed(fake.agent_reply(tid, "hi"), "not-the-secret")
     with pytest.raises(BadSignature):
-        zendesk.verify_webhook(body=body, headers=headers)
+        zendesk.verify_webhook(delivered(body, headers))
 
     good_body, good_headers = fake.signed(fake.agent_reply(tid, "hi"), SECRET)
     with pytest.raises(BadSignature):  # body changed after signing
-        zendesk.verify_webhook(body=good_body.replace(b"hi", b"ho"), headers=good_headers)
+        zendesk.verify_webhook(delivered(good_body.replace(b"hi", b"ho"), good_headers))
     with pytest.raises(BadSignature):
-        zendesk.verify_webhook(body=good_body, headers={})
+        zendesk.verify_webhook(delivered(good_body, {}))
 
 
 async def test_stale_signature_is_rejected(fake: FakeZendesk, zendesk: ZendeskHelpdesk) -> None:
@@ -382,11 +383,11 @@ async def test_stale_signature_is_rejected(fake: FakeZendesk, zendesk: ZendeskHe
     body, headers = fake.signed(fake.agent_reply(tid, "hi"), SECRET, timestamp=stamp)
     signed_at = datetime(2025, 3, 1, 9, 30, tzinfo=UTC).timestamp()
 
-    zendesk.verify_webhook(body=body, headers=headers, now=signed_at + 299)
+    zendesk.verify_webhook(delivered(body, headers), now=signed_at + 299)
     with pytest.raises(BadSignature, match="window"):
-        zendesk.verify_webhook(body=body, headers=headers, now=signed_at + 301)
+        zendesk.verify_webhook(delivered(body, headers), now=signed_at + 301)
     with pytest.raises(BadSignature, match="window"):
-        zendesk.verify_webhook(body=body, headers=headers, now=signed_at - 301)
+        zendesk.verify_webhook(delivered(body, headers), now=signed_at - 301)
 
 
 def test_without_a_pasted_secret_webhooks_fail_closed(fake: FakeZendesk) -> None:
@@ -394,7 +395,7 @@ def test_without_a_pasted_secret_webhooks_fail_closed(fake: FakeZendesk) -> None
     connector = ZendeskHelpdesk(creds, http=httpx.AsyncClient(), webhook_secret="generated")
     body, headers = fake.signed({"type": "x"}, SECRET)
     with pytest.raises(BadSignature):
-        connector.verify_webhook(body=body, headers=headers)
+        connector.verify_webhook(delivered(body, headers))
 
 
 def test_webhook_setup_names_the_url_and_events(zendesk: ZendeskHelpdesk) -> None:

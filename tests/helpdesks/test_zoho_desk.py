@@ -31,6 +31,7 @@ from handoff.helpdesks.errors import (
 from handoff.helpdesks.oauth import MemoryTokens
 from handoff.helpdesks.zoho_desk import Credentials, ZohoDeskHelpdesk
 from tests.fakes.zoho_desk import FakeZohoDesk, new_key
+from tests.helpdesks.delivery import delivered
 
 T0 = datetime(2025, 3, 1, 9, 30, tzinfo=UTC)
 
@@ -267,13 +268,13 @@ async def test_signed_agent_reply_becomes_a_reply(
     delivery = fake.agent_reply(tid, "<div>We shipped a replacement.</div>", name="Dana")
     body, headers = fake.signed([delivery])
 
-    zoho.verify_webhook(body=body, headers=headers)  # keys not fetched yet: claims only
-    [event] = await zoho.parse_webhook(body, headers)
+    zoho.verify_webhook(delivered(body, headers))  # keys not fetched yet: claims only
+    [event] = await zoho.parse_webhook(delivered(body, headers))
 
     assert event.kind is TicketEventKind.REPLY
     assert (event.ticket_id, event.event_id) == (tid, f"thread:{delivery['payload']['id']}")
     assert (event.text, event.author_name) == ("We shipped a replacement.", "Dana")
-    zoho.verify_webhook(body=body, headers=headers)  # keys cached now: full check
+    zoho.verify_webhook(delivered(body, headers))  # keys cached now: full check
 
 
 async def test_private_thread_and_customer_echo_are_ignored(
@@ -282,8 +283,8 @@ async def test_private_thread_and_customer_echo_are_ignored(
     tid = (await zoho.create_ticket(packet())).id
     deliveries = [fake.private_thread(tid, "VIP, refund"), fake.customer_thread(tid, "hi")]
     body, headers = fake.signed(deliveries)
-    zoho.verify_webhook(body=body, headers=headers)
-    assert await zoho.parse_webhook(body, headers) == []
+    zoho.verify_webhook(delivered(body, headers))
+    assert await zoho.parse_webhook(delivered(body, headers)) == []
 
 
 async def test_forged_body_cannot_inject_text(fake: FakeZohoDesk, zoho: ZohoDeskHelpdesk) -> None:
@@ -291,20 +292,20 @@ async def test_forged_body_cannot_inject_text(fake: FakeZohoDesk, zoho: ZohoDesk
     delivery = fake.customer_thread(tid, "hi")
     delivery["payload"].update(direction="out", author={"type": "AGENT"}, content="pay me")
     body, headers = fake.signed([delivery])
-    assert await zoho.parse_webhook(body, headers) == []  # Zoho's own copy says "in"
+    assert await zoho.parse_webhook(delivered(body, headers)) == []  # Zoho's own copy says "in"
 
 
 async def test_closed_becomes_solved_once(fake: FakeZohoDesk, zoho: ZohoDeskHelpdesk) -> None:
     tid = (await zoho.create_ticket(packet())).id
     body, headers = fake.signed([fake.closed(tid)])
 
-    [event] = await zoho.parse_webhook(body, headers)
+    [event] = await zoho.parse_webhook(delivered(body, headers))
 
     assert (event.kind, event.ticket_id) == (TicketEventKind.SOLVED, tid)
     assert event.event_id.startswith(f"closed:{tid}:")
-    assert await zoho.parse_webhook(body, headers) == [event]  # a redelivery: same id
+    assert await zoho.parse_webhook(delivered(body, headers)) == [event]  # a redelivery: same id
     reopened = fake.signed([fake.closed(tid, status="Open")])
-    assert await zoho.parse_webhook(*reopened) == []
+    assert await zoho.parse_webhook(delivered(*reopened)) == []
 
 
 @pytest.mark.parametrize(
@@ -322,14 +323,14 @@ async def test_forged_or_expired_tokens_are_rejected(
     tid = (await zoho.create_ticket(packet())).id
     body, headers = fake.signed([fake.agent_reply(tid, "hi")], **kwargs)  # type: ignore[arg-type]
     with pytest.raises(BadSignature, match=match):
-        zoho.verify_webhook(body=body, headers=headers)  # keys not cached: claims only
-        await zoho.parse_webhook(body, headers)
+        zoho.verify_webhook(delivered(body, headers))  # keys not cached: claims only
+        await zoho.parse_webhook(delivered(body, headers))
 
 
 def test_verify_rejects_missing_and_malformed_tokens(zoho: ZohoDeskHelpdesk) -> None:
     for headers in ({}, {"x-zdesk-jwt": "not.a-jwt"}, {"x-zdesk-jwt": "a.b.c"}):
         with pytest.raises(BadSignature):
-            zoho.verify_webhook(body=b"[]", headers=headers)
+            zoho.verify_webhook(delivered(b"[]", headers))
 
 
 async def test_expiry_in_milliseconds_is_understood(
@@ -337,9 +338,9 @@ async def test_expiry_in_milliseconds_is_understood(
 ) -> None:
     now = time.time()
     body, headers = fake.signed([], exp=int((now + 60) * 1000), iat=int(now * 1000))
-    zoho.verify_webhook(body=body, headers=headers, now=now)
+    zoho.verify_webhook(delivered(body, headers), now=now)
     with pytest.raises(BadSignature, match="expired"):
-        zoho.verify_webhook(body=body, headers=headers, now=now + 3600)
+        zoho.verify_webhook(delivered(body, headers), now=now + 3600)
 
 
 def test_webhook_setup_names_the_url_events_and_field(zoho: ZohoDeskHelpdesk) -> None:

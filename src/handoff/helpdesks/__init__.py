@@ -3,7 +3,7 @@
 The built-in inbox (`native`) lives in the service's own database and needs no connector.
 """
 
-from handoff.helpdesks.base import Helpdesk
+from handoff.helpdesks.base import Helpdesk, WebhookRequest
 from handoff.helpdesks.freshdesk import FreshdeskHelpdesk
 from handoff.helpdesks.help_scout import HelpScoutHelpdesk
 from handoff.helpdesks.hubspot import HubSpotHelpdesk
@@ -24,4 +24,4 @@ HELPDESKS: dict[str, type[Helpdesk]] = {
     ZohoDeskHelpdesk.platform: ZohoDeskHelpdesk,
 }
 
-__all__ = ["HELPDESKS", "Helpdesk"]
+__all__ = ["HELPDESKS", "Helpdesk", "WebhookRequest"]

@@ -10,6 +10,8 @@ class attributes, then the methods of `Helpdesk`.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
+from types import MappingProxyType
 from typing import ClassVar, Protocol
 
 import httpx
@@ -24,6 +26,28 @@ class Choice(BaseModel):
 
     value: str
     label: str
+
+
+@dataclass(frozen=True)
+class WebhookRequest:
+    """An inbound webhook as a connector sees it: what the platform sent, and where.
+
+    Header names are lower-cased once here, since HTTP treats them case-insensitively and
+    every connector would otherwise search for its headers in both spellings.
+    """
+
+    method: str
+    url: str  # the public webhook URL the platform was given; some vendors sign it
+    headers: Mapping[str, str]
+    body: bytes
+
+    def __post_init__(self) -> None:
+        lowered = {name.lower(): value for name, value in self.headers.items()}
+        object.__setattr__(self, "headers", MappingProxyType(lowered))
+
+    def header(self, name: str) -> str | None:
+        """Return the header's value, whatever the case of `name`; None when absent."""
+        return self.headers.get(name.lower())
 
 
 class Helpdesk(Protocol):
@@ -60,13 +84,11 @@ class Helpdesk(Protocol):
         """Add a user's follow-up message to the ticket, as the customer (not as an agent)."""
         ...
 
-    def verify_webhook(
-        self, *, body: bytes, headers: Mapping[str, str], now: float | None = None
-    ) -> None:
+    def verify_webhook(self, request: WebhookRequest, *, now: float | None = None) -> None:
         """Check an inbound webhook's signature (and timestamp); raise BadSignature."""
         ...
 
-    async def parse_webhook(self, body: bytes, headers: Mapping[str, str]) -> list[TicketEvent]:
+    async def parse_webhook(self, request: WebhookRequest) -> list[TicketEvent]:
         """Return the agent replies and solved/closed changes in a verified webhook."""
         ...
 

@@ -39,7 +39,7 @@ from handoff.domain import (
     TicketRef,
 )
 from handoff.helpdesks import common
-from handoff.helpdesks.base import Choice
+from handoff.helpdesks.base import Choice, WebhookRequest
 from handoff.helpdesks.errors import InvalidCredentials, Rejected
 from handoff.helpdesks.oauth import TokenStore
 
@@ -211,16 +211,14 @@ class FreshdeskHelpdesk:
             note["user_id"] = int(current["requester_id"])
         await self._call("POST", f"/api/v2/tickets/{int(ticket.id)}/notes", json=note)
 
-    def verify_webhook(
-        self, *, body: bytes, headers: Mapping[str, str], now: float | None = None
-    ) -> None:
+    def verify_webhook(self, request: WebhookRequest, *, now: float | None = None) -> None:
         """Compare the automation's secret header in constant time; raise BadSignature."""
         # Freshdesk signs nothing and sends no timestamp, so `now` has nothing to check.
-        common.require_equal(self._secret, _header(headers, TOKEN_HEADER), TOKEN_HEADER)
+        common.require_equal(self._secret, _stripped(request.header(TOKEN_HEADER)), TOKEN_HEADER)
 
-    async def parse_webhook(self, body: bytes, headers: Mapping[str, str]) -> list[TicketEvent]:
+    async def parse_webhook(self, request: WebhookRequest) -> list[TicketEvent]:
         """Return an agent's public reply and a move to Resolved/Closed; drop the rest."""
-        data = json.loads(body)
+        data = json.loads(request.body)
         if not isinstance(data, dict) or not str(data.get("ticket_id", "")).strip():
             raise ValueError("no ticket_id: is the webhook body the one from the setup steps?")
         ticket_id = str(data["ticket_id"]).strip()
@@ -362,10 +360,7 @@ def _codes(response: httpx.Response) -> list[object]:
     return codes
 
 
-def _header(headers: Mapping[str, str], name: str) -> str | None:
-    value = headers.get(name)
-    if value is None:
-        value = next((v for k, v in headers.items() if k.lower() == name.lower()), None)
+def _stripped(value: str | None) -> str | None:
     return value.strip() if value is not None else None
 
 

@@ -31,7 +31,6 @@ import hashlib
 import hmac
 import json
 import re
-from collections.abc import Mapping
 from typing import Any, ClassVar, Literal
 
 import httpx
@@ -39,7 +38,7 @@ from pydantic import BaseModel, Field, SecretStr, field_validator
 
 from handoff.domain import Contact, Message, TicketEvent, TicketEventKind, TicketPacket, TicketRef
 from handoff.helpdesks import common
-from handoff.helpdesks.base import Choice
+from handoff.helpdesks.base import Choice, WebhookRequest
 from handoff.helpdesks.errors import InvalidCredentials, Rejected, Unavailable
 from handoff.helpdesks.oauth import MemoryTokens, OAuthTokens, TokenAuth, TokenStore, grant
 
@@ -262,18 +261,16 @@ class HelpScoutHelpdesk:
 
     # --- inbound -----------------------------------------------------------------------
 
-    def verify_webhook(
-        self, *, body: bytes, headers: Mapping[str, str], now: float | None = None
-    ) -> None:
+    def verify_webhook(self, request: WebhookRequest, *, now: float | None = None) -> None:
         """Check `X-HelpScout-Signature`; raise BadSignature on a mismatch."""
         # Help Scout signs the body only and sends no timestamp, so `now` has nothing to
         # check; a replayed delivery carries the same derived event id and is dropped there.
-        signature = _header(headers, "x-helpscout-signature")
+        signature = request.header("x-helpscout-signature")
         common.require_equal(
-            sign_help_scout(self._webhook_secret, body), signature, "Help Scout signature"
+            sign_help_scout(self._webhook_secret, request.body), signature, "Help Scout signature"
         )
 
-    async def parse_webhook(self, body: bytes, headers: Mapping[str, str]) -> list[TicketEvent]:
+    async def parse_webhook(self, request: WebhookRequest) -> list[TicketEvent]:
         """Return the agent's reply or the move to closed in a verified webhook.
 
         Help Scout sends no event id, so ids are derived from what a redelivery repeats:
@@ -281,10 +278,10 @@ class HelpScoutHelpdesk:
         a close (the same whether it arrives as `convo.status` or with a reply-and-close).
         """
         try:
-            payload = json.loads(body)
+            payload = json.loads(request.body)
         except ValueError as error:
             raise Rejected(400, "Help Scout webhook body is not JSON") from error
-        event = (_header(headers, "x-helpscout-event") or "").strip()
+        event = (request.header("x-helpscout-event") or "").strip()
         if not isinstance(payload, dict) or payload.get("id") is None:
             return []
         ticket_id = str(payload["id"])
@@ -401,7 +398,3 @@ def _resource_id(response: httpx.Response, what: str) -> str:
     if not found:  # it was created; a retry will find it
         raise Unavailable(f"Help Scout created the {what} but sent no Resource-ID")
     return found
-
-
-def _header(headers: Mapping[str, str], name: str) -> str | None:
-    return next((v for k, v in headers.items() if k.lower() == name), None)

@@ -33,9 +33,9 @@ How HubSpot's model maps onto ours (reference: https://developers.hubspot.com/do
   TokenStore, one refresh at a time.
 - **Webhook signatures** are HubSpot's v3: base64 HMAC-SHA256 with the app's client secret over
   method + URI + body + timestamp. The method and the full URL HubSpot called are not in the body,
-  so the service passes them as `x-handoff-method` and `x-handoff-uri` pseudo-headers (the
-  latter is the public webhook URL the admin configured). The
-  `webhook_secret` handoff generates is not used: HubSpot cannot be given our secret.
+  so they come with the `WebhookRequest` (its URL is the public webhook URL the admin
+  configured). The `webhook_secret` handoff generates is not used: HubSpot cannot be given our
+  secret.
 """
 
 from __future__ import annotations
@@ -65,7 +65,7 @@ from handoff.domain import (
     TicketPacket,
     TicketRef,
 )
-from handoff.helpdesks.base import Choice
+from handoff.helpdesks.base import Choice, WebhookRequest
 from handoff.helpdesks.common import (
     check_response,
     html_paragraph,
@@ -500,30 +500,30 @@ class HubSpotHelpdesk:
 
     # --- webhooks --------------------------------------------------------------------------
 
-    def verify_webhook(
-        self, *, body: bytes, headers: Mapping[str, str], now: float | None = None
-    ) -> None:
+    def verify_webhook(self, request: WebhookRequest, *, now: float | None = None) -> None:
         """Check HubSpot's v3 signature and its 5-minute window; raise BadSignature."""
         secret = self.credentials.client_secret
         if secret is None:
             raise BadSignature("no client_secret configured for HubSpot webhooks")
-        h = {k.lower(): v for k, v in headers.items()}
-        signature = h.get("x-hubspot-signature-v3")
-        stamp = h.get("x-hubspot-request-timestamp", "")
-        method, uri = h.get("x-handoff-method"), h.get("x-handoff-uri")
+        signature = request.header("x-hubspot-signature-v3")
+        stamp = request.header("x-hubspot-request-timestamp") or ""
         if not signature or not stamp.isdigit():
             raise BadSignature("X-HubSpot-Signature-v3 or X-HubSpot-Request-Timestamp missing")
-        if not method or not uri:
-            raise BadSignature("x-handoff-method and x-handoff-uri are needed to check HubSpot")
+        if not request.url:
+            raise BadSignature("the URL HubSpot called is needed to check its signature")
         current_ms = (time.time() if now is None else now) * 1000
         if abs(current_ms - int(stamp)) > SIGNATURE_WINDOW_MS:
             raise BadSignature("X-HubSpot-Request-Timestamp is outside the 5-minute window")
         expected = v3_signature(
-            secret.get_secret_value(), method=method, uri=uri, body=body, timestamp=stamp
+            secret.get_secret_value(),
+            method=request.method,
+            uri=request.url,
+            body=request.body,
+            timestamp=stamp,
         )
         require_equal(expected, signature, "X-HubSpot-Signature-v3")
 
-    async def parse_webhook(self, body: bytes, headers: Mapping[str, str]) -> list[TicketEvent]:
+    async def parse_webhook(self, request: WebhookRequest) -> list[TicketEvent]:
         """Return SOLVED for tickets moved to a closed stage, and agents' replies.
 
         Each event of the batch is read on its own. A malformed one is skipped (a redelivery
@@ -532,7 +532,7 @@ class HubSpotHelpdesk:
         """
         events: list[TicketEvent] = []
         failures: list[str] = []
-        for item in _events(body):
+        for item in _events(request.body):
             try:
                 event = await self._event(item)
             except HelpdeskError as error:

@@ -32,7 +32,7 @@ from handoff.domain import (
     TicketPacket,
     TicketRef,
 )
-from handoff.helpdesks.base import Choice
+from handoff.helpdesks.base import Choice, WebhookRequest
 from handoff.helpdesks.common import (
     check_response,
     hmac_hex,
@@ -197,9 +197,7 @@ class IntercomHelpdesk:
             },
         )
 
-    def verify_webhook(
-        self, *, body: bytes, headers: Mapping[str, str], now: float | None = None
-    ) -> None:
+    def verify_webhook(self, request: WebhookRequest, *, now: float | None = None) -> None:
         """Check `X-Hub-Signature` (HMAC-SHA1 with the client secret) and the notification age.
 
         The signature covers no timestamp, so the signed body's `created_at` is checked
@@ -208,10 +206,10 @@ class IntercomHelpdesk:
         secret = self._credentials.client_secret
         if secret is None:
             raise BadSignature("Intercom client secret is not set; webhooks cannot be verified")
-        expected = "sha1=" + hmac_hex(secret.get_secret_value(), body, "sha1")
-        require_equal(expected, _header(headers, "x-hub-signature"), "X-Hub-Signature")
+        expected = "sha1=" + hmac_hex(secret.get_secret_value(), request.body, "sha1")
+        require_equal(expected, request.header("x-hub-signature"), "X-Hub-Signature")
         try:
-            created_at = float(json.loads(body)["created_at"])
+            created_at = float(json.loads(request.body)["created_at"])
         except (ValueError, TypeError, KeyError) as error:
             raise BadSignature("Intercom notification has no created_at") from error
         current = time.time() if now is None else now
@@ -220,9 +218,9 @@ class IntercomHelpdesk:
         if created_at - current > MAX_CLOCK_SKEW:
             raise BadSignature("Intercom notification is dated in the future")
 
-    async def parse_webhook(self, body: bytes, headers: Mapping[str, str]) -> list[TicketEvent]:
+    async def parse_webhook(self, request: WebhookRequest) -> list[TicketEvent]:
         """Turn a verified notification into a teammate reply or a resolution, or nothing."""
-        payload = _object(json.loads(body))
+        payload = _object(json.loads(request.body))
         topic = _text(payload.get("topic"))
         event_id = _text(payload.get("id"))
         item = _object(_object(payload.get("data")).get("item"))
@@ -427,13 +425,6 @@ def _seconds_until_reset(headers: Mapping[str, str]) -> float | None:
         return max(0.0, float(value) - time.time()) if value is not None else None
     except ValueError:
         return None
-
-
-def _header(headers: Mapping[str, str], name: str) -> str | None:
-    for key, value in headers.items():
-        if key.lower() == name:
-            return value
-    return None
 
 
 def _object(value: Any) -> Json:

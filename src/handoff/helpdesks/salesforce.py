@@ -35,7 +35,6 @@ from __future__ import annotations
 import json
 import re
 import time
-from collections.abc import Mapping
 from typing import Any, ClassVar, Literal
 from urllib.parse import quote, urlsplit
 
@@ -54,7 +53,7 @@ from handoff.domain import (
     TicketRef,
 )
 from handoff.helpdesks import common
-from handoff.helpdesks.base import Choice
+from handoff.helpdesks.base import Choice, WebhookRequest
 from handoff.helpdesks.errors import InvalidCredentials, RateLimited, Rejected, Unavailable
 from handoff.helpdesks.oauth import (
     EXPIRY_MARGIN_SECONDS,
@@ -382,20 +381,16 @@ class SalesforceHelpdesk:
 
     # --- inbound -----------------------------------------------------------------------
 
-    def verify_webhook(
-        self, *, body: bytes, headers: Mapping[str, str], now: float | None = None
-    ) -> None:
+    def verify_webhook(self, request: WebhookRequest, *, now: float | None = None) -> None:
         """Compare the Flow's X-Handoff-Token header with our token; raise BadSignature."""
         # A Flow callout cannot sign its body or stamp a time: a constant-time token check is
         # what it allows (over HTTPS); redeliveries are deduplicated on event_id downstream.
-        common.require_equal(
-            self._webhook_secret, _header(headers, TOKEN_HEADER), "X-Handoff-Token"
-        )
+        common.require_equal(self._webhook_secret, request.header(TOKEN_HEADER), "X-Handoff-Token")
 
-    async def parse_webhook(self, body: bytes, headers: Mapping[str, str]) -> list[TicketEvent]:
+    async def parse_webhook(self, request: WebhookRequest) -> list[TicketEvent]:
         """Return the agent's published comment or the case closing in a verified callout."""
         try:
-            payload = json.loads(body)
+            payload = json.loads(request.body)
         except ValueError as error:
             raise Rejected(400, "Salesforce Flow body is not JSON") from error
         if not isinstance(payload, dict):
@@ -539,10 +534,3 @@ def _split_bytes(text: str, budget: int) -> list[str]:
         size += width
     parts.append("".join(current))
     return parts
-
-
-def _header(headers: Mapping[str, str], name: str) -> str | None:
-    value = headers.get(name)
-    if value is not None:
-        return value
-    return next((v for k, v in headers.items() if k.lower() == name), None)

@@ -38,7 +38,7 @@ from handoff.domain import (
     TicketRef,
 )
 from handoff.helpdesks import common
-from handoff.helpdesks.base import Choice
+from handoff.helpdesks.base import Choice, WebhookRequest
 from handoff.helpdesks.errors import BadSignature, Rejected
 from handoff.helpdesks.oauth import TokenStore
 
@@ -165,15 +165,13 @@ class WebhookHelpdesk:
         }
         await self._post(payload, idempotency_key=f"message-{ticket.id}-{message.id}")
 
-    def verify_webhook(
-        self, *, body: bytes, headers: Mapping[str, str], now: float | None = None
-    ) -> None:
+    def verify_webhook(self, request: WebhookRequest, *, now: float | None = None) -> None:
         """Check the reply's signature and timestamp."""
-        verify_signature(secret=self.secret, body=body, headers=headers, now=now)
+        verify_signature(secret=self.secret, body=request.body, headers=request.headers, now=now)
 
-    async def parse_webhook(self, body: bytes, headers: Mapping[str, str]) -> list[TicketEvent]:
+    async def parse_webhook(self, request: WebhookRequest) -> list[TicketEvent]:
         """Return the reply or the solved event; notes stay with the team."""
-        data = json.loads(body)
+        data = json.loads(request.body)
         kind = {"reply": TicketEventKind.REPLY, "solved": TicketEventKind.SOLVED}.get(
             str(data["type"])
         )

@@ -26,7 +26,6 @@ import hmac
 import json
 import re
 import time
-from collections.abc import Mapping
 from datetime import datetime
 from typing import Any, ClassVar, Literal
 from urllib.parse import urlencode
@@ -44,7 +43,7 @@ from handoff.domain import (
     TicketRef,
 )
 from handoff.helpdesks import common
-from handoff.helpdesks.base import Choice
+from handoff.helpdesks.base import Choice, WebhookRequest
 from handoff.helpdesks.errors import BadSignature, InvalidCredentials, Rejected
 from handoff.helpdesks.oauth import MemoryTokens, OAuthTokens, TokenAuth, TokenStore, grant
 
@@ -359,22 +358,20 @@ class ZendeskHelpdesk:
 
     # --- inbound -----------------------------------------------------------------------
 
-    def verify_webhook(
-        self, *, body: bytes, headers: Mapping[str, str], now: float | None = None
-    ) -> None:
+    def verify_webhook(self, request: WebhookRequest, *, now: float | None = None) -> None:
         """Check the webhook's HMAC-SHA256 signature and its timestamp; raise BadSignature."""
         verify_zendesk(
             secret=self._webhook_secret,
-            body=body,
-            signature=_header(headers, "x-zendesk-webhook-signature"),
-            timestamp=_header(headers, "x-zendesk-webhook-signature-timestamp"),
+            body=request.body,
+            signature=request.header("x-zendesk-webhook-signature"),
+            timestamp=request.header("x-zendesk-webhook-signature-timestamp"),
             now=now,
         )
 
-    async def parse_webhook(self, body: bytes, headers: Mapping[str, str]) -> list[TicketEvent]:
+    async def parse_webhook(self, request: WebhookRequest) -> list[TicketEvent]:
         """Return the agent's public reply or the solved/closed change in a verified webhook."""
         try:
-            payload = json.loads(body)
+            payload = json.loads(request.body)
         except ValueError as error:
             raise Rejected(400, "Zendesk webhook body is not JSON") from error
         if not isinstance(payload, dict):
@@ -495,10 +492,3 @@ def _ticket_id(payload: dict[str, Any], detail: dict[str, Any]) -> str | None:
         return str(detail["id"])
     subject = str(payload.get("subject") or "")
     return subject.removeprefix("zen:ticket:") if subject.startswith("zen:ticket:") else None
-
-
-def _header(headers: Mapping[str, str], name: str) -> str | None:
-    value = headers.get(name)
-    if value is not None:
-        return value
-    return next((v for k, v in headers.items() if k.lower() == name), None)

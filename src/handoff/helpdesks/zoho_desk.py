@@ -45,7 +45,7 @@ from handoff.domain import (
     TicketRef,
 )
 from handoff.helpdesks import common
-from handoff.helpdesks.base import Choice
+from handoff.helpdesks.base import Choice, WebhookRequest
 from handoff.helpdesks.errors import BadSignature, InvalidCredentials, RateLimited, Rejected
 from handoff.helpdesks.oauth import MemoryTokens, OAuthTokens, TokenAuth, TokenStore
 
@@ -282,9 +282,7 @@ class ZohoDeskHelpdesk:
 
     # --- inbound -----------------------------------------------------------------------
 
-    def verify_webhook(
-        self, *, body: bytes, headers: Mapping[str, str], now: float | None = None
-    ) -> None:
+    def verify_webhook(self, request: WebhookRequest, *, now: float | None = None) -> None:
         """Check the X-ZDesk-JWT claims, and its RS256 signature when the key is known.
 
         The check is synchronous; a key not yet fetched is fetched by `parse_webhook`, which
@@ -292,16 +290,16 @@ class ZohoDeskHelpdesk:
         """
         cached = _jwks.get(self._jwks_url)
         verify_zoho_desk(
-            token=_header(headers, "x-zdesk-jwt"),
+            token=request.header("x-zdesk-jwt"),
             org_id=self._credentials.org_id,
             webhook_id=self._credentials.webhook_id,
             keys=cached[1] if cached else None,
             now=now,
         )
 
-    async def parse_webhook(self, body: bytes, headers: Mapping[str, str]) -> list[TicketEvent]:
+    async def parse_webhook(self, request: WebhookRequest) -> list[TicketEvent]:
         """Return agents' public replies and closed tickets, each fetched back from Zoho."""
-        token = _header(headers, "x-zdesk-jwt")
+        token = request.header("x-zdesk-jwt")
         keys = await self._keys(_kid(token))
         verify_zoho_desk(
             token=token,
@@ -310,7 +308,7 @@ class ZohoDeskHelpdesk:
             keys=keys,
         )
         try:
-            deliveries = json.loads(body)
+            deliveries = json.loads(request.body)
         except ValueError as error:
             raise Rejected(400, "Zoho Desk webhook body is not JSON") from error
         events: list[TicketEvent] = []
@@ -481,10 +479,3 @@ def _kid(token: str | None) -> str | None:
 def _rsa_key(jwk: Json) -> rsa.RSAPublicKey:
     n, e = (int.from_bytes(_b64(str(jwk[p])), "big") for p in ("n", "e"))
     return rsa.RSAPublicNumbers(e, n).public_key()
-
-
-def _header(headers: Mapping[str, str], name: str) -> str | None:
-    value = headers.get(name)
-    if value is not None:
-        return value
-    return next((v for k, v in headers.items() if k.lower() == name), None)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 import secrets
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import structlog
@@ -29,6 +29,9 @@ from handoff.domain import (
     TicketEventKind,
 )
 from handoff.helpdesks import HELPDESKS, Helpdesk
+
+# Exported: the web layer builds the request it passes in, and may not import helpdesks.
+from handoff.helpdesks import WebhookRequest as WebhookRequest
 from handoff.helpdesks.errors import (
     BadSignature,
     HelpdeskError,
@@ -400,9 +403,7 @@ async def webhook_exists(hf: Handoff, integration_id: str) -> None:
             raise NotFound("integration not found")
 
 
-async def receive_webhook(
-    hf: Handoff, integration_id: str, body: bytes, headers: Mapping[str, str]
-) -> int:
+async def receive_webhook(hf: Handoff, integration_id: str, request: WebhookRequest) -> int:
     """Verify a helpdesk webhook, then apply each new event once; return how many applied.
 
     When the connector could read only part of the batch, the rest is applied, then a 503
@@ -413,13 +414,14 @@ async def receive_webhook(
         if integration is None or integration.platform == NATIVE:
             raise NotFound("integration not found")
         connector = connector_for(hf, integration)
-    # Vendors that sign the URL they called sign the one the admin configured.
-    headers = {**headers, "x-handoff-uri": webhook_url(hf, integration)}
+    # Vendors that sign the URL they called sign the one the admin configured; a proxy may
+    # have changed the one this process saw.
+    request = replace(request, url=webhook_url(hf, integration))
     try:
-        connector.verify_webhook(body=body, headers=headers)
+        connector.verify_webhook(request)
         # Some platforms finish the check while parsing (signing keys fetched, the body
         # read back from the platform), so a forged delivery can still be refused here.
-        events = await connector.parse_webhook(body, headers)
+        events = await connector.parse_webhook(request)
         unread = None
     except PartlyRead as error:
         events, unread = error.events, error

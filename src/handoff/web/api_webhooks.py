@@ -7,6 +7,7 @@ from typing import Any
 from fastapi import APIRouter, Depends, Request
 
 from handoff.service import integrations
+from handoff.service.integrations import WebhookRequest
 from handoff.service.ratelimit import WEBHOOKS_PER_IP
 from handoff.web.deps import HandoffDep
 from handoff.web.ratelimit import per_address
@@ -33,10 +34,11 @@ async def helpdesk_webhook(integration_id: str, request: Request, hf: HandoffDep
     events of a batch, the others are applied and a 503 asks for the batch again.
     """
     await integrations.webhook_exists(hf, integration_id)
-    body = await request.body()
-    headers = {k.lower(): v for k, v in request.headers.items()}
-    # Some vendors sign the method and the URL they called (HubSpot v3); the service puts in
-    # the public webhook URL, since a proxy may change the one this process sees.
-    headers["x-handoff-method"] = request.method
-    applied = await integrations.receive_webhook(hf, integration_id, body, headers)
+    delivered = WebhookRequest(
+        method=request.method,
+        url=str(request.url),
+        headers=request.headers,
+        body=await request.body(),
+    )
+    applied = await integrations.receive_webhook(hf, integration_id, delivered)
     return {"applied": applied}
