@@ -3,7 +3,7 @@
 A `Harness` plays one platform: it starts its fake, fills in the connect form, reads the setup
 steps as the admin would (some platforms make the admin copy a secret from them), finds what
 reached the fake and signs webhooks the way the platform does. The end-to-end tests run the
-service against it.
+service against it; the connector contract runs each connector against it.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from tests.fakes.help_scout import FakeHelpScout
 from tests.fakes.hubspot import FakeHubSpot
 from tests.fakes.intercom import FakeIntercom
 from tests.fakes.salesforce import FakeSalesforce
+from tests.fakes.webhook_receiver import FakeReceiver
 from tests.fakes.zendesk import FakeZendesk
 from tests.fakes.zoho_desk import FakeZohoDesk, new_key
 
@@ -539,6 +540,62 @@ class HelpScoutHarness(Harness):
         ]
 
 
+class WebhookHarness(Harness):
+    platform = "webhook"
+    agent_name = "Sam"
+
+    def __init__(self) -> None:
+        super().__init__()
+        # The admin chooses the signing secret and types it into both tools.
+        self.secret = f"wh-secret-{secrets.token_hex(16)}"
+        self.receiver = FakeReceiver(self.secret)
+
+    def fake(self) -> AbstractContextManager[Any]:
+        return self.receiver
+
+    def credentials(self) -> dict[str, Any]:
+        return {"url": self.receiver.url, "signing_secret": self.secret}
+
+    def secrets(self) -> list[str]:
+        return [self.secret]
+
+    def ticket_ids(self) -> list[str]:
+        return [t.id for t in self.receiver.tickets.values()]
+
+    def _ticket(self, ticket_id: str) -> Any:
+        return next(t for t in self.receiver.tickets.values() if t.id == ticket_id)
+
+    def ticket_text(self, ticket_id: str) -> str:
+        return str(self._ticket(ticket_id).packet["body"])
+
+    def requester_email(self, ticket_id: str) -> str | None:
+        return _text(self._ticket(ticket_id).packet["contact"]["email"])
+
+    def customer_messages(self, ticket_id: str) -> list[str]:
+        return [str(m["text"]) for m in self._ticket(ticket_id).messages]
+
+    def _event(self, ticket_id: str, kind: str, text: str = "") -> dict[str, Any]:
+        return {
+            "event_id": f"{kind}-{secrets.token_hex(4)}",
+            "ticket_id": ticket_id,
+            "type": kind,
+            "text": text,
+            "author": {"name": self.agent_name},
+        }
+
+    def agent_reply(self, ticket_id: str, text: str) -> Signed:
+        return self.receiver.signed(self._event(ticket_id, "reply", text))
+
+    def forged_reply(self, ticket_id: str, text: str) -> Signed:
+        return self.receiver.signed(self._event(ticket_id, "reply", text), secret="x" * 32)
+
+    def solved(self, ticket_id: str) -> Signed:
+        return self.receiver.signed(self._event(ticket_id, "solved"))
+
+    def ignored(self, ticket_id: str) -> list[Signed]:
+        return [self.receiver.signed(self._event(ticket_id, "note", "internal only"))]
+
+
 HARNESSES: dict[str, type[Harness]] = {
     h.platform: h
     for h in (
@@ -549,5 +606,6 @@ HARNESSES: dict[str, type[Harness]] = {
         SalesforceHarness,
         ZohoDeskHarness,
         HelpScoutHarness,
+        WebhookHarness,
     )
 }

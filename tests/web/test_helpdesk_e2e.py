@@ -38,7 +38,11 @@ FOLLOW_UP = "any news about parcel 4471?"
 REPLY = "Hi Ann, I found parcel 4471; it ships today."
 
 
-@pytest.fixture(params=sorted(HARNESSES))
+# The generic webhook platform has its own receiver and round trip (test_external_helpdesk.py).
+VENDORS = sorted(set(HARNESSES) - {"webhook"})
+
+
+@pytest.fixture(params=VENDORS)
 def harness(request: pytest.FixtureRequest) -> Iterator[Harness]:
     made = HARNESSES[request.param]()
     with made.fake():
