@@ -19,7 +19,7 @@ from tests.fakes.help_scout import FakeHelpScout
 from tests.fakes.hubspot import FakeHubSpot
 from tests.fakes.intercom import FakeIntercom
 from tests.fakes.salesforce import FakeSalesforce
-from tests.fakes.webhook_receiver import FakeReceiver
+from tests.fakes.webhook_receiver import FakeReceiver, Ticket
 from tests.fakes.zendesk import FakeZendesk
 from tests.fakes.zoho_desk import FakeZohoDesk, new_key
 
@@ -562,7 +562,7 @@ class WebhookHarness(Harness):
     def ticket_ids(self) -> list[str]:
         return [t.id for t in self.receiver.tickets.values()]
 
-    def _ticket(self, ticket_id: str) -> Any:
+    def _ticket(self, ticket_id: str) -> Ticket:
         return next(t for t in self.receiver.tickets.values() if t.id == ticket_id)
 
     def ticket_text(self, ticket_id: str) -> str:
