@@ -18,12 +18,13 @@ from handoff import domain
 from handoff.agent.llm import LLMUnavailable
 from handoff.decide.llm import ticket_summary
 from handoff.dispatch import JobHandler, LeasedJob, RetryPolicy, Worker
-from handoff.domain import NATIVE, Channel, Contact, EscalationStatus, TicketPacket, TicketRef
+from handoff.domain import NATIVE, Channel, Contact, TicketPacket, TicketRef
 from handoff.helpdesks import Helpdesk
 from handoff.helpdesks.errors import Unavailable
 from handoff.service import events
 from handoff.service.inbox import create_native_ticket
 from handoff.service.integrations import connector_for, integration_for_platform
+from handoff.service.lifecycle import transitions as lifecycle
 from handoff.service.posting import publish_state, to_domain
 from handoff.service.runtime import Handoff
 from handoff.service.timers import sweep
@@ -133,17 +134,14 @@ class CreateTicket:
             await create_native_ticket(self.hf, session, escalation_id)
             return
         escalation.ticket_id, escalation.ticket_url = result.ticket.id, result.ticket.url
-        if escalation.status in (EscalationStatus.PENDING, EscalationStatus.FAILED):
-            escalation.status = EscalationStatus.OPEN
-            escalation.last_error = None
+        lifecycle.ticket_opened(escalation)
         await _publish(session, escalation)
 
     async def on_failed(self, session: AsyncSession, job: LeasedJob, error: str) -> None:
         escalation = await session.get(Escalation, job.payload["escalation_id"])
         if escalation is None:
             return
-        escalation.status = EscalationStatus.FAILED
-        escalation.last_error = error
+        lifecycle.ticket_failed(escalation, error)
         await _publish(session, escalation)
 
 

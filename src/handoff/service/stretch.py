@@ -11,18 +11,16 @@ from handoff import domain
 from handoff.domain import (
     EscalationStatus,
     HandbackReason,
-    Owner,
     Role,
 )
 from handoff.service.errors import NotFound
-from handoff.service.metrics import HANDBACKS
-from handoff.service.posting import EMAIL, Reply, Turn, post_message, publish_state, reply_of
+from handoff.service.lifecycle.stages import HUMAN_STAGES, Stage, stage_of
+from handoff.service.lifecycle.transitions import drop_escalation_request, hand_back
+from handoff.service.posting import EMAIL, Reply, Turn, post_message, reply_of
 from handoff.service.tickets import add_note, touch_ticket
-from handoff.service.views import is_waiting
 from handoff.service.wording import (
     BACK_TO_BOT_CANCELLED_REQUEST,
     EMAIL_KEPT,
-    HANDBACK_MESSAGES,
     HANDBACK_NOTES,
 )
 from handoff.store import repositories as repo
@@ -32,7 +30,6 @@ from handoff.store.models import (
     Escalation,
     Message,
     OutboxJob,
-    utcnow,
 )
 
 # A user who wants the AI back. Whole messages only, so "cancel my order" or "I talked to the
@@ -67,7 +64,7 @@ async def human_turn(turn: Turn) -> list[Message]:
     """Handle a message while the human team owns the conversation: the AI stays silent,
     but the user may go back to it, and may leave an email while waiting."""
     escalation = await repo.latest_escalation(turn.session, turn.conversation.id)
-    waiting = is_waiting(turn.conversation, escalation)
+    waiting = stage_of(turn.conversation, escalation) == Stage.WAITING
     text = turn.message.text
     if escalation is not None and (
         BACK_TO_BOT.match(text) or (waiting and CANCEL_WAIT.match(text))
@@ -122,28 +119,6 @@ async def _relay_to_team(turn: Turn, escalation: Escalation | None) -> None:
     )
 
 
-async def hand_back(
-    session: AsyncSession,
-    conversation: Conversation,
-    escalation: Escalation,
-    reason: HandbackReason,
-) -> Message:
-    """Return the conversation to the AI, close the stretch, and say so to the user."""
-    agent = await session.get(Agent, conversation.agent_id)
-    assert agent is not None
-    escalation.status = EscalationStatus.SOLVED
-    escalation.solved_at = utcnow()
-    escalation.handback_reason = reason.value
-    conversation.owner = Owner.BOT
-    conversation.stretch += 1
-    message = await post_message(
-        session, conversation, agent, Role.SYSTEM, HANDBACK_MESSAGES[reason]
-    )
-    await publish_state(session, conversation, agent, escalation)
-    HANDBACKS.labels(reason=reason.value).inc()
-    return message
-
-
 def handback_note(escalation: Escalation) -> str:
     """Return what the ticket says about how its stretch ended."""
     return HANDBACK_NOTES[HandbackReason(escalation.handback_reason or HandbackReason.SOLVED)]
@@ -192,12 +167,13 @@ async def back_to_bot(session: AsyncSession, conversation_id: str) -> Reply:
     agent = await session.get(Agent, conversation.agent_id)
     assert agent is not None
     escalation = await repo.latest_escalation(session, conversation.id)
-    if conversation.owner == Owner.HUMAN and escalation is not None:
+    stage = stage_of(conversation, escalation)
+    if stage in HUMAN_STAGES and escalation is not None:
         message = await end_stretch(session, conversation, escalation, HandbackReason.USER)
         return await reply_of(session, conversation, [message])
-    if conversation.pending_escalation is not None:
+    if stage == Stage.ASKING_FOR_EMAIL:
         # Still asking for an email: the request is dropped before any ticket exists.
-        conversation.pending_escalation = None
+        drop_escalation_request(conversation)
         said = await post_message(
             session, conversation, agent, Role.ASSISTANT, BACK_TO_BOT_CANCELLED_REQUEST
         )
