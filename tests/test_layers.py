@@ -144,6 +144,8 @@ LIFECYCLE = "service/lifecycle"
 # `status` is a common name (tickets, jobs, integrations have one): an escalation's is the one
 # set to an EscalationStatus, or on a variable named for an escalation.
 ESCALATION_STATUS = "EscalationStatus"
+# The store's conditional UPDATEs of an escalation, which the lifecycle's transitions wrap.
+STATE_CLAIMS = {"claim_handback", "claim_wait_notice"}
 
 
 def _writes_escalation_status(target: ast.Attribute, value: ast.expr | None) -> bool:
@@ -154,7 +156,8 @@ def _writes_escalation_status(target: ast.Attribute, value: ast.expr | None) -> 
 
 
 def handoff_state_writes(path: Path) -> list[str]:
-    """Where a file assigns handoff state or builds an Escalation row, as `file:line what`."""
+    """Where a file assigns handoff state, builds an Escalation row or claims a change in the
+    store, as `file:line what`."""
     found: list[str] = []
     for node in ast.walk(ast.parse(path.read_text())):
         targets: list[ast.expr] = []
@@ -165,6 +168,10 @@ def handoff_state_writes(path: Path) -> list[str]:
             targets, value = [node.target], node.value
         elif isinstance(node, ast.Call) and ast.unparse(node.func).endswith("Escalation"):
             found.append(f"{path.relative_to(SRC)}:{node.lineno} builds an Escalation")
+        elif isinstance(node, ast.Call) and ast.unparse(node.func).startswith("repo.claim_"):
+            name = ast.unparse(node.func).removeprefix("repo.")
+            if name in STATE_CLAIMS:
+                found.append(f"{path.relative_to(SRC)}:{node.lineno} calls {name}")
         for target in targets:
             # `a.x, b.y = ...` assigns each element of the tuple.
             for element in target.elts if isinstance(target, ast.Tuple) else [target]:
@@ -198,6 +205,8 @@ def test_the_state_check_finds_a_write(tmp_path: Path, monkeypatch: pytest.Monke
         "    job.status = EscalationStatus.OPEN\n"
         "    escalation.ticket_id, escalation.first_reply_at = 't', None\n"
         "    ticket.status = 'solved'\n"  # a ticket's own status is not handoff state
+        "    repo.claim_job(None)\n"  # leasing a job changes no handoff state
+        "    repo.claim_wait_notice(escalation)\n"
         "    return Escalation(status='pending')\n"
     )
     monkeypatch.setattr(sys.modules[__name__], "SRC", tmp_path / "handoff")
@@ -207,5 +216,6 @@ def test_the_state_check_finds_a_write(tmp_path: Path, monkeypatch: pytest.Monke
         "service/rogue.py:4 sets status",
         "service/rogue.py:5 sets status",
         "service/rogue.py:6 sets first_reply_at",
-        "service/rogue.py:8 builds an Escalation",
+        "service/rogue.py:9 calls claim_wait_notice",
+        "service/rogue.py:10 builds an Escalation",
     ]
