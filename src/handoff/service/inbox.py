@@ -14,9 +14,9 @@ from handoff.service.errors import Conflict, Forbidden, Invalid, NotFound
 from handoff.service.lifecycle import transitions as lifecycle
 from handoff.service.posting import publish_state
 from handoff.service.runtime import Handoff
-from handoff.service.stretch import handback_note
 from handoff.service.tickets import add_note, publish_ticket, ticket_summary, touch_ticket
 from handoff.service.views import member_json, message_json, note_json
+from handoff.service.wording import HANDBACK_NOTES
 from handoff.store import repositories as repo
 from handoff.store.models import Agent, Conversation, Escalation, Member, Ticket
 
@@ -56,6 +56,20 @@ async def create_native_ticket(hf: Handoff, session: AsyncSession, escalation_id
     await publish_ticket(session, ticket)
     await publish_state(session, conversation, agent, escalation)
     return ticket
+
+
+async def open_ticket_note(session: AsyncSession, conversation: Conversation, text: str) -> None:
+    """Add an internal note to the conversation's open inbox ticket, if it exists yet."""
+    ticket = await repo.open_ticket_of(session, conversation.id)
+    if ticket is None:
+        return
+    await add_note(session, ticket, None, text)
+    await touch_ticket(session, ticket, waiting=ticket.waiting)
+
+
+def handback_note(escalation: Escalation) -> str:
+    """Return what the ticket says about how its stretch ended."""
+    return HANDBACK_NOTES[HandbackReason(escalation.handback_reason or HandbackReason.SOLVED)]
 
 
 async def list_tickets(

@@ -125,6 +125,14 @@ async def publish_state(
     )
 
 
+async def publish_escalation(session: AsyncSession, escalation: Escalation) -> None:
+    """Tell the visitor's stream about a change of the escalation (its ticket, its failure)."""
+    conversation = await session.get(Conversation, escalation.conversation_id)
+    agent = await session.get(Agent, conversation.agent_id) if conversation else None
+    if conversation is not None and agent is not None:
+        await publish_state(session, conversation, agent, escalation)
+
+
 def to_domain(messages: Sequence[Message]) -> list[domain.Message]:
     return [
         domain.Message(
