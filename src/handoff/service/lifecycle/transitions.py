@@ -1,9 +1,11 @@
 """Every change of a conversation's handoff state, each a named transition.
 
-The callers hold the conversation's row lock (`repo.conversation_for_update`, or the
-helpdesk webhook's `repo.ticket_stretch_for_update`) and their unit of work commits the
-transition with whatever else the step wrote. The ticket side of a step (an inbox note, an
-outbox job for a helpdesk) stays with the caller.
+A transition that changes who owns the conversation, or its pending request, runs under the
+conversation's row lock (`repo.conversation_for_update`, or the helpdesk webhook's
+`repo.ticket_stretch_for_update`); the ticket's outcome (`ticket_opened`, `ticket_failed`)
+changes only the escalation. Each runs in the caller's unit of work, which commits it with
+whatever else the step wrote. The ticket side of a step stays with the caller
+(`service/sinks.py`).
 """
 
 from __future__ import annotations
