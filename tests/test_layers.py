@@ -136,3 +136,86 @@ def test_the_cycle_check_finds_a_cycle(tmp_path: Path, monkeypatch: pytest.Monke
     (package / "b.py").write_text("def f() -> None:\n    from handoff.loop.a import x\n")
     monkeypatch.setattr(sys.modules[__name__], "SRC", tmp_path / "handoff")
     assert import_cycle("loop") == ["handoff.loop.a", "handoff.loop.b", "handoff.loop.a"]
+
+
+# The handoff state of a conversation, which only the lifecycle writes.
+HANDOFF_STATE = {"owner", "pending_escalation", "stretch", "first_reply_at", "handback_reason"}
+LIFECYCLE = "service/lifecycle"
+# `status` is a common name (tickets, jobs, integrations have one): an escalation's is the one
+# set to an EscalationStatus, or on a variable named for an escalation.
+ESCALATION_STATUS = "EscalationStatus"
+# The store's conditional UPDATEs of an escalation, which the lifecycle's transitions wrap.
+STATE_CLAIMS = {"claim_handback", "claim_wait_notice"}
+
+
+def _writes_escalation_status(target: ast.Attribute, value: ast.expr | None) -> bool:
+    if target.attr != "status":
+        return False
+    owner = ast.unparse(target.value).lower()
+    return "escalation" in owner or (value is not None and ESCALATION_STATUS in ast.unparse(value))
+
+
+def handoff_state_writes(path: Path) -> list[str]:
+    """Where a file assigns handoff state, builds an Escalation row or claims a change in the
+    store, as `file:line what`."""
+    found: list[str] = []
+    for node in ast.walk(ast.parse(path.read_text())):
+        targets: list[ast.expr] = []
+        value: ast.expr | None = None
+        if isinstance(node, ast.Assign):
+            targets, value = node.targets, node.value
+        elif isinstance(node, ast.AugAssign | ast.AnnAssign):
+            targets, value = [node.target], node.value
+        elif isinstance(node, ast.Call) and ast.unparse(node.func).endswith("Escalation"):
+            found.append(f"{path.relative_to(SRC)}:{node.lineno} builds an Escalation")
+        elif isinstance(node, ast.Call) and ast.unparse(node.func).startswith("repo.claim_"):
+            name = ast.unparse(node.func).removeprefix("repo.")
+            if name in STATE_CLAIMS:
+                found.append(f"{path.relative_to(SRC)}:{node.lineno} calls {name}")
+        for target in targets:
+            # `a.x, b.y = ...` assigns each element of the tuple.
+            for element in target.elts if isinstance(target, ast.Tuple) else [target]:
+                if isinstance(element, ast.Attribute) and (
+                    element.attr in HANDOFF_STATE or _writes_escalation_status(element, value)
+                ):
+                    found.append(f"{path.relative_to(SRC)}:{node.lineno} sets {element.attr}")
+    return found
+
+
+def test_only_the_lifecycle_writes_handoff_state() -> None:
+    # The store defines the columns and the claims the lifecycle calls to write them.
+    exempt = (SRC / LIFECYCLE, SRC / "store")
+    wrong = [
+        write
+        for path in SRC.rglob("*.py")
+        if not any(path.is_relative_to(folder) for folder in exempt)
+        for write in handoff_state_writes(path)
+    ]
+    assert not wrong, wrong
+
+
+def test_the_state_check_finds_a_write(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    module = tmp_path / "handoff" / "service" / "rogue.py"
+    module.parent.mkdir(parents=True)
+    module.write_text(
+        "def f(conversation, escalation, ticket, job):\n"
+        "    conversation.owner = 'bot'\n"
+        "    conversation.stretch += 1\n"
+        "    escalation.status = 'solved'\n"
+        "    job.status = EscalationStatus.OPEN\n"
+        "    escalation.ticket_id, escalation.first_reply_at = 't', None\n"
+        "    ticket.status = 'solved'\n"  # a ticket's own status is not handoff state
+        "    repo.claim_job(None)\n"  # leasing a job changes no handoff state
+        "    repo.claim_wait_notice(escalation)\n"
+        "    return Escalation(status='pending')\n"
+    )
+    monkeypatch.setattr(sys.modules[__name__], "SRC", tmp_path / "handoff")
+    assert handoff_state_writes(module) == [
+        "service/rogue.py:2 sets owner",
+        "service/rogue.py:3 sets stretch",
+        "service/rogue.py:4 sets status",
+        "service/rogue.py:5 sets status",
+        "service/rogue.py:6 sets first_reply_at",
+        "service/rogue.py:9 calls claim_wait_notice",
+        "service/rogue.py:10 builds an Escalation",
+    ]

@@ -11,6 +11,7 @@ from sqlalchemy.exc import IntegrityError
 from handoff.domain import HandbackReason
 from handoff.service import inbox, stretch
 from handoff.service.inbox import create_native_ticket
+from handoff.service.lifecycle import transitions as lifecycle
 from handoff.service.runtime import Handoff
 from handoff.store.models import Conversation, Escalation, Message, OutboxJob, Ticket
 from tests.service.support import open_chat, say
@@ -83,7 +84,9 @@ async def test_handback_returns_the_conversation_to_the_ai(hf: Handoff) -> None:
         assert again.id == ticket.id  # a replayed job opens no second ticket
         conversation = await session.get(Conversation, chat)
         assert conversation is not None
-        message = await stretch.hand_back(session, conversation, escalation, HandbackReason.SOLVED)
+        message = await lifecycle.hand_back(
+            session, conversation, escalation, HandbackReason.SOLVED
+        )
     assert message.role == "system"
     assert "AI assistant again" in message.text
 

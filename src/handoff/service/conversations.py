@@ -21,7 +21,6 @@ from handoff.domain import (
     BusinessHours,
     Channel,
     Decision,
-    EscalationStatus,
     Evidence,
     HandbackReason,
     HumanStretch,
@@ -31,6 +30,8 @@ from handoff.domain import (
 )
 from handoff.domain.hours import describe_opening
 from handoff.service.errors import Conflict, Invalid, NotFound
+from handoff.service.lifecycle import transitions as lifecycle
+from handoff.service.lifecycle.stages import Stage, stage_of
 from handoff.service.metrics import ESCALATIONS_CREATED
 from handoff.service.posting import (
     EMAIL,
@@ -49,7 +50,6 @@ from handoff.service.turn import TurnQuestion, TurnWork, verdict, work_on
 from handoff.service.views import (
     contact_json,
     escalation_json,
-    is_waiting,
     message_json,
 )
 from handoff.service.wording import (
@@ -433,13 +433,16 @@ async def _start_escalation(
     elif anonymous and action.ask_for_email:
         question = ASK_FOR_EMAIL
     if question is not None:
-        conversation.pending_escalation = {
-            "action_id": action.id,
-            "decision": _decision_json(decision),
-            "trigger_message_id": turn.message.id,
-            "prompts": 1,
-            "tool_call": _tool_call_json(tool_call),
-        }
+        lifecycle.ask_for_email(
+            conversation,
+            {
+                "action_id": action.id,
+                "decision": _decision_json(decision),
+                "trigger_message_id": turn.message.id,
+                "prompts": 1,
+                "tool_call": _tool_call_json(tool_call),
+            },
+        )
         return [await turn.say(Role.ASSISTANT, question)]
     return await escalate(turn, action, decision, turn.message.id, tool_call=tool_call)
 
@@ -456,18 +459,18 @@ async def _continue_pending(turn: Turn, draft: Draft | None) -> list[Message]:
     action = await _pending_action(turn.session, pending)
     if action is None:
         # The action was switched off meanwhile: forget the request and answer normally.
-        conversation.pending_escalation = None
+        lifecycle.drop_escalation_request(conversation)
         return await _bot_turn(turn, draft)
     text = turn.message.text
     if BACK_TO_BOT.match(text) or CANCEL_WAIT.match(text):
-        conversation.pending_escalation = None
+        lifecycle.drop_escalation_request(conversation)
         return [await turn.say(Role.ASSISTANT, BACK_TO_BOT_CANCELLED_REQUEST)]
     found = EMAIL.search(text)
     prompts = int(pending.get("prompts", 1))
     if found:
         conversation.contact_email = found.group(0)
     elif not DECLINE.match(text) and prompts < MAX_EMAIL_PROMPTS:
-        conversation.pending_escalation = {**pending, "prompts": prompts + 1}
+        lifecycle.ask_for_email(conversation, {**pending, "prompts": prompts + 1})
         return [await turn.say(Role.ASSISTANT, ASK_FOR_EMAIL_AGAIN)]
     decision = _decision_from_json(pending["decision"])
     trigger_id = int(pending.get("trigger_message_id", turn.message.id))
@@ -495,20 +498,15 @@ async def escalate(
     await turn.hf.limits.hit(ESCALATIONS_PER_AGENT, conversation.agent_id)
     everything = await repo.messages_of(session, conversation.id)
     transcript = to_domain([m for m in everything if m.id <= trigger_id])
-    escalation = Escalation(
-        conversation_id=conversation.id,
-        stretch=conversation.stretch,
-        action_id=action.id,
-        platform=action.platform,
-        status=EscalationStatus.PENDING,
+    escalation = await lifecycle.escalate(
+        session,
+        conversation,
+        action,
         reasons=[r.value for r in decision.reasons],
         evidence=[_evidence_json(e) for e in decision.evidence],
         subject=subject_for(transcript),
         summary=ticket_summary(summarize(transcript, decision), tool_call=tool_call),
     )
-    conversation.owner = Owner.HUMAN
-    conversation.pending_escalation = None
-    await repo.add(session, escalation)
     await repo.add(
         session,
         OutboxJob(
@@ -574,7 +572,7 @@ async def conversation_view(
             message_json(m, authors.get(m.author_id) if m.author_id else None) for m in messages
         ],
         "escalation": escalation_json(escalation, for_team=for_team),
-        "waiting": is_waiting(conversation, escalation),
+        "waiting": stage_of(conversation, escalation) == Stage.WAITING,
     }
 
 

@@ -6,16 +6,17 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from handoff.domain import EscalationStatus, HandbackReason, Role
+from handoff.domain import EscalationStatus, HandbackReason
 from handoff.service import events
 from handoff.service.assignment import choose_assignee
 from handoff.service.auth import Principal
 from handoff.service.errors import Conflict, Forbidden, Invalid, NotFound
-from handoff.service.posting import post_message, publish_state
+from handoff.service.lifecycle import transitions as lifecycle
+from handoff.service.posting import publish_state
 from handoff.service.runtime import Handoff
-from handoff.service.stretch import hand_back, handback_note
 from handoff.service.tickets import add_note, publish_ticket, ticket_summary, touch_ticket
 from handoff.service.views import member_json, message_json, note_json
+from handoff.service.wording import HANDBACK_NOTES
 from handoff.store import repositories as repo
 from handoff.store.models import Agent, Conversation, Escalation, Member, Ticket
 
@@ -51,12 +52,24 @@ async def create_native_ticket(hf: Handoff, session: AsyncSession, escalation_id
         await add_note(session, ticket, None, handback_note(escalation))
     escalation.ticket_id = ticket.id
     escalation.ticket_url = hf.ticket_url(ticket.id)
-    if escalation.status in (EscalationStatus.PENDING, EscalationStatus.FAILED):
-        escalation.status = EscalationStatus.OPEN
-        escalation.last_error = None
+    lifecycle.ticket_opened(escalation)
     await publish_ticket(session, ticket)
     await publish_state(session, conversation, agent, escalation)
     return ticket
+
+
+async def open_ticket_note(session: AsyncSession, conversation: Conversation, text: str) -> None:
+    """Add an internal note to the conversation's open inbox ticket, if it exists yet."""
+    ticket = await repo.open_ticket_of(session, conversation.id)
+    if ticket is None:
+        return
+    await add_note(session, ticket, None, text)
+    await touch_ticket(session, ticket, waiting=ticket.waiting)
+
+
+def handback_note(escalation: Escalation) -> str:
+    """Return what the ticket says about how its stretch ended."""
+    return HANDBACK_NOTES[HandbackReason(escalation.handback_reason or HandbackReason.SOLVED)]
 
 
 async def list_tickets(
@@ -110,9 +123,7 @@ async def reply(
     conversation = await session.get(Conversation, ticket.conversation_id)
     agent = await session.get(Agent, conversation.agent_id) if conversation else None
     assert conversation is not None and agent is not None
-    message = await post_message(
-        session, conversation, agent, Role.HUMAN_AGENT, text, author=author
-    )
+    message = await lifecycle.team_reply(session, conversation, agent, text, author=author)
     if ticket.assignee_id is None and author is not None:
         ticket.assignee_id = author.id  # whoever answers first takes the ticket
     await touch_ticket(session, ticket, waiting=False)
@@ -140,7 +151,7 @@ async def solve(session: AsyncSession, ticket: Ticket) -> dict[str, Any]:
         return await ticket_summary(session, ticket)
     escalation = await session.get(Escalation, ticket.escalation_id, populate_existing=True)
     assert conversation is not None and escalation is not None
-    await hand_back(session, conversation, escalation, HandbackReason.SOLVED)
+    await lifecycle.hand_back(session, conversation, escalation, HandbackReason.SOLVED)
     ticket.status = "solved"
     await touch_ticket(session, ticket, waiting=False)
     return await ticket_summary(session, ticket)

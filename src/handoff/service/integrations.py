@@ -24,7 +24,6 @@ from handoff.domain import (
     PLATFORMS,
     EscalationStatus,
     HandbackReason,
-    Role,
     TicketEvent,
     TicketEventKind,
 )
@@ -42,11 +41,11 @@ from handoff.helpdesks.errors import (
 from handoff.helpdesks.oauth import AuthorizationCodeApp, MemoryTokens, OAuthTokens, TokenStore
 from handoff.service import admin
 from handoff.service.errors import Conflict, HandoffError, Invalid, NotFound, Unauthorized
+from handoff.service.lifecycle import transitions as lifecycle
+from handoff.service.lifecycle.stages import HUMAN_STAGES, stage_of
 from handoff.service.netguard import refuse_private_urls
 from handoff.service.oauth import StoredTokens
-from handoff.service.posting import post_message
 from handoff.service.runtime import Handoff
-from handoff.service.stretch import hand_back
 from handoff.store import repositories as repo
 from handoff.store.models import Agent, InboundEvent, Integration
 
@@ -462,21 +461,19 @@ async def _apply(session: AsyncSession, integration: Integration, event: TicketE
             )
     except IntegrityError:
         return 0  # a redelivery: applied already
-    if escalation.status != EscalationStatus.OPEN or conversation.owner != "human":
+    if (
+        escalation.status != EscalationStatus.OPEN
+        or stage_of(conversation, escalation) not in HUMAN_STAGES
+    ):
         return 0  # the stretch is over: late replies do not reopen it
     agent = await session.get(Agent, conversation.agent_id)
     assert agent is not None
     if event.kind == TicketEventKind.REPLY and event.text.strip():
-        await post_message(
-            session,
-            conversation,
-            agent,
-            Role.HUMAN_AGENT,
-            event.text,
-            author_name=event.author_name,
+        await lifecycle.team_reply(
+            session, conversation, agent, event.text, author_name=event.author_name
         )
     elif event.kind == TicketEventKind.SOLVED:
-        await hand_back(session, conversation, escalation, HandbackReason.SOLVED)
+        await lifecycle.hand_back(session, conversation, escalation, HandbackReason.SOLVED)
     else:
         return 0
     return 1

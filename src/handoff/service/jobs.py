@@ -1,8 +1,8 @@
-"""Outbox job handlers: what `create_ticket` and `add_message` do for each platform.
+"""Outbox job handlers: what `create_ticket` and `add_message` do.
 
-The built-in inbox lives in our own database, so its ticket is written in the transaction
-that completes the job. An external helpdesk is called in `perform`, outside any
-transaction; its connector makes a repeated call idempotent.
+The ticket's sink (`sinks.py`) says how its ticket is made: the built-in inbox writes it in
+the transaction that completes the job; an external helpdesk is called in `perform`, outside
+any transaction, and its connector makes a repeated call idempotent.
 """
 
 from __future__ import annotations
@@ -18,56 +18,17 @@ from handoff import domain
 from handoff.agent.llm import LLMUnavailable
 from handoff.decide.llm import ticket_summary
 from handoff.dispatch import JobHandler, LeasedJob, RetryPolicy, Worker
-from handoff.domain import NATIVE, Channel, Contact, EscalationStatus, TicketPacket, TicketRef
-from handoff.helpdesks import Helpdesk
+from handoff.domain import TicketRef
 from handoff.helpdesks.errors import Unavailable
 from handoff.service import events
-from handoff.service.inbox import create_native_ticket
-from handoff.service.integrations import connector_for, integration_for_platform
-from handoff.service.posting import publish_state, to_domain
+from handoff.service.lifecycle import transitions as lifecycle
+from handoff.service.posting import publish_escalation, to_domain
 from handoff.service.runtime import Handoff
+from handoff.service.sinks import connector_of, contact_of, sink_for
 from handoff.service.timers import sweep
 from handoff.service.whatsapp import job_handlers as whatsapp_jobs
 from handoff.store import repositories as repo
-from handoff.store.models import Agent, Conversation, Escalation, Message, utcnow
-
-
-def contact_of(conversation: Conversation) -> Contact:
-    return Contact(
-        name=conversation.contact_name,
-        email=conversation.contact_email,
-        phone=conversation.contact_phone,
-        external_id=conversation.contact_external_id,
-    )
-
-
-async def _connector(hf: Handoff, session: AsyncSession, escalation: Escalation) -> Helpdesk:
-    conversation = await session.get(Conversation, escalation.conversation_id)
-    assert conversation is not None
-    integration = await integration_for_platform(
-        session, conversation.agent_id, escalation.platform
-    )
-    if integration is None:
-        raise LookupError(f"{escalation.platform} is no longer connected to this agent")
-    return connector_for(hf, integration)
-
-
-async def build_packet(hf: Handoff, session: AsyncSession, escalation: Escalation) -> TicketPacket:
-    """Gather everything the ticket carries: transcript, user details, reasons, summary."""
-    conversation = await session.get(Conversation, escalation.conversation_id)
-    assert conversation is not None
-    messages = await repo.messages_of(session, conversation.id)
-    return TicketPacket(
-        idempotency_key=f"handoff-{escalation.id}",
-        subject=escalation.subject,
-        summary=escalation.summary,
-        reasons=tuple(domain.Reason(r) for r in escalation.reasons),
-        transcript=to_domain(messages),
-        contact=contact_of(conversation),
-        channel=Channel(conversation.channel),
-        conversation_url=hf.conversation_url(conversation.id),
-        tags=("handoff", *escalation.reasons),
-    )
+from handoff.store.models import Conversation, Escalation, Message, utcnow
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,16 +52,10 @@ class CreateTicket:
                 raise LookupError(f"escalation {job.payload['escalation_id']} is gone")
             summary = escalation.summary
             asked = await self._summary_request(session, escalation, job)
-            native = escalation.platform == NATIVE
-            if not native:
-                connector = await _connector(self.hf, session, escalation)
-                packet = await build_packet(self.hf, session, escalation)
+            make = await sink_for(escalation).prepare(self.hf, session)
         if asked is not None:
             summary = await asked()
-        if native:
-            return Created(None, summary)  # the inbox lives in our database: `apply` makes it
-        ticket = await connector.create_ticket(replace(packet, summary=summary))
-        return Created(ticket, summary)
+        return Created(await make(summary), summary)
 
     async def _summary_request(
         self, session: AsyncSession, escalation: Escalation, job: LeasedJob
@@ -129,22 +84,14 @@ class CreateTicket:
         escalation = await session.get(Escalation, escalation_id)
         assert escalation is not None
         escalation.summary = result.summary
-        if result.ticket is None:
-            await create_native_ticket(self.hf, session, escalation_id)
-            return
-        escalation.ticket_id, escalation.ticket_url = result.ticket.id, result.ticket.url
-        if escalation.status in (EscalationStatus.PENDING, EscalationStatus.FAILED):
-            escalation.status = EscalationStatus.OPEN
-            escalation.last_error = None
-        await _publish(session, escalation)
+        await sink_for(escalation).record(self.hf, session, result.ticket)
 
     async def on_failed(self, session: AsyncSession, job: LeasedJob, error: str) -> None:
         escalation = await session.get(Escalation, job.payload["escalation_id"])
         if escalation is None:
             return
-        escalation.status = EscalationStatus.FAILED
-        escalation.last_error = error
-        await _publish(session, escalation)
+        lifecycle.ticket_failed(escalation, error)
+        await publish_escalation(session, escalation)
 
 
 class AddMessage:
@@ -164,7 +111,7 @@ class AddMessage:
                 raise Unavailable("the ticket is not created yet")
             conversation = await session.get(Conversation, escalation.conversation_id)
             assert conversation is not None
-            connector = await _connector(self.hf, session, escalation)
+            connector = await connector_of(self.hf, session, escalation)
             ticket = TicketRef(escalation.ticket_id, escalation.ticket_url)
             text = to_domain([message])[0]
             if "text" in job.payload:
@@ -181,13 +128,6 @@ class AddMessage:
         escalation = await session.get(Escalation, job.payload["escalation_id"])
         if escalation is not None:
             escalation.last_error = f"a follow-up message did not reach the ticket: {error}"
-
-
-async def _publish(session: AsyncSession, escalation: Escalation) -> None:
-    conversation = await session.get(Conversation, escalation.conversation_id)
-    agent = await session.get(Agent, conversation.agent_id) if conversation else None
-    if conversation is not None and agent is not None:
-        await publish_state(session, conversation, agent, escalation)
 
 
 def job_handlers(hf: Handoff) -> dict[str, JobHandler]:

@@ -102,29 +102,12 @@ async def post_message(
         to_visitor=True,
         to_team=ticket is not None,
     )
-    if role == Role.HUMAN_AGENT:
-        await _mark_first_reply(session, conversation, agent, message)
     if conversation.connection_id and role != Role.USER:
         # The user reads us on the channel that opened the conversation (WhatsApp): the outbox
         # sends it through that channel's API. Only a conversation a channel's webhook opened
         # has a connection: nothing goes to an address a public caller typed in.
         await delivery.queue(session, conversation, message)
     return message
-
-
-async def _mark_first_reply(
-    session: AsyncSession, conversation: Conversation, agent: Agent, message: Message
-) -> None:
-    """Stamp the stretch's first human answer: the user is no longer waiting."""
-    escalation = await repo.latest_escalation(session, conversation.id)
-    if (
-        escalation is None
-        or escalation.stretch != conversation.stretch
-        or escalation.first_reply_at is not None
-    ):
-        return
-    escalation.first_reply_at = message.created_at
-    await publish_state(session, conversation, agent, escalation)
 
 
 async def publish_state(
@@ -140,6 +123,14 @@ async def publish_state(
         to_visitor=True,
         to_team=False,
     )
+
+
+async def publish_escalation(session: AsyncSession, escalation: Escalation) -> None:
+    """Tell the visitor's stream about a change of the escalation (its ticket, its failure)."""
+    conversation = await session.get(Conversation, escalation.conversation_id)
+    agent = await session.get(Agent, conversation.agent_id) if conversation else None
+    if conversation is not None and agent is not None:
+        await publish_state(session, conversation, agent, escalation)
 
 
 def to_domain(messages: Sequence[Message]) -> list[domain.Message]:

@@ -7,22 +7,19 @@ import re
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from handoff import domain
 from handoff.domain import (
     EscalationStatus,
     HandbackReason,
-    Owner,
     Role,
 )
 from handoff.service.errors import NotFound
-from handoff.service.metrics import HANDBACKS
-from handoff.service.posting import EMAIL, Reply, Turn, post_message, publish_state, reply_of
-from handoff.service.tickets import add_note, touch_ticket
-from handoff.service.views import is_waiting
+from handoff.service.lifecycle.stages import HUMAN_STAGES, Stage, stage_of
+from handoff.service.lifecycle.transitions import drop_escalation_request, hand_back
+from handoff.service.posting import EMAIL, Reply, Turn, post_message, reply_of
+from handoff.service.sinks import sink_for
 from handoff.service.wording import (
     BACK_TO_BOT_CANCELLED_REQUEST,
     EMAIL_KEPT,
-    HANDBACK_MESSAGES,
     HANDBACK_NOTES,
 )
 from handoff.store import repositories as repo
@@ -31,8 +28,6 @@ from handoff.store.models import (
     Conversation,
     Escalation,
     Message,
-    OutboxJob,
-    utcnow,
 )
 
 # A user who wants the AI back. Whole messages only, so "cancel my order" or "I talked to the
@@ -67,13 +62,13 @@ async def human_turn(turn: Turn) -> list[Message]:
     """Handle a message while the human team owns the conversation: the AI stays silent,
     but the user may go back to it, and may leave an email while waiting."""
     escalation = await repo.latest_escalation(turn.session, turn.conversation.id)
-    waiting = is_waiting(turn.conversation, escalation)
+    waiting = stage_of(turn.conversation, escalation) == Stage.WAITING
     text = turn.message.text
     if escalation is not None and (
         BACK_TO_BOT.match(text) or (waiting and CANCEL_WAIT.match(text))
     ):
         return [await end_stretch(turn.session, turn.conversation, escalation, HandbackReason.USER)]
-    await _relay_to_team(turn, escalation)
+    await sink_for(escalation).relay(turn.session, turn.conversation, turn.message)
     if waiting and escalation is not None:
         return await _keep_email(turn, escalation)
     return []
@@ -87,66 +82,8 @@ async def _keep_email(turn: Turn, escalation: Escalation) -> list[Message]:
         return []
     email = found.group(0)
     conversation.contact_email = email
-    if escalation.platform == domain.NATIVE:
-        # External tickets get it with the relayed message and the contact sent along with it.
-        await _note_on_ticket(
-            turn.session, conversation, f"The user left an email address while waiting: {email}"
-        )
+    await sink_for(escalation).email_left(turn.session, conversation, email)
     return [await turn.say(Role.SYSTEM, EMAIL_KEPT.format(email=email))]
-
-
-async def _note_on_ticket(session: AsyncSession, conversation: Conversation, text: str) -> None:
-    """Add an internal note to the conversation's open inbox ticket, if it exists yet."""
-    ticket = await repo.open_ticket_of(session, conversation.id)
-    if ticket is None:
-        return
-    await add_note(session, ticket, None, text)
-    await touch_ticket(session, ticket, waiting=ticket.waiting)
-
-
-async def _relay_to_team(turn: Turn, escalation: Escalation | None) -> None:
-    """Put a visitor's message onto the ticket while the human team owns the conversation."""
-    session, conversation = turn.session, turn.conversation
-    if escalation is None or escalation.platform == domain.NATIVE:
-        ticket = await repo.open_ticket_of(session, conversation.id)
-        if ticket is not None:  # before the worker creates it, the transcript carries the message
-            await touch_ticket(session, ticket, waiting=True)
-        return
-    await repo.add(
-        session,
-        OutboxJob(
-            kind="add_message",
-            payload={"escalation_id": escalation.id, "message_id": turn.message.id},
-            idempotency_key=f"add_message:{turn.message.id}",
-        ),
-    )
-
-
-async def hand_back(
-    session: AsyncSession,
-    conversation: Conversation,
-    escalation: Escalation,
-    reason: HandbackReason,
-) -> Message:
-    """Return the conversation to the AI, close the stretch, and say so to the user."""
-    agent = await session.get(Agent, conversation.agent_id)
-    assert agent is not None
-    escalation.status = EscalationStatus.SOLVED
-    escalation.solved_at = utcnow()
-    escalation.handback_reason = reason.value
-    conversation.owner = Owner.BOT
-    conversation.stretch += 1
-    message = await post_message(
-        session, conversation, agent, Role.SYSTEM, HANDBACK_MESSAGES[reason]
-    )
-    await publish_state(session, conversation, agent, escalation)
-    HANDBACKS.labels(reason=reason.value).inc()
-    return message
-
-
-def handback_note(escalation: Escalation) -> str:
-    """Return what the ticket says about how its stretch ended."""
-    return HANDBACK_NOTES[HandbackReason(escalation.handback_reason or HandbackReason.SOLVED)]
 
 
 async def end_stretch(
@@ -159,27 +96,9 @@ async def end_stretch(
     tell the ticket: the inbox ticket is solved with a note, an external one gets a message."""
     failed = escalation.status == EscalationStatus.FAILED
     message = await hand_back(session, conversation, escalation, reason)
-    note = HANDBACK_NOTES[reason]
-    if escalation.platform == domain.NATIVE:
-        ticket = await repo.open_ticket_of(session, conversation.id)
-        if ticket is not None:  # not created yet: the outbox job creates it solved
-            await _note_on_ticket(session, conversation, note)
-            ticket.status = "solved"
-            await touch_ticket(session, ticket, waiting=False)
-    elif not failed:
-        # The ticket exists, or is still being made (the job waits for it); a ticket that
-        # could not be made has nobody to tell.
-        await repo.add(
-            session,
-            OutboxJob(
-                kind="add_message",
-                payload={
-                    "escalation_id": escalation.id,
-                    "message_id": message.id,
-                    "text": note,
-                },
-                idempotency_key=f"add_message:{message.id}",
-            ),
+    if not failed:  # a ticket that could not be made has nobody to tell
+        await sink_for(escalation).stretch_ended(
+            session, conversation, message, HANDBACK_NOTES[reason]
         )
     return message
 
@@ -192,12 +111,13 @@ async def back_to_bot(session: AsyncSession, conversation_id: str) -> Reply:
     agent = await session.get(Agent, conversation.agent_id)
     assert agent is not None
     escalation = await repo.latest_escalation(session, conversation.id)
-    if conversation.owner == Owner.HUMAN and escalation is not None:
+    stage = stage_of(conversation, escalation)
+    if stage in HUMAN_STAGES and escalation is not None:
         message = await end_stretch(session, conversation, escalation, HandbackReason.USER)
         return await reply_of(session, conversation, [message])
-    if conversation.pending_escalation is not None:
+    if stage == Stage.ASKING_FOR_EMAIL:
         # Still asking for an email: the request is dropped before any ticket exists.
-        conversation.pending_escalation = None
+        drop_escalation_request(conversation)
         said = await post_message(
             session, conversation, agent, Role.ASSISTANT, BACK_TO_BOT_CANCELLED_REQUEST
         )

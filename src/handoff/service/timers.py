@@ -26,12 +26,11 @@ import structlog
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from handoff.domain import BusinessHours, HandbackReason, Role
-from handoff.service.posting import post_message
+from handoff.service.lifecycle import transitions as lifecycle
 from handoff.service.runtime import Handoff
 from handoff.service.stretch import end_stretch
-from handoff.service.wording import WAIT_CHOICES_WITH_EMAIL, WAIT_CHOICES_WITHOUT_EMAIL, WAIT_NOTICE
 from handoff.store import repositories as repo
-from handoff.store.models import Agent, Conversation, Escalation, utcnow
+from handoff.store.models import Escalation, utcnow
 
 log = structlog.get_logger(__name__)
 
@@ -145,25 +144,16 @@ async def _settle(session: AsyncSession, escalation_id: str, now: datetime) -> D
         return None
     fresh = await _clocks(session, escalation_id)
     what = fresh[0][1].due(now) if fresh else None
-    if what is Due.INACTIVITY and await repo.claim_handback(
-        session, escalation_id, HandbackReason.INACTIVITY
+    if what is Due.INACTIVITY and await lifecycle.claim_handback(
+        session, escalation, HandbackReason.INACTIVITY
     ):
-        await session.refresh(escalation)
         await end_stretch(session, conversation, escalation, HandbackReason.INACTIVITY)
         return what
-    if what is Due.WAIT_NOTICE and await repo.claim_wait_notice(session, escalation_id, now):
-        await session.refresh(escalation)
-        await _notify_waiting(session, conversation)
+    if what is Due.WAIT_NOTICE and await lifecycle.notify_waiting(
+        session, conversation, escalation, now
+    ):
         return what
     return None
-
-
-async def _notify_waiting(session: AsyncSession, conversation: Conversation) -> None:
-    agent = await session.get(Agent, conversation.agent_id)
-    assert agent is not None
-    email = conversation.contact_email
-    choices = WAIT_CHOICES_WITH_EMAIL.format(email=email) if email else WAIT_CHOICES_WITHOUT_EMAIL
-    await post_message(session, conversation, agent, Role.SYSTEM, WAIT_NOTICE + choices)
 
 
 __all__ = ["Clock", "Due", "SweepResult", "sweep"]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from handoff.domain import EscalationStatus, Owner
+from handoff.service.lifecycle.stages import Stage, stage_of
 from handoff.store.models import Conversation, Escalation, Member, Message, Note, Ticket
 
 
@@ -69,17 +69,6 @@ def contact_json(conversation: Conversation) -> dict[str, Any]:
     }
 
 
-def is_waiting(conversation: Conversation, escalation: Escalation | None) -> bool:
-    """Return whether the user waits for a first human answer in this stretch."""
-    return (
-        conversation.owner == Owner.HUMAN
-        and escalation is not None
-        and escalation.stretch == conversation.stretch
-        and escalation.status != EscalationStatus.SOLVED
-        and escalation.first_reply_at is None
-    )
-
-
 def conversation_state_json(
     conversation: Conversation, escalation: Escalation | None
 ) -> dict[str, Any]:
@@ -88,7 +77,7 @@ def conversation_state_json(
         "id": conversation.id,
         "owner": conversation.owner,
         "escalation": escalation_json(escalation),
-        "waiting": is_waiting(conversation, escalation),
+        "waiting": stage_of(conversation, escalation) == Stage.WAITING,
     }
 
 

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, Row, Select, delete, func, or_, select, update
+from sqlalchemy import CursorResult, Row, Select, and_, delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from handoff.domain import EscalationStatus, HandbackReason, Owner, Role
@@ -274,6 +274,16 @@ async def ticket_stretch_for_update(
     return (await session.execute(query)).first()
 
 
+# An escalation row, joined to its conversation, whose human stretch is open: the SQL form of
+# `service/lifecycle/stages.py:stage_of(conversation, escalation) in HUMAN_STAGES` (waiting, or
+# with a person), which `tests/service/test_stages.py` checks against it.
+OPEN_HUMAN_STRETCH = and_(
+    Conversation.owner == Owner.HUMAN.value,
+    Escalation.stretch == Conversation.stretch,
+    Escalation.status != EscalationStatus.SOLVED.value,
+)
+
+
 # One open human stretch's timer facts: escalation id, handoff time, first reply, wait notice,
 # last activity, the action's wait and inactivity timeouts, and its business hours.
 StretchTimers = Row[
@@ -317,9 +327,7 @@ async def timed_stretches(
         .join(Conversation, Conversation.id == Escalation.conversation_id)
         .join(Action, Action.id == Escalation.action_id)
         .where(
-            Conversation.owner == Owner.HUMAN.value,
-            Escalation.stretch == Conversation.stretch,
-            Escalation.status != EscalationStatus.SOLVED.value,
+            OPEN_HUMAN_STRETCH,
             (Action.wait_timeout_seconds > 0) | (Action.inactivity_timeout_seconds > 0),
         )
     )
@@ -345,7 +353,10 @@ async def claim_handback(session: AsyncSession, escalation_id: str, reason: Hand
 
 
 async def claim_wait_notice(session: AsyncSession, escalation_id: str, now: datetime) -> bool:
-    """Stamp the wait notice; False when it went out already or a person has answered."""
+    """Stamp the wait notice; False when it went out already or a person has answered.
+
+    The caller holds the conversation's lock and found the stretch open (`OPEN_HUMAN_STRETCH`),
+    so an unsolved escalation without a first reply is the stage `waiting` of `stage_of`."""
     claimed = await session.execute(
         update(Escalation)
         .where(
