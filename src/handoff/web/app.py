@@ -15,8 +15,6 @@ from fastapi.staticfiles import StaticFiles
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from handoff import __version__
-from handoff.service.auth import authenticate
-from handoff.service.errors import Forbidden
 from handoff.service.jobs import build_worker
 from handoff.service.runtime import Handoff
 from handoff.web import (
@@ -29,7 +27,7 @@ from handoff.web import (
     api_whatsapp,
     pages,
 )
-from handoff.web.deps import HandoffDep, TokenDep
+from handoff.web.deps import AdminAuth
 from handoff.web.errors import ERROR_HANDLERS
 from handoff.web.hardening import SecurityHeaders
 from handoff.web.pages import SWAGGER_DIR
@@ -106,12 +104,8 @@ def create_app(hf: Handoff) -> FastAPI:
         return JSONResponse({"status": "ready", "version": __version__})
 
     @app.get("/metrics", tags=["ops"])
-    async def metrics(hf: HandoffDep, token: TokenDep) -> Response:
+    async def metrics(_: AdminAuth) -> Response:
         """Prometheus metrics (admin token)."""
-        async with hf.reading() as session:
-            principal = await authenticate(session, token)
-        if not principal.is_admin:
-            raise Forbidden("this needs an admin token")
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
     app.include_router(api_admin.router)
