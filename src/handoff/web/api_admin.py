@@ -9,6 +9,15 @@ from fastapi import APIRouter, Path, Query, Response
 from handoff.service import admin, integrations, outbox, widget
 from handoff.service.views import member_json
 from handoff.web.deps import AdminAuth, HandoffDep, Session, TokenDep
+from handoff.web.responses import (
+    ActionOut,
+    AgentOut,
+    IntegrationOut,
+    JobOut,
+    MemberOut,
+    WidgetOut,
+    WorkspaceOut,
+)
 from handoff.web.schemas import (
     ActionIn,
     AgentIn,
@@ -30,13 +39,13 @@ knowledge_router = APIRouter(prefix="/api/v1", tags=["admin"])
 MAX_ID = 2**63 - 1
 
 
-@router.get("/workspaces")
+@router.get("/workspaces", response_model=list[WorkspaceOut])
 async def list_workspaces(session: Session, principal: AdminAuth) -> list[dict[str, Any]]:
     """Return the workspaces the caller administers."""
     return await admin.list_workspaces(session, principal)
 
 
-@router.post("/workspaces", status_code=201)
+@router.post("/workspaces", status_code=201, response_model=WorkspaceOut)
 async def create_workspace(
     body: WorkspaceIn, session: Session, principal: AdminAuth
 ) -> dict[str, Any]:
@@ -45,7 +54,7 @@ async def create_workspace(
     return admin.workspace_json(workspace)
 
 
-@router.post("/workspaces/{workspace_id}/members", status_code=201)
+@router.post("/workspaces/{workspace_id}/members", status_code=201, response_model=MemberOut)
 async def create_member(
     workspace_id: str, body: MemberIn, session: Session, principal: AdminAuth
 ) -> dict[str, Any]:
@@ -62,7 +71,7 @@ async def create_member(
     return member_json(member)
 
 
-@router.patch("/workspaces/{workspace_id}")
+@router.patch("/workspaces/{workspace_id}", response_model=WorkspaceOut)
 async def update_workspace(
     workspace_id: str, body: WorkspaceUpdateIn, session: Session, principal: AdminAuth
 ) -> dict[str, Any]:
@@ -72,7 +81,7 @@ async def update_workspace(
     return admin.workspace_json(workspace)
 
 
-@router.patch("/members/{member_id}")
+@router.patch("/members/{member_id}", response_model=MemberOut)
 async def update_member(
     member_id: str, body: MemberUpdateIn, session: Session, principal: AdminAuth
 ) -> dict[str, Any]:
@@ -82,13 +91,13 @@ async def update_member(
     return member_json(member)
 
 
-@router.get("/agents")
+@router.get("/agents", response_model=list[AgentOut])
 async def list_agents(session: Session, principal: AdminAuth) -> list[dict[str, Any]]:
     """Return the AI agents the caller administers."""
     return await admin.list_agents(session, principal)
 
 
-@router.post("/agents", status_code=201)
+@router.post("/agents", status_code=201, response_model=AgentOut)
 async def create_agent(body: AgentIn, session: Session, principal: AdminAuth) -> dict[str, Any]:
     """Create an AI agent; the built-in inbox is connected to it from the start."""
     agent = await admin.create_agent(
@@ -102,12 +111,12 @@ async def create_agent(body: AgentIn, session: Session, principal: AdminAuth) ->
     return admin.agent_json(agent)
 
 
-@router.get("/agents/{agent_id}")
+@router.get("/agents/{agent_id}", response_model=AgentOut)
 async def get_agent(agent_id: str, session: Session, principal: AdminAuth) -> dict[str, Any]:
     return admin.agent_json(await admin.get_agent(session, principal, agent_id))
 
 
-@router.get("/agents/{agent_id}/widget", tags=["widget"])
+@router.get("/agents/{agent_id}/widget", tags=["widget"], response_model=WidgetOut)
 async def get_widget(agent_id: str, hf: HandoffDep, response: Response) -> dict[str, Any]:
     """Return the widget's colours and texts; public, the widget reads it on any site."""
     async with hf.reading() as session:
@@ -116,7 +125,7 @@ async def get_widget(agent_id: str, hf: HandoffDep, response: Response) -> dict[
     return widget.public(agent)
 
 
-@router.put("/agents/{agent_id}/widget", tags=["widget"])
+@router.put("/agents/{agent_id}/widget", tags=["widget"], response_model=WidgetOut)
 async def put_widget(
     agent_id: str, body: WidgetIn, session: Session, principal: AdminAuth
 ) -> dict[str, Any]:
@@ -158,6 +167,8 @@ async def put_knowledge(
 
 @router.get(
     "/agents/{agent_id}/integrations",
+    response_model=list[IntegrationOut],
+    response_model_exclude_unset=True,
 )
 async def list_integrations(
     agent_id: str, hf: HandoffDep, session: Session, principal: AdminAuth
@@ -173,6 +184,8 @@ async def list_integrations(
 @router.post(
     "/agents/{agent_id}/integrations",
     status_code=201,
+    response_model=IntegrationOut,
+    response_model_exclude_unset=True,
 )
 async def connect_integration(
     agent_id: str, body: IntegrationIn, hf: HandoffDep, token: TokenDep
@@ -193,7 +206,7 @@ async def integration_options(
     return await integrations.platform_options(hf, token, agent_id, platform)
 
 
-@router.get("/agents/{agent_id}/actions")
+@router.get("/agents/{agent_id}/actions", response_model=list[ActionOut])
 async def list_actions(
     agent_id: str, session: Session, principal: AdminAuth
 ) -> list[dict[str, Any]]:
@@ -201,7 +214,7 @@ async def list_actions(
     return await admin.list_actions(session, await admin.get_agent(session, principal, agent_id))
 
 
-@router.post("/agents/{agent_id}/actions", status_code=201)
+@router.post("/agents/{agent_id}/actions", status_code=201, response_model=ActionOut)
 async def create_action(
     agent_id: str, body: ActionIn, session: Session, principal: AdminAuth
 ) -> dict[str, Any]:
@@ -211,7 +224,7 @@ async def create_action(
     return admin.action_json(action)
 
 
-@router.put("/actions/{action_id}")
+@router.put("/actions/{action_id}", response_model=ActionOut)
 async def update_action(
     action_id: str, body: ActionIn, session: Session, principal: AdminAuth
 ) -> dict[str, Any]:
@@ -233,7 +246,7 @@ def _action_fields(body: ActionIn) -> dict[str, Any]:
     return fields
 
 
-@router.get("/jobs")
+@router.get("/jobs", response_model=list[JobOut])
 async def list_jobs(
     session: Session,
     principal: AdminAuth,
@@ -244,7 +257,7 @@ async def list_jobs(
     return await outbox.list_jobs(session, principal, status, limit)
 
 
-@router.post("/jobs/{job_id}/retry")
+@router.post("/jobs/{job_id}/retry", response_model=JobOut)
 async def retry_job(
     job_id: Annotated[int, Path(ge=1, le=MAX_ID, description="The job's id.")],
     session: Session,

@@ -22,13 +22,14 @@ from handoff.service.ratelimit import (
 from handoff.service.runtime import Handoff
 from handoff.web.deps import HandoffDep, Session, StreamVisitorAuth, TokenDep, VisitorAuth
 from handoff.web.ratelimit import per_address
+from handoff.web.responses import ConversationOut, NewConversationOut, PublicAgentOut, ReplyOut
 from handoff.web.schemas import ConversationIn, MessageIn
 from handoff.web.streams import event_stream, resume_point
 
 router = APIRouter(prefix="/api/v1", tags=["conversations"])
 
 
-@router.get("/agents/{agent_id}/public")
+@router.get("/agents/{agent_id}/public", response_model=PublicAgentOut)
 async def get_public_agent(agent_id: str, session: Session) -> dict[str, Any]:
     """Return what a chat widget shows about an agent: its name and greeting."""
     agent = await public_agent(session, agent_id)
@@ -44,6 +45,7 @@ async def get_public_agent(agent_id: str, session: Session) -> dict[str, Any]:
     "/agents/{agent_id}/conversations",
     status_code=status.HTTP_201_CREATED,
     dependencies=[Depends(per_address(CONVERSATIONS_PER_IP))],
+    response_model=NewConversationOut,
 )
 async def create_conversation(
     agent_id: str, body: ConversationIn, hf: HandoffDep
@@ -78,6 +80,7 @@ async def _count_message(hf: Handoff, visitor: Visitor) -> None:
 @router.post(
     "/conversations/{conversation_id}/messages",
     dependencies=[Depends(per_address(MESSAGES_PER_IP))],
+    response_model=ReplyOut,
 )
 async def post_message(
     conversation_id: str, body: MessageIn, hf: HandoffDep, visitor: VisitorAuth
@@ -94,6 +97,7 @@ async def post_message(
 @router.post(
     "/conversations/{conversation_id}/back-to-bot",
     dependencies=[Depends(per_address(MESSAGES_PER_IP))],
+    response_model=ReplyOut,
 )
 async def back_to_bot(
     conversation_id: str, hf: HandoffDep, visitor: VisitorAuth, session: Session
@@ -110,6 +114,8 @@ async def back_to_bot(
 
 @router.get(
     "/conversations/{conversation_id}",
+    response_model=ConversationOut,
+    response_model_exclude_unset=True,
 )
 async def get_conversation(
     conversation_id: str, session: Session, token: TokenDep

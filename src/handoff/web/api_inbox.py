@@ -13,6 +13,15 @@ from handoff.service.ratelimit import LOGINS_PER_IP
 from handoff.service.views import member_json
 from handoff.web.deps import HandoffDep, MemberAuth, Session, StreamMemberAuth
 from handoff.web.ratelimit import per_address
+from handoff.web.responses import (
+    CallerOut,
+    LoginOut,
+    MemberOut,
+    MessageOut,
+    NoteOut,
+    TicketDetailOut,
+    TicketOut,
+)
 from handoff.web.schemas import AssignIn, AwayIn, LoginIn, ReplyIn
 from handoff.web.streams import event_stream, resume_point
 
@@ -26,26 +35,28 @@ def _me(principal: Principal) -> dict[str, Any]:
 
 
 # Every attempt counts, right or wrong: a password guesser gets few tries per address.
-@router.post("/auth/login", dependencies=[Depends(per_address(LOGINS_PER_IP))])
+@router.post(
+    "/auth/login", dependencies=[Depends(per_address(LOGINS_PER_IP))], response_model=LoginOut
+)
 async def login_member(body: LoginIn, hf: HandoffDep) -> dict[str, Any]:
     """Exchange a member's email and password for an inbox token."""
     member, token = await login(hf, str(body.email), body.password)
     return {"token": token, "member": member_json(member)}
 
 
-@router.get("/me")
+@router.get("/me", response_model=CallerOut, response_model_exclude_unset=True)
 async def me(principal: MemberAuth) -> dict[str, Any]:
     """Return who the token belongs to."""
     return _me(principal)
 
 
-@router.get("/members")
+@router.get("/members", response_model=list[MemberOut])
 async def list_members(session: Session, principal: MemberAuth) -> list[dict[str, Any]]:
     """Return the members of the caller's workspace (all members for the service admin)."""
     return await inbox.team(session, principal)
 
 
-@router.get("/tickets")
+@router.get("/tickets", response_model=list[TicketOut])
 async def list_tickets(
     session: Session,
     principal: MemberAuth,
@@ -55,7 +66,7 @@ async def list_tickets(
     return await inbox.list_tickets(session, principal, status)
 
 
-@router.get("/tickets/{ticket_id}")
+@router.get("/tickets/{ticket_id}", response_model=TicketDetailOut)
 async def get_ticket(
     ticket_id: str, hf: HandoffDep, session: Session, principal: MemberAuth
 ) -> dict[str, Any]:
@@ -64,7 +75,7 @@ async def get_ticket(
     return await inbox.ticket_detail(hf, session, ticket)
 
 
-@router.post("/tickets/{ticket_id}/replies", status_code=201)
+@router.post("/tickets/{ticket_id}/replies", status_code=201, response_model=MessageOut)
 async def reply(
     ticket_id: str, body: ReplyIn, session: Session, principal: MemberAuth
 ) -> dict[str, Any]:
@@ -73,7 +84,7 @@ async def reply(
     return await inbox.reply(session, ticket, principal.member, body.text)
 
 
-@router.post("/tickets/{ticket_id}/notes", status_code=201)
+@router.post("/tickets/{ticket_id}/notes", status_code=201, response_model=NoteOut)
 async def add_note(
     ticket_id: str, body: ReplyIn, session: Session, principal: MemberAuth
 ) -> dict[str, Any]:
@@ -82,7 +93,7 @@ async def add_note(
     return await tickets.add_note(session, ticket, principal.member, body.text)
 
 
-@router.post("/tickets/{ticket_id}/assign")
+@router.post("/tickets/{ticket_id}/assign", response_model=TicketOut)
 async def assign(
     ticket_id: str, body: AssignIn, session: Session, principal: MemberAuth
 ) -> dict[str, Any]:
@@ -91,7 +102,7 @@ async def assign(
     return await inbox.assign(session, ticket, body.member_id)
 
 
-@router.post("/tickets/{ticket_id}/solve")
+@router.post("/tickets/{ticket_id}/solve", response_model=TicketOut)
 async def solve(ticket_id: str, session: Session, principal: MemberAuth) -> dict[str, Any]:
     """Solve the ticket: the AI takes the conversation back and tells the user."""
     ticket = await inbox.get_ticket(session, principal, ticket_id)
@@ -106,7 +117,7 @@ async def typing(ticket_id: str, session: Session, principal: MemberAuth) -> Res
     return Response(status_code=204)
 
 
-@router.put("/inbox/me")
+@router.put("/inbox/me", response_model=MemberOut)
 async def set_my_status(body: AwayIn, session: Session, principal: MemberAuth) -> dict[str, Any]:
     """Set the caller's away status: away members get no new tickets automatically."""
     return await inbox.set_away(session, principal, body.away)

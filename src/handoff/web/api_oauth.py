@@ -15,12 +15,13 @@ from handoff.service import admin, integrations
 from handoff.service.errors import HandoffError
 from handoff.web.deps import HandoffDep, TokenDep
 from handoff.web.pages import templates
+from handoff.web.responses import AuthorizationOut
 from handoff.web.schemas import IntegrationIn
 
 router = APIRouter(prefix="/api/v1", tags=["admin"])
 
 
-@router.post("/agents/{agent_id}/integrations/authorize")
+@router.post("/agents/{agent_id}/integrations/authorize", response_model=AuthorizationOut)
 async def authorize_integration(
     agent_id: str, body: IntegrationIn, hf: HandoffDep, token: TokenDep
 ) -> dict[str, Any]:

@@ -11,11 +11,12 @@ from pydantic import BaseModel
 from handoff.domain import CHANNEL_TITLES, REASON_DESCRIPTIONS
 from handoff.service import integrations
 from handoff.web.deps import AdminAuth
+from handoff.web.responses import PlatformOut
 
 router = APIRouter(prefix="/api/v1", tags=["admin"])
 
 
-@router.get("/platforms")
+@router.get("/platforms", response_model=list[PlatformOut])
 async def list_platforms(_: AdminAuth) -> list[dict[str, Any]]:
     """Return each helpdesk's `platform`, `title` and connect `form` (JSON schema).
 
@@ -31,7 +32,7 @@ class Vocabulary(BaseModel):
     channels: dict[str, str]  # channel code → its title
 
 
-@router.get("/vocabulary", tags=["pages"])
+@router.get("/vocabulary", response_model=Vocabulary, tags=["pages"])
 async def vocabulary() -> Vocabulary:
     """Return the reasons and channels with their words: the inbox and Settings read them
     here, so a new reason or channel needs no change in the pages. The same for everyone."""

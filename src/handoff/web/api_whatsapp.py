@@ -12,11 +12,12 @@ from handoff.service.ratelimit import WEBHOOKS_PER_IP
 from handoff.service.whatsapp import ConnectForm
 from handoff.web.deps import AdminAuth, HandoffDep, Session, TokenDep
 from handoff.web.ratelimit import per_address
+from handoff.web.responses import WhatsAppOut
 
 router = APIRouter(prefix="/api/v1", tags=["whatsapp"])
 
 
-@router.put("/agents/{agent_id}/channels/whatsapp")
+@router.put("/agents/{agent_id}/channels/whatsapp", response_model=WhatsAppOut)
 async def connect_whatsapp(
     agent_id: str, body: ConnectForm, hf: HandoffDep, token: TokenDep
 ) -> dict[str, Any]:
@@ -29,7 +30,7 @@ async def connect_whatsapp(
     return whatsapp.connection_json(hf, connection)
 
 
-@router.get("/agents/{agent_id}/channels/whatsapp")
+@router.get("/agents/{agent_id}/channels/whatsapp", response_model=WhatsAppOut)
 async def get_whatsapp(
     agent_id: str, hf: HandoffDep, session: Session, principal: AdminAuth
 ) -> dict[str, Any]:
