@@ -70,7 +70,17 @@ def connect_webhook(page: Page, receiver: FakeReceiver) -> None:
     expect(form.get_by_test_id("cred-webhook-signing_secret-error")).to_be_hidden()
     assert receiver.pings == 0
 
+    # A secret the receiver refuses: the answer's code, invalid_auth, picks the wording.
     url.fill(receiver.url)
+    secret.fill("not-the-receivers-secret")
+    form.get_by_test_id("connect-submit-webhook").click()
+    refused = form.get_by_test_id("connect-error-webhook")
+    expect(refused).to_contain_text(
+        "Not connected, the credentials were refused: ", timeout=TIMEOUT
+    )
+    expect(refused).not_to_contain_text("invalid_auth")
+
+    secret.fill(SECRET)
     form.get_by_test_id("connect-submit-webhook").click()
     card = page.locator("[data-testid=integration-card][data-platform=webhook]")
     expect(card).to_be_visible(timeout=TIMEOUT)

@@ -74,6 +74,7 @@ def test_connect_refuses_bad_credentials_with_the_field(
         )
         assert wrong.status_code == 422
         assert "invalid_auth" in wrong.text
+        assert wrong.json()["code"] == "invalid_auth"
         platforms = [
             i["platform"] for i in admin.get(f"/api/v1/agents/{agent}/integrations").json()
         ]

@@ -105,6 +105,7 @@ def assert_limited(response: httpx.Response, limit: str) -> int:
     """Check a 429 names its limit and says when to come back; return that wait."""
     assert response.status_code == 429, response.text
     assert f"rate limit {limit}" in response.json()["detail"]
+    assert response.json()["code"] == "rate_limited"
     retry_after = int(response.headers["Retry-After"])
     assert 1 <= retry_after <= 60
     return retry_after

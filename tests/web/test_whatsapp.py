@@ -187,6 +187,7 @@ def test_connect_checks_the_token_and_never_shows_secrets(
         assert bad_token.status_code == 422, bad_token.text
         assert bad_token.json()["detail"][0]["loc"] == ["body", "access_token"]
         assert "invalid_auth" in bad_token.text and "190" in bad_token.text
+        assert bad_token.json()["code"] == "invalid_auth"
         unknown = admin.put(path, json=connect_form(graph, phone_number_id="123456789"))
         assert unknown.status_code == 422
         assert unknown.json()["detail"][0]["loc"] == ["body", "phone_number_id"]

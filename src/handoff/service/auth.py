@@ -115,6 +115,22 @@ async def visitor_conversation(
     return own
 
 
+@dataclass(frozen=True, slots=True)
+class Visitor:
+    """A conversation's checked visitor: plain values, usable once the session is closed."""
+
+    conversation_id: str
+    agent_id: str
+
+
+async def authenticate_visitor(
+    session: AsyncSession, conversation_id: str, token: str | None
+) -> Visitor:
+    """Check a visitor token against the conversation it claims, as `visitor_conversation`."""
+    conversation = await visitor_conversation(session, conversation_id, token)
+    return Visitor(conversation_id=conversation.id, agent_id=conversation.agent_id)
+
+
 async def readable_conversation(
     session: AsyncSession, conversation_id: str, token: str | None
 ) -> tuple[Conversation, bool]:

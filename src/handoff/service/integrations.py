@@ -40,7 +40,15 @@ from handoff.helpdesks.errors import (
 )
 from handoff.helpdesks.oauth import AuthorizationCodeApp, MemoryTokens, OAuthTokens, TokenStore
 from handoff.service import admin
-from handoff.service.errors import Conflict, HandoffError, Invalid, NotFound, Unauthorized
+from handoff.service.errors import (
+    CannotConnect,
+    Conflict,
+    Invalid,
+    NotFound,
+    RefusedCredentials,
+    TemporarilyUnavailable,
+    Unauthorized,
+)
 from handoff.service.lifecycle import transitions as lifecycle
 from handoff.service.lifecycle.stages import HUMAN_STAGES, stage_of
 from handoff.service.netguard import refuse_private_urls
@@ -239,9 +247,9 @@ async def check_credentials(
         # The webhook secret plays no part in the call; the save picks the one to keep.
         await cls(form, http=hf.http, webhook_secret="", tokens=tokens).verify_credentials()
     except InvalidCredentials as error:
-        raise Invalid("credentials", f"invalid_auth: {error}") from None
+        raise RefusedCredentials("credentials", str(error)) from None
     except HelpdeskError as error:
-        raise HandoffError(f"cannot_connect: {error}", 502) from None
+        raise CannotConnect(error) from None
 
 
 async def save_integration(
@@ -312,7 +320,7 @@ async def finish_authorization(hf: Handoff, *, state: str, code: str) -> tuple[A
     try:
         tokens = await connector.exchange_code(code, redirect_uri(hf))
     except HelpdeskError as error:
-        raise HandoffError(f"cannot_connect: {error}", 502) from None
+        raise CannotConnect(error) from None
     held = MemoryTokens(tokens)  # the check may refresh (and rotate) them: keep what it ends with
     await check_credentials(hf, cls, form, held)  # no transaction open across the calls
     checked = Checked(cls.platform, form, held.current)
@@ -379,9 +387,9 @@ async def platform_options(
         # Asked with no transaction open; the connector's token store opens its own.
         offered = await connector.options()
     except InvalidCredentials as error:
-        raise Invalid("credentials", f"invalid_auth: {error}; reconnect the integration") from None
+        raise RefusedCredentials("credentials", f"{error}; reconnect the integration") from None
     except HelpdeskError as error:
-        raise HandoffError(f"cannot_connect: {error}", 502) from None
+        raise CannotConnect(error) from None
     return {field: [c.model_dump() for c in choices] for field, choices in offered.items()}
 
 
@@ -435,14 +443,14 @@ async def receive_webhook(hf: Handoff, integration_id: str, request: WebhookRequ
     except HelpdeskError as error:
         # A lookup the platform did not answer: its redelivery brings the event again.
         title = platform_title(integration.platform)
-        raise HandoffError(f"the event could not be read from {title}: {error}", 503) from None
+        raise TemporarilyUnavailable(f"the event could not be read from {title}: {error}") from None
     applied = 0
     for event in events:
         async with hf.transaction() as session:
             applied += await _apply(session, integration, event)
     if unread is not None:
         log.warning("webhook read in part", integration=integration_id, error=str(unread))
-        raise HandoffError(f"applied {applied} event(s); {unread} — send the batch again", 503)
+        raise TemporarilyUnavailable(f"applied {applied} event(s); {unread} — send the batch again")
     return applied
 
 

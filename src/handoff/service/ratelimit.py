@@ -44,6 +44,7 @@ class TooManyRequests(HandoffError):
     """A rate limit is reached: nothing was done; the same request may come back later."""
 
     status_code = 429
+    code = "rate_limited"
 
     def __init__(self, limit: Limit, window: RateLimitItem, retry_after: int) -> None:
         super().__init__(

@@ -31,11 +31,12 @@ from handoff.domain import MAX_MESSAGE_CHARS, Channel, Contact
 from handoff.helpdesks.errors import InvalidCredentials, RateLimited, Rejected, Unavailable
 from handoff.service import admin, conversations, delivery
 from handoff.service.errors import (
+    CannotConnect,
     Conflict,
     Forbidden,
-    HandoffError,
     Invalid,
     NotFound,
+    RefusedCredentials,
     Unauthorized,
 )
 from handoff.service.integrations import reveal
@@ -100,12 +101,12 @@ async def _check(hf: Handoff, form: ConnectForm) -> whatsapp.PhoneNumber:
     try:
         return await WhatsAppCloud(form, http=hf.http).verify()
     except whatsapp.InvalidToken as error:
-        raise Invalid("access_token", f"invalid_auth: {error}") from None
+        raise RefusedCredentials("access_token", str(error)) from None
     except whatsapp.Rejected as error:
         # The only parameter of that call is the number's id.
         raise Invalid("phone_number_id", f"{error}") from None
     except whatsapp.WhatsAppError as error:
-        raise HandoffError(f"cannot_connect: {error}", 502) from None
+        raise CannotConnect(error) from None
 
 
 def form_of(hf: Handoff, connection: ChannelConnection) -> ConnectForm:

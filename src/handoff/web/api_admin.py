@@ -8,7 +8,16 @@ from fastapi import APIRouter, Path, Query, Response
 
 from handoff.service import admin, integrations, outbox, widget
 from handoff.service.views import member_json
-from handoff.web.deps import HandoffDep, TokenDep
+from handoff.web.deps import AdminAuth, HandoffDep, Session, TokenDep
+from handoff.web.responses import (
+    ActionOut,
+    AgentOut,
+    IntegrationOut,
+    JobOut,
+    MemberOut,
+    WidgetOut,
+    WorkspaceOut,
+)
 from handoff.web.schemas import (
     ActionIn,
     AgentIn,
@@ -30,102 +39,84 @@ knowledge_router = APIRouter(prefix="/api/v1", tags=["admin"])
 MAX_ID = 2**63 - 1
 
 
-@router.get("/workspaces")
-async def list_workspaces(hf: HandoffDep, token: TokenDep) -> list[dict[str, Any]]:
+@router.get("/workspaces", response_model=list[WorkspaceOut])
+async def list_workspaces(session: Session, principal: AdminAuth) -> list[dict[str, Any]]:
     """Return the workspaces the caller administers."""
-    async with hf.reading() as session:
-        principal = await admin.authenticate_admin(session, token)
-        return await admin.list_workspaces(session, principal)
+    return await admin.list_workspaces(session, principal)
 
 
-@router.post("/workspaces", status_code=201)
-async def create_workspace(body: WorkspaceIn, hf: HandoffDep, token: TokenDep) -> dict[str, Any]:
+@router.post("/workspaces", status_code=201, response_model=WorkspaceOut)
+async def create_workspace(
+    body: WorkspaceIn, session: Session, principal: AdminAuth
+) -> dict[str, Any]:
     """Create a workspace (service admin token only)."""
-    async with hf.transaction() as session:
-        workspace = await admin.create_workspace(
-            session, await admin.authenticate_admin(session, token), body.name
-        )
-        return admin.workspace_json(workspace)
+    workspace = await admin.create_workspace(session, principal, body.name)
+    return admin.workspace_json(workspace)
 
 
-@router.post("/workspaces/{workspace_id}/members", status_code=201)
+@router.post("/workspaces/{workspace_id}/members", status_code=201, response_model=MemberOut)
 async def create_member(
-    workspace_id: str, body: MemberIn, hf: HandoffDep, token: TokenDep
+    workspace_id: str, body: MemberIn, session: Session, principal: AdminAuth
 ) -> dict[str, Any]:
     """Add a human support agent (role `agent`) or an admin to a workspace."""
-    async with hf.transaction() as session:
-        member = await admin.create_member(
-            session,
-            await admin.authenticate_admin(session, token),
-            workspace_id=workspace_id,
-            email=str(body.email),
-            name=body.name,
-            role=body.role,
-            password=body.password,
-        )
-        return member_json(member)
+    member = await admin.create_member(
+        session,
+        principal,
+        workspace_id=workspace_id,
+        email=str(body.email),
+        name=body.name,
+        role=body.role,
+        password=body.password,
+    )
+    return member_json(member)
 
 
-@router.patch("/workspaces/{workspace_id}")
+@router.patch("/workspaces/{workspace_id}", response_model=WorkspaceOut)
 async def update_workspace(
-    workspace_id: str, body: WorkspaceUpdateIn, hf: HandoffDep, token: TokenDep
+    workspace_id: str, body: WorkspaceUpdateIn, session: Session, principal: AdminAuth
 ) -> dict[str, Any]:
     """Rename a workspace or set how its inbox assigns new tickets (`assignment`)."""
-    async with hf.transaction() as session:
-        workspace = await admin.update_workspace(
-            session,
-            await admin.authenticate_admin(session, token),
-            workspace_id,
-            body.model_dump(exclude_unset=True),
-        )
-        return admin.workspace_json(workspace)
+    changes = body.model_dump(exclude_unset=True)
+    workspace = await admin.update_workspace(session, principal, workspace_id, changes)
+    return admin.workspace_json(workspace)
 
 
-@router.patch("/members/{member_id}")
+@router.patch("/members/{member_id}", response_model=MemberOut)
 async def update_member(
-    member_id: str, body: MemberUpdateIn, hf: HandoffDep, token: TokenDep
+    member_id: str, body: MemberUpdateIn, session: Session, principal: AdminAuth
 ) -> dict[str, Any]:
     """Set a member's avatar, away status or cap on automatically assigned open tickets."""
-    async with hf.transaction() as session:
-        member = await admin.update_member(
-            session,
-            await admin.authenticate_admin(session, token),
-            member_id,
-            body.model_dump(exclude_unset=True),
-        )
-        return member_json(member)
+    changes = body.model_dump(exclude_unset=True)
+    member = await admin.update_member(session, principal, member_id, changes)
+    return member_json(member)
 
 
-@router.get("/agents")
-async def list_agents(hf: HandoffDep, token: TokenDep) -> list[dict[str, Any]]:
+@router.get("/agents", response_model=list[AgentOut])
+async def list_agents(session: Session, principal: AdminAuth) -> list[dict[str, Any]]:
     """Return the AI agents the caller administers."""
-    async with hf.reading() as session:
-        principal = await admin.authenticate_admin(session, token)
-        return await admin.list_agents(session, principal)
+    return await admin.list_agents(session, principal)
 
 
-@router.post("/agents", status_code=201)
-async def create_agent(body: AgentIn, hf: HandoffDep, token: TokenDep) -> dict[str, Any]:
+@router.post("/agents", status_code=201, response_model=AgentOut)
+async def create_agent(body: AgentIn, session: Session, principal: AdminAuth) -> dict[str, Any]:
     """Create an AI agent; the built-in inbox is connected to it from the start."""
-    async with hf.transaction() as session:
-        agent = await admin.create_agent(
-            session,
-            await admin.authenticate_admin(session, token),
-            workspace_id=body.workspace_id,
-            name=body.name,
-            channels=[c.value for c in body.channels],
-            greeting=body.greeting,
-        )
-        return admin.agent_json(agent)
+    agent = await admin.create_agent(
+        session,
+        principal,
+        workspace_id=body.workspace_id,
+        name=body.name,
+        channels=[c.value for c in body.channels],
+        greeting=body.greeting,
+    )
+    return admin.agent_json(agent)
 
 
-@router.get("/agents/{agent_id}")
-async def get_agent(agent_id: str, hf: HandoffDep, token: TokenDep) -> dict[str, Any]:
-    async with hf.reading() as session:
-        return admin.agent_json(await admin.agent_for_admin(session, token, agent_id))
+@router.get("/agents/{agent_id}", response_model=AgentOut)
+async def get_agent(agent_id: str, session: Session, principal: AdminAuth) -> dict[str, Any]:
+    return admin.agent_json(await admin.get_agent(session, principal, agent_id))
 
 
-@router.get("/agents/{agent_id}/widget", tags=["widget"])
+@router.get("/agents/{agent_id}/widget", tags=["widget"], response_model=WidgetOut)
 async def get_widget(agent_id: str, hf: HandoffDep, response: Response) -> dict[str, Any]:
     """Return the widget's colours and texts; public, the widget reads it on any site."""
     async with hf.reading() as session:
@@ -134,22 +125,21 @@ async def get_widget(agent_id: str, hf: HandoffDep, response: Response) -> dict[
     return widget.public(agent)
 
 
-@router.put("/agents/{agent_id}/widget", tags=["widget"])
+@router.put("/agents/{agent_id}/widget", tags=["widget"], response_model=WidgetOut)
 async def put_widget(
-    agent_id: str, body: WidgetIn, hf: HandoffDep, token: TokenDep
+    agent_id: str, body: WidgetIn, session: Session, principal: AdminAuth
 ) -> dict[str, Any]:
     """Replace the widget's colours and texts; omitted ones go back to the defaults."""
-    async with hf.transaction() as session:
-        agent = await admin.agent_for_admin(session, token, agent_id)
-        return widget.save(agent, body.model_dump(exclude_none=True))
+    agent = await admin.get_agent(session, principal, agent_id)
+    return widget.save(agent, body.model_dump(exclude_none=True))
 
 
 @knowledge_router.get("/agents/{agent_id}/knowledge")
-async def get_knowledge(agent_id: str, hf: HandoffDep, token: TokenDep) -> list[dict[str, str]]:
+async def get_knowledge(
+    agent_id: str, session: Session, principal: AdminAuth
+) -> list[dict[str, str]]:
     """Return the agent's knowledge base (question and answer pairs)."""
-    async with hf.reading() as session:
-        agent = await admin.agent_for_admin(session, token, agent_id)
-        return await admin.knowledge(session, agent)
+    return await admin.knowledge(session, await admin.get_agent(session, principal, agent_id))
 
 
 @knowledge_router.put("/agents/{agent_id}/knowledge")
@@ -166,6 +156,7 @@ async def put_knowledge(
     """
     entries = [(e.question, e.answer) for e in body]
     admin.check_knowledge(entries, hf.settings)
+    # Its own transaction, not `Session`: the embedding starts once the new entries are stored.
     async with hf.transaction() as session:
         agent = await admin.agent_for_admin(session, token, agent_id)
         version = await admin.replace_knowledge(session, agent, entries)
@@ -174,18 +165,28 @@ async def put_knowledge(
     return stored
 
 
-@router.get("/agents/{agent_id}/integrations")
-async def list_integrations(agent_id: str, hf: HandoffDep, token: TokenDep) -> list[dict[str, Any]]:
+@router.get(
+    "/agents/{agent_id}/integrations",
+    response_model=list[IntegrationOut],
+    response_model_exclude_unset=True,
+)
+async def list_integrations(
+    agent_id: str, hf: HandoffDep, session: Session, principal: AdminAuth
+) -> list[dict[str, Any]]:
     """Return the helpdesks connected to the agent; `native` (the built-in inbox) is always one.
 
     Each external one carries its webhook URL and the steps to set it up on the platform.
     """
-    async with hf.reading() as session:
-        agent = await admin.agent_for_admin(session, token, agent_id)
-        return await integrations.list_integrations(hf, session, agent)
+    agent = await admin.get_agent(session, principal, agent_id)
+    return await integrations.list_integrations(hf, session, agent)
 
 
-@router.post("/agents/{agent_id}/integrations", status_code=201)
+@router.post(
+    "/agents/{agent_id}/integrations",
+    status_code=201,
+    response_model=IntegrationOut,
+    response_model_exclude_unset=True,
+)
 async def connect_integration(
     agent_id: str, body: IntegrationIn, hf: HandoffDep, token: TokenDep
 ) -> dict[str, Any]:
@@ -205,44 +206,37 @@ async def integration_options(
     return await integrations.platform_options(hf, token, agent_id, platform)
 
 
-@router.get("/agents/{agent_id}/actions")
-async def list_actions(agent_id: str, hf: HandoffDep, token: TokenDep) -> list[dict[str, Any]]:
+@router.get("/agents/{agent_id}/actions", response_model=list[ActionOut])
+async def list_actions(
+    agent_id: str, session: Session, principal: AdminAuth
+) -> list[dict[str, Any]]:
     """Return the agent's escalate actions."""
-    async with hf.reading() as session:
-        agent = await admin.agent_for_admin(session, token, agent_id)
-        return await admin.list_actions(session, agent)
+    return await admin.list_actions(session, await admin.get_agent(session, principal, agent_id))
 
 
-@router.post("/agents/{agent_id}/actions", status_code=201)
+@router.post("/agents/{agent_id}/actions", status_code=201, response_model=ActionOut)
 async def create_action(
-    agent_id: str, body: ActionIn, hf: HandoffDep, token: TokenDep
+    agent_id: str, body: ActionIn, session: Session, principal: AdminAuth
 ) -> dict[str, Any]:
     """Create an Escalate to Human action ("Save & enable" is `enabled: true`)."""
-    async with hf.transaction() as session:
-        agent = await admin.agent_for_admin(session, token, agent_id)
-        action = await admin.save_action(session, agent, _action_fields(body))
-        return admin.action_json(action)
+    agent = await admin.get_agent(session, principal, agent_id)
+    action = await admin.save_action(session, agent, _action_fields(body))
+    return admin.action_json(action)
 
 
-@router.put("/actions/{action_id}")
+@router.put("/actions/{action_id}", response_model=ActionOut)
 async def update_action(
-    action_id: str, body: ActionIn, hf: HandoffDep, token: TokenDep
+    action_id: str, body: ActionIn, session: Session, principal: AdminAuth
 ) -> dict[str, Any]:
     """Replace an action's settings."""
-    async with hf.transaction() as session:
-        action, agent = await admin.get_action(
-            session, await admin.authenticate_admin(session, token), action_id
-        )
-        action = await admin.save_action(session, agent, _action_fields(body), existing=action)
-        return admin.action_json(action)
+    action, agent = await admin.get_action(session, principal, action_id)
+    action = await admin.save_action(session, agent, _action_fields(body), existing=action)
+    return admin.action_json(action)
 
 
 @router.delete("/actions/{action_id}", status_code=204)
-async def delete_action(action_id: str, hf: HandoffDep, token: TokenDep) -> Response:
-    async with hf.transaction() as session:
-        await admin.delete_action(
-            session, await admin.authenticate_admin(session, token), action_id
-        )
+async def delete_action(action_id: str, session: Session, principal: AdminAuth) -> Response:
+    await admin.delete_action(session, principal, action_id)
     return Response(status_code=204)
 
 
@@ -252,28 +246,22 @@ def _action_fields(body: ActionIn) -> dict[str, Any]:
     return fields
 
 
-@router.get("/jobs")
+@router.get("/jobs", response_model=list[JobOut])
 async def list_jobs(
-    hf: HandoffDep,
-    token: TokenDep,
+    session: Session,
+    principal: AdminAuth,
     status: str | None = Query(None, description="pending, running, done or failed"),
     limit: int = Query(100, ge=1, le=1000),
 ) -> list[dict[str, Any]]:
     """Return outbox jobs, newest first (service admin)."""
-    async with hf.reading() as session:
-        return await outbox.list_jobs(
-            session, await admin.authenticate_admin(session, token), status, limit
-        )
+    return await outbox.list_jobs(session, principal, status, limit)
 
 
-@router.post("/jobs/{job_id}/retry")
+@router.post("/jobs/{job_id}/retry", response_model=JobOut)
 async def retry_job(
     job_id: Annotated[int, Path(ge=1, le=MAX_ID, description="The job's id.")],
-    hf: HandoffDep,
-    token: TokenDep,
+    session: Session,
+    principal: AdminAuth,
 ) -> dict[str, Any]:
     """Put a failed job back in the queue with a fresh retry budget."""
-    async with hf.transaction() as session:
-        return await outbox.retry_job(
-            session, await admin.authenticate_admin(session, token), job_id
-        )
+    return await outbox.retry_job(session, principal, job_id)

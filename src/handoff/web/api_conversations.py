@@ -10,7 +10,7 @@ from sse_starlette.sse import EventSourceResponse
 from handoff import domain
 from handoff.service import conversations, events, stretch
 from handoff.service.admin import public_agent
-from handoff.service.auth import readable_conversation, visitor_conversation
+from handoff.service.auth import Visitor, readable_conversation
 from handoff.service.metrics import MESSAGES_RECEIVED
 from handoff.service.ratelimit import (
     CONVERSATIONS_PER_AGENT,
@@ -20,36 +20,38 @@ from handoff.service.ratelimit import (
     MESSAGES_PER_IP,
 )
 from handoff.service.runtime import Handoff
-from handoff.web.deps import HandoffDep, StreamTokenDep, TokenDep
+from handoff.web.deps import HandoffDep, Session, StreamVisitorAuth, TokenDep, VisitorAuth
 from handoff.web.ratelimit import per_address
+from handoff.web.responses import ConversationOut, NewConversationOut, PublicAgentOut, ReplyOut
 from handoff.web.schemas import ConversationIn, MessageIn
 from handoff.web.streams import event_stream, resume_point
 
 router = APIRouter(prefix="/api/v1", tags=["conversations"])
 
 
-@router.get("/agents/{agent_id}/public")
-async def get_public_agent(agent_id: str, hf: HandoffDep) -> dict[str, Any]:
+@router.get("/agents/{agent_id}/public", response_model=PublicAgentOut)
+async def get_public_agent(agent_id: str, session: Session) -> dict[str, Any]:
     """Return what a chat widget shows about an agent: its name and greeting."""
-    async with hf.reading() as session:
-        agent = await public_agent(session, agent_id)
-        return {
-            "id": agent.id,
-            "name": agent.name,
-            "greeting": agent.greeting,
-            "channels": agent.channels,
-        }
+    agent = await public_agent(session, agent_id)
+    return {
+        "id": agent.id,
+        "name": agent.name,
+        "greeting": agent.greeting,
+        "channels": agent.channels,
+    }
 
 
 @router.post(
     "/agents/{agent_id}/conversations",
     status_code=status.HTTP_201_CREATED,
     dependencies=[Depends(per_address(CONVERSATIONS_PER_IP))],
+    response_model=NewConversationOut,
 )
 async def create_conversation(
     agent_id: str, body: ConversationIn, hf: HandoffDep
 ) -> dict[str, Any]:
     """Start a conversation on a channel; the token returned opens this conversation only."""
+    # Counted before its transaction opens: a flood is refused without taking the write lock.
     await hf.limits.hit(CONVERSATIONS_PER_AGENT, agent_id)
     contact = body.contact or None
     async with hf.transaction() as session:
@@ -68,24 +70,23 @@ async def create_conversation(
         return {"id": conversation.id, "token": token, "messages": greeting}
 
 
-async def _count_message(hf: Handoff, conversation_id: str, agent_id: str) -> None:
+async def _count_message(hf: Handoff, visitor: Visitor) -> None:
     """Count a visitor's message against its conversation and its agent (after the token
     is checked, so that nobody else can use up a visitor's allowance)."""
-    await hf.limits.hit(MESSAGES_PER_CONVERSATION, conversation_id)
-    await hf.limits.hit(MESSAGES_PER_AGENT, agent_id)
+    await hf.limits.hit(MESSAGES_PER_CONVERSATION, visitor.conversation_id)
+    await hf.limits.hit(MESSAGES_PER_AGENT, visitor.agent_id)
 
 
 @router.post(
     "/conversations/{conversation_id}/messages",
     dependencies=[Depends(per_address(MESSAGES_PER_IP))],
+    response_model=ReplyOut,
 )
 async def post_message(
-    conversation_id: str, body: MessageIn, hf: HandoffDep, token: TokenDep
+    conversation_id: str, body: MessageIn, hf: HandoffDep, visitor: VisitorAuth
 ) -> dict[str, Any]:
     """Send the user's message; the answer, or the handoff notice, comes back at once."""
-    async with hf.reading() as session:
-        conversation = await visitor_conversation(session, conversation_id, token)
-    await _count_message(hf, conversation.id, conversation.agent_id)
+    await _count_message(hf, visitor)
     reply = await conversations.take_message(
         hf, conversation_id, body.text, client_id=body.client_id
     )
@@ -96,38 +97,42 @@ async def post_message(
 @router.post(
     "/conversations/{conversation_id}/back-to-bot",
     dependencies=[Depends(per_address(MESSAGES_PER_IP))],
+    response_model=ReplyOut,
 )
-async def back_to_bot(conversation_id: str, hf: HandoffDep, token: TokenDep) -> dict[str, Any]:
+async def back_to_bot(
+    conversation_id: str, hf: HandoffDep, visitor: VisitorAuth, session: Session
+) -> dict[str, Any]:
     """Stop waiting for a person and continue with the AI; the ticket is told.
 
     Answers like posting a message, and counts as one; when the AI owns the conversation
     already it changes nothing and returns no messages.
     """
-    async with hf.transaction() as session:
-        conversation = await visitor_conversation(session, conversation_id, token)
-        await _count_message(hf, conversation.id, conversation.agent_id)
-        reply = await stretch.back_to_bot(session, conversation_id)
+    await _count_message(hf, visitor)
+    reply = await stretch.back_to_bot(session, conversation_id)
     return {"messages": reply.messages, "conversation": reply.conversation}
 
 
-@router.get("/conversations/{conversation_id}")
-async def get_conversation(conversation_id: str, hf: HandoffDep, token: TokenDep) -> dict[str, Any]:
+@router.get(
+    "/conversations/{conversation_id}",
+    response_model=ConversationOut,
+    response_model_exclude_unset=True,
+)
+async def get_conversation(
+    conversation_id: str, session: Session, token: TokenDep
+) -> dict[str, Any]:
     """Return the conversation with its messages, for its visitor or for the team."""
-    async with hf.reading() as session:
-        conversation, for_team = await readable_conversation(session, conversation_id, token)
-        return await conversations.conversation_view(session, conversation, for_team=for_team)
+    conversation, for_team = await readable_conversation(session, conversation_id, token)
+    return await conversations.conversation_view(session, conversation, for_team=for_team)
 
 
 @router.get("/conversations/{conversation_id}/events", response_class=EventSourceResponse)
 async def conversation_events(
-    conversation_id: str, request: Request, hf: HandoffDep, token: StreamTokenDep
+    conversation_id: str, request: Request, hf: HandoffDep, _: StreamVisitorAuth
 ) -> EventSourceResponse:
     """Stream new messages (`message`) and owner changes (`conversation`) to the visitor.
 
     Pass the token as a bearer header or `?access_token=`; resume with Last-Event-ID.
     """
-    async with hf.reading() as session:
-        await visitor_conversation(session, conversation_id, token)
     return event_stream(
         hf,
         request,

@@ -8,11 +8,20 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 from sse_starlette.sse import EventSourceResponse
 
 from handoff.service import events, inbox, tickets
-from handoff.service.auth import Principal, authenticate, login
+from handoff.service.auth import Principal, login
 from handoff.service.ratelimit import LOGINS_PER_IP
 from handoff.service.views import member_json
-from handoff.web.deps import HandoffDep, StreamTokenDep, TokenDep
+from handoff.web.deps import HandoffDep, MemberAuth, Session, StreamMemberAuth
 from handoff.web.ratelimit import per_address
+from handoff.web.responses import (
+    CallerOut,
+    LoginOut,
+    MemberOut,
+    MessageOut,
+    NoteOut,
+    TicketDetailOut,
+    TicketOut,
+)
 from handoff.web.schemas import AssignIn, AwayIn, LoginIn, ReplyIn
 from handoff.web.streams import event_stream, resume_point
 
@@ -26,116 +35,103 @@ def _me(principal: Principal) -> dict[str, Any]:
 
 
 # Every attempt counts, right or wrong: a password guesser gets few tries per address.
-@router.post("/auth/login", dependencies=[Depends(per_address(LOGINS_PER_IP))])
+@router.post(
+    "/auth/login", dependencies=[Depends(per_address(LOGINS_PER_IP))], response_model=LoginOut
+)
 async def login_member(body: LoginIn, hf: HandoffDep) -> dict[str, Any]:
     """Exchange a member's email and password for an inbox token."""
     member, token = await login(hf, str(body.email), body.password)
     return {"token": token, "member": member_json(member)}
 
 
-@router.get("/me")
-async def me(hf: HandoffDep, token: TokenDep) -> dict[str, Any]:
+@router.get("/me", response_model=CallerOut, response_model_exclude_unset=True)
+async def me(principal: MemberAuth) -> dict[str, Any]:
     """Return who the token belongs to."""
-    async with hf.reading() as session:
-        return _me(await authenticate(session, token))
+    return _me(principal)
 
 
-@router.get("/members")
-async def list_members(hf: HandoffDep, token: TokenDep) -> list[dict[str, Any]]:
+@router.get("/members", response_model=list[MemberOut])
+async def list_members(session: Session, principal: MemberAuth) -> list[dict[str, Any]]:
     """Return the members of the caller's workspace (all members for the service admin)."""
-    async with hf.reading() as session:
-        principal = await authenticate(session, token)
-        return await inbox.team(session, principal)
+    return await inbox.team(session, principal)
 
 
-@router.get("/tickets")
+@router.get("/tickets", response_model=list[TicketOut])
 async def list_tickets(
-    hf: HandoffDep,
-    token: TokenDep,
+    session: Session,
+    principal: MemberAuth,
     status: str = Query("open", description="open, solved or all"),
 ) -> list[dict[str, Any]]:
     """Return the built-in inbox's tickets, newest activity first."""
-    async with hf.reading() as session:
-        principal = await authenticate(session, token)
-        return await inbox.list_tickets(session, principal, status)
+    return await inbox.list_tickets(session, principal, status)
 
 
-@router.get("/tickets/{ticket_id}")
-async def get_ticket(ticket_id: str, hf: HandoffDep, token: TokenDep) -> dict[str, Any]:
+@router.get("/tickets/{ticket_id}", response_model=TicketDetailOut)
+async def get_ticket(
+    ticket_id: str, hf: HandoffDep, session: Session, principal: MemberAuth
+) -> dict[str, Any]:
     """Return a ticket with its transcript, internal notes and the decision's evidence."""
-    async with hf.reading() as session:
-        principal = await authenticate(session, token)
-        ticket = await inbox.get_ticket(session, principal, ticket_id)
-        return await inbox.ticket_detail(hf, session, ticket)
+    ticket = await inbox.get_ticket(session, principal, ticket_id)
+    return await inbox.ticket_detail(hf, session, ticket)
 
 
-@router.post("/tickets/{ticket_id}/replies", status_code=201)
-async def reply(ticket_id: str, body: ReplyIn, hf: HandoffDep, token: TokenDep) -> dict[str, Any]:
+@router.post("/tickets/{ticket_id}/replies", status_code=201, response_model=MessageOut)
+async def reply(
+    ticket_id: str, body: ReplyIn, session: Session, principal: MemberAuth
+) -> dict[str, Any]:
     """Send a reply to the user, on the channel they wrote from."""
-    async with hf.transaction() as session:
-        principal = await authenticate(session, token)
-        ticket = await inbox.get_ticket(session, principal, ticket_id)
-        return await inbox.reply(session, ticket, principal.member, body.text)
+    ticket = await inbox.get_ticket(session, principal, ticket_id)
+    return await inbox.reply(session, ticket, principal.member, body.text)
 
 
-@router.post("/tickets/{ticket_id}/notes", status_code=201)
+@router.post("/tickets/{ticket_id}/notes", status_code=201, response_model=NoteOut)
 async def add_note(
-    ticket_id: str, body: ReplyIn, hf: HandoffDep, token: TokenDep
+    ticket_id: str, body: ReplyIn, session: Session, principal: MemberAuth
 ) -> dict[str, Any]:
     """Add an internal note; the user never sees it."""
-    async with hf.transaction() as session:
-        principal = await authenticate(session, token)
-        ticket = await inbox.get_ticket(session, principal, ticket_id)
-        return await tickets.add_note(session, ticket, principal.member, body.text)
+    ticket = await inbox.get_ticket(session, principal, ticket_id)
+    return await tickets.add_note(session, ticket, principal.member, body.text)
 
 
-@router.post("/tickets/{ticket_id}/assign")
-async def assign(ticket_id: str, body: AssignIn, hf: HandoffDep, token: TokenDep) -> dict[str, Any]:
+@router.post("/tickets/{ticket_id}/assign", response_model=TicketOut)
+async def assign(
+    ticket_id: str, body: AssignIn, session: Session, principal: MemberAuth
+) -> dict[str, Any]:
     """Assign the ticket to a member of its workspace, or unassign it with null."""
-    async with hf.transaction() as session:
-        principal = await authenticate(session, token)
-        ticket = await inbox.get_ticket(session, principal, ticket_id)
-        return await inbox.assign(session, ticket, body.member_id)
+    ticket = await inbox.get_ticket(session, principal, ticket_id)
+    return await inbox.assign(session, ticket, body.member_id)
 
 
-@router.post("/tickets/{ticket_id}/solve")
-async def solve(ticket_id: str, hf: HandoffDep, token: TokenDep) -> dict[str, Any]:
+@router.post("/tickets/{ticket_id}/solve", response_model=TicketOut)
+async def solve(ticket_id: str, session: Session, principal: MemberAuth) -> dict[str, Any]:
     """Solve the ticket: the AI takes the conversation back and tells the user."""
-    async with hf.transaction() as session:
-        principal = await authenticate(session, token)
-        ticket = await inbox.get_ticket(session, principal, ticket_id)
-        return await inbox.solve(session, ticket)
+    ticket = await inbox.get_ticket(session, principal, ticket_id)
+    return await inbox.solve(session, ticket)
 
 
 @router.post("/tickets/{ticket_id}/typing", status_code=204)
-async def typing(ticket_id: str, hf: HandoffDep, token: TokenDep) -> Response:
+async def typing(ticket_id: str, session: Session, principal: MemberAuth) -> Response:
     """Show the visitor that the caller is writing a reply (send one every few seconds)."""
-    async with hf.transaction() as session:
-        principal = await authenticate(session, token)
-        ticket = await inbox.get_ticket(session, principal, ticket_id)
-        await inbox.typing(session, ticket, principal.member)
+    ticket = await inbox.get_ticket(session, principal, ticket_id)
+    await inbox.typing(session, ticket, principal.member)
     return Response(status_code=204)
 
 
-@router.put("/inbox/me")
-async def set_my_status(body: AwayIn, hf: HandoffDep, token: TokenDep) -> dict[str, Any]:
+@router.put("/inbox/me", response_model=MemberOut)
+async def set_my_status(body: AwayIn, session: Session, principal: MemberAuth) -> dict[str, Any]:
     """Set the caller's away status: away members get no new tickets automatically."""
-    async with hf.transaction() as session:
-        principal = await authenticate(session, token)
-        return await inbox.set_away(session, principal, body.away)
+    return await inbox.set_away(session, principal, body.away)
 
 
 @router.get("/inbox/events", response_class=EventSourceResponse)
 async def inbox_events(
-    request: Request, hf: HandoffDep, token: StreamTokenDep
+    request: Request, hf: HandoffDep, session: Session, principal: StreamMemberAuth
 ) -> EventSourceResponse:
     """Stream ticket changes (`ticket`), transcript messages (`message`) and notes (`note`).
 
     Pass the token as a bearer header or `?access_token=`; resume with Last-Event-ID.
     """
-    async with hf.reading() as session:
-        principal = await authenticate(session, token)
-        newest = await events.newest_id(session)
+    newest = await events.newest_id(session)
     return event_stream(
         hf,
         request,

@@ -15,19 +15,20 @@ from handoff.service import admin, integrations
 from handoff.service.errors import HandoffError
 from handoff.web.deps import HandoffDep, TokenDep
 from handoff.web.pages import templates
+from handoff.web.responses import AuthorizationOut
 from handoff.web.schemas import IntegrationIn
 
 router = APIRouter(prefix="/api/v1", tags=["admin"])
 
 
-@router.post("/agents/{agent_id}/integrations/authorize")
+@router.post("/agents/{agent_id}/integrations/authorize", response_model=AuthorizationOut)
 async def authorize_integration(
     agent_id: str, body: IntegrationIn, hf: HandoffDep, token: TokenDep
 ) -> dict[str, Any]:
     """Start connecting a helpdesk with OAuth: open `authorize_url` to approve access there."""
-    async with hf.transaction() as session:
+    # Not `Session`: the form's URLs are resolved and checked with no transaction open.
+    async with hf.reading() as session:
         agent = await admin.agent_for_admin(session, token, agent_id)
-    # The form's URLs are resolved and checked: no transaction stays open meanwhile.
     url = await integrations.start_authorization(hf, agent, body.platform, body.credentials)
     return {"authorize_url": url, "redirect_uri": integrations.redirect_uri(hf)}
 

@@ -9,20 +9,19 @@ from fastapi import APIRouter
 from pydantic import BaseModel
 
 from handoff.domain import CHANNEL_TITLES, REASON_DESCRIPTIONS
-from handoff.service import admin, integrations
-from handoff.web.deps import HandoffDep, TokenDep
+from handoff.service import integrations
+from handoff.web.deps import AdminAuth
+from handoff.web.responses import PlatformOut
 
 router = APIRouter(prefix="/api/v1", tags=["admin"])
 
 
-@router.get("/platforms")
-async def list_platforms(hf: HandoffDep, token: TokenDep) -> list[dict[str, Any]]:
+@router.get("/platforms", response_model=list[PlatformOut])
+async def list_platforms(_: AdminAuth) -> list[dict[str, Any]]:
     """Return each helpdesk's `platform`, `title` and connect `form` (JSON schema).
 
     Settings → Integrations renders the form from it; secret fields are `writeOnly`.
     """
-    async with hf.reading() as session:
-        await admin.authenticate_admin(session, token)
     return integrations.platform_forms()
 
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from fastapi import APIRouter, Depends, Request
 
 from handoff.service import integrations
@@ -25,7 +23,7 @@ async def helpdesk_webhook_check(integration_id: str, hf: HandoffDep) -> dict[st
 
 
 @router.post("/webhooks/{integration_id}")
-async def helpdesk_webhook(integration_id: str, request: Request, hf: HandoffDep) -> dict[str, Any]:
+async def helpdesk_webhook(integration_id: str, request: Request, hf: HandoffDep) -> dict[str, int]:
     """Apply a helpdesk's agent replies and solved/closed changes to its conversations.
 
     The platform's signature (or the secret shown in the integration's setup steps) is checked

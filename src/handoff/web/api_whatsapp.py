@@ -10,13 +10,14 @@ from fastapi.responses import PlainTextResponse
 from handoff.service import admin, whatsapp
 from handoff.service.ratelimit import WEBHOOKS_PER_IP
 from handoff.service.whatsapp import ConnectForm
-from handoff.web.deps import HandoffDep, TokenDep
+from handoff.web.deps import AdminAuth, HandoffDep, Session, TokenDep
 from handoff.web.ratelimit import per_address
+from handoff.web.responses import WhatsAppOut
 
 router = APIRouter(prefix="/api/v1", tags=["whatsapp"])
 
 
-@router.put("/agents/{agent_id}/channels/whatsapp")
+@router.put("/agents/{agent_id}/channels/whatsapp", response_model=WhatsAppOut)
 async def connect_whatsapp(
     agent_id: str, body: ConnectForm, hf: HandoffDep, token: TokenDep
 ) -> dict[str, Any]:
@@ -29,20 +30,19 @@ async def connect_whatsapp(
     return whatsapp.connection_json(hf, connection)
 
 
-@router.get("/agents/{agent_id}/channels/whatsapp")
-async def get_whatsapp(agent_id: str, hf: HandoffDep, token: TokenDep) -> dict[str, Any]:
+@router.get("/agents/{agent_id}/channels/whatsapp", response_model=WhatsAppOut)
+async def get_whatsapp(
+    agent_id: str, hf: HandoffDep, session: Session, principal: AdminAuth
+) -> dict[str, Any]:
     """Return the agent's WhatsApp connection, without secrets, and its webhook setup."""
-    async with hf.reading() as session:
-        agent = await admin.agent_for_admin(session, token, agent_id)
-        return whatsapp.connection_json(hf, await whatsapp.require_connection(session, agent))
+    agent = await admin.get_agent(session, principal, agent_id)
+    return whatsapp.connection_json(hf, await whatsapp.require_connection(session, agent))
 
 
 @router.delete("/agents/{agent_id}/channels/whatsapp", status_code=204)
-async def disconnect_whatsapp(agent_id: str, hf: HandoffDep, token: TokenDep) -> Response:
+async def disconnect_whatsapp(agent_id: str, session: Session, principal: AdminAuth) -> Response:
     """Disconnect WhatsApp: its credentials are deleted and its webhook stops answering."""
-    async with hf.transaction() as session:
-        agent = await admin.agent_for_admin(session, token, agent_id)
-        await whatsapp.disconnect(session, agent)
+    await whatsapp.disconnect(session, await admin.get_agent(session, principal, agent_id))
     return Response(status_code=204)
 
 

@@ -8,19 +8,14 @@ from contextlib import asynccontextmanager, suppress
 from pathlib import Path
 
 import structlog
-from fastapi import FastAPI, Request
-from fastapi.encoders import jsonable_encoder
-from fastapi.exceptions import RequestValidationError
+from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from handoff import __version__
-from handoff.service.auth import authenticate
-from handoff.service.errors import HandoffError, Invalid
 from handoff.service.jobs import build_worker
-from handoff.service.ratelimit import TooManyRequests
 from handoff.service.runtime import Handoff
 from handoff.web import (
     api_admin,
@@ -32,10 +27,10 @@ from handoff.web import (
     api_whatsapp,
     pages,
 )
-from handoff.web.deps import HandoffDep, TokenDep
-from handoff.web.hardening import SecurityHeaders, encodable
+from handoff.web.deps import AdminAuth
+from handoff.web.errors import ERROR_HANDLERS
+from handoff.web.hardening import SecurityHeaders
 from handoff.web.pages import SWAGGER_DIR
-from handoff.web.ratelimit import too_many_requests
 
 log = structlog.get_logger(__name__)
 STATIC = Path(__file__).parent / "static"
@@ -88,27 +83,8 @@ def create_app(hf: Handoff) -> FastAPI:
         hsts=settings.resolved_public_url.startswith("https://"),
     )
 
-    @app.exception_handler(RequestValidationError)
-    async def _unprocessable(_: Request, error: RequestValidationError) -> JSONResponse:
-        # The errors echo the input, which may hold text JSON allows but UTF-8 cannot carry
-        # (a lone surrogate): it is shown replaced rather than failing the answer.
-        return JSONResponse(
-            {"detail": encodable(jsonable_encoder(error.errors()))}, status_code=422
-        )
-
-    @app.exception_handler(Invalid)
-    async def _invalid(_: Request, error: Invalid) -> JSONResponse:
-        detail = [{"loc": ["body", error.field], "msg": error.reason, "type": "value_error"}]
-        return JSONResponse({"detail": detail}, status_code=422)
-
-    @app.exception_handler(HandoffError)
-    async def _handoff_error(_: Request, error: HandoffError) -> JSONResponse:
-        headers = {"WWW-Authenticate": "Bearer"} if error.status_code == 401 else None
-        return JSONResponse(
-            {"detail": error.message}, status_code=error.status_code, headers=headers
-        )
-
-    app.add_exception_handler(TooManyRequests, too_many_requests)
+    for error_type, handler in ERROR_HANDLERS.items():
+        app.add_exception_handler(error_type, handler)
 
     @app.get("/healthz", tags=["ops"])
     async def healthz() -> dict[str, str]:
@@ -128,12 +104,8 @@ def create_app(hf: Handoff) -> FastAPI:
         return JSONResponse({"status": "ready", "version": __version__})
 
     @app.get("/metrics", tags=["ops"])
-    async def metrics(hf: HandoffDep, token: TokenDep) -> Response:
+    async def metrics(_: AdminAuth) -> Response:
         """Prometheus metrics (admin token)."""
-        async with hf.reading() as session:
-            principal = await authenticate(session, token)
-        if not principal.is_admin:
-            raise HandoffError("this needs an admin token", 403)
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
     app.include_router(api_admin.router)

@@ -1,4 +1,4 @@
-"""Rate limits at the door: who the client is, per-address checks, and the 429 answer."""
+"""Rate limits at the door: who the client is and the per-address checks."""
 
 from __future__ import annotations
 
@@ -6,9 +6,8 @@ from collections.abc import Awaitable, Callable, Sequence
 from ipaddress import IPv4Network, IPv6Network, ip_address
 
 from fastapi import Request
-from fastapi.responses import JSONResponse
 
-from handoff.service.ratelimit import Limit, TooManyRequests
+from handoff.service.ratelimit import Limit
 from handoff.settings import Settings
 from handoff.web.deps import get_handoff
 
@@ -55,13 +54,3 @@ def per_address(limit: Limit) -> Callable[[Request], Awaitable[None]]:
         await get_handoff(request).limits.hit(limit, request_address(request))
 
     return check
-
-
-async def too_many_requests(_: Request, error: Exception) -> JSONResponse:
-    """Answer 429 with the limit in `detail` and when to come back in `Retry-After`."""
-    assert isinstance(error, TooManyRequests)
-    return JSONResponse(
-        {"detail": error.message},
-        status_code=429,
-        headers={"Retry-After": str(error.retry_after)},
-    )

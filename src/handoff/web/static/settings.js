@@ -11,7 +11,7 @@
   "use strict";
 
   const staff = window.HandoffStaff;
-  const { h, ApiError, errorPath, errorMessage, humanize, request, toast } = staff;
+  const { h, ApiError, errorPath, errorMessage, request, toast } = staff;
 
   // Same storage as the inbox: signing in on one signs in on the other.
   const AGENT_KEY = "handoff:settings:agent";
@@ -159,8 +159,6 @@
 
   // The field a validation error names: ["body", "credentials.url"] or ["body", "channels", 0].
 
-  // The service's outcome words (`invalid_auth: …`) read better as sentences.
-
 
 
   const state = {
@@ -265,6 +263,7 @@
   function showErrors(reg, err) {
     clearErrors(reg);
     const items = err && err.data && Array.isArray(err.data.detail) ? err.data.detail : null;
+    const code = err && err.data ? err.data.code : undefined;
     let first = null;
     const loose = [];
     if (items) {
@@ -274,22 +273,22 @@
           const fold = f.wrap.closest("details");
           if (fold) fold.open = true;
           if (f.error.hidden) {
-            f.error.textContent = errorMessage(item);
+            f.error.textContent = errorMessage(item, code);
             f.error.hidden = false;
             f.wrap.classList.add("invalid");
             // A composite editor may point at the exact part the message names.
-            const part = f.locate ? f.locate(errorMessage(item)) : null;
+            const part = f.locate ? f.locate(errorMessage(item, code)) : null;
             (part || f.input).setAttribute("aria-invalid", "true");
             first = first || { input: part || f.input };
           }
         } else {
           // A whole-form error ("credentials", "platform") needs no field name in front.
           const path = errorPath(item).replace(/^credentials\.?/, "");
-          loose.push(path && path !== "platform" ? `${path}: ${errorMessage(item)}` : errorMessage(item));
+          loose.push(path && path !== "platform" ? `${path}: ${errorMessage(item, code)}` : errorMessage(item, code));
         }
       }
     } else {
-      loose.push(err ? humanize(err.message) : "Something went wrong.");
+      loose.push(err ? err.message : "Something went wrong.");
     }
     if (loose.length && reg.formError) {
       reg.formError.textContent = loose.join(" · ");

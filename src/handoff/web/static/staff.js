@@ -34,11 +34,18 @@
       this.data = data;
     }
   }
-  function humanize(message) {
-    return String(message || "")
-      .replace(/^Value error, /, "")
-      .replace(/^invalid_auth: /, "Not connected, the credentials were refused: ")
-      .replace(/^cannot_connect: /, "Could not reach the platform: ");
+  // How a page words an error whose `code` says more than its message.
+  const LEADS = {
+    invalid_auth: "Not connected, the credentials were refused: ",
+    cannot_connect: "Could not reach the platform: ",
+  };
+  function humanize(message, code) {
+    const text = String(message || "").replace(/^Value error, /, "");
+    const lead = LEADS[code];
+    if (!lead) return text;
+    // These messages also start with their code, for clients older than `code`.
+    const prefix = `${code}: `;
+    return lead + (text.startsWith(prefix) ? text.slice(prefix.length) : text);
   }
   function errorPath(item) {
     if (!item || !Array.isArray(item.loc)) return "";
@@ -47,18 +54,18 @@
       .map(String)
       .join(".");
   }
-  function errorMessage(item) {
-    return humanize(item && item.msg);
+  function errorMessage(item, code) {
+    return humanize(item && item.msg, code);
   }
   function detailOf(data) {
     if (!data || typeof data !== "object") return "";
     const d = data.detail;
-    if (typeof d === "string") return humanize(d);
+    if (typeof d === "string") return humanize(d, data.code);
     if (Array.isArray(d)) {
       return d
         .map((e) => {
           const path = errorPath(e);
-          return path ? `${path}: ${errorMessage(e)}` : errorMessage(e);
+          return path ? `${path}: ${errorMessage(e, data.code)}` : errorMessage(e, data.code);
         })
         .filter(Boolean)
         .join(" · ");
@@ -129,7 +136,6 @@
   window.HandoffStaff = Object.freeze({
     h,
     ApiError,
-    humanize,
     errorPath,
     errorMessage,
     detailOf,

@@ -1,0 +1,260 @@
+"""What the API answers: one model per JSON shape, so /openapi.json documents each route.
+
+The service builds these shapes as dicts (`service/views.py` and the use cases); a route names
+its model with `response_model=`. The models forbid extra keys, so a key added to a dict
+without its field here fails the route's tests instead of vanishing from the answer. A key
+that only some answers carry has a default and its route sets
+`response_model_exclude_unset=True`, so that answers without it stay without it.
+Times are ISO 8601 strings, as the dicts hold them.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class Shape(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+# --- people ----------------------------------------------------------------------------------
+
+
+class MemberOut(Shape):
+    id: str
+    name: str
+    email: str
+    role: str = Field(description="`admin` or `agent`.")
+    avatar_url: str | None
+    away: bool
+    max_open_tickets: int | None = Field(description="Cap on automatically assigned tickets.")
+
+
+class CallerOut(Shape):
+    """A member, or the service admin, who has no id, email or member settings."""
+
+    id: str | None
+    name: str
+    email: str | None
+    role: str
+    avatar_url: str | None = None
+    away: bool | None = None
+    max_open_tickets: int | None = None
+
+
+class LoginOut(Shape):
+    token: str = Field(description="The inbox token: send it as a bearer header.")
+    member: MemberOut
+
+
+class AuthorOut(Shape):
+    id: str | None = Field(description="None for a person in an external helpdesk.")
+    name: str
+    avatar_url: str | None
+
+
+class NoteAuthorOut(Shape):
+    id: str
+    name: str
+
+
+# --- conversations ---------------------------------------------------------------------------
+
+
+class MessageOut(Shape):
+    id: int
+    role: str = Field(description="user, assistant, human_agent or system.")
+    text: str
+    created_at: str
+    author: AuthorOut | None
+    client_id: str | None = Field(description="The sender's own id for the message.")
+
+
+class TicketLinkOut(Shape):
+    id: str
+    url: str | None
+
+
+class EscalationOut(Shape):
+    id: str
+    status: str
+    reasons: list[str]
+    platform: str
+    ticket: TicketLinkOut | None
+    created_at: str
+    error: str | None = Field(None, description="Why no ticket was made; the team's only.")
+
+
+class ContactOut(Shape):
+    name: str | None
+    email: str | None
+    phone: str | None
+    external_id: str | None
+
+
+class ConversationStateOut(Shape):
+    id: str
+    owner: str = Field(description="`bot` or `human`.")
+    escalation: EscalationOut | None
+    waiting: bool = Field(description="The team owns it and nobody has answered yet.")
+
+
+class ConversationOut(Shape):
+    id: str
+    agent_id: str
+    channel: str
+    owner: str
+    contact: ContactOut
+    messages: list[MessageOut]
+    escalation: EscalationOut | None
+    waiting: bool
+
+
+class NewConversationOut(Shape):
+    id: str
+    token: str = Field(description="The visitor token: it opens this conversation only.")
+    messages: list[MessageOut] = Field(description="The greeting, if the agent has one.")
+
+
+class ReplyOut(Shape):
+    messages: list[MessageOut]
+    conversation: ConversationStateOut
+
+
+class PublicAgentOut(Shape):
+    id: str
+    name: str
+    greeting: str | None
+    channels: list[str]
+
+
+# --- the inbox -------------------------------------------------------------------------------
+
+
+class LastMessageOut(Shape):
+    role: str
+    text: str
+    created_at: str
+
+
+class TicketOut(Shape):
+    id: str
+    conversation_id: str
+    status: str
+    subject: str
+    reasons: list[str]
+    summary: str
+    contact: ContactOut
+    channel: str
+    assignee: NoteAuthorOut | None
+    waiting: bool
+    created_at: str
+    updated_at: str
+    last_message: LastMessageOut | None
+
+
+class NoteOut(Shape):
+    id: int
+    text: str
+    author: NoteAuthorOut | None
+    created_at: str
+
+
+class TicketDetailOut(TicketOut):
+    messages: list[MessageOut]
+    notes: list[NoteOut]
+    evidence: list[dict[str, Any]] = Field(description="What the decision saw, per reason.")
+    conversation_url: str
+
+
+# --- administration --------------------------------------------------------------------------
+
+
+class WorkspaceOut(Shape):
+    id: str
+    name: str
+    assignment: str
+
+
+# Every widget setting, None where the default applies.
+WidgetOut = dict[str, str | None]
+
+
+class AgentOut(Shape):
+    id: str
+    workspace_id: str
+    name: str
+    channels: list[str]
+    greeting: str | None
+    widget: WidgetOut
+
+
+class ActionOut(Shape):
+    id: str
+    agent_id: str
+    kind: str
+    name: str
+    platform: str
+    when_to_use: str
+    channels: list[str]
+    enabled: bool
+    handoff_message: str
+    ask_for_email: bool
+    sensitive_topics: list[str]
+    trigger_examples: list[str]
+    thresholds: dict[str, int | float]
+    alternative_message: str | None
+    business_hours: dict[str, Any] | None
+    wait_timeout_seconds: int | None
+    inactivity_timeout_seconds: int | None
+    created_at: str
+    updated_at: str
+
+
+class JobOut(Shape):
+    id: int
+    kind: str
+    status: str
+    attempts: int
+    max_attempts: int | None = Field(description="None: the worker's budget applies.")
+    run_after: str
+    last_error: str | None
+    payload: dict[str, Any]
+    created_at: str
+
+
+class IntegrationOut(Shape):
+    id: str
+    platform: str
+    status: str
+    created_at: str
+    webhook_url: str | None = Field(None, description="External helpdesks only.")
+    webhook_setup: list[str] | None = Field(None, description="External helpdesks only.")
+
+
+class WhatsAppOut(Shape):
+    id: str
+    agent_id: str
+    channel: str
+    phone_number_id: str
+    display_phone_number: str | None
+    template_name: str
+    template_language: str
+    base_url: str
+    created_at: str
+    webhook_url: str
+    webhook_setup: list[str]
+
+
+class PlatformOut(Shape):
+    platform: str
+    title: str
+    description: str = Field(description="The card's one line in Settings.")
+    form: dict[str, Any] = Field(description="The connect form, as JSON schema.")
+
+
+class AuthorizationOut(Shape):
+    authorize_url: str = Field(description="The platform's approval page: open it.")
+    redirect_uri: str = Field(description="The callback to register in the OAuth client.")
