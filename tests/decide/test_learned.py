@@ -21,6 +21,7 @@ from handoff.decide.learned import (
     LearnedModel,
     model_paths,
     neighbour_features,
+    phrases,
     shipped_model,
 )
 from handoff.domain import ActionConfig, Answer, DecisionContext, Message, Reason
@@ -77,8 +78,10 @@ def test_evidence_names_the_closest_training_examples(
     )
     top = next(e for e in decision.evidence if e.detail.startswith("learned model"))
     assert "for “Vorrei parlare con un operatore umano" in top.detail  # the message
-    assert top.detail.count("“") == 4  # then three examples, each with its similarity
+    examples = top.detail.split("; phrases that weighed most: ")[0]
+    assert examples.count("“") == 4  # then three examples, each with its similarity
     assert "closest training examples" in top.detail
+    assert "phrases that weighed most: “" in top.detail
 
 
 def test_probabilities_are_calibrated_distributions(
@@ -89,7 +92,8 @@ def test_probabilities_are_calibrated_distributions(
     for text in ("Où est ma commande ???", "Gracias, eso es todo", "Ich will mein Geld zurück"):
         users = [m.text for m in history if m.role.value == "user"]
         assistants = [m.text for m in history if m.role.value == "assistant"]
-        proba = model.probabilities(model.features(learned.encoder, text, users, assistants))
+        features = model.features(learned.encoder, text, users, assistants)
+        proba = model.probabilities(features, text)
         assert proba.shape == (len(CLASSES),)
         assert np.all(proba >= 0)
         assert proba.sum() == pytest.approx(1.0, abs=1e-9)
@@ -141,6 +145,9 @@ def test_handoff_train_rebuilds_the_shipped_model(tmp_path: Path) -> None:
     )
     for name in ("mean", "scale", "coef", "intercept"):
         assert np.allclose(getattr(built, name), getattr(shipped, name), rtol=1e-6, atol=1e-9)
+    assert built.phrase_weights.names == shipped.phrase_weights.names
+    assert np.allclose(built.phrase_weights.idf, shipped.phrase_weights.idf)
+    assert np.allclose(built.phrase_weights.coef, shipped.phrase_weights.coef, atol=1e-6)
     assert np.allclose(built.examples, shipped.examples, atol=2e-3)
     assert built.example_texts == shipped.example_texts
     assert np.array_equal(built.example_classes, shipped.example_classes)
@@ -222,3 +229,21 @@ def test_two_worded_fallbacks_without_a_score_escalate_as_low_confidence(
     answered = [*unsure[:3], dataclasses.replace(unsure[3], text="Sì, in 5 giorni lavorativi.")]
     calm = learned.decide(DecisionContext("Perfetto, grazie.", answered, action))
     assert Reason.LOW_CONFIDENCE not in calm.reasons
+
+
+def test_phrases_are_counted_as_the_training_vectoriser_counts_them() -> None:
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    texts = ["Ich möchte mit einem Menschen sprechen!", "mujhe kisi insaan se baat karni", "a b"]
+    default = TfidfVectorizer(ngram_range=(1, 2)).build_analyzer()
+    for text in texts:
+        assert sorted(phrases(text)) == sorted(default(text))
+
+
+def test_the_phrases_that_weighed_most_point_toward_the_reason(learned: LearnedDecider) -> None:
+    weights = learned.model.phrase_weights
+    cls = CLASSES.index("explicit_request")
+    top = weights.weighed_most("please let me talk to a human agent", cls)
+    assert top
+    assert all(weights.coef[cls, weights.vocabulary[p]] > 0 for p in top)
+    assert weights.weighed_most("zzzz qqqq", cls) == []  # no known phrase: nothing to show

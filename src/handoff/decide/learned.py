@@ -25,7 +25,9 @@ message on billing does not escalate as sensitive when the action leaves billing
 from __future__ import annotations
 
 import functools
+import itertools
 import json
+import re
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -100,6 +102,55 @@ def unit_rows(embeddings: npt.NDArray[np.floating]) -> UnitRows:
     return rows
 
 
+# scikit-learn's default token pattern: words of two or more letters or digits, in any script.
+TOKEN = re.compile(r"(?u)\b\w\w+\b")
+# The phrase features' weight beside the standardised embedding features (chosen on train, out
+# of fold, among 3–20).
+PHRASE_WEIGHT = 10.0
+WEIGHED_MOST = 3
+
+
+def phrases(text: str) -> list[str]:
+    """The text's words and word pairs, lower-cased, as the head's phrase features count them
+    (scikit-learn's `TfidfVectorizer(ngram_range=(1, 2))` analyser)."""
+    words = TOKEN.findall(text.lower())
+    return words + [f"{a} {b}" for a, b in itertools.pairwise(words)]
+
+
+@dataclass(frozen=True)
+class PhraseWeights:
+    """The head's weights on the message's words and word pairs (tf-idf, sublinear, unit
+    length): what the embedding blurs, such as a team's name or "already tried"."""
+
+    names: tuple[str, ...]  # the phrases, in column order
+    idf: FloatArray
+    coef: FloatArray  # (classes, phrases), the phrase weight folded in
+
+    @functools.cached_property
+    def vocabulary(self) -> dict[str, int]:
+        return {name: i for i, name in enumerate(self.names)}
+
+    def _tfidf(self, text: str) -> tuple[npt.NDArray[np.intp], FloatArray]:
+        counts = Counter(p for p in phrases(text) if p in self.vocabulary)
+        if not counts:
+            return np.zeros(0, dtype=np.intp), np.zeros(0)
+        columns = np.fromiter((self.vocabulary[p] for p in counts), dtype=np.intp)
+        values = (1.0 + np.log(np.fromiter(counts.values(), dtype=np.float64))) * self.idf[columns]
+        return columns, values / np.linalg.norm(values)
+
+    def logits(self, text: str) -> FloatArray:
+        """Each class's logit contribution from the text's phrases."""
+        columns, values = self._tfidf(text)
+        return self.coef[:, columns] @ values
+
+    def weighed_most(self, text: str, cls: int, k: int = WEIGHED_MOST) -> list[str]:
+        """The text's phrases that pushed most toward the class (positive weight only)."""
+        columns, values = self._tfidf(text)
+        push = self.coef[cls, columns] * values
+        order = np.argsort(-push, kind="stable")[:k]
+        return [self.names[int(columns[i])] for i in order if push[i] > 0]
+
+
 @dataclass(frozen=True)
 class FallbackJudge:
     """Whether an assistant turn fell back: it had no answer ("I'm not sure", "no encontré
@@ -172,6 +223,7 @@ class LearnedModel:
     example_classes: npt.NDArray[np.int8]
     example_subtypes: tuple[str, ...]  # "" except on sensitive_topic rows
     judge: FallbackJudge
+    phrase_weights: PhraseWeights
     meta: dict[str, object]
 
     def features(
@@ -184,13 +236,15 @@ class LearnedModel:
         """Whether an assistant turn had no answer, judged on its words in any language."""
         return bool(self.judge.probability(encoder.encode([text]))[0] >= 0.5)
 
-    def probabilities(self, base: Vector) -> FloatArray:
-        """Calibrated class probabilities, in `CLASSES` order, from `feature_row`'s output."""
+    def probabilities(self, base: Vector, text: str) -> FloatArray:
+        """Calibrated class probabilities, in `CLASSES` order, from `feature_row`'s output
+        and the message's phrases."""
         message = base[None, : self.examples.shape[1]]
         near = neighbour_features(self.examples, self.example_classes, message)[0]
         features = np.concatenate([base.astype(np.float64), near])
         z = (features - self.mean) / self.scale
-        logits = (self.coef @ z + self.intercept) / self.temperature
+        phrase_logits = self.phrase_weights.logits(text)
+        logits = (self.coef @ z + phrase_logits + self.intercept) / self.temperature
         e = np.exp(logits - logits.max())
         return e / e.sum()  # type: ignore[no-any-return]
 
@@ -229,6 +283,11 @@ class LearnedModel:
                 example_classes=data["example_classes"],
                 example_subtypes=tuple(str(t) for t in data["example_subtypes"]),
                 judge=FallbackJudge(data["fallback_coef"], float(data["fallback_intercept"])),
+                phrase_weights=PhraseWeights(
+                    tuple(str(p) for p in data["phrases"]),
+                    data["phrase_idf"],
+                    data["phrase_coef"].astype(np.float64),
+                ),
                 meta=meta,
             )
 
@@ -258,7 +317,7 @@ class LearnedDecider:
         """Return whether this message should go to a person, with the evidence."""
         users, assistants = _turns(ctx.history, Role.USER), _turns(ctx.history, Role.ASSISTANT)
         features = self.model.features(self.encoder, ctx.message, users, assistants)
-        proba = self.model.probabilities(features)
+        proba = self.model.probabilities(features, ctx.message)
         message = features[: self.encoder.dim]
         subtype = self.model.sensitive_subtype(message)
         # Sensitive only on a topic the action lists (an admin may take billing off, say).
@@ -318,7 +377,8 @@ class LearnedDecider:
     ) -> list[Evidence]:
         """One Evidence per escalation reason, most probable first. Each reason the model
         would give (the top one, and any at `SECOND_REASON` or more) quotes the message and
-        names the closest training examples of that reason, so the inbox can show why."""
+        names the closest training examples of that reason and the message's phrases that
+        weighed most toward it, so the inbox can show why."""
         order = sorted(REASON_OF, key=lambda c: -proba[CLASSES.index(c)])
         evidence = []
         for rank, name in enumerate(order):
@@ -331,6 +391,8 @@ class LearnedDecider:
                 detail += f" for {quote(text)}; closest training examples: " + "; ".join(
                     f"{quote(example)} ({sim:.2f})" for example, sim in near
                 )
+                if weighed := self.model.phrase_weights.weighed_most(text, CLASSES.index(name)):
+                    detail += "; phrases that weighed most: " + ", ".join(map(quote, weighed))
             evidence.append(Evidence(REASON_OF[name], round(p, 3), detail))
         return evidence
 

@@ -23,12 +23,15 @@ from handoff.decide.learned import (
     CONVERSATION_FEATURES,
     K_NEIGHBOURS,
     NO_ESCALATION,
+    PHRASE_WEIGHT,
     FallbackJudge,
     FloatArray,
     LearnedModel,
+    PhraseWeights,
     UnitRows,
     feature_row,
     neighbour_features,
+    phrases,
     unit_rows,
 )
 
@@ -240,14 +243,38 @@ def encode(
     )
 
 
-def _head(x: FloatArray, y: Labels) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray]:
+@dataclass(frozen=True)
+class Head:
+    """A fitted head: standardisation and weights of the dense features, and the phrases'."""
+
+    mean: FloatArray
+    scale: FloatArray
+    coef: FloatArray
+    intercept: FloatArray
+    phrases: PhraseWeights
+
+    def logits(self, x: FloatArray, texts: Sequence[str]) -> FloatArray:
+        """Uncalibrated logits, through the same phrase code as a live decision."""
+        dense = ((x - self.mean) / self.scale) @ self.coef.T + self.intercept
+        return dense + np.stack([self.phrases.logits(t) for t in texts])
+
+
+def _head(x: FloatArray, texts: Sequence[str], y: Labels) -> Head:
+    from scipy import sparse
+    from sklearn.feature_extraction.text import TfidfVectorizer
     from sklearn.linear_model import LogisticRegression
     from sklearn.preprocessing import StandardScaler
 
     scaler = StandardScaler().fit(x)
+    tfidf = TfidfVectorizer(analyzer=phrases, min_df=2, sublinear_tf=True)
+    counted = tfidf.fit_transform(texts)
+    inputs = sparse.hstack([sparse.csr_matrix(scaler.transform(x)), counted * PHRASE_WEIGHT])
     lr = LogisticRegression(C=C, class_weight="balanced", max_iter=5000)
-    lr.fit(scaler.transform(x), y)
-    return scaler.mean_, scaler.scale_, lr.coef_, lr.intercept_
+    lr.fit(inputs.tocsr(), y)
+    dense = x.shape[1]
+    names = tuple(str(p) for p in tfidf.get_feature_names_out())
+    weights = PhraseWeights(names, tfidf.idf_, lr.coef_[:, dense:] * PHRASE_WEIGHT)
+    return Head(scaler.mean_, scaler.scale_, lr.coef_[:, :dense], lr.intercept_, weights)
 
 
 def _with_neighbours(x: FloatArray, units: UnitRows, y: Labels) -> FloatArray:
@@ -256,10 +283,10 @@ def _with_neighbours(x: FloatArray, units: UnitRows, y: Labels) -> FloatArray:
 
 
 def _out_of_fold_logits(
-    x: FloatArray, units: UnitRows, y: Labels, folds: Sequence[str]
+    x: FloatArray, units: UnitRows, texts: Sequence[str], y: Labels, folds: Sequence[str]
 ) -> FloatArray:
     """Logits for each message from a head that never saw its language (or public source),
-    its neighbours drawn from the other folds only."""
+    its neighbours and phrases drawn from the other folds only."""
     logits = np.zeros((len(y), len(CLASSES)))
     groups = np.asarray(folds)
     for group in sorted(set(folds)):
@@ -267,12 +294,15 @@ def _out_of_fold_logits(
         if missing := set(range(len(CLASSES))) - set(y[~held].tolist()):
             names = ", ".join(CLASSES[c] for c in sorted(missing))
             raise ValueError(f"without {group}, no {names} rows are left to fit on")
-        mean, scale, coef, intercept = _head(
-            _with_neighbours(x[~held], units[~held], y[~held]), y[~held]
-        )
+        fitted = _select(texts, ~held)
+        head = _head(_with_neighbours(x[~held], units[~held], y[~held]), fitted, y[~held])
         near = neighbour_features(units[~held], y[~held], units[held])
-        logits[held] = ((np.hstack([x[held], near]) - mean) / scale) @ coef.T + intercept
+        logits[held] = head.logits(np.hstack([x[held], near]), _select(texts, held))
     return logits
+
+
+def _select(texts: Sequence[str], keep: npt.NDArray[np.bool_]) -> list[str]:
+    return [t for t, k in zip(texts, keep, strict=True) if k]
 
 
 def _temperature(logits: FloatArray, y: Labels) -> float:
@@ -299,7 +329,7 @@ def fit_model(data: TrainingSet) -> LearnedModel:
 
     x, y = data.features, data.classes
     units = unit_rows(x[:, : x.shape[1] - CONVERSATION_FEATURES])
-    logits = _out_of_fold_logits(x, units, y, data.groups)
+    logits = _out_of_fold_logits(x, units, data.texts, y, data.groups)
     temperature = _temperature(logits, y)
     p_none = softmax(logits / temperature, axis=1)[:, NO_ESCALATION]
     # The quota is counted on the project's own routine messages, hard negatives included: the
@@ -308,7 +338,7 @@ def fit_model(data: TrainingSet) -> LearnedModel:
     threshold = _threshold(p_none[own], y[own])
     escalates = p_none[own] < threshold
     routine = y[own] == NO_ESCALATION
-    mean, scale, coef, intercept = _head(_with_neighbours(x, units, y), y)
+    head = _head(_with_neighbours(x, units, y), data.texts, y)
     meta: dict[str, object] = {
         "classes": list(CLASSES),
         "encoder": E5_ENCODER_ID,
@@ -317,6 +347,12 @@ def fit_model(data: TrainingSet) -> LearnedModel:
         "+ per class, the closest and the mean "
         f"of the {K_NEIGHBOURS} closest training examples' cosines",
         "head": f"StandardScaler + LogisticRegression(C={C}, class_weight=balanced)",
+        "phrases": {
+            "what": "words and word pairs of the message, tf-idf (sublinear, unit length), "
+            "in at least 2 training messages",
+            "weight": PHRASE_WEIGHT,
+            "count": len(head.phrases.vocabulary),
+        },
         "temperature": round(temperature, 6),
         "threshold": round(threshold, 6),
         "cv": {
@@ -333,10 +369,10 @@ def fit_model(data: TrainingSet) -> LearnedModel:
         "train_sha256": data.sha256,
     }
     return LearnedModel(
-        mean=mean,
-        scale=scale,
-        coef=coef,
-        intercept=intercept,
+        mean=head.mean,
+        scale=head.scale,
+        coef=head.coef,
+        intercept=head.intercept,
         temperature=round(temperature, 6),
         threshold=round(threshold, 6),
         examples=units,
@@ -344,6 +380,7 @@ def fit_model(data: TrainingSet) -> LearnedModel:
         example_classes=data.classes,
         example_subtypes=data.subtypes,
         judge=data.judge,
+        phrase_weights=head.phrases,
         meta=meta,
     )
 
@@ -362,5 +399,8 @@ def save_model(model: LearnedModel, npz: Path, meta_path: Path) -> None:
         example_subtypes=np.asarray(model.example_subtypes),
         fallback_coef=model.judge.coef,
         fallback_intercept=np.float64(model.judge.intercept),
+        phrases=np.asarray(model.phrase_weights.names),
+        phrase_idf=model.phrase_weights.idf,
+        phrase_coef=model.phrase_weights.coef.astype(np.float32),
     )
     meta_path.write_text(json.dumps(model.meta, indent=2, sort_keys=True) + "\n", encoding="utf-8")
