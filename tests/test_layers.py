@@ -23,7 +23,7 @@ ALLOWED: dict[str, set[str]] = {
     # Measuring the decider is the commands' business, never the decider's own.
     "evaluation": {"domain", "decide"},
     # Measuring the whole service needs it all but the web layer: the fakes play the rest.
-    "benchmarks": {"domain", "helpdesks", "service"},
+    "benchmarks": {"domain", "decide", "helpdesks", "service"},
     # eval, bench and train load the decider itself.
     "cli": {"service", "web", "domain", "decide", "evaluation", "benchmarks"},
 }

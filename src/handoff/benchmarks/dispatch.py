@@ -26,6 +26,7 @@ from typing import Any
 import httpx
 
 from handoff.benchmarks.fake_helpdesk import FakeHelpdesk, FakeTicket
+from handoff.decide import Encoder
 from handoff.domain import ESCALATE_TO_HUMAN, Contact, Owner
 from handoff.helpdesks.webhook import SIGNATURE_HEADER, TIMESTAMP_HEADER, WebhookHelpdesk, sign
 from handoff.service import admin, conversations, integrations
@@ -64,7 +65,7 @@ class DispatchResult:
     config: DispatchConfig
     backend: str
     escalations: int  # users whose message handed the conversation to the team
-    dispatch: Throughput  # from the first escalating message to the last ticket
+    dispatch: Throughput  # from the users starting to ask to the last ticket
     wait_ms: list[float]  # per ticket: escalating message to the ticket existing on the fake
     lost: int  # escalations with no ticket when the run ended
     duplicated: int  # tickets beyond one per escalated conversation
@@ -116,7 +117,7 @@ def _rounded(value: float | None) -> float | None:
 
 
 async def run_dispatch_benchmark(
-    config: DispatchConfig, *, progress: Progress | None = None, encoder: Any = None
+    config: DispatchConfig, *, progress: Progress | None = None, encoder: Encoder | None = None
 ) -> DispatchResult:
     """Run the service against one fake and the plain loop against another; compare them.
 
@@ -157,7 +158,7 @@ async def _service_run(
     fake: FakeHelpdesk,
     secret: str,
     progress: Progress | None,
-    encoder: Any,
+    encoder: Encoder | None,
 ) -> tuple[list[str], float]:
     """Escalate every user and dispatch until each ticket exists; return the escalated
     conversations' URLs and when the users started asking (Unix time)."""
