@@ -74,10 +74,14 @@ def bench_dispatch_command(
 
 
 def _silence_job_logs() -> None:
-    # One log line per job would bury the progress bar; warnings (retries, 429s) still show.
+    # One log line per job would bury the progress bar; warnings (retries, 429s) still show,
+    # on stderr, so that stdout holds only the figures.
     logging.basicConfig(level=logging.WARNING)
     logging.getLogger("alembic").setLevel(logging.WARNING)
-    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
+    structlog.configure(
+        wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING),
+        logger_factory=structlog.PrintLoggerFactory(sys.stderr),
+    )
 
 
 def render_dispatch(result: DispatchResult, console: Console) -> None:

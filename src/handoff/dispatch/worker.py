@@ -242,9 +242,7 @@ class Worker:
         job = await self.claim()
         if job is None:
             return False
-        outcome = await self.execute(job)
-        JOBS.labels(kind=job.kind, outcome=outcome.value).inc()
-        self._on_change()
+        await self._run_leased(job, before=None)
         return True
 
     async def execute(self, job: LeasedJob) -> Outcome:
