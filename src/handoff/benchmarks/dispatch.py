@@ -175,9 +175,15 @@ async def _service_run(
             for r in await _worker_runtimes(hf, settings, config.workers, stack)
         ]
         started = time.time()
-        outcomes = await asyncio.gather(*(_ask_for_person(hf, chat) for chat in chats))
+        # A message the service refused (409, 429) did not escalate: it shows as fewer
+        # escalations than users, not as a failed run.
+        outcomes = await asyncio.gather(
+            *(_ask_for_person(hf, chat) for chat in chats), return_exceptions=True
+        )
         escalated = [
-            hf.conversation_url(chat) for chat, yes in zip(chats, outcomes, strict=True) if yes
+            hf.conversation_url(chat)
+            for chat, outcome in zip(chats, outcomes, strict=True)
+            if outcome is True
         ]
         await _wait_for_tickets(fake, len(escalated), config.timeout_seconds, progress)
         stop.set()
