@@ -70,6 +70,12 @@ class Settings(BaseSettings):
     worker_poll_seconds: float = Field(
         default=1.0, gt=0, description="How often an idle outbox worker looks for due jobs."
     )
+    worker_concurrency: int = Field(
+        default=8,
+        ge=1,
+        description="Outbox jobs one worker runs at once; a ticket's follow-ups still go one "
+        "after another.",
+    )
     timer_interval_seconds: float = Field(
         default=15.0,
         gt=0,

@@ -211,3 +211,85 @@ def test_backoff_grows_and_is_capped() -> None:
         assert len(set(delays)) > 1  # jittered, so workers do not retry in lockstep
     assert policy.delay(1, RateLimited("slow down", retry_after=90)) == 90
     assert timedelta(seconds=policy.delay(30, error)) <= timedelta(seconds=60)
+
+
+class Overlapping:
+    """A slow job handler that records which jobs run at the same moment."""
+
+    def __init__(self, expected: int) -> None:
+        self.expected = expected
+        self.all_applied = asyncio.Event()
+        self.running: set[int] = set()
+        self.peak = 0
+        self.started: list[int] = []
+        self.overlapped: set[int] = set()  # jobs that ran while another was running
+        self.applied: Counter[int] = Counter()
+
+    async def perform(self, job: LeasedJob) -> Any:
+        self.started.append(job.id)
+        if self.running:
+            self.overlapped |= self.running | {job.id}
+        self.running.add(job.id)
+        self.peak = max(self.peak, len(self.running))
+        await asyncio.sleep(0.05)
+        self.running.discard(job.id)
+        return None
+
+    async def apply(self, session: AsyncSession, job: LeasedJob, result: Any) -> None:
+        self.applied[job.id] += 1
+        if sum(self.applied.values()) >= self.expected:
+            self.all_applied.set()
+
+    async def on_failed(self, session: AsyncSession, job: LeasedJob, error: str) -> None:
+        raise AssertionError(error)
+
+
+async def enqueue_for(db: Database, keys: list[str]) -> list[int]:
+    """One job per entry of `keys`, each carrying its key, in that order."""
+    async with db.unit_of_work() as session:
+        jobs = [
+            OutboxJob(kind="work", payload={"key": key}, idempotency_key=f"work:{n}")
+            for n, key in enumerate(keys)
+        ]
+        session.add_all(jobs)
+        await session.flush()
+        return [job.id for job in jobs]
+
+
+async def run_until_applied(w: Worker, handler: Overlapping) -> None:
+    stop = asyncio.Event()
+    running = asyncio.create_task(w.run(stop))
+    async with asyncio.timeout(30):
+        await handler.all_applied.wait()
+    stop.set()
+    await running
+
+
+async def test_one_worker_runs_up_to_its_concurrency_at_once(db: Database) -> None:
+    job_ids = await enqueue_for(db, [f"own-{n}" for n in range(9)])
+    handler = Overlapping(len(job_ids))
+    w = Worker(db, {"work": handler}, concurrency=3, poll_seconds=0.01, ordered_by=lambda j: None)
+
+    await run_until_applied(w, handler)
+
+    assert handler.peak == 3
+    assert set(handler.applied) == set(job_ids) and set(handler.applied.values()) == {1}
+
+
+async def test_jobs_of_one_key_run_one_after_another_in_order(db: Database) -> None:
+    job_ids = await enqueue_for(db, ["ticket", "other", "ticket", "ticket", "other"])
+    ticket_jobs = [job_ids[0], job_ids[2], job_ids[3]]
+    handler = Overlapping(len(job_ids))
+    w = Worker(
+        db,
+        {"work": handler},
+        concurrency=8,
+        poll_seconds=0.01,
+        ordered_by=lambda j: str(j.payload["key"]),
+    )
+
+    await run_until_applied(w, handler)
+
+    assert [i for i in handler.started if i in ticket_jobs] == ticket_jobs
+    assert handler.peak == 2  # one job of each key at a time
+    assert set(handler.applied.values()) == {1}

@@ -1,5 +1,9 @@
 """The outbox worker: lease due jobs, run them, retry with backoff and jitter, park failures.
 
+One worker runs up to `concurrency` jobs at once, so that a slow helpdesk's latency does not
+set the pace. Jobs with the same ordering key (the follow-ups of one ticket) still run one
+after another, in the order they were leased.
+
 A job runs in two steps. `perform` talks to the outside world with no transaction open;
 `apply` records the outcome in the same transaction that marks the job done, and only while
 this worker still holds the lease. A crash between the two leaves the job to be leased again
@@ -111,6 +115,8 @@ class Worker:
         tick: Callable[[], Awaitable[object]] | None = None,
         tick_seconds: float = 15.0,
         max_attempts: int = 8,
+        concurrency: int = 1,
+        ordered_by: Callable[[LeasedJob], str | None] | None = None,
     ) -> None:
         self.db = db
         self.handlers = handlers
@@ -125,27 +131,80 @@ class Worker:
         # Periodic work beside the jobs (the conversation timers), every `tick_seconds`.
         self._tick = tick
         self.tick_seconds = tick_seconds
+        self.concurrency = max(1, concurrency)
+        # Jobs of one key run in lease order; None (the default for every job) runs freely.
+        self._ordered_by = ordered_by or (lambda job: None)
+        self._running: set[asyncio.Task[None]] = set()
+        self._last_of_key: dict[str, asyncio.Task[None]] = {}
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Work until `stop` is set; sleep when there is nothing due."""
-        log.info("worker started", worker=self.name)
+        """Work until `stop` is set; sleep when there is nothing due.
+
+        On `stop` the jobs in hand are finished (their leases would otherwise have to expire
+        before anyone ran them again); cancelled from outside, they are cancelled too.
+        """
+        log.info("worker started", worker=self.name, concurrency=self.concurrency)
         ticker = asyncio.create_task(self._ticking(stop)) if self._tick is not None else None
         try:
             while not stop.is_set():
+                if len(self._running) >= self.concurrency:
+                    await asyncio.wait(self._running, return_when=asyncio.FIRST_COMPLETED)
+                    continue
                 try:
-                    worked = await self.run_once()
+                    job = await self.claim()
                 except Exception:
                     log.exception("worker loop error", worker=self.name)
-                    worked = False
-                if not worked:
-                    await self._wait_for_work(self.poll_seconds)
+                    job = None
+                if job is None:
+                    await self._idle()
+                else:
+                    self._start(job)
         finally:
+            await self._settle_running(finish=stop.is_set())
             if ticker is not None:
                 if not stop.is_set():  # cancelled from outside: do not wait for a tick
                     ticker.cancel()
                 with suppress(asyncio.CancelledError):
                     await ticker
         log.info("worker stopped", worker=self.name)
+
+    def _start(self, job: LeasedJob) -> None:
+        """Run `job` beside the others, after the job of the same key leased before it."""
+        key = self._ordered_by(job)
+        before = self._last_of_key.get(key) if key is not None else None
+        task = asyncio.create_task(self._run_leased(job, before))
+        self._running.add(task)
+        if key is not None:
+            self._last_of_key[key] = task
+        task.add_done_callback(lambda done: self._forget(done, key))
+
+    def _forget(self, task: asyncio.Task[None], key: str | None) -> None:
+        self._running.discard(task)
+        if key is not None and self._last_of_key.get(key) is task:
+            del self._last_of_key[key]
+
+    async def _run_leased(self, job: LeasedJob, before: asyncio.Task[None] | None) -> None:
+        if before is not None:
+            await asyncio.wait([before])  # its outcome is its own; only the order matters here
+        outcome = await self.execute(job)
+        JOBS.labels(kind=job.kind, outcome=outcome.value).inc()
+        self._on_change()
+
+    async def _idle(self) -> None:
+        """Wait for new work, a poll interval, or one of the running jobs to end."""
+        waiting: asyncio.Future[None] = asyncio.ensure_future(
+            self._wait_for_work(self.poll_seconds)
+        )
+        await asyncio.wait({waiting, *self._running}, return_when=asyncio.FIRST_COMPLETED)
+        waiting.cancel()
+        with suppress(asyncio.CancelledError):
+            await waiting
+
+    async def _settle_running(self, *, finish: bool) -> None:
+        if not finish:
+            for task in self._running:
+                task.cancel()
+        await asyncio.gather(*self._running, return_exceptions=True)
 
     async def _ticking(self, stop: asyncio.Event) -> None:
         """Run the periodic work until `stop`; a failing tick is logged and tried next time."""
@@ -183,9 +242,7 @@ class Worker:
         job = await self.claim()
         if job is None:
             return False
-        outcome = await self.execute(job)
-        JOBS.labels(kind=job.kind, outcome=outcome.value).inc()
-        self._on_change()
+        await self._run_leased(job, before=None)
         return True
 
     async def execute(self, job: LeasedJob) -> Outcome:

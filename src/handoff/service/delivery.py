@@ -29,7 +29,8 @@ async def queue(session: AsyncSession, conversation: Conversation, message: Mess
         session,
         OutboxJob(
             kind=kind,
-            payload={"message_id": message.id},
+            # The conversation orders its deliveries: a worker sends them one after another.
+            payload={"message_id": message.id, "conversation_id": conversation.id},
             idempotency_key=f"{kind}:{message.id}",
         ),
     )

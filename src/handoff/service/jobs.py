@@ -147,6 +147,19 @@ async def housekeeping(hf: Handoff) -> None:
         await events.prune(session, before=before)
 
 
+def ordering_key(job: LeasedJob) -> str | None:
+    """What a job must not overtake: one ticket's creation and follow-ups, one conversation's
+    deliveries, one WhatsApp user's inbound messages. Other jobs run in any order."""
+    payload = job.payload
+    if "escalation_id" in payload:
+        return f"ticket:{payload['escalation_id']}"
+    if "conversation_id" in payload:
+        return f"conversation:{payload['conversation_id']}"
+    if "wa_id" in payload:
+        return f"whatsapp:{payload.get('connection_id')}:{payload['wa_id']}"
+    return None
+
+
 def build_worker(hf: Handoff) -> Worker:
     """Return an outbox worker wired to this runtime's database, handlers and settings."""
     settings = hf.settings
@@ -157,6 +170,8 @@ def build_worker(hf: Handoff) -> Worker:
         poll_seconds=settings.worker_poll_seconds,
         retry=RetryPolicy(settings.retry_base_seconds, settings.retry_max_seconds),
         max_attempts=settings.job_max_attempts,
+        concurrency=settings.worker_concurrency,
+        ordered_by=ordering_key,
         wait_for_work=hf.bus.wait,
         on_change=hf.bus.notify,
         # Every worker process also runs the conversation timers and prunes old events.
