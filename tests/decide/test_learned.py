@@ -12,7 +12,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from handoff.decide import Encoder, LocalDecider
 from handoff.decide.encoder import get_e5_encoder
 from handoff.decide.learned import (
     CLASSES,
@@ -32,8 +31,8 @@ Convo = Callable[..., list[Message]]
 
 
 @pytest.fixture(scope="module")
-def learned(encoder: Encoder) -> LearnedDecider:
-    return LearnedDecider(get_e5_encoder(), shipped_model(), LocalDecider(encoder))
+def learned() -> LearnedDecider:
+    return LearnedDecider(get_e5_encoder(), shipped_model())
 
 
 @pytest.mark.parametrize(
@@ -102,11 +101,11 @@ def test_probabilities_are_calibrated_distributions(
 
 
 def test_an_explicit_request_is_honoured_even_when_the_model_says_stay(
-    encoder: Encoder, action: ActionConfig
+    action: ActionConfig,
 ) -> None:
     model = shipped_model()
     never = dataclasses.replace(model, threshold=0.0)  # the model alone never escalates
-    decider = LearnedDecider(get_e5_encoder(), never, LocalDecider(encoder))
+    decider = LearnedDecider(get_e5_encoder(), never)
     decision = decider.decide(DecisionContext("I want to talk to a human", (), action))
     assert decision.escalate
     assert decision.reasons == (Reason.EXPLICIT_REQUEST,)
@@ -116,7 +115,7 @@ def test_an_explicit_request_is_honoured_even_when_the_model_says_stay(
 def test_the_admins_trigger_example_still_escalates(
     learned: LearnedDecider, action: ActionConfig
 ) -> None:
-    text = "can I change the colour of my order before it ships"
+    text = "Can I get my order in a different colour?"
     with_trigger = dataclasses.replace(
         action, trigger_examples=("I want to change the colour of my order",)
     )
@@ -126,8 +125,27 @@ def test_the_admins_trigger_example_still_escalates(
     assert Reason.SENSITIVE_TOPIC in decision.reasons
 
 
+def test_an_english_trigger_example_catches_its_paraphrase_in_another_language(
+    learned: LearnedDecider, action: ActionConfig
+) -> None:
+    with_trigger = dataclasses.replace(
+        action, trigger_examples=("I want to change the colour of my order",)
+    )
+    spanish = DecisionContext("Quiero cambiar el color de mi pedido", (), with_trigger)
+    assert Reason.SENSITIVE_TOPIC in learned.decide(spanish).reasons
+    unrelated = DecisionContext("¿Dónde está mi pedido?", (), with_trigger)
+    assert not learned.decide(unrelated).escalate
+
+
+def test_the_rules_cut_offs_sit_on_e5s_scale() -> None:
+    """e5 puts unrelated sentences near 0.8: MiniLM's cut-offs would fire on everything."""
+    moved = shipped_model().rule_thresholds
+    assert 0.85 < moved.trigger_near < moved.trigger < moved.when_to_use < 1
+    assert 0.8 < moved.topic_near < moved.topic < 1
+
+
 def test_handoff_train_rebuilds_the_shipped_model(tmp_path: Path) -> None:
-    """Encoding the 1,701 training messages takes about 75 s on one core."""
+    """Encoding the 4,015 training messages takes about 5 minutes on one core."""
     run = subprocess.run(
         [sys.executable, "-m", "handoff.cli.main", "train", "--out", str(tmp_path)],
         cwd=ROOT,

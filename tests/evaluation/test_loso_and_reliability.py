@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from handoff.decide import Encoder, LocalDecider
+from handoff.decide import Encoder
 from handoff.decide.encoder import get_e5_encoder
 from handoff.decide.training import AssistantTurn, read_corpus
 from handoff.domain import Decision
@@ -133,13 +133,13 @@ def _scored(source: str) -> list[LabelledMessage]:
 
 def test_each_source_is_scored_by_a_model_that_never_saw_it(corpus: Path, encoder: Encoder) -> None:
     rows = _scored("bank") + _scored("shop")
-    folds = leave_one_source_out(corpus, rows, get_e5_encoder(), LocalDecider(encoder))
+    folds = leave_one_source_out(corpus, rows, get_e5_encoder(), encoder)
     assert [f.source for f in folds] == ["bank", "shop"]
     for fold in folds:
         assert fold.in_sample.n == fold.left_out.n == 4
         assert fold.in_sample.no_escalation_rows == 2
     with pytest.raises(ValueError, match="no training rows from web"):
-        leave_one_source_out(corpus, _scored_as("web"), get_e5_encoder(), LocalDecider(encoder))
+        leave_one_source_out(corpus, _scored_as("web"), get_e5_encoder(), encoder)
 
 
 def _scored_as(source: str) -> list[LabelledMessage]:

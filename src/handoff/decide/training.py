@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,6 +35,7 @@ from handoff.decide.learned import (
     phrases,
     unit_rows,
 )
+from handoff.decide.policy import Thresholds
 
 # Chosen on train alone: the best escalation recall at the 1% quota, out of fold.
 C = 0.03
@@ -80,6 +82,7 @@ class TrainingSet:
     judge: FallbackJudge
     judge_report: dict[str, object]  # its out-of-fold figures, for the metadata
     sha256: dict[str, str]
+    rule_thresholds: dict[str, float]
 
     def without(self, group: str) -> TrainingSet:
         """The same set with one group's rows left out (leave-one-source-out)."""
@@ -94,6 +97,7 @@ class TrainingSet:
             self.judge,
             self.judge_report,
             self.sha256,
+            self.rule_thresholds,
         )
 
 
@@ -221,15 +225,24 @@ def fallback_judge(
 
 
 def encode(
-    corpus: Corpus, encoder: Encoder, progress: Callable[[int], None] = lambda _: None
+    corpus: Corpus,
+    encoder: Encoder,
+    english: Encoder,
+    progress: Callable[[int], None] = lambda _: None,
 ) -> TrainingSet:
-    """Fit the fallback judge, then encode every row as the head is fitted on them."""
+    """Fit the fallback judge, then encode every row as the head is fitted on them, and move
+    the rules' cut-offs onto the encoder's scale (`english` is the rules decider's MiniLM)."""
     judge, report = fallback_judge(corpus.answers, encoder)
     features = []
     for row in corpus.rows:
         features.append(feature_row(encoder, row.text, row.users, row.assistants, judge))
         progress(1)
     rows = corpus.rows
+    messages = np.stack(features)[:, : encoder.dim].astype(np.float64)
+    in_english = [i for i, r in enumerate(rows) if r.public or r.group == "en"]
+    moved = rule_thresholds(
+        [rows[i].text for i in in_english], messages[in_english], encoder, english
+    )
     return TrainingSet(
         tuple(r.text for r in rows),
         np.asarray([CLASSES.index(r.reason) for r in rows], dtype=np.int8),
@@ -240,7 +253,61 @@ def encode(
         judge,
         report,
         corpus.sha256,
+        moved,
     )
+
+
+# The rules' cut-offs the learned decider applies to e5 cosines: the admin's examples and
+# `when_to_use` sentences are compared with the message as sentences, a custom topic by its name.
+SENTENCE_THRESHOLDS = ("trigger", "trigger_near", "when_to_use")
+NAME_THRESHOLDS = ("topic", "topic_near")
+# One in so many of the English word pairs stands for a topic's name (a few hundred).
+NAME_SAMPLE_STEP = 10
+
+
+def rule_thresholds(
+    texts: Sequence[str], rows: FloatArray, encoder: Encoder, english: Encoder
+) -> dict[str, float]:
+    """The rules decider's MiniLM cut-offs moved onto `encoder`'s cosines.
+
+    e5's cosines sit higher than MiniLM's (unrelated sentences score about 0.8), so each default
+    becomes the e5 cosine that the same share of pairs reaches: pairs of the English training
+    messages (`rows` are their unit e5 rows) for the sentence cut-offs, and messages against
+    English word pairs (standing for a custom topic's name) for the topic ones. A cut-off that
+    lets through the same share of unrelated pairs keeps its meaning; only the scale moves.
+    """
+    defaults = Thresholds()
+    unique = {t: i for i, t in enumerate(texts)}  # the last row of each repeated text
+    keep = sorted(unique.values())
+    ours = rows[keep].astype(np.float64)
+    theirs = english.encode([texts[i] for i in keep], cache=False).astype(np.float64)
+    upper = np.triu_indices(len(keep), 1)
+    pairs_theirs, pairs_ours = (theirs @ theirs.T)[upper], (ours @ ours.T)[upper]
+    moved = {
+        name: _same_share(getattr(defaults, name), pairs_theirs, pairs_ours)
+        for name in SENTENCE_THRESHOLDS
+    }
+    names = _word_pairs([texts[i] for i in keep])[::NAME_SAMPLE_STEP]
+    ours_n = encoder.encode(names, cache=False).astype(np.float64)
+    theirs_n = english.encode(names, cache=False).astype(np.float64)
+    for name in NAME_THRESHOLDS:
+        moved[name] = _same_share(
+            getattr(defaults, name), (theirs @ theirs_n.T).ravel(), (ours @ ours_n.T).ravel()
+        )
+    return moved
+
+
+def _same_share(cut: float, theirs: FloatArray, ours: FloatArray) -> float:
+    share = float((theirs >= cut).mean())
+    return round(float(np.quantile(ours, 1.0 - share)), 3)
+
+
+def _word_pairs(texts: Sequence[str]) -> list[str]:
+    """The word pairs found in at least two of the texts, sorted."""
+    seen: Counter[str] = Counter()
+    for text in texts:
+        seen.update({p for p in phrases(text) if " " in p})
+    return sorted(p for p, n in seen.items() if n >= 2)
 
 
 @dataclass(frozen=True)
@@ -355,6 +422,7 @@ def fit_model(data: TrainingSet) -> LearnedModel:
         },
         "temperature": round(temperature, 6),
         "threshold": round(threshold, 6),
+        "rule_thresholds": data.rule_thresholds,
         "cv": {
             "folds": "leave one language (own corpus) or one public source out",
             "scored_on": "the own corpus's rows",

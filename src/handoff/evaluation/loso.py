@@ -14,7 +14,6 @@ from pathlib import Path
 
 from handoff.decide.encoder import Encoder
 from handoff.decide.learned import LearnedDecider
-from handoff.decide.policy import LocalDecider
 from handoff.decide.training import encode, fit_model, read_corpus
 from handoff.evaluation.metrics import BlockMetrics, LabelledMessage, block_metrics, run_messages
 
@@ -39,19 +38,19 @@ def leave_one_source_out(
     corpus_root: Path,
     rows: Sequence[LabelledMessage],
     e5: Encoder,
-    rules: LocalDecider,
+    english: Encoder,
     progress: Progress = lambda _: None,
 ) -> list[SourceFold]:
     """Refit without each source of `rows` and score that source's unambiguous rows."""
-    data = encode(read_corpus(corpus_root), e5, progress)
+    data = encode(read_corpus(corpus_root), e5, english, progress)
     unknown = set(fold_sources(rows)) - set(data.groups)
     if unknown:
         raise ValueError(f"no training rows from {', '.join(sorted(unknown))} to leave out")
-    everything = LearnedDecider(e5, fit_model(data), rules)
+    everything = LearnedDecider(e5, fit_model(data))
     folds = []
     for source in fold_sources(rows):
         scored = [r for r in rows if r.source == source and not r.ambiguous]
-        without = LearnedDecider(e5, fit_model(data.without(source)), rules)
+        without = LearnedDecider(e5, fit_model(data.without(source)))
         folds.append(
             SourceFold(
                 source,

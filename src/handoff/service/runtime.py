@@ -109,13 +109,12 @@ class Handoff:
 
 def local_decider(settings: Settings, encoder: Encoder) -> Decider:
     """The decider `HANDOFF_DECIDER` names; `encoder` is the rules' (MiniLM) one."""
-    rules = LocalDecider(encoder)
     if settings.decider == "rules":
-        return rules
+        return LocalDecider(encoder)
     from handoff.decide.encoder import get_e5_encoder
     from handoff.decide.learned import LearnedDecider, shipped_model
 
-    return LearnedDecider(get_e5_encoder(), shipped_model(), rules)
+    return LearnedDecider(get_e5_encoder(), shipped_model())
 
 
 def llm_agent(settings: Settings) -> LLMAgent | None:
