@@ -234,6 +234,14 @@ class IntegrationOut(Shape):
     webhook_setup: list[str] | None = Field(None, description="External helpdesks only.")
 
 
+class WebhookOut(Shape):
+    applied: int = Field(description="Events applied to their conversations now.")
+    queued: int = Field(
+        description="Events the platform could not be asked about now: queued to be read "
+        "again and applied by the outbox."
+    )
+
+
 class WhatsAppOut(Shape):
     id: str
     agent_id: str
