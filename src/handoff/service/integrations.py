@@ -12,6 +12,7 @@ import re
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
+from datetime import datetime
 from typing import Any
 
 import structlog
@@ -42,6 +43,7 @@ from handoff.helpdesks.errors import (
 )
 from handoff.helpdesks.oauth import AuthorizationCodeApp, MemoryTokens, OAuthTokens, TokenStore
 from handoff.service import admin
+from handoff.service.auth import Principal
 from handoff.service.errors import (
     CannotConnect,
     Conflict,
@@ -50,6 +52,7 @@ from handoff.service.errors import (
     RefusedCredentials,
     TemporarilyUnavailable,
     Unauthorized,
+    UnknownIntegration,
 )
 from handoff.service.lifecycle import transitions as lifecycle
 from handoff.service.lifecycle.stages import HUMAN_STAGES, stage_of
@@ -57,7 +60,7 @@ from handoff.service.netguard import refuse_private_urls
 from handoff.service.oauth import StoredTokens
 from handoff.service.runtime import Handoff
 from handoff.store import repositories as repo
-from handoff.store.models import Agent, InboundEvent, Integration, OutboxJob
+from handoff.store.models import Agent, InboundEvent, Integration, OutboxJob, utcnow
 
 log = structlog.get_logger(__name__)
 
@@ -371,8 +374,62 @@ def integration_json(hf: Handoff, integration: Integration) -> dict[str, Any]:
 async def list_integrations(
     hf: Handoff, session: AsyncSession, agent: Agent
 ) -> list[dict[str, Any]]:
-    """Return the agent's integrations as the admin API shows them."""
-    return [integration_json(hf, i) for i in await repo.integrations_of(session, agent.id)]
+    """Return the agent's integrations as the admin API shows them; each external helpdesk
+    with its health (what waits in the outbox for it, and its latest error)."""
+    backlogs = await _backlogs(session, agent.id)
+    now = utcnow()
+    return [
+        integration_json(hf, i)
+        | ({} if i.platform == NATIVE else {"health": _health(backlogs.get(i.id), now)})
+        for i in await repo.integrations_of(session, agent.id)
+    ]
+
+
+async def _backlogs(session: AsyncSession, agent_id: str) -> dict[str, repo.Backlog]:
+    return {b.integration_id: b for b in await repo.integration_backlogs(session, agent_id)}
+
+
+def _health(backlog: repo.Backlog | None, now: datetime) -> dict[str, Any]:
+    """Say whether the helpdesk's jobs are failing: their latest error and what waits."""
+    if backlog is None:
+        return {
+            "failing": False,
+            "last_error": None,
+            "last_error_at": None,
+            "waiting": 0,
+            "parked": 0,
+            "oldest_waiting_seconds": 0.0,
+        }
+    at = backlog.last_error_at
+    return {
+        "failing": backlog.last_error is not None,
+        "last_error": backlog.last_error,
+        "last_error_at": at.isoformat() if at is not None else None,
+        "waiting": backlog.waiting,
+        "parked": backlog.parked,
+        "oldest_waiting_seconds": round((now - backlog.oldest).total_seconds(), 1),
+    }
+
+
+async def retry_all(
+    session: AsyncSession, principal: Principal, agent_id: str, integration_id: str
+) -> dict[str, Any]:
+    """Make the integration's parked jobs (with a fresh retry budget) and its backing-off
+    jobs due now; return how many, and its health after. Asking twice retries nothing more.
+
+    A job's error stays on it until a run succeeds, so the integration reads as failing
+    until then.
+    """
+    agent = await admin.get_agent(session, principal, agent_id)
+    integration = await session.get(Integration, integration_id)
+    if integration is None or integration.agent_id != agent.id or integration.platform == NATIVE:
+        raise UnknownIntegration("integration not found")
+    now = utcnow()
+    retried = await repo.revive_jobs(session, integration.id, now)
+    if retried:
+        log.info("integration jobs retried", integration=integration.id, jobs=retried)
+    backlogs = await _backlogs(session, agent.id)
+    return {"retried": retried, "health": _health(backlogs.get(integration.id), now)}
 
 
 async def platform_options(
