@@ -1,8 +1,9 @@
 """What waits in the outbox per helpdesk: /metrics gauges, each integration's health, retry all.
 
-The server runs no worker (`serve --no-worker`), so the jobs stay where the test puts them:
-one queued by a real escalation, the others written to the database as a failing helpdesk
-would leave them (due for minutes, backing off, parked after its retries).
+Most tests run a server with no worker (`serve --no-worker`), so the jobs stay where the test
+puts them: one queued by a real escalation, the others written to the database as a failing
+helpdesk would leave them (due for minutes, backing off, parked after its retries). The last
+one lets a worker fail against the fake HubSpot until the job parks, then retries it.
 """
 
 from __future__ import annotations
@@ -22,7 +23,8 @@ from handoff.store.db import Database
 from handoff.store.models import OutboxJob, utcnow
 from tests.conftest import BACKENDS, Server, start_server, stop_server
 from tests.helpdesks.harness import HubSpotHarness
-from tests.web.test_helpdesk_e2e import ASK, CONTACT, connect
+from tests.web.chat import wait_for
+from tests.web.test_helpdesk_e2e import ASK, CONTACT, REPLY, connect, deliver, escalate
 
 UNAUTHORIZED = "HubSpot refused the credentials: HTTP 401 Unauthorized"
 OVERLOADED = "HubSpot answered HTTP 503 Service Unavailable"
@@ -203,3 +205,60 @@ def test_retry_all_names_an_unknown_integration(api_only: Server) -> None:
     with api_only.client() as anonymous:
         refused = anonymous.post(f"{base}/{stalled.integration_id}/retry")
         assert (refused.status_code, refused.json()["code"]) == (401, "unauthorized")
+
+
+@pytest.fixture(params=BACKENDS)
+def impatient(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Server]:
+    """A server whose worker gives a job two quick attempts before parking it."""
+    quick = {
+        "HANDOFF_JOB_MAX_ATTEMPTS": "2",
+        "HANDOFF_RETRY_BASE_SECONDS": "0.2",
+        "HANDOFF_RETRY_MAX_SECONDS": "0.5",
+    }
+    server = start_server(request.param, tmp_path, env=quick)
+    yield server
+    stop_server(server)
+
+
+def test_a_reply_hubspot_would_not_give_is_parked_then_retried(impatient: Server) -> None:
+    harness = HubSpotHarness()
+    with harness.fake():
+        hs = harness.hs
+        agent_id, integration = connect(impatient, harness)
+        conversation, token, ticket = escalate(impatient, agent_id, "c@example.com")
+        integrations = f"/api/v1/agents/{agent_id}/integrations"
+
+        def health() -> dict[str, Any]:
+            with impatient.admin() as admin:
+                listed = admin.get(integrations).json()
+            found: dict[str, Any] = next(i for i in listed if i["id"] == integration["id"])
+            return found["health"]
+
+        def replies() -> list[str]:
+            with impatient.client(token) as visitor:
+                messages = visitor.get(conversation).json()["messages"]
+            return [m["text"] for m in messages if m["text"] == REPLY]
+
+        # HubSpot keeps failing the message lookup: queued at once, then parked after the
+        # worker's two attempts, with HubSpot's answer as the integration's error.
+        hs.fail_message_lookups(1000, 500)
+        batch = hs.signed_webhook([hs.agent_reply(ticket, REPLY)], url=harness.webhook_url)
+        assert deliver(impatient, harness, batch).json() == {"applied": 0, "queued": 1}
+        parked = wait_for(lambda: (h := health())["parked"] == 1 and h)
+        assert parked["failing"] is True
+        assert "HTTP 500" in parked["last_error"]
+        assert parked["waiting"] == 1
+        assert (
+            gauges(impatient, integration["id"])[
+                ("handoff_outbox_parked_jobs", "hubspot", "read_webhook")
+            ]
+            == 1
+        )
+
+        # HubSpot recovers; retry all: the reply reaches the visitor once, the error clears.
+        hs.fail_message_lookups(0)
+        with impatient.admin() as admin:
+            assert admin.post(f"{integrations}/{integration['id']}/retry").json()["retried"] == 1
+        assert wait_for(replies) == [REPLY]
+        cleared = wait_for(lambda: (h := health())["waiting"] == 0 and h)
+        assert (cleared["failing"], cleared["last_error"]) == (False, None)
