@@ -8,14 +8,21 @@ generic webhook's other end is tests/fakes/webhook_receiver.FakeReceiver on 127.
 
 from __future__ import annotations
 
+import asyncio
 import re
 import secrets
+from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
 import pytest
 from tests.conftest import Server
 from tests.e2e.support import TIMEOUT, expect, new_agent
 from tests.fakes.webhook_receiver import FakeReceiver
+from tests.helpdesks.harness import HubSpotHarness
+from tests.web.chat import wait_for
+
+from handoff.store.db import Database
+from handoff.store.models import OutboxJob
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, Page
@@ -219,6 +226,70 @@ def test_admin_connects_a_helpdesk_and_sets_up_the_action(server: Server, browse
     # The inbox shares the sign-in and links back here for admins.
     page.goto(f"{server.url}/inbox")
     expect(page.get_by_test_id("settings-link")).to_be_visible(timeout=TIMEOUT)
+    assert errors == []
+    context.close()
+
+
+async def _park(database_url: str, integration_id: str, error: str) -> None:
+    """Leave a job for the integration parked after its retries, as a failing platform does."""
+    db = Database(database_url)
+    async with db.unit_of_work() as session:
+        session.add(
+            OutboxJob(
+                kind="read_webhook",
+                payload={"integration_id": integration_id, "body": "[]"},
+                idempotency_key=f"test:{secrets.token_hex(8)}",
+                status="failed",
+                attempts=5,
+                last_error=error,
+            )
+        )
+    await db.dispose()
+
+
+def test_a_failing_helpdesk_shows_its_error_and_retries_all(
+    server: Server, browser: Browser
+) -> None:
+    agent_id = new_agent(server)
+    harness = HubSpotHarness()
+    with harness.fake(), server.admin() as admin:
+        path = f"/api/v1/agents/{agent_id}/integrations"
+        body = {"platform": "hubspot", "credentials": harness.credentials()}
+        connected = admin.post(path, json=body)
+        assert connected.status_code == 201, connected.text
+    integration_id = connected.json()["id"]
+    error = "HubSpot refused the credentials: HTTP 401 Unauthorized"
+    # Playwright's sync API keeps an event loop running in this thread: write from another.
+    with ThreadPoolExecutor(1) as pool:
+        pool.submit(asyncio.run, _park(server.database_url, integration_id, error)).result()
+
+    context = browser.new_context(viewport={"width": 1360, "height": 900})
+    context.set_default_timeout(TIMEOUT)
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    sign_in(server, page, agent_id)
+    card = page.locator("[data-testid=integration-card][data-platform=hubspot]")
+    expect(card.locator(".badge")).to_have_text("Failing", timeout=TIMEOUT)
+    expect(card.get_by_test_id("health-error-hubspot")).to_have_text(error)
+    expect(card.get_by_test_id("health-waiting-hubspot")).to_contain_text(
+        "1 job waiting, 1 of them stopped after their retries"
+    )
+
+    card.get_by_test_id("retry-all-hubspot").click()
+    toast = page.get_by_test_id("toast").last
+    expect(toast).to_contain_text("Retrying 1 job on HubSpot now.", timeout=TIMEOUT)
+
+    def settled() -> bool:
+        with server.admin() as admin:
+            listed = admin.get(f"/api/v1/agents/{agent_id}/integrations").json()
+        hubspot = next(i for i in listed if i["platform"] == "hubspot")
+        return hubspot["health"]["waiting"] == 0
+
+    wait_for(settled)  # the worker ran the job again, and it went through this time
+    page.reload()
+    expect(card.locator(".badge")).to_have_text("Connected", timeout=TIMEOUT)
+    expect(card.get_by_test_id("health-hubspot")).to_have_count(0)
     assert errors == []
     context.close()
 

@@ -472,6 +472,10 @@ async def test_a_failed_lookup_does_not_lose_the_rest_of_the_batch(
     ]
     assert len(caught.value.failures) == 1
     assert str(failing["eventId"]) in caught.value.failures[0]
+    # The unread event alone, as a body the connector reads again once HubSpot answers.
+    assert json.loads(caught.value.unread) == [failing]
+    [again] = await hubspot.parse_webhook(delivered(caught.value.unread, {}))
+    assert (again.kind, again.ticket_id) == (TicketEventKind.REPLY, "1002")
     # Once HubSpot recovers, the redelivered batch reads whole; the malformed event stays out.
     assert len(await hubspot.parse_webhook(delivered(body, headers))) == 3
 

@@ -130,10 +130,11 @@ def test_escalation_lands_once_in_the_tool_and_replies_come_back(
             }
         )
         assert httpx.post(any_server.url + hook, content=body, headers=headers).json() == {
-            "applied": 1
+            "applied": 1,
+            "queued": 0,
         }
         again = httpx.post(any_server.url + hook, content=body, headers=headers)
-        assert again.json() == {"applied": 0}  # a redelivery changes nothing
+        assert again.json() == {"applied": 0, "queued": 0}  # a redelivery changes nothing
         forged, forged_headers = receiver.signed(
             {"event_id": "ev-x", "ticket_id": "T-1", "type": "reply", "text": "phish"},
             secret="x" * 20,
@@ -196,7 +197,7 @@ def test_same_ticket_number_in_two_accounts_reaches_the_right_visitor(any_server
             {"event_id": "b-1", "ticket_id": "T-1", "type": "reply", "text": "For B only"}
         )
         hook = f"{any_server.url}/api/v1/webhooks/{integration_b['id']}"
-        assert httpx.post(hook, content=body, headers=headers).json() == {"applied": 1}
+        assert httpx.post(hook, content=body, headers=headers).json() == {"applied": 1, "queued": 0}
     with any_server.client(token_b) as visitor_b, any_server.client(token_a) as visitor_a:
         texts_b = [
             m["text"] for m in visitor_b.get(f"/api/v1/conversations/{chat_b}").json()["messages"]

@@ -56,13 +56,15 @@ class BadSignature(HelpdeskError):
 class PartlyRead(HelpdeskError):
     """Some events of a webhook batch could not be looked up on the platform.
 
-    `events` are the ones read; the service applies them, then answers so that the platform
-    redelivers the batch (the events applied already are recognised by their ids).
+    `events` are the ones read. `unread` is a webhook body holding only the others, which
+    the same connector's `parse_webhook` reads again later: the service applies `events` at
+    once and queues `unread` to be read and applied by the outbox, retried with backoff.
     """
 
     retryable = True
 
-    def __init__(self, events: list[TicketEvent], failures: list[str]) -> None:
+    def __init__(self, events: list[TicketEvent], failures: list[str], unread: bytes) -> None:
         super().__init__(f"{len(failures)} event(s) could not be read: {'; '.join(failures)}")
         self.events = events
         self.failures = failures
+        self.unread = unread

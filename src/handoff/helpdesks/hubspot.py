@@ -22,9 +22,9 @@ How HubSpot's model maps onto ours (reference: https://developers.hubspot.com/do
   inbox arrive as `conversation.newMessage` events that only name the thread and message;
   `parse_webhook` does the follow-up GETs (the thread with its associated ticket, then the
   message) and returns REPLY events for outgoing agent messages. Each event of a batch is
-  read on its own: when some lookups fail, the others are still applied and the endpoint
-  answers 503, so HubSpot (which retries 5xx, not 400/401/403/404/405) redelivers the batch;
-  events applied already are recognised by their `eventId`. Replies sent
+  read on its own: when some lookups fail, the others are still applied, the failed ones are
+  queued to be read again by the outbox (with backoff), and HubSpot is answered 200; an event
+  applied already (a redelivery, a queued read) is recognised by its `eventId`. Replies sent
   as CRM emails from the ticket record, outside a conversation thread, are not delivered by any
   webhook we subscribe to: that gap is HubSpot's.
 - **Auth** is a private-app token, or OAuth for a public app: the authorization code flow, then
@@ -527,23 +527,26 @@ class HubSpotHelpdesk:
         """Return SOLVED for tickets moved to a closed stage, and agents' replies.
 
         Each event of the batch is read on its own. A malformed one is skipped (a redelivery
-        would not mend it); when the lookups of some fail, PartlyRead carries the others, so
-        they are applied and HubSpot, answered with a 5xx, redelivers the batch for the rest.
+        would not mend it); when the lookups of some fail, PartlyRead carries the others, and
+        a body of the failed ones alone, to be read again later.
         """
         events: list[TicketEvent] = []
         failures: list[str] = []
+        unread: list[dict[str, Any]] = []
         for item in _events(request.body):
             try:
                 event = await self._event(item)
             except HelpdeskError as error:
                 failures.append(f"event {item.get('eventId')}: {error}")
-            except (KeyError, TypeError, ValueError) as error:
+                unread.append(item)
+            except (KeyError, TypeError, ValueError, AttributeError) as error:
+                # AttributeError: a lookup answered JSON of another shape than documented.
                 log.warning("malformed HubSpot webhook event skipped", error=repr(error))
             else:
                 if event is not None:
                     events.append(event)
         if failures:
-            raise PartlyRead(events, failures)
+            raise PartlyRead(events, failures, unread=json.dumps(unread).encode())
         return events
 
     async def _event(self, event: Mapping[str, Any]) -> TicketEvent | None:

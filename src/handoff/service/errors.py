@@ -25,6 +25,12 @@ class NotFound(HandoffError):
     code = "not_found"
 
 
+class UnknownIntegration(NotFound):
+    """No such integration of this agent (or the built-in inbox, which has no jobs to retry)."""
+
+    code = "unknown_integration"
+
+
 class Unauthorized(HandoffError):
     status_code = 401
     code = "unauthorized"

@@ -7,10 +7,12 @@ save them. Webhooks are verified before anything in them is read.
 
 from __future__ import annotations
 
+import hashlib
 import re
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
+from datetime import datetime
 from typing import Any
 
 import structlog
@@ -19,6 +21,7 @@ from pydantic import BaseModel, SecretStr, ValidationError
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from handoff.dispatch import JobHandler, LeasedJob
 from handoff.domain import (
     NATIVE,
     PLATFORMS,
@@ -40,6 +43,7 @@ from handoff.helpdesks.errors import (
 )
 from handoff.helpdesks.oauth import AuthorizationCodeApp, MemoryTokens, OAuthTokens, TokenStore
 from handoff.service import admin
+from handoff.service.auth import Principal
 from handoff.service.errors import (
     CannotConnect,
     Conflict,
@@ -48,6 +52,7 @@ from handoff.service.errors import (
     RefusedCredentials,
     TemporarilyUnavailable,
     Unauthorized,
+    UnknownIntegration,
 )
 from handoff.service.lifecycle import transitions as lifecycle
 from handoff.service.lifecycle.stages import HUMAN_STAGES, stage_of
@@ -55,7 +60,7 @@ from handoff.service.netguard import refuse_private_urls
 from handoff.service.oauth import StoredTokens
 from handoff.service.runtime import Handoff
 from handoff.store import repositories as repo
-from handoff.store.models import Agent, InboundEvent, Integration
+from handoff.store.models import Agent, InboundEvent, Integration, OutboxJob, utcnow
 
 log = structlog.get_logger(__name__)
 
@@ -369,8 +374,62 @@ def integration_json(hf: Handoff, integration: Integration) -> dict[str, Any]:
 async def list_integrations(
     hf: Handoff, session: AsyncSession, agent: Agent
 ) -> list[dict[str, Any]]:
-    """Return the agent's integrations as the admin API shows them."""
-    return [integration_json(hf, i) for i in await repo.integrations_of(session, agent.id)]
+    """Return the agent's integrations as the admin API shows them; each external helpdesk
+    with its health (what waits in the outbox for it, and its latest error)."""
+    backlogs = await _backlogs(session, agent.id)
+    now = utcnow()
+    return [
+        integration_json(hf, i)
+        | ({} if i.platform == NATIVE else {"health": _health(backlogs.get(i.id), now)})
+        for i in await repo.integrations_of(session, agent.id)
+    ]
+
+
+async def _backlogs(session: AsyncSession, agent_id: str) -> dict[str, repo.Backlog]:
+    return {b.integration_id: b for b in await repo.integration_backlogs(session, agent_id)}
+
+
+def _health(backlog: repo.Backlog | None, now: datetime) -> dict[str, Any]:
+    """Say whether the helpdesk's jobs are failing: their latest error and what waits."""
+    if backlog is None:
+        return {
+            "failing": False,
+            "last_error": None,
+            "last_error_at": None,
+            "waiting": 0,
+            "parked": 0,
+            "oldest_waiting_seconds": 0.0,
+        }
+    at = backlog.last_error_at
+    return {
+        "failing": backlog.last_error is not None,
+        "last_error": backlog.last_error,
+        "last_error_at": at.isoformat() if at is not None else None,
+        "waiting": backlog.waiting,
+        "parked": backlog.parked,
+        "oldest_waiting_seconds": round((now - backlog.oldest).total_seconds(), 1),
+    }
+
+
+async def retry_all(
+    session: AsyncSession, principal: Principal, agent_id: str, integration_id: str
+) -> dict[str, Any]:
+    """Make the integration's parked jobs (with a fresh retry budget) and its backing-off
+    jobs due now; return how many, and its health after. Asking twice retries nothing more.
+
+    A job's error stays on it until a run succeeds, so the integration reads as failing
+    until then.
+    """
+    agent = await admin.get_agent(session, principal, agent_id)
+    integration = await session.get(Integration, integration_id)
+    if integration is None or integration.agent_id != agent.id or integration.platform == NATIVE:
+        raise UnknownIntegration("integration not found")
+    now = utcnow()
+    retried = await repo.revive_jobs(session, integration.id, now)
+    if retried:
+        log.info("integration jobs retried", integration=integration.id, jobs=retried)
+    backlogs = await _backlogs(session, agent.id)
+    return {"retried": retried, "health": _health(backlogs.get(integration.id), now)}
 
 
 async def platform_options(
@@ -410,11 +469,18 @@ async def webhook_exists(hf: Handoff, integration_id: str) -> None:
             raise NotFound("integration not found")
 
 
-async def receive_webhook(hf: Handoff, integration_id: str, request: WebhookRequest) -> int:
-    """Verify a helpdesk webhook, then apply each new event once; return how many applied.
+async def receive_webhook(hf: Handoff, integration_id: str, request: WebhookRequest) -> Received:
+    """Verify a helpdesk webhook, then apply each new event once; say what became of them.
 
-    When the connector could read only part of the batch, the rest is applied, then a 503
-    asks the platform to redeliver it; the events applied now are skipped then, by their ids.
+    When the connector could read only part of the batch (a lookup on the platform failed),
+    the events it could not read are queued for the outbox to read and apply later, and the
+    batch is answered 200: the platform's own redelivery may stop before it recovers (HubSpot
+    gives up after a day), while the outbox retries with backoff and parks what never reads,
+    for an admin to see and retry. Nothing is duplicated: a queued read has one job per
+    batch's unread events (a redelivery finds it by key), and an event is applied once,
+    recognised by its id, whether it comes from a redelivery or the queued read. The read is
+    queued before anything is applied, so an error meanwhile answers 5xx and the platform's
+    redelivery finds what was done by those same keys.
     """
     async with hf.reading() as session:
         integration = await session.get(Integration, integration_id)
@@ -444,14 +510,78 @@ async def receive_webhook(hf: Handoff, integration_id: str, request: WebhookRequ
         # A lookup the platform did not answer: its redelivery brings the event again.
         title = platform_title(integration.platform)
         raise TemporarilyUnavailable(f"the event could not be read from {title}: {error}") from None
+    queued = 0
+    if unread is not None:
+        log.warning("webhook read in part", integration=integration_id, error=str(unread))
+        async with hf.transaction() as session:
+            await _queue_read(session, integration, unread.unread)
+        queued = len(unread.failures)
     applied = 0
     for event in events:
         async with hf.transaction() as session:
             applied += await _apply(session, integration, event)
-    if unread is not None:
-        log.warning("webhook read in part", integration=integration_id, error=str(unread))
-        raise TemporarilyUnavailable(f"applied {applied} event(s); {unread} — send the batch again")
-    return applied
+    return Received(applied=applied, queued=queued)
+
+
+@dataclass(frozen=True, slots=True)
+class Received:
+    """What a webhook delivery did: events applied now, events queued to be read again."""
+
+    applied: int
+    queued: int
+
+
+READ_WEBHOOK_JOB = "read_webhook"
+
+
+async def _queue_read(session: AsyncSession, integration: Integration, body: bytes) -> None:
+    """Queue a read of `body` (a batch's unread events) unless a redelivery queued it already."""
+    key = f"{READ_WEBHOOK_JOB}:{integration.id}:{hashlib.sha256(body).hexdigest()}"
+    if await repo.has_job(session, key):
+        return
+    job = OutboxJob(
+        kind=READ_WEBHOOK_JOB,
+        payload={"integration_id": integration.id, "body": body.decode()},
+        idempotency_key=key,
+    )
+    try:
+        async with session.begin_nested():
+            await repo.add(session, job)
+    except IntegrityError:
+        pass  # a redelivery handled at the same moment queued it
+
+
+class ReadWebhook:
+    """Read again the webhook events a platform could not be asked about, then apply them."""
+
+    def __init__(self, hf: Handoff) -> None:
+        self.hf = hf
+
+    async def perform(self, job: LeasedJob) -> list[TicketEvent]:
+        async with self.hf.reading() as session:
+            integration = await session.get(Integration, job.payload["integration_id"])
+            if integration is None or integration.credentials is None:
+                return []  # disconnected since: nothing left to apply it to
+            connector = connector_for(self.hf, integration)
+            url = webhook_url(self.hf, integration)
+        # The body was verified on receipt and stored by us: no signature to check again.
+        body = str(job.payload["body"]).encode()
+        # A lookup failing again raises PartlyRead, which the outbox retries with backoff.
+        return await connector.parse_webhook(WebhookRequest("POST", url, {}, body))
+
+    async def apply(self, session: AsyncSession, job: LeasedJob, result: list[TicketEvent]) -> None:
+        integration = await session.get(Integration, job.payload["integration_id"])
+        if integration is None:
+            return
+        for event in result:
+            await _apply(session, integration, event)
+
+    async def on_failed(self, session: AsyncSession, job: LeasedJob, error: str) -> None:
+        return None  # the parked job's error is the integration's health (admin API)
+
+
+def job_handlers(hf: Handoff) -> dict[str, JobHandler]:
+    return {READ_WEBHOOK_JOB: ReadWebhook(hf)}
 
 
 async def _apply(session: AsyncSession, integration: Integration, event: TicketEvent) -> int:

@@ -8,6 +8,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from handoff.service.auth import Principal
 from handoff.service.errors import Invalid, NotFound
+from handoff.service.metrics import NO_INTEGRATION, OUTBOX_QUEUE, QueueFigure
+from handoff.service.runtime import Handoff
 from handoff.store import repositories as repo
 from handoff.store.models import OutboxJob, utcnow
 
@@ -55,3 +57,21 @@ async def retry_job(session: AsyncSession, principal: Principal, job_id: int) ->
     job.status, job.attempts, job.run_after, job.updated_at = "pending", 0, utcnow(), utcnow()
     await session.flush()
     return job_json(job)
+
+
+async def measure_queue(hf: Handoff) -> None:
+    """Read what waits in the outbox, per integration and job kind, for /metrics to show."""
+    now = utcnow()
+    async with hf.reading() as session:
+        rows = await repo.queue_figures(session, now)
+    OUTBOX_QUEUE.figures = [
+        QueueFigure(
+            integration=row.integration_id or NO_INTEGRATION,
+            platform=row.platform or NO_INTEGRATION,
+            kind=row.kind,
+            depth=row.waiting,
+            parked=row.parked,
+            oldest_due_seconds=(now - row.oldest_due).total_seconds() if row.oldest_due else 0.0,
+        )
+        for row in rows
+    ]

@@ -3,13 +3,26 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, Row, Select, and_, delete, func, or_, select, update
+from sqlalchemy import (
+    CursorResult,
+    Row,
+    Select,
+    Subquery,
+    and_,
+    case,
+    delete,
+    func,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from handoff.domain import EscalationStatus, HandbackReason, Owner, Role
+from handoff.domain import NATIVE, EscalationStatus, HandbackReason, Owner, Role
 from handoff.store.models import (
     Action,
     Agent,
@@ -552,3 +565,129 @@ async def jobs(session: AsyncSession, status: str | None, limit: int) -> Sequenc
     if status is not None:
         query = query.where(OutboxJob.status == status)
     return (await session.scalars(query)).all()
+
+
+# --- the outbox per integration --------------------------------------------------------------
+
+UNFINISHED = ("pending", "running", "failed")  # a parked job (failed) still waits: for a retry
+
+
+def _unfinished_jobs() -> Subquery:
+    """Jobs not done, each with the external helpdesk integration it calls, if any.
+
+    Jobs have no integration column: `read_webhook` names its integration in the payload;
+    `create_ticket` and `add_message` name an escalation, whose platform is an integration of
+    its conversation's agent (one per agent and platform). Jobs of the built-in inbox and of
+    channels (`whatsapp_send`, ...) call no helpdesk: their `integration_id` is NULL.
+    """
+    escalation_id = OutboxJob.payload["escalation_id"].as_string()
+    named = OutboxJob.payload["integration_id"].as_string()
+    of_escalation = and_(
+        Integration.agent_id == Conversation.agent_id, Integration.platform == Escalation.platform
+    )
+    return (
+        select(
+            OutboxJob.id,
+            OutboxJob.kind,
+            OutboxJob.status,
+            OutboxJob.run_after,
+            OutboxJob.created_at,
+            OutboxJob.updated_at,
+            OutboxJob.last_error,
+            Integration.id.label("integration_id"),
+            Integration.platform,
+            Integration.agent_id,
+        )
+        .select_from(OutboxJob)
+        .outerjoin(Escalation, Escalation.id == escalation_id)
+        .outerjoin(Conversation, Conversation.id == Escalation.conversation_id)
+        .outerjoin(
+            Integration,
+            and_(Integration.platform != NATIVE, or_(Integration.id == named, of_escalation)),
+        )
+        .where(OutboxJob.status.in_(UNFINISHED))
+        .subquery()
+    )
+
+
+async def queue_figures(session: AsyncSession, now: datetime) -> Sequence[Row[Any]]:
+    """Per integration (NULL: none) and job kind: jobs waiting to run (pending or running),
+    parked (failed), and the `run_after` of the oldest job due now (NULL when none is)."""
+    jobs = _unfinished_jobs()
+    due = and_(jobs.c.status == "pending", jobs.c.run_after <= now)
+    query = select(
+        jobs.c.integration_id,
+        jobs.c.platform,
+        jobs.c.kind,
+        func.count().filter(jobs.c.status != "failed").label("waiting"),
+        func.count().filter(jobs.c.status == "failed").label("parked"),
+        func.min(jobs.c.run_after).filter(due).label("oldest_due"),
+    ).group_by(jobs.c.integration_id, jobs.c.platform, jobs.c.kind)
+    return (await session.execute(query)).all()
+
+
+@dataclass(frozen=True, slots=True)
+class Backlog:
+    """An integration's unfinished jobs: how many wait (parked ones too), how many are
+    parked, when the oldest was queued, and the latest error any of them recorded (a parked
+    job's, or a retrying one's) with when it was recorded."""
+
+    integration_id: str
+    waiting: int
+    parked: int
+    oldest: datetime
+    last_error: str | None
+    last_error_at: datetime | None
+
+
+async def integration_backlogs(session: AsyncSession, agent_id: str) -> list[Backlog]:
+    """Return the backlog of each of the agent's integrations that has unfinished jobs."""
+    jobs = _unfinished_jobs()
+    latest = (
+        select(jobs.c.integration_id, jobs.c.last_error, jobs.c.updated_at)
+        .where(jobs.c.agent_id == agent_id, jobs.c.last_error.is_not(None))
+        .order_by(jobs.c.updated_at.desc(), jobs.c.id.desc())
+    )
+    errors: dict[str, tuple[str, datetime]] = {}
+    for integration_id, error, at in (await session.execute(latest)).all():
+        errors.setdefault(integration_id, (error, at))
+    counts = (
+        select(
+            jobs.c.integration_id,
+            func.count(),
+            func.count().filter(jobs.c.status == "failed"),
+            func.min(jobs.c.created_at),
+        )
+        .where(jobs.c.agent_id == agent_id)
+        .group_by(jobs.c.integration_id)
+    )
+    return [
+        Backlog(integration_id, waiting, parked, oldest, *errors.get(integration_id, (None, None)))
+        for integration_id, waiting, parked, oldest in (await session.execute(counts)).all()
+    ]
+
+
+async def revive_jobs(session: AsyncSession, integration_id: str, now: datetime) -> int:
+    """Make the integration's parked jobs (with a fresh retry budget) and its jobs waiting
+    out a backoff due now; return how many. Jobs due already or running are left alone, so
+    asking twice changes nothing more."""
+    jobs = _unfinished_jobs()
+    stalled = select(jobs.c.id).where(
+        jobs.c.integration_id == integration_id,
+        or_(
+            jobs.c.status == "failed",
+            and_(jobs.c.status == "pending", jobs.c.run_after > now),
+        ),
+    )
+    result = await session.execute(
+        update(OutboxJob)
+        .where(OutboxJob.id.in_(stalled))
+        .values(
+            attempts=case((OutboxJob.status == "failed", 0), else_=OutboxJob.attempts),
+            status="pending",
+            run_after=now,
+            updated_at=now,
+        )
+        .execution_options(synchronize_session=False)
+    )
+    return int(cast("CursorResult[Any]", result).rowcount or 0)

@@ -15,6 +15,7 @@ from handoff.web.responses import (
     IntegrationOut,
     JobOut,
     MemberOut,
+    RetriedOut,
     WidgetOut,
     WorkspaceOut,
 )
@@ -193,6 +194,19 @@ async def connect_integration(
     """Connect (or reconnect) a helpdesk after checking its credentials with a real call."""
     integration = await integrations.connect(hf, token, agent_id, body.platform, body.credentials)
     return integrations.integration_json(hf, integration)
+
+
+@router.post(
+    "/agents/{agent_id}/integrations/{integration_id}/retry",
+    response_model=RetriedOut,
+    responses={404: {"description": "`unknown_integration`: no such helpdesk of this agent."}},
+)
+async def retry_integration(
+    agent_id: str, integration_id: str, session: Session, principal: AdminAuth
+) -> dict[str, Any]:
+    """Retry all of a helpdesk's stalled jobs now: the parked ones, with a fresh retry
+    budget, and those backing off. Asking again retries nothing more."""
+    return await integrations.retry_all(session, principal, agent_id, integration_id)
 
 
 @router.get("/agents/{agent_id}/integrations/{platform}/options")

@@ -15,6 +15,7 @@ from fastapi.staticfiles import StaticFiles
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from handoff import __version__
+from handoff.service import outbox
 from handoff.service.jobs import build_worker
 from handoff.service.runtime import Handoff
 from handoff.web import (
@@ -105,7 +106,8 @@ def create_app(hf: Handoff) -> FastAPI:
 
     @app.get("/metrics", tags=["ops"])
     async def metrics(_: AdminAuth) -> Response:
-        """Prometheus metrics (admin token)."""
+        """Prometheus metrics (admin token); the outbox's backlog is measured at each scrape."""
+        await outbox.measure_queue(hf)
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
     app.include_router(api_admin.router)

@@ -225,6 +225,17 @@ class JobOut(Shape):
     created_at: str
 
 
+class IntegrationHealthOut(Shape):
+    """What waits in the outbox for one helpdesk, and whether its calls are failing."""
+
+    failing: bool = Field(description="A job for this helpdesk recorded an error and is not done.")
+    last_error: str | None = Field(description="The latest error of a parked or retrying job.")
+    last_error_at: str | None
+    waiting: int = Field(description="Jobs not done: due, backing off, running or parked.")
+    parked: int = Field(description="Jobs that used up their retries; `retry` makes them due.")
+    oldest_waiting_seconds: float = Field(description="Age of the oldest job not done.")
+
+
 class IntegrationOut(Shape):
     id: str
     platform: str
@@ -232,6 +243,22 @@ class IntegrationOut(Shape):
     created_at: str
     webhook_url: str | None = Field(None, description="External helpdesks only.")
     webhook_setup: list[str] | None = Field(None, description="External helpdesks only.")
+    health: IntegrationHealthOut | None = Field(
+        None, description="External helpdesks, in the list of an agent's integrations."
+    )
+
+
+class RetriedOut(Shape):
+    retried: int = Field(description="Parked and backing-off jobs made due now.")
+    health: IntegrationHealthOut
+
+
+class WebhookOut(Shape):
+    applied: int = Field(description="Events applied to their conversations now.")
+    queued: int = Field(
+        description="Events the platform could not be asked about now: queued to be read "
+        "again and applied by the outbox."
+    )
 
 
 class WhatsAppOut(Shape):

@@ -725,6 +725,7 @@
     const title = platformTitle(integration.platform);
     const formSlot = h("div", { class: "form-slot" });
     const reconnect = h("button", { class: "btn btn-sm", type: "button", "aria-expanded": "false", "data-testid": `reconnect-${integration.platform}`, text: "Reconnect" });
+    const failing = Boolean(integration.health && integration.health.failing);
     const card = h(
       "article",
       { class: "card integ-card", "data-testid": "integration-card", "data-platform": integration.platform },
@@ -733,10 +734,11 @@
         { class: "integ-head" },
         platformMark(title),
         h("div", { class: "integ-title" }, h("h3", { text: title }), h("p", { class: "muted small", text: "Connected. Finish the setup on the platform so replies and solved tickets come back." })),
-        h("span", { class: "badge badge-solved", text: "Connected" }),
+        failing ? h("span", { class: "badge badge-failing", text: "Failing" }) : h("span", { class: "badge badge-solved", text: "Connected" }),
         reconnect,
       ),
     );
+    if (failing) card.append(healthBox(a, integration, title));
     if (integration.webhook_url) card.append(copyField("Webhook URL", integration.webhook_url, `webhook-url-${integration.platform}`));
     const steps = Array.isArray(integration.webhook_setup) ? integration.webhook_setup : [];
     if (steps.length) {
@@ -760,6 +762,46 @@
       reconnect.textContent = "Close";
     }
     return card;
+  }
+
+  function ageText(seconds) {
+    const minutes = Math.round(seconds / 60);
+    if (minutes < 1) return "under a minute";
+    if (minutes < 90) return `${minutes} min`;
+    const hours = Math.round(minutes / 60);
+    return hours < 48 ? `${hours} h` : `${Math.round(hours / 24)} days`;
+  }
+
+  // A helpdesk whose calls fail: its latest error, what waits for it, and "Retry all", which
+  // makes its parked and backing-off jobs due now (the others are due or running already).
+  function healthBox(a, integration, title) {
+    const health = integration.health;
+    const waiting = `${health.waiting} job${health.waiting === 1 ? "" : "s"} waiting`;
+    const parked = health.parked ? `, ${health.parked} of them stopped after their retries` : "";
+    const retry = h("button", { class: "btn btn-sm", type: "button", "data-testid": `retry-all-${integration.platform}`, text: "Retry all" });
+    retry.addEventListener("click", async () => {
+      busy([retry], true, "Retrying…");
+      try {
+        const done = await api(`/api/v1/agents/${enc(a.id)}/integrations/${enc(integration.id)}/retry`, { method: "POST" });
+        toast(done.retried ? `Retrying ${done.retried} job${done.retried === 1 ? "" : "s"} on ${title} now.` : `Nothing to retry: the jobs for ${title} are already due.`, "ok");
+        renderSection();
+      } catch (ex) {
+        busy([retry], false);
+        if (ex.status !== 401) toast(ex.message);
+      }
+    });
+    return h(
+      "div",
+      { class: "health-box", role: "status", "data-testid": `health-${integration.platform}` },
+      h(
+        "div",
+        { class: "health-text" },
+        h("strong", { text: `Calls to ${title} are failing.` }),
+        h("span", { class: "health-error", "data-testid": `health-error-${integration.platform}`, text: health.last_error || "" }),
+        h("span", { class: "health-waiting", "data-testid": `health-waiting-${integration.platform}`, text: `${waiting}${parked}; the oldest for ${ageText(health.oldest_waiting_seconds)}.` }),
+      ),
+      retry,
+    );
   }
 
   function availableCard(a, platform) {
