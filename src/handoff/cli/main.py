@@ -130,7 +130,8 @@ def run_worker() -> None:
             loop.add_signal_handler(sig, stop.set)
         console.print("[green]✓[/] Outbox worker running; Ctrl+C stops it.")
         try:
-            await build_worker(hf).run(stop)
+            async with hf.listening():
+                await build_worker(hf).run(stop)
         finally:
             await hf.close()
 
