@@ -122,7 +122,19 @@ def start_server(
         else f"sqlite+aiosqlite:///{data_dir / 'handoff.db'}"
     )
     environment["HANDOFF_DATABASE_URL"] = database_url
-    log_path = tmp / "server.log"
+    return launch_server(backend, environment, tmp / "server.log", *extra_args)
+
+
+def start_beside(server: Server, log_path: Path, *extra_args: str) -> Server:
+    """Start another `handoff serve` on `server`'s database and settings, on its own port."""
+    environment = {**server.env, "HANDOFF_PORT": str(free_port())}
+    return launch_server(server.backend, environment, log_path, *extra_args)
+
+
+def launch_server(
+    backend: str, environment: dict[str, str], log_path: Path, *extra_args: str
+) -> Server:
+    """Run `handoff serve --demo` with `environment` and wait until it answers."""
     log = log_path.open("wb")
     process = subprocess.Popen(
         [sys.executable, "-m", "handoff.cli.main", "serve", "--demo", *extra_args],
@@ -130,7 +142,7 @@ def start_server(
         stdout=log,
         stderr=subprocess.STDOUT,
     )
-    url = f"http://127.0.0.1:{port}"
+    url = f"http://127.0.0.1:{environment['HANDOFF_PORT']}"
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         if process.poll() is not None:
@@ -144,12 +156,12 @@ def start_server(
     else:
         process.kill()
         raise RuntimeError(f"server did not start:\n{log_path.read_text()}")
-    login = json.loads((data_dir / "demo-login.json").read_text())
+    login = json.loads((Path(environment["HANDOFF_DATA_DIR"]) / "demo-login.json").read_text())
     return Server(
         backend=backend,
         url=url,
-        database_url=database_url,
-        admin_token=admin_token,
+        database_url=environment["HANDOFF_DATABASE_URL"],
+        admin_token=environment["HANDOFF_ADMIN_TOKEN"],
         demo_agent_id=login["agent_id"],
         member_email=login["email"],
         member_password=login["password"],

@@ -103,6 +103,12 @@ class Settings(BaseSettings):
         gt=0,
         description="How often live streams look for events written by other processes.",
     )
+    event_safety_poll_seconds: float = Field(
+        default=15.0,
+        gt=0,
+        description="On PostgreSQL, where processes tell each other of new events at once "
+        "(LISTEN/NOTIFY), how often live streams look anyway, as a safety net.",
+    )
     helpdesk_timeout_seconds: float = Field(
         default=20.0,
         gt=0,

@@ -13,7 +13,7 @@ import typer
 from rich.console import Console
 
 from handoff import __version__
-from handoff.cli import dispatch_bench, evaluate, train
+from handoff.cli import dispatch_bench, evaluate, sse_bench, train
 from handoff.settings import Settings
 
 if TYPE_CHECKING:
@@ -130,7 +130,8 @@ def run_worker() -> None:
             loop.add_signal_handler(sig, stop.set)
         console.print("[green]✓[/] Outbox worker running; Ctrl+C stops it.")
         try:
-            await build_worker(hf).run(stop)
+            async with hf.listening():
+                await build_worker(hf).run(stop)
         finally:
             await hf.close()
 
@@ -167,6 +168,7 @@ def version() -> None:
 app.command("eval")(evaluate.eval_command)
 app.command("train")(train.train_command)
 evaluate.bench_app.command("dispatch")(dispatch_bench.bench_dispatch_command)
+evaluate.bench_app.command("sse")(sse_bench.bench_sse_command)
 app.add_typer(evaluate.bench_app, name="bench")
 
 if __name__ == "__main__":

@@ -173,8 +173,9 @@ def build_worker(hf: Handoff) -> Worker:
         max_attempts=settings.job_max_attempts,
         concurrency=settings.worker_concurrency,
         ordered_by=ordering_key,
+        # Every commit in this process wakes it (a job enqueued), and so does every event
+        # another process announces (an escalation comes with its ticket's job).
         wait_for_work=hf.bus.wait,
-        on_change=hf.bus.notify,
         # Every worker process also runs the conversation timers and prunes old events.
         tick=lambda: housekeeping(hf),
         tick_seconds=settings.timer_interval_seconds,

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, suppress
 
 import httpx
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -11,14 +12,16 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from handoff import __version__
 from handoff.agent.llm import LLMAgent, LLMSettings
 from handoff.decide import Decider, Encoder, LocalDecider, get_encoder
-from handoff.service.events import EventBus
+from handoff.service.events import EventBus, announced_keys
 from handoff.service.knowledge import KnowledgeBases
 from handoff.service.netguard import AddressGuard, AddressPolicy, guarded_transport
 from handoff.service.ratelimit import RateLimits
 from handoff.service.security import Vault
 from handoff.settings import Settings
 from handoff.store.db import Database
+from handoff.store.listen import Listener
 from handoff.store.migrate import schema_problem
+from handoff.store.repositories import EVENTS_CHANNEL
 
 
 class Handoff:
@@ -28,8 +31,19 @@ class Handoff:
         self, settings: Settings, *, encoder: Encoder | None = None, llm: LLMAgent | None = None
     ) -> None:
         self.settings = settings
-        self.db = Database(settings.resolved_database_url)
         self.bus = EventBus()
+        self.db = Database(settings.resolved_database_url, on_commit=self.bus.committed)
+        # On PostgreSQL every process hears of the others' events through LISTEN/NOTIFY.
+        self.listener = (
+            None
+            if self.db.is_sqlite
+            else Listener(
+                self.db.url,
+                EVENTS_CHANNEL,
+                on_payload=lambda payload: self.bus.notify(announced_keys(payload)),
+                on_state=lambda _listening: self.bus.notify_all(),
+            )
+        )
         self.limits = RateLimits.from_settings(settings)
         self.vault = Vault(settings.resolved_secret_key)
         self._encoder = encoder
@@ -77,10 +91,37 @@ class Handoff:
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncSession]:
-        """Run one unit of work, then wake the live streams that wait on this process."""
+        """Run one unit of work; once it commits, the bus wakes the streams its events concern."""
         async with self.db.unit_of_work() as session:
             yield session
-        self.bus.notify()
+
+    @property
+    def event_poll_seconds(self) -> float:
+        """How long a live stream waits before looking for events it was not told about.
+
+        While the listener hears every process's events this is only a safety net; without
+        one (SQLite, or PostgreSQL while the listener connects again) it is how other
+        processes' events arrive at all.
+        """
+        if self.listener is not None and self.listener.listening:
+            return self.settings.event_safety_poll_seconds
+        return self.settings.event_poll_seconds
+
+    @asynccontextmanager
+    async def listening(self) -> AsyncIterator[None]:
+        """Hear of the events other processes commit while the block runs (PostgreSQL)."""
+        if self.listener is None:
+            yield
+            return
+        stop = asyncio.Event()
+        task = asyncio.create_task(self.listener.run(stop))
+        try:
+            yield
+        finally:
+            stop.set()
+            # A connection attempt under way may take its own time-out; shutdown does not wait.
+            with suppress(TimeoutError):
+                await asyncio.wait_for(task, 5)
 
     @asynccontextmanager
     async def reading(self) -> AsyncIterator[AsyncSession]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -66,10 +66,17 @@ class _ReadOnlySession(Session):
 
 
 class Database:
-    """One engine and its session factories: one for units of work, one for reads."""
+    """One engine and its session factories: one for units of work, one for reads.
 
-    def __init__(self, url: str) -> None:
+    `on_commit` is called with a unit of work's session info once it has committed: what the
+    work noted there for after the commit (the live streams to wake) happens only then.
+    """
+
+    def __init__(
+        self, url: str, *, on_commit: Callable[[dict[Any, Any]], None] | None = None
+    ) -> None:
         self.url = url
+        self.on_commit = on_commit
         self.engine = create_engine(url)
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
         self.readers = async_sessionmaker(
@@ -85,8 +92,11 @@ class Database:
     @asynccontextmanager
     async def unit_of_work(self) -> AsyncIterator[AsyncSession]:
         """Open a transaction that commits when the block succeeds and rolls back otherwise."""
-        async with self.sessions() as session, session.begin():
-            yield session
+        async with self.sessions() as session:
+            async with session.begin():
+                yield session
+            if self.on_commit is not None:
+                self.on_commit(session.info)
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncSession]:

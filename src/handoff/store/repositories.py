@@ -459,6 +459,9 @@ async def last_messages(
 
 # --- events ---------------------------------------------------------------------------
 
+# The PostgreSQL channel `announce_event` notifies and every process's listener listens on.
+EVENTS_CHANNEL = "handoff_events"
+
 
 async def events_after(
     session: AsyncSession,
@@ -476,6 +479,18 @@ async def events_after(
         if workspace_id is not None:
             query = query.where(Event.workspace_id == workspace_id)
     return (await session.scalars(query.order_by(Event.id).limit(limit))).all()
+
+
+async def announce_event(session: AsyncSession, workspace_id: str, conversation_id: str) -> None:
+    """Tell every process listening on PostgreSQL that this conversation has a new event.
+
+    NOTIFY is transactional: it goes out when the transaction commits, never if it rolls back.
+    SQLite has no such thing; its streams poll.
+    """
+    if session.bind is None or session.bind.dialect.name != "postgresql":
+        return
+    payload = f"{workspace_id} {conversation_id}"
+    await session.execute(select(func.pg_notify(EVENTS_CHANNEL, payload)))
 
 
 async def delete_events_before(session: AsyncSession, before: datetime) -> int:

@@ -138,4 +138,5 @@ async def conversation_events(
         request,
         resume_point(request, 0),
         lambda session, after: events.for_visitor(session, conversation_id, after),
+        events.visitor_key(conversation_id),
     )

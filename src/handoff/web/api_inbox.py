@@ -137,4 +137,5 @@ async def inbox_events(
         request,
         resume_point(request, newest),
         lambda session, after: events.for_team(session, principal.workspace_id, after),
+        events.team_key(principal.workspace_id),
     )

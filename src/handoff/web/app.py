@@ -44,13 +44,16 @@ def create_app(hf: Handoff) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await asyncio.to_thread(lambda: hf.decider)  # load the encoder before the first chat
         stop = asyncio.Event()
-        task = asyncio.create_task(build_worker(hf).run(stop)) if hf.settings.run_worker else None
-        yield
-        stop.set()
-        if task is not None:
-            hf.bus.notify()
-            with suppress(asyncio.CancelledError):
-                await asyncio.wait_for(task, timeout=10)
+        async with hf.listening():
+            task = (
+                asyncio.create_task(build_worker(hf).run(stop)) if hf.settings.run_worker else None
+            )
+            yield
+            stop.set()
+            if task is not None:
+                hf.bus.notify()  # wake the idle worker to see `stop`
+                with suppress(asyncio.CancelledError):
+                    await asyncio.wait_for(task, timeout=10)
         await hf.close()
 
     app = FastAPI(

@@ -24,18 +24,26 @@ def resume_point(request: Request, default: int) -> int:
     return default
 
 
-def event_stream(hf: Handoff, request: Request, after: int, fetch: Fetch) -> EventSourceResponse:
-    """Stream the events `fetch` returns after `after` until the client goes away."""
+def event_stream(
+    hf: Handoff, request: Request, after: int, fetch: Fetch, key: str
+) -> EventSourceResponse:
+    """Stream the events `fetch` returns after `after` until the client goes away; the bus
+    wakes it when a commit concerns `key` (events.visitor_key or events.team_key)."""
 
     async def generate() -> AsyncIterator[dict[str, Any]]:
         last = after
-        while not await request.is_disconnected():
-            async with hf.reading() as session:
-                batch = await fetch(session, last)
-            for event in batch:
-                last = event.id
-                yield {"id": str(event.id), "event": event.type, "data": json.dumps(event.data)}
-            if not batch:
-                await hf.bus.wait(hf.settings.event_poll_seconds)
+        with hf.bus.watching(key) as watch:
+            while not await request.is_disconnected():
+                async with hf.reading() as session:
+                    batch = await fetch(session, last)
+                for event in batch:
+                    last = event.id
+                    yield {
+                        "id": str(event.id),
+                        "event": event.type,
+                        "data": json.dumps(event.data),
+                    }
+                if not batch:
+                    await watch.wait(hf.event_poll_seconds)
 
     return EventSourceResponse(generate(), ping=15, headers={"Cache-Control": "no-store"})
