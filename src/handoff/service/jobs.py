@@ -172,6 +172,8 @@ def build_worker(hf: Handoff) -> Worker:
         max_attempts=settings.job_max_attempts,
         concurrency=settings.worker_concurrency,
         ordered_by=ordering_key,
+        # A hanging helpdesk holds its share of the slots at most (and at least one).
+        per_integration=int(settings.worker_concurrency * settings.worker_integration_share),
         wait_for_work=hf.bus.wait,
         on_change=hf.bus.notify,
         # Every worker process also runs the conversation timers and prunes old events.

@@ -2,11 +2,24 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, Row, Select, and_, delete, func, or_, select, update
+from sqlalchemy import (
+    ColumnElement,
+    CursorResult,
+    Row,
+    Select,
+    and_,
+    delete,
+    func,
+    or_,
+    select,
+    update,
+)
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from handoff.domain import EscalationStatus, HandbackReason, Owner, Role
@@ -19,6 +32,7 @@ from handoff.store.models import (
     Escalation,
     Event,
     Integration,
+    IntegrationBudget,
     KnowledgeEntry,
     Member,
     Message,
@@ -480,26 +494,39 @@ async def last_event_id(session: AsyncSession) -> int:
 # --- outbox ---------------------------------------------------------------------------
 
 
-async def claim_job(
-    session: AsyncSession, *, now: datetime, lease_token: str, lease_until: datetime
-) -> OutboxJob | None:
-    """Lease the next due job, or a job whose lease expired; skip rows others hold."""
-    due = (
-        select(OutboxJob.id)
-        .where(
+def _due(now: datetime) -> ColumnElement[bool]:
+    """A job is due when it is pending and its time has come, or its lease expired."""
+    return or_(
+        (OutboxJob.status == "pending") & (OutboxJob.run_after <= now),
+        (OutboxJob.status == "running") & (OutboxJob.lease_expires_at < now),
+    )
+
+
+async def next_due_job(
+    session: AsyncSession, *, now: datetime, skip_integrations: Collection[str] = ()
+) -> tuple[int, str | None] | None:
+    """Return the next due job's id and integration, leaving out the integrations to skip
+    and rows others hold; on PostgreSQL the row stays locked until the transaction ends."""
+    query = select(OutboxJob.id, OutboxJob.integration_id).where(_due(now))
+    if skip_integrations:
+        query = query.where(
             or_(
-                (OutboxJob.status == "pending") & (OutboxJob.run_after <= now),
-                (OutboxJob.status == "running") & (OutboxJob.lease_expires_at < now),
+                OutboxJob.integration_id.is_(None),
+                OutboxJob.integration_id.not_in(list(skip_integrations)),
             )
         )
-        .order_by(OutboxJob.run_after, OutboxJob.id)
-        .limit(1)
-        .with_for_update(skip_locked=True)
-        .scalar_subquery()
-    )
+    query = query.order_by(OutboxJob.run_after, OutboxJob.id).limit(1)
+    row = (await session.execute(query.with_for_update(skip_locked=True))).first()
+    return None if row is None else (row.id, row.integration_id)
+
+
+async def claim_job(
+    session: AsyncSession, job_id: int, *, now: datetime, lease_token: str, lease_until: datetime
+) -> OutboxJob | None:
+    """Lease the job if it is still due; None when another worker leased it first."""
     claimed = (
         update(OutboxJob)
-        .where(OutboxJob.id == due)
+        .where(OutboxJob.id == job_id, _due(now))
         .values(
             status="running",
             lease_token=lease_token,
@@ -552,3 +579,34 @@ async def jobs(session: AsyncSession, status: str | None, limit: int) -> Sequenc
     if status is not None:
         query = query.where(OutboxJob.status == status)
     return (await session.scalars(query)).all()
+
+
+# --- integration budgets -----------------------------------------------------------------
+
+
+async def budget_for_update(
+    session: AsyncSession, integration_id: str
+) -> tuple[IntegrationBudget, Integration] | None:
+    """Return the integration's shared budget, locked until the transaction ends (made on
+    first use), and the integration; None when the integration is gone."""
+    integration = await session.get(Integration, integration_id)
+    if integration is None:
+        return None
+    locked = (
+        select(IntegrationBudget)
+        .where(IntegrationBudget.integration_id == integration_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+    budget = await session.scalar(locked)
+    if budget is None:
+        dialect = session.get_bind().dialect.name
+        insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
+        await session.execute(
+            insert(IntegrationBudget)
+            .values(integration_id=integration_id, next_at=utcnow())
+            .on_conflict_do_nothing()
+        )
+        budget = await session.scalar(locked)
+        assert budget is not None
+    return budget, integration
