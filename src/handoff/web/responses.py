@@ -225,6 +225,12 @@ class JobOut(Shape):
     created_at: str
 
 
+class RateLimitOut(Shape):
+    calls: int
+    per_seconds: float
+    source: str = Field(description="`admin` (set on the integration) or `documented`.")
+
+
 class IntegrationOut(Shape):
     id: str
     platform: str
@@ -232,6 +238,11 @@ class IntegrationOut(Shape):
     created_at: str
     webhook_url: str | None = Field(None, description="External helpdesks only.")
     webhook_setup: list[str] | None = Field(None, description="External helpdesks only.")
+    rate_limit: RateLimitOut | None = Field(
+        None,
+        description="External helpdesks only: the API limit the outbox keeps to (97 % of it); "
+        "null when neither the admin nor the platform's documentation sets one.",
+    )
 
 
 class WhatsAppOut(Shape):
