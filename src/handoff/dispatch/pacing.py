@@ -44,7 +44,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from handoff.helpdesks.errors import RateLimited
 from handoff.helpdesks.limits import CallLog, RateLimit, limit_for
 from handoff.store import repositories as repo
-from handoff.store.models import Integration, IntegrationBudget
+from handoff.store.models import Integration, IntegrationBudget, utcnow
 
 PACE_SHARE = 0.97  # of the platform's limit, spent in steady state
 TOLERANCE_SHARE = 0.01  # of the limit's window, the burst a late claim may catch up by
@@ -113,13 +113,14 @@ class Pacer:
             if self._running[integration_id] <= 0:
                 del self._running[integration_id]
 
-    async def admit(self, session: AsyncSession, integration_id: str, now: datetime) -> bool:
+    async def admit(self, session: AsyncSession, integration_id: str) -> bool:
         """Spend one call of the integration's budget, or say that it is spent (and until
         when, for the next claims). An integration that is gone admits: its job fails alone."""
         found = await repo.budget_for_update(session, integration_id)
         if found is None:
             return True
         budget, integration = found
+        now = utcnow()  # once the row is ours: another worker may have held it a while
         pace = pace_of(integration)
         if pace is None:
             return True

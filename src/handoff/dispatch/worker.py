@@ -236,7 +236,7 @@ class Worker:
             while due := await repo.next_due_job(session, now=now, skip_integrations=held_back):
                 job_id, integration_id = due
                 if integration_id is not None and not await self.pacer.admit(
-                    session, integration_id, now
+                    session, integration_id
                 ):
                     held_back.add(integration_id)
                     continue
