@@ -70,6 +70,9 @@ class DispatchResult:
     backend: str
     escalations: int  # users whose message handed the conversation to the team
     dispatch: Throughput  # from the users starting to ask to the last ticket
+    # From the first ticket to the last: the outbox's own pace, without the time the users'
+    # messages took to escalate (which, all at once, can keep the worker from the database).
+    steady: Throughput
     wait_ms: list[float]  # per ticket: escalating message to the ticket existing on the fake
     lost: int  # escalations with no ticket when the run ended
     duplicated: int  # tickets beyond one per escalated conversation
@@ -79,6 +82,10 @@ class DispatchResult:
     @property
     def share_of_limit(self) -> float:
         return self.dispatch.per_minute / self.config.limit_per_min
+
+    @property
+    def steady_share_of_limit(self) -> float:
+        return self.steady.per_minute / self.config.limit_per_min
 
     @property
     def ratio_to_baseline(self) -> float | None:
@@ -106,6 +113,9 @@ class DispatchResult:
             "seconds": round(self.dispatch.seconds, 3),
             "tickets_per_min": round(self.dispatch.per_minute, 1),
             "share_of_limit": round(self.share_of_limit, 3),
+            "first_to_last_seconds": round(self.steady.seconds, 3),
+            "first_to_last_tickets_per_min": round(self.steady.per_minute, 1),
+            "first_to_last_share_of_limit": round(self.steady_share_of_limit, 3),
             "p50_ms": _rounded(self.percentile_ms(0.50)),
             "p99_ms": _rounded(self.percentile_ms(0.99)),
             "mean_ms": _rounded(statistics.fmean(self.wait_ms) if self.wait_ms else None),
@@ -348,12 +358,21 @@ def _result(
         backend=settings.resolved_database_url.split(":", 1)[0].split("+", 1)[0],
         escalations=len(escalated),
         dispatch=Throughput(len(tickets), _last_created(tickets) - started),
+        steady=_first_to_last(tickets),
         wait_ms=[1000 * (t.created_at - t.escalated_at) for t in tickets],
         lost=len(set(escalated) - ticketed),
         duplicated=len(tickets) - len(ticketed),
         refused=fake.refused,
         baseline=baseline,
     )
+
+
+def _first_to_last(tickets: Sequence[FakeTicket]) -> Throughput:
+    """The tickets after the first, over the time from the first to the last."""
+    if len(tickets) < 2:
+        return Throughput(0, 0.0)
+    times = [ticket.created_at for ticket in tickets]
+    return Throughput(len(tickets) - 1, max(times) - min(times))
 
 
 def _last_created(tickets: Sequence[FakeTicket]) -> float:

@@ -200,6 +200,14 @@ def render_dispatch(result: DispatchResult, console: Console) -> None:
         _cell(figures["p99_ms"]),
     )
     table.add_row(
+        "  first to last ticket",
+        str(result.steady.tickets + 1 if result.steady.tickets else 0),
+        f"{result.steady.per_minute:,.0f}",
+        f"{100 * result.steady_share_of_limit:.0f}%",
+        "—",
+        "—",
+    )
+    table.add_row(
         "sequential httpx loop",
         str(result.baseline.tickets),
         f"{result.baseline.per_minute:,.0f}",

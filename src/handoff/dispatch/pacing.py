@@ -36,6 +36,7 @@ built-in inbox and the channel deliveries (jobs with no integration) keep the re
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -92,9 +93,11 @@ class Pacer:
         # moves that later, so the next claim that asks the database is never too early.
         self._free_at: dict[str, datetime] = {}
 
-    def held_back(self, now: datetime) -> set[str]:
-        """The integrations whose jobs this worker must not lease now."""
-        full = {key for key, count in self._running.items() if count >= self.max_running}
+    def held_back(self, now: datetime, leasing: Sequence[str | None] = ()) -> set[str]:
+        """The integrations whose jobs this worker must not lease now, with the jobs it is
+        `leasing` (in the claim's transaction) counted as running."""
+        running = self._running + Counter(key for key in leasing if key is not None)
+        full = {key for key, count in running.items() if count >= self.max_running}
         spent = {key for key, at in self._free_at.items() if at > now}
         return full | spent
 
@@ -128,8 +131,9 @@ class Pacer:
         if at > now:
             self._free_at[integration_id] = at
             return False
-        self._free_at.pop(integration_id, None)
         spend(budget, pace, now)
+        # The next call's time is known already: until then, claims need not ask the database.
+        self._free_at[integration_id] = free_at(budget, pace, now)
         return True
 
     async def settle(

@@ -32,7 +32,7 @@ from handoff.helpdesks.errors import HelpdeskError, RateLimited
 from handoff.helpdesks.limits import CallLog, observing
 from handoff.store import repositories as repo
 from handoff.store.db import Database
-from handoff.store.models import utcnow
+from handoff.store.models import OutboxJob, utcnow
 
 log = structlog.get_logger(__name__)
 JOBS = Counter("handoff_outbox_jobs", "Outbox job runs, by kind and outcome.", ["kind", "outcome"])
@@ -158,13 +158,13 @@ class Worker:
                     await asyncio.wait(self._running, return_when=asyncio.FIRST_COMPLETED)
                     continue
                 try:
-                    job = await self.claim()
+                    jobs = await self.claim_some(self.concurrency - len(self._running))
                 except Exception:
                     log.exception("worker loop error", worker=self.name)
-                    job = None
-                if job is None:
+                    jobs = []
+                if not jobs:
                     await self._idle()
-                else:
+                for job in jobs:
                     self._start(job)
         finally:
             await self._settle_running(finish=stop.is_set())
@@ -229,33 +229,49 @@ class Worker:
 
     async def claim(self) -> LeasedJob | None:
         """Lease the next due job whose integration has budget and a free slot, if any."""
-        token = secrets.token_hex(16)
+        jobs = await self.claim_some(1)
+        return jobs[0] if jobs else None
+
+    async def claim_some(self, limit: int) -> list[LeasedJob]:
+        """Lease up to `limit` due jobs whose integrations have budget and a free slot.
+
+        One transaction for all of them: a claim waits for the database's write lock like any
+        write, so a paced integration whose claims come late catches up in one go.
+        """
         now = utcnow()
+        leased: list[LeasedJob] = []
         async with self.db.unit_of_work() as session:
             held_back = self.pacer.held_back(now)
-            while due := await repo.next_due_job(session, now=now, skip_integrations=held_back):
+            while len(leased) < limit and (
+                due := await repo.next_due_job(session, now=now, skip_integrations=held_back)
+            ):
                 job_id, integration_id = due
                 if integration_id is not None and not await self.pacer.admit(
                     session, integration_id
                 ):
                     held_back.add(integration_id)
                     continue
+                token = secrets.token_hex(16)
                 row = await repo.claim_job(
                     session, job_id, now=now, lease_token=token, lease_until=now + self.lease
                 )
                 if row is None:
-                    return None  # another worker was first; the next claim looks again
-                return LeasedJob(
-                    id=row.id,
-                    kind=row.kind,
-                    payload=dict(row.payload),
-                    idempotency_key=row.idempotency_key,
-                    attempts=row.attempts,
-                    max_attempts=row.max_attempts or self.max_attempts,
-                    lease_token=token,
-                    integration_id=row.integration_id,
-                )
-        return None
+                    break  # another worker was first; the next claim looks again
+                leased.append(self._leased(row, token))
+                held_back |= self.pacer.held_back(now, leasing=[j.integration_id for j in leased])
+        return leased
+
+    def _leased(self, row: OutboxJob, token: str) -> LeasedJob:
+        return LeasedJob(
+            id=row.id,
+            kind=row.kind,
+            payload=dict(row.payload),
+            idempotency_key=row.idempotency_key,
+            attempts=row.attempts,
+            max_attempts=row.max_attempts or self.max_attempts,
+            lease_token=token,
+            integration_id=row.integration_id,
+        )
 
     async def run_once(self) -> bool:
         """Claim and run one job; return False when none was due."""
