@@ -17,9 +17,11 @@ The calls are spaced `per_seconds / (calls * PACE_SHARE)` apart: 97 % of the lim
 the `TOLERANCE_SHARE` of burst (a worker that claims late catches up by that much) and the
 network's jitter still fit in any window of the platform, fixed or sliding: at most
 `(window + tolerance) / interval + 1` calls fall in one window, below the limit. A steady run
-therefore keeps 97 % of the limit less the first call's latency, above the 95 % asked of it,
-where leasing jobs first and leaving them pending with a later `run_after` would add a
-poll's delay to every wait and a lease and a release to every refusal.
+therefore keeps 97 % of the limit, less the first call's latency; leasing jobs first and
+putting them back with a later `run_after` when the budget is spent would instead add a poll's
+delay to every wait, and a lease and a release to every refusal. A worker leases the jobs for
+all its free slots in one transaction, so claims that wait for the database's write lock
+still keep up with the pace.
 
 Adapting. One job may make several calls (a search, then the ticket); after the job, the
 calls beyond the one admitted are charged to the budget. Every answer is read by the shared
