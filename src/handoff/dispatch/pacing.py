@@ -5,8 +5,10 @@ Budget. Each integration has one row in `integration_budgets`, shared by every w
 `next_at`, the theoretical time of its next call (the generic cell rate algorithm, a token
 bucket kept as one timestamp), and `paused_until`, when the platform itself said calls may
 resume. A worker leasing a job of the integration locks that row in the same short transaction
-as the lease (`SELECT ... FOR UPDATE` on PostgreSQL; SQLite's single writer serialises it),
-admits the call when `next_at - tolerance <= now` and moves `next_at` one interval on. When
+as the lease, admits the call when `next_at - tolerance <= now` and moves `next_at` one
+interval on. On PostgreSQL the lock is `SELECT ... FOR UPDATE SKIP LOCKED`, so that a claim
+never waits while holding other locks (a worker that finds another spending the budget asks
+again 20 ms later); SQLite's single writer serialises the claims. When
 the budget is spent the job is not leased at all: the worker remembers when the budget frees,
 leaves that integration out of its next claims (`next_due_job`'s skip list) and takes other
 integrations' jobs meanwhile; its idle wait ends when the earliest budget frees. So a spent
@@ -51,6 +53,7 @@ from handoff.store.models import Integration, IntegrationBudget, utcnow
 
 PACE_SHARE = 0.97  # of the platform's limit, spent in steady state
 TOLERANCE_SHARE = 0.01  # of the limit's window, the burst a late claim may catch up by
+BUSY_RETRY = timedelta(milliseconds=20)  # after finding another worker spending the budget
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,11 +124,14 @@ class Pacer:
     async def admit(self, session: AsyncSession, integration_id: str) -> bool:
         """Spend one call of the integration's budget, or say that it is spent (and until
         when, for the next claims). An integration that is gone admits: its job fails alone."""
-        found = await repo.budget_for_update(session, integration_id)
+        found = await repo.budget_for_update(session, integration_id, skip_locked=True)
         if found is None:
             return True
         budget, integration = found
-        now = utcnow()  # once the row is ours: another worker may have held it a while
+        now = utcnow()
+        if budget is None:  # another worker is spending it this moment: ask again shortly
+            self._free_at[integration_id] = now + BUSY_RETRY
+            return False
         pace = pace_of(integration)
         if pace is None:
             return True
@@ -160,6 +166,7 @@ class Pacer:
         if found is None:
             return
         budget, integration = found
+        assert budget is not None  # waited for, not skipped
         pace = pace_of(integration)
         if pace is not None and calls.calls > 1:
             spend(budget, pace, now, calls.calls - 1)

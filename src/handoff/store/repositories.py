@@ -585,20 +585,27 @@ async def jobs(session: AsyncSession, status: str | None, limit: int) -> Sequenc
 
 
 async def budget_for_update(
-    session: AsyncSession, integration_id: str
-) -> tuple[IntegrationBudget, Integration] | None:
+    session: AsyncSession, integration_id: str, *, skip_locked: bool = False
+) -> tuple[IntegrationBudget | None, Integration] | None:
     """Return the integration's shared budget, locked until the transaction ends (made on
-    first use), and the integration; None when the integration is gone."""
+    first use), and the integration; None when the integration is gone. With `skip_locked`,
+    the budget is None while another transaction holds it (on PostgreSQL): a claim never
+    waits for a lock while holding others, so two claims cannot deadlock."""
     integration = await session.get(Integration, integration_id)
     if integration is None:
         return None
     locked = (
         select(IntegrationBudget)
         .where(IntegrationBudget.integration_id == integration_id)
-        .with_for_update()
+        .with_for_update(skip_locked=skip_locked)
         .execution_options(populate_existing=True)
     )
     budget = await session.scalar(locked)
+    exists = select(IntegrationBudget.integration_id).where(
+        IntegrationBudget.integration_id == integration_id
+    )
+    if budget is None and await session.scalar(exists) is not None:
+        return None, integration  # held by another transaction
     if budget is None:
         dialect = session.get_bind().dialect.name
         insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
@@ -608,5 +615,4 @@ async def budget_for_update(
             .on_conflict_do_nothing()
         )
         budget = await session.scalar(locked)
-        assert budget is not None
     return budget, integration
