@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from handoff.dispatch import LeasedJob, RetryPolicy, Worker
 from handoff.dispatch.pacing import PACE_SHARE, Pace, free_at, spend
+from handoff.helpdesks import HELPDESKS
 from handoff.helpdesks.errors import RateLimited
 from handoff.helpdesks.limits import DOCUMENTED_LIMITS, RateLimit, observe_response, wait_until
 from handoff.store.db import Database
@@ -59,8 +60,6 @@ def test_the_platforms_answer_says_when_the_next_call_may_go(
 
 
 def test_every_connector_platform_but_the_generic_webhook_has_a_documented_limit() -> None:
-    from handoff.helpdesks import HELPDESKS
-
     assert set(HELPDESKS) - set(DOCUMENTED_LIMITS) == {"webhook"}
     # The conservative defaults the docs give for the lowest plan with the API.
     assert DOCUMENTED_LIMITS["zendesk"] == RateLimit(200, 60.0)
