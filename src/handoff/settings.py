@@ -76,6 +76,13 @@ class Settings(BaseSettings):
         description="Outbox jobs one worker runs at once; a ticket's follow-ups still go one "
         "after another.",
     )
+    worker_integration_share: float = Field(
+        default=0.5,
+        gt=0,
+        le=1,
+        description="Share of a worker's concurrent jobs one helpdesk integration may hold, "
+        "so a slow or hanging helpdesk leaves the rest to the others and the built-in inbox.",
+    )
     timer_interval_seconds: float = Field(
         default=15.0,
         gt=0,

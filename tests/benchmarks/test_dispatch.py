@@ -47,6 +47,7 @@ async def test_every_escalation_becomes_one_ticket(
         result.dispatch.per_minute / result.baseline.per_minute, abs=0.01
     )
     assert result.baseline.tickets == 10
+    assert result.steady.tickets == 9 and result.steady.seconds <= result.dispatch.seconds
     assert figures["database"] == ("sqlite" if backend == "sqlite" else "postgresql")
 
 
@@ -64,6 +65,7 @@ def test_the_table_shows_both_runs_and_the_losses() -> None:
         backend="sqlite",
         escalations=4,
         dispatch=Throughput(4, 6.0),
+        steady=Throughput(3, 4.0),
         wait_ms=[300.0, 400.0, 500.0, 900.0],
         lost=0,
         duplicated=0,
@@ -78,3 +80,4 @@ def test_the_table_shows_both_runs_and_the_losses() -> None:
     assert "handoff outbox" in text and "sequential httpx loop" in text
     assert "40%" in text  # 40 tickets a minute of a 100 limit
     assert "lost 0, duplicated 0, 429s 3; outbox / loop = 2.0x" in text
+    assert "first to last ticket" in text and "45%" in text  # 3 tickets in 4 s of 100/min

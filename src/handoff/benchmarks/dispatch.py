@@ -5,7 +5,9 @@ and refuses calls past its per-minute limit; a throw-away service database gets 
 connected to it and `tickets` users who all ask for a person at once, through the same
 `take_message` the API calls; `workers` outbox workers dispatch the tickets. Beside it, a
 baseline measured in the same run: one plain loop creating as many tickets, one after the
-other, against a second fake with the same latency and limit.
+other, against a second fake with the same latency and limit. The agent's integration is told
+the fake's limit, as an admin sets their plan's figure, so the outbox paces itself under it
+(`pace=False` leaves the generic webhook unpaced, to find the limit by its 429s).
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ import httpx
 
 from handoff.benchmarks.fake_helpdesk import FakeHelpdesk, FakeTicket
 from handoff.decide import Encoder
-from handoff.domain import ESCALATE_TO_HUMAN, Contact, Owner
+from handoff.domain import ESCALATE_TO_HUMAN, NATIVE, Contact, Owner
 from handoff.helpdesks.webhook import SIGNATURE_HEADER, TIMESTAMP_HEADER, WebhookHelpdesk, sign
 from handoff.service import admin, conversations, integrations
 from handoff.service.demo import SERVICE_ADMIN, demo_faq
@@ -48,6 +50,8 @@ class DispatchConfig:
     workers: int = 1
     database_url: str | None = None  # None: SQLite in a temporary directory
     timeout_seconds: float = 300.0
+    pace: bool = True  # tell the integration the fake's limit
+    baseline_tickets: int | None = None  # tickets the plain loop creates; None: as many
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,6 +70,9 @@ class DispatchResult:
     backend: str
     escalations: int  # users whose message handed the conversation to the team
     dispatch: Throughput  # from the users starting to ask to the last ticket
+    # From the first ticket to the last: the outbox's own pace, without the time the users'
+    # messages took to escalate (which, all at once, can keep the worker from the database).
+    steady: Throughput
     wait_ms: list[float]  # per ticket: escalating message to the ticket existing on the fake
     lost: int  # escalations with no ticket when the run ended
     duplicated: int  # tickets beyond one per escalated conversation
@@ -75,6 +82,10 @@ class DispatchResult:
     @property
     def share_of_limit(self) -> float:
         return self.dispatch.per_minute / self.config.limit_per_min
+
+    @property
+    def steady_share_of_limit(self) -> float:
+        return self.steady.per_minute / self.config.limit_per_min
 
     @property
     def ratio_to_baseline(self) -> float | None:
@@ -95,18 +106,23 @@ class DispatchResult:
             "latency_ms": self.config.latency_ms,
             "limit_per_min": self.config.limit_per_min,
             "workers": self.config.workers,
+            "paced": self.config.pace,
             "database": self.backend,
             "escalations": self.escalations,
             "created": self.dispatch.tickets,
             "seconds": round(self.dispatch.seconds, 3),
             "tickets_per_min": round(self.dispatch.per_minute, 1),
             "share_of_limit": round(self.share_of_limit, 3),
+            "first_to_last_seconds": round(self.steady.seconds, 3),
+            "first_to_last_tickets_per_min": round(self.steady.per_minute, 1),
+            "first_to_last_share_of_limit": round(self.steady_share_of_limit, 3),
             "p50_ms": _rounded(self.percentile_ms(0.50)),
             "p99_ms": _rounded(self.percentile_ms(0.99)),
             "mean_ms": _rounded(statistics.fmean(self.wait_ms) if self.wait_ms else None),
             "lost": self.lost,
             "duplicated": self.duplicated,
             "refused_429": self.refused,
+            "baseline_tickets": self.baseline.tickets,
             "baseline_tickets_per_min": round(self.baseline.per_minute, 1),
             "ratio_to_baseline": None if ratio is None else round(ratio, 2),
         }
@@ -129,18 +145,20 @@ async def run_dispatch_benchmark(
         with FakeHelpdesk(
             secret, latency_seconds=latency, limit_per_minute=config.limit_per_min
         ) as fake:
-            settings = _settings(config, Path(data_dir))
+            settings = bench_settings(config, Path(data_dir))
             escalated, started = await _service_run(
                 settings, config, fake, secret, progress, encoder
             )
         with FakeHelpdesk(
             secret, latency_seconds=latency, limit_per_minute=config.limit_per_min
         ) as other:
-            baseline = await plain_loop(other.url, secret, config.tickets)
+            baseline = await plain_loop(
+                other.url, secret, config.baseline_tickets or config.tickets
+            )
     return _result(config, settings, fake, escalated, started, baseline)
 
 
-def _settings(config: DispatchConfig, data_dir: Path) -> Settings:
+def bench_settings(config: DispatchConfig, data_dir: Path) -> Settings:
     url = config.database_url or f"sqlite+aiosqlite:///{data_dir / 'bench.db'}"
     return Settings(
         database_url=url,
@@ -166,8 +184,9 @@ async def _service_run(
     async with AsyncExitStack() as stack:
         hf = Handoff(settings, encoder=encoder)
         stack.push_async_callback(hf.close)
-        agent_id = await _connect_agent(hf, fake.url, secret)
-        chats = await _open_conversations(hf, agent_id, config.tickets)
+        limit = (config.limit_per_min, 60.0) if config.pace else None
+        agent_id = await connect_agent(hf, "Dispatch benchmark", (fake.url, secret), limit)
+        chats = await open_conversations(hf, agent_id, config.tickets)
         await asyncio.to_thread(lambda: hf.decider)  # load the models before the clock starts
         stop = asyncio.Event()
         workers = [
@@ -178,7 +197,7 @@ async def _service_run(
         # A message the service refused (409, 429) did not escalate: it shows as fewer
         # escalations than users, not as a failed run.
         outcomes = await asyncio.gather(
-            *(_ask_for_person(hf, chat) for chat in chats), return_exceptions=True
+            *(ask_for_person(hf, chat) for chat in chats), return_exceptions=True
         )
         escalated = [
             hf.conversation_url(chat)
@@ -204,29 +223,43 @@ async def _worker_runtimes(
     return runtimes
 
 
-async def _connect_agent(hf: Handoff, url: str, secret: str) -> str:
-    """Create an agent whose escalations go to the fake through the generic webhook."""
+async def connect_agent(
+    hf: Handoff,
+    name: str,
+    helpdesk: tuple[str, str] | None,
+    rate_limit: tuple[int, float] | None = None,
+) -> str:
+    """Create an agent whose escalations go to a fake through the generic webhook (its URL and
+    signing secret, paced under `rate_limit`), or to the built-in inbox when `helpdesk` is
+    None."""
+    platform = NATIVE if helpdesk is None else WebhookHelpdesk.platform
     async with hf.transaction() as session:
-        workspace = await admin.create_workspace(session, SERVICE_ADMIN, "Dispatch benchmark")
+        workspace = await admin.create_workspace(session, SERVICE_ADMIN, name)
         agent = await admin.create_agent(
             session,
             SERVICE_ADMIN,
             workspace_id=workspace.id,
-            name="Dispatch benchmark",
+            name=name,
             channels=["api"],
             greeting=None,
         )
         await admin.replace_knowledge(session, agent, demo_faq())
-        form = integrations.credentials_for(WebhookHelpdesk, {"url": url, "signing_secret": secret})
-        checked = integrations.Checked(WebhookHelpdesk.platform, form, tokens=None)
-        await integrations.save_integration(hf, session, agent, checked)
+        if helpdesk is not None:
+            url, secret = helpdesk
+            form = integrations.credentials_for(
+                WebhookHelpdesk, {"url": url, "signing_secret": secret}
+            )
+            checked = integrations.Checked(platform, form, tokens=None)
+            await integrations.save_integration(hf, session, agent, checked)
+            if rate_limit is not None:
+                await integrations.set_rate_limit(session, agent, platform, rate_limit)
         await admin.save_action(
             session,
             agent,
             {
                 "kind": ESCALATE_TO_HUMAN,
                 "name": "Escalate_To_Human",
-                "platform": WebhookHelpdesk.platform,
+                "platform": platform,
                 "when_to_use": "The user asks for a person.",
                 "channels": ["api"],
                 "enabled": True,
@@ -236,7 +269,7 @@ async def _connect_agent(hf: Handoff, url: str, secret: str) -> str:
         return agent.id
 
 
-async def _open_conversations(hf: Handoff, agent_id: str, count: int) -> list[str]:
+async def open_conversations(hf: Handoff, agent_id: str, count: int) -> list[str]:
     async with hf.transaction() as session:
         opened = [
             await conversations.start_conversation(
@@ -251,7 +284,7 @@ async def _open_conversations(hf: Handoff, agent_id: str, count: int) -> list[st
     return [conversation.id for conversation, _, _ in opened]
 
 
-async def _ask_for_person(hf: Handoff, conversation_id: str) -> bool:
+async def ask_for_person(hf: Handoff, conversation_id: str) -> bool:
     """Send the message that asks for a person; return whether it escalated."""
     reply = await conversations.take_message(hf, conversation_id, ASK_FOR_PERSON)
     return bool(reply.conversation.get("owner") == Owner.HUMAN)
@@ -325,12 +358,21 @@ def _result(
         backend=settings.resolved_database_url.split(":", 1)[0].split("+", 1)[0],
         escalations=len(escalated),
         dispatch=Throughput(len(tickets), _last_created(tickets) - started),
+        steady=_first_to_last(tickets),
         wait_ms=[1000 * (t.created_at - t.escalated_at) for t in tickets],
         lost=len(set(escalated) - ticketed),
         duplicated=len(tickets) - len(ticketed),
         refused=fake.refused,
         baseline=baseline,
     )
+
+
+def _first_to_last(tickets: Sequence[FakeTicket]) -> Throughput:
+    """The tickets after the first, over the time from the first to the last."""
+    if len(tickets) < 2:
+        return Throughput(0, 0.0)
+    times = [ticket.created_at for ticket in tickets]
+    return Throughput(len(tickets) - 1, max(times) - min(times))
 
 
 def _last_created(tickets: Sequence[FakeTicket]) -> float:

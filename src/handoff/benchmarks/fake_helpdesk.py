@@ -4,7 +4,8 @@ It plays the tool the generic `webhook` platform talks to: it checks our signatu
 ticket per `Idempotency-Key`, answers each ticket creation after `latency_seconds`, and past
 `limit_per_minute` calls in the last sixty seconds refuses with 429 and a `Retry-After` that
 says when a call leaves the window. It records when each ticket came to exist, so a benchmark
-can tell how long an escalation waited for its ticket.
+can tell how long an escalation waited for its ticket. With a latency longer than the service's
+timeout it plays a helpdesk that hangs: every call runs to the timeout.
 """
 
 from __future__ import annotations
@@ -69,12 +70,18 @@ class FakeHelpdesk:
         self.window = MinuteWindow(limit_per_minute)
         self.tickets: dict[str, FakeTicket] = {}  # by idempotency key
         self.refused = 0  # answers 429
+        self.received = 0  # ticket creations admitted, answered or still in hand
         self._lock = threading.Lock()
         app = Starlette(routes=[Route("/tickets", self._receive, methods=["POST"])])
         self._socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self._socket.bind(("127.0.0.1", 0))
         self.url = f"http://127.0.0.1:{self._socket.getsockname()[1]}/tickets"
-        config = uvicorn.Config(app, log_level="warning", lifespan="off", access_log=False)
+        config = uvicorn.Config(
+            app,
+            log_level="warning",
+            lifespan="off",
+            access_log=False,
+        )
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(
             target=self._server.run, kwargs={"sockets": [self._socket]}, daemon=True
@@ -120,9 +127,21 @@ class FakeHelpdesk:
         data = json.loads(body)
         if data["type"] != "ticket.create":
             return JSONResponse({"ok": True})
-        await asyncio.sleep(self.latency_seconds)
+        with self._lock:
+            self.received += 1
+        if not await self._wait_latency():
+            return JSONResponse({"error": "shutting_down"}, status_code=503)
         ticket = self._store(key, data)
         return JSONResponse({"ticket": {"id": ticket.id, "url": f"{self.url}/{ticket.id}"}})
+
+    async def _wait_latency(self) -> bool:
+        """Wait out the latency; False when the fake is closing first (a hanging answer)."""
+        deadline = time.monotonic() + self.latency_seconds
+        while (left := deadline - time.monotonic()) > 0:
+            if self._server.should_exit:
+                return False
+            await asyncio.sleep(min(left, 0.1))
+        return True
 
     def _store(self, key: str, packet: dict[str, Any]) -> FakeTicket:
         """Keep the first ticket of an idempotency key; a repeated key gets it back."""

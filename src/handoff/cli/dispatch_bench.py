@@ -20,11 +20,15 @@ from handoff.cli.evaluate import _fail, _progress, _quiet, _table
 
 if TYPE_CHECKING:
     from handoff.benchmarks.dispatch import DispatchResult
+    from handoff.benchmarks.isolation import IsolationResult
+
+
+DEFAULT_TICKETS = 200
 
 
 def bench_dispatch_command(
     tickets: int = typer.Option(
-        200, "--tickets", min=1, help="Users who ask for a person at once."
+        DEFAULT_TICKETS, "--tickets", min=1, help="Users who ask for a person at once."
     ),
     latency_ms: float = typer.Option(
         200.0, "--latency-ms", min=0, help="How long the fake helpdesk takes to create a ticket."
@@ -42,6 +46,30 @@ def bench_dispatch_command(
     timeout: float = typer.Option(
         300.0, "--timeout", min=1, help="Seconds to wait for the tickets before counting losses."
     ),
+    pace: bool = typer.Option(
+        True,
+        "--pace/--no-pace",
+        help="Tell the integration the fake's limit, as an admin sets their plan's figure; "
+        "--no-pace finds the limit by its 429s.",
+    ),
+    baseline_tickets: int | None = typer.Option(
+        None, "--baseline-tickets", min=1, help="Tickets the plain loop creates; default: as many."
+    ),
+    isolation: bool = typer.Option(
+        False,
+        "--isolation",
+        help="Instead: the delay of inbox and helpdesk tickets while another agent's helpdesk "
+        "hangs, beside the delay with none hanging (--tickets users each, default 5).",
+    ),
+    hanging_tickets: int = typer.Option(
+        20, "--hanging-tickets", min=1, help="With --isolation: users of the hanging helpdesk."
+    ),
+    helpdesk_timeout: float = typer.Option(
+        20.0,
+        "--helpdesk-timeout",
+        min=1,
+        help="With --isolation: the service's helpdesk timeout, which every hanging call runs to.",
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print the figures as one JSON object."),
 ) -> None:
     """Dispatch tickets to a slow, rate-limited fake helpdesk beside a plain sequential loop."""
@@ -49,6 +77,16 @@ def bench_dispatch_command(
 
     _quiet()
     _silence_job_logs()
+    if isolation:
+        _isolation(
+            tickets=5 if tickets == DEFAULT_TICKETS else tickets,
+            hanging_tickets=hanging_tickets,
+            latency_ms=latency_ms,
+            helpdesk_timeout=helpdesk_timeout,
+            database_url=database_url,
+            as_json=as_json,
+        )
+        return
     config = DispatchConfig(
         tickets=tickets,
         latency_ms=latency_ms,
@@ -56,6 +94,8 @@ def bench_dispatch_command(
         workers=workers,
         database_url=database_url,
         timeout_seconds=timeout,
+        pace=pace,
+        baseline_tickets=baseline_tickets,
     )
     with _progress() as bar:
         task = bar.add_task("Tickets", total=tickets)
@@ -71,6 +111,63 @@ def bench_dispatch_command(
         sys.stdout.write(json.dumps(result.to_json()) + "\n")
     else:
         render_dispatch(result, Console(emoji=False))
+
+
+def _isolation(
+    *,
+    tickets: int,
+    hanging_tickets: int,
+    latency_ms: float,
+    helpdesk_timeout: float,
+    database_url: str | None,
+    as_json: bool,
+) -> None:
+    from handoff.benchmarks.isolation import IsolationConfig, run_isolation_benchmark
+
+    config = IsolationConfig(
+        tickets=tickets,
+        hanging_tickets=hanging_tickets,
+        latency_ms=latency_ms,
+        helpdesk_timeout_seconds=helpdesk_timeout,
+        database_url=database_url,
+    )
+    try:
+        result = asyncio.run(run_isolation_benchmark(config))
+    except OSError as error:
+        raise _fail(f"cannot reach the database or bind 127.0.0.1: {error}") from None
+    if as_json:
+        sys.stdout.write(json.dumps(result.to_json()) + "\n")
+    else:
+        render_isolation(result, Console(emoji=False))
+
+
+def render_isolation(result: IsolationResult, console: Console) -> None:
+    """Print the isolation table: each run's ticket delays."""
+    figures = result.to_json()
+    table = _table(
+        f"Ticket delay while another helpdesk hangs, {result.backend}; one worker, "
+        f"{figures['concurrency']} slots, {figures['per_integration']} per integration; "
+        f"{result.config.hanging_tickets} tickets to a helpdesk that answers none within "
+        f"{result.config.helpdesk_timeout_seconds:g} s"
+    )
+    for col in ("run", "inbox median ms", "inbox max ms", "helpdesk median ms", "helpdesk max ms"):
+        table.add_column(col, justify="left" if col == "run" else "right")
+    for name, run in (("no helpdesk hanging", "calm"), ("one helpdesk hanging", "hanging")):
+        row = figures[run]
+        table.add_row(
+            name,
+            _cell(row["inbox_median_ms"]),
+            _cell(row["inbox_max_ms"]),
+            _cell(row["helpdesk_median_ms"]),
+            _cell(row["helpdesk_max_ms"]),
+        )
+    hanging = figures["hanging"]
+    table.caption = (
+        f"{hanging['inbox_tickets']} inbox and {hanging['helpdesk_tickets']} fine-helpdesk "
+        f"tickets of {result.config.tickets} each; hanging calls in hand at the end: "
+        f"{hanging['hanging_calls_in_hand']}"
+    )
+    console.print(table)
 
 
 def _silence_job_logs() -> None:
@@ -103,6 +200,14 @@ def render_dispatch(result: DispatchResult, console: Console) -> None:
         _cell(figures["p99_ms"]),
     )
     table.add_row(
+        "  first to last ticket",
+        str(result.steady.tickets + 1 if result.steady.tickets else 0),
+        f"{result.steady.per_minute:,.0f}",
+        f"{100 * result.steady_share_of_limit:.0f}%",
+        "—",
+        "—",
+    )
+    table.add_row(
         "sequential httpx loop",
         str(result.baseline.tickets),
         f"{result.baseline.per_minute:,.0f}",
@@ -110,8 +215,9 @@ def render_dispatch(result: DispatchResult, console: Console) -> None:
         "—",
         "—",
     )
+    paced = "paced under the limit" if result.config.pace else "unpaced"
     table.caption = (
-        f"lost {result.lost}, duplicated {result.duplicated}, 429s {result.refused}; "
+        f"{paced}; lost {result.lost}, duplicated {result.duplicated}, 429s {result.refused}; "
         f"outbox / loop = {figures['ratio_to_baseline']}x"
     )
     console.print(table)

@@ -2,7 +2,8 @@
 
 One worker runs up to `concurrency` jobs at once, so that a slow helpdesk's latency does not
 set the pace. Jobs with the same ordering key (the follow-ups of one ticket) still run one
-after another, in the order they were leased.
+after another, in the order they were leased. A job that calls a helpdesk is leased only
+while that integration's API budget and its share of the slots allow (`pacing.py`).
 
 A job runs in two steps. `perform` talks to the outside world with no transaction open;
 `apply` records the outcome in the same transaction that marks the job done, and only while
@@ -26,10 +27,12 @@ import structlog
 from prometheus_client import Counter
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from handoff.dispatch.pacing import Pacer, refusal_wait
 from handoff.helpdesks.errors import HelpdeskError, RateLimited
+from handoff.helpdesks.limits import CallLog, observing
 from handoff.store import repositories as repo
 from handoff.store.db import Database
-from handoff.store.models import utcnow
+from handoff.store.models import OutboxJob, utcnow
 
 log = structlog.get_logger(__name__)
 JOBS = Counter("handoff_outbox_jobs", "Outbox job runs, by kind and outcome.", ["kind", "outcome"])
@@ -46,6 +49,7 @@ class LeasedJob:
     attempts: int
     max_attempts: int
     lease_token: str
+    integration_id: str | None = None  # the helpdesk integration it calls, if any
 
 
 class JobHandler(Protocol):
@@ -117,6 +121,7 @@ class Worker:
         max_attempts: int = 8,
         concurrency: int = 1,
         ordered_by: Callable[[LeasedJob], str | None] | None = None,
+        per_integration: int | None = None,
     ) -> None:
         self.db = db
         self.handlers = handlers
@@ -136,6 +141,8 @@ class Worker:
         self._ordered_by = ordered_by or (lambda job: None)
         self._running: set[asyncio.Task[None]] = set()
         self._last_of_key: dict[str, asyncio.Task[None]] = {}
+        # Slots one integration's jobs may hold at once (None: all of them), and its budget.
+        self.pacer = Pacer(self.concurrency if per_integration is None else per_integration)
 
     async def run(self, stop: asyncio.Event) -> None:
         """Work until `stop` is set; sleep when there is nothing due.
@@ -151,13 +158,13 @@ class Worker:
                     await asyncio.wait(self._running, return_when=asyncio.FIRST_COMPLETED)
                     continue
                 try:
-                    job = await self.claim()
+                    jobs = await self.claim_some(self.concurrency - len(self._running))
                 except Exception:
                     log.exception("worker loop error", worker=self.name)
-                    job = None
-                if job is None:
+                    jobs = []
+                if not jobs:
                     await self._idle()
-                else:
+                for job in jobs:
                     self._start(job)
         finally:
             await self._settle_running(finish=stop.is_set())
@@ -174,12 +181,14 @@ class Worker:
         before = self._last_of_key.get(key) if key is not None else None
         task = asyncio.create_task(self._run_leased(job, before))
         self._running.add(task)
+        self.pacer.started(job.integration_id)
         if key is not None:
             self._last_of_key[key] = task
-        task.add_done_callback(lambda done: self._forget(done, key))
+        task.add_done_callback(lambda done: self._forget(done, key, job.integration_id))
 
-    def _forget(self, task: asyncio.Task[None], key: str | None) -> None:
+    def _forget(self, task: asyncio.Task[None], key: str | None, integration: str | None) -> None:
         self._running.discard(task)
+        self.pacer.finished(integration)
         if key is not None and self._last_of_key.get(key) is task:
             del self._last_of_key[key]
 
@@ -191,10 +200,11 @@ class Worker:
         self._on_change()
 
     async def _idle(self) -> None:
-        """Wait for new work, a poll interval, or one of the running jobs to end."""
-        waiting: asyncio.Future[None] = asyncio.ensure_future(
-            self._wait_for_work(self.poll_seconds)
-        )
+        """Wait for new work, a poll interval, a spent budget to free, or one of the running
+        jobs to end."""
+        until_free = self.pacer.seconds_until_free(utcnow())
+        wait = self.poll_seconds if until_free is None else min(self.poll_seconds, until_free)
+        waiting: asyncio.Future[None] = asyncio.ensure_future(self._wait_for_work(wait))
         await asyncio.wait({waiting, *self._running}, return_when=asyncio.FIRST_COMPLETED)
         waiting.cancel()
         with suppress(asyncio.CancelledError):
@@ -218,24 +228,50 @@ class Worker:
                 await asyncio.wait_for(stop.wait(), self.tick_seconds)
 
     async def claim(self) -> LeasedJob | None:
-        """Lease the next due job, if any."""
-        token = secrets.token_hex(16)
+        """Lease the next due job whose integration has budget and a free slot, if any."""
+        jobs = await self.claim_some(1)
+        return jobs[0] if jobs else None
+
+    async def claim_some(self, limit: int) -> list[LeasedJob]:
+        """Lease up to `limit` due jobs whose integrations have budget and a free slot.
+
+        One transaction for all of them: a claim waits for the database's write lock like any
+        write, so a paced integration whose claims come late catches up in one go.
+        """
         now = utcnow()
+        leased: list[LeasedJob] = []
         async with self.db.unit_of_work() as session:
-            row = await repo.claim_job(
-                session, now=now, lease_token=token, lease_until=now + self.lease
-            )
-            if row is None:
-                return None
-            return LeasedJob(
-                id=row.id,
-                kind=row.kind,
-                payload=dict(row.payload),
-                idempotency_key=row.idempotency_key,
-                attempts=row.attempts,
-                max_attempts=row.max_attempts or self.max_attempts,
-                lease_token=token,
-            )
+            held_back = self.pacer.held_back(now)
+            while len(leased) < limit and (
+                due := await repo.next_due_job(session, now=now, skip_integrations=held_back)
+            ):
+                job_id, integration_id = due
+                if integration_id is not None and not await self.pacer.admit(
+                    session, integration_id
+                ):
+                    held_back.add(integration_id)
+                    continue
+                token = secrets.token_hex(16)
+                row = await repo.claim_job(
+                    session, job_id, now=now, lease_token=token, lease_until=now + self.lease
+                )
+                if row is None:
+                    break  # another worker was first; the next claim looks again
+                leased.append(self._leased(row, token))
+                held_back |= self.pacer.held_back(now, leasing=[j.integration_id for j in leased])
+        return leased
+
+    def _leased(self, row: OutboxJob, token: str) -> LeasedJob:
+        return LeasedJob(
+            id=row.id,
+            kind=row.kind,
+            payload=dict(row.payload),
+            idempotency_key=row.idempotency_key,
+            attempts=row.attempts,
+            max_attempts=row.max_attempts or self.max_attempts,
+            lease_token=token,
+            integration_id=row.integration_id,
+        )
 
     async def run_once(self) -> bool:
         """Claim and run one job; return False when none was due."""
@@ -248,28 +284,47 @@ class Worker:
     async def execute(self, job: LeasedJob) -> Outcome:
         """Run a leased job to one of its outcomes; every failure is recorded on the job."""
         handler = self.handlers.get(job.kind)
-        try:
-            if handler is None:
-                raise LookupError(f"no handler for job kind {job.kind!r}")
-            result = await handler.perform(job)
-            await self._complete(job, handler, result)
-        except LeaseLost:
-            log.warning("job lease lost; result discarded", job=job.id, kind=job.kind)
-            return Outcome.LEASE_LOST
-        except Exception as error:
-            return await self._fail(job, handler, error)
+        with observing() as calls:
+            try:
+                if handler is None:
+                    raise LookupError(f"no handler for job kind {job.kind!r}")
+                result = await handler.perform(job)
+                await self._complete(job, handler, result, calls)
+            except LeaseLost:
+                log.warning("job lease lost; result discarded", job=job.id, kind=job.kind)
+                return Outcome.LEASE_LOST
+            except Exception as error:
+                return await self._fail(job, handler, error, calls)
         log.info("job done", job=job.id, kind=job.kind, attempt=job.attempts)
         return Outcome.DONE
 
-    async def _complete(self, job: LeasedJob, handler: JobHandler, result: Any) -> None:
+    async def _complete(
+        self, job: LeasedJob, handler: JobHandler, result: Any, calls: CallLog
+    ) -> None:
         async with self.db.unit_of_work() as session:
             if not await repo.finish_job(session, job.id, job.lease_token, status="done"):
                 raise LeaseLost()
             await handler.apply(session, job, result)
+            await self._settle_budget(session, job, calls)
 
-    async def _fail(self, job: LeasedJob, handler: JobHandler | None, error: Exception) -> Outcome:
+    async def _settle_budget(
+        self,
+        session: AsyncSession,
+        job: LeasedJob,
+        calls: CallLog,
+        refused_for: float | None = None,
+    ) -> None:
+        if job.integration_id is not None:
+            await self.pacer.settle(
+                session, job.integration_id, calls, now=utcnow(), refused_for=refused_for
+            )
+
+    async def _fail(
+        self, job: LeasedJob, handler: JobHandler | None, error: Exception, calls: CallLog
+    ) -> Outcome:
         message = f"{type(error).__name__}: {error}"
         final = job.attempts >= job.max_attempts or not is_retryable(error)
+        delay = self.retry.delay(job.attempts, error)
         async with self.db.unit_of_work() as session:
             if final:
                 settled = await repo.finish_job(
@@ -278,7 +333,6 @@ class Worker:
                 if settled and handler is not None:
                     await handler.on_failed(session, job, message)
             else:
-                delay = self.retry.delay(job.attempts, error)
                 settled = await repo.finish_job(
                     session,
                     job.id,
@@ -287,6 +341,8 @@ class Worker:
                     run_after=utcnow() + timedelta(seconds=delay),
                     error=message,
                 )
+            # After the job's row, as a claim locks them: the job's, then the budget's.
+            await self._settle_budget(session, job, calls, refusal_wait(error, delay))
         log.warning(
             "job failed" if final else "job will retry",
             job=job.id,

@@ -45,6 +45,7 @@ from handoff.service.posting import (
 from handoff.service.ratelimit import ESCALATIONS_PER_AGENT
 from handoff.service.runtime import Handoff
 from handoff.service.security import hash_token, new_token
+from handoff.service.sinks import integration_id_of
 from handoff.service.stretch import BACK_TO_BOT, CANCEL_WAIT, human_turn
 from handoff.service.turn import TurnQuestion, TurnWork, verdict, work_on
 from handoff.service.views import (
@@ -512,6 +513,7 @@ async def escalate(
         OutboxJob(
             kind="create_ticket",
             payload=_create_ticket_payload(turn.hf, escalation, trigger_id, tool_call),
+            integration_id=await integration_id_of(session, conversation, escalation.platform),
             idempotency_key=f"create_ticket:{escalation.id}",
         ),
     )

@@ -41,6 +41,7 @@ from handoff.helpdesks.errors import (
     PartlyRead,
     Rejected,
 )
+from handoff.helpdesks.limits import RateLimit, limit_for
 from handoff.helpdesks.oauth import AuthorizationCodeApp, MemoryTokens, OAuthTokens, TokenStore
 from handoff.service import admin
 from handoff.service.auth import Principal
@@ -368,7 +369,29 @@ def integration_json(hf: Handoff, integration: Integration) -> dict[str, Any]:
         url = webhook_url(hf, integration)
         data["webhook_url"] = url
         data["webhook_setup"] = connector_for(hf, integration).webhook_setup(url)
+        data["rate_limit"] = rate_limit_json(integration)
     return data
+
+
+def rate_limit_json(integration: Integration) -> dict[str, Any] | None:
+    """The API limit the outbox keeps to for this integration, and whose figure it is."""
+    limit = limit_for(integration.platform, integration.rate_limit)
+    if limit is None:
+        return None
+    return {**limit.to_json(), "source": "admin" if integration.rate_limit else "documented"}
+
+
+async def set_rate_limit(
+    session: AsyncSession, agent: Agent, platform: str, limit: tuple[int, float] | None
+) -> Integration:
+    """Keep the platform's calls under the admin's (calls, per_seconds), or, with None, under
+    the platform's documented limit again."""
+    integration = await integration_for_platform(session, agent.id, platform)
+    if integration is None or platform == NATIVE:
+        raise NotFound(f"{platform} is not connected to this agent")
+    integration.rate_limit = None if limit is None else RateLimit(*limit).to_json()
+    log.info("integration rate limit set", integration=integration.id, limit=integration.rate_limit)
+    return integration
 
 
 async def list_integrations(

@@ -173,6 +173,8 @@ def build_worker(hf: Handoff) -> Worker:
         max_attempts=settings.job_max_attempts,
         concurrency=settings.worker_concurrency,
         ordered_by=ordering_key,
+        # A hanging helpdesk holds its share of the slots at most (and at least one).
+        per_integration=int(settings.worker_concurrency * settings.worker_integration_share),
         # Every commit in this process wakes it (a job enqueued), and so does every event
         # another process announces (an escalation comes with its ticket's job).
         wait_for_work=hf.bus.wait,

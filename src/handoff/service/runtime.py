@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from handoff import __version__
 from handoff.agent.llm import LLMAgent, LLMSettings
 from handoff.decide import Decider, Encoder, LocalDecider, get_encoder
+from handoff.helpdesks.limits import observe_response
 from handoff.service.events import EventBus, announced_keys
 from handoff.service.knowledge import KnowledgeBases
 from handoff.service.netguard import AddressGuard, AddressPolicy, guarded_transport
@@ -67,6 +68,8 @@ class Handoff:
                 timeout=httpx.Timeout(self.settings.helpdesk_timeout_seconds),
                 headers={"User-Agent": f"handoff/{__version__}"},
                 follow_redirects=False,
+                # The outbox paces each integration by what the platform's answers say.
+                event_hooks={"response": [observe_response]},
             )
         return self._http
 

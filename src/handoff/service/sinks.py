@@ -51,6 +51,17 @@ async def connector_of(hf: Handoff, session: AsyncSession, escalation: Escalatio
     return connector_for(hf, integration)
 
 
+async def integration_id_of(
+    session: AsyncSession, conversation: Conversation, platform: str
+) -> str | None:
+    """The integration a stretch's helpdesk jobs call, which paces and caps them; None for
+    the built-in inbox (or a helpdesk no longer connected: the job fails on its own)."""
+    if platform == NATIVE:
+        return None
+    integration = await integration_for_platform(session, conversation.agent_id, platform)
+    return None if integration is None else integration.id
+
+
 async def build_packet(hf: Handoff, session: AsyncSession, escalation: Escalation) -> TicketPacket:
     """Gather everything the ticket carries: transcript, user details, reasons, summary."""
     conversation = await session.get(Conversation, escalation.conversation_id)
@@ -172,7 +183,7 @@ class HelpdeskSink:
     async def relay(
         self, session: AsyncSession, conversation: Conversation, message: Message
     ) -> None:
-        await self._add_message(session, message)
+        await self._add_message(session, conversation, message)
 
     async def email_left(
         self, session: AsyncSession, conversation: Conversation, email: str
@@ -183,10 +194,14 @@ class HelpdeskSink:
         self, session: AsyncSession, conversation: Conversation, handback: Message, note: str
     ) -> None:
         # The ticket exists, or is still being made: the job waits for it.
-        await self._add_message(session, handback, note)
+        await self._add_message(session, conversation, handback, note)
 
     async def _add_message(
-        self, session: AsyncSession, message: Message, text: str | None = None
+        self,
+        session: AsyncSession,
+        conversation: Conversation,
+        message: Message,
+        text: str | None = None,
     ) -> None:
         """Queue an `add_message` job; `text`, a notice for the team, replaces the message's
         own text while its id keeps the call idempotent."""
@@ -196,6 +211,11 @@ class HelpdeskSink:
         await repo.add(
             session,
             OutboxJob(
-                kind="add_message", payload=payload, idempotency_key=f"add_message:{message.id}"
+                kind="add_message",
+                payload=payload,
+                integration_id=await integration_id_of(
+                    session, conversation, self.escalation.platform
+                ),
+                idempotency_key=f"add_message:{message.id}",
             ),
         )

@@ -145,7 +145,25 @@ class Integration(Base):
     tokens: Mapped[str | None] = mapped_column(Text)
     # While set and in the future, one process is refreshing the tokens; others wait.
     token_lease_until: Mapped[datetime | None] = mapped_column()
+    # The admin's own figure for the platform's API limit, {"calls": n, "per_seconds": s};
+    # None: the platform's documented default (helpdesks/limits.py).
+    rate_limit: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class IntegrationBudget(Base):
+    """How much of one integration's API limit is spent, shared by every worker process.
+
+    `next_at` is the pacer's theoretical time of the next call (see dispatch/pacing.py);
+    `paused_until` is when the platform itself said calls may resume.
+    """
+
+    __tablename__ = "integration_budgets"
+    integration_id: Mapped[str] = mapped_column(
+        ForeignKey("integrations.id", ondelete="CASCADE"), primary_key=True
+    )
+    next_at: Mapped[datetime] = mapped_column(default=utcnow)
+    paused_until: Mapped[datetime | None] = mapped_column()
 
 
 class ChannelConnection(Base):
@@ -310,6 +328,9 @@ class OutboxJob(Base):
     id: Mapped[int] = mapped_column(SerialId, primary_key=True)
     kind: Mapped[str] = mapped_column(String(40))
     payload: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    # The helpdesk integration the job calls, whose API limit and share of the workers it
+    # counts against; None for work that calls no helpdesk (the inbox, channel deliveries).
+    integration_id: Mapped[str | None] = mapped_column(String(32))
     idempotency_key: Mapped[str] = mapped_column(String(200), unique=True)
     status: Mapped[str] = mapped_column(String(16), default="pending")
     attempts: Mapped[int] = mapped_column(Integer, default=0)

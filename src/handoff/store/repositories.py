@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
 
 from sqlalchemy import (
+    ColumnElement,
     CursorResult,
     Row,
     Select,
@@ -20,6 +21,8 @@ from sqlalchemy import (
     select,
     update,
 )
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from handoff.domain import NATIVE, EscalationStatus, HandbackReason, Owner, Role
@@ -32,6 +35,7 @@ from handoff.store.models import (
     Escalation,
     Event,
     Integration,
+    IntegrationBudget,
     KnowledgeEntry,
     Member,
     Message,
@@ -508,26 +512,39 @@ async def last_event_id(session: AsyncSession) -> int:
 # --- outbox ---------------------------------------------------------------------------
 
 
-async def claim_job(
-    session: AsyncSession, *, now: datetime, lease_token: str, lease_until: datetime
-) -> OutboxJob | None:
-    """Lease the next due job, or a job whose lease expired; skip rows others hold."""
-    due = (
-        select(OutboxJob.id)
-        .where(
+def _due(now: datetime) -> ColumnElement[bool]:
+    """A job is due when it is pending and its time has come, or its lease expired."""
+    return or_(
+        (OutboxJob.status == "pending") & (OutboxJob.run_after <= now),
+        (OutboxJob.status == "running") & (OutboxJob.lease_expires_at < now),
+    )
+
+
+async def next_due_job(
+    session: AsyncSession, *, now: datetime, skip_integrations: Collection[str] = ()
+) -> tuple[int, str | None] | None:
+    """Return the next due job's id and integration, leaving out the integrations to skip
+    and rows others hold; on PostgreSQL the row stays locked until the transaction ends."""
+    query = select(OutboxJob.id, OutboxJob.integration_id).where(_due(now))
+    if skip_integrations:
+        query = query.where(
             or_(
-                (OutboxJob.status == "pending") & (OutboxJob.run_after <= now),
-                (OutboxJob.status == "running") & (OutboxJob.lease_expires_at < now),
+                OutboxJob.integration_id.is_(None),
+                OutboxJob.integration_id.not_in(list(skip_integrations)),
             )
         )
-        .order_by(OutboxJob.run_after, OutboxJob.id)
-        .limit(1)
-        .with_for_update(skip_locked=True)
-        .scalar_subquery()
-    )
+    query = query.order_by(OutboxJob.run_after, OutboxJob.id).limit(1)
+    row = (await session.execute(query.with_for_update(skip_locked=True))).first()
+    return None if row is None else (row.id, row.integration_id)
+
+
+async def claim_job(
+    session: AsyncSession, job_id: int, *, now: datetime, lease_token: str, lease_until: datetime
+) -> OutboxJob | None:
+    """Lease the job if it is still due; None when another worker leased it first."""
     claimed = (
         update(OutboxJob)
-        .where(OutboxJob.id == due)
+        .where(OutboxJob.id == job_id, _due(now))
         .values(
             status="running",
             lease_token=lease_token,
@@ -590,10 +607,11 @@ UNFINISHED = ("pending", "running", "failed")  # a parked job (failed) still wai
 def _unfinished_jobs() -> Subquery:
     """Jobs not done, each with the external helpdesk integration it calls, if any.
 
-    Jobs have no integration column: `read_webhook` names its integration in the payload;
-    `create_ticket` and `add_message` name an escalation, whose platform is an integration of
-    its conversation's agent (one per agent and platform). Jobs of the built-in inbox and of
-    channels (`whatsapp_send`, ...) call no helpdesk: their `integration_id` is NULL.
+    `create_ticket` and `add_message` jobs carry their integration (the pacing's column);
+    those queued before it existed are traced through their escalation, whose platform is an
+    integration of its conversation's agent (one per agent and platform); `read_webhook` names
+    its integration in the payload. Jobs of the built-in inbox and of channels
+    (`whatsapp_send`, ...) call no helpdesk: their `integration_id` is NULL.
     """
     escalation_id = OutboxJob.payload["escalation_id"].as_string()
     named = OutboxJob.payload["integration_id"].as_string()
@@ -618,7 +636,14 @@ def _unfinished_jobs() -> Subquery:
         .outerjoin(Conversation, Conversation.id == Escalation.conversation_id)
         .outerjoin(
             Integration,
-            and_(Integration.platform != NATIVE, or_(Integration.id == named, of_escalation)),
+            and_(
+                Integration.platform != NATIVE,
+                or_(
+                    Integration.id == OutboxJob.integration_id,
+                    Integration.id == named,
+                    of_escalation,
+                ),
+            ),
         )
         .where(OutboxJob.status.in_(UNFINISHED))
         .subquery()
@@ -706,3 +731,40 @@ async def revive_jobs(session: AsyncSession, integration_id: str, now: datetime)
         .execution_options(synchronize_session=False)
     )
     return int(cast("CursorResult[Any]", result).rowcount or 0)
+
+
+# --- integration budgets -----------------------------------------------------------------
+
+
+async def budget_for_update(
+    session: AsyncSession, integration_id: str, *, skip_locked: bool = False
+) -> tuple[IntegrationBudget | None, Integration] | None:
+    """Return the integration's shared budget, locked until the transaction ends (made on
+    first use), and the integration; None when the integration is gone. With `skip_locked`,
+    the budget is None while another transaction holds it (on PostgreSQL): a claim never
+    waits for a lock while holding others, so two claims cannot deadlock."""
+    integration = await session.get(Integration, integration_id)
+    if integration is None:
+        return None
+    locked = (
+        select(IntegrationBudget)
+        .where(IntegrationBudget.integration_id == integration_id)
+        .with_for_update(skip_locked=skip_locked)
+        .execution_options(populate_existing=True)
+    )
+    budget = await session.scalar(locked)
+    exists = select(IntegrationBudget.integration_id).where(
+        IntegrationBudget.integration_id == integration_id
+    )
+    if budget is None and await session.scalar(exists) is not None:
+        return None, integration  # held by another transaction
+    if budget is None:
+        dialect = session.get_bind().dialect.name
+        insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
+        await session.execute(
+            insert(IntegrationBudget)
+            .values(integration_id=integration_id, next_at=utcnow())
+            .on_conflict_do_nothing()
+        )
+        budget = await session.scalar(locked)
+    return budget, integration

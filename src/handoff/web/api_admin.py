@@ -26,6 +26,7 @@ from handoff.web.schemas import (
     KnowledgeEntryIn,
     MemberIn,
     MemberUpdateIn,
+    RateLimitIn,
     WidgetIn,
     WorkspaceIn,
     WorkspaceUpdateIn,
@@ -207,6 +208,44 @@ async def retry_integration(
     """Retry all of a helpdesk's stalled jobs now: the parked ones, with a fresh retry
     budget, and those backing off. Asking again retries nothing more."""
     return await integrations.retry_all(session, principal, agent_id, integration_id)
+
+
+@router.put(
+    "/agents/{agent_id}/integrations/{platform}/rate-limit",
+    response_model=IntegrationOut,
+    response_model_exclude_unset=True,
+)
+async def set_integration_rate_limit(
+    agent_id: str,
+    platform: str,
+    body: RateLimitIn,
+    hf: HandoffDep,
+    session: Session,
+    principal: AdminAuth,
+) -> dict[str, Any]:
+    """Keep the outbox's calls to this helpdesk under your plan's API limit.
+
+    Without it the outbox keeps to the platform's documented limit for its lowest plan with
+    the API (`rate_limit.source` is `documented`); the generic webhook has none.
+    """
+    agent = await admin.get_agent(session, principal, agent_id)
+    limit = (body.calls, body.per_seconds)
+    integration = await integrations.set_rate_limit(session, agent, platform, limit)
+    return integrations.integration_json(hf, integration)
+
+
+@router.delete(
+    "/agents/{agent_id}/integrations/{platform}/rate-limit",
+    response_model=IntegrationOut,
+    response_model_exclude_unset=True,
+)
+async def reset_integration_rate_limit(
+    agent_id: str, platform: str, hf: HandoffDep, session: Session, principal: AdminAuth
+) -> dict[str, Any]:
+    """Go back to the platform's documented API limit."""
+    agent = await admin.get_agent(session, principal, agent_id)
+    integration = await integrations.set_rate_limit(session, agent, platform, None)
+    return integrations.integration_json(hf, integration)
 
 
 @router.get("/agents/{agent_id}/integrations/{platform}/options")

@@ -236,6 +236,12 @@ class IntegrationHealthOut(Shape):
     oldest_waiting_seconds: float = Field(description="Age of the oldest job not done.")
 
 
+class RateLimitOut(Shape):
+    calls: int
+    per_seconds: float
+    source: str = Field(description="`admin` (set on the integration) or `documented`.")
+
+
 class IntegrationOut(Shape):
     id: str
     platform: str
@@ -245,6 +251,11 @@ class IntegrationOut(Shape):
     webhook_setup: list[str] | None = Field(None, description="External helpdesks only.")
     health: IntegrationHealthOut | None = Field(
         None, description="External helpdesks, in the list of an agent's integrations."
+    )
+    rate_limit: RateLimitOut | None = Field(
+        None,
+        description="External helpdesks only: the API limit the outbox keeps to (97 % of it); "
+        "null when neither the admin nor the platform's documentation sets one.",
     )
 
 

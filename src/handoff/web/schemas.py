@@ -11,6 +11,7 @@ from pydantic import (
     EmailStr,
     Field,
     StrictBool,
+    StrictInt,
     StringConstraints,
     field_validator,
 )
@@ -226,6 +227,15 @@ class ReplyIn(Strict):
 
 class AssignIn(Strict):
     member_id: str | None
+
+
+class RateLimitIn(Strict):
+    calls: Annotated[StrictInt, Field(ge=1, le=10_000_000)] = Field(
+        description="Calls the platform allows in `per_seconds`, as your plan documents it."
+    )
+    per_seconds: Annotated[float, Field(gt=0, le=7 * 86_400)] = Field(
+        description="The platform's window, in seconds: 60 for a per-minute limit."
+    )
 
 
 class IntegrationIn(Strict):
