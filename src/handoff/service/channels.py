@@ -4,12 +4,16 @@ adapter that sends on each channel with an outside API."""
 
 from __future__ import annotations
 
+from typing import TypeVar
+
 from pydantic import BaseModel
 
 from handoff.channels import CHANNELS, SENDERS, SendingChannel
 from handoff.domain import Channel
 from handoff.service.runtime import Handoff
 from handoff.store.models import ChannelConnection
+
+FormT = TypeVar("FormT", bound=BaseModel)
 
 
 def titles() -> dict[str, str]:
@@ -41,8 +45,6 @@ def senders() -> list[type[SendingChannel]]:
     return list(SENDERS.values())
 
 
-def connection_form(
-    hf: Handoff, connection: ChannelConnection, model: type[BaseModel]
-) -> BaseModel:
+def connection_form(hf: Handoff, connection: ChannelConnection, model: type[FormT]) -> FormT:
     """The connect form a channel connection was saved with, unsealed."""
     return model.model_validate(hf.vault.open(connection.credentials)["form"])

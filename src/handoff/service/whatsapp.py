@@ -102,9 +102,7 @@ async def _check(hf: Handoff, form: ConnectForm) -> whatsapp.PhoneNumber:
 
 
 def form_of(hf: Handoff, connection: ChannelConnection) -> ConnectForm:
-    form = connection_form(hf, connection, ConnectForm)
-    assert isinstance(form, ConnectForm)
-    return form
+    return connection_form(hf, connection, ConnectForm)
 
 
 async def require_connection(session: AsyncSession, agent: Agent) -> ChannelConnection:
