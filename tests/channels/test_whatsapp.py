@@ -1,17 +1,19 @@
-"""The WhatsApp adapter: handshake, signatures, parsing, sending and Graph's errors."""
+"""The WhatsApp adapter: handshake, signatures, parsing, sending, Graph's errors, and delivering
+through the channel port."""
 
 from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
 import pytest
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
-from handoff.channels import whatsapp
-from handoff.channels.whatsapp import Credentials, WhatsAppCloud
+from handoff.channels import Delivered, Outgoing, errors, whatsapp
+from handoff.channels.whatsapp import Credentials, WhatsAppChannel, WhatsAppCloud
 from tests.fakes.graph_api import (
     FakeGraph,
     inbound_media,
@@ -284,3 +286,66 @@ async def test_network_failures_are_temporary() -> None:
     async with httpx.AsyncClient(transport=httpx.MockTransport(down)) as client:
         with pytest.raises(whatsapp.Unavailable):
             await WhatsAppCloud(form(), http=client).send_template(WA)
+
+
+# --- delivering through the channel port ---------------------------------------------------
+
+
+def just_now() -> datetime:
+    return datetime.now(UTC) - timedelta(minutes=5)
+
+
+async def test_a_reply_in_the_window_goes_as_text_in_parts(
+    graph: FakeGraph, http: httpx.AsyncClient
+) -> None:
+    channel = WhatsAppChannel(form(graph), http=http)
+    long_reply = " ".join(["word"] * 1500)  # 7,499 characters: two messages
+    delivered = await channel.deliver(Outgoing(text=long_reply, to=WA, last_heard=just_now()))
+    assert delivered == Delivered()
+    sent = graph.sent_to(WA)
+    assert [m.type for m in sent] == ["text", "text"]
+    assert " ".join(m.body or "" for m in sent) == long_reply
+
+
+@pytest.mark.parametrize("last_heard", [None, datetime.now(UTC) - timedelta(hours=25)])
+async def test_after_the_window_the_template_goes_and_the_team_is_told(
+    graph: FakeGraph, http: httpx.AsyncClient, last_heard: datetime | None
+) -> None:
+    channel = WhatsAppChannel(form(graph), http=http)
+    delivered = await channel.deliver(Outgoing(text="Hi", to=WA, last_heard=last_heard))
+    assert [(m.type, m.template) for m in graph.sent_to(WA)] == [("template", "support_follow_up")]
+    assert delivered.note is not None and "support_follow_up" in delivered.note
+
+
+async def test_graphs_closed_window_wins_over_our_clock(
+    graph: FakeGraph, http: httpx.AsyncClient
+) -> None:
+    graph.close_window(WA)
+    channel = WhatsAppChannel(form(graph), http=http)
+    delivered = await channel.deliver(Outgoing(text="Hi", to=WA, last_heard=just_now()))
+    assert [m.type for m in graph.sent_to(WA)] == ["template"]
+    assert delivered.note is not None
+
+
+async def test_delivery_errors_are_every_channels_errors(
+    graph: FakeGraph, http: httpx.AsyncClient
+) -> None:
+    channel = WhatsAppChannel(form(graph), http=http)
+    outgoing = Outgoing(text="Hi", to=WA, last_heard=just_now())
+    graph.rate_limit_next()
+    with pytest.raises(errors.RateLimited):
+        await channel.deliver(outgoing)
+    with pytest.raises(errors.Rejected) as nobody:
+        await channel.deliver(Outgoing(text="Hi", to=None, last_heard=just_now()))
+    assert nobody.value.status == 422
+    graph.expire_token()
+    with pytest.raises(errors.InvalidCredentials, match="reconnect WhatsApp"):
+        await channel.deliver(outgoing)
+
+
+def test_the_channel_takes_only_whatsapp_credentials(http: httpx.AsyncClient) -> None:
+    class Other(BaseModel):
+        token: str
+
+    with pytest.raises(TypeError):
+        WhatsAppChannel(Other(token="x"), http=http)

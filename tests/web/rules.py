@@ -9,12 +9,14 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from handoff.domain import Channel
+from handoff.service.channels import open_to_callers
 from tests.conftest import Server, start_server, stop_server
 from tests.web.chat import Chat, start_chat
 
-ALL_CHANNELS = ["widget", "help_page", "whatsapp", "api"]
+ALL_CHANNELS = [channel.value for channel in Channel]
 # The channels a caller may open through the public API; WhatsApp opens from its webhook.
-PUBLIC_CHANNELS = ["widget", "help_page", "api"]
+PUBLIC_CHANNELS = open_to_callers()
 TIMER_INTERVAL_SECONDS = "0.2"
 
 

@@ -82,6 +82,26 @@ def test_a_streamed_body_is_cut_off_at_the_limit(any_server: Server, zendesk: Fa
     assert status == 413 and sent < 8 * MIB
 
 
+def test_a_refused_body_answers_the_json_error_shape(any_server: Server) -> None:
+    oversized = b"x" * (2 * MIB)  # over the 1 MiB limit of every route but knowledge uploads
+
+    def in_chunks() -> Iterator[bytes]:
+        for start in range(0, len(oversized), 64 * 1024):
+            yield oversized[start : start + 64 * 1024]
+
+    path = f"/api/v1/agents/{any_server.demo_agent_id}/conversations"
+    with any_server.client() as anonymous:
+        # Declared in Content-Length, then streamed without a length (chunked).
+        for body in (oversized, in_chunks()):
+            refused = anonymous.post(
+                path, content=body, headers={"Content-Type": "application/json"}
+            )
+            assert refused.status_code == 413
+            assert refused.headers["content-type"] == "application/json"
+            assert refused.json()["code"] == "body_too_large"
+            assert "larger" in refused.json()["detail"]
+
+
 def test_a_knowledge_upload_has_a_larger_limit_than_other_bodies(any_server: Server) -> None:
     # About 2 MiB: over the 1 MiB default, within the 8 MiB a knowledge upload may send.
     entries = [{"question": f"Question {i}?", "answer": "a" * 2000} for i in range(1000)]

@@ -20,6 +20,14 @@ def test_every_reason_and_channel_has_its_words(any_server: Server) -> None:
     assert "llm_tool_call" in words["reasons"]
 
 
+def test_the_conversation_form_offers_only_the_live_channels(any_server: Server) -> None:
+    with any_server.client() as anyone:
+        schemas = anyone.get("/openapi.json").json()["components"]["schemas"]
+    offered = schemas["ConversationIn"]["properties"]["channel"]["enum"]
+    # WhatsApp, which sends through its own API, opens from its verified webhook only.
+    assert offered == ["widget", "help_page", "api"]
+
+
 def test_every_platform_says_what_it_is(any_server: Server) -> None:
     with any_server.admin() as admin:
         platforms = admin.get("/api/v1/platforms").json()

@@ -1,8 +1,10 @@
 """WhatsApp Business Cloud API: the webhook handshake and signature, inbound messages, and
-sending text or template messages through the Graph API.
+delivering our side of a conversation (`WhatsAppChannel`, the channel's `SendingChannel`).
 
 A pure adapter: it knows Meta's shapes and nothing of our database. The service decides which
-conversation a message belongs to and when a reply must go out as a template.
+conversation a message belongs to; `WhatsAppChannel.deliver` sends text while the 24-hour
+window is open and the connection's approved template after it closed. Graph has no
+idempotency key: a send whose answer is lost may reach the user twice, never zero times.
 
 - Webhook setup and the verification request (`hub.mode=subscribe`, `hub.verify_token`,
   `hub.challenge` echoed back): https://developers.facebook.com/docs/graph-api/webhooks/getting-started
@@ -38,15 +40,18 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from typing import Any
+from datetime import UTC, datetime, timedelta
+from typing import Any, ClassVar
 
 import httpx
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
-from handoff.domain import Contact
+from handoff.channels import errors
+from handoff.channels.base import Delivered, Outgoing
+from handoff.domain import Channel, Contact
 
 DEFAULT_BASE_URL = "https://graph.facebook.com/v21.0"
 DEFAULT_TEMPLATE_LANGUAGE = "en_US"
@@ -61,6 +66,8 @@ EXPIRED_TOKEN_CODE = 190
 PERMISSION_CODES = frozenset({10, *range(200, 300)})
 # Graph-side failures Meta documents as temporary.
 TEMPORARY_CODES = frozenset({1, 2, 131000, 131016})
+# How long after the user's last message a business may send more than a template.
+WINDOW = timedelta(hours=24)
 
 
 class WhatsAppError(Exception):
@@ -383,6 +390,62 @@ class WhatsAppCloud:
                 f"the Graph API answered {response.status_code} without JSON"
             ) from None
         return data if isinstance(data, dict) else {}
+
+
+class WhatsAppChannel:
+    """Our side of a WhatsApp conversation, sent through the connection's business number."""
+
+    channel: ClassVar[Channel] = Channel.WHATSAPP
+    title: ClassVar[str] = "WhatsApp"
+    place: ClassVar[str] = "WhatsApp"
+    live: ClassVar[bool] = False
+    credentials_model: ClassVar[type[BaseModel]] = Credentials
+
+    def __init__(self, credentials: BaseModel, *, http: httpx.AsyncClient) -> None:
+        if not isinstance(credentials, Credentials):
+            raise TypeError(f"expected WhatsApp credentials, not {type(credentials)}")
+        self.cloud = WhatsAppCloud(credentials, http=http)
+
+    async def deliver(self, outgoing: Outgoing) -> Delivered:
+        """Send the text, or the approved template once the 24-hour window closed."""
+        to = outgoing.to
+        if not to:
+            raise errors.Rejected(422, "the conversation has no WhatsApp id to answer")
+        last_heard = outgoing.last_heard
+        with _delivery_errors():
+            if last_heard is not None and datetime.now(UTC) - last_heard < WINDOW:
+                try:
+                    for part in text_parts(outgoing.text):
+                        await self.cloud.send_text(to, part)
+                    return Delivered()
+                except WindowClosed:
+                    pass  # Graph's clock says the window closed: the template goes instead
+            await self.cloud.send_template(to)
+        return Delivered(
+            note=f"Sent as template '{self.cloud.credentials.template_name}' because the "
+            "24-hour window closed: WhatsApp only lets a business send approved templates 24 "
+            "hours after the user's last message. This reply itself did not reach them; send "
+            "it again once they write back."
+        )
+
+
+@contextmanager
+def _delivery_errors() -> Iterator[None]:
+    """Say the adapter's errors as every channel's: what to retry, what to give up on."""
+    try:
+        yield
+    except RateLimited as error:
+        raise errors.RateLimited(str(error), error.retry_after) from error
+    except Unavailable as error:
+        raise errors.Unavailable(str(error)) from error
+    except InvalidToken as error:
+        raise errors.InvalidCredentials(
+            f"{error}; reconnect WhatsApp with a valid token"
+        ) from error
+    except Rejected as error:
+        raise errors.Rejected(error.status, str(error)) from error
+    except WindowClosed as error:  # the template itself was refused for the window
+        raise errors.Rejected(400, str(error)) from error
 
 
 def error_for(response: httpx.Response) -> WhatsAppError:

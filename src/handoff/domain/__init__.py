@@ -10,7 +10,6 @@ from handoff.domain.action import (
     ActionConfig,
 )
 from handoff.domain.conversation import (
-    CHANNEL_TITLES,
     MAX_MESSAGE_CHARS,
     Channel,
     Contact,
@@ -41,7 +40,6 @@ from handoff.domain.ticket import (
 )
 
 __all__ = [
-    "CHANNEL_TITLES",
     "DEFAULT_HANDOFF_MESSAGE",
     "DEFAULT_SENSITIVE_TOPICS",
     "DEFAULT_WAIT_TIMEOUT_SECONDS",

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from handoff.domain.conversation import Channel
@@ -22,18 +22,12 @@ DEFAULT_WAIT_TIMEOUT_SECONDS = 300
 MAX_WAIT_TIMEOUT_SECONDS = 7 * 24 * 3600
 MAX_INACTIVITY_TIMEOUT_SECONDS = 30 * 24 * 3600
 
-# Where a person can be reached instead, said on a channel the action does not cover.
-CHANNEL_PLACES: dict[Channel, str] = {
-    Channel.WIDGET: "the chat on our website",
-    Channel.HELP_PAGE: "our help page",
-    Channel.WHATSAPP: "WhatsApp",
-    Channel.API: "our app",
-}
 
+def default_alternative_message(places: Sequence[str]) -> str:
+    """Return what the AI says when the admin left `alternative_message` empty.
 
-def default_alternative_message(channels: frozenset[Channel]) -> str:
-    """Return what the AI says when the admin left `alternative_message` empty."""
-    places = [CHANNEL_PLACES[c] for c in Channel if c in channels]
+    `places` are where a person can be reached instead, in words: the covered channels'.
+    """
     where = " or ".join(places) if places else "our other support channels"
     return (
         "I can't bring a person from our support team into this conversation here, "
@@ -67,7 +61,10 @@ class ActionConfig:
     def covers(self, channel: Channel) -> bool:
         return self.enabled and channel in self.channels
 
-    @property
-    def alternative(self) -> str:
-        """Return the text that replaces an escalation on a channel this action does not cover."""
-        return self.alternative_message or default_alternative_message(self.channels)
+    def alternative(self, places: Mapping[Channel, str]) -> str:
+        """Return the text that replaces an escalation on a channel this action does not cover.
+
+        `places` words each channel, in the order to name them.
+        """
+        covered = [place for channel, place in places.items() if channel in self.channels]
+        return self.alternative_message or default_alternative_message(covered)

@@ -24,21 +24,12 @@ class Role(StrEnum):
 
 
 class Channel(StrEnum):
-    """Where the user talks to the agent."""
+    """Where the user talks to the agent; each has its adapter in `handoff.channels`."""
 
     WIDGET = "widget"
     HELP_PAGE = "help_page"
     WHATSAPP = "whatsapp"
     API = "api"
-
-
-# What the pages call each channel (GET /api/v1/vocabulary).
-CHANNEL_TITLES: dict[Channel, str] = {
-    Channel.WIDGET: "Chat widget",
-    Channel.HELP_PAGE: "Help page",
-    Channel.WHATSAPP: "WhatsApp",
-    Channel.API: "API",
-}
 
 
 MAX_MESSAGE_CHARS = 10_000

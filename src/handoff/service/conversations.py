@@ -29,6 +29,7 @@ from handoff.domain import (
     Role,
 )
 from handoff.domain.hours import describe_opening
+from handoff.service.channels import places as channel_places
 from handoff.service.errors import Conflict, Invalid, NotFound
 from handoff.service.lifecycle import transitions as lifecycle
 from handoff.service.lifecycle.stages import Stage, stage_of
@@ -391,7 +392,7 @@ async def _act_on(
     """Escalate where the action covers the channel; elsewhere say where a person is."""
     if rule.covered:
         return await _start_escalation(turn, rule.action, decision, tool_call)
-    return [await turn.say(Role.ASSISTANT, rule.config.alternative)]
+    return [await turn.say(Role.ASSISTANT, rule.config.alternative(channel_places()))]
 
 
 async def _last_human_stretch(

@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from handoff.domain import ESCALATE_TO_HUMAN, NATIVE
 from handoff.service import admin
 from handoff.service.auth import Principal
+from handoff.service.channels import open_to_callers
 from handoff.store import repositories as repo
 
 FAQ = Path(__file__).resolve().parent.parent / "demo" / "faq.json"
@@ -65,7 +66,7 @@ async def ensure_demo(session: AsyncSession, data_dir: Path) -> DemoLogin | None
         SERVICE_ADMIN,
         workspace_id=workspace.id,
         name=DEMO_AGENT_NAME,
-        channels=["widget", "help_page", "api"],
+        channels=open_to_callers(),  # every channel a visitor can open without a connection
         greeting="Hi! I'm the Acme Cloud assistant. Ask me anything about your account.",
     )
     await admin.replace_knowledge(session, agent, demo_faq())
@@ -77,7 +78,7 @@ async def ensure_demo(session: AsyncSession, data_dir: Path) -> DemoLogin | None
             "name": "Escalate_To_Human",
             "platform": NATIVE,
             "when_to_use": WHEN_TO_USE,
-            "channels": ["widget", "help_page", "api"],
+            "channels": open_to_callers(),
             "enabled": True,
         },
     )

@@ -20,7 +20,7 @@ from handoff.decide.llm import ticket_summary
 from handoff.dispatch import JobHandler, LeasedJob, RetryPolicy, Worker
 from handoff.domain import TicketRef
 from handoff.helpdesks.errors import Unavailable
-from handoff.service import events, integrations
+from handoff.service import delivery, events, integrations
 from handoff.service.lifecycle import transitions as lifecycle
 from handoff.service.posting import publish_escalation, to_domain
 from handoff.service.runtime import Handoff
@@ -135,6 +135,7 @@ def job_handlers(hf: Handoff) -> dict[str, JobHandler]:
     return {
         "create_ticket": CreateTicket(hf),
         "add_message": AddMessage(hf),
+        **delivery.job_handlers(hf),
         **whatsapp_jobs(hf),
         **integrations.job_handlers(hf),
     }

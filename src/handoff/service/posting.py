@@ -102,10 +102,9 @@ async def post_message(
         to_visitor=True,
         to_team=ticket is not None,
     )
-    if conversation.connection_id and role != Role.USER:
-        # The user reads us on the channel that opened the conversation (WhatsApp): the outbox
-        # sends it through that channel's API. Only a conversation a channel's webhook opened
-        # has a connection: nothing goes to an address a public caller typed in.
+    if role != Role.USER:
+        # On a live channel the event above is the delivery; a channel with an outside API
+        # gets a delivery job in this transaction.
         await delivery.queue(session, conversation, message)
     return message
 

@@ -1,23 +1,16 @@
-"""WhatsApp as a channel: connecting a business number, taking in its webhooks, and sending
-our side of the conversation back through the outbox.
+"""WhatsApp as a channel, the service's side: connecting a business number and taking in its
+webhooks.
 
-Inbound, a verified webhook only queues one outbox job per message (keyed by its wamid) and
-answers 200 at once, as Meta wants; the job finds or starts the user's conversation and runs
-the usual turn, where the owner rule applies; a message we cannot read (an image, a voice
-note) only gets a request for text. Outbound, every message our side posts into a
-WhatsApp conversation queues a delivery job in the same transaction (`service/delivery.py`);
-this module's `DeliverMessage` runs it. It sends text while
-the 24-hour window is open and the connection's approved template after it closed, and tells
-the team on the ticket when it had to. Graph has no idempotency key: a send whose answer is
-lost (or whose job loses its lease) may reach the user twice, never zero times.
+A verified webhook only queues one outbox job per message (keyed by its wamid) and answers 200
+at once, as Meta wants; the job finds or starts the user's conversation and runs the usual
+turn, where the owner rule applies; a message we cannot read (an image, a voice note) only
+gets a request for text. Our side goes back like any channel's with an outside API:
+`service/delivery.py` queues and runs it through the adapter, `channels.whatsapp.WhatsAppChannel`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
-from dataclasses import dataclass
-from datetime import timedelta
+from collections.abc import Mapping
 from typing import Any
 
 import structlog
@@ -25,11 +18,13 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from handoff.channels import whatsapp
-from handoff.channels.whatsapp import Credentials, WhatsAppCloud
+from handoff.channels.base import Outgoing
+from handoff.channels.whatsapp import Credentials, WhatsAppChannel, WhatsAppCloud
 from handoff.dispatch import JobHandler, LeasedJob
 from handoff.domain import MAX_MESSAGE_CHARS, Channel, Contact
-from handoff.helpdesks.errors import InvalidCredentials, RateLimited, Rejected, Unavailable
+from handoff.helpdesks.errors import Rejected
 from handoff.service import admin, conversations, delivery
+from handoff.service.channels import connection_form
 from handoff.service.errors import (
     CannotConnect,
     Conflict,
@@ -42,16 +37,13 @@ from handoff.service.errors import (
 from handoff.service.integrations import reveal
 from handoff.service.netguard import refuse_private_urls
 from handoff.service.runtime import Handoff
-from handoff.service.tickets import add_note
 from handoff.store import repositories as repo
-from handoff.store.models import Agent, ChannelConnection, Conversation, Message, OutboxJob, utcnow
+from handoff.store.models import Agent, ChannelConnection, OutboxJob, utcnow
 
 log = structlog.get_logger(__name__)
 
 CHANNEL = Channel.WHATSAPP.value
 INBOUND_JOB = "whatsapp_inbound"
-DELIVERY_JOB = delivery.job_kind(Channel.WHATSAPP)
-WINDOW = timedelta(hours=24)
 UNSUPPORTED_REPLY = (
     "Sorry, I can only read text messages here. Please type your question and I'll help right away."
 )
@@ -110,7 +102,7 @@ async def _check(hf: Handoff, form: ConnectForm) -> whatsapp.PhoneNumber:
 
 
 def form_of(hf: Handoff, connection: ChannelConnection) -> ConnectForm:
-    return ConnectForm.model_validate(hf.vault.open(connection.credentials)["form"])
+    return connection_form(hf, connection, ConnectForm)
 
 
 async def require_connection(session: AsyncSession, agent: Agent) -> ChannelConnection:
@@ -276,10 +268,10 @@ class ReceiveMessage:
             if connection is None:
                 raise Rejected(404, "WhatsApp was disconnected before the message was answered")
             form = form_of(self.hf, connection)
-        with _job_errors():
-            await WhatsAppCloud(form, http=self.hf.http).send_text(
-                str(payload["wa_id"]), UNSUPPORTED_REPLY
-            )
+        # The user just wrote: the window is open, so the text itself goes out.
+        asking = Outgoing(text=UNSUPPORTED_REPLY, to=str(payload["wa_id"]), last_heard=utcnow())
+        with delivery.outbox_errors():
+            await WhatsAppChannel(form, http=self.hf.http).deliver(asking)
 
     async def apply(self, session: AsyncSession, job: LeasedJob, result: Any) -> None:
         return None
@@ -320,98 +312,6 @@ def _client_id(payload: dict[str, Any]) -> str:
     return str(payload["message_id"])[-100:]
 
 
-# --- outbound ----------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class Sent:
-    """How a message went out: as itself, or as the template because the window closed."""
-
-    template: str | None = None
-
-
-class DeliverMessage:
-    """Send one message of ours to the user on WhatsApp."""
-
-    def __init__(self, hf: Handoff) -> None:
-        self.hf = hf
-
-    async def perform(self, job: LeasedJob) -> Sent:
-        async with self.hf.reading() as session:
-            message = await session.get(Message, job.payload["message_id"])
-            if message is None:
-                raise Rejected(404, "the message is gone")
-            conversation = await session.get(Conversation, message.conversation_id)
-            assert conversation is not None
-            connection = await repo.channel_connection(session, conversation.agent_id, CHANNEL)
-            if connection is None:
-                raise Rejected(404, "WhatsApp is no longer connected to this agent")
-            if conversation.connection_id != connection.id:
-                raise Rejected(403, "this conversation was not opened by the connected number")
-            form = form_of(self.hf, connection)
-            last_heard = await repo.last_user_message_at(session, conversation.id)
-            to, text = conversation.contact_external_id, message.text
-        if not to:
-            raise Rejected(422, "the conversation has no WhatsApp id to answer")
-        cloud = WhatsAppCloud(form, http=self.hf.http)
-        with _job_errors():
-            if last_heard is not None and utcnow() - last_heard < WINDOW:
-                try:
-                    for part in whatsapp.text_parts(text):
-                        await cloud.send_text(to, part)
-                    return Sent()
-                except whatsapp.WindowClosed:
-                    pass  # Graph's clock says the window closed: the template goes instead
-            await cloud.send_template(to)
-        return Sent(template=form.template_name)
-
-    async def apply(self, session: AsyncSession, job: LeasedJob, result: Any) -> None:
-        if isinstance(result, Sent) and result.template is not None:
-            await _tell_team(
-                session,
-                job.payload["message_id"],
-                f"Sent as template '{result.template}' because the 24-hour window closed: "
-                "WhatsApp only lets a business send approved templates 24 hours after the "
-                "user's last message. This reply itself did not reach them; send it again "
-                "once they write back.",
-            )
-
-    async def on_failed(self, session: AsyncSession, job: LeasedJob, error: str) -> None:
-        await _tell_team(
-            session, job.payload["message_id"], f"This reply did not reach WhatsApp: {error}"
-        )
-
-
-@contextmanager
-def _job_errors() -> Iterator[None]:
-    """Turn adapter errors into the outbox's: retry what is temporary, park the rest."""
-    try:
-        yield
-    except whatsapp.RateLimited as error:
-        raise RateLimited(str(error), error.retry_after) from error
-    except whatsapp.Unavailable as error:
-        raise Unavailable(str(error)) from error
-    except whatsapp.InvalidToken as error:
-        raise InvalidCredentials(f"{error}; reconnect WhatsApp with a valid token") from error
-    except whatsapp.Rejected as error:
-        raise Rejected(error.status, str(error)) from error
-    except whatsapp.WindowClosed as error:  # the template itself was refused for the window
-        raise Rejected(400, str(error)) from error
-
-
-async def _tell_team(session: AsyncSession, message_id: int, text: str) -> None:
-    """Put an internal note on the conversation's latest ticket, which the inbox shows live."""
-    message = await session.get(Message, message_id)
-    if message is None:
-        return
-    escalation = await repo.latest_escalation(session, message.conversation_id)
-    ticket = await repo.ticket_for_escalation(session, escalation.id) if escalation else None
-    if ticket is None:
-        log.warning("whatsapp delivery note without a ticket", message=message_id, note=text)
-        return
-    await add_note(session, ticket, None, text)
-
-
 def job_handlers(hf: Handoff) -> dict[str, JobHandler]:
-    """Return the WhatsApp job handlers by kind."""
-    return {INBOUND_JOB: ReceiveMessage(hf), DELIVERY_JOB: DeliverMessage(hf)}
+    """Return the WhatsApp inbound job handler by kind; deliveries are `delivery.py`'s."""
+    return {INBOUND_JOB: ReceiveMessage(hf)}

@@ -59,7 +59,7 @@ async def create_conversation(
             hf,
             session,
             agent_id=agent_id,
-            channel=body.channel.value,
+            channel=body.channel,
             contact=domain.Contact(
                 name=contact.name if contact else None,
                 email=str(contact.email) if contact and contact.email else None,

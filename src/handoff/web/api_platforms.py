@@ -8,8 +8,8 @@ from typing import Any
 from fastapi import APIRouter
 from pydantic import BaseModel
 
-from handoff.domain import CHANNEL_TITLES, REASON_DESCRIPTIONS
-from handoff.service import integrations
+from handoff.domain import REASON_DESCRIPTIONS
+from handoff.service import channels, integrations
 from handoff.web.deps import AdminAuth
 from handoff.web.responses import PlatformOut
 
@@ -38,5 +38,5 @@ async def vocabulary() -> Vocabulary:
     here, so a new reason or channel needs no change in the pages. The same for everyone."""
     return Vocabulary(
         reasons={reason.value: text for reason, text in REASON_DESCRIPTIONS.items()},
-        channels={channel.value: title for channel, title in CHANNEL_TITLES.items()},
+        channels=channels.titles(),
     )

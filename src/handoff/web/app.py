@@ -13,6 +13,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.types import ASGIApp
 
 from handoff import __version__
 from handoff.service import outbox
@@ -29,12 +30,23 @@ from handoff.web import (
     pages,
 )
 from handoff.web.deps import AdminAuth
-from handoff.web.errors import ERROR_HANDLERS
+from handoff.web.errors import ERROR_HANDLERS, JsonBodyLimit
 from handoff.web.hardening import SecurityHeaders
 from handoff.web.pages import SWAGGER_DIR
 
 log = structlog.get_logger(__name__)
 STATIC = Path(__file__).parent / "static"
+
+
+class HandoffApp(FastAPI):
+    """FastAPI, with the body limit's plain-text 413 answered in the JSON error shape.
+
+    FastAPI puts its app-wide body limit outside every middleware an app adds, so the one
+    that rewrites its answer has to wrap the whole stack.
+    """
+
+    def build_middleware_stack(self) -> ASGIApp:
+        return JsonBodyLimit(super().build_middleware_stack())
 
 
 def create_app(hf: Handoff) -> FastAPI:
@@ -56,7 +68,7 @@ def create_app(hf: Handoff) -> FastAPI:
                     await asyncio.wait_for(task, timeout=10)
         await hf.close()
 
-    app = FastAPI(
+    app = HandoffApp(
         title="handoff",
         version=__version__,
         description="Escalate to Human for AI support agents.",

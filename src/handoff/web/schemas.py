@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from enum import StrEnum
 from typing import Annotated, Any
 
 from pydantic import (
@@ -10,6 +9,7 @@ from pydantic import (
     ConfigDict,
     EmailStr,
     Field,
+    JsonValue,
     StrictBool,
     StrictInt,
     StringConstraints,
@@ -24,6 +24,7 @@ from handoff.domain import (
     PLATFORMS,
     Channel,
 )
+from handoff.service.channels import open_to_callers
 
 Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
 ShortText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
@@ -58,24 +59,26 @@ class ContactIn(Strict):
     external_id: Annotated[str, StringConstraints(max_length=200)] | None = None
 
 
-class PublicChannel(StrEnum):
-    """The channels a public caller may open a conversation on.
-
-    Channels that belong to an integration (WhatsApp) are opened only by their verified
-    webhook, so nobody can start one for a phone number that is not theirs.
-    """
-
-    WIDGET = Channel.WIDGET.value
-    HELP_PAGE = Channel.HELP_PAGE.value
-    API = Channel.API.value
+# The schema lists the channels a public caller may open as its enum.
+CALLER_CHANNELS: list[JsonValue] = [*open_to_callers()]
 
 
 class ConversationIn(Strict):
-    channel: PublicChannel = Field(
-        description="Where the user is talking: widget, help_page or api. WhatsApp "
-        "conversations are opened by WhatsApp's own verified webhook, never by this call."
+    channel: str = Field(
+        description="Where the user is talking. Only a channel read through the live events "
+        "may be opened here; one with an outside API (WhatsApp) is opened by its own verified "
+        "webhook, never by this call.",
+        json_schema_extra={"enum": CALLER_CHANNELS},
     )
     contact: ContactIn | None = None
+
+    @field_validator("channel")
+    @classmethod
+    def _open_to_callers(cls, value: str) -> str:
+        allowed = open_to_callers()
+        if value not in allowed:
+            raise ValueError(f"must be one of {', '.join(allowed)}")
+        return value
 
 
 class MessageIn(Strict):

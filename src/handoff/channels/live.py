@@ -1,0 +1,35 @@
+"""The live channels: the user reads the conversation's live events (SSE), which posting a
+message publishes, so that event is the whole delivery. They differ only in their words."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from handoff.domain import Channel
+
+
+class LiveChannel:
+    """A channel whose user reads our side from the conversation's live event stream."""
+
+    channel: ClassVar[Channel]
+    title: ClassVar[str]
+    place: ClassVar[str]
+    live: ClassVar[bool] = True
+
+
+class WidgetChannel(LiveChannel):
+    channel = Channel.WIDGET
+    title = "Chat widget"
+    place = "the chat on our website"
+
+
+class HelpPageChannel(LiveChannel):
+    channel = Channel.HELP_PAGE
+    title = "Help page"
+    place = "our help page"
+
+
+class ApiChannel(LiveChannel):
+    channel = Channel.API
+    title = "API"
+    place = "our app"

@@ -1,0 +1,50 @@
+"""The channels as the service and the pages see them, all read from the one registry,
+`handoff.channels.CHANNELS`: their words, which ones a public caller may open, and the
+adapter that sends on each channel with an outside API."""
+
+from __future__ import annotations
+
+from typing import TypeVar
+
+from pydantic import BaseModel
+
+from handoff.channels import CHANNELS, SENDERS, SendingChannel
+from handoff.domain import Channel
+from handoff.service.runtime import Handoff
+from handoff.store.models import ChannelConnection
+
+FormT = TypeVar("FormT", bound=BaseModel)
+
+
+def titles() -> dict[str, str]:
+    """What the pages call each channel, in the order they list them."""
+    return {channel.value: adapter.title for channel, adapter in CHANNELS.items()}
+
+
+def places() -> dict[Channel, str]:
+    """Where a person can be reached on each channel, in words, in the order to name them."""
+    return {channel: adapter.place for channel, adapter in CHANNELS.items()}
+
+
+def open_to_callers() -> list[str]:
+    """The channels anyone may start a conversation on: those read through the live events.
+
+    A channel with an outside API is opened only by its connection's verified webhook, so
+    nobody can start one for a phone number that is not theirs.
+    """
+    return [channel.value for channel, adapter in CHANNELS.items() if adapter.live]
+
+
+def sender_of(channel: str) -> type[SendingChannel] | None:
+    """The adapter that sends our messages on `channel`; None for a live channel."""
+    return SENDERS.get(Channel(channel))
+
+
+def senders() -> list[type[SendingChannel]]:
+    """The adapters of every channel that sends through an outside API."""
+    return list(SENDERS.values())
+
+
+def connection_form(hf: Handoff, connection: ChannelConnection, model: type[FormT]) -> FormT:
+    """The connect form a channel connection was saved with, unsealed."""
+    return model.model_validate(hf.vault.open(connection.credentials)["form"])
