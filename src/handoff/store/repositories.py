@@ -485,7 +485,7 @@ async def announce_event(session: AsyncSession, workspace_id: str, conversation_
     """Tell every process listening on PostgreSQL that this conversation has a new event.
 
     NOTIFY is transactional: it goes out when the transaction commits, never if it rolls back.
-    SQLite has no such thing; its streams poll.
+    SQLite has no such thing; each process polls (`event_topics_after`).
     """
     if session.bind is None or session.bind.dialect.name != "postgresql":
         return
