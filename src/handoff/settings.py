@@ -108,13 +108,14 @@ class Settings(BaseSettings):
     event_poll_seconds: float = Field(
         default=1.0,
         gt=0,
-        description="How often live streams look for events written by other processes.",
+        description="How often each process looks, once for all its live streams, for events "
+        "written by other processes (SQLite; PostgreSQL while the listener connects again).",
     )
     event_safety_poll_seconds: float = Field(
         default=15.0,
         gt=0,
-        description="On PostgreSQL, where processes tell each other of new events at once "
-        "(LISTEN/NOTIFY), how often live streams look anyway, as a safety net.",
+        description="How often each live stream looks for events anyway, as a safety net: "
+        "other processes' events reach it through the listener (PostgreSQL) or the poll.",
     )
     helpdesk_timeout_seconds: float = Field(
         default=20.0,

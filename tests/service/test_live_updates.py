@@ -12,15 +12,22 @@ import pytest
 from handoff.service import events
 from handoff.service.events import Watch, team_key, visitor_key
 from handoff.service.runtime import Handoff
+from handoff.store.db import Database
 from handoff.store.models import utcnow
 
 QUIET = 0.3  # seconds a watch that nothing concerns stays asleep in these tests
 
 
 async def _publish(
-    hf: Handoff, workspace_id: str, conversation_id: str, *, to_visitor: bool, to_team: bool
+    db: Handoff | Database,
+    workspace_id: str,
+    conversation_id: str,
+    *,
+    to_visitor: bool,
+    to_team: bool,
 ) -> None:
-    async with hf.transaction() as session:
+    unit_of_work = db.transaction if isinstance(db, Handoff) else db.unit_of_work
+    async with unit_of_work() as session:
         await events.publish(
             session,
             workspace_id=workspace_id,
@@ -91,3 +98,35 @@ async def test_an_idle_worker_wakes_on_any_commit(hf: Handoff) -> None:
         await events.prune(session, before=utcnow() - timedelta(days=1))
     await waiting
     assert time.monotonic() - started < 1
+
+
+async def test_another_process_event_wakes_only_its_streams_through_the_poll(
+    hf: Handoff,
+) -> None:
+    """No listener hears of it (SQLite has none; on PostgreSQL none runs here): the process's
+    one poll finds the row another process wrote and wakes only the streams it concerns."""
+    keys = {
+        "visitor": visitor_key("c1"),
+        "other visitor": visitor_key("c2"),
+        "team": team_key("w1"),
+        "other team": team_key("w2"),
+        "every team": team_key(None),
+    }
+    other_process = Database(hf.db.url)  # its commits never reach this process's bus
+    try:
+        with ExitStack() as stack:
+            watches = {
+                name: stack.enter_context(hf.bus.watching(key)) for name, key in keys.items()
+            }
+            async with hf.polling():
+                for watch in watches.values():  # the poll's first look wakes every stream once
+                    await watch.wait(5)
+                await _publish(other_process, "w1", "c1", to_visitor=True, to_team=True)
+                started = time.monotonic()
+                await watches["visitor"].wait(5)
+                took = time.monotonic() - started
+                woke = {name for name, watch in watches.items() if await _woke(watch)}
+    finally:
+        await other_process.dispose()
+    assert took < 2 * hf.settings.event_poll_seconds
+    assert woke == {"team", "every team"}  # the visitor's watch was just waited on

@@ -13,7 +13,7 @@ from handoff import __version__
 from handoff.agent.llm import LLMAgent, LLMSettings
 from handoff.decide import Decider, Encoder, LocalDecider, get_encoder
 from handoff.helpdesks.limits import observe_response
-from handoff.service.events import EventBus, announced_keys
+from handoff.service.events import EventBus, EventPoll, announced_keys
 from handoff.service.knowledge import KnowledgeBases
 from handoff.service.netguard import AddressGuard, AddressPolicy, guarded_transport
 from handoff.service.ratelimit import RateLimits
@@ -98,18 +98,6 @@ class Handoff:
         async with self.db.unit_of_work() as session:
             yield session
 
-    @property
-    def event_poll_seconds(self) -> float:
-        """How long a live stream waits before looking for events it was not told about.
-
-        While the listener hears every process's events this is only a safety net; without
-        one (SQLite, or PostgreSQL while the listener connects again) it is how other
-        processes' events arrive at all.
-        """
-        if self.listener is not None and self.listener.listening:
-            return self.settings.event_safety_poll_seconds
-        return self.settings.event_poll_seconds
-
     @asynccontextmanager
     async def listening(self) -> AsyncIterator[None]:
         """Hear of the events other processes commit while the block runs (PostgreSQL)."""
@@ -123,6 +111,26 @@ class Handoff:
         finally:
             stop.set()
             # A connection attempt under way may take its own time-out; shutdown does not wait.
+            with suppress(TimeoutError):
+                await asyncio.wait_for(task, 5)
+
+    @asynccontextmanager
+    async def polling(self) -> AsyncIterator[None]:
+        """While the block runs, look for other processes' events once for all of this
+        process's streams, whenever the listener does not hear of them (SQLite, or PostgreSQL
+        while it connects again)."""
+        poll = EventPoll(
+            self.bus,
+            self.reading,
+            seconds=self.settings.event_poll_seconds,
+            heard=lambda: self.listener is not None and self.listener.listening,
+        )
+        stop = asyncio.Event()
+        task = asyncio.create_task(poll.run(stop))
+        try:
+            yield
+        finally:
+            stop.set()
             with suppress(TimeoutError):
                 await asyncio.wait_for(task, 5)
 

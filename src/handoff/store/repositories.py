@@ -489,7 +489,7 @@ async def announce_event(session: AsyncSession, workspace_id: str, conversation_
     """Tell every process listening on PostgreSQL that this conversation has a new event.
 
     NOTIFY is transactional: it goes out when the transaction commits, never if it rolls back.
-    SQLite has no such thing; its streams poll.
+    SQLite has no such thing; each process polls (`event_topics_after`).
     """
     if session.bind is None or session.bind.dialect.name != "postgresql":
         return
@@ -507,6 +507,35 @@ async def delete_events_before(session: AsyncSession, before: datetime) -> int:
 
 async def last_event_id(session: AsyncSession) -> int:
     return int(await session.scalar(select(func.coalesce(func.max(Event.id), 0))) or 0)
+
+
+@dataclass(frozen=True, slots=True)
+class EventTopic:
+    """Who a group of new events is for: a conversation's visitor and/or its workspace's team;
+    `newest` is the highest id among them."""
+
+    workspace_id: str
+    conversation_id: str
+    to_visitor: bool
+    to_team: bool
+    newest: int
+
+
+async def event_topics_after(session: AsyncSession, after_id: int) -> list[EventTopic]:
+    """Return, in one query, whom the events after `after_id` are for (one row per
+    conversation and audience, however many events each has)."""
+    query = (
+        select(
+            Event.workspace_id,
+            Event.conversation_id,
+            Event.to_visitor,
+            Event.to_team,
+            func.max(Event.id),
+        )
+        .where(Event.id > after_id)
+        .group_by(Event.workspace_id, Event.conversation_id, Event.to_visitor, Event.to_team)
+    )
+    return [EventTopic(*row) for row in (await session.execute(query)).all()]
 
 
 # --- outbox ---------------------------------------------------------------------------

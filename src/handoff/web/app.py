@@ -56,7 +56,7 @@ def create_app(hf: Handoff) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await asyncio.to_thread(lambda: hf.decider)  # load the encoder before the first chat
         stop = asyncio.Event()
-        async with hf.listening():
+        async with hf.listening(), hf.polling():
             task = (
                 asyncio.create_task(build_worker(hf).run(stop)) if hf.settings.run_worker else None
             )

@@ -28,7 +28,9 @@ def event_stream(
     hf: Handoff, request: Request, after: int, fetch: Fetch, key: str
 ) -> EventSourceResponse:
     """Stream the events `fetch` returns after `after` until the client goes away; the bus
-    wakes it when a commit concerns `key` (events.visitor_key or events.team_key)."""
+    wakes it when a commit concerns `key` (events.visitor_key or events.team_key), in this
+    process or, through the listener or the poll, in another. It looks by itself only every
+    HANDOFF_EVENT_SAFETY_POLL_SECONDS, in case a wake-up went astray."""
 
     async def generate() -> AsyncIterator[dict[str, Any]]:
         last = after
@@ -44,6 +46,6 @@ def event_stream(
                         "data": json.dumps(event.data),
                     }
                 if not batch:
-                    await watch.wait(hf.event_poll_seconds)
+                    await watch.wait(hf.settings.event_safety_poll_seconds)
 
     return EventSourceResponse(generate(), ping=15, headers={"Cache-Control": "no-store"})
