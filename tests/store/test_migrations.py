@@ -13,12 +13,13 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from handoff.store.migrate import upgrade
-from handoff.store.models import Base
+from handoff.store.models import Base, described_by_models
 from tests.conftest import BACKENDS, fresh_database_url
 
 
 def _diff(connection: Connection) -> list[Any]:
-    return list(compare_metadata(MigrationContext.configure(connection), Base.metadata))
+    context = MigrationContext.configure(connection, opts={"include_name": described_by_models})
+    return list(compare_metadata(context, Base.metadata))
 
 
 async def _schema_diff(url: str) -> list[Any]:
