@@ -356,7 +356,7 @@
     ui.search = h("input", {
       class: "search-input",
       type: "search",
-      placeholder: "Search name, email, subject, messages",
+      placeholder: "Search people, subjects, messages",
       "aria-label": "Search tickets",
       "data-testid": "ticket-search",
     });
@@ -500,7 +500,7 @@
     }
   }
 
-  // Live events change the counts: ask for them again, at most once a second.
+  // Live events change the counts: ask for them again, once per burst of events.
   let countsTimer = null;
   function refreshCounts() {
     if (countsTimer) return;
@@ -513,7 +513,7 @@
       } catch {
         /* the next list load brings them */
       }
-    }, 1000);
+    }, 300);
   }
 
   function contactName(t) {
@@ -1140,6 +1140,7 @@
   function applyTicketUpdate(t, { live = false } = {}) {
     if (!t || t.id == null) return;
     upsertTicket(stripDetail(t), { toTop: live });
+    refreshCounts(); // an assignment, an answer or a solve moves tickets between views
     if (isOpen(t.id)) {
       const { messages, notes, ...rest } = t;
       state.detail = { ...state.detail, ...rest };
@@ -1182,7 +1183,6 @@
       const k = String(t.id);
       const known = state.tickets.has(k);
       applyTicketUpdate(t, { live: true });
-      refreshCounts();
       if (!isLooking(k) && matchesTab(state.tickets.get(k))) state.unseen.add(k);
       renderList();
       flashRow(k);
