@@ -57,6 +57,7 @@ def test_search_finds_the_oldest_waiting_ticket_by_a_word_of_its_messages(inbox:
         french = page(client, q="remboursement", status="all")
         by_email = page(client, q="Customer417@EXAMPLE", status="all")
         by_subject = page(client, q="order question 418", status="all")
+        punctuation = page(client, q='"* OR (%_', status="all")  # query syntax is only text
     assert refunds["tickets"][0]["id"] == oldest.id
     assert [t["id"] for t in refunds["tickets"]] == inbox.ids(lambda t: t.i % 3 == 0 and t.waiting)[
         :5
@@ -64,6 +65,7 @@ def test_search_finds_the_oldest_waiting_ticket_by_a_word_of_its_messages(inbox:
     assert [t["id"] for t in french["tickets"]] == [inbox.tickets[1].id]
     assert [t["id"] for t in by_email["tickets"]] == [inbox.tickets[417].id]
     assert [t["id"] for t in by_subject["tickets"]] == [inbox.tickets[418].id]
+    assert punctuation["tickets"] == []
 
 
 def test_search_pages_through_every_match(inbox: Busy) -> None:
