@@ -20,7 +20,7 @@ from handoff.service.lifecycle import transitions as lifecycle
 from handoff.service.posting import publish_state
 from handoff.service.runtime import Handoff
 from handoff.service.tickets import add_note, publish_ticket, ticket_summary, touch_ticket
-from handoff.service.views import member_json, message_json, note_json
+from handoff.service.views import member_json, message_json, note_json, ticket_json
 from handoff.service.wording import HANDBACK_NOTES
 from handoff.store import repositories as repo
 from handoff.store.models import Agent, Conversation, Escalation, Member, Ticket
@@ -108,10 +108,28 @@ async def list_tickets(
     member_id = principal.member.id if principal.member else None
     counts = await repo.ticket_counts(session, principal.workspace_id, member_id)
     return {
-        "tickets": [await ticket_summary(session, ticket) for ticket, _ in page],
-        "next_cursor": _cursor(hf, principal, listing, page[-1][1]) if more else None,
+        "tickets": await _summaries(session, page),
+        "next_cursor": _cursor(hf, principal, listing, page[-1].key) if more else None,
         "counts": asdict(counts),
     }
+
+
+async def _summaries(session: AsyncSession, page: list[repo.ListedTicket]) -> list[dict[str, Any]]:
+    """Describe a page's tickets with two more queries, however many tickets it holds."""
+    assignees = await repo.members_by_id(
+        session, {row.ticket.assignee_id for row in page if row.ticket.assignee_id}
+    )
+    last = await repo.last_messages(session, [row.ticket.conversation_id for row in page])
+    return [
+        ticket_json(
+            row.ticket,
+            row.escalation,
+            row.conversation,
+            assignees.get(row.ticket.assignee_id) if row.ticket.assignee_id else None,
+            last.get(row.ticket.conversation_id),
+        )
+        for row in page
+    ]
 
 
 async def _ticket_query(

@@ -435,6 +435,17 @@ class TicketQuery:
 # newest-first order; the time it is ordered by; its id). A page resumes after such a key.
 TicketKey = tuple[int, datetime, str]
 
+
+@dataclass(frozen=True, slots=True)
+class ListedTicket:
+    """A ticket of a page, with the rows its summary shows and its place in the order."""
+
+    ticket: Ticket
+    escalation: Escalation
+    conversation: Conversation
+    key: TicketKey
+
+
 _FTS_WORD = re.compile(r"\w+")
 
 
@@ -476,9 +487,9 @@ def _reason_match(reason: str) -> ColumnElement[bool]:
 
 async def ticket_page(
     session: AsyncSession, query: TicketQuery, after: TicketKey | None, limit: int
-) -> list[tuple[Ticket, TicketKey]]:
+) -> list[ListedTicket]:
     """Return up to `limit` tickets of the listing `query` describes, after the key `after`
-    (from the start when None), each with its own key.
+    (from the start when None), each with its escalation, conversation and own key.
 
     The keys never change but for a waiting ticket getting its answer, which moves it
     further down the waiting-first order: pages taken one after another skip no ticket, and
@@ -488,7 +499,7 @@ async def ticket_page(
     group = waiting if query.oldest_waiting else literal_column("0")
     stamp = Escalation.created_at if query.oldest_waiting else Ticket.created_at
     statement = (
-        select(Ticket, group, stamp)
+        select(Ticket, Escalation, Conversation, group, stamp)
         .join(Escalation, Escalation.id == Ticket.escalation_id)
         .join(Conversation, Conversation.id == Ticket.conversation_id)
         .where(*_ticket_filters(session, query))
@@ -506,7 +517,10 @@ async def ticket_page(
             resume = tuple_(literal(at, UtcDateTime()), literal(ticket_id))
             statement = statement.where(tuple_(stamp, Ticket.id) < resume)
     rows = (await session.execute(statement.limit(limit))).all()
-    return [(ticket, (int(rank), at, ticket.id)) for ticket, rank, at in rows]
+    return [
+        ListedTicket(ticket, escalation, conversation, (int(rank), at, ticket.id))
+        for ticket, escalation, conversation, rank, at in rows
+    ]
 
 
 def _ticket_filters(session: AsyncSession, query: TicketQuery) -> list[ColumnElement[bool]]:
