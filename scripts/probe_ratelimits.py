@@ -121,8 +121,9 @@ async def probe(url: str, admin_token: str, agent_id: str) -> None:
             "/api/v1/tickets?status=all", headers={"Authorization": f"Bearer {admin_token}"}
         )
         mine = {c["id"] for c in chats}
-        ours = [t for t in tickets.json() if t["conversation_id"] in mine]
-        print(f"   inbox tickets for these conversations: {len(ours)} (all: {len(tickets.json())})")
+        listed = tickets.json()["tickets"]
+        ours = [t for t in listed if t["conversation_id"] in mine]
+        print(f"   inbox tickets for these conversations: {len(ours)} (listed: {len(listed)})")
 
 
 def main() -> None:

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 import httpx
 import pytest
 from tests.conftest import Server
-from tests.web.chat import member_token, wait_for
+from tests.web.chat import member_token, tickets_of, wait_for
 
 playwright_sync = pytest.importorskip("playwright.sync_api")
 expect = playwright_sync.expect
@@ -222,8 +222,7 @@ class Inbox:
 
     def ticket_of(self, conversation: str) -> dict[str, Any] | None:
         with self.client() as client:
-            tickets = client.get("/api/v1/tickets", params={"status": "all"}).json()
-        return next((t for t in tickets if t["conversation_id"] == conversation), None)
+            return next(iter(tickets_of(client, conversation)), None)
 
     def client(self) -> httpx.Client:
         return self.server.client(self.token)

@@ -1,4 +1,5 @@
-"""`stage_of` and its SQL form in the store (`repo.OPEN_HUMAN_STRETCH`) agree, row by row."""
+"""`stage_of` and its SQL forms in the store (`repo.OPEN_HUMAN_STRETCH`, `repo.WAITING_STRETCH`)
+agree, row by row."""
 
 from __future__ import annotations
 
@@ -56,11 +57,17 @@ async def test_the_sql_filter_is_stage_of(hf: Handoff) -> None:
                 select(Escalation.id).join(Conversation).where(repo.OPEN_HUMAN_STRETCH)
             )
         )
+        waiting_in_sql = set(
+            await session.scalars(
+                select(Escalation.id).join(Conversation).where(repo.WAITING_STRETCH)
+            )
+        )
     stages = {
         escalation.id: stage_of(conversation, escalation) for escalation, conversation in rows
     }
     assert set(stages.values()) == {Stage.WAITING, Stage.WITH_HUMAN, Stage.BOT}
     assert in_sql == {id for id, stage in stages.items() if stage in HUMAN_STAGES}
+    assert waiting_in_sql == {id for id, stage in stages.items() if stage == Stage.WAITING}
     assert [(await _stage(hf, chat)) for chat in (waiting, answered, handed_back, again)] == [
         Stage.WAITING,
         Stage.WITH_HUMAN,

@@ -103,11 +103,20 @@ def wait_for(check: Callable[[], Any], timeout: float = 15.0) -> Any:
     raise AssertionError(f"condition not met in {timeout}s (last value: {value!r})")
 
 
+def tickets_of(client: httpx.Client, conversation_id: str) -> list[dict[str, Any]]:
+    """Return every inbox ticket of the conversation, of any status, newest first."""
+    response = client.get(
+        "/api/v1/tickets", params={"status": "all", "conversation_id": conversation_id}
+    )
+    assert response.status_code == 200, response.text
+    tickets: list[dict[str, Any]] = response.json()["tickets"]
+    return tickets
+
+
 def ticket_of(server: Server, token: str, conversation_id: str) -> dict[str, Any] | None:
     """Return the conversation's inbox ticket once the outbox worker has created it."""
     with server.client(token) as client:
-        tickets = client.get("/api/v1/tickets", params={"status": "all"}).json()
-    found = [t for t in tickets if t["conversation_id"] == conversation_id]
+        found = tickets_of(client, conversation_id)
     assert len(found) <= 1, f"more than one ticket for one conversation: {found}"
     return found[0] if found else None
 

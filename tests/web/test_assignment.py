@@ -79,9 +79,9 @@ class Team:
 
     def tickets(self) -> list[dict[str, Any]]:
         with self.server.client(self.token(self.members[0])) as client:
-            response = client.get("/api/v1/tickets", params={"status": "all"})
+            response = client.get("/api/v1/tickets", params={"status": "all", "limit": 200})
         assert response.status_code == 200, response.text
-        tickets: list[dict[str, Any]] = response.json()
+        tickets: list[dict[str, Any]] = response.json()["tickets"]
         return tickets
 
     def ticket_for(self, conversation_id: str) -> dict[str, Any]:

@@ -35,7 +35,7 @@ def _known_ids(server: Server) -> dict[str, Any]:
     chat.escalate()
     with server.admin() as admin:
         agent = admin.get(f"/api/v1/agents/{server.demo_agent_id}").json()
-        ticket = wait_for(lambda: admin.get("/api/v1/tickets").json())[0]
+        ticket = wait_for(lambda: admin.get("/api/v1/tickets").json()["tickets"])[0]
         actions = admin.get(f"/api/v1/agents/{server.demo_agent_id}/actions").json()
     with server.client(member_token(server)) as member:
         me = member.get("/api/v1/me").json()

@@ -21,6 +21,7 @@ from handoff.settings import Settings
 from handoff.web.ratelimit import client_address
 from tests.conftest import Server, require_postgres, start_server, stop_server
 from tests.fakes.graph_api import FakeGraph
+from tests.web.chat import tickets_of as conversation_tickets
 from tests.web.chat import wait_for
 from tests.web.rules import new_agent
 from tests.web.test_whatsapp import connect, conversation_ids, new_wa_id, ticket
@@ -191,8 +192,7 @@ def test_one_agent_takes_a_few_messages_from_all_its_conversations(server: Serve
 
 def tickets_of(server: Server, conversation_ids: set[str]) -> list[dict[str, Any]]:
     with server.admin() as admin:
-        tickets: list[dict[str, Any]] = admin.get("/api/v1/tickets?status=all").json()
-    return [t for t in tickets if t["conversation_id"] in conversation_ids]
+        return [t for id in sorted(conversation_ids) for t in conversation_tickets(admin, id)]
 
 
 def wait_for_tickets(server: Server, conversation_ids: set[str], count: int) -> None:

@@ -18,7 +18,7 @@ from handoff.store.db import Database
 from handoff.store.models import Conversation, Message, utcnow
 from tests.conftest import Server
 from tests.fakes.graph_api import FakeGraph, inbound_media, inbound_text, signed, status_update
-from tests.web.chat import bare_agent, wait_for
+from tests.web.chat import bare_agent, tickets_of, wait_for
 
 TEMPLATE = "support_follow_up"
 RESET_ANSWER = "Open Settings → Security and choose Reset password; the link lasts one hour."
@@ -156,8 +156,7 @@ def conversation(number: Number, wa_id: str) -> dict[str, Any]:
 
 def ticket(number: Number, conversation_id: str) -> dict[str, Any] | None:
     with number.server.admin() as admin:
-        tickets = admin.get("/api/v1/tickets", params={"status": "all"}).json()
-        found = [t for t in tickets if t["conversation_id"] == conversation_id]
+        found = tickets_of(admin, conversation_id)
         return admin.get(f"/api/v1/tickets/{found[0]['id']}").json() if found else None
 
 

@@ -191,7 +191,9 @@ async def _inbox_tickets(hf: Handoff, chats: Sequence[str], seconds: float) -> d
 
     async def enough() -> bool:
         async with hf.reading() as session:
-            tickets = await inbox.list_tickets(session, SERVICE_ADMIN, "all")
+            listing = inbox.TicketListing(status="all", limit=200)
+            page = await inbox.list_tickets(hf, session, SERVICE_ADMIN, listing)
+        tickets = page["tickets"]
         created.update(
             (t["conversation_id"], datetime.fromisoformat(t["created_at"]).timestamp())
             for t in tickets

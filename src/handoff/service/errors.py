@@ -65,15 +65,27 @@ class CannotConnect(HandoffError):
 
 
 class Invalid(HandoffError):
-    """Input that passed parsing but breaks a rule; `field` names the culprit."""
+    """Input that passed parsing but breaks a rule; `field` names the culprit, found in the
+    request's `place` (`body` or `query`)."""
 
     status_code = 422
     code = "invalid_input"
 
-    def __init__(self, field: str, message: str) -> None:
+    def __init__(self, field: str, message: str, *, place: str = "body") -> None:
         super().__init__(f"{field}: {message}")
         self.field = field
         self.reason = message
+        self.place = place
+
+
+class InvalidCursor(Invalid):
+    """A list's `cursor` this service did not hand out for that very list."""
+
+    status_code = 400
+    code = "invalid_cursor"
+
+    def __init__(self, message: str) -> None:
+        super().__init__("cursor", message, place="query")
 
 
 class RefusedCredentials(Invalid):

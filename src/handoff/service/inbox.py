@@ -2,25 +2,30 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
+from dataclasses import asdict, dataclass, replace
+from datetime import datetime
 from typing import Any
 
+from cryptography.fernet import InvalidToken
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from handoff.domain import EscalationStatus, HandbackReason
 from handoff.service import events
 from handoff.service.assignment import choose_assignee
 from handoff.service.auth import Principal
-from handoff.service.errors import Conflict, Forbidden, Invalid, NotFound
+from handoff.service.errors import Conflict, Forbidden, Invalid, InvalidCursor, NotFound
 from handoff.service.lifecycle import transitions as lifecycle
 from handoff.service.posting import publish_state
 from handoff.service.runtime import Handoff
 from handoff.service.tickets import add_note, publish_ticket, ticket_summary, touch_ticket
-from handoff.service.views import member_json, message_json, note_json
+from handoff.service.views import member_json, message_json, note_json, ticket_json
 from handoff.service.wording import HANDBACK_NOTES
 from handoff.store import repositories as repo
 from handoff.store.models import Agent, Conversation, Escalation, Member, Ticket
 
-TICKET_STATUSES = ("open", "solved", "all")
+ASSIGNEE_ME, ASSIGNEE_NOBODY = "me", "unassigned"
 
 
 async def create_native_ticket(hf: Handoff, session: AsyncSession, escalation_id: str) -> Ticket:
@@ -72,16 +77,125 @@ def handback_note(escalation: Escalation) -> str:
     return HANDBACK_NOTES[HandbackReason(escalation.handback_reason or HandbackReason.SOLVED)]
 
 
+@dataclass(frozen=True, slots=True)
+class TicketListing:
+    """A page of the inbox as a caller asks for it; `cursor` continues an earlier page."""
+
+    # open; waiting (open, and nobody on the team has answered this stretch: Stage.WAITING);
+    # solved; or all
+    status: str = "open"
+    assignee: str | None = None  # "me", "unassigned" or a member's id
+    reason: str | None = None
+    platform: str | None = None
+    channel: str | None = None
+    conversation_id: str | None = None
+    q: str | None = None
+    sort: str = "newest"  # or "oldest_waiting"
+    cursor: str | None = None
+    limit: int = 50
+
+
 async def list_tickets(
-    session: AsyncSession, principal: Principal, status: str, limit: int = 200
-) -> list[dict[str, Any]]:
-    """Return the caller's tickets, newest activity first."""
-    if status not in TICKET_STATUSES:
-        raise Invalid("status", f"must be one of {', '.join(TICKET_STATUSES)}")
-    rows = await repo.tickets(
-        session, principal.workspace_id, None if status == "all" else status, limit
+    hf: Handoff, session: AsyncSession, principal: Principal, listing: TicketListing
+) -> dict[str, Any]:
+    """Return a page of the caller's tickets, the cursor of the next page (None after the
+    last) and how many open tickets each inbox view holds."""
+    query = await _ticket_query(session, principal, listing)
+    after = _resume_after(hf, principal, listing)
+    rows = await repo.ticket_page(session, query, after, listing.limit + 1)
+    page = rows[: listing.limit]
+    more = len(rows) > listing.limit
+    member_id = principal.member.id if principal.member else None
+    counts = await repo.ticket_counts(session, principal.workspace_id, member_id)
+    return {
+        "tickets": await _summaries(session, page),
+        "next_cursor": _cursor(hf, principal, listing, page[-1].key) if more else None,
+        "counts": asdict(counts),
+    }
+
+
+async def _summaries(session: AsyncSession, page: list[repo.ListedTicket]) -> list[dict[str, Any]]:
+    """Describe a page's tickets with two more queries, however many tickets it holds."""
+    assignees = await repo.members_by_id(
+        session, {row.ticket.assignee_id for row in page if row.ticket.assignee_id}
     )
-    return [await ticket_summary(session, ticket) for ticket in rows]
+    last = await repo.last_messages(session, [row.ticket.conversation_id for row in page])
+    return [
+        ticket_json(
+            row.ticket,
+            row.escalation,
+            row.conversation,
+            assignees.get(row.ticket.assignee_id) if row.ticket.assignee_id else None,
+            last.get(row.ticket.conversation_id),
+        )
+        for row in page
+    ]
+
+
+async def _ticket_query(
+    session: AsyncSession, principal: Principal, listing: TicketListing
+) -> repo.TicketQuery:
+    assignee_id = await _assignee_id(session, principal, listing.assignee)
+    return repo.TicketQuery(
+        workspace_id=principal.workspace_id,
+        status={"all": None, "waiting": "open"}.get(listing.status, listing.status),
+        waiting_only=listing.status == "waiting",
+        assignee_id=assignee_id,
+        unassigned=listing.assignee == ASSIGNEE_NOBODY,
+        reason=listing.reason,
+        platform=listing.platform,
+        channel=listing.channel,
+        conversation_id=listing.conversation_id,
+        text=listing.q,
+        oldest_waiting=listing.sort == "oldest_waiting",
+    )
+
+
+async def _assignee_id(
+    session: AsyncSession, principal: Principal, assignee: str | None
+) -> str | None:
+    if assignee is None or assignee == ASSIGNEE_NOBODY:
+        return None
+    if assignee == ASSIGNEE_ME:
+        if principal.member is None:
+            raise Invalid("assignee", "the service admin holds no tickets", place="query")
+        return principal.member.id
+    member = await session.get(Member, assignee)
+    if member is None or not principal.can_see(member.workspace_id):
+        raise Invalid("assignee", "me, unassigned, or a member of this workspace", place="query")
+    return member.id
+
+
+def _listing_mark(principal: Principal, listing: TicketListing) -> str:
+    """Identify the list a cursor continues: the same filters and order, for the same caller
+    (`me` is someone else for another member)."""
+    asked = asdict(replace(listing, cursor=None, limit=0))
+    caller = principal.member.id if principal.member else None
+    return hashlib.sha256(json.dumps([asked, caller], sort_keys=True).encode()).hexdigest()
+
+
+def _cursor(hf: Handoff, principal: Principal, listing: TicketListing, key: repo.TicketKey) -> str:
+    # Sealed by the vault: opaque to the caller, and a changed cursor does not open.
+    rank, at, ticket_id = key
+    mark = _listing_mark(principal, listing)
+    return hf.vault.seal({"after": [rank, at.isoformat(), ticket_id], "list": mark})
+
+
+def _resume_after(
+    hf: Handoff, principal: Principal, listing: TicketListing
+) -> repo.TicketKey | None:
+    if listing.cursor is None:
+        return None
+    try:
+        sealed = hf.vault.open(listing.cursor)
+        rank, at, ticket_id = sealed["after"]
+        key = (int(rank), datetime.fromisoformat(at), str(ticket_id))
+        mark = sealed["list"]
+    except (InvalidToken, ValueError, KeyError, TypeError) as error:
+        raise InvalidCursor("not a cursor this service handed out") from error
+    if mark != _listing_mark(principal, listing):
+        raise InvalidCursor("this cursor continues another list: ask without it")
+    return key
 
 
 async def get_ticket(session: AsyncSession, principal: Principal, ticket_id: str) -> Ticket:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -11,22 +12,28 @@ from sqlalchemy import (
     ColumnElement,
     CursorResult,
     Row,
-    Select,
     Subquery,
     and_,
     case,
+    column,
     delete,
     func,
+    literal,
+    literal_column,
     or_,
     select,
+    table,
+    tuple_,
     update,
 )
+from sqlalchemy import Text as TextType
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from handoff.domain import NATIVE, EscalationStatus, HandbackReason, Owner, Role
 from handoff.store.models import (
+    MESSAGE_SEARCH,
     Action,
     Agent,
     ApiToken,
@@ -42,6 +49,7 @@ from handoff.store.models import (
     Note,
     OutboxJob,
     Ticket,
+    UtcDateTime,
     Workspace,
     utcnow,
 )
@@ -300,6 +308,9 @@ OPEN_HUMAN_STRETCH = and_(
     Escalation.status != EscalationStatus.SOLVED.value,
 )
 
+# The same, narrowed to the stage `waiting`: nobody on the team has answered yet.
+WAITING_STRETCH = and_(OPEN_HUMAN_STRETCH, Escalation.first_reply_at.is_(None))
+
 
 # One open human stretch's timer facts: escalation id, handoff time, first reply, wait notice,
 # last activity, the action's wait and inactivity timeouts, and its business hours.
@@ -399,19 +410,179 @@ async def members_by_id(session: AsyncSession, ids: set[str]) -> dict[str, Membe
 # --- tickets and notes ----------------------------------------------------------------
 
 
-def tickets_query(workspace_id: str | None, status: str | None) -> Select[Ticket]:
-    query = select(Ticket).order_by(Ticket.updated_at.desc())
+@dataclass(frozen=True, slots=True)
+class TicketQuery:
+    """Which of the inbox's tickets to list, and in which order.
+
+    `status` None means every status; `unassigned` lists tickets nobody holds (then
+    `assignee_id` is ignored); `text` is searched for in the contact's name and email, the
+    subject and the conversation's messages. `oldest_waiting` puts the tickets nobody has
+    answered yet first, longest waiting first, then the others oldest first; otherwise the
+    newest come first.
+    """
+
+    workspace_id: str | None
+    status: str | None = "open"
+    waiting_only: bool = False
+    assignee_id: str | None = None
+    unassigned: bool = False
+    reason: str | None = None
+    platform: str | None = None
+    channel: str | None = None
+    conversation_id: str | None = None
+    text: str | None = None
+    oldest_waiting: bool = False
+
+
+# Where a ticket stands in its listing's order: (0 if waiting else 1, or always 0 for the
+# newest-first order; the time it is ordered by; its id). A page resumes after such a key.
+TicketKey = tuple[int, datetime, str]
+
+
+@dataclass(frozen=True, slots=True)
+class ListedTicket:
+    """A ticket of a page, with the rows its summary shows and its place in the order."""
+
+    ticket: Ticket
+    escalation: Escalation
+    conversation: Conversation
+    key: TicketKey
+
+
+_FTS_WORD = re.compile(r"\w+")
+
+
+def _message_match(dialect: str, text: str) -> ColumnElement[bool]:
+    """Messages holding every word of `text`, by the database's own full-text index."""
+    if dialect == "sqlite":
+        # Each word quoted: the user's punctuation cannot become FTS5 query syntax.
+        words = " ".join(f'"{word}"' for word in _FTS_WORD.findall(text))
+        if not words:
+            return Message.id.is_(None)  # nothing to look for: no message matches
+        search = table(MESSAGE_SEARCH, column("rowid"))
+        found = select(search.c.rowid).where(literal_column(MESSAGE_SEARCH).op("MATCH")(words))
+        return Message.id.in_(found)
+    # The configuration inline, as the index's expression has it, so the planner can use it.
+    simple: ColumnElement[str] = literal_column("'simple'")
+    return func.to_tsvector(simple, Message.text).op("@@")(func.plainto_tsquery(simple, text))
+
+
+def _text_match(dialect: str, text: str) -> ColumnElement[bool]:
+    """Tickets whose contact or subject contains `text`, or one of whose messages holds
+    all its words."""
+    needle = text.lower()
+    in_messages = select(Message.conversation_id).where(_message_match(dialect, text))
+    return or_(
+        func.lower(Conversation.contact_name).contains(needle, autoescape=True),
+        func.lower(Conversation.contact_email).contains(needle, autoescape=True),
+        func.lower(Escalation.subject).contains(needle, autoescape=True),
+        Ticket.conversation_id.in_(in_messages),
+    )
+
+
+def _reason_match(reason: str) -> ColumnElement[bool]:
+    # `reasons` is a JSON list of plain words (domain.Reason): its text holds the quoted word.
+    quoted: ColumnElement[bool] = Escalation.reasons.cast(TextType).contains(
+        f'"{reason}"', autoescape=True
+    )
+    return quoted
+
+
+async def ticket_page(
+    session: AsyncSession, query: TicketQuery, after: TicketKey | None, limit: int
+) -> list[ListedTicket]:
+    """Return up to `limit` tickets of the listing `query` describes, after the key `after`
+    (from the start when None), each with its escalation, conversation and own key.
+
+    The keys never change but for a waiting ticket getting its answer, which moves it
+    further down the waiting-first order: pages taken one after another skip no ticket, and
+    new tickets land before the first page (newest first) or after the last (oldest first).
+    """
+    waiting = case((WAITING_STRETCH, 0), else_=1)
+    group = waiting if query.oldest_waiting else literal_column("0")
+    stamp = Escalation.created_at if query.oldest_waiting else Ticket.created_at
+    statement = (
+        select(Ticket, Escalation, Conversation, group, stamp)
+        .join(Escalation, Escalation.id == Ticket.escalation_id)
+        .join(Conversation, Conversation.id == Ticket.conversation_id)
+        .where(*_ticket_filters(session, query))
+    )
+    if query.oldest_waiting:
+        statement = statement.order_by(group, stamp, Ticket.id)
+        if after is not None:
+            rank, at, ticket_id = after
+            resume = tuple_(literal(rank), literal(at, UtcDateTime()), literal(ticket_id))
+            statement = statement.where(tuple_(group, stamp, Ticket.id) > resume)
+    else:
+        statement = statement.order_by(stamp.desc(), Ticket.id.desc())
+        if after is not None:
+            _, at, ticket_id = after
+            resume = tuple_(literal(at, UtcDateTime()), literal(ticket_id))
+            statement = statement.where(tuple_(stamp, Ticket.id) < resume)
+    rows = (await session.execute(statement.limit(limit))).all()
+    return [
+        ListedTicket(ticket, escalation, conversation, (int(rank), at, ticket.id))
+        for ticket, escalation, conversation, rank, at in rows
+    ]
+
+
+def _ticket_filters(session: AsyncSession, query: TicketQuery) -> list[ColumnElement[bool]]:
+    filters: list[ColumnElement[bool]] = []
+    if query.workspace_id is not None:
+        filters.append(Ticket.workspace_id == query.workspace_id)
+    if query.status is not None:
+        filters.append(Ticket.status == query.status)
+    if query.waiting_only:
+        filters.append(WAITING_STRETCH)
+    if query.unassigned:
+        filters.append(Ticket.assignee_id.is_(None))
+    elif query.assignee_id is not None:
+        filters.append(Ticket.assignee_id == query.assignee_id)
+    if query.reason is not None:
+        filters.append(_reason_match(query.reason))
+    if query.platform is not None:
+        filters.append(Escalation.platform == query.platform)
+    if query.channel is not None:
+        filters.append(Conversation.channel == query.channel)
+    if query.conversation_id is not None:
+        filters.append(Ticket.conversation_id == query.conversation_id)
+    if query.text:
+        filters.append(_text_match(session.get_bind().dialect.name, query.text))
+    return filters
+
+
+@dataclass(frozen=True, slots=True)
+class TicketCounts:
+    """How many open tickets each inbox view holds."""
+
+    mine: int
+    unassigned: int
+    open: int
+    waiting: int
+
+
+async def ticket_counts(
+    session: AsyncSession, workspace_id: str | None, member_id: str | None
+) -> TicketCounts:
+    """Count the open tickets: the member's (none without a member), nobody's, all, and
+    those nobody has answered yet."""
+    nobody: ColumnElement[int] = literal_column("0")
+    mine = func.count().filter(Ticket.assignee_id == member_id) if member_id else nobody
+    query = (
+        select(
+            mine,
+            func.count().filter(Ticket.assignee_id.is_(None)),
+            func.count(),
+            func.count().filter(WAITING_STRETCH),
+        )
+        .select_from(Ticket)
+        .join(Escalation, Escalation.id == Ticket.escalation_id)
+        .join(Conversation, Conversation.id == Ticket.conversation_id)
+        .where(Ticket.status == "open")
+    )
     if workspace_id is not None:
         query = query.where(Ticket.workspace_id == workspace_id)
-    if status is not None:
-        query = query.where(Ticket.status == status)
-    return query
-
-
-async def tickets(
-    session: AsyncSession, workspace_id: str | None, status: str | None, limit: int
-) -> Sequence[Ticket]:
-    return (await session.scalars(tickets_query(workspace_id, status).limit(limit))).all()
+    return TicketCounts(*(int(n) for n in (await session.execute(query)).one()))
 
 
 async def ticket_for_escalation(session: AsyncSession, escalation_id: str) -> Ticket | None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 from sse_starlette.sse import EventSourceResponse
@@ -21,8 +21,9 @@ from handoff.web.responses import (
     NoteOut,
     TicketDetailOut,
     TicketOut,
+    TicketPageOut,
 )
-from handoff.web.schemas import AssignIn, AwayIn, LoginIn, ReplyIn
+from handoff.web.schemas import AssignIn, AwayIn, LoginIn, ReplyIn, TicketListIn
 from handoff.web.streams import event_stream, resume_point
 
 router = APIRouter(prefix="/api/v1", tags=["inbox"])
@@ -56,14 +57,19 @@ async def list_members(session: Session, principal: MemberAuth) -> list[dict[str
     return await inbox.team(session, principal)
 
 
-@router.get("/tickets", response_model=list[TicketOut])
+@router.get("/tickets", response_model=TicketPageOut)
 async def list_tickets(
+    params: Annotated[TicketListIn, Query()],
+    hf: HandoffDep,
     session: Session,
     principal: MemberAuth,
-    status: str = Query("open", description="open, solved or all"),
-) -> list[dict[str, Any]]:
-    """Return the built-in inbox's tickets, newest activity first."""
-    return await inbox.list_tickets(session, principal, status)
+) -> dict[str, Any]:
+    """Return a page of the built-in inbox's tickets and the count of each inbox view.
+
+    Pass `next_cursor` back as `cursor`, with the same filters, for the next page.
+    """
+    listing = inbox.TicketListing(**params.model_dump(mode="json"))
+    return await inbox.list_tickets(hf, session, principal, listing)
 
 
 @router.get("/tickets/{ticket_id}", response_model=TicketDetailOut)

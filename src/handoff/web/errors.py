@@ -47,7 +47,7 @@ async def unprocessable(_: Request, error: RequestValidationError) -> JSONRespon
 
 async def invalid(_: Request, error: Invalid) -> JSONResponse:
     # The same shape as FastAPI's own 422, so that a page shows both at the field they name.
-    detail = [{"loc": ["body", error.field], "msg": error.reason, "type": "value_error"}]
+    detail = [{"loc": [error.place, error.field], "msg": error.reason, "type": "value_error"}]
     return error_response(detail, error.code, error.status_code)
 
 

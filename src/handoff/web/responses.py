@@ -155,6 +155,24 @@ class TicketOut(Shape):
     last_message: LastMessageOut | None
 
 
+class TicketCountsOut(Shape):
+    """Open tickets per inbox view."""
+
+    mine: int = Field(description="Assigned to the caller (0 for the service admin).")
+    unassigned: int
+    open: int
+    waiting: int = Field(description="Nobody on the team has answered yet.")
+
+
+class TicketPageOut(Shape):
+    tickets: list[TicketOut]
+    next_cursor: str | None = Field(
+        description="Pass as `cursor`, with the same filters, for the next page; null after "
+        "the last page."
+    )
+    counts: TicketCountsOut
+
+
 class NoteOut(Shape):
     id: int
     text: str

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from enum import StrEnum
 from typing import Annotated, Any
 
 from pydantic import (
@@ -23,6 +24,7 @@ from handoff.domain import (
     MAX_WAIT_TIMEOUT_SECONDS,
     PLATFORMS,
     Channel,
+    Reason,
 )
 from handoff.service.channels import open_to_callers
 
@@ -248,3 +250,56 @@ class IntegrationIn(Strict):
         description="The platform's connect form (see each platform's fields in the README); "
         "stored encrypted, never returned.",
     )
+
+
+class TicketStatus(StrEnum):
+    OPEN = "open"
+    WAITING = "waiting"  # open, and nobody on the team has answered yet
+    SOLVED = "solved"
+    ALL = "all"
+
+
+class TicketSort(StrEnum):
+    NEWEST = "newest"
+    OLDEST_WAITING = "oldest_waiting"  # unanswered first, longest waiting first
+
+
+Id = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=32)]
+
+
+class TicketListIn(BaseModel):
+    """The inbox list's query string. Unknown parameters are ignored, as browsers and
+    proxies add their own."""
+
+    status: TicketStatus = Field(
+        TicketStatus.OPEN,
+        description="open, waiting (open and not answered yet), solved or all",
+    )
+    assignee: Id | None = Field(None, description="me, unassigned, or a member id")
+    reason: Reason | None = Field(None, description="tickets escalated for this reason")
+    platform: str | None = Field(None, description="the escalation's platform (native, ...)")
+    channel: Channel | None = Field(None, description="the channel the visitor wrote on")
+    conversation_id: Id | None = Field(None, description="the tickets of one conversation")
+    q: Annotated[str, StringConstraints(strip_whitespace=True, max_length=200)] | None = Field(
+        None,
+        description="words found in the contact's name or email, the subject or any message",
+    )
+    sort: TicketSort = Field(TicketSort.NEWEST, description="newest or oldest_waiting")
+    cursor: Annotated[str, StringConstraints(max_length=1000)] | None = Field(
+        None, description="`next_cursor` of the previous page, with the same filters"
+    )
+    limit: int = Field(50, ge=1, le=200, description="tickets per page")
+
+    @field_validator("platform")
+    @classmethod
+    def _known_platform(cls, value: str | None) -> str | None:
+        if value is not None and value not in PLATFORMS:
+            raise ValueError(f"must be one of {', '.join(PLATFORMS)}")
+        return value
+
+    @field_validator("q", mode="after")
+    @classmethod
+    def _searchable(cls, value: str | None) -> str | None:
+        if value is not None and _holds_nul(value):
+            raise ValueError("text must not contain the NUL character (U+0000)")
+        return value or None

@@ -140,14 +140,28 @@
   // ---------------------------------------------------------------- API
 
 
+  // The list's views: each is a query of GET /api/v1/tickets; `count` names its figure in the
+  // answer's `counts`. The server filters, orders, searches and pages.
+  const VIEWS = {
+    mine: { label: "Mine", params: { status: "open", assignee: "me" }, count: "mine", memberOnly: true },
+    unassigned: { label: "Unassigned", params: { status: "open", assignee: "unassigned" }, count: "unassigned" },
+    open: { label: "All open", params: { status: "open" }, count: "open" },
+    waiting: { label: "Oldest waiting", title: "Nobody has answered yet, longest waiting first", params: { status: "waiting", sort: "oldest_waiting" }, count: "waiting" },
+    solved: { label: "Solved", params: { status: "solved" } },
+  };
+  const PAGE_SIZE = 50;
+  const SEARCH_DELAY_MS = 300;
+
   const state = {
     token: null,
     me: null,
     members: [],
     tab: "open",
-    filter: "",
+    query: "", // the search box, as the server was last asked
+    cursor: null, // the next page of the current view and search; null after the last
+    counts: null,
     tickets: new Map(), // id -> list item
-    order: [], // ids, newest activity first
+    order: [], // ids, in the view's order
     selectedId: null,
     detail: null, // full ticket with messages/notes
     seenItems: new Set(), // "m:ID" / "n:ID" rendered in the transcript
@@ -311,41 +325,62 @@
   const ui = {};
 
   function renderShell() {
-    const tabs = [
-      ["open", "Open"],
-      ["solved", "Solved"],
-      ["all", "All"],
-    ];
+    const member = !!(state.me && state.me.id != null);
+    const views = Object.entries(VIEWS).filter(([, v]) => member || !v.memberOnly);
+    ui.counts = {};
     ui.tabs = h(
       "div",
-      { class: "tabs", role: "tablist", "aria-label": "Ticket status" },
-      tabs.map(([key, label]) => {
-        const b = h("button", {
-          class: "tab",
-          type: "button",
-          role: "tab",
-          "data-tab": key,
-          "data-testid": `tab-${key}`,
-          "aria-selected": String(state.tab === key),
-          text: label,
-        });
+      { class: "tabs", role: "tablist", "aria-label": "Ticket views" },
+      views.map(([key, view]) => {
+        const count = view.count ? h("span", { class: "tab-count", "data-testid": `count-${key}` }) : null;
+        if (count) ui.counts[key] = count;
+        const b = h(
+          "button",
+          {
+            class: "tab",
+            type: "button",
+            role: "tab",
+            title: view.title || view.label,
+            "data-tab": key,
+            "data-testid": `tab-${key}`,
+            "aria-selected": String(state.tab === key),
+          },
+          h("span", { text: view.label }),
+          count,
+        );
         b.addEventListener("click", () => selectTab(key));
         return b;
       }),
     );
+    renderCounts();
     ui.search = h("input", {
       class: "search-input",
       type: "search",
-      placeholder: "Search name, email, subject",
+      placeholder: "Search people, subjects, messages",
       "aria-label": "Search tickets",
       "data-testid": "ticket-search",
     });
+    let searchTimer = null;
     ui.search.addEventListener("input", () => {
-      state.filter = ui.search.value.trim().toLowerCase();
-      renderList();
+      clearTimeout(searchTimer);
+      searchTimer = setTimeout(() => {
+        const query = ui.search.value.trim();
+        if (query === state.query) return;
+        state.query = query;
+        state.order = [];
+        loadList();
+      }, SEARCH_DELAY_MS);
     });
     ui.list = h("ul", { class: "ticket-list", "aria-label": "Tickets", "data-testid": "ticket-list" });
     ui.listEmpty = h("div", { class: "list-empty", hidden: true });
+    ui.more = h("button", { class: "btn btn-ghost btn-sm btn-block load-more", type: "button", hidden: true, "data-testid": "load-more", text: "Load more" });
+    ui.more.addEventListener("click", () => loadList({ more: true }));
+    // Scrolling to the end of the list loads the next page by itself.
+    if (typeof IntersectionObserver === "function") {
+      new IntersectionObserver((seen) => {
+        if (seen.some((e) => e.isIntersecting) && state.cursor && !state.listLoading) loadList({ more: true });
+      }).observe(ui.more);
+    }
     ui.live = h("span", { class: "live-dot", "data-state": "connecting", title: "Connecting…" });
     ui.liveText = h("span", { class: "live-text", text: "Connecting" });
 
@@ -390,7 +425,7 @@
       "aside",
       { class: "sidebar", "aria-label": "Ticket list" },
       h("div", { class: "sidebar-head" }, h("h1", { class: "sidebar-title", text: "Tickets" }), ui.tabs, h("label", { class: "search" }, icon("search"), ui.search)),
-      h("div", { class: "sidebar-scroll" }, ui.list, ui.listEmpty),
+      h("div", { class: "sidebar-scroll" }, ui.list, ui.listEmpty, ui.more),
     );
 
     ui.main = h("main", { class: "conversation", "aria-label": "Ticket" });
@@ -443,18 +478,42 @@
   }
 
   // ---------------------------------------------------------------- ticket list
+  // Whether a ticket the live stream changed still belongs in the current view (the server
+  // decides on the next load; `waiting` here is the ticket's own flag).
   function matchesTab(t) {
-    return state.tab === "all" || t.status === state.tab;
+    const { status, assignee } = VIEWS[state.tab].params;
+    if (status === "waiting" ? t.status !== "open" || !t.waiting : t.status !== status) return false;
+    if (assignee === "me") return !!(t.assignee && state.me && String(t.assignee.id) === String(state.me.id));
+    if (assignee === "unassigned") return !t.assignee;
+    return true;
   }
 
-  function matchesFilter(t) {
-    if (!state.filter) return true;
-    const c = t.contact || {};
-    const hay = [t.subject, c.name, c.email, c.phone, c.external_id, t.summary, `#${t.id}`, ...(t.reasons || [])]
-      .filter(Boolean)
-      .join(" ")
-      .toLowerCase();
-    return hay.includes(state.filter);
+  function oldestFirst() {
+    return VIEWS[state.tab].params.sort === "oldest_waiting";
+  }
+
+  function renderCounts() {
+    for (const [key, el] of Object.entries(ui.counts || {})) {
+      const n = state.counts ? state.counts[VIEWS[key].count] : null;
+      el.textContent = n == null ? "" : String(n);
+      el.hidden = n == null;
+    }
+  }
+
+  // Live events change the counts: ask for them again, once per burst of events.
+  let countsTimer = null;
+  function refreshCounts() {
+    if (countsTimer) return;
+    countsTimer = setTimeout(async () => {
+      countsTimer = null;
+      try {
+        const page = await api("/api/v1/tickets?limit=1");
+        state.counts = page.counts;
+        renderCounts();
+      } catch {
+        /* the next list load brings them */
+      }
+    }, 300);
   }
 
   function contactName(t) {
@@ -527,16 +586,18 @@
     const rows = [];
     for (const id of state.order) {
       const t = state.tickets.get(id);
-      if (!t || !(matchesTab(t) || id === state.selectedId) || !matchesFilter(t)) continue;
+      if (!t || !(matchesTab(t) || id === state.selectedId)) continue;
       rows.push(buildRow(t));
     }
     ui.list.replaceChildren(...rows);
     ui.listEmpty.hidden = rows.length > 0 || state.listLoading;
+    ui.more.hidden = !state.cursor;
+    ui.more.disabled = state.listLoading;
     if (!rows.length) {
       ui.listEmpty.replaceChildren(
         icon("inbox", "placeholder-icon"),
         h("p", {
-          text: state.filter
+          text: state.query
             ? "No tickets match your search."
             : state.tab === "open"
               ? "No open tickets. Nice work!"
@@ -560,22 +621,29 @@
     document.title = n ? `(${n}) ${BASE_TITLE}` : BASE_TITLE;
   }
 
-  async function loadList() {
+  // The view's first page (replacing the list), or with `more` the next one.
+  async function loadList({ more = false } = {}) {
+    if (more && !state.cursor) return;
     const seq = ++state.loadSeq;
     state.listLoading = true;
     if (ui.list && !ui.list.children.length) {
       ui.list.replaceChildren(...[0, 1, 2, 3].map(() => h("li", { class: "row-skeleton", "aria-hidden": "true" })));
     }
+    const params = new URLSearchParams({ ...VIEWS[state.tab].params, limit: String(PAGE_SIZE) });
+    if (state.query) params.set("q", state.query);
+    if (more) params.set("cursor", state.cursor);
     try {
-      const items = await api(`/api/v1/tickets?status=${encodeURIComponent(state.tab)}`);
+      const page = await api(`/api/v1/tickets?${params}`);
       if (seq !== state.loadSeq) return;
-      const list = Array.isArray(items) ? items : (items && (items.items || items.tickets)) || [];
-      state.order = [];
-      for (const t of list) {
+      if (!more) state.order = [];
+      for (const t of page.tickets) {
         const k = String(t.id);
         state.tickets.set(k, { ...(state.tickets.get(k) || {}), ...t });
-        state.order.push(k);
+        if (!state.order.includes(k)) state.order.push(k);
       }
+      state.cursor = page.next_cursor;
+      state.counts = page.counts;
+      renderCounts();
       if (state.selectedId != null && !state.order.includes(state.selectedId) && state.tickets.has(state.selectedId)) {
         state.order.unshift(state.selectedId);
       }
@@ -594,20 +662,26 @@
     state.tab = key;
     for (const b of ui.tabs.querySelectorAll(".tab")) b.setAttribute("aria-selected", String(b.dataset.tab === key));
     state.order = [];
+    state.cursor = null;
     renderList();
     loadList();
   }
 
+  // A ticket came from the API or the stream. A newcomer joins the list where the view's
+  // order puts it: at the top when newest first, at the end (once every page is there) when
+  // oldest first, and not at all while a search is on (the server decides what matches).
   function upsertTicket(t, { toTop = true } = {}) {
     if (!t || t.id == null) return;
     const k = String(t.id);
     const merged = { ...(state.tickets.get(k) || {}), ...t };
     state.tickets.set(k, merged);
     const i = state.order.indexOf(k);
-    if (toTop) {
-      if (i >= 0) state.order.splice(i, 1);
-      state.order.unshift(k);
-    } else if (i < 0) {
+    if (i < 0) {
+      if (state.query && k !== state.selectedId) return merged;
+      if (!oldestFirst()) state.order.unshift(k);
+      else if (!state.cursor || k === state.selectedId) state.order.push(k);
+    } else if (toTop && !oldestFirst()) {
+      state.order.splice(i, 1);
       state.order.unshift(k);
     }
     return merged;
@@ -657,8 +731,8 @@
     const known = pick([...state.tickets.values()]);
     if (known != null) return known;
     try {
-      const all = await api("/api/v1/tickets?status=all");
-      return pick(Array.isArray(all) ? all : []);
+      const page = await api(`/api/v1/tickets?status=all&conversation_id=${encodeURIComponent(conversationId)}`);
+      return pick(page.tickets);
     } catch {
       return null;
     }
@@ -1066,6 +1140,7 @@
   function applyTicketUpdate(t, { live = false } = {}) {
     if (!t || t.id == null) return;
     upsertTicket(stripDetail(t), { toTop: live });
+    refreshCounts(); // an assignment, an answer or a solve moves tickets between views
     if (isOpen(t.id)) {
       const { messages, notes, ...rest } = t;
       state.detail = { ...state.detail, ...rest };
@@ -1180,6 +1255,9 @@
     disconnectEvents();
     state.tickets.clear();
     state.order = [];
+    state.cursor = null;
+    state.counts = null;
+    state.query = "";
     state.unseen.clear();
     state.selectedId = null;
     state.detail = null;
