@@ -7,12 +7,13 @@ from dataclasses import dataclass, field
 
 from handoff.domain.conversation import Channel
 from handoff.domain.hours import BusinessHours
+from handoff.domain.language import N_
 
 ESCALATE_TO_HUMAN = "escalate_to_human"
 
 DEFAULT_SENSITIVE_TOPICS: tuple[str, ...] = ("billing", "refunds", "security", "account access")
 
-DEFAULT_HANDOFF_MESSAGE = (
+DEFAULT_HANDOFF_MESSAGE = N_(
     "I'm connecting you with a member of our support team. They can see this conversation, "
     "so you won't need to repeat yourself. You'll get their reply right here in this chat."
 )
@@ -24,21 +25,18 @@ MAX_INACTIVITY_TIMEOUT_SECONDS = 30 * 24 * 3600
 
 # Where a person can be reached instead, said on a channel the action does not cover.
 CHANNEL_PLACES: dict[Channel, str] = {
-    Channel.WIDGET: "the chat on our website",
-    Channel.HELP_PAGE: "our help page",
-    Channel.WHATSAPP: "WhatsApp",
-    Channel.API: "our app",
+    Channel.WIDGET: N_("the chat on our website"),
+    Channel.HELP_PAGE: N_("our help page"),
+    Channel.WHATSAPP: N_("WhatsApp"),
+    Channel.API: N_("our app"),
 }
-
-
-def default_alternative_message(channels: frozenset[Channel]) -> str:
-    """Return what the AI says when the admin left `alternative_message` empty."""
-    places = [CHANNEL_PLACES[c] for c in Channel if c in channels]
-    where = " or ".join(places) if places else "our other support channels"
-    return (
-        "I can't bring a person from our support team into this conversation here, "
-        f"but they can help you through {where}."
-    )
+NO_PLACE = N_("our other support channels")
+EITHER_PLACE = N_("{first} or {second}")
+# What the AI says when the admin left `alternative_message` empty.
+DEFAULT_ALTERNATIVE_MESSAGE = N_(
+    "I can't bring a person from our support team into this conversation here, "
+    "but they can help you through {where}."
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,8 +64,3 @@ class ActionConfig:
 
     def covers(self, channel: Channel) -> bool:
         return self.enabled and channel in self.channels
-
-    @property
-    def alternative(self) -> str:
-        """Return the text that replaces an escalation on a channel this action does not cover."""
-        return self.alternative_message or default_alternative_message(self.channels)

@@ -39,10 +39,12 @@ from handoff.service.errors import (
     RefusedCredentials,
     Unauthorized,
 )
+from handoff.service.i18n import say
 from handoff.service.integrations import reveal
 from handoff.service.netguard import refuse_private_urls
 from handoff.service.runtime import Handoff
 from handoff.service.tickets import add_note
+from handoff.service.wording import TEXT_ONLY
 from handoff.store import repositories as repo
 from handoff.store.models import Agent, ChannelConnection, Conversation, Message, OutboxJob, utcnow
 
@@ -52,9 +54,6 @@ CHANNEL = Channel.WHATSAPP.value
 INBOUND_JOB = "whatsapp_inbound"
 DELIVERY_JOB = delivery.job_kind(Channel.WHATSAPP)
 WINDOW = timedelta(hours=24)
-UNSUPPORTED_REPLY = (
-    "Sorry, I can only read text messages here. Please type your question and I'll help right away."
-)
 # The form the admin API takes; it is the adapter's own.
 ConnectForm = Credentials
 
@@ -276,10 +275,12 @@ class ReceiveMessage:
             if connection is None:
                 raise Rejected(404, "WhatsApp was disconnected before the message was answered")
             form = form_of(self.hf, connection)
+            wa_id = str(payload["wa_id"])
+            # In the language of the user's conversation on this number, if they have one.
+            known = await repo.latest_conversation_of_contact(session, connection.id, wa_id)
+            language = known.language if known else self.hf.settings.default_language
         with _job_errors():
-            await WhatsAppCloud(form, http=self.hf.http).send_text(
-                str(payload["wa_id"]), UNSUPPORTED_REPLY
-            )
+            await WhatsAppCloud(form, http=self.hf.http).send_text(wa_id, say(language, TEXT_ONLY))
 
     async def apply(self, session: AsyncSession, job: LeasedJob, result: Any) -> None:
         return None

@@ -22,10 +22,15 @@ from handoff.domain import (
     MAX_WAIT_TIMEOUT_SECONDS,
     PLATFORMS,
     Channel,
+    Language,
 )
 
 Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
 ShortText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+# An admin's text said to visitors (a handoff or alternative message in one language).
+MessageText = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000)
+]
 
 
 class Strict(BaseModel):
@@ -75,6 +80,11 @@ class ConversationIn(Strict):
         "conversations are opened by WhatsApp's own verified webhook, never by this call."
     )
     contact: ContactIn | None = None
+    lang: Language | None = Field(
+        default=None,
+        description="The page's language (en, es, fr, de, pt, it): the service writes to the "
+        "visitor in it whatever they type. Without it, the visitor's messages choose.",
+    )
 
 
 class MessageIn(Strict):
@@ -174,6 +184,11 @@ class ActionIn(Strict):
     handoff_message: (
         Annotated[str, StringConstraints(strip_whitespace=True, max_length=2000)] | None
     ) = None
+    handoff_messages: dict[Language, MessageText] | None = Field(
+        default=None,
+        description='`handoff_message` per visitor language, e.g. {"es": "Te paso con..."}; a '
+        "language without one gets `handoff_message`, else the default in that language.",
+    )
     ask_for_email: bool = Field(
         default=True, description="Ask an anonymous user for an email first."
     )
@@ -196,6 +211,11 @@ class ActionIn(Strict):
         default=None,
         description="What the AI says instead of escalating on the agent's channels this action "
         "does not cover (an email address, a phone number); empty gives a default.",
+    )
+    alternative_messages: dict[Language, MessageText] | None = Field(
+        default=None,
+        description="`alternative_message` per visitor language; a language without one gets "
+        "`alternative_message`, else the default in that language.",
     )
     business_hours: dict[str, Any] | None = Field(
         default=None,

@@ -1112,6 +1112,8 @@
           .filter(Boolean),
         // Not edited here, but PUT replaces everything: keep what the API has.
         thresholds: (action && action.thresholds) || {},
+        handoff_messages: (action && action.handoff_messages) || {},
+        alternative_messages: (action && action.alternative_messages) || {},
         alternative_message: alternative.value.trim() || null,
         business_hours: hours.value(),
         wait_timeout_seconds: wait.value(),
