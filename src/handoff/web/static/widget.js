@@ -1484,6 +1484,9 @@ button, textarea { font: inherit; color: inherit; }
     mount();
     renderOwner();
     loadTheme();
+    // The labels in every language come with the agent: the launcher speaks the visitor's
+    // language before the chat opens (a failure shows when it does).
+    loadAgent().catch(() => {});
     // Messages queued before a reload wait where the visitor left them.
     for (const item of state.outbox) addPending(item);
     if (MODE === "page") {
