@@ -85,7 +85,7 @@ DECLINE = re.compile(
     r"prefer not|i don'?t (want to|have one|have an email)"
     r"|omitir|saltar|no,? gracias|ahora no|prefiero no|no tengo"  # es
     r"|passer|ignorer|non|non,? merci|pas maintenant|je pr[ée]f[èe]re pas|je n'?en ai pas"  # fr
-    r"|nein|nein,? danke|überspringen|[üu]berspringen|lieber nicht|jetzt nicht|keine"  # de
+    r"|nein|nein,? danke|[üu]berspringen|lieber nicht|jetzt nicht|keine"  # de
     r"|pular|ignorar|n[ãa]o|n[ãa]o,? obrigad[oa]|agora n[ãa]o|prefiro n[ãa]o"  # pt
     r"|salta|saltare|no,? grazie|non ora|preferisco di no|non ce l'?ho)(?!\w)",  # it
     re.IGNORECASE,
