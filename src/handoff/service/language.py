@@ -27,9 +27,13 @@ _NOT_WORDS = re.compile(r"\S+@\S+|https?://\S+|www\.\S+")
 _LETTER = re.compile(r"[^\W\d_]")
 
 
+def load() -> None:
+    """Load the model now (about a second), so that the first visitor does not wait for it."""
+    _identifier()
+
+
 @cache
 def _identifier() -> LanguageIdentifier:
-    # Loading the model takes about a second: once per process, on the first message.
     identifier = LanguageIdentifier.from_model_file(MODEL_FILE, norm_probs=True)
     identifier.set_languages([language.value for language in Language])
     return identifier

@@ -15,7 +15,7 @@ from fastapi.staticfiles import StaticFiles
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from handoff import __version__
-from handoff.service import outbox
+from handoff.service import language, outbox
 from handoff.service.jobs import build_worker
 from handoff.service.runtime import Handoff
 from handoff.web import (
@@ -43,6 +43,7 @@ def create_app(hf: Handoff) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await asyncio.to_thread(lambda: hf.decider)  # load the encoder before the first chat
+        await asyncio.to_thread(language.load)
         stop = asyncio.Event()
         task = asyncio.create_task(build_worker(hf).run(stop)) if hf.settings.run_worker else None
         yield
