@@ -3,6 +3,8 @@
 #   make run    start the demo server   (e.g. `make run HANDOFF_PORT=9000`)
 #   make test   full test-suite: system packages, throw-away PostgreSQL, pytest
 #   make lint   ruff + mypy
+#   make messages    extract the visitors' texts and update the catalogues (then translate)
+#   make catalogues  compile the catalogues (.po → .mo, committed)
 #   make clean  remove the venv and caches, stop the test PostgreSQL
 
 SHELL := bash
@@ -23,13 +25,13 @@ PYTEST_ARGS ?=
 # are inherited anyway.
 export $(foreach v,$(filter HANDOFF_%,$(.VARIABLES)),$(if $(filter command line,$(origin $(v))),$(v)))
 
-.PHONY: help venv run test lint clean
+.PHONY: help venv run test lint messages catalogues clean
 
 help: ## Show this help
 	@echo "Usage: make <target>"
 	@echo
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) \
-	  | awk 'BEGIN {FS = ":.*## "}; {printf "  %-8s %s\n", $$1, $$2}'
+	  | awk 'BEGIN {FS = ":.*## "}; {printf "  %-10s %s\n", $$1, $$2}'
 	@echo
 	@echo "Variables: PYTEST_ARGS='...' (make test), HANDOFF_*=... (passed to the app)"
 
@@ -62,6 +64,17 @@ lint: $(STAMP) ## ruff check, ruff format --check, mypy
 	$(BIN)/ruff check src tests
 	$(BIN)/ruff format --check src tests
 	$(BIN)/mypy
+
+LOCALE := src/handoff/locale
+
+messages: $(STAMP) ## Extract the texts said to visitors into the template and update each catalogue
+	$(BIN)/pybabel extract -F babel.cfg -k N_ --no-default-keywords --no-location \
+	  --sort-output --omit-header -o $(LOCALE)/handoff.pot src/handoff
+	$(BIN)/pybabel update -D handoff -i $(LOCALE)/handoff.pot -d $(LOCALE) \
+	  --width 100 --ignore-pot-creation-date
+
+catalogues: $(STAMP) ## Compile the catalogues (.po) into what the service reads (.mo)
+	$(BIN)/pybabel compile -D handoff -d $(LOCALE) --statistics
 
 clean: ## Remove .venv and caches; stop and delete the test PostgreSQL
 	-@bash scripts/postgres.sh stop

@@ -64,6 +64,11 @@ class Settings(BaseSettings):
         "generated into <data_dir>/secret.key if unset. Keep it: without it, saved "
         "credentials cannot be read.",
     )
+    default_language: Literal["en", "es", "fr", "de", "pt", "it"] = Field(
+        default="en",
+        description="The language visitors are answered in until the widget's `lang` or their "
+        "own messages say otherwise.",
+    )
     run_worker: bool = Field(
         default=True, description="Run the outbox worker inside `handoff serve`."
     )

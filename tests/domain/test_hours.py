@@ -9,7 +9,6 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from handoff.domain import BusinessHours, HoursError
-from handoff.domain.hours import describe_opening
 
 PARIS = ZoneInfo("Europe/Paris")
 OFFICE: dict[str, Any] = {
@@ -114,31 +113,6 @@ def test_no_opening_within_the_search_window_is_none() -> None:
 def test_clock_start_waits_for_the_opening(office: BusinessHours) -> None:
     assert office.clock_start(paris(2026, 3, 2, 7, 0)) == paris(2026, 3, 2, 9, 0)
     assert office.clock_start(paris(2026, 3, 2, 10, 0)) == paris(2026, 3, 2, 10, 0)
-
-
-@pytest.mark.parametrize(
-    ("opening", "now", "text"),
-    [
-        (paris(2026, 3, 2, 9, 0), paris(2026, 3, 2, 7, 0), "today at 09:00 (Europe/Paris time)"),
-        (
-            paris(2026, 3, 3, 9, 0),
-            paris(2026, 3, 2, 19, 0),
-            "tomorrow at 09:00 (Europe/Paris time)",
-        ),
-        (
-            paris(2026, 3, 9, 9, 0),
-            paris(2026, 3, 6, 19, 0),
-            "on Monday at 09:00 (Europe/Paris time)",
-        ),
-        (
-            paris(2026, 12, 28, 9, 0),
-            paris(2026, 12, 14, 19, 0),
-            "on Monday 28 December at 09:00 (Europe/Paris time)",
-        ),
-    ],
-)
-def test_describe_opening(opening: datetime, now: datetime, text: str) -> None:
-    assert describe_opening(opening, now) == text
 
 
 @pytest.mark.parametrize(

@@ -32,6 +32,7 @@ pytestmark = pytest.mark.browser
 SECRET = "settings-e2e-signing-secret"
 WHEN = "Escalate when the user asks for a person or reports a failed payment."
 ALTERNATIVE = "Write to help@acme.test and we answer within a day."
+SPANISH_HANDOFF = "Te paso con una persona de nuestro equipo."
 
 
 def sign_in(server: Server, page: Page, agent_id: str) -> None:
@@ -101,6 +102,9 @@ def fill_action(page: Page) -> None:
     page.get_by_test_id("action-when").fill(WHEN)
     page.get_by_test_id("action-channel-help_page").uncheck()
     page.get_by_test_id("action-alternative").fill(ALTERNATIVE)
+    # The handoff message for Spanish-speaking visitors, folded under the single one.
+    page.get_by_test_id("action-handoff-messages").locator("summary").click()
+    page.get_by_test_id("action-handoff-messages-es").fill(SPANISH_HANDOFF)
 
     # Sensitive topics: drop one with its remove button, add one with Enter.
     page.get_by_role("button", name="Remove security").click()
@@ -201,6 +205,8 @@ def test_admin_connects_a_helpdesk_and_sets_up_the_action(server: Server, browse
     assert action["when_to_use"] == WHEN
     assert action["channels"] == ["widget", "api"]
     assert action["alternative_message"] == ALTERNATIVE
+    assert action["handoff_messages"] == {"es": SPANISH_HANDOFF}
+    assert action["alternative_messages"] == {}
     assert action["sensitive_topics"] == ["billing", "refunds", "account access", "chargebacks"]
     assert action["ask_for_email"] is True
     assert action["wait_timeout_seconds"] == 600

@@ -93,10 +93,10 @@ async def _found(url: str, text: str) -> int:
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_search_covers_messages_from_before_its_migration(backend: str, tmp_path: Path) -> None:
     url = fresh_database_url(backend, tmp_path)
-    command.upgrade(alembic_config(url), "0005")
+    command.upgrade(alembic_config(url), "0007")
     asyncio.run(_write_ticket(url, "An antediluvian invoice"))
     upgrade(url)
     assert asyncio.run(_found(url, "antediluvian")) == 1
-    command.downgrade(alembic_config(url), "0005")
+    command.downgrade(alembic_config(url), "0007")
     upgrade(url)
     assert asyncio.run(_found(url, "antediluvian")) == 1

@@ -29,6 +29,7 @@ def test_new_conversation_greets_and_answers_from_the_knowledge_base(any_server:
         "owner": "bot",
         "escalation": None,
         "waiting": False,
+        "language": "en",
     }
 
 

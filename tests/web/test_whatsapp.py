@@ -14,6 +14,8 @@ import httpx
 import pytest
 from sqlalchemy import select, update
 
+from handoff.service.i18n import say
+from handoff.service.wording import TEXT_ONLY
 from handoff.store.db import Database
 from handoff.store.models import Conversation, Message, utcnow
 from tests.conftest import Server
@@ -399,6 +401,18 @@ def test_an_image_gets_a_polite_text_answer_and_nothing_else(
     time.sleep(1.0)
     assert len(graph.sent_to(wa_id)) == 2
     assert conversation_ids(number, wa_id) == []  # no AI turn, nothing stored
+
+
+def test_an_image_is_answered_in_the_language_the_user_writes_in(
+    any_server: Server, graph: FakeGraph
+) -> None:
+    number = connect(any_server, graph)
+    wa_id = new_wa_id()
+    number.text(wa_id, "Hola, ¿cómo puedo cambiar mi contraseña de la cuenta?")
+    wait_for(lambda: graph.sent_to(wa_id))
+    assert number.deliver(inbound_media(graph.phone_number_id, wa_id, "image")).status_code == 200
+    answer = wait_for(lambda: graph.sent_to(wa_id)[1:])[0]
+    assert answer.body == say("es", TEXT_ONLY)
 
 
 # --- the human team on WhatsApp --------------------------------------------------------------

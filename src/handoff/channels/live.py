@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from handoff.domain import Channel
+from handoff.domain import N_, Channel
 
 
 class LiveChannel:
@@ -20,16 +20,16 @@ class LiveChannel:
 class WidgetChannel(LiveChannel):
     channel = Channel.WIDGET
     title = "Chat widget"
-    place = "the chat on our website"
+    place = N_("the chat on our website")
 
 
 class HelpPageChannel(LiveChannel):
     channel = Channel.HELP_PAGE
     title = "Help page"
-    place = "our help page"
+    place = N_("our help page")
 
 
 class ApiChannel(LiveChannel):
     channel = Channel.API
     title = "API"
-    place = "our app"
+    place = N_("our app")

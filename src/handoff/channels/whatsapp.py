@@ -51,7 +51,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
 from handoff.channels import errors
 from handoff.channels.base import Delivered, Outgoing
-from handoff.domain import Channel, Contact
+from handoff.domain import N_, Channel, Contact
 
 DEFAULT_BASE_URL = "https://graph.facebook.com/v21.0"
 DEFAULT_TEMPLATE_LANGUAGE = "en_US"
@@ -397,7 +397,7 @@ class WhatsAppChannel:
 
     channel: ClassVar[Channel] = Channel.WHATSAPP
     title: ClassVar[str] = "WhatsApp"
-    place: ClassVar[str] = "WhatsApp"
+    place: ClassVar[str] = N_("WhatsApp")
     live: ClassVar[bool] = False
     credentials_model: ClassVar[type[BaseModel]] = Credentials
 

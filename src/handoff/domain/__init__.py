@@ -26,6 +26,7 @@ from handoff.domain.decision import (
     Reason,
 )
 from handoff.domain.hours import BusinessHours, HoursError
+from handoff.domain.language import N_, Language
 from handoff.domain.ticket import (
     NATIVE,
     PLATFORMS,
@@ -48,6 +49,7 @@ __all__ = [
     "MAX_MESSAGE_CHARS",
     "MAX_WAIT_TIMEOUT_SECONDS",
     "NATIVE",
+    "N_",
     "PLATFORMS",
     "REASON_DESCRIPTIONS",
     "ActionConfig",
@@ -62,6 +64,7 @@ __all__ = [
     "HandbackReason",
     "HoursError",
     "HumanStretch",
+    "Language",
     "Message",
     "Owner",
     "Priority",

@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from handoff.domain.conversation import Channel
 from handoff.domain.hours import BusinessHours
+from handoff.domain.language import N_
 
 ESCALATE_TO_HUMAN = "escalate_to_human"
 
 DEFAULT_SENSITIVE_TOPICS: tuple[str, ...] = ("billing", "refunds", "security", "account access")
 
-DEFAULT_HANDOFF_MESSAGE = (
+DEFAULT_HANDOFF_MESSAGE = N_(
     "I'm connecting you with a member of our support team. They can see this conversation, "
     "so you won't need to repeat yourself. You'll get their reply right here in this chat."
 )
@@ -22,17 +23,14 @@ DEFAULT_WAIT_TIMEOUT_SECONDS = 300
 MAX_WAIT_TIMEOUT_SECONDS = 7 * 24 * 3600
 MAX_INACTIVITY_TIMEOUT_SECONDS = 30 * 24 * 3600
 
-
-def default_alternative_message(places: Sequence[str]) -> str:
-    """Return what the AI says when the admin left `alternative_message` empty.
-
-    `places` are where a person can be reached instead, in words: the covered channels'.
-    """
-    where = " or ".join(places) if places else "our other support channels"
-    return (
-        "I can't bring a person from our support team into this conversation here, "
-        f"but they can help you through {where}."
-    )
+# The channels' own words (their adapters' `place`) joined, or none covered.
+NO_PLACE = N_("our other support channels")
+EITHER_PLACE = N_("{first} or {second}")
+# What the AI says when the admin left `alternative_message` empty.
+DEFAULT_ALTERNATIVE_MESSAGE = N_(
+    "I can't bring a person from our support team into this conversation here, "
+    "but they can help you through {where}."
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,11 +58,3 @@ class ActionConfig:
 
     def covers(self, channel: Channel) -> bool:
         return self.enabled and channel in self.channels
-
-    def alternative(self, places: Mapping[Channel, str]) -> str:
-        """Return the text that replaces an escalation on a channel this action does not cover.
-
-        `places` words each channel, in the order to name them.
-        """
-        covered = [place for channel, place in places.items() if channel in self.channels]
-        return self.alternative_message or default_alternative_message(covered)

@@ -202,20 +202,3 @@ def _at(day: date, minutes: int, zone: ZoneInfo) -> datetime:
     # Through UTC and back: an opening inside a spring-forward gap lands on the first real
     # minute after it, with the right offset.
     return naive.replace(tzinfo=zone).astimezone(UTC).astimezone(zone)
-
-
-def describe_opening(opening: datetime, now: datetime) -> str:
-    """Say when the team opens, in its own zone: "today at 09:00 (Europe/Paris time)"."""
-    zone = opening.tzinfo
-    key = zone.key if isinstance(zone, ZoneInfo) else str(zone)
-    local_now = _aware(now).astimezone(zone)
-    days = (opening.date() - local_now.date()).days
-    if days == 0:
-        day = "today"
-    elif days == 1:
-        day = "tomorrow"
-    elif days < 7:
-        day = f"on {opening:%A}"
-    else:
-        day = f"on {opening:%A} {opening.day} {opening:%B}"
-    return f"{day} at {opening:%H:%M} ({key} time)"

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -23,6 +23,7 @@ from handoff.domain import (
     BusinessHours,
     Channel,
     HoursError,
+    Language,
 )
 from handoff.service import widget
 from handoff.service.assignment import MODES as ASSIGNMENT_MODES
@@ -306,12 +307,30 @@ def action_json(action: Action) -> dict[str, Any]:
         "trigger_examples": list(action.trigger_examples),
         "thresholds": dict(action.thresholds),
         "alternative_message": action.alternative_message,
+        "handoff_messages": dict(action.handoff_messages),
+        "alternative_messages": dict(action.alternative_messages),
         "business_hours": action.business_hours,
         "wait_timeout_seconds": action.wait_timeout_seconds,
         "inactivity_timeout_seconds": action.inactivity_timeout_seconds,
         "created_at": action.created_at.isoformat(),
         "updated_at": action.updated_at.isoformat(),
     }
+
+
+LANGUAGES = frozenset(language.value for language in Language)
+
+
+def _check_texts(field: str, texts: Mapping[str, str] | None) -> dict[str, str]:
+    """Return an admin's texts by language, or raise Invalid naming the first bad one."""
+    checked: dict[str, str] = {}
+    for language, text in (texts or {}).items():
+        if language not in LANGUAGES:
+            known = ", ".join(Language)
+            raise Invalid(f"{field}.{language}", f"unknown language; known: {known}")
+        if not isinstance(text, str) or not text.strip():
+            raise Invalid(f"{field}.{language}", "must be a non-empty text")
+        checked[str(language)] = text.strip()
+    return checked
 
 
 async def save_action(
@@ -359,6 +378,10 @@ async def save_action(
     action.trigger_examples = list(fields.get("trigger_examples") or [])
     action.thresholds = _check_thresholds(fields.get("thresholds") or {})
     action.alternative_message = fields.get("alternative_message") or None
+    action.handoff_messages = _check_texts("handoff_messages", fields.get("handoff_messages"))
+    action.alternative_messages = _check_texts(
+        "alternative_messages", fields.get("alternative_messages")
+    )
     action.business_hours = _check_business_hours(fields.get("business_hours"))
     action.wait_timeout_seconds = _check_timeout(
         "wait_timeout_seconds",

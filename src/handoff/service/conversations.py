@@ -3,6 +3,7 @@ channel rules, asking for an email and the escalation transaction."""
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -24,13 +25,14 @@ from handoff.domain import (
     Evidence,
     HandbackReason,
     HumanStretch,
+    Language,
     Owner,
     Reason,
     Role,
 )
-from handoff.domain.hours import describe_opening
-from handoff.service.channels import places as channel_places
+from handoff.service import language as languages
 from handoff.service.errors import Conflict, Invalid, NotFound
+from handoff.service.i18n import describe_opening, say
 from handoff.service.lifecycle import transitions as lifecycle
 from handoff.service.lifecycle.stages import Stage, stage_of
 from handoff.service.metrics import ESCALATIONS_CREATED
@@ -63,6 +65,8 @@ from handoff.service.wording import (
     OFFLINE_HOW_WITH_EMAIL,
     OFFLINE_HOW_WITHOUT_EMAIL,
     OFFLINE_UNKNOWN_WHEN,
+    alternative_message,
+    handoff_message,
 )
 from handoff.store import repositories as repo
 from handoff.store.models import (
@@ -75,9 +79,16 @@ from handoff.store.models import (
     utcnow,
 )
 
+# "Skip" to the request for an email, in any of the service's languages: a visitor may answer
+# in theirs whatever the conversation's language is so far.
 DECLINE = re.compile(
     r"^\s*(no|nope|nah|skip|no thanks|no,? thank you|not now|i'?d rather not|rather not|"
-    r"prefer not|i don'?t (want to|have one|have an email))\b",
+    r"prefer not|i don'?t (want to|have one|have an email)"
+    r"|omitir|saltar|no,? gracias|ahora no|prefiero no|no tengo"  # es
+    r"|passer|ignorer|non|non,? merci|pas maintenant|je pr[ée]f[èe]re pas|je n'?en ai pas"  # fr
+    r"|nein|nein,? danke|[üu]berspringen|lieber nicht|jetzt nicht|keine"  # de
+    r"|pular|ignorar|n[ãa]o|n[ãa]o,? obrigad[oa]|agora n[ãa]o|prefiro n[ãa]o"  # pt
+    r"|salta|saltare|no,? grazie|non ora|preferisco di no|non ce l'?ho)(?!\w)",  # it
     re.IGNORECASE,
 )
 
@@ -93,11 +104,14 @@ async def start_conversation(
     channel: str,
     contact: domain.Contact,
     connection_id: str | None = None,
+    language: Language | None = None,
 ) -> tuple[Conversation, str, list[dict[str, Any]]]:
     """Open a conversation on a channel; return it, its visitor token and the greeting.
 
     `connection_id` names the channel account whose verified webhook opened it (WhatsApp);
     only such a conversation receives that account's messages or sends to its users.
+    `language` is the page's (the widget's `lang`): it holds whatever the visitor writes;
+    without it the workspace's default holds until their messages say otherwise.
     """
     agent = await session.get(Agent, agent_id)
     if agent is None:
@@ -117,6 +131,8 @@ async def start_conversation(
         contact_phone=contact.phone,
         contact_external_id=contact.external_id,
         connection_id=connection_id,
+        language=(language or hf.settings.default_language),
+        language_pinned=language is not None,
     )
     await repo.add(session, conversation)
     greeting: list[dict[str, Any]] = []
@@ -141,12 +157,19 @@ async def take_message(
 ) -> Reply:
     """Take one user message: the model work first (`draft_reply`), outside any transaction,
     then the message's own unit of work; again when the conversation changed in between."""
+    heard = await asyncio.to_thread(languages.identify, text)
     for _ in range(DRAFT_ATTEMPTS):
         try:
             draft = await draft_reply(hf, conversation_id, text, client_id=client_id)
             async with hf.transaction() as session:
                 return await receive_message(
-                    hf, session, conversation_id, text, client_id=client_id, draft=draft
+                    hf,
+                    session,
+                    conversation_id,
+                    text,
+                    client_id=client_id,
+                    draft=draft,
+                    heard=heard,
                 )
         except Stale:
             continue
@@ -161,8 +184,12 @@ async def receive_message(
     *,
     client_id: str | None = None,
     draft: Draft | None = None,
+    heard: Language | None = None,
 ) -> Reply:
     """Take one user message and apply the owner rule: the AI answers only while it owns.
+
+    `heard` is the language the message was identified in beforehand (`language.identify`):
+    from this message on, the service writes to the visitor in it, unless the page set one.
 
     `draft` is the AI's work on the message done beforehand (`draft_reply`), outside this
     transaction; it is used only if the conversation did not change since. When the AI's
@@ -181,6 +208,9 @@ async def receive_message(
     if draft is not None and not draft.still_fits(conversation, history):
         draft = None  # something happened meanwhile: the AI's turn, if it comes, is Stale
     message = await post_message(session, conversation, agent, Role.USER, text, client_id=client_id)
+    conversation.language = languages.choose(
+        conversation.language, pinned=conversation.language_pinned, heard=heard
+    )
     turn = Turn(hf, session, conversation, agent, history, message)
     new = [message]
     if conversation.owner == Owner.HUMAN:
@@ -392,7 +422,9 @@ async def _act_on(
     """Escalate where the action covers the channel; elsewhere say where a person is."""
     if rule.covered:
         return await _start_escalation(turn, rule.action, decision, tool_call)
-    return [await turn.say(Role.ASSISTANT, rule.config.alternative(channel_places()))]
+    return [
+        await turn.say(Role.ASSISTANT, alternative_message(rule.action, turn.conversation.language))
+    ]
 
 
 async def _last_human_stretch(
@@ -425,15 +457,16 @@ async def _start_escalation(
     turn: Turn, action: Action, decision: Decision, tool_call: ToolCall | None = None
 ) -> list[Message]:
     conversation = turn.conversation
+    language = conversation.language
     anonymous = not (conversation.contact_email or conversation.contact_phone)
-    closed = _closed_until(action, utcnow())
+    closed = _closed_until(action, utcnow(), language)
     question = None
     if closed is not None and not conversation.contact_email:
         # Nobody answers before the opening: an email is how the answer reaches a user who
         # leaves, whatever the action says about asking.
-        question = OFFLINE_ASK_FOR_EMAIL.format(when=closed)
+        question = say(language, OFFLINE_ASK_FOR_EMAIL, when=closed)
     elif anonymous and action.ask_for_email:
-        question = ASK_FOR_EMAIL
+        question = say(language, ASK_FOR_EMAIL)
     if question is not None:
         lifecycle.ask_for_email(
             conversation,
@@ -466,14 +499,18 @@ async def _continue_pending(turn: Turn, draft: Draft | None) -> list[Message]:
     text = turn.message.text
     if BACK_TO_BOT.match(text) or CANCEL_WAIT.match(text):
         lifecycle.drop_escalation_request(conversation)
-        return [await turn.say(Role.ASSISTANT, BACK_TO_BOT_CANCELLED_REQUEST)]
+        return [
+            await turn.say(
+                Role.ASSISTANT, say(conversation.language, BACK_TO_BOT_CANCELLED_REQUEST)
+            )
+        ]
     found = EMAIL.search(text)
     prompts = int(pending.get("prompts", 1))
     if found:
         conversation.contact_email = found.group(0)
     elif not DECLINE.match(text) and prompts < MAX_EMAIL_PROMPTS:
         lifecycle.ask_for_email(conversation, {**pending, "prompts": prompts + 1})
-        return [await turn.say(Role.ASSISTANT, ASK_FOR_EMAIL_AGAIN)]
+        return [await turn.say(Role.ASSISTANT, say(conversation.language, ASK_FOR_EMAIL_AGAIN))]
     decision = _decision_from_json(pending["decision"])
     trigger_id = int(pending.get("trigger_message_id", turn.message.id))
     tool_call = _tool_call_from_json(pending.get("tool_call"))
@@ -539,23 +576,30 @@ def _hours_of(action: Action) -> BusinessHours | None:
     return BusinessHours.parse(action.business_hours) if action.business_hours else None
 
 
-def _closed_until(action: Action, now: datetime) -> str | None:
+def _closed_until(action: Action, now: datetime, language: str) -> str | None:
     """Say when the team opens, or None while it is open (or has no hours)."""
     hours = _hours_of(action)
     if hours is None or hours.is_open(now):
         return None
     opening = hours.next_opening(now)
-    return describe_opening(opening, now) if opening else OFFLINE_UNKNOWN_WHEN
+    if opening is None:
+        return say(language, OFFLINE_UNKNOWN_WHEN)
+    return describe_opening(language, opening, now)
 
 
 def _handoff_text(action: Action, conversation: Conversation, now: datetime) -> str:
     """Return the handoff message; outside business hours it says when and how."""
-    when = _closed_until(action, now)
+    language = conversation.language
+    when = _closed_until(action, now, language)
     if when is None:
-        return action.handoff_message
+        return handoff_message(action, language)
     email = conversation.contact_email
-    how = OFFLINE_HOW_WITH_EMAIL.format(email=email) if email else OFFLINE_HOW_WITHOUT_EMAIL
-    return OFFLINE_HANDOFF.format(when=when) + how
+    how = (
+        say(language, OFFLINE_HOW_WITH_EMAIL, email=email)
+        if email
+        else say(language, OFFLINE_HOW_WITHOUT_EMAIL)
+    )
+    return say(language, OFFLINE_HANDOFF, when=when) + how
 
 
 async def conversation_view(
@@ -576,6 +620,7 @@ async def conversation_view(
         ],
         "escalation": escalation_json(escalation, for_team=for_team),
         "waiting": stage_of(conversation, escalation) == Stage.WAITING,
+        "language": conversation.language,
     }
 
 

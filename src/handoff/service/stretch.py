@@ -13,6 +13,7 @@ from handoff.domain import (
     Role,
 )
 from handoff.service.errors import NotFound
+from handoff.service.i18n import say
 from handoff.service.lifecycle.stages import HUMAN_STAGES, Stage, stage_of
 from handoff.service.lifecycle.transitions import drop_escalation_request, hand_back
 from handoff.service.posting import EMAIL, Reply, Turn, post_message, reply_of
@@ -39,12 +40,25 @@ _THE_AI = (
 
 _POLITE = r"(?:[\s,]+(?:please|instead|again|then|now|thanks|thank\s+you))*[\s.!?]*$"
 
+# What the wait notice tells the visitor to say, in each of the other languages, with a few
+# plain variants: "volver a la IA", "revenir à l'IA", "zurück zur KI", "voltar à IA".
+_THE_AI_ELSEWHERE = (
+    r"(?:volver|regresar|vuelve|hablar)\s+(?:a|con)\s+(?:la\s+)?(?:ia|i\.a\.|bot|asistente)"
+    r"|(?:revenir|retour(?:ner)?|parler)\s+(?:à|a|au|avec)\s+(?:l['’]\s*)?(?:ia|i\.a\.|bot|assistant)"
+    r"|(?:zurück\s+zu(?:r|m)?|mit\s+de(?:r|m))\s+(?:ki|bot|assistenten)(?:\s+zurück)?"
+    r"|(?:voltar|falar)\s+(?:à|a|ao|com\s+a|com\s+o)\s+(?:ia|bot|assistente)"
+    r"|(?:torna(?:re)?|parlare)\s+(?:all['’]\s*|al\s+|con\s+l['’]\s*|con\s+il\s+)"
+    r"(?:ia|bot|assistente)"
+)
+
 BACK_TO_BOT = re.compile(
     r"^\s*(?:(?:ok(?:ay)?|please|actually|no|oh)[\s,]+)*"
     r"(?:(?:(?:i\s+(?:want|would\s+like)|i['’]?d\s+like)\s+to|wanna|let\s+me|can\s+i|could\s+i)\s+)?"
     r"(?:(?:go|get|take\s+me|switch|bring\s+me)\s+)?"
     rf"(?:back\s+to\s+{_THE_AI}|(?:switch\s+)?(?:talk|chat|speak)\s+(?:to|with)\s+{_THE_AI}"
-    rf"|(?:switch\s+)?to\s+{_THE_AI}|continue\s+with\s+{_THE_AI}){_POLITE}",
+    rf"|(?:switch\s+)?to\s+{_THE_AI}|continue\s+with\s+{_THE_AI}){_POLITE}"
+    rf"|^\s*(?:{_THE_AI_ELSEWHERE})[\s,.!?]*(?:por\s+favor|s['’]il\s+vous\s+pla[iî]t|bitte"
+    r"|per\s+favore)?[\s.!?]*$",
     re.IGNORECASE,
 )
 
@@ -83,7 +97,7 @@ async def _keep_email(turn: Turn, escalation: Escalation) -> list[Message]:
     email = found.group(0)
     conversation.contact_email = email
     await sink_for(escalation).email_left(turn.session, conversation, email)
-    return [await turn.say(Role.SYSTEM, EMAIL_KEPT.format(email=email))]
+    return [await turn.say(Role.SYSTEM, say(conversation.language, EMAIL_KEPT, email=email))]
 
 
 async def end_stretch(
@@ -119,7 +133,11 @@ async def back_to_bot(session: AsyncSession, conversation_id: str) -> Reply:
         # Still asking for an email: the request is dropped before any ticket exists.
         drop_escalation_request(conversation)
         said = await post_message(
-            session, conversation, agent, Role.ASSISTANT, BACK_TO_BOT_CANCELLED_REQUEST
+            session,
+            conversation,
+            agent,
+            Role.ASSISTANT,
+            say(conversation.language, BACK_TO_BOT_CANCELLED_REQUEST),
         )
         return await reply_of(session, conversation, [said])
     return await reply_of(session, conversation, [])

@@ -78,6 +78,7 @@ def conversation_state_json(
         "owner": conversation.owner,
         "escalation": escalation_json(escalation),
         "waiting": stage_of(conversation, escalation) == Stage.WAITING,
+        "language": conversation.language,
     }
 
 

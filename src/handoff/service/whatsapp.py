@@ -34,9 +34,11 @@ from handoff.service.errors import (
     RefusedCredentials,
     Unauthorized,
 )
+from handoff.service.i18n import say
 from handoff.service.integrations import reveal
 from handoff.service.netguard import refuse_private_urls
 from handoff.service.runtime import Handoff
+from handoff.service.wording import TEXT_ONLY
 from handoff.store import repositories as repo
 from handoff.store.models import Agent, ChannelConnection, OutboxJob, utcnow
 
@@ -44,9 +46,6 @@ log = structlog.get_logger(__name__)
 
 CHANNEL = Channel.WHATSAPP.value
 INBOUND_JOB = "whatsapp_inbound"
-UNSUPPORTED_REPLY = (
-    "Sorry, I can only read text messages here. Please type your question and I'll help right away."
-)
 # The form the admin API takes; it is the adapter's own.
 ConnectForm = Credentials
 
@@ -268,8 +267,12 @@ class ReceiveMessage:
             if connection is None:
                 raise Rejected(404, "WhatsApp was disconnected before the message was answered")
             form = form_of(self.hf, connection)
+            wa_id = str(payload["wa_id"])
+            # In the language of the user's conversation on this number, if they have one.
+            known = await repo.latest_conversation_of_contact(session, connection.id, wa_id)
+            language = known.language if known else self.hf.settings.default_language
         # The user just wrote: the window is open, so the text itself goes out.
-        asking = Outgoing(text=UNSUPPORTED_REPLY, to=str(payload["wa_id"]), last_heard=utcnow())
+        asking = Outgoing(text=say(language, TEXT_ONLY), to=wa_id, last_heard=utcnow())
         with delivery.outbox_errors():
             await WhatsAppChannel(form, http=self.hf.http).deliver(asking)
 

@@ -198,6 +198,10 @@ class Action(Base):
     thresholds: Mapped[dict[str, Any]] = mapped_column(default=dict)
     # What the AI says on channels the action does not cover (e.g. an email or phone number).
     alternative_message: Mapped[str | None] = mapped_column(Text)
+    # The admin's texts per language ({"es": "..."}); a language without one gets the single
+    # text above, or the catalogue's default in that language.
+    handoff_messages: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    alternative_messages: Mapped[dict[str, Any]] = mapped_column(default=dict)
     # {"timezone": "Europe/Paris", "weekly": {"mon": [["09:00", "17:00"]], ...},
     #  "holidays": ["2026-12-25"]}; None means always open.
     business_hours: Mapped[dict[str, Any] | None] = mapped_column(JSON)
@@ -232,6 +236,10 @@ class Conversation(Base):
         ForeignKey("channel_connections.id", ondelete="SET NULL")
     )
     stretch: Mapped[int] = mapped_column(Integer, default=0)
+    # The language the service writes to the visitor in (domain.Language); `language_pinned`
+    # when the page said it (the widget's `lang`): their messages then never change it.
+    language: Mapped[str] = mapped_column(String(8), default="en")
+    language_pinned: Mapped[bool] = mapped_column(Boolean, default=False)
     # A decision waiting for the user's email: {"reasons": [...], "evidence": [...], "asked": n}
     pending_escalation: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -20,6 +20,7 @@ from handoff.service.ratelimit import (
     MESSAGES_PER_IP,
 )
 from handoff.service.runtime import Handoff
+from handoff.service.wording import widget_labels
 from handoff.web.deps import HandoffDep, Session, StreamVisitorAuth, TokenDep, VisitorAuth
 from handoff.web.ratelimit import per_address
 from handoff.web.responses import ConversationOut, NewConversationOut, PublicAgentOut, ReplyOut
@@ -30,7 +31,7 @@ router = APIRouter(prefix="/api/v1", tags=["conversations"])
 
 
 @router.get("/agents/{agent_id}/public", response_model=PublicAgentOut)
-async def get_public_agent(agent_id: str, session: Session) -> dict[str, Any]:
+async def get_public_agent(agent_id: str, session: Session, hf: HandoffDep) -> dict[str, Any]:
     """Return what a chat widget shows about an agent: its name and greeting."""
     agent = await public_agent(session, agent_id)
     return {
@@ -38,6 +39,8 @@ async def get_public_agent(agent_id: str, session: Session) -> dict[str, Any]:
         "name": agent.name,
         "greeting": agent.greeting,
         "channels": agent.channels,
+        "language": hf.settings.default_language,
+        "labels": widget_labels(),
     }
 
 
@@ -66,6 +69,7 @@ async def create_conversation(
                 phone=contact.phone if contact else None,
                 external_id=contact.external_id if contact else None,
             ),
+            language=body.lang,
         )
         return {"id": conversation.id, "token": token, "messages": greeting}
 

@@ -16,7 +16,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.types import ASGIApp
 
 from handoff import __version__
-from handoff.service import outbox
+from handoff.service import language, outbox
 from handoff.service.jobs import build_worker
 from handoff.service.runtime import Handoff
 from handoff.web import (
@@ -55,6 +55,7 @@ def create_app(hf: Handoff) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await asyncio.to_thread(lambda: hf.decider)  # load the encoder before the first chat
+        await asyncio.to_thread(language.load)
         stop = asyncio.Event()
         async with hf.listening(), hf.polling():
             task = (

@@ -99,6 +99,7 @@ class ConversationStateOut(Shape):
     owner: str = Field(description="`bot` or `human`.")
     escalation: EscalationOut | None
     waiting: bool = Field(description="The team owns it and nobody has answered yet.")
+    language: str = Field(description="The language the service writes to the visitor in.")
 
 
 class ConversationOut(Shape):
@@ -110,6 +111,7 @@ class ConversationOut(Shape):
     messages: list[MessageOut]
     escalation: EscalationOut | None
     waiting: bool
+    language: str = Field(description="The language the service writes to the visitor in.")
 
 
 class NewConversationOut(Shape):
@@ -128,6 +130,10 @@ class PublicAgentOut(Shape):
     name: str
     greeting: str | None
     channels: list[str]
+    language: str = Field(description="The workspace's default language (en, es, fr, de, pt, it).")
+    labels: dict[str, dict[str, str]] = Field(
+        description="The chat widget's own texts in each language: {language: {key: text}}."
+    )
 
 
 # --- the inbox -------------------------------------------------------------------------------
@@ -224,6 +230,8 @@ class ActionOut(Shape):
     trigger_examples: list[str]
     thresholds: dict[str, int | float]
     alternative_message: str | None
+    handoff_messages: dict[str, str]
+    alternative_messages: dict[str, str]
     business_hours: dict[str, Any] | None
     wait_timeout_seconds: int | None
     inactivity_timeout_seconds: int | None

@@ -24,12 +24,17 @@ from handoff.domain import (
     MAX_WAIT_TIMEOUT_SECONDS,
     PLATFORMS,
     Channel,
+    Language,
     Reason,
 )
 from handoff.service.channels import open_to_callers
 
 Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
 ShortText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+# An admin's text said to visitors (a handoff or alternative message in one language).
+MessageText = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000)
+]
 
 
 class Strict(BaseModel):
@@ -73,6 +78,11 @@ class ConversationIn(Strict):
         json_schema_extra={"enum": CALLER_CHANNELS},
     )
     contact: ContactIn | None = None
+    lang: Language | None = Field(
+        default=None,
+        description="The page's language (en, es, fr, de, pt, it): the service writes to the "
+        "visitor in it whatever they type. Without it, the visitor's messages choose.",
+    )
 
     @field_validator("channel")
     @classmethod
@@ -180,6 +190,11 @@ class ActionIn(Strict):
     handoff_message: (
         Annotated[str, StringConstraints(strip_whitespace=True, max_length=2000)] | None
     ) = None
+    handoff_messages: dict[Language, MessageText] | None = Field(
+        default=None,
+        description='`handoff_message` per visitor language, e.g. {"es": "Te paso con..."}; a '
+        "language without one gets `handoff_message`, else the default in that language.",
+    )
     ask_for_email: bool = Field(
         default=True, description="Ask an anonymous user for an email first."
     )
@@ -202,6 +217,11 @@ class ActionIn(Strict):
         default=None,
         description="What the AI says instead of escalating on the agent's channels this action "
         "does not cover (an email address, a phone number); empty gives a default.",
+    )
+    alternative_messages: dict[Language, MessageText] | None = Field(
+        default=None,
+        description="`alternative_message` per visitor language; a language without one gets "
+        "`alternative_message`, else the default in that language.",
     )
     business_hours: dict[str, Any] | None = Field(
         default=None,

@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from handoff.domain import EscalationStatus, HandbackReason, Owner, Role
+from handoff.service.i18n import say
 from handoff.service.metrics import HANDBACKS
 from handoff.service.posting import post_message, publish_state
 from handoff.service.wording import (
@@ -131,9 +132,8 @@ async def hand_back(
     escalation.handback_reason = reason.value
     conversation.owner = Owner.BOT
     conversation.stretch += 1
-    message = await post_message(
-        session, conversation, agent, Role.SYSTEM, HANDBACK_MESSAGES[reason]
-    )
+    text = say(conversation.language, HANDBACK_MESSAGES[reason])
+    message = await post_message(session, conversation, agent, Role.SYSTEM, text)
     await publish_state(session, conversation, agent, escalation)
     HANDBACKS.labels(reason=reason.value).inc()
     return message
@@ -160,7 +160,13 @@ async def notify_waiting(
     await session.refresh(escalation)
     agent = await session.get(Agent, conversation.agent_id)
     assert agent is not None
-    email = conversation.contact_email
-    choices = WAIT_CHOICES_WITH_EMAIL.format(email=email) if email else WAIT_CHOICES_WITHOUT_EMAIL
-    await post_message(session, conversation, agent, Role.SYSTEM, WAIT_NOTICE + choices)
+    email, language = conversation.contact_email, conversation.language
+    choices = (
+        say(language, WAIT_CHOICES_WITH_EMAIL, email=email)
+        if email
+        else say(language, WAIT_CHOICES_WITHOUT_EMAIL)
+    )
+    await post_message(
+        session, conversation, agent, Role.SYSTEM, say(language, WAIT_NOTICE) + choices
+    )
     return True

@@ -207,6 +207,25 @@
 
   // One labelled field. `target` is the input the label names (default: `control` itself);
   // `group` labels a set of inputs (checkboxes, a composite editor) with aria-labelledby.
+  // The admin's text in each language visitors are answered in, folded away until needed.
+  const LANGUAGE_NAMES = { en: "English", es: "Spanish", fr: "French", de: "German", pt: "Portuguese", it: "Italian" };
+  function perLanguage(values, testid) {
+    const boxes = Object.entries(LANGUAGE_NAMES).map(([code, name]) => {
+      const box = h("textarea", { class: "input", rows: 2, maxlength: 2000, "aria-label": name, "data-testid": `${testid}-${code}` });
+      box.value = (values && values[code]) || "";
+      return [code, name, box];
+    });
+    const filled = boxes.filter(([, , box]) => box.value).length;
+    const el = h(
+      "details",
+      { class: "advanced", open: filled > 0, "data-testid": testid },
+      h("summary", { text: filled ? `In other languages (${filled})` : "In other languages" }),
+      ...boxes.map(([, name, box]) => h("label", { class: "field-label" }, name, box)),
+    );
+    const value = () => Object.fromEntries(boxes.map(([code, , box]) => [code, box.value.trim()]).filter(([, text]) => text));
+    return { el, value };
+  }
+
   function field(reg, key, { label, help, control, required = false, testid, wide = false, target, group = false }) {
     const input = group ? null : target || (control.matches("input, select, textarea") ? control : null);
     const helpId = uid("help");
@@ -1004,6 +1023,8 @@
     triggers.value = (v.trigger_examples || []).join("\n");
     const alternative = h("textarea", { class: "input", rows: 2, maxlength: 2000, "data-testid": "action-alternative" });
     alternative.value = v.alternative_message || "";
+    const handoffByLanguage = perLanguage(v.handoff_messages, "action-handoff-messages");
+    const alternativeByLanguage = perLanguage(v.alternative_messages, "action-alternative-messages");
     const uncoveredHint = h("span");
     const updateUncovered = () => {
       const off = a.channels.filter((ch) => !channelBoxes.get(ch).checked).map((ch) => CHANNELS[ch] || ch);
@@ -1054,6 +1075,8 @@
         field(reg, "handoff_message", { label: "Handoff message", help: "Sent when the conversation is handed over.", control: handoff, wide: true, testid: "action-handoff-message" }),
         field(reg, "ask_for_email", { label: "Ask anonymous users for an email before escalating", help: "They may answer “skip”. Outside business hours they are always asked.", control: askEmail, wide: true, testid: "action-ask-email" }),
         field(reg, "alternative_message", { label: "Alternative message for uncovered channels", help: uncoveredHint, control: alternative, wide: true, testid: "action-alternative" }),
+        field(reg, "handoff_messages", { label: "Handoff message per language", help: "Said to visitors in that language instead of the message above. Empty: the message above, or the default in their language.", control: handoffByLanguage.el, wide: true, group: true, testid: "action-handoff-messages" }),
+        field(reg, "alternative_messages", { label: "Alternative message per language", help: "Like the handoff message: a visitor in that language gets this one.", control: alternativeByLanguage.el, wide: true, group: true, testid: "action-alternative-messages" }),
       ),
     );
     const triggersSet = h(
@@ -1112,6 +1135,8 @@
           .filter(Boolean),
         // Not edited here, but PUT replaces everything: keep what the API has.
         thresholds: (action && action.thresholds) || {},
+        handoff_messages: handoffByLanguage.value(),
+        alternative_messages: alternativeByLanguage.value(),
         alternative_message: alternative.value.trim() || null,
         business_hours: hours.value(),
         wait_timeout_seconds: wait.value(),

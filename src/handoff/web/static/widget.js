@@ -44,6 +44,61 @@
   const STORE_KEY = `handoff:${AGENT}:${CHANNEL}`;
   const OPEN_KEY = `handoff:${AGENT}:${CHANNEL}:open`;
   const OUTBOX_KEY = `handoff:${AGENT}:${CHANNEL}:outbox`;
+  // The widget's own texts: English below, shown until the agent's public details bring every
+  // language (`labels`, from the service's catalogues). The conversation's language chooses,
+  // else the page's data-lang (also sent as the conversation's `lang`), else the workspace's.
+  const LANGUAGES = ["en", "es", "fr", "de", "pt", "it"];
+  const PAGE_LANG = LANGUAGES.find((l) => l === (ds.lang || "").trim().toLowerCase()) || null;
+  const ENGLISH = {
+    title: "Chat with us",
+    open_chat: "Open chat",
+    minimise_chat: "Minimise chat",
+    minimise: "Minimise",
+    ai_assistant: "AI assistant",
+    ai: "AI",
+    you: "You",
+    support_team: "Support team",
+    back_to_ai: "Back to the AI",
+    conversation: "Conversation",
+    loading: "Loading…",
+    greeting: "Ask us anything — we usually answer right away.",
+    placeholder: "Write a message…",
+    send: "Send message",
+    send_hint: "Send (Enter)",
+    composer: "Send a message",
+    powered_by: "Powered by ",
+    someone: "Someone from our team",
+    joined: "{name} joined the conversation",
+    typing: "{name} is typing…",
+    assistant_typing: "The assistant is typing…",
+    team_unreachable: "We couldn't reach our team right now. Leave a message and we'll get back to you.",
+    with_team: "You're chatting with our support team.",
+    team_will_reply: "A person from our team will reply here. You can keep this page open.",
+    sending: "Sending…",
+    unread_one: "{label}, 1 new message",
+    unread_many: "{label}, {count} new messages",
+    arrived_one: "1 new message in the chat",
+    arrived_many: "{count} new messages in the chat",
+    arrived_from: "{news}, the latest from {name}.",
+    waiting_network: "Waiting for the network…",
+    retrying: "Retrying…",
+    not_sent: "Your message could not be sent.",
+    failed: "That didn't work. Please try again.",
+    not_available: "This chat is not available.",
+    offline: "Can't reach the server. Check your connection and try again.",
+    too_fast: "You're sending messages a little fast. Please wait a moment.",
+    server_error: "Something went wrong on our side. Please try again.",
+  };
+  const i18n = { labels: null, language: PAGE_LANG, conversation: null };
+
+  // Return a widget text in the visitor's language, its {fields} filled in.
+  function L(key, fields) {
+    const lang = i18n.conversation || i18n.language || "en";
+    const own = (i18n.labels && i18n.labels[lang]) || {};
+    let text = own[key] || ENGLISH[key];
+    for (const [k, v] of Object.entries(fields || {})) text = text.split(`{${k}}`).join(v);
+    return text;
+  }
   const HUMAN_TYPING_MS = 6000; // the inbox pings every ~3 s while a person types
   const COLOUR_RE = /^#(?:[0-9a-f]{3}|[0-9a-f]{6})$/i;
 
@@ -165,7 +220,7 @@
         mode: "cors",
       });
     } catch {
-      throw new ApiError(0, "Can't reach the server. Check your connection and try again.");
+      throw new ApiError(0, L("offline"));
     }
     const raw = await res.text();
     let data = null;
@@ -179,8 +234,8 @@
     if (!res.ok) {
       let msg = detailOf(data);
       if (!msg) {
-        if (res.status === 429) msg = "You're sending messages a little fast. Please wait a moment.";
-        else if (res.status >= 500) msg = "Something went wrong on our side. Please try again.";
+        if (res.status === 429) msg = L("too_fast");
+        else if (res.status >= 500) msg = L("server_error");
         else msg = `Request failed (${res.status}).`;
       }
       throw new ApiError(res.status, msg, data);
@@ -507,8 +562,8 @@ button, textarea { font: inherit; color: inherit; }
   shadow.append(root);
 
   const panelId = "handoff-panel";
-  const titleEl = h("h2", { class: "title", id: "hf-title", text: ds.title || "Chat with us" });
-  const statusText = h("span", { class: "status-text", text: "AI assistant" });
+  const titleEl = h("h2", { class: "title", id: "hf-title", text: ds.title || L("title") });
+  const statusText = h("span", { class: "status-text", text: L("ai_assistant") });
   const statusEl = h(
     "div",
     { class: "status", "data-testid": "handoff-status", "data-owner": "bot", role: "status", "aria-live": "polite" },
@@ -518,12 +573,12 @@ button, textarea { font: inherit; color: inherit; }
   const headerAvatar = h("div", { class: "header-avatar", "aria-hidden": "true" }, icon("bot"));
   const closeBtn =
     MODE === "bubble"
-      ? h("button", { class: "header-btn", type: "button", "aria-label": "Minimise chat", title: "Minimise" }, icon("chevron"))
+      ? h("button", { class: "header-btn", type: "button", "aria-label": L("minimise_chat"), title: L("minimise") }, icon("chevron"))
       : null;
   const subtitleEl = h("p", { class: "subtitle", hidden: true, "data-testid": "handoff-subtitle" });
   const header = h("div", { class: "header" }, headerAvatar, h("div", { class: "header-text" }, titleEl, subtitleEl, statusEl), closeBtn);
   const bannerText = h("span", { class: "banner-text" });
-  const backBtn = h("button", { class: "back-btn", type: "button", hidden: true, "data-testid": "handoff-back-to-ai", text: "Back to the AI" });
+  const backBtn = h("button", { class: "back-btn", type: "button", hidden: true, "data-testid": "handoff-back-to-ai", text: L("back_to_ai") });
   const banner = h("div", { class: "banner", hidden: true, "data-testid": "handoff-banner" }, bannerText, backBtn);
 
   const list = h("div", {
@@ -531,11 +586,11 @@ button, textarea { font: inherit; color: inherit; }
     role: "log",
     "aria-live": "polite",
     "aria-relevant": "additions",
-    "aria-label": "Conversation",
+    "aria-label": L("conversation"),
     "data-testid": "handoff-messages",
     tabindex: "0",
   });
-  const emptyEl = h("p", { class: "empty", text: "Loading…" });
+  const emptyEl = h("p", { class: "empty", text: L("loading") });
   list.append(emptyEl);
   const typingAvatar = h("div", { class: "avatar", "aria-hidden": "true" }, icon("bot"));
   const typingText = h("span", { class: "typing-text", "data-testid": "handoff-typing-text" });
@@ -551,7 +606,7 @@ button, textarea { font: inherit; color: inherit; }
   const input = h("textarea", {
     class: "input",
     rows: "1",
-    placeholder: "Write a message…",
+    placeholder: L("placeholder"),
     "aria-label": "Message",
     maxlength: "10000",
     "data-testid": "handoff-input",
@@ -559,11 +614,12 @@ button, textarea { font: inherit; color: inherit; }
   });
   const sendBtn = h(
     "button",
-    { class: "send", type: "submit", "aria-label": "Send message", title: "Send (Enter)", "data-testid": "handoff-send", disabled: true },
+    { class: "send", type: "submit", "aria-label": L("send"), title: L("send_hint"), "data-testid": "handoff-send", disabled: true },
     icon("send"),
   );
-  const form = h("form", { class: "composer", "aria-label": "Send a message" }, input, sendBtn);
-  const footer = h("div", { class: "footer" }, "Powered by ", h("strong", { text: "handoff" }));
+  const form = h("form", { class: "composer", "aria-label": L("composer") }, input, sendBtn);
+  const poweredBy = document.createTextNode(L("powered_by"));
+  const footer = h("div", { class: "footer" }, poweredBy, h("strong", { text: "handoff" }));
 
   const panel = h(
     "section",
@@ -594,7 +650,7 @@ button, textarea { font: inherit; color: inherit; }
       {
         class: "launcher",
         type: "button",
-        "aria-label": "Open chat",
+        "aria-label": L("open_chat"),
         "aria-expanded": "false",
         "aria-controls": panelId,
         "data-testid": "handoff-launcher",
@@ -653,19 +709,19 @@ button, textarea { font: inherit; color: inherit; }
   function labelFor(m) {
     switch (m.role) {
       case "user":
-        return "You";
+        return L("you");
       case "assistant":
-        return (state.agent && state.agent.name) || "AI assistant";
+        return (state.agent && state.agent.name) || L("ai_assistant");
       case "human_agent":
-        return (m.author && m.author.name) || "Support team";
+        return (m.author && m.author.name) || L("support_team");
       default:
         return "";
     }
   }
 
   function subLabelFor(m) {
-    if (m.role === "assistant") return "AI";
-    if (m.role === "human_agent") return "Support team";
+    if (m.role === "assistant") return L("ai");
+    if (m.role === "human_agent") return L("support_team");
     return "";
   }
 
@@ -713,7 +769,7 @@ button, textarea { font: inherit; color: inherit; }
     const meta = h("div", { class: "meta" }, h("span", { class: "who", text: label }), sub && role !== "user" ? ` · ${sub}` : null);
     const bubble = h("div", { class: "bubble" }, richText(m.text));
     if (when) bubble.title = fullFmt.format(when);
-    const time = h("time", { class: "time", datetime: when ? when.toISOString() : null, text: when ? timeFmt.format(when) : pending ? "Sending…" : "" });
+    const time = h("time", { class: "time", datetime: when ? when.toISOString() : null, text: when ? timeFmt.format(when) : pending ? L("sending") : "" });
     const srWho = h("span", { class: "sr-only", text: role === "system" ? "" : `${label}: ` });
     bubble.prepend(srWho);
     node.append(avatarFor({ ...m, role }), h("div", { class: "body" }, meta, bubble, time));
@@ -721,9 +777,9 @@ button, textarea { font: inherit; color: inherit; }
   }
 
   function joinLine(node) {
-    const name = node.dataset.author || "Someone from our team";
+    const name = node.dataset.author || L("someone");
     const line = h("div", { class: "joined", "data-testid": "handoff-joined" });
-    line.append(personAvatar(h("span", { class: "avatar", "aria-hidden": "true" }), name, node.dataset.avatar), h("span", { text: `${name} joined the conversation` }));
+    line.append(personAvatar(h("span", { class: "avatar", "aria-hidden": "true" }), name, node.dataset.avatar), h("span", { text: L("joined", { name }) }));
     return line;
   }
 
@@ -859,11 +915,13 @@ button, textarea { font: inherit; color: inherit; }
     state.unread += 1;
     renderUnread();
     const who = labelFor(m);
-    announcer.textContent = `${state.unread} new ${state.unread === 1 ? "message" : "messages"} in the chat${who ? `, the latest from ${who}` : ""}.`;
+    const count = String(state.unread);
+    const news = state.unread === 1 ? L("arrived_one") : L("arrived_many", { count });
+    announcer.textContent = who ? L("arrived_from", { news, name: who }) : `${news}.`;
   }
 
   function launcherLabel() {
-    return (state.theme && state.theme.launcher_label) || "Open chat";
+    return (state.theme && state.theme.launcher_label) || L("open_chat");
   }
 
   function renderUnread() {
@@ -872,7 +930,9 @@ button, textarea { font: inherit; color: inherit; }
     unreadEl.textContent = state.unread > 9 ? "9+" : String(state.unread);
     const base = launcherLabel();
     launcher.title = base;
-    launcher.setAttribute("aria-label", state.unread > 0 ? `${base}, ${state.unread} new ${state.unread === 1 ? "message" : "messages"}` : base);
+    const count = String(state.unread);
+    const unread = state.unread === 1 ? L("unread_one", { label: base }) : L("unread_many", { label: base, count });
+    launcher.setAttribute("aria-label", state.unread > 0 ? unread : base);
   }
 
   function clearUnread() {
@@ -899,12 +959,12 @@ button, textarea { font: inherit; color: inherit; }
       typingEl.dataset.who = "human";
       personAvatar(typingAvatar, human.name, human.avatar_url);
       typingText.className = "typing-text";
-      typingText.textContent = `${human.name} is typing…`;
+      typingText.textContent = L("typing", { name: human.name });
     } else {
       typingEl.dataset.who = "assistant";
       typingAvatar.replaceChildren(icon("bot"));
       typingText.className = "typing-text sr-only";
-      typingText.textContent = "The assistant is typing…";
+      typingText.textContent = L("assistant_typing");
     }
     if (stick) scrollToBottom();
   }
@@ -932,6 +992,10 @@ button, textarea { font: inherit; color: inherit; }
     if (!c || typeof c !== "object") return;
     if (typeof c.owner === "string") state.owner = c.owner;
     if ("escalation" in c) state.escalation = c.escalation || null;
+    if (LANGUAGES.includes(c.language) && c.language !== i18n.conversation) {
+      i18n.conversation = c.language;
+      renderLabels();
+    }
     if (typeof c.waiting === "boolean") state.waiting = c.waiting;
     if (state.owner !== "human") state.waiting = false;
     renderOwner();
@@ -942,19 +1006,19 @@ button, textarea { font: inherit; color: inherit; }
     root.classList.toggle("owner-human", human);
     root.classList.toggle("owner-bot", !human);
     statusEl.dataset.owner = human ? "human" : "bot";
-    statusText.textContent = human ? "Support team" : "AI assistant";
+    statusText.textContent = human ? L("support_team") : L("ai_assistant");
     headerAvatar.replaceChildren(icon(human ? "people" : "bot"));
     const esc = state.escalation;
     let text = "";
     let warn = false;
     if (human) {
       if (esc && esc.status === "failed") {
-        text = "We couldn't reach our team right now. Leave a message and we'll get back to you.";
+        text = L("team_unreachable");
         warn = true;
       } else if (esc && esc.status === "open" && !state.waiting) {
-        text = "You're chatting with our support team.";
+        text = L("with_team");
       } else {
-        text = "A person from our team will reply here. You can keep this page open.";
+        text = L("team_will_reply");
       }
     }
     const offerBack = human && state.waiting;
@@ -969,7 +1033,7 @@ button, textarea { font: inherit; color: inherit; }
   }
 
   function renderAgent() {
-    titleEl.textContent = (state.theme && state.theme.title) || (state.agent && state.agent.name) || ds.title || "Chat with us";
+    titleEl.textContent = (state.theme && state.theme.title) || (state.agent && state.agent.name) || ds.title || L("title");
   }
 
   function applyTheme() {
@@ -979,16 +1043,33 @@ button, textarea { font: inherit; color: inherit; }
     if (!ds.textColor && colour(t.text_color)) root.style.setProperty("--hf-accent-ink-in", t.text_color);
     subtitleEl.textContent = t.subtitle || "";
     subtitleEl.hidden = !t.subtitle;
-    input.placeholder = t.placeholder || "Write a message…";
-    backBtn.textContent = t.back_to_ai_label || "Back to the AI";
+    input.placeholder = t.placeholder || L("placeholder");
+    backBtn.textContent = t.back_to_ai_label || L("back_to_ai");
     renderAgent();
     renderUnread();
   }
 
   function renderEmpty() {
     if (list.querySelector(".msg")) return;
-    emptyEl.textContent = (state.agent && state.agent.greeting) || "Ask us anything — we usually answer right away.";
+    emptyEl.textContent = (state.agent && state.agent.greeting) || L("greeting");
     if (!emptyEl.isConnected) list.prepend(emptyEl);
+  }
+
+  // Say the fixed texts again in the visitor's language (it can change with their messages).
+  function renderLabels() {
+    root.setAttribute("lang", i18n.conversation || i18n.language || "en");
+    if (closeBtn) {
+      closeBtn.setAttribute("aria-label", L("minimise_chat"));
+      closeBtn.title = L("minimise");
+    }
+    list.setAttribute("aria-label", L("conversation"));
+    sendBtn.setAttribute("aria-label", L("send"));
+    sendBtn.title = L("send_hint");
+    form.setAttribute("aria-label", L("composer"));
+    poweredBy.textContent = L("powered_by");
+    applyTheme();
+    renderOwner();
+    if (emptyEl.isConnected && state.agent) renderEmpty();
   }
 
   // ---------------------------------------------------------------- conversation lifecycle
@@ -1006,9 +1087,11 @@ button, textarea { font: inherit; color: inherit; }
     if (state.agent) return state.agent;
     try {
       state.agent = await api(`/api/v1/agents/${encodeURIComponent(AGENT)}/public`);
-      renderAgent();
+      i18n.labels = state.agent.labels || null;
+      if (!i18n.language && LANGUAGES.includes(state.agent.language)) i18n.language = state.agent.language;
+      renderLabels();
     } catch (err) {
-      if (err.status === 404) showError("This chat is not available.");
+      if (err.status === 404) showError(L("not_available"));
       else showError(err.message);
       throw err;
     }
@@ -1018,7 +1101,7 @@ button, textarea { font: inherit; color: inherit; }
   async function createConversation() {
     const data = await api(`/api/v1/agents/${encodeURIComponent(AGENT)}/conversations`, {
       method: "POST",
-      body: { channel: CHANNEL },
+      body: PAGE_LANG ? { channel: CHANNEL, lang: PAGE_LANG } : { channel: CHANNEL },
     });
     state.session = { id: data.id, token: data.token, lastEventId: 0, seenId: 0 };
     saveSession(state.session);
@@ -1229,7 +1312,7 @@ button, textarea { font: inherit; color: inherit; }
   }
 
   function retryLater(item, err) {
-    setPendingStatus(item.client_id, err.status === 0 ? "Waiting for the network…" : "Retrying…");
+    setPendingStatus(item.client_id, err.status === 0 ? L("waiting_network") : L("retrying"));
     const delay = Math.min(30000, 2000 * 2 ** state.sendRetry) + Math.random() * 500;
     state.sendRetry += 1;
     clearTimeout(state.flushTimer);
@@ -1240,7 +1323,7 @@ button, textarea { font: inherit; color: inherit; }
   async function deliver(item) {
     const awaitsAi = state.owner !== "human";
     if (awaitsAi) setTyping(true);
-    setPendingStatus(item.client_id, "Sending…");
+    setPendingStatus(item.client_id, L("sending"));
     try {
       for (let attempt = 1; ; attempt += 1) {
         const s = await ensureConversation();
@@ -1284,7 +1367,7 @@ button, textarea { font: inherit; color: inherit; }
         autosize();
         updateSendButton();
       }
-      showError(err.message || "Your message could not be sent.");
+      showError(err.message || L("not_sent"));
       return true;
     } finally {
       if (awaitsAi) setTyping(false);
@@ -1335,7 +1418,7 @@ button, textarea { font: inherit; color: inherit; }
       for (const m of messages) addMessage(m);
       if (conversation) applyConversation(conversation);
     } catch (err) {
-      showError(err.status === 0 ? err.message : err.message || "That didn't work. Please try again.");
+      showError(err.status === 0 ? err.message : err.message || L("failed"));
     } finally {
       state.backing = false;
       backBtn.disabled = false;
@@ -1401,6 +1484,9 @@ button, textarea { font: inherit; color: inherit; }
     mount();
     renderOwner();
     loadTheme();
+    // The labels in every language come with the agent: the launcher speaks the visitor's
+    // language before the chat opens (a failure shows when it does).
+    loadAgent().catch(() => {});
     // Messages queued before a reload wait where the visitor left them.
     for (const item of state.outbox) addPending(item);
     if (MODE === "page") {

@@ -1,0 +1,91 @@
+"""The widget in a real browser for a Spanish visitor: the service's texts and the widget's
+own labels in Spanish, whether the visitor's words or the page's data-lang said so."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import pytest
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import HTMLResponse
+from starlette.routing import Route
+from tests.conftest import Server
+from tests.e2e.support import TIMEOUT, expect, new_agent, newest_is_from, open_widget, say
+from tests.fakes.server import LoopbackServer
+
+from handoff.domain import DEFAULT_HANDOFF_MESSAGE
+from handoff.service.i18n import say as translate
+from handoff.service.wording import ASK_FOR_EMAIL, WIDGET_LABELS
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Browser, Page
+
+pytestmark = pytest.mark.browser
+
+
+def label(key: str) -> str:
+    return translate("es", WIDGET_LABELS[key])
+
+
+def escalate_in_spanish(page: Page, request: str) -> None:
+    say(page, request)
+    expect(newest_is_from(page, "assistant")).to_contain_text(translate("es", ASK_FOR_EMAIL))
+    say(page, "omitir")
+    expect(newest_is_from(page, "assistant")).to_contain_text(
+        translate("es", DEFAULT_HANDOFF_MESSAGE)
+    )
+    expect(page.get_by_test_id("handoff-status")).to_have_text(label("support_team"))
+    expect(page.get_by_test_id("handoff-back-to-ai")).to_have_text(label("back_to_ai"))
+    expect(page.get_by_test_id("handoff-input")).to_have_attribute(
+        "placeholder", label("placeholder")
+    )
+
+
+def test_a_spanish_visitor_gets_the_chat_in_spanish(server: Server, browser: Browser) -> None:
+    agent = new_agent(server)
+    context = browser.new_context()
+    context.set_default_timeout(TIMEOUT)
+    page = context.new_page()
+    open_widget(page, f"{server.url}/demo/{agent}")
+    expect(page.get_by_test_id("handoff-status")).to_have_text("AI assistant")
+
+    escalate_in_spanish(page, "Hola, quiero hablar con una persona de verdad, por favor")
+
+    # After a reload the conversation's language still chooses the labels.
+    page.reload()
+    page.get_by_test_id("handoff-launcher").click()
+    expect(page.get_by_test_id("handoff-back-to-ai")).to_have_text(label("back_to_ai"))
+    context.close()
+
+
+class SpanishSite(LoopbackServer):
+    """A Spanish shop that embeds the widget with data-lang="es"."""
+
+    def __init__(self, handoff_url: str, agent_id: str) -> None:
+        page = f"""<!doctype html><html lang="es"><head><meta charset="utf-8">
+<title>Tienda</title></head><body><h1>Bienvenido a la tienda</h1>
+<script src="{handoff_url}/static/widget.js" data-agent="{agent_id}" data-lang="es" defer>
+</script></body></html>"""
+
+        async def home(_: Request) -> HTMLResponse:
+            return HTMLResponse(page)
+
+        super().__init__(Starlette(routes=[Route("/", home)]), name="Spanish site")
+
+
+def test_the_pages_lang_holds_whatever_the_visitor_types(server: Server, browser: Browser) -> None:
+    agent = new_agent(server)
+    with SpanishSite(server.url, agent) as site:
+        context = browser.new_context()
+        context.set_default_timeout(TIMEOUT)
+        page = context.new_page()
+        page.goto(site.origin)
+        launcher = page.get_by_test_id("handoff-launcher")
+        expect(launcher).to_have_attribute("aria-label", label("open_chat"))
+        launcher.click()
+        expect(page.get_by_test_id("handoff-input")).to_have_attribute(
+            "placeholder", label("placeholder")
+        )
+        escalate_in_spanish(page, "I want to talk to a human being, please")
+        context.close()
