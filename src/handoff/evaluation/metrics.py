@@ -346,11 +346,13 @@ def _scenario(obj: object, number: int, where: str) -> Scenario:
 
 
 def read_corpus(folder: Path) -> tuple[list[LabelledMessage], list[Scenario]]:
-    """Read a corpus folder's messages and conversations; every line must name its `lang`."""
+    """Read a corpus folder's messages and conversations (a folder may have messages only);
+    every line must name its `lang`."""
     if not folder.is_dir():
         raise EvalDataError(f"{folder}: not a directory")
     messages = read_corpus_messages(folder / CORPUS_MESSAGES, source=folder.name)
-    scenarios = read_scenarios(folder / CORPUS_CONVERSATIONS)
+    conversations = folder / CORPUS_CONVERSATIONS
+    scenarios = read_scenarios(conversations) if conversations.is_file() else []
     for sc in scenarios:
         if not sc.lang:
             where = f"{folder / CORPUS_CONVERSATIONS}: line {sc.line} ({sc.id})"
