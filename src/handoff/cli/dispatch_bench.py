@@ -7,7 +7,6 @@ stderr and renders a Rich table (stdout) or JSON.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import sys
 from typing import TYPE_CHECKING
@@ -16,7 +15,7 @@ import structlog
 import typer
 from rich.console import Console
 
-from handoff.cli.evaluate import _fail, _progress, _quiet, _table
+from handoff.cli.evaluate import DATABASE_URL_OPTION, _emit, _fail, _progress, _quiet, _table
 
 if TYPE_CHECKING:
     from handoff.benchmarks.dispatch import DispatchResult
@@ -37,12 +36,7 @@ def bench_dispatch_command(
         700, "--limit-per-min", min=1, help="Calls a minute the fake accepts before its 429s."
     ),
     workers: int = typer.Option(1, "--workers", min=1, help="Outbox worker loops to run."),
-    database_url: str | None = typer.Option(
-        None,
-        "--database-url",
-        help="An empty, throw-away database (postgresql+asyncpg://...); default: SQLite in a "
-        "temporary directory.",
-    ),
+    database_url: str | None = DATABASE_URL_OPTION,
     timeout: float = typer.Option(
         300.0, "--timeout", min=1, help="Seconds to wait for the tickets before counting losses."
     ),
@@ -107,10 +101,7 @@ def bench_dispatch_command(
             )
         except OSError as error:
             raise _fail(f"cannot reach the database or bind 127.0.0.1: {error}") from None
-    if as_json:
-        sys.stdout.write(json.dumps(result.to_json()) + "\n")
-    else:
-        render_dispatch(result, Console(emoji=False))
+    _emit(result, as_json, render_dispatch)
 
 
 def _isolation(
@@ -135,10 +126,7 @@ def _isolation(
         result = asyncio.run(run_isolation_benchmark(config))
     except OSError as error:
         raise _fail(f"cannot reach the database or bind 127.0.0.1: {error}") from None
-    if as_json:
-        sys.stdout.write(json.dumps(result.to_json()) + "\n")
-    else:
-        render_isolation(result, Console(emoji=False))
+    _emit(result, as_json, render_isolation)
 
 
 def render_isolation(result: IsolationResult, console: Console) -> None:

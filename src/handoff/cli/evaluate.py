@@ -10,8 +10,9 @@ import json
 import logging
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 import typer
 from rich import box
@@ -35,6 +36,13 @@ if TYPE_CHECKING:
     )
 
 err = Console(stderr=True, emoji=False)
+
+
+class Figures(Protocol):
+    def to_json(self) -> dict[str, Any]: ...
+
+
+R = TypeVar("R", bound=Figures)
 bench_app = typer.Typer(help="Benchmarks.", no_args_is_help=True)
 
 
@@ -70,6 +78,23 @@ def _progress() -> Progress:
 
 EXPLICIT, FRUSTRATION, SENSITIVE = "explicit_request", "frustration", "sensitive_topic"
 REPEATED, HARD_NEGATIVE = "repeated_failed", "hard_negative"
+
+
+def _emit(result: R, as_json: bool, render: Callable[[R, Console], None]) -> None:
+    """Print a benchmark's figures: one JSON object with `--json`, else its tables."""
+    if as_json:
+        sys.stdout.write(json.dumps(result.to_json()) + "\n")
+    else:
+        render(result, Console(emoji=False))
+
+
+# A benchmark's own database: it writes thousands of rows and may drop them.
+DATABASE_URL_OPTION = typer.Option(
+    None,
+    "--database-url",
+    help="An empty, throw-away database (postgresql+asyncpg://...); default: SQLite in a "
+    "temporary directory.",
+)
 
 
 def _table(title: str) -> Table:
@@ -601,10 +626,7 @@ def bench_decide_command(
     with _progress() as bar:
         task = bar.add_task("Timing", total=len(texts))
         result = bm.run_benchmark(texts, decider, baseline, progress=lambda: bar.advance(task))
-    if as_json:
-        sys.stdout.write(json.dumps(result.to_json()) + "\n")
-    else:
-        render_bench(result, Console(emoji=False))
+    _emit(result, as_json, render_bench)
 
 
 def _ms(value: float) -> str:

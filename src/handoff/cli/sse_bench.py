@@ -7,15 +7,13 @@ stderr and renders a Rich table (stdout) or JSON.
 from __future__ import annotations
 
 import asyncio
-import json
-import sys
 from typing import TYPE_CHECKING
 
 import typer
 from rich.console import Console
 from rich.progress import TaskID
 
-from handoff.cli.evaluate import _fail, _progress, _quiet, _table
+from handoff.cli.evaluate import DATABASE_URL_OPTION, _emit, _fail, _progress, _quiet, _table
 
 if TYPE_CHECKING:
     from handoff.benchmarks.sse import SSEResult
@@ -31,12 +29,7 @@ def bench_sse_command(
     rounds: int = typer.Option(
         3, "--rounds", min=1, max=20, help="Alternations of the probe without and with them."
     ),
-    database_url: str | None = typer.Option(
-        None,
-        "--database-url",
-        help="An empty, throw-away database (postgresql+asyncpg://...); default: SQLite in a "
-        "temporary directory.",
-    ),
+    database_url: str | None = DATABASE_URL_OPTION,
     timeout: float = typer.Option(
         300.0, "--timeout", min=1, help="Seconds to wait for the server and for the streams."
     ),
@@ -65,10 +58,7 @@ def bench_sse_command(
             result = asyncio.run(run_sse_benchmark(config, progress=tell))
         except (OSError, RuntimeError, TimeoutError) as error:
             raise _fail(f"the benchmark's server did not run: {error}") from None
-    if as_json:
-        sys.stdout.write(json.dumps(result.to_json()) + "\n")
-    else:
-        render_sse(result, Console(emoji=False))
+    _emit(result, as_json, render_sse)
 
 
 def render_sse(result: SSEResult, console: Console) -> None:

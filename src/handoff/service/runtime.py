@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import asynccontextmanager, suppress
+from typing import Any
 
 import httpx
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -104,15 +105,8 @@ class Handoff:
         if self.listener is None:
             yield
             return
-        stop = asyncio.Event()
-        task = asyncio.create_task(self.listener.run(stop))
-        try:
+        async with _running(self.listener.run):
             yield
-        finally:
-            stop.set()
-            # A connection attempt under way may take its own time-out; shutdown does not wait.
-            with suppress(TimeoutError):
-                await asyncio.wait_for(task, 5)
 
     @asynccontextmanager
     async def polling(self) -> AsyncIterator[None]:
@@ -125,14 +119,8 @@ class Handoff:
             seconds=self.settings.event_poll_seconds,
             heard=lambda: self.listener is not None and self.listener.listening,
         )
-        stop = asyncio.Event()
-        task = asyncio.create_task(poll.run(stop))
-        try:
+        async with _running(poll.run):
             yield
-        finally:
-            stop.set()
-            with suppress(TimeoutError):
-                await asyncio.wait_for(task, 5)
 
     @asynccontextmanager
     async def reading(self) -> AsyncIterator[AsyncSession]:
@@ -187,3 +175,19 @@ def llm_agent(settings: Settings) -> LLMAgent | None:
             temperature=settings.llm_temperature,
         )
     )
+
+
+@asynccontextmanager
+async def _running(
+    run: Callable[[asyncio.Event], Coroutine[Any, Any, None]],
+) -> AsyncIterator[None]:
+    """Run `run(stop)` in the background while the block runs, then stop it."""
+    stop = asyncio.Event()
+    task = asyncio.create_task(run(stop))
+    try:
+        yield
+    finally:
+        stop.set()
+        # A connection attempt under way may take its own time-out; shutdown does not wait.
+        with suppress(TimeoutError):
+            await asyncio.wait_for(task, 5)
