@@ -35,6 +35,10 @@ if TYPE_CHECKING:
 
 pytestmark = pytest.mark.browser
 
+# The availability switch's track: green while available, amber while away (inbox.css).
+GREEN = "rgb(22, 163, 74)"
+AMBER = "rgb(245, 158, 11)"
+
 
 def test_back_to_the_ai_while_the_team_is_awaited(server: Server, browser: Browser) -> None:
     agent = new_agent(server)
@@ -86,15 +90,22 @@ def test_the_person_typing_replying_and_the_unread_badge(server: Server, browser
         inbox = sign_in(server, agent_ctx)
         inbox.open_ticket(conversation)
 
-        # The inbox's Away switch sets Sam's status (and back).
+        # The inbox's availability switch sets Sam's status (and back): on and green while
+        # Sam takes new tickets, off and amber while away.
         away = inbox.page.get_by_test_id("away-toggle")
-        expect(away).to_have_attribute("aria-checked", "false")
-        away.click()
+        track = away.locator(".away-track")
         expect(away).to_have_attribute("aria-checked", "true")
+        expect(away).to_have_text("Available")
+        expect(track).to_have_css("background-color", GREEN)
+        away.click()
+        expect(away).to_have_attribute("aria-checked", "false")
+        expect(away).to_have_text("Away")
+        expect(track).to_have_css("background-color", AMBER)
         with inbox.client() as member:
             assert member.get("/api/v1/me").json()["away"] is True
         away.click()
-        expect(away).to_have_attribute("aria-checked", "false")
+        expect(away).to_have_attribute("aria-checked", "true")
+        expect(track).to_have_css("background-color", GREEN)
         with inbox.client() as member:
             assert member.get("/api/v1/me").json()["away"] is False
 

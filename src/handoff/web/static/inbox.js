@@ -408,9 +408,10 @@
     if (state.me && state.me.id != null) {
       ui.away = h(
         "button",
-        { class: "away-toggle", type: "button", role: "switch", "data-testid": "away-toggle", title: "Away: no new tickets are assigned to you" },
+        // The switch is on, and green, while the member takes new tickets; off, amber, while away.
+        { class: "away-toggle", type: "button", role: "switch", "aria-label": "Available for new tickets", "data-testid": "away-toggle" },
         h("span", { class: "away-track", "aria-hidden": "true" }, h("span", { class: "away-thumb" })),
-        h("span", { class: "away-label", text: "Away" }),
+        h("span", { class: "away-label", "aria-hidden": "true" }),
       );
       ui.away.addEventListener("click", toggleAway);
       renderAway();
@@ -447,8 +448,10 @@
   function renderAway() {
     if (!ui.away) return;
     const away = !!(state.me && state.me.away);
-    ui.away.setAttribute("aria-checked", String(away));
+    ui.away.setAttribute("aria-checked", String(!away));
     ui.away.classList.toggle("is-away", away);
+    ui.away.querySelector(".away-label").textContent = away ? "Away" : "Available";
+    ui.away.title = away ? "Away: no new tickets are assigned to you" : "Available: new tickets may be assigned to you";
     ui.away.disabled = state.savingAway;
   }
 
