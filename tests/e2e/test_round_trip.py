@@ -14,10 +14,14 @@ import pytest
 from tests.e2e.support import (
     QUESTION,
     TIMEOUT,
+    conversation_id,
     expect,
     messages,
+    new_agent,
     newest_is_from,
+    open_widget,
     say,
+    sign_in,
 )
 
 if TYPE_CHECKING:
@@ -29,6 +33,20 @@ SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 
 REPLY = "Hi Jane, I'm Sam from support — I've reset it for you."
 NOTE = "Internal: verified Jane by email before resetting. Do not share."
+LONG_EMAIL = "jonathan.alexander.richardson-smith@customer-care.subsidiary.example.com"
+LONG_QUESTION = (
+    "My invoice for the annual enterprise plan shows the wrong billing address, "
+    "and I need a person to correct it before the end of the month"
+)
+# Each piece of an email between its line-break opportunities (after "@", before each dot),
+# with the number of lines it spans.
+EMAIL_PIECES = """el => [...el.childNodes]
+    .filter((n) => n.nodeType === Node.TEXT_NODE)
+    .map((n) => { const r = document.createRange(); r.selectNodeContents(n);
+                  const tops = new Set([...r.getClientRects()].map((b) => Math.round(b.top)));
+                  return [n.textContent, tops.size]; })"""
+LINES = """el => { const r = document.createRange(); r.selectNodeContents(el);
+              return new Set([...r.getClientRects()].map((b) => Math.round(b.top))).size; }"""
 
 
 def run_round_trip(server: Any, browser: Browser) -> None:
@@ -88,7 +106,9 @@ def run_round_trip(server: Any, browser: Browser) -> None:
 
     row = inbox.locator(f"[data-testid=ticket-row][data-conversation='{conversation_id}']")
     expect(row).to_be_visible(timeout=TIMEOUT)
-    expect(row).to_contain_text("explicit_request")
+    # A reason's chip says its name, not its code.
+    expect(row).to_contain_text("Asked for a person")
+    expect(row).not_to_contain_text("explicit_request")
     row.click()
 
     view = inbox.get_by_test_id("ticket-view")
@@ -100,10 +120,14 @@ def run_round_trip(server: Any, browser: Browser) -> None:
     expect(
         transcript.locator("[data-testid=transcript-message][data-role=assistant]").first
     ).to_be_visible()
-    expect(inbox.get_by_test_id("ticket-reasons")).to_contain_text("explicit_request")
+    reasons = inbox.get_by_test_id("ticket-reasons")
+    expect(reasons).to_have_text("Asked for a person")
+    expect(inbox.get_by_test_id("reason-badge")).to_have_attribute(
+        "title", "The visitor asked for a person"
+    )
     fired = inbox.locator("[data-testid=evidence-item][data-fired=true]")
     expect(fired).to_have_count(1)
-    expect(fired).to_contain_text("explicit_request")
+    expect(fired).to_contain_text("Asked for a person")
     expect(fired).to_contain_text("talk to a human")
     expect(inbox.get_by_test_id("contact-name")).to_be_visible()
     expect(inbox.get_by_test_id("ticket-details")).to_contain_text("jane@example.com")
@@ -166,3 +190,46 @@ def run_round_trip(server: Any, browser: Browser) -> None:
 
 def test_round_trip(server: Any, browser: Browser) -> None:
     run_round_trip(server, browser)
+
+
+def test_long_emails_and_subjects_fit_the_inbox(server: Any, browser: Browser) -> None:
+    agent = new_agent(server)
+    visitor = browser.new_context()
+    visitor.set_default_timeout(TIMEOUT)
+    page = visitor.new_page()
+    open_widget(page, f"{server.url}/demo/{agent}")
+    say(page, LONG_QUESTION)
+    say(page, "I want to talk to a human")
+    expect(newest_is_from(page, "assistant")).to_contain_text(re.compile("email", re.I))
+    say(page, LONG_EMAIL)
+    expect(page.get_by_test_id("handoff-status")).to_contain_text("Support team", timeout=TIMEOUT)
+
+    team = browser.new_context(viewport={"width": 1440, "height": 900})
+    team.set_default_timeout(TIMEOUT)
+    inbox = sign_in(server, team)
+    conversation = conversation_id(page, agent)
+    inbox.open_ticket(conversation)
+
+    # The email wraps over lines, but only after its "@" or before a dot, never mid-word.
+    for where in ("contact-email", "contact-name"):
+        email = inbox.page.get_by_test_id(where)
+        expect(email).to_have_text(LONG_EMAIL)
+        pieces = email.evaluate(EMAIL_PIECES)
+        assert len(pieces) == LONG_EMAIL.count(".") + 2, pieces
+        # A piece stays on one line, or breaks where the browser breaks words: at a hyphen.
+        assert all(lines <= 1 + piece.count("-") for piece, lines in pieces), (where, pieces)
+        assert email.evaluate(LINES) > 1  # it did wrap
+
+    # The subject takes two lines of the row's full width before its ellipsis.
+    subject = inbox.page.locator(
+        f"[data-testid=ticket-row][data-conversation='{conversation}'] .row-subject"
+    )
+    expect(subject).to_contain_text(LONG_QUESTION[:40])
+    shown = subject.evaluate(
+        """el => ({ lines: Math.round(
+                       el.clientHeight / parseFloat(getComputedStyle(el).lineHeight)),
+                   cut: el.scrollHeight > el.clientHeight,
+                   width: el.clientWidth, row: el.parentElement.clientWidth })"""
+    )
+    assert shown["lines"] == 2 and shown["cut"], shown
+    assert shown["width"] == shown["row"], shown

@@ -72,14 +72,18 @@ def connect_webhook(page: Page, receiver: FakeReceiver) -> None:
     secret.fill(SECRET)
     form.get_by_test_id("connect-submit-webhook").click()
     error = form.get_by_test_id("cred-webhook-url-error")
-    expect(error).to_contain_text("pattern", timeout=TIMEOUT)
+    expect(error).to_have_text("Endpoint URL must start with http:// or https://", timeout=TIMEOUT)
     expect(url).to_have_attribute("aria-invalid", "true")
     expect(url).to_be_focused()
     expect(form.get_by_test_id("cred-webhook-signing_secret-error")).to_be_hidden()
     assert receiver.pings == 0
 
-    # A secret the receiver refuses: the answer's code, invalid_auth, picks the wording.
+    # Correcting the field takes its error away before anything is sent again.
     url.fill(receiver.url)
+    expect(error).to_be_hidden()
+    expect(url).not_to_have_attribute("aria-invalid", "true")
+
+    # A secret the receiver refuses: the answer's code, invalid_auth, picks the wording.
     secret.fill("not-the-receivers-secret")
     form.get_by_test_id("connect-submit-webhook").click()
     refused = form.get_by_test_id("connect-error-webhook")
@@ -138,6 +142,8 @@ def fill_action(page: Page) -> None:
     )
     expect(name).to_have_attribute("aria-invalid", "true")
     name.fill("Escalate_To_Webhook")
+    expect(page.get_by_test_id("action-name-error")).to_be_hidden()
+    expect(name).not_to_have_attribute("aria-invalid", "true")
 
 
 def stored_action(server: Server, agent_id: str, name: str) -> dict[str, Any]:

@@ -35,6 +35,10 @@ if TYPE_CHECKING:
 
 pytestmark = pytest.mark.browser
 
+# The availability switch's track: green while available, amber while away (inbox.css).
+GREEN = "rgb(22, 163, 74)"
+AMBER = "rgb(245, 158, 11)"
+
 
 def test_back_to_the_ai_while_the_team_is_awaited(server: Server, browser: Browser) -> None:
     agent = new_agent(server)
@@ -86,15 +90,22 @@ def test_the_person_typing_replying_and_the_unread_badge(server: Server, browser
         inbox = sign_in(server, agent_ctx)
         inbox.open_ticket(conversation)
 
-        # The inbox's Away switch sets Sam's status (and back).
+        # The inbox's availability switch sets Sam's status (and back): on and green while
+        # Sam takes new tickets, off and amber while away.
         away = inbox.page.get_by_test_id("away-toggle")
-        expect(away).to_have_attribute("aria-checked", "false")
-        away.click()
+        track = away.locator(".away-track")
         expect(away).to_have_attribute("aria-checked", "true")
+        expect(away).to_have_text("Available")
+        expect(track).to_have_css("background-color", GREEN)
+        away.click()
+        expect(away).to_have_attribute("aria-checked", "false")
+        expect(away).to_have_text("Away")
+        expect(track).to_have_css("background-color", AMBER)
         with inbox.client() as member:
             assert member.get("/api/v1/me").json()["away"] is True
         away.click()
-        expect(away).to_have_attribute("aria-checked", "false")
+        expect(away).to_have_attribute("aria-checked", "true")
+        expect(track).to_have_css("background-color", GREEN)
         with inbox.client() as member:
             assert member.get("/api/v1/me").json()["away"] is False
 
@@ -267,3 +278,58 @@ def test_the_help_page_uses_the_same_chat_and_theme(server: Server, browser: Bro
     say(page, QUESTION)
     expect(newest_is_from(page, "assistant")).to_contain_text("Forgot password")
     context.close()
+
+
+def test_the_waiting_banner_keeps_the_newest_message_in_view(
+    server: Server, browser: Browser
+) -> None:
+    agent = new_agent(server)
+    context = browser.new_context(viewport={"width": 1280, "height": 700})
+    context.set_default_timeout(TIMEOUT)
+    page = context.new_page()
+    open_widget(page, f"{server.url}/demo/{agent}")
+    for question in ("Where is my order?", "Can I change the address?", "And the invoice?"):
+        say(page, question)
+        expect(newest_is_from(page, "assistant")).to_be_visible(timeout=TIMEOUT)
+    escalate(page)
+    expect(page.get_by_test_id("handoff-banner")).to_be_visible(timeout=TIMEOUT)
+    expect(messages(page, "assistant").last).to_contain_text(DEFAULT_HANDOFF_MESSAGE[:40])
+    shown = messages(page).last.evaluate(
+        """el => { const list = el.closest('[data-testid=handoff-messages]') || el.parentElement;
+                   return { overflows: list.scrollHeight > list.clientHeight,
+                            hidden: el.getBoundingClientRect().bottom
+                                    - list.getBoundingClientRect().bottom }; }"""
+    )
+    assert shown["overflows"], shown  # the transcript scrolls, so it could hide a message
+    assert shown["hidden"] <= 1, shown  # the newest bubble's bottom is inside the transcript
+
+
+def test_the_ai_signs_with_the_widgets_current_name(server: Server, browser: Browser) -> None:
+    agent = new_agent(server)
+    with server.admin() as admin:
+        assert admin.put(f"/api/v1/agents/{agent}/widget", json={"title": "Acme Help"}).is_success
+    context = browser.new_context()
+    context.set_default_timeout(TIMEOUT)
+    page = context.new_page()
+    open_widget(page, f"{server.url}/demo/{agent}")
+    say(page, QUESTION)
+    signed = page.locator("[data-testid=handoff-message][data-role=assistant]").get_by_test_id(
+        "handoff-who"
+    )
+    expect(signed).to_have_count(2, timeout=TIMEOUT)  # the greeting and the answer
+    expect(signed).to_have_text(["Acme Help", "Acme Help"])
+
+    # Renamed in Settings: the same transcript, opened again, is signed with the new name. (A
+    # new context with the same storage: the widget's settings are cached for a minute.)
+    with server.admin() as admin:
+        assert admin.put(f"/api/v1/agents/{agent}/widget", json={"title": "Acme Care"}).is_success
+    again = browser.new_context(storage_state=context.storage_state())
+    again.set_default_timeout(TIMEOUT)
+    page = again.new_page()
+    open_widget(page, f"{server.url}/demo/{agent}")
+    signed = page.locator("[data-testid=handoff-message][data-role=assistant]").get_by_test_id(
+        "handoff-who"
+    )
+    expect(signed).to_have_count(2, timeout=TIMEOUT)
+    expect(signed).to_have_text(["Acme Care", "Acme Care"])
+    expect(page.get_by_test_id("handoff-panel").locator("h2")).to_have_text("Acme Care")

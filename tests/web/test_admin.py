@@ -95,9 +95,9 @@ def test_action_lifecycle(any_server: Server) -> None:
         ({"platform": "jira"}, "platform", "unknown platform"),
         ({"channels": ["whatsapp"]}, "channels", "not one of the agent's channels"),
         ({"channels": ["sms"]}, "channels", "widget"),
-        ({"channels": []}, "channels", "at least 1"),
+        ({"channels": []}, "channels", "Choose at least one channel"),
         ({"kind": "send_email"}, "kind", "escalate_to_human"),
-        ({"when_to_use": ""}, "when_to_use", "at least 1"),
+        ({"when_to_use": ""}, "when_to_use", "When to use cannot be empty"),
     ],
 )
 def test_action_validation_is_precise(

@@ -213,8 +213,8 @@ class TestBadInput:
     @pytest.mark.parametrize(
         ("body", "needle"),
         [
-            ({"text": ""}, "at least 1"),
-            ({"text": "   "}, "at least 1"),
+            ({"text": ""}, "Text cannot be empty"),
+            ({"text": "   "}, "Text cannot be empty"),
             ({"text": "x" * 10_001}, "10000"),
             ({}, "text"),
             ({"text": "hi", "extra": 1}, "extra"),

@@ -14,8 +14,15 @@ def test_every_reason_and_channel_has_its_words(any_server: Server) -> None:
     with any_server.client() as anyone:
         words = anyone.get("/api/v1/vocabulary").json()
     assert set(words["reasons"]) == {r.value for r in Reason}
+    assert set(words["reason_titles"]) == {r.value for r in Reason}
+    assert words["reason_titles"]["explicit_request"] == "Asked for a person"
     assert set(words["channels"]) == {c.value for c in Channel}
-    assert all(text.strip() for text in [*words["reasons"].values(), *words["channels"].values()])
+    texts = [
+        *words["reasons"].values(),
+        *words["reason_titles"].values(),
+        *words["channels"].values(),
+    ]
+    assert all(text.strip() for text in texts)
     # The reason an LLM's tool call records is the enum's own code (the pages once said "llm").
     assert "llm_tool_call" in words["reasons"]
 

@@ -19,6 +19,7 @@ from handoff.domain.conversation import (
 )
 from handoff.domain.decision import (
     REASON_DESCRIPTIONS,
+    REASON_TITLES,
     Answer,
     Decision,
     DecisionContext,
@@ -52,6 +53,7 @@ __all__ = [
     "N_",
     "PLATFORMS",
     "REASON_DESCRIPTIONS",
+    "REASON_TITLES",
     "ActionConfig",
     "Answer",
     "BusinessHours",

@@ -21,6 +21,16 @@ class Reason(StrEnum):
     LLM_TOOL_CALL = "llm_tool_call"
 
 
+# What a reason is called on a chip, in a few words (GET /api/v1/vocabulary).
+REASON_TITLES: dict[Reason, str] = {
+    Reason.EXPLICIT_REQUEST: "Asked for a person",
+    Reason.FRUSTRATION: "Frustration",
+    Reason.REPEATED_QUESTION: "Repeated question",
+    Reason.LOW_CONFIDENCE: "Low confidence",
+    Reason.SENSITIVE_TOPIC: "Sensitive topic",
+    Reason.LLM_TOOL_CALL: "AI's decision",
+}
+
 # What each reason means, in a line: the pages show it (GET /api/v1/vocabulary).
 REASON_DESCRIPTIONS: dict[Reason, str] = {
     Reason.EXPLICIT_REQUEST: "The visitor asked for a person",

@@ -6,6 +6,8 @@ import hashlib
 import hmac
 import html
 import re
+import socket
+import ssl
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from html.parser import HTMLParser
 from typing import Any, ClassVar, TypeVar
@@ -118,6 +120,13 @@ def retry_after(headers: Mapping[str, str], *names: str) -> float | None:
 # What an error may repeat of a platform's answer: identifier-like codes, never prose.
 ERROR_CODE = re.compile(r"[A-Za-z0-9_.:/-]{1,60}")
 MAX_ERROR_CODES = 3
+# How resolvers say a name has no address, when only the text of the error is left.
+UNRESOLVED_NAME_WORDS = (
+    "Name or service not known",
+    "nodename nor servname",
+    "Temporary failure in name resolution",
+    "No address associated with hostname",
+)
 
 
 def json_body(response: httpx.Response) -> Any:
@@ -185,7 +194,31 @@ async def send(
     except httpx.TimeoutException as error:
         raise Unavailable(f"{platform} did not answer in time") from error
     except httpx.TransportError as error:
-        raise Unavailable(f"cannot reach {platform}: {error}") from error
+        raise Unavailable(f"could not reach {request.url.host}: {network_reason(error)}") from error
+
+
+def network_reason(error: httpx.TransportError) -> str:
+    """Say why a call never got an answer, in words: the OS's own ("[Errno -2] Name or
+    service not known") mean nothing to the person who typed the address."""
+    causes: list[BaseException] = []
+    cause: BaseException | None = error
+    while cause is not None and cause not in causes:
+        causes.append(cause)
+        cause = cause.__cause__ or cause.__context__
+    for cause in causes:
+        if isinstance(cause, socket.gaierror):
+            return "the name does not resolve"
+        if isinstance(cause, ConnectionRefusedError):
+            return "the connection was refused"
+        if isinstance(cause, ssl.SSLError):
+            return "the secure connection failed"
+    said = str(error)
+    if any(words in said for words in UNRESOLVED_NAME_WORDS):
+        return "the name does not resolve"
+    if "Connection refused" in said:
+        return "the connection was refused"
+    # Ours (a refused private address) and httpx's other reasons already read as sentences.
+    return said or "the connection failed"
 
 
 def hmac_hex(secret: str, payload: bytes, digest: str = "sha256") -> str:

@@ -59,6 +59,7 @@ from handoff.service.lifecycle import transitions as lifecycle
 from handoff.service.lifecycle.stages import HUMAN_STAGES, stage_of
 from handoff.service.netguard import refuse_private_urls
 from handoff.service.oauth import StoredTokens
+from handoff.service.plain_errors import plain_message
 from handoff.service.runtime import Handoff
 from handoff.store import repositories as repo
 from handoff.store.models import Agent, InboundEvent, Integration, OutboxJob, utcnow
@@ -84,7 +85,12 @@ def credentials_for(cls: type[Helpdesk], raw: Mapping[str, Any]) -> BaseModel:
     except ValidationError as error:
         first = error.errors()[0]
         field = ".".join(str(p) for p in first["loc"]) or "credentials"
-        raise Invalid(f"credentials.{field}", first["msg"]) from None
+        declared = (
+            cls.credentials_model.model_fields.get(str(first["loc"][0])) if first["loc"] else None
+        )
+        raise Invalid(
+            f"credentials.{field}", plain_message(first, declared and declared.title)
+        ) from None
 
 
 def _helpdesk(platform: str) -> type[Helpdesk]:

@@ -8,7 +8,7 @@ from typing import Any
 from fastapi import APIRouter
 from pydantic import BaseModel
 
-from handoff.domain import REASON_DESCRIPTIONS
+from handoff.domain import REASON_DESCRIPTIONS, REASON_TITLES
 from handoff.service import channels, integrations
 from handoff.web.deps import AdminAuth
 from handoff.web.responses import PlatformOut
@@ -29,6 +29,7 @@ class Vocabulary(BaseModel):
     """What the pages call each escalation reason and each channel."""
 
     reasons: dict[str, str]  # reason code → what it means, in a line
+    reason_titles: dict[str, str]  # reason code → its name on a chip, in a few words
     channels: dict[str, str]  # channel code → its title
 
 
@@ -38,5 +39,6 @@ async def vocabulary() -> Vocabulary:
     here, so a new reason or channel needs no change in the pages. The same for everyone."""
     return Vocabulary(
         reasons={reason.value: text for reason, text in REASON_DESCRIPTIONS.items()},
+        reason_titles={reason.value: title for reason, title in REASON_TITLES.items()},
         channels=channels.titles(),
     )

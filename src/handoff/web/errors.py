@@ -19,6 +19,7 @@ from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from handoff.service.errors import HandoffError, Invalid
+from handoff.service.plain_errors import plain_message
 from handoff.service.ratelimit import TooManyRequests
 from handoff.web.hardening import encodable
 
@@ -42,7 +43,8 @@ def error_response(
 async def unprocessable(_: Request, error: RequestValidationError) -> JSONResponse:
     # The errors echo the input, which may hold text JSON allows but UTF-8 cannot carry
     # (a lone surrogate): it is shown replaced rather than failing the answer.
-    return error_response(encodable(jsonable_encoder(error.errors())), Invalid.code, 422)
+    errors = [{**item, "msg": plain_message(item)} for item in error.errors()]
+    return error_response(encodable(jsonable_encoder(errors)), Invalid.code, 422)
 
 
 async def invalid(_: Request, error: Invalid) -> JSONResponse:

@@ -131,9 +131,20 @@
     return frag;
   }
 
+  // A long email wraps after its "@" and before its dots, never inside a word: each piece is
+  // text, with a line-break opportunity (<wbr>) between them.
+  function breakableEmail(email) {
+    return String(email)
+      .split(/(?<=@)|(?=\.)/)
+      .flatMap((piece, i) => (i ? [h("wbr"), piece] : [piece]));
+  }
+
   // What reasons and channels are called: GET /api/v1/vocabulary, read at boot.
   let CHANNELS = {};
   let REASONS = {};
+  let REASON_TITLES = {};
+  // A reason's chip says its name; its tooltip, what it means. An unknown code shows as is.
+  const reasonTitle = (r) => REASON_TITLES[r] || r;
   const ROLE_LABEL = { user: "Visitor", assistant: "AI assistant", human_agent: "Agent", system: "System" };
 
 
@@ -397,9 +408,10 @@
     if (state.me && state.me.id != null) {
       ui.away = h(
         "button",
-        { class: "away-toggle", type: "button", role: "switch", "data-testid": "away-toggle", title: "Away: no new tickets are assigned to you" },
+        // The switch is on, and green, while the member takes new tickets; off, amber, while away.
+        { class: "away-toggle", type: "button", role: "switch", "aria-label": "Available for new tickets", "data-testid": "away-toggle" },
         h("span", { class: "away-track", "aria-hidden": "true" }, h("span", { class: "away-thumb" })),
-        h("span", { class: "away-label", text: "Away" }),
+        h("span", { class: "away-label", "aria-hidden": "true" }),
       );
       ui.away.addEventListener("click", toggleAway);
       renderAway();
@@ -436,8 +448,10 @@
   function renderAway() {
     if (!ui.away) return;
     const away = !!(state.me && state.me.away);
-    ui.away.setAttribute("aria-checked", String(away));
+    ui.away.setAttribute("aria-checked", String(!away));
     ui.away.classList.toggle("is-away", away);
+    ui.away.querySelector(".away-label").textContent = away ? "Away" : "Available";
+    ui.away.title = away ? "Away: no new tickets are assigned to you" : "Available: new tickets may be assigned to you";
     ui.away.disabled = state.savingAway;
   }
 
@@ -536,8 +550,8 @@
     const selected = String(t.id) === state.selectedId;
     const unseen = state.unseen.has(String(t.id));
     const all = t.reasons || [];
-    const reasons = all.slice(0, 1).map((r) => h("span", { class: "badge badge-reason", title: REASONS[r] || r, text: r }));
-    if (all.length > 1) reasons.push(h("span", { class: "badge badge-more", title: all.slice(1).join(", "), text: `+${all.length - 1}` }));
+    const reasons = all.slice(0, 1).map((r) => h("span", { class: "badge badge-reason", title: REASONS[r] || r, text: reasonTitle(r) }));
+    if (all.length > 1) reasons.push(h("span", { class: "badge badge-more", title: all.slice(1).map(reasonTitle).join(", "), text: `+${all.length - 1}` }));
     const a = h(
       "a",
       {
@@ -861,7 +875,7 @@
     // side panel
     const c = t.contact || {};
     const contactRows = [
-      ["Email", c.email ? h("a", { href: `mailto:${c.email}`, text: c.email }) : null],
+      ["Email", c.email ? h("a", { href: `mailto:${c.email}`, "data-testid": "contact-email" }, breakableEmail(c.email)) : null],
       ["Phone", c.phone ? h("a", { href: `tel:${c.phone}`, text: c.phone }) : null],
       ["User ID", c.external_id || null],
     ].filter(([, v]) => v);
@@ -876,7 +890,7 @@
 
     const dl = (rows) => h("dl", { class: "kv" }, rows.flatMap(([k, v]) => [h("dt", { text: k }), h("dd", null, v)]));
 
-    const reasons = (t.reasons || []).map((r) => h("span", { class: "badge badge-reason", "data-testid": "reason-badge", title: REASONS[r] || r, text: r }));
+    const reasons = (t.reasons || []).map((r) => h("span", { class: "badge badge-reason", "data-testid": "reason-badge", title: REASONS[r] || r, text: reasonTitle(r) }));
     const evidence = (t.evidence || []).map((ev) => {
       const score = typeof ev.score === "number" ? Math.max(0, Math.min(1, ev.score)) : null;
       const bar = h("span", { class: "score-bar", "aria-hidden": "true" }, h("span", { class: "score-fill" }));
@@ -889,7 +903,7 @@
         h(
           "div",
           { class: "evidence-top" },
-          h("span", { class: "evidence-reason", text: (ev.reason || "signal") + (fired ? "" : " · near miss") }),
+          h("span", { class: "evidence-reason", text: (ev.reason ? reasonTitle(ev.reason) : "signal") + (fired ? "" : " · near miss") }),
           h("span", { class: "evidence-score", text: score === null ? "—" : score.toFixed(2) }),
         ),
         bar,
@@ -901,7 +915,7 @@
       h(
         "section",
         { class: "card contact-card" },
-        h("div", { class: "contact-head" }, avatar(contactName(t), "avatar-lg"), h("div", null, h("h3", { "data-testid": "contact-name", text: contactName(t) }), h("p", { class: "muted", text: c.email && c.name ? c.email : (CHANNELS[t.channel] || "") }))),
+        h("div", { class: "contact-head" }, avatar(contactName(t), "avatar-lg"), h("div", null, h("h3", { "data-testid": "contact-name" }, !c.name && c.email ? breakableEmail(c.email) : contactName(t)), h("p", { class: "muted" }, c.email && c.name ? breakableEmail(c.email) : (CHANNELS[t.channel] || "")))),
         contactRows.length ? dl(contactRows) : h("p", { class: "muted small", text: "Anonymous visitor — no contact details." }),
       ),
       h(
@@ -1292,7 +1306,7 @@
       throw e;
     }
     const words = await api("/api/v1/vocabulary", { auth: false }).catch(() => null);
-    if (words) ({ channels: CHANNELS, reasons: REASONS } = words);
+    if (words) ({ channels: CHANNELS, reasons: REASONS, reason_titles: REASON_TITLES } = words);
     renderShell();
     connectEvents();
     const membersP = api("/api/v1/members")

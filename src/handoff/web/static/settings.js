@@ -253,17 +253,24 @@
     }
     const wrap = h("div", { class: `field${wide ? " wide" : ""}${isCheck ? " field-bool" : ""}`, "data-field": key }, head, isCheck ? null : control, helpEl, error);
     const focusable = input || control.querySelector("input, select, textarea, button") || control;
-    if (reg) reg.fields.set(key, { wrap, input: focusable, error });
+    if (reg) {
+      const entry = { wrap, input: focusable, error };
+      reg.fields.set(key, entry);
+      // Editing a field answers its error: the red goes with it, the other fields keep theirs.
+      for (const kind of ["input", "change"]) wrap.addEventListener(kind, () => clearFieldError(entry));
+    }
     return wrap;
   }
 
+  function clearFieldError(f) {
+    f.error.hidden = true;
+    f.error.textContent = "";
+    f.wrap.classList.remove("invalid");
+    for (const el of f.wrap.querySelectorAll("[aria-invalid]")) el.removeAttribute("aria-invalid");
+  }
+
   function clearErrors(reg) {
-    for (const f of reg.fields.values()) {
-      f.error.hidden = true;
-      f.error.textContent = "";
-      f.wrap.classList.remove("invalid");
-      for (const el of f.wrap.querySelectorAll("[aria-invalid]")) el.removeAttribute("aria-invalid");
-    }
+    for (const f of reg.fields.values()) clearFieldError(f);
     if (reg.formError) {
       reg.formError.hidden = true;
       reg.formError.textContent = "";

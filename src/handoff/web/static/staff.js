@@ -37,7 +37,7 @@
   // How a page words an error whose `code` says more than its message.
   const LEADS = {
     invalid_auth: "Not connected, the credentials were refused: ",
-    cannot_connect: "Could not reach the platform: ",
+    cannot_connect: "Not connected: ",
   };
   function humanize(message, code) {
     const text = String(message || "").replace(/^Value error, /, "");

@@ -706,12 +706,18 @@ button, textarea { font: inherit; color: inherit; }
   window.__handoffWidgets[STORE_KEY] = { state, shadow };
 
   // ---------------------------------------------------------------- rendering
+  // The AI signs with the name the header shows (the widget's title, else the agent's name),
+  // read when it is drawn: renaming the widget renames what is already on screen too.
+  function assistantName() {
+    return (state.theme && state.theme.title) || (state.agent && state.agent.name) || L("ai_assistant");
+  }
+
   function labelFor(m) {
     switch (m.role) {
       case "user":
         return L("you");
       case "assistant":
-        return (state.agent && state.agent.name) || L("ai_assistant");
+        return assistantName();
       case "human_agent":
         return (m.author && m.author.name) || L("support_team");
       default:
@@ -766,7 +772,7 @@ button, textarea { font: inherit; color: inherit; }
     if (!pending && m.id != null) node.dataset.id = String(m.id);
     const label = labelFor({ ...m, role });
     const sub = subLabelFor({ ...m, role });
-    const meta = h("div", { class: "meta" }, h("span", { class: "who", text: label }), sub && role !== "user" ? ` · ${sub}` : null);
+    const meta = h("div", { class: "meta" }, h("span", { class: "who", "data-testid": "handoff-who", text: label }), sub && role !== "user" ? ` · ${sub}` : null);
     const bubble = h("div", { class: "bubble" }, richText(m.text));
     if (when) bubble.title = fullFmt.format(when);
     const time = h("time", { class: "time", datetime: when ? when.toISOString() : null, text: when ? timeFmt.format(when) : pending ? L("sending") : "" });
@@ -1022,6 +1028,8 @@ button, textarea { font: inherit; color: inherit; }
       }
     }
     const offerBack = human && state.waiting;
+    // The banner takes its height from the transcript: keep the newest message in view.
+    const stick = nearBottom();
     bannerText.textContent = text;
     banner.classList.toggle("warn", warn);
     if (backBtn.hidden === offerBack) {
@@ -1030,10 +1038,16 @@ button, textarea { font: inherit; color: inherit; }
       backBtn.hidden = !offerBack;
     }
     banner.hidden = !text && !offerBack;
+    if (stick) scrollToBottom();
   }
 
   function renderAgent() {
     titleEl.textContent = (state.theme && state.theme.title) || (state.agent && state.agent.name) || ds.title || L("title");
+    const name = assistantName();
+    for (const node of list.querySelectorAll('.msg[data-role="assistant"]')) {
+      node.querySelector(".who").textContent = name;
+      node.querySelector(".bubble > .sr-only").textContent = `${name}: `;
+    }
   }
 
   function applyTheme() {
