@@ -293,3 +293,27 @@ async def test_jobs_of_one_key_run_one_after_another_in_order(db: Database) -> N
     assert [i for i in handler.started if i in ticket_jobs] == ticket_jobs
     assert handler.peak == 2  # one job of each key at a time
     assert set(handler.applied.values()) == {1}
+
+
+async def test_a_retrying_job_holds_back_the_later_jobs_of_its_ticket(db: Database) -> None:
+    async with db.unit_of_work() as session:
+        jobs = [
+            OutboxJob(kind="work", payload={"escalation_id": key}, idempotency_key=f"work:{n}")
+            for n, key in enumerate(["e1", "e1", "e2"])
+        ]
+        session.add_all(jobs)
+        await session.flush()
+        first, second, other = (j.id for j in jobs)
+    handler = Recorder(failures=[Unavailable("down for a moment")])
+    assert await worker(db, handler).run_once() is True  # the first fails, to retry later
+
+    # Another worker, or the same one on its next claim, finds the second due but behind it.
+    assert await worker(db, handler).run_once() is True
+    assert await worker(db, handler).run_once() is False
+    assert set(handler.performed) == {first, other}
+    assert (await job(db, second)).status == "pending"
+
+    await make_due(db, first)
+    assert await worker(db, handler).run_once() is True
+    assert await worker(db, handler).run_once() is True
+    assert list(handler.applied) == [other, first, second]

@@ -20,10 +20,11 @@ users, tickets and comments in memory. It implements what handoff calls:
 each with or without the `.json` suffix, answering Zendesk's error bodies:
 `{"error","description","details":{field:[{"description","error"}]}}` for 422, `RecordNotFound`
 for 404, a text/plain 400 for a body that is not JSON. Knobs: `rate_limit(n, retry_after)`,
-`drop_next_create(seconds)` (the ticket is stored, then the answer stalls past the client's
-timeout), `delays[path] = seconds` (every answer on that API path, `.json` or not, is held
-back). Helpers build signed event webhooks (`agent_reply`, `internal_note`,
-`requester_comment`, `status_changed`, then `signed`)::
+`drop_next_create(seconds)` or `drop_next_creates(count, seconds)` (the ticket is stored, then
+the answer stalls past the client's timeout), `fail_next(requests, status)` (an outage: the next
+requests get a 5xx before the fake looks at them), `delays[path] = seconds` (every answer on
+that API path, `.json` or not, is held back). Helpers build signed event webhooks
+(`agent_reply`, `internal_note`, `requester_comment`, `status_changed`, then `signed`)::
 
     with FakeZendesk() as zd:
         creds = Credentials(subdomain="acme", email=zd.email, api_token=zd.api_token,
@@ -52,7 +53,13 @@ from typing import Any
 
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse, PlainTextResponse, RedirectResponse, Response
+from starlette.responses import (
+    HTMLResponse,
+    JSONResponse,
+    PlainTextResponse,
+    RedirectResponse,
+    Response,
+)
 from starlette.routing import Route
 
 from tests.fakes.oauth import OAuthGrants
@@ -82,6 +89,12 @@ def _error(status: int, error: str, description: str | None = None, **extra: Any
         body["description"] = description
     body.update(extra)
     return JSONResponse(body, status_code=status)
+
+
+def _outage(status: int) -> Response:
+    """What Zendesk's edge answers while the API is down: an HTML page, not its JSON errors."""
+    reason = "Service Unavailable" if status == 503 else "Internal Server Error"
+    return HTMLResponse(f"<html><body><h1>{status} {reason}</h1></body></html>", status)
 
 
 def _invalid(problem: Invalid) -> JSONResponse:
@@ -120,7 +133,10 @@ class FakeZendesk(LoopbackServer):
         self._ids = iter(range(1001, 10**9))
         self._rate_limited = 0
         self._retry_after = "1"
-        self._drop_next_create: float | None = None
+        self._drops_left = 0
+        self._drop_stall = 0.0
+        self._failing = 0
+        self._failure_status = 503
         self.delays: dict[str, float] = {}  # API path → seconds its answers are held back
         self._lock = threading.RLock()
         self.oauth = OAuthGrants(
@@ -158,8 +174,17 @@ class FakeZendesk(LoopbackServer):
 
     def drop_next_create(self, stall_seconds: float = 5.0) -> None:
         """Store the next created ticket, then stall its answer (a timeout that reached us)."""
+        self.drop_next_creates(1, stall_seconds)
+
+    def drop_next_creates(self, count: int, stall_seconds: float = 5.0) -> None:
+        """Store each of the next `count` created tickets, then stall its answer."""
         with self._lock:
-            self._drop_next_create = stall_seconds
+            self._drops_left, self._drop_stall = count, stall_seconds
+
+    def fail_next(self, requests: int, status: int = 503) -> None:
+        """Answer the next `requests` requests with `status` (500 or 503), doing nothing."""
+        with self._lock:
+            self._failing, self._failure_status = requests, status
 
     def add_end_user(self, name: str, email: str | None = None) -> dict[str, Any]:
         """Create an end user directly, as if they had written in before."""
@@ -297,6 +322,9 @@ class FakeZendesk(LoopbackServer):
 
     async def _answer(self, request: Request, handler: Any, body: Any) -> Response:
         with self._lock:
+            if self._failing > 0:
+                self._failing -= 1
+                return _outage(self._failure_status)
             if self._rate_limited > 0:
                 self._rate_limited -= 1
                 response = _error(
@@ -448,9 +476,10 @@ class FakeZendesk(LoopbackServer):
             answer = {"ticket": self._ticket_json(ticket), "audit": {"id": next(self._ids)}}
             if key is not None:
                 self.idempotency[key] = (fingerprint, 201, answer)
-            stall, self._drop_next_create = self._drop_next_create, None
+            stall = self._drops_left > 0
+            self._drops_left -= stall
         if stall:
-            await self.stall(stall)
+            await self.stall(self._drop_stall)
         headers = {"Location": self._ticket_json(ticket)["url"]}
         if key is not None:
             headers["x-idempotency-lookup"] = "miss"

@@ -17,6 +17,7 @@ from sqlalchemy import (
     case,
     column,
     delete,
+    exists,
     func,
     literal,
     literal_column,
@@ -30,6 +31,7 @@ from sqlalchemy import Text as TextType
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 
 from handoff.domain import NATIVE, EscalationStatus, HandbackReason, Owner, Role
 from handoff.store.models import (
@@ -720,12 +722,28 @@ def _due(now: datetime) -> ColumnElement[bool]:
     )
 
 
+def _behind_an_earlier_job_of_its_ticket() -> ColumnElement[bool]:
+    """Whether an earlier job of the same escalation (the ticket's creation, an earlier
+    follow-up) is still to be done. A follow-up waits for it, whichever process holds it and
+    however its retries are spaced, so the ticket gets the messages in the order written."""
+    earlier = aliased(OutboxJob)
+    return exists().where(
+        earlier.id < OutboxJob.id,
+        earlier.status.in_(("pending", "running")),
+        earlier.payload["escalation_id"].as_string()
+        == OutboxJob.payload["escalation_id"].as_string(),
+    )
+
+
 async def next_due_job(
     session: AsyncSession, *, now: datetime, skip_integrations: Collection[str] = ()
 ) -> tuple[int, str | None] | None:
-    """Return the next due job's id and integration, leaving out the integrations to skip
-    and rows others hold; on PostgreSQL the row stays locked until the transaction ends."""
-    query = select(OutboxJob.id, OutboxJob.integration_id).where(_due(now))
+    """Return the next due job's id and integration, leaving out the integrations to skip,
+    jobs behind an earlier one of their ticket, and rows others hold; on PostgreSQL the row
+    stays locked until the transaction ends."""
+    query = select(OutboxJob.id, OutboxJob.integration_id).where(
+        _due(now), ~_behind_an_earlier_job_of_its_ticket()
+    )
     if skip_integrations:
         query = query.where(
             or_(
