@@ -60,11 +60,11 @@ def closed_today() -> dict[str, Any]:
             "business_hours",
             "no opening hours",
         ),
-        ({"wait_timeout_seconds": -1}, "wait_timeout_seconds", "greater than or equal to 0"),
-        ({"wait_timeout_seconds": 1.5}, "wait_timeout_seconds", "integer"),
-        ({"wait_timeout_seconds": "300"}, "wait_timeout_seconds", "integer"),
-        ({"wait_timeout_seconds": 10**9}, "wait_timeout_seconds", "less than or equal"),
-        ({"inactivity_timeout_seconds": -60}, "inactivity_timeout_seconds", "greater than"),
+        ({"wait_timeout_seconds": -1}, "wait_timeout_seconds", "at least 0"),
+        ({"wait_timeout_seconds": 1.5}, "wait_timeout_seconds", "whole number"),
+        ({"wait_timeout_seconds": "300"}, "wait_timeout_seconds", "whole number"),
+        ({"wait_timeout_seconds": 10**9}, "wait_timeout_seconds", "at most"),
+        ({"inactivity_timeout_seconds": -60}, "inactivity_timeout_seconds", "at least 0"),
     ],
 )
 def test_bad_settings_get_a_precise_422_and_change_nothing(
