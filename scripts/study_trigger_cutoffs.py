@@ -6,6 +6,9 @@ datasets) that share an intent label stand for "a paraphrase of the trigger exam
 with different labels for "an unrelated message". For each MiniLM cut-off of `Thresholds`, it
 prints the share of paraphrases it matches and of unrelated pairs it lets through, then the same
 for e5 at the cut-off `handoff train` moved it to (`rule_thresholds` in escalation-v2.json).
+These messages are among those the cut-offs were moved on (the same share of all their pairs
+passes either cut-off), so the unrelated shares agree by construction; the paraphrase shares
+are the measurement.
 
     .venv/bin/python scripts/study_trigger_cutoffs.py
 """
