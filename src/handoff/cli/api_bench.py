@@ -87,7 +87,7 @@ def render_api(result: APIResult, console: Console) -> None:
         at_once = str(level.concurrency)
         table.add_row("/healthz", at_once, *_cells(level.healthz))
         table.add_row("messages", at_once, *_cells(level.messages))
-        table.add_row("  new conversations", at_once, *_cells(level.starts))
+        table.add_row("  conversations", at_once, *_cells(level.starts))
     encoder = result.encoder
     table.add_row(
         "encoder passes",
