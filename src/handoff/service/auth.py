@@ -46,7 +46,7 @@ async def authenticate(session: AsyncSession, token: str | None) -> Principal:
     if row.member_id is None:
         return Principal(member=None, workspace_id=None, is_admin=True)
     member = await session.get(Member, row.member_id)
-    if member is None:
+    if member is None or member.disabled:
         raise Unauthorized("invalid token")
     return Principal(
         member=member, workspace_id=member.workspace_id, is_admin=member.role == "admin"
@@ -90,13 +90,15 @@ async def login(hf: Handoff, email: str, password: str) -> tuple[Member, str]:
     """
     async with hf.reading() as session:
         found = await repo.member_by_email(session, email)
-        member_id, stored = (found.id, found.password_hash) if found else (None, None)
+        # A disabled member gets the same answer as an unknown email.
+        usable = found if found is not None and not found.disabled else None
+        member_id, stored = (usable.id, usable.password_hash) if usable else (None, None)
     matches = await asyncio.to_thread(check_password, password, stored or _STAND_IN_HASH)
     if member_id is None or stored is None or not matches:
         raise Unauthorized("wrong email or password")
     async with hf.transaction() as session:
         member = await session.get(Member, member_id)
-        if member is None:  # removed in between
+        if member is None or member.disabled:  # removed or disabled in between
             raise Unauthorized("wrong email or password")
         return member, await issue_token(session, member, "inbox login")
 

@@ -11,7 +11,7 @@ from typing import Any
 from cryptography.fernet import InvalidToken
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from handoff.domain import EscalationStatus, HandbackReason
+from handoff.domain import EscalationStatus, HandbackReason, Owner
 from handoff.service import events
 from handoff.service.assignment import choose_assignee
 from handoff.service.auth import Principal
@@ -250,6 +250,8 @@ async def assign(session: AsyncSession, ticket: Ticket, member_id: str | None) -
         member = await session.get(Member, member_id)
         if member is None or member.workspace_id != ticket.workspace_id:
             raise Invalid("member_id", "no such member in this workspace")
+        if member.disabled:
+            raise Invalid("member_id", f"{member.name} is disabled and cannot take tickets")
     ticket.assignee_id = member_id
     await touch_ticket(session, ticket, waiting=ticket.waiting)
     return await ticket_summary(session, ticket)
@@ -267,6 +269,25 @@ async def solve(session: AsyncSession, ticket: Ticket) -> dict[str, Any]:
     assert conversation is not None and escalation is not None
     await lifecycle.hand_back(session, conversation, escalation, HandbackReason.SOLVED)
     ticket.status = "solved"
+    await touch_ticket(session, ticket, waiting=False)
+    return await ticket_summary(session, ticket)
+
+
+async def reopen(session: AsyncSession, ticket: Ticket) -> dict[str, Any]:
+    """Reopen a solved ticket: the team owns the conversation again and the visitor is told.
+
+    Only the conversation's latest ticket reopens; reopening an open one is a no-op.
+    """
+    conversation = await repo.conversation_for_update(session, ticket.conversation_id)
+    await session.refresh(ticket)
+    if ticket.status == "open":
+        return await ticket_summary(session, ticket)
+    assert conversation is not None
+    latest = await repo.latest_escalation(session, conversation.id)
+    if latest is None or latest.id != ticket.escalation_id or conversation.owner != Owner.BOT:
+        raise Conflict("this visitor has asked for a person again since: open the newer ticket")
+    await lifecycle.reopen(session, conversation, latest)
+    ticket.status = "open"
     await touch_ticket(session, ticket, waiting=False)
     return await ticket_summary(session, ticket)
 

@@ -30,6 +30,22 @@ class MemberOut(Shape):
     avatar_url: str | None
     away: bool
     max_open_tickets: int | None = Field(description="Cap on automatically assigned tickets.")
+    disabled: bool = Field(description="Cannot sign in and gets no tickets.")
+
+
+class MemberWithPasswordOut(MemberOut):
+    password: str | None = Field(
+        description="The generated password, shown this once; null when the request set one."
+    )
+
+
+class CannedReplyOut(Shape):
+    id: str
+    title: str
+    body: str = Field(description="As saved, variables in braces.")
+    text: str | None = Field(
+        default=None, description="The body filled in for the ticket asked about."
+    )
 
 
 class CallerOut(Shape):
@@ -42,6 +58,7 @@ class CallerOut(Shape):
     avatar_url: str | None = None
     away: bool | None = None
     max_open_tickets: int | None = None
+    disabled: bool | None = None
 
 
 class LoginOut(Shape):
