@@ -127,6 +127,7 @@ def agent_json(agent: Agent) -> dict[str, Any]:
         "name": agent.name,
         "channels": list(agent.channels),
         "greeting": agent.greeting,
+        "greetings": dict(agent.greetings),
         "widget": widget.public(agent),
     }
 
@@ -173,6 +174,7 @@ async def create_agent(
     name: str,
     channels: Sequence[str],
     greeting: str | None,
+    greetings: Mapping[str, str] | None = None,
 ) -> Agent:
     """Create an AI agent; the built-in inbox is connected from the start."""
     require_admin(principal)
@@ -182,9 +184,27 @@ async def create_agent(
         name=name,
         channels=_check_channels("channels", channels, CHANNELS),
         greeting=greeting,
+        greetings=_check_texts("greetings", greetings),
     )
     await repo.add(session, agent)
     await repo.add(session, Integration(agent_id=agent.id, platform=NATIVE, status="connected"))
+    return agent
+
+
+async def update_agent(
+    session: AsyncSession, principal: Principal, agent_id: str, fields: dict[str, Any]
+) -> Agent:
+    """Rename an agent or change its greeting; only the keys present change. An empty
+    `greeting` (or null) removes it; `greetings` replaces the per-language ones."""
+    agent = await get_agent(session, principal, agent_id)
+    require_admin(principal)
+    if fields.get("name") is not None:
+        agent.name = fields["name"]
+    if "greeting" in fields:
+        agent.greeting = (fields["greeting"] or "").strip() or None
+    if "greetings" in fields:
+        agent.greetings = _check_texts("greetings", fields["greetings"])
+    await session.flush()
     return agent
 
 

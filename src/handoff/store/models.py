@@ -137,6 +137,8 @@ class Agent(Base):
     name: Mapped[str] = mapped_column(String(200))
     channels: Mapped[list[Any]] = mapped_column(default=list)
     greeting: Mapped[str | None] = mapped_column(Text)
+    # The greeting in other languages, {language: text}: a visitor speaking one of them gets it.
+    greetings: Mapped[dict[str, Any]] = mapped_column(default=dict)
     # The widget's colours and texts (see service.widget for the keys and defaults).
     widget: Mapped[dict[str, Any]] = mapped_column(default=dict)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -23,6 +23,7 @@ from handoff.web.responses import (
 from handoff.web.schemas import (
     ActionIn,
     AgentIn,
+    AgentUpdateIn,
     IntegrationIn,
     KnowledgeEntryIn,
     MemberIn,
@@ -126,6 +127,7 @@ async def create_agent(body: AgentIn, session: Session, principal: AdminAuth) ->
         name=body.name,
         channels=[c.value for c in body.channels],
         greeting=body.greeting,
+        greetings=body.model_dump(mode="json")["greetings"],
     )
     return admin.agent_json(agent)
 
@@ -133,6 +135,15 @@ async def create_agent(body: AgentIn, session: Session, principal: AdminAuth) ->
 @router.get("/agents/{agent_id}", response_model=AgentOut)
 async def get_agent(agent_id: str, session: Session, principal: AdminAuth) -> dict[str, Any]:
     return admin.agent_json(await admin.get_agent(session, principal, agent_id))
+
+
+@router.patch("/agents/{agent_id}", response_model=AgentOut)
+async def update_agent(
+    agent_id: str, body: AgentUpdateIn, session: Session, principal: AdminAuth
+) -> dict[str, Any]:
+    """Rename the agent or change its greeting, in one language or several."""
+    changes = body.model_dump(exclude_unset=True)
+    return admin.agent_json(await admin.update_agent(session, principal, agent_id, changes))
 
 
 @router.get("/agents/{agent_id}/widget", tags=["widget"], response_model=WidgetOut)
@@ -150,7 +161,7 @@ async def put_widget(
 ) -> dict[str, Any]:
     """Replace the widget's colours and texts; omitted ones go back to the defaults."""
     agent = await admin.get_agent(session, principal, agent_id)
-    return widget.save(agent, body.model_dump(exclude_none=True))
+    return widget.save(agent, body.model_dump(mode="json", exclude_none=True))
 
 
 @knowledge_router.get("/agents/{agent_id}/knowledge")

@@ -38,6 +38,7 @@ async def get_public_agent(agent_id: str, session: Session, hf: HandoffDep) -> d
         "id": agent.id,
         "name": agent.name,
         "greeting": agent.greeting,
+        "greetings": dict(agent.greetings),
         "channels": agent.channels,
         "language": hf.settings.default_language,
         "labels": widget_labels(),

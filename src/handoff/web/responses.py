@@ -146,6 +146,7 @@ class PublicAgentOut(Shape):
     id: str
     name: str
     greeting: str | None
+    greetings: dict[str, str] = Field(description="The greeting by language.")
     channels: list[str]
     language: str = Field(description="The workspace's default language (en, es, fr, de, pt, it).")
     labels: dict[str, dict[str, str]] = Field(
@@ -219,8 +220,20 @@ class WorkspaceOut(Shape):
     assignment: str
 
 
-# Every widget setting, None where the default applies.
-WidgetOut = dict[str, str | None]
+class WidgetOut(Shape):
+    """Every widget setting, None where the default applies."""
+
+    primary_color: str | None
+    text_color: str | None
+    title: str | None
+    subtitle: str | None
+    launcher_label: str | None
+    placeholder: str | None
+    back_to_ai_label: str | None
+    translations: dict[str, dict[str, str]] = Field(
+        description="The texts in other languages, {language: {text: value}}; a visitor "
+        "speaking one of them sees these instead."
+    )
 
 
 class AgentOut(Shape):
@@ -229,6 +242,7 @@ class AgentOut(Shape):
     name: str
     channels: list[str]
     greeting: str | None
+    greetings: dict[str, str] = Field(description="The greeting by language.")
     widget: WidgetOut
 
 

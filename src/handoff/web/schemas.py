@@ -169,13 +169,39 @@ class WidgetIn(Strict):
     back_to_ai_label: str | None = Field(
         default=None, description="The back-to-the-AI button, at most 40."
     )
+    translations: dict[Language, dict[str, str]] | None = Field(
+        default=None,
+        description="The texts (title, subtitle, launcher_label, placeholder, "
+        "back_to_ai_label) in other languages: {language: {text: value}}, each within the "
+        "same limits.",
+    )
+
+
+Greeting = Annotated[str, StringConstraints(max_length=1000)]
+GREETINGS_DESCRIPTION = (
+    "The greeting in other languages, {language: text} (en, es, fr, de, pt, it): a visitor "
+    "whose conversation speaks one of them gets it instead of `greeting`."
+)
 
 
 class AgentIn(Strict):
     workspace_id: str
     name: ShortText
     channels: list[Channel] = Field(min_length=1)
-    greeting: Annotated[str, StringConstraints(max_length=1000)] | None = None
+    greeting: Greeting | None = None
+    greetings: dict[Language, MessageText] | None = Field(
+        default=None, description=GREETINGS_DESCRIPTION
+    )
+
+
+class AgentUpdateIn(Strict):
+    name: ShortText | None = None
+    greeting: Greeting | None = Field(
+        default=None, description="The assistant's first message; empty or null, none."
+    )
+    greetings: dict[Language, MessageText] | None = Field(
+        default=None, description=GREETINGS_DESCRIPTION
+    )
 
 
 class KnowledgeEntryIn(Strict):

@@ -99,6 +99,19 @@
     for (const [k, v] of Object.entries(fields || {})) text = text.split(`{${k}}`).join(v);
     return text;
   }
+  // The admin's own texts (widget settings, the greeting) in the visitor's language, else the
+  // default ones the admin gave; undefined where the admin gave none.
+  function inVisitorsLanguage(byLanguage) {
+    return (byLanguage || {})[i18n.conversation || i18n.language || "en"];
+  }
+  function setting(key) {
+    const t = state.theme || {};
+    return (inVisitorsLanguage(t.translations) || {})[key] || t[key] || undefined;
+  }
+  function greeting() {
+    const a = state.agent || {};
+    return inVisitorsLanguage(a.greetings) || a.greeting || undefined;
+  }
   const HUMAN_TYPING_MS = 6000; // the inbox pings every ~3 s while a person types
   const COLOUR_RE = /^#(?:[0-9a-f]{3}|[0-9a-f]{6})$/i;
 
@@ -709,7 +722,7 @@ button, textarea { font: inherit; color: inherit; }
   // The AI signs with the name the header shows (the widget's title, else the agent's name),
   // read when it is drawn: renaming the widget renames what is already on screen too.
   function assistantName() {
-    return (state.theme && state.theme.title) || (state.agent && state.agent.name) || L("ai_assistant");
+    return setting("title") || (state.agent && state.agent.name) || L("ai_assistant");
   }
 
   function labelFor(m) {
@@ -927,7 +940,7 @@ button, textarea { font: inherit; color: inherit; }
   }
 
   function launcherLabel() {
-    return (state.theme && state.theme.launcher_label) || L("open_chat");
+    return setting("launcher_label") || L("open_chat");
   }
 
   function renderUnread() {
@@ -1042,7 +1055,7 @@ button, textarea { font: inherit; color: inherit; }
   }
 
   function renderAgent() {
-    titleEl.textContent = (state.theme && state.theme.title) || (state.agent && state.agent.name) || ds.title || L("title");
+    titleEl.textContent = setting("title") || (state.agent && state.agent.name) || ds.title || L("title");
     const name = assistantName();
     for (const node of list.querySelectorAll('.msg[data-role="assistant"]')) {
       node.querySelector(".who").textContent = name;
@@ -1055,17 +1068,17 @@ button, textarea { font: inherit; color: inherit; }
     const colour = (v) => (typeof v === "string" && COLOUR_RE.test(v) ? v : null);
     if (!ds.color && colour(t.primary_color)) root.style.setProperty("--hf-accent-in", t.primary_color);
     if (!ds.textColor && colour(t.text_color)) root.style.setProperty("--hf-accent-ink-in", t.text_color);
-    subtitleEl.textContent = t.subtitle || "";
-    subtitleEl.hidden = !t.subtitle;
-    input.placeholder = t.placeholder || L("placeholder");
-    backBtn.textContent = t.back_to_ai_label || L("back_to_ai");
+    subtitleEl.textContent = setting("subtitle") || "";
+    subtitleEl.hidden = !setting("subtitle");
+    input.placeholder = setting("placeholder") || L("placeholder");
+    backBtn.textContent = setting("back_to_ai_label") || L("back_to_ai");
     renderAgent();
     renderUnread();
   }
 
   function renderEmpty() {
     if (list.querySelector(".msg")) return;
-    emptyEl.textContent = (state.agent && state.agent.greeting) || L("greeting");
+    emptyEl.textContent = greeting() || L("greeting");
     if (!emptyEl.isConnected) list.prepend(emptyEl);
   }
 
