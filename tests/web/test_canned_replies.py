@@ -123,3 +123,21 @@ def test_another_workspace_sees_none_of_them(any_server: Server) -> None:
         )
         assert change.status_code == 404
         assert outsider.delete(f"/api/v1/canned-replies/{ours['id']}").status_code == 404
+
+
+def test_renaming_onto_another_reply_is_a_conflict_and_changes_nothing(any_server: Server) -> None:
+    url = f"/api/v1/workspaces/{demo_workspace(any_server)}/canned-replies"
+    with any_server.admin() as admin:
+        first = admin.post(url, json={"title": f"A {secrets.token_hex(3)}", "body": "a"}).json()
+        second = admin.post(url, json={"title": f"B {secrets.token_hex(3)}", "body": "b"}).json()
+        clash = admin.put(
+            f"/api/v1/canned-replies/{second['id']}", json={"title": first["title"], "body": "c"}
+        )
+        assert clash.status_code == 409 and "title" in clash.json()["detail"]
+        listed = {
+            r["id"]: r
+            for r in admin.get(
+                "/api/v1/canned-replies", params={"workspace_id": demo_workspace(any_server)}
+            ).json()
+        }
+    assert listed[second["id"]]["title"] == second["title"] and listed[second["id"]]["body"] == "b"

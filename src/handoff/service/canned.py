@@ -68,6 +68,7 @@ async def create_reply(
     await get_workspace(session, principal, workspace_id)
     if len(await repo.canned_replies_of(session, workspace_id)) >= MAX_REPLIES_PER_WORKSPACE:
         raise Conflict(f"a workspace keeps at most {MAX_REPLIES_PER_WORKSPACE} canned replies")
+    await _check_title_free(session, workspace_id, title)
     reply = CannedReply(workspace_id=workspace_id, title=title, body=check_body(body))
     await _save(session, reply)
     return reply
@@ -77,6 +78,8 @@ async def update_reply(
     session: AsyncSession, principal: Principal, reply_id: str, title: str, body: str
 ) -> CannedReply:
     reply = await _reply_to_manage(session, principal, reply_id)
+    # Checked before the row changes: the query would flush the new title first.
+    await _check_title_free(session, reply.workspace_id, title, reply.id)
     reply.title, reply.body, reply.updated_at = title, check_body(body), utcnow()
     await _save(session, reply)
     return reply
@@ -121,10 +124,15 @@ async def _reply_to_manage(
     return reply
 
 
+async def _check_title_free(
+    session: AsyncSession, workspace_id: str, title: str, reply_id: str | None = None
+) -> None:
+    existing = await repo.canned_reply_titled(session, workspace_id, title)
+    if existing is not None and existing.id != reply_id:
+        raise Conflict(f"title: a canned reply titled {title!r} exists already")
+
+
 async def _save(session: AsyncSession, reply: CannedReply) -> None:
-    existing = await repo.canned_reply_titled(session, reply.workspace_id, reply.title)
-    if existing is not None and existing.id != reply.id:
-        raise Conflict(f"title: a canned reply titled {reply.title!r} exists already")
     try:
         await repo.add(session, reply)
     except IntegrityError as error:  # the same title saved at the same moment
