@@ -318,3 +318,10 @@ def _client_id(payload: dict[str, Any]) -> str:
 def job_handlers(hf: Handoff) -> dict[str, JobHandler]:
     """Return the WhatsApp inbound job handler by kind; deliveries are `delivery.py`'s."""
     return {INBOUND_JOB: ReceiveMessage(hf)}
+
+
+def ordering_key(job: LeasedJob) -> str | None:
+    """One user's messages to one number are taken in in the order they were written."""
+    if job.kind != INBOUND_JOB:
+        return None
+    return f"whatsapp:{job.payload.get('connection_id')}:{job.payload['wa_id']}"
