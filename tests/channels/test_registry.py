@@ -37,6 +37,12 @@ def test_every_channel_has_one_adapter() -> None:
     assert len({a.title for a in ADAPTERS}) == len(ADAPTERS)
 
 
+def test_each_mode_of_the_chat_widget_opens_one_live_channel() -> None:
+    modes = [a.widget_mode for a in ADAPTERS if a.widget_mode is not None]
+    assert sorted(modes) == ["bubble", "page"]  # widget.js's two modes, once each
+    assert all(a.live for a in ADAPTERS if a.widget_mode is not None)
+
+
 def test_a_channel_with_an_outside_api_can_deliver() -> None:
     assert set(SENDERS) == {a.channel for a in ADAPTERS if not a.live}
     for sender in SENDERS.values():

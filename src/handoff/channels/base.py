@@ -57,6 +57,9 @@ class ChannelOutbound(Protocol):
     title: ClassVar[str]  # what the pages call it, e.g. "Chat widget"
     place: ClassVar[str]  # where a person can be reached, in a sentence: "our help page"
     live: ClassVar[bool]  # the user reads the live events; anyone may open a conversation here
+    # The mode of the chat widget (`widget.js`: "bubble", "page") that opens this channel when
+    # its page names none; None for a channel the widget does not open.
+    widget_mode: ClassVar[str | None]
 
 
 class SendingChannel(ChannelOutbound, Protocol):

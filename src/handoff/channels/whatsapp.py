@@ -399,6 +399,7 @@ class WhatsAppChannel:
     title: ClassVar[str] = "WhatsApp"
     place: ClassVar[str] = N_("WhatsApp")
     live: ClassVar[bool] = False
+    widget_mode: ClassVar[str | None] = None
     credentials_model: ClassVar[type[BaseModel]] = Credentials
     connect_words: ClassVar[ConnectWords] = ConnectWords(
         tab="Answer on your business number",

@@ -27,6 +27,15 @@ def places() -> dict[Channel, str]:
     return {channel: adapter.place for channel, adapter in CHANNELS.items()}
 
 
+def widget_modes() -> dict[str, str]:
+    """The channel each mode of the chat widget opens when its page names none, by mode."""
+    return {
+        adapter.widget_mode: channel.value
+        for channel, adapter in CHANNELS.items()
+        if adapter.widget_mode is not None
+    }
+
+
 def open_to_callers() -> list[str]:
     """The channels anyone may start a conversation on: those read through the live events.
 

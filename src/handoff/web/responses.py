@@ -130,6 +130,10 @@ class PublicAgentOut(Shape):
     name: str
     greeting: str | None
     channels: list[str]
+    modes: dict[str, str] = Field(
+        description="The channel each mode of the chat widget opens when its page names none: "
+        '{"bubble": channel, "page": channel}.'
+    )
     language: str = Field(description="The workspace's default language (en, es, fr, de, pt, it).")
     labels: dict[str, dict[str, str]] = Field(
         description="The chat widget's own texts in each language: {language: {key: text}}."
