@@ -1682,10 +1682,13 @@
   // ---------------------------------------------------------------- 5. channels with an outside API
   // One tab per channel: its words and connect form come with GET /api/v1/channels, and its
   // connection lives at /api/v1/agents/{id}/channels/{channel}.
+  function connectionPath(a, sender) {
+    return `/api/v1/agents/${enc(a.id)}/channels/${enc(sender.channel)}`;
+  }
+
   async function renderChannel(a, sender) {
     const { channel, title } = sender;
-    const path = `/api/v1/agents/${enc(a.id)}/channels/${enc(channel)}`;
-    const connection = await api(path).catch((e) => {
+    const connection = await api(connectionPath(a, sender)).catch((e) => {
       if (e.status === 404) return null;
       throw e;
     });
@@ -1739,7 +1742,7 @@
       clearErrors(sf.reg);
       busy([submit], true, "Checking…");
       try {
-        await api(`/api/v1/agents/${enc(a.id)}/channels/${enc(channel)}`, { method: "PUT", body: sf.values().send });
+        await api(connectionPath(a, sender), { method: "PUT", body: sf.values().send });
         await refreshAgents(); // connecting adds the channel to the agent's channels
         toast(`${title} is connected. ${sender.finish}.`, "ok");
         renderSection();
