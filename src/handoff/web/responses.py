@@ -148,6 +148,10 @@ class PublicAgentOut(Shape):
     greeting: str | None
     greetings: dict[str, str] = Field(description="The greeting by language.")
     channels: list[str]
+    modes: dict[str, str] = Field(
+        description="The channel each mode of the chat widget opens when its page names none: "
+        '{"bubble": channel, "page": channel}.'
+    )
     language: str = Field(description="The workspace's default language (en, es, fr, de, pt, it).")
     labels: dict[str, dict[str, str]] = Field(
         description="The chat widget's own texts in each language: {language: {key: text}}."
@@ -329,18 +333,37 @@ class WebhookOut(Shape):
     )
 
 
-class WhatsAppOut(Shape):
+class ConnectionOut(Shape):
+    """A channel's connection as every channel with an outside API describes it."""
+
     id: str
     agent_id: str
     channel: str
+    name: str = Field(description="The connected account in a few words, e.g. its number.")
+    summary: str = Field(description="The connection's settings in a line.")
+    values: dict[str, Any] = Field(description="The connect form's values but its secrets.")
+    created_at: str
+    webhook_url: str
+    webhook_setup: list[str] = Field(description="The steps that finish the setup, in order.")
+
+
+class WhatsAppOut(ConnectionOut):
     phone_number_id: str
     display_phone_number: str | None
     template_name: str
     template_language: str
     base_url: str
-    created_at: str
-    webhook_url: str
-    webhook_setup: list[str]
+
+
+class ChannelFormOut(Shape):
+    channel: str
+    title: str
+    tab: str = Field(description="The line under the channel's name in the Settings menu.")
+    lead: str = Field(description="What connecting the channel does, atop its tab.")
+    connect: str = Field(description="The connect card's heading.")
+    checked: str = Field(description="How the form is checked and kept.")
+    finish: str = Field(description="Where the setup ends once connected.")
+    form: dict[str, Any] = Field(description="The connect form, as JSON schema.")
 
 
 class PlatformOut(Shape):
