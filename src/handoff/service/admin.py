@@ -26,7 +26,7 @@ from handoff.domain import (
 )
 from handoff.service import widget
 from handoff.service.assignment import MODES as ASSIGNMENT_MODES
-from handoff.service.auth import Principal, authenticate
+from handoff.service.auth import Principal, authenticate, visible_row
 from handoff.service.errors import Forbidden, Invalid, NotFound
 from handoff.settings import Settings
 from handoff.store import repositories as repo
@@ -155,10 +155,7 @@ async def list_actions(session: AsyncSession, agent: Agent) -> list[dict[str, An
 
 async def get_agent(session: AsyncSession, principal: Principal, agent_id: str) -> Agent:
     """Load an agent the caller may see."""
-    agent = await session.get(Agent, agent_id)
-    if agent is None or not principal.can_see(agent.workspace_id):
-        raise NotFound("agent not found")
-    return agent
+    return await visible_row(session, principal, Agent, agent_id, "agent")
 
 
 async def agent_for_admin(session: AsyncSession, token: str | None, agent_id: str) -> Agent:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -34,6 +34,24 @@ class Principal:
 
     def can_see(self, workspace_id: str) -> bool:
         return self.workspace_id is None or self.workspace_id == workspace_id
+
+
+class _InWorkspace(Protocol):
+    @property
+    def workspace_id(self) -> str: ...
+
+
+RowT = TypeVar("RowT", bound=_InWorkspace)
+
+
+async def visible_row(
+    session: AsyncSession, principal: Principal, model: type[RowT], row_id: str, what: str
+) -> RowT:
+    """Load a row of the caller's workspace; other workspaces' rows do not exist for them."""
+    row = await session.get(model, row_id)
+    if row is None or not principal.can_see(row.workspace_id):
+        raise NotFound(f"{what} not found")
+    return row
 
 
 async def authenticate(session: AsyncSession, token: str | None) -> Principal:

@@ -16,8 +16,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from handoff.service.admin import get_workspace, require_admin
-from handoff.service.auth import Principal
-from handoff.service.errors import Conflict, Invalid, NotFound
+from handoff.service.auth import Principal, visible_row
+from handoff.service.errors import Conflict, Invalid
 from handoff.store import repositories as repo
 from handoff.store.models import CannedReply, Conversation, Member, Ticket, utcnow
 
@@ -118,10 +118,7 @@ async def _reply_to_manage(
     session: AsyncSession, principal: Principal, reply_id: str
 ) -> CannedReply:
     require_admin(principal)
-    reply = await session.get(CannedReply, reply_id)
-    if reply is None or not principal.can_see(reply.workspace_id):
-        raise NotFound("canned reply not found")
-    return reply
+    return await visible_row(session, principal, CannedReply, reply_id, "canned reply")
 
 
 async def _check_title_free(

@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from handoff.domain import EscalationStatus, HandbackReason, Owner
 from handoff.service import events
 from handoff.service.assignment import choose_assignee
-from handoff.service.auth import Principal
+from handoff.service.auth import Principal, visible_row
 from handoff.service.errors import Conflict, Forbidden, Invalid, InvalidCursor, NotFound
 from handoff.service.lifecycle import transitions as lifecycle
 from handoff.service.posting import publish_state
@@ -200,10 +200,7 @@ def _resume_after(
 
 async def get_ticket(session: AsyncSession, principal: Principal, ticket_id: str) -> Ticket:
     """Load a ticket the caller may see; others' tickets do not exist for them."""
-    ticket = await session.get(Ticket, ticket_id)
-    if ticket is None or not principal.can_see(ticket.workspace_id):
-        raise NotFound("ticket not found")
-    return ticket
+    return await visible_row(session, principal, Ticket, ticket_id, "ticket")
 
 
 async def ticket_detail(hf: Handoff, session: AsyncSession, ticket: Ticket) -> dict[str, Any]:

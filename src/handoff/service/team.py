@@ -15,8 +15,8 @@ from urllib.parse import urlsplit
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from handoff.service.admin import get_workspace, require_admin
-from handoff.service.auth import Principal
-from handoff.service.errors import Conflict, Invalid, NotFound
+from handoff.service.auth import Principal, visible_row
+from handoff.service.errors import Conflict, Invalid
 from handoff.service.security import hash_password
 from handoff.store import repositories as repo
 from handoff.store.models import Member
@@ -102,10 +102,7 @@ async def reset_password(
 
 async def _member_to_manage(session: AsyncSession, principal: Principal, member_id: str) -> Member:
     require_admin(principal)
-    member = await session.get(Member, member_id)
-    if member is None or not principal.can_see(member.workspace_id):
-        raise NotFound("member not found")
-    return member
+    return await visible_row(session, principal, Member, member_id, "member")
 
 
 async def _keep_an_admin(
