@@ -1,9 +1,11 @@
 """The settings page in a real browser: an admin connects a helpdesk through its rendered form,
-sets up the Escalate to Human action on it, and restyles the widget; the admin API stores
-exactly what was entered. A member without the admin role is told they cannot change settings.
+sets up the Escalate to Human action on it, and restyles the widget; connects WhatsApp from the
+tab the API describes; the admin API stores exactly what was entered. A member without the
+admin role is told they cannot change settings.
 
 Runs Debian's headless Chromium through Playwright against the ``server`` fixture; the
-generic webhook's other end is tests/fakes/webhook_receiver.FakeReceiver on 127.0.0.1.
+generic webhook's other end is tests/fakes/webhook_receiver.FakeReceiver, the Cloud API
+tests/fakes/graph_api.FakeGraph, both on 127.0.0.1.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 from tests.conftest import Server
 from tests.e2e.support import TIMEOUT, expect, new_agent
+from tests.fakes.graph_api import FakeGraph
 from tests.fakes.webhook_receiver import FakeReceiver
 from tests.helpdesks.harness import HubSpotHarness
 from tests.web.chat import wait_for
@@ -302,6 +305,58 @@ def test_a_failing_helpdesk_shows_its_error_and_retries_all(
     page.reload()
     expect(card.locator(".badge")).to_have_text("Connected", timeout=TIMEOUT)
     expect(card.get_by_test_id("health-hubspot")).to_have_count(0)
+    assert errors == []
+    context.close()
+
+
+def test_admin_connects_a_channel_from_the_tab_the_api_describes(
+    server: Server, browser: Browser
+) -> None:
+    agent_id = new_agent(server)
+    context = browser.new_context(viewport={"width": 1440, "height": 900})
+    context.set_default_timeout(TIMEOUT)
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    with FakeGraph() as graph:
+        sign_in(server, page, agent_id)
+        # The tab, its words and its form come from GET /api/v1/channels.
+        page.get_by_test_id("nav-whatsapp").click()
+        expect(page.get_by_test_id("section-whatsapp")).to_be_visible(timeout=TIMEOUT)
+        expect(page.locator("#section-title")).to_have_text("WhatsApp")
+        form = page.get_by_test_id("whatsapp-form")
+        token = form.get_by_test_id("whatsapp-access_token")
+        expect(token).to_have_attribute("type", "password")
+        form.get_by_test_id("whatsapp-phone_number_id").fill(graph.phone_number_id)
+        token.fill("EAAG-expired")
+        form.get_by_test_id("whatsapp-app_secret").fill("the app secret")
+        form.get_by_test_id("whatsapp-verify_token").fill("the verify token")
+        form.get_by_test_id("whatsapp-template_name").fill("reengage")
+        form.locator("summary", has_text="Advanced").click()
+        form.get_by_test_id("whatsapp-base_url").fill(graph.base_url)
+        form.get_by_test_id("whatsapp-submit").click()
+        # The API's 422 names the token, and the form shows it there.
+        expect(form.get_by_test_id("whatsapp-access_token-error")).to_be_visible(timeout=TIMEOUT)
+        expect(page.get_by_test_id("whatsapp-connected")).to_have_count(0)
+
+        token.fill(graph.access_token)
+        form.get_by_test_id("whatsapp-submit").click()
+        card = page.get_by_test_id("whatsapp-connected")
+        expect(card.locator("h3")).to_have_text(graph.display_phone_number, timeout=TIMEOUT)
+        expect(card).to_contain_text(f"Phone number ID {graph.phone_number_id}")
+        expect(card.locator("summary")).to_have_text("Finish the setup at Meta")
+        expect(card.get_by_test_id("whatsapp-steps").locator("li")).not_to_have_count(0)
+        # No enabled action covers the new channel yet.
+        expect(page.get_by_test_id("whatsapp-tip")).to_be_visible()
+        # Reconnecting starts from what was saved, secrets left out.
+        card.get_by_test_id("whatsapp-reconnect").click()
+        expect(card.get_by_test_id("whatsapp-phone_number_id")).to_have_value(graph.phone_number_id)
+        expect(card.get_by_test_id("whatsapp-template_name")).to_have_value("reengage")
+        expect(card.get_by_test_id("whatsapp-access_token")).to_have_value("")
+        base_url = graph.base_url
+    with server.admin() as admin:
+        stored = admin.get(f"/api/v1/agents/{agent_id}/channels/whatsapp").json()
+    assert stored["template_name"] == "reengage" and stored["base_url"] == base_url
     assert errors == []
     context.close()
 

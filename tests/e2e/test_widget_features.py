@@ -241,6 +241,11 @@ def test_embedded_on_another_origin_themed_and_live(server: Server, browser: Bro
         session: dict[str, Any] = page.evaluate(
             "key => JSON.parse(localStorage.getItem(key))", f"handoff:{agent}:widget"
         )
+        # The snippet names no channel: the server gave the launcher's, and the widget keeps it.
+        remembered = page.evaluate(
+            "key => localStorage.getItem(key)", f"handoff:{agent}:bubble:channel"
+        )
+        assert remembered == "widget"
         inbox_token = member_token(server)
         ticket: dict[str, Any] = wait_for(lambda: ticket_of(server, inbox_token, session["id"]))
         with server.client(inbox_token) as member:
@@ -249,6 +254,17 @@ def test_embedded_on_another_origin_themed_and_live(server: Server, browser: Bro
             )
         assert sent.status_code == 201
         expect(messages(page, "human_agent").last).to_contain_text("Sam here.", timeout=TIMEOUT)
+
+        # A browser that kept the conversation but not yet its channel (kept before the widget
+        # remembered one) finds both once the server names the channel: still open, same talk.
+        page.evaluate("key => localStorage.removeItem(key)", f"handoff:{agent}:bubble:channel")
+        page.reload()
+        expect(page.get_by_test_id("handoff-panel")).to_be_visible(timeout=TIMEOUT)
+        expect(messages(page, "human_agent").last).to_contain_text("Sam here.", timeout=TIMEOUT)
+        kept = page.evaluate(
+            "key => JSON.parse(localStorage.getItem(key))", f"handoff:{agent}:widget"
+        )
+        assert kept["id"] == session["id"]
         context.close()
     assert not [e for e in errors if "CORS" in e or "Access-Control" in e], errors
 

@@ -89,3 +89,49 @@ def test_the_pages_lang_holds_whatever_the_visitor_types(server: Server, browser
         )
         escalate_in_spanish(page, "I want to talk to a human being, please")
         context.close()
+
+
+def test_the_admins_own_texts_speak_spanish_on_a_spanish_page(
+    server: Server, browser: Browser
+) -> None:
+    agent = new_agent(server)
+    with server.admin() as admin:
+        admin.put(
+            f"/api/v1/agents/{agent}/widget",
+            json={
+                "subtitle": "We answer in minutes",
+                "launcher_label": "Chat with Acme",
+                "translations": {
+                    "es": {
+                        "subtitle": "Respondemos en minutos",
+                        "launcher_label": "Hablar con Acme",
+                    }
+                },
+            },
+        ).raise_for_status()
+        admin.patch(
+            f"/api/v1/agents/{agent}",
+            json={
+                "greeting": "Hi! How can I help?",
+                "greetings": {"es": "¡Hola! ¿En qué te ayudo?"},
+            },
+        ).raise_for_status()
+    with SpanishSite(server.url, agent) as site:
+        context = browser.new_context()
+        context.set_default_timeout(TIMEOUT)
+        page = context.new_page()
+        page.goto(site.origin)
+        launcher = page.get_by_test_id("handoff-launcher")
+        expect(launcher).to_have_attribute("aria-label", "Hablar con Acme")
+        launcher.click()
+        expect(page.get_by_test_id("handoff-subtitle")).to_have_text("Respondemos en minutos")
+        expect(page.get_by_test_id("handoff-messages")).to_contain_text("¡Hola! ¿En qué te ayudo?")
+        expect(page.get_by_test_id("handoff-messages")).not_to_contain_text("How can I help")
+        context.close()
+    # The same agent on a page without data-lang speaks the admin's default texts.
+    context = browser.new_context()
+    context.set_default_timeout(TIMEOUT)
+    page = context.new_page()
+    open_widget(page, f"{server.url}/demo/{agent}")
+    expect(page.get_by_test_id("handoff-subtitle")).to_have_text("We answer in minutes")
+    context.close()

@@ -11,6 +11,7 @@ import pytest
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
+from sqlalchemy import text as sql
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 
@@ -18,7 +19,6 @@ from handoff.store import repositories as repo
 from handoff.store.db import Database
 from handoff.store.migrate import alembic_config, upgrade
 from handoff.store.models import (
-    Agent,
     Base,
     Conversation,
     Escalation,
@@ -26,6 +26,8 @@ from handoff.store.models import (
     Ticket,
     Workspace,
     described_by_models,
+    new_id,
+    utcnow,
 )
 from tests.conftest import BACKENDS, fresh_database_url
 
@@ -58,9 +60,16 @@ async def _write_ticket(url: str, text: str) -> None:
         async with db.unit_of_work() as session:
             workspace = Workspace(name="Old")
             await repo.add(session, workspace)
-            agent = Agent(workspace_id=workspace.id, name="Bot")
-            await repo.add(session, agent)
-            chat = Conversation(agent_id=agent.id, channel="widget", token_hash="old", stretch=1)
+            # The agent as revision 0007 knew it: the model has columns added since.
+            agent_id = new_id()
+            await session.execute(
+                sql(
+                    "INSERT INTO agents (id, workspace_id, name, channels, created_at) "
+                    "VALUES (:id, :workspace_id, 'Bot', '[]', :now)"
+                ),
+                {"id": agent_id, "workspace_id": workspace.id, "now": utcnow()},
+            )
+            chat = Conversation(agent_id=agent_id, channel="widget", token_hash="old", stretch=1)
             await repo.add(session, chat)
             escalation = Escalation(
                 conversation_id=chat.id,

@@ -223,7 +223,8 @@ def test_caps_and_away_members_are_skipped_and_nobody_left_means_unassigned(
         ("member", {"max_open_tickets": -1}, "max_open_tickets"),
         ("member", {"max_open_tickets": "many"}, "max_open_tickets"),
         ("member", {"away": "yes"}, "away"),
-        ("member", {"role": "admin"}, "role"),
+        ("member", {"role": "owner"}, "role"),
+        ("member", {"disabled": "no"}, "disabled"),
     ],
 )
 def test_bad_settings_are_422_naming_the_field(

@@ -212,3 +212,36 @@ def test_members_of_another_workspace_see_nothing(any_server: Server, team: str)
         assert outsider.get(f"/api/v1/conversations/{ticket['conversation_id']}").status_code == 404
         assert tickets_of(outsider, ticket["conversation_id"]) == []
         assert outsider.get("/api/v1/agents").status_code == 403
+
+
+def test_a_solved_ticket_reopens_and_the_visitor_is_told(any_server: Server, team: str) -> None:
+    chat, ticket = escalated(any_server, team)
+    with any_server.client(team) as client:
+        client.post(f"/api/v1/tickets/{ticket['id']}/replies", json={"text": "Looking now"})
+        client.post(f"/api/v1/tickets/{ticket['id']}/solve")
+        reopened = client.post(f"/api/v1/tickets/{ticket['id']}/reopen")
+        assert reopened.status_code == 200 and reopened.json()["status"] == "open"
+        assert client.post(f"/api/v1/tickets/{ticket['id']}/reopen").json()["status"] == "open"
+        answer = client.post(
+            f"/api/v1/tickets/{ticket['id']}/replies", json={"text": "Found it: refunded"}
+        )
+        assert answer.status_code == 201
+    state = chat.get()
+    assert state["owner"] == "human" and state["escalation"]["status"] == "open"
+    texts = [m["text"] for m in state["messages"]]
+    assert any("reopened your request" in text for text in texts)
+    assert texts[-1] == "Found it: refunded"
+    # The visitor's next message goes to the team, not to the AI.
+    after = chat.say("Thanks, and the second charge?")
+    assert after["messages"][-1]["role"] == "user"
+
+
+def test_only_the_latest_ticket_of_a_conversation_reopens(any_server: Server, team: str) -> None:
+    chat, first = escalated(any_server, team)
+    with any_server.client(team) as client:
+        client.post(f"/api/v1/tickets/{first['id']}/solve")
+    chat.say("I want to speak to a human again")
+    with any_server.client(team) as client:
+        wait_for(lambda: len(tickets_of(client, chat.id)) == 2)
+        stale = client.post(f"/api/v1/tickets/{first['id']}/reopen")
+    assert stale.status_code == 409 and "newer ticket" in stale.json()["detail"]

@@ -21,6 +21,15 @@ def test_help_page_runs_the_same_chat_full_page(server: Server) -> None:
     assert 'data-channel="help_page"' in page.text
 
 
+def test_the_widget_learns_from_the_server_which_channel_each_mode_opens(server: Server) -> None:
+    with server.client() as client:
+        details = client.get(f"/api/v1/agents/{server.demo_agent_id}/public").json()
+        offered = client.get("/openapi.json").json()["components"]["schemas"]["ConversationIn"]
+    # The launcher on a customer's site, and the full help page.
+    assert details["modes"] == {"bubble": "widget", "page": "help_page"}
+    assert set(details["modes"].values()) <= set(offered["properties"]["channel"]["enum"])
+
+
 def test_pages_for_unknown_agents_are_404(server: Server) -> None:
     with server.client() as client:
         for path in ("/demo/nope", "/help/nope", '/help/"><script>alert(1)</script>'):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from handoff.channels import SENDERS
 from handoff.domain import Channel, Reason
 from tests.conftest import Server
 
@@ -40,6 +41,19 @@ def test_every_platform_says_what_it_is(any_server: Server) -> None:
         platforms = admin.get("/api/v1/platforms").json()
     assert platforms
     assert all(p["description"].strip() for p in platforms), platforms
+
+
+def test_every_channel_with_an_outside_api_offers_its_connect_tab(any_server: Server) -> None:
+    with any_server.admin() as admin:
+        offered = admin.get("/api/v1/channels").json()
+    assert [c["channel"] for c in offered] == [c.value for c in SENDERS]
+    for channel in offered:
+        words = [channel[key] for key in ("title", "tab", "lead", "connect", "checked", "finish")]
+        assert all(word.strip() for word in words), channel
+        secrets = {k for k, v in channel["form"]["properties"].items() if v.get("writeOnly")}
+        assert secrets and set(channel["form"]["required"]) > secrets
+    with any_server.client() as anyone:
+        assert anyone.get("/api/v1/channels").status_code == 401
 
 
 def test_the_pages_keep_no_copy_of_the_words() -> None:

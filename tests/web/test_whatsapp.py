@@ -210,6 +210,15 @@ def test_connect_checks_the_token_and_never_shows_secrets(
         assert data["webhook_url"].endswith(f"/api/v1/channels/whatsapp/{data['id']}")
         assert data["webhook_setup"] and data["template_language"] == "en_US"
         assert data["display_phone_number"] == graph.display_phone_number
+        # What Settings' connect tab shows and fills the form again with: never a secret.
+        assert data["name"] == graph.display_phone_number
+        assert graph.phone_number_id in data["summary"]
+        assert data["values"] == {
+            "phone_number_id": graph.phone_number_id,
+            "template_name": TEMPLATE,
+            "template_language": "en_US",
+            "base_url": graph.base_url,
+        }
         assert "whatsapp" in admin.get(f"/api/v1/agents/{agent_id}").json()["channels"]
 
         assert admin.delete(path).status_code == 204

@@ -19,6 +19,8 @@ KEYS = {
     "placeholder",
     "back_to_ai_label",
 }
+# What an agent that never set anything publishes.
+DEFAULTS: dict[str, Any] = dict.fromkeys(KEYS) | {"translations": {}}
 THEME = {
     "primary_color": "#0F766E",
     "text_color": "#fff",
@@ -53,7 +55,7 @@ def public_settings(server: Server, agent_id: str) -> dict[str, Any]:
 
 def test_defaults_are_public_and_empty(any_server: Server) -> None:
     agent_id = new_agent(any_server)
-    assert public_settings(any_server, agent_id) == dict.fromkeys(KEYS)
+    assert public_settings(any_server, agent_id) == DEFAULTS
 
 
 def test_admin_sets_the_theme_and_anyone_reads_only_the_public_fields(any_server: Server) -> None:
@@ -62,7 +64,7 @@ def test_admin_sets_the_theme_and_anyone_reads_only_the_public_fields(any_server
         saved = client.put(f"/api/v1/agents/{agent_id}/widget", json=THEME)
         assert saved.status_code == 200, saved.text
         agent = client.get(f"/api/v1/agents/{agent_id}").json()
-    expected = THEME | {"primary_color": "#0f766e"}  # colours are stored lower-case
+    expected = THEME | {"primary_color": "#0f766e", "translations": {}}  # colours lower-cased
     assert saved.json() == expected
     assert agent["widget"] == expected
     assert public_settings(any_server, agent_id) == expected
@@ -70,7 +72,7 @@ def test_admin_sets_the_theme_and_anyone_reads_only_the_public_fields(any_server
     # A replace: omitted settings go back to their defaults.
     with any_server.admin() as client:
         client.put(f"/api/v1/agents/{agent_id}/widget", json={"title": "  Hi  "})
-    assert public_settings(any_server, agent_id) == dict.fromkeys(KEYS) | {"title": "Hi"}
+    assert public_settings(any_server, agent_id) == DEFAULTS | {"title": "Hi"}
 
 
 @pytest.mark.parametrize(
@@ -87,6 +89,10 @@ def test_admin_sets_the_theme_and_anyone_reads_only_the_public_fields(any_server
         ({"back_to_ai_label": "two\nlines"}, "back_to_ai_label"),
         ({"title": 5}, "title"),
         ({"font": "Comic Sans"}, "font"),
+        ({"translations": {"xx": {"title": "Hola"}}}, "translations"),
+        ({"translations": {"es": {"font": "Arial"}}}, "translations.es.font"),
+        ({"translations": {"es": {"title": "x" * 61}}}, "translations.es.title"),
+        ({"translations": {"es": {"placeholder": "dos\nlíneas"}}}, "translations.es.placeholder"),
     ],
 )
 def test_bad_values_are_422_naming_the_field_and_change_nothing(
@@ -99,6 +105,24 @@ def test_bad_values_are_422_naming_the_field_and_change_nothing(
     assert response.status_code == 422, response.text
     assert field_name in [str(part) for part in response.json()["detail"][0]["loc"]]
     assert public_settings(any_server, agent_id)["title"] == "Kept"
+
+
+def test_texts_per_language_are_kept_beside_the_default_ones(any_server: Server) -> None:
+    agent_id = new_agent(any_server)
+    body = {
+        "title": "Acme help",
+        "translations": {
+            "es": {"title": "Ayuda de Acme", "placeholder": "Escribe tu pregunta…"},
+            "fr": {"title": "  "},  # nothing but blanks: not stored
+        },
+    }
+    with any_server.admin() as client:
+        saved = client.put(f"/api/v1/agents/{agent_id}/widget", json=body)
+    assert saved.status_code == 200, saved.text
+    assert public_settings(any_server, agent_id)["translations"] == {
+        "es": {"title": "Ayuda de Acme", "placeholder": "Escribe tu pregunta…"}
+    }
+    assert public_settings(any_server, agent_id)["title"] == "Acme help"
 
 
 def test_only_an_admin_writes_and_unknown_agents_are_404(any_server: Server) -> None:
@@ -149,3 +173,67 @@ def test_the_widget_calls_are_open_to_other_origins(any_server: Server) -> None:
         ) as stream:
             assert stream.status_code == 200
             assert stream.headers["access-control-allow-origin"] in ("*", origin)
+
+
+def start(server: Server, agent_id: str, lang: str | None) -> list[str]:
+    """Open a widget conversation in `lang`; return what the assistant said first."""
+    body: dict[str, Any] = {"channel": "widget"} | ({"lang": lang} if lang else {})
+    with server.client() as anonymous:
+        response = anonymous.post(f"/api/v1/agents/{agent_id}/conversations", json=body)
+    assert response.status_code == 201, response.text
+    return [m["text"] for m in response.json()["messages"]]
+
+
+def test_the_greeting_speaks_the_visitors_language(any_server: Server) -> None:
+    agent_id = new_agent(any_server)
+    with any_server.admin() as client:
+        updated = client.patch(
+            f"/api/v1/agents/{agent_id}",
+            json={
+                "name": "Acme",
+                "greeting": "Hi! How can I help?",
+                "greetings": {
+                    "es": "¡Hola! ¿En qué te ayudo?",
+                    "de": " Hallo! Wie kann ich helfen? ",
+                },
+            },
+        )
+    assert updated.status_code == 200, updated.text
+    assert updated.json()["name"] == "Acme"
+    assert updated.json()["greetings"] == {
+        "es": "¡Hola! ¿En qué te ayudo?",
+        "de": "Hallo! Wie kann ich helfen?",
+    }
+    assert start(any_server, agent_id, "es") == ["¡Hola! ¿En qué te ayudo?"]
+    assert start(any_server, agent_id, "fr") == ["Hi! How can I help?"]  # none in French
+    assert start(any_server, agent_id, None) == ["Hi! How can I help?"]
+    with any_server.client() as anonymous:
+        public = anonymous.get(f"/api/v1/agents/{agent_id}/public").json()
+    assert public["greetings"]["de"] == "Hallo! Wie kann ich helfen?"
+    # Only the keys sent change; an empty greeting removes the default one.
+    with any_server.admin() as client:
+        client.patch(f"/api/v1/agents/{agent_id}", json={"greeting": ""})
+    assert start(any_server, agent_id, "it") == []
+    assert start(any_server, agent_id, "es") == ["¡Hola! ¿En qué te ayudo?"]
+
+
+@pytest.mark.parametrize(
+    ("body", "field_name"),
+    [
+        ({"greetings": {"xx": "Hi"}}, "greetings"),
+        ({"greetings": {"es": "  "}}, "greetings"),
+        ({"greeting": "x" * 1001}, "greeting"),
+        ({"name": ""}, "name"),
+        ({"channels": ["api"]}, "channels"),
+    ],
+)
+def test_bad_agent_changes_are_422_naming_the_field(
+    any_server: Server, body: dict[str, Any], field_name: str
+) -> None:
+    agent_id = new_agent(any_server)
+    with any_server.admin() as client:
+        response = client.patch(f"/api/v1/agents/{agent_id}", json=body)
+        agent = client.get(f"/api/v1/agents/{agent_id}").json()
+    assert response.status_code == 422, response.text
+    assert field_name in [str(part) for part in response.json()["detail"][0]["loc"]]
+    assert agent["name"] == "Bot" and agent["greetings"] == {}

@@ -10,24 +10,21 @@ timeout it plays a helpdesk that hangs: every call runs to the timeout.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import math
-import socket
 import threading
 import time
 from collections import deque
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from types import TracebackType
-from typing import Any, Self
+from typing import Any
 
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from handoff.benchmarks.loopback import LoopbackServer
 from handoff.helpdesks.errors import BadSignature
 from handoff.helpdesks.webhook import verify_signature
 
@@ -61,8 +58,8 @@ class MinuteWindow:
         return None
 
 
-class FakeHelpdesk:
-    """The receiving tool, served by uvicorn from a thread; use it as a context manager."""
+class FakeHelpdesk(LoopbackServer):
+    """The receiving tool, served from a thread on 127.0.0.1; use it as a context manager."""
 
     def __init__(self, secret: str, *, latency_seconds: float, limit_per_minute: int) -> None:
         self.secret = secret
@@ -73,38 +70,8 @@ class FakeHelpdesk:
         self.received = 0  # ticket creations admitted, answered or still in hand
         self._lock = threading.Lock()
         app = Starlette(routes=[Route("/tickets", self._receive, methods=["POST"])])
-        self._socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self._socket.bind(("127.0.0.1", 0))
-        self.url = f"http://127.0.0.1:{self._socket.getsockname()[1]}/tickets"
-        config = uvicorn.Config(
-            app,
-            log_level="warning",
-            lifespan="off",
-            access_log=False,
-        )
-        self._server = uvicorn.Server(config)
-        self._thread = threading.Thread(
-            target=self._server.run, kwargs={"sockets": [self._socket]}, daemon=True
-        )
-
-    def __enter__(self) -> Self:
-        self._thread.start()
-        deadline = time.monotonic() + 10
-        while not self._server.started:
-            if time.monotonic() > deadline or not self._thread.is_alive():
-                raise RuntimeError("the fake helpdesk did not start")
-            time.sleep(0.01)
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self._server.should_exit = True
-        self._thread.join(timeout=10)
-        self._socket.close()
+        super().__init__(app, name="helpdesk")
+        self.url = f"{self.origin}/tickets"
 
     async def _receive(self, request: Request) -> Response:
         body = await request.body()
@@ -129,19 +96,11 @@ class FakeHelpdesk:
             return JSONResponse({"ok": True})
         with self._lock:
             self.received += 1
-        if not await self._wait_latency():
+        await self.stall(self.latency_seconds)
+        if self.stopping:  # closing before the latency ran out: a hanging answer
             return JSONResponse({"error": "shutting_down"}, status_code=503)
         ticket = self._store(key, data)
         return JSONResponse({"ticket": {"id": ticket.id, "url": f"{self.url}/{ticket.id}"}})
-
-    async def _wait_latency(self) -> bool:
-        """Wait out the latency; False when the fake is closing first (a hanging answer)."""
-        deadline = time.monotonic() + self.latency_seconds
-        while (left := deadline - time.monotonic()) > 0:
-            if self._server.should_exit:
-                return False
-            await asyncio.sleep(min(left, 0.1))
-        return True
 
     def _store(self, key: str, packet: dict[str, Any]) -> FakeTicket:
         """Keep the first ticket of an idempotency key; a repeated key gets it back."""

@@ -8,7 +8,13 @@ member of `domain.Channel`, its module here, and its line in `ADAPTERS`.
 
 from typing import cast
 
-from handoff.channels.base import ChannelOutbound, Delivered, Outgoing, SendingChannel
+from handoff.channels.base import (
+    ChannelOutbound,
+    ConnectWords,
+    Delivered,
+    Outgoing,
+    SendingChannel,
+)
 from handoff.channels.live import ApiChannel, HelpPageChannel, WidgetChannel
 from handoff.channels.whatsapp import WhatsAppChannel
 from handoff.domain import Channel
@@ -32,6 +38,7 @@ __all__ = [
     "CHANNELS",
     "SENDERS",
     "ChannelOutbound",
+    "ConnectWords",
     "Delivered",
     "Outgoing",
     "SendingChannel",

@@ -5,7 +5,8 @@ A channel either is live, or sends through an outside API. On a live channel (th
 help page, API clients) the user reads the conversation's live events, which posting a message
 publishes for every conversation: that event is the delivery, and nothing else goes out. A
 channel with an outside API (WhatsApp) has a connection per agent, whose credentials its
-`credentials_model` reads, and `deliver` sends one message of ours with them; the service runs
+`credentials_model` reads (Settings renders its connect tab from that form and its
+`connect_words`), and `deliver` sends one message of ours with them; the service runs
 it in an outbox job, with no transaction open, and maps `channels.errors` onto the job's
 retries. Like a helpdesk connector, an adapter never touches the store.
 """
@@ -38,6 +39,17 @@ class Delivered:
     note: str | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class ConnectWords:
+    """What Settings says on the tab that connects a channel with an outside API."""
+
+    tab: str  # under the channel's name in the Settings menu: "Answer on your business number"
+    lead: str  # what connecting it does, atop the tab
+    connect: str  # the connect card's heading: "Connect a business number"
+    checked: str  # how the form is checked and kept, under that heading
+    finish: str  # where the setup ends once connected: "Finish the setup at Meta"
+
+
 class ChannelOutbound(Protocol):
     """Where the user talks to the agent, and how our side reaches them there."""
 
@@ -45,6 +57,9 @@ class ChannelOutbound(Protocol):
     title: ClassVar[str]  # what the pages call it, e.g. "Chat widget"
     place: ClassVar[str]  # where a person can be reached, in a sentence: "our help page"
     live: ClassVar[bool]  # the user reads the live events; anyone may open a conversation here
+    # The mode of the chat widget (`widget.js`: "bubble", "page") that opens this channel when
+    # its page names none; None for a channel the widget does not open.
+    widget_mode: ClassVar[str | None]
 
 
 class SendingChannel(ChannelOutbound, Protocol):
@@ -55,6 +70,7 @@ class SendingChannel(ChannelOutbound, Protocol):
     """
 
     credentials_model: ClassVar[type[BaseModel]]  # the connect form, sealed with the connection
+    connect_words: ClassVar[ConnectWords]
 
     def __init__(self, credentials: BaseModel, *, http: httpx.AsyncClient) -> None: ...
 

@@ -15,18 +15,21 @@ class LiveChannel:
     title: ClassVar[str]
     place: ClassVar[str]
     live: ClassVar[bool] = True
+    widget_mode: ClassVar[str | None] = None
 
 
 class WidgetChannel(LiveChannel):
     channel = Channel.WIDGET
     title = "Chat widget"
     place = N_("the chat on our website")
+    widget_mode: ClassVar[str | None] = "bubble"
 
 
 class HelpPageChannel(LiveChannel):
     channel = Channel.HELP_PAGE
     title = "Help page"
     place = N_("our help page")
+    widget_mode: ClassVar[str | None] = "page"
 
 
 class ApiChannel(LiveChannel):

@@ -50,7 +50,7 @@ import httpx
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
 from handoff.channels import errors
-from handoff.channels.base import Delivered, Outgoing
+from handoff.channels.base import ConnectWords, Delivered, Outgoing
 from handoff.domain import N_, Channel, Contact
 
 DEFAULT_BASE_URL = "https://graph.facebook.com/v21.0"
@@ -399,7 +399,17 @@ class WhatsAppChannel:
     title: ClassVar[str] = "WhatsApp"
     place: ClassVar[str] = N_("WhatsApp")
     live: ClassVar[bool] = False
+    widget_mode: ClassVar[str | None] = None
     credentials_model: ClassVar[type[BaseModel]] = Credentials
+    connect_words: ClassVar[ConnectWords] = ConnectWords(
+        tab="Answer on your business number",
+        lead="Let the AI answer on your WhatsApp business number (WhatsApp Business Cloud API). "
+        "Escalated conversations get the team's replies there too.",
+        connect="Connect a business number",
+        checked="One real call checks the number and token before anything is saved. The token "
+        "and both secrets are stored encrypted and never shown again.",
+        finish="Finish the setup at Meta",
+    )
 
     def __init__(self, credentials: BaseModel, *, http: httpx.AsyncClient) -> None:
         if not isinstance(credentials, Credentials):

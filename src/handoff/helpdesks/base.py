@@ -3,22 +3,27 @@
 A connector is a pure adapter over one platform's HTTP API: it gets its credentials, an
 `httpx.AsyncClient`, the webhook secret we generated for the integration and, for OAuth, the
 `TokenStore` that keeps its tokens; it never touches the store itself. One module per platform,
-always in this order: a `Credentials` model (the connect form), the connector class with its
-class attributes, then the methods of `Helpdesk`.
+always in this order: a `Credentials` model (the connect form), the connector class (a
+`Connector` over that form) with its class attributes and `_setup`, then the methods of
+`Helpdesk`.
 """
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import ClassVar, Protocol
+from typing import ClassVar, Generic, Protocol, TypeVar, cast
 
 import httpx
 from pydantic import BaseModel
 
 from handoff.domain import Contact, Message, TicketEvent, TicketPacket, TicketRef
-from handoff.helpdesks.oauth import TokenStore
+from handoff.helpdesks import common
+from handoff.helpdesks.oauth import MemoryTokens, TokenStore
+
+FormT = TypeVar("FormT", bound=BaseModel)
 
 
 class Choice(BaseModel):
@@ -95,3 +100,38 @@ class Helpdesk(Protocol):
     def webhook_setup(self, webhook_url: str) -> list[str]:
         """Return the steps an admin follows on the platform to send us its webhooks."""
         ...
+
+
+class Connector(ABC, Generic[FormT]):
+    """What every connector is built from, so that each declares only what differs.
+
+    The constructor is the one `Helpdesk` asks for: it keeps the connect form (as the
+    connector's own `FormT`), the HTTP client, the secret handoff generated for its webhooks
+    and the token store, then lets `_setup` derive the rest from the form.
+    """
+
+    platform: ClassVar[str]
+    title: ClassVar[str]
+    description: ClassVar[str]
+    max_body_chars: ClassVar[int]
+    credentials_model: ClassVar[type[BaseModel]]  # FormT itself: a ClassVar cannot name it
+
+    def __init__(
+        self,
+        credentials: BaseModel,
+        *,
+        http: httpx.AsyncClient,
+        webhook_secret: str,
+        tokens: TokenStore | None = None,
+    ) -> None:
+        # own_form checks the instance against credentials_model, which is FormT.
+        self._credentials = cast(FormT, common.own_form(credentials, self.credentials_model))
+        self._http = http
+        # Platforms that sign with their own secret, or one the admin typed, replace it.
+        self._webhook_secret = webhook_secret
+        self._tokens: TokenStore = tokens or MemoryTokens()
+        self._setup(self._credentials)
+
+    @abstractmethod
+    def _setup(self, form: FormT) -> None:
+        """Derive, once, what the calls need from the form: the API's URL, how to sign in."""

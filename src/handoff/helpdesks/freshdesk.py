@@ -39,9 +39,8 @@ from handoff.domain import (
     TicketRef,
 )
 from handoff.helpdesks import common
-from handoff.helpdesks.base import Choice, WebhookRequest
+from handoff.helpdesks.base import Choice, Connector, WebhookRequest
 from handoff.helpdesks.errors import InvalidCredentials, Rejected
-from handoff.helpdesks.oauth import TokenStore
 
 PLATFORM = "freshdesk"
 TOKEN_HEADER = "X-Handoff-Token"
@@ -116,28 +115,18 @@ class Credentials(BaseModel):
         return text
 
 
-class FreshdeskHelpdesk:
+class FreshdeskHelpdesk(Connector[Credentials]):
     """Freshdesk tickets, notes and automation-rule webhooks."""
 
-    platform: ClassVar[str] = PLATFORM
-    title: ClassVar[str] = "Freshdesk"
-    description: ClassVar[str] = "Tickets in Freshdesk, with an API key."
+    platform = PLATFORM
+    title = "Freshdesk"
+    description = "Tickets in Freshdesk, with an API key."
     # Freshdesk documents no limit on `description`; 60k characters keeps a long transcript
     # readable in the agent view, and `common.html_body` drops the oldest messages first.
-    max_body_chars: ClassVar[int] = 60_000
+    max_body_chars = 60_000
     credentials_model: ClassVar[type[BaseModel]] = Credentials
 
-    def __init__(
-        self,
-        credentials: BaseModel,
-        *,
-        http: httpx.AsyncClient,
-        webhook_secret: str,
-        tokens: TokenStore | None = None,
-    ) -> None:
-        self._credentials = form = common.own_form(credentials, Credentials)
-        self._http = http
-        self._secret = webhook_secret
+    def _setup(self, form: Credentials) -> None:
         base = form.base_url or f"https://{form.domain}.freshdesk.com"
         self._base = base.rstrip("/")
         token = base64.b64encode(f"{form.api_key.get_secret_value()}:X".encode()).decode()
@@ -214,7 +203,9 @@ class FreshdeskHelpdesk:
     def verify_webhook(self, request: WebhookRequest, *, now: float | None = None) -> None:
         """Compare the automation's secret header in constant time; raise BadSignature."""
         # Freshdesk signs nothing and sends no timestamp, so `now` has nothing to check.
-        common.require_equal(self._secret, _stripped(request.header(TOKEN_HEADER)), TOKEN_HEADER)
+        common.require_equal(
+            self._webhook_secret, _stripped(request.header(TOKEN_HEADER)), TOKEN_HEADER
+        )
 
     async def parse_webhook(self, request: WebhookRequest) -> list[TicketEvent]:
         """Return an agent's public reply and a move to Resolved/Closed; drop the rest."""
@@ -270,8 +261,8 @@ class FreshdeskHelpdesk:
             f"Under 'On tickets with these properties': '{field}' is not empty (only tickets "
             "handoff created).",
             f"Under 'Perform these actions': Trigger webhook, Request type POST, URL {webhook_url}",
-            f"Add a custom header: {TOKEN_HEADER}: {self._secret}  (Freshdesk does not sign "
-            "webhooks; this secret is how handoff knows the call is yours; keep it private).",
+            f"Add a custom header: {TOKEN_HEADER}: {self._webhook_secret}  (Freshdesk does not "
+            "sign webhooks; this secret is how handoff knows the call is yours; keep it private).",
             "Encoding: JSON; Content: Advanced; paste this body exactly:\n" + WEBHOOK_BODY,
             "Save and enable the rule. Private notes, the customer's own messages and the "
             "user's follow-ups that handoff adds are ignored; a reply and a move to Resolved "

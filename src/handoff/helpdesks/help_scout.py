@@ -38,9 +38,9 @@ from pydantic import BaseModel, Field, SecretStr, field_validator
 
 from handoff.domain import Contact, Message, TicketEvent, TicketEventKind, TicketPacket, TicketRef
 from handoff.helpdesks import common
-from handoff.helpdesks.base import Choice, WebhookRequest
+from handoff.helpdesks.base import Choice, Connector, WebhookRequest
 from handoff.helpdesks.errors import InvalidCredentials, Rejected, Unavailable
-from handoff.helpdesks.oauth import MemoryTokens, OAuthTokens, TokenAuth, TokenStore, grant
+from handoff.helpdesks.oauth import OAuthTokens, TokenAuth, grant
 
 PLATFORM = "Help Scout"
 API_URL = "https://api.helpscout.net"
@@ -99,33 +99,25 @@ class Credentials(BaseModel):
         return value.strip()
 
 
-class HelpScoutHelpdesk:
+class HelpScoutHelpdesk(Connector[Credentials]):
     """Help Scout behind the `Helpdesk` protocol."""
 
-    platform: ClassVar[str] = "help_scout"
-    title: ClassVar[str] = "Help Scout"
-    description: ClassVar[str] = "Conversations in a Help Scout inbox."
+    platform = "help_scout"
+    title = "Help Scout"
+    description = "Conversations in a Help Scout inbox."
     # Create requests were capped at 256 kB in API v1 (413 beyond); v2 documents no number.
     # 40k characters stays under it even if every character were JSON-escaped to 6 bytes.
-    max_body_chars: ClassVar[int] = 40_000
+    max_body_chars = 40_000
     credentials_model: ClassVar[type[BaseModel]] = Credentials
 
-    def __init__(
-        self,
-        credentials: BaseModel,
-        *,
-        http: httpx.AsyncClient,
-        webhook_secret: str,
-        tokens: TokenStore | None = None,
-    ) -> None:
-        self._credentials = form = common.own_form(credentials, Credentials)
-        self._http = http
+    def _setup(self, form: Credentials) -> None:
         self._base = (form.base_url or API_URL).rstrip("/")
         # Help Scout lets the admin choose the webhook's secret key, so the one handoff
         # generated works as is; a key the admin typed into the form takes precedence.
         typed = form.webhook_secret
-        self._webhook_secret = typed.get_secret_value() if typed else webhook_secret
-        self._auth = TokenAuth(tokens or MemoryTokens(), self._mint)
+        if typed:
+            self._webhook_secret = typed.get_secret_value()
+        self._auth = TokenAuth(self._tokens, self._mint)
 
     # --- outbound ----------------------------------------------------------------------
 

@@ -65,12 +65,11 @@ from handoff.domain import (
     TicketPacket,
     TicketRef,
 )
-from handoff.helpdesks.base import Choice, WebhookRequest
+from handoff.helpdesks.base import Choice, Connector, WebhookRequest
 from handoff.helpdesks.common import (
     check_response,
     html_paragraph,
     json_body,
-    own_form,
     plain_body,
     require_equal,
     require_fields,
@@ -86,7 +85,6 @@ from handoff.helpdesks.errors import (
 )
 from handoff.helpdesks.oauth import (
     BearerToken,
-    MemoryTokens,
     OAuthTokens,
     TokenAuth,
     TokenStore,
@@ -193,40 +191,31 @@ class Pipeline:
     stages: tuple[Stage, ...]
 
 
-class HubSpotHelpdesk:
+class HubSpotHelpdesk(Connector[Credentials]):
     """Tickets in HubSpot's CRM through a private app token."""
 
-    platform: ClassVar[str] = PLATFORM
-    title: ClassVar[str] = "HubSpot"
-    description: ClassVar[str] = "Tickets in a HubSpot pipeline; private app or OAuth."
+    platform = PLATFORM
+    title = "HubSpot"
+    description = "Tickets in a HubSpot pipeline; private app or OAuth."
     # String properties hold at most 65,536 characters:
     # https://knowledge.hubspot.com/properties/property-field-types-in-hubspot
-    max_body_chars: ClassVar[int] = 65_536
+    max_body_chars = 65_536
     credentials_model: ClassVar[type[BaseModel]] = Credentials
 
-    def __init__(
-        self,
-        credentials: BaseModel,
-        *,
-        http: httpx.AsyncClient,
-        webhook_secret: str,
-        tokens: TokenStore | None = None,
-    ) -> None:
-        self.credentials = form = own_form(credentials, Credentials)
-        self.http = http
-        self.webhook_secret = webhook_secret  # unused: HubSpot signs with the app's secret
+    def _setup(self, form: Credentials) -> None:
+        # HubSpot signs webhooks with the app's secret; the generated `_webhook_secret` goes unused.
         self._base = form.base_url.rstrip("/")
         self._account: dict[str, Any] | None = None
-        self._auth = self._sign_in(tokens or MemoryTokens())
+        self._auth = self._sign_in(self._tokens)
 
     # --- OAuth -----------------------------------------------------------------------------
 
     def authorize_url(self, redirect_uri: str, state: str) -> str | None:
         """Return HubSpot's install page for the public app; None with a private-app token."""
-        if self.credentials.auth != "oauth":
+        if self._credentials.auth != "oauth":
             return None
         query = {
-            "client_id": self.credentials.client_id or "",
+            "client_id": self._credentials.client_id or "",
             "redirect_uri": redirect_uri,
             "scope": OAUTH_SCOPES,
             "optional_scope": OAUTH_OPTIONAL_SCOPES,
@@ -249,21 +238,21 @@ class HubSpotHelpdesk:
         return await self._grant(fields, keep_refresh=held.refresh_token)
 
     async def _grant(self, fields: dict[str, str], keep_refresh: str | None = None) -> OAuthTokens:
-        secret = self.credentials.client_secret
+        secret = self._credentials.client_secret
         form = {
             **fields,
-            "client_id": self.credentials.client_id or "",
+            "client_id": self._credentials.client_id or "",
             "client_secret": secret.get_secret_value() if secret else "",
         }
         url = f"{self._base}/oauth/v1/token"
         return await grant(
-            self.http, url, platform=self.title, form=form, keep_refresh=keep_refresh
+            self._http, url, platform=self.title, form=form, keep_refresh=keep_refresh
         )
 
     def _sign_in(self, tokens: TokenStore) -> httpx.Auth:
         """A private app's token is fixed; OAuth tokens expire, so they are renewed as needed."""
-        token = self.credentials.access_token
-        if self.credentials.auth == "private_app" and token is not None:
+        token = self._credentials.access_token
+        if self._credentials.auth == "private_app" and token is not None:
             return BearerToken(token.get_secret_value())
         return TokenAuth(tokens, self._refresh)
 
@@ -277,14 +266,14 @@ class HubSpotHelpdesk:
         json_body: Any = None,
         params: Mapping[str, str] | None = None,
     ) -> httpx.Response:
-        request = self.http.build_request(
+        request = self._http.build_request(
             method,
             f"{self._base}{path}",
             json=json_body,
             params=params,
             headers={"Accept": "application/json"},
         )
-        return await send(self.http, request, platform=self.title, auth=self._auth)
+        return await send(self._http, request, platform=self.title, auth=self._auth)
 
     def _check(self, response: httpx.Response) -> httpx.Response:
         try:
@@ -310,11 +299,11 @@ class HubSpotHelpdesk:
             if error.status == 403:
                 raise _missing_scope(error) from error
             raise
-        pipeline = next((p for p in pipelines if p.id == self.credentials.pipeline), None)
+        pipeline = next((p for p in pipelines if p.id == self._credentials.pipeline), None)
         if pipeline is None:
             known = ", ".join(f"{p.id} ({p.label})" for p in pipelines)
-            raise Rejected(422, f"no ticket pipeline {self.credentials.pipeline!r}; pick {known}")
-        if self.credentials.stage not in {s.id for s in pipeline.stages}:
+            raise Rejected(422, f"no ticket pipeline {self._credentials.pipeline!r}; pick {known}")
+        if self._credentials.stage not in {s.id for s in pipeline.stages}:
             known = ", ".join(f"{s.id} ({s.label})" for s in pipeline.stages)
             raise Rejected(422, f"pipeline {pipeline.label!r} has no stage; pick {known}")
         await self._ensure_unique_property()
@@ -327,7 +316,7 @@ class HubSpotHelpdesk:
             if error.status == 403:
                 raise _missing_scope(error) from error
             raise
-        chosen = next((p for p in pipelines if p.id == self.credentials.pipeline), None)
+        chosen = next((p for p in pipelines if p.id == self._credentials.pipeline), None)
         stages = [Choice(value=s.id, label=s.label) for s in chosen.stages] if chosen else []
         return {
             "pipeline": [Choice(value=p.id, label=p.label) for p in pipelines],
@@ -362,7 +351,7 @@ class HubSpotHelpdesk:
         return self._account
 
     async def _ensure_unique_property(self) -> None:
-        name = self.credentials.unique_property
+        name = self._credentials.unique_property
         response = await self._call("GET", f"/crm/v3/properties/tickets/{name}")
         if response.status_code == 404:
             # https://developers.hubspot.com/docs/api/crm/properties#create-unique-identifier-properties
@@ -397,10 +386,10 @@ class HubSpotHelpdesk:
         properties = {
             "subject": packet.subject[:255],
             "content": tags + plain_body(packet, self.max_body_chars - len(tags)),
-            "hs_pipeline": self.credentials.pipeline,
-            "hs_pipeline_stage": self.credentials.stage,
+            "hs_pipeline": self._credentials.pipeline,
+            "hs_pipeline_stage": self._credentials.stage,
             "hs_ticket_priority": PRIORITIES[packet.priority],
-            self.credentials.unique_property: packet.idempotency_key,
+            self._credentials.unique_property: packet.idempotency_key,
         }
         associations = (
             [_association(contact_id, TICKET_TO_CONTACT)] if contact_id is not None else []
@@ -410,7 +399,7 @@ class HubSpotHelpdesk:
             "/crm/v3/objects/tickets",
             json_body={"properties": properties, "associations": associations},
         )
-        if _is_unique_conflict(response, self.credentials.unique_property):
+        if _is_unique_conflict(response, self._credentials.unique_property):
             return await self._existing_ticket(packet.idempotency_key)
         return await self._ref(self._check(response).json())
 
@@ -420,7 +409,7 @@ class HubSpotHelpdesk:
         data = await self._json(
             "GET",
             f"/crm/v3/objects/tickets/{key}",
-            params={"idProperty": self.credentials.unique_property},
+            params={"idProperty": self._credentials.unique_property},
         )
         return await self._ref(data)
 
@@ -433,7 +422,7 @@ class HubSpotHelpdesk:
 
     async def ticket_url(self, ticket_id: str) -> str:
         """Return the ticket's page in HubSpot (`0-5` is the ticket object type)."""
-        portal = self.credentials.portal_id
+        portal = self._credentials.portal_id
         domain = "app.hubspot.com"
         if portal is None:
             account = await self._account_info()
@@ -502,7 +491,7 @@ class HubSpotHelpdesk:
 
     def verify_webhook(self, request: WebhookRequest, *, now: float | None = None) -> None:
         """Check HubSpot's v3 signature and its 5-minute window; raise BadSignature."""
-        secret = self.credentials.client_secret
+        secret = self._credentials.client_secret
         if secret is None:
             raise BadSignature("no client_secret configured for HubSpot webhooks")
         signature = request.header("x-hubspot-signature-v3")
@@ -551,7 +540,7 @@ class HubSpotHelpdesk:
 
     async def _event(self, event: Mapping[str, Any]) -> TicketEvent | None:
         if _is_ticket_stage_change(event):
-            if str(event.get("propertyValue")) not in self.credentials.closed_stages:
+            if str(event.get("propertyValue")) not in self._credentials.closed_stages:
                 return None
             return TicketEvent(
                 kind=TicketEventKind.SOLVED,

@@ -32,13 +32,12 @@ from handoff.domain import (
     TicketPacket,
     TicketRef,
 )
-from handoff.helpdesks.base import Choice, WebhookRequest
+from handoff.helpdesks.base import Choice, Connector, WebhookRequest
 from handoff.helpdesks.common import (
     check_response,
     hmac_hex,
     html_to_text,
     json_body,
-    own_form,
     plain_body,
     require_equal,
     send,
@@ -51,7 +50,6 @@ from handoff.helpdesks.errors import (
     Rejected,
     Unavailable,
 )
-from handoff.helpdesks.oauth import TokenStore
 
 API_VERSION = "2.14"
 API_HOSTS = {
@@ -106,32 +104,22 @@ class Credentials(BaseModel):
     )
 
 
-class IntercomHelpdesk:
+class IntercomHelpdesk(Connector[Credentials]):
     """Open Intercom tickets as the user, relay teammate replies and resolutions back."""
 
-    platform: ClassVar[str] = "intercom"
-    title: ClassVar[str] = "Intercom"
-    description: ClassVar[str] = "Tickets in Intercom, filed as a ticket type you pick."
+    platform = "intercom"
+    title = "Intercom"
+    description = "Tickets in Intercom, filed as a ticket type you pick."
     # Intercom publishes no limit for ticket attributes; stay well under what its inbox
     # shows comfortably (assumption, see the module docstring).
-    max_body_chars: ClassVar[int] = 10_000
+    max_body_chars = 10_000
     credentials_model: ClassVar[type[BaseModel]] = Credentials
 
-    def __init__(
-        self,
-        credentials: BaseModel,
-        *,
-        http: httpx.AsyncClient,
-        webhook_secret: str,
-        tokens: TokenStore | None = None,
-    ) -> None:
-        self._credentials = own_form(credentials, Credentials)
-        self._http = http
+    def _setup(self, form: Credentials) -> None:
         # Intercom signs webhooks with the app's client secret, never with a secret we pick,
-        # so `webhook_secret` is kept only for the protocol's sake.
-        self._webhook_secret = webhook_secret
-        region = self._credentials.region
-        self._base_url = (self._credentials.base_url or API_HOSTS[region]).rstrip("/")
+        # so the generated `_webhook_secret` goes unused.
+        region = form.region
+        self._base_url = (form.base_url or API_HOSTS[region]).rstrip("/")
         self._app_host = APP_HOSTS[region]
         self._me: Json | None = None
         self._ticket_contacts: dict[str, str] = {}

@@ -53,14 +53,12 @@ from handoff.domain import (
     TicketRef,
 )
 from handoff.helpdesks import common
-from handoff.helpdesks.base import Choice, WebhookRequest
+from handoff.helpdesks.base import Choice, Connector, WebhookRequest
 from handoff.helpdesks.errors import InvalidCredentials, RateLimited, Rejected, Unavailable
 from handoff.helpdesks.oauth import (
     EXPIRY_MARGIN_SECONDS,
-    MemoryTokens,
     OAuthTokens,
     TokenAuth,
-    TokenStore,
     grant,
 )
 
@@ -192,38 +190,30 @@ class Credentials(BaseModel):
         return f"https://{parts.netloc.lower()}"
 
 
-class SalesforceHelpdesk:
+class SalesforceHelpdesk(Connector[Credentials]):
     """Salesforce Service Cloud behind the `Helpdesk` protocol."""
 
-    platform: ClassVar[str] = "salesforce"
-    title: ClassVar[str] = "Salesforce"
-    description: ClassVar[str] = "Cases in Service Cloud, created once by external id."
-    max_body_chars: ClassVar[int] = 32_000  # Case.Description is a textarea(32000)
+    platform = "salesforce"
+    title = "Salesforce"
+    description = "Cases in Service Cloud, created once by external id."
+    max_body_chars = 32_000  # Case.Description is a textarea(32000)
     credentials_model: ClassVar[type[BaseModel]] = Credentials
 
-    def __init__(
-        self,
-        credentials: BaseModel,
-        *,
-        http: httpx.AsyncClient,
-        webhook_secret: str,
-        tokens: TokenStore | None = None,
-    ) -> None:
-        self._credentials = form = common.own_form(credentials, Credentials)
-        self._http = http
+    def _setup(self, form: Credentials) -> None:
         self._base = (form.base_url or form.instance_url).rstrip("/")
         self._api = f"/services/data/{form.api_version}"
         # handoff's generated secret is shown nowhere and changes on reconnect, so the admin's
         # own token wins; without one, an unconfigured Flow fails closed.
         token = form.webhook_token
-        self._webhook_secret = token.get_secret_value() if token else webhook_secret
+        if token:
+            self._webhook_secret = token.get_secret_value()
         self._priorities = {
             Priority.LOW: form.priority_low,
             Priority.NORMAL: form.priority_normal,
             Priority.HIGH: form.priority_high,
             Priority.URGENT: form.priority_urgent,
         }
-        self._auth = TokenAuth(tokens or MemoryTokens(), self._mint)
+        self._auth = TokenAuth(self._tokens, self._mint)
 
     # --- outbound ----------------------------------------------------------------------
 

@@ -38,9 +38,8 @@ from handoff.domain import (
     TicketRef,
 )
 from handoff.helpdesks import common
-from handoff.helpdesks.base import Choice, WebhookRequest
+from handoff.helpdesks.base import Choice, Connector, WebhookRequest
 from handoff.helpdesks.errors import BadSignature, Rejected
-from handoff.helpdesks.oauth import TokenStore
 
 SIGNATURE_HEADER = "x-handoff-signature"
 TIMESTAMP_HEADER = "x-handoff-timestamp"
@@ -80,45 +79,34 @@ def verify_signature(
     common.require_equal(sign(secret, body, timestamp), headers.get(SIGNATURE_HEADER), "signature")
 
 
-class WebhookHelpdesk:
+class WebhookHelpdesk(Connector[Credentials]):
     """Any tool that can receive a signed HTTP POST and send one back."""
 
-    platform: ClassVar[str] = "webhook"
-    title: ClassVar[str] = "Generic webhook"
-    description: ClassVar[str] = (
-        "Any other tool: signed JSON to your endpoint, signed replies back."
-    )
-    max_body_chars: ClassVar[int] = 200_000
+    platform = "webhook"
+    title = "Generic webhook"
+    description = "Any other tool: signed JSON to your endpoint, signed replies back."
+    max_body_chars = 200_000
     credentials_model: ClassVar[type[BaseModel]] = Credentials
 
-    def __init__(
-        self,
-        credentials: BaseModel,
-        *,
-        http: httpx.AsyncClient,
-        webhook_secret: str,
-        tokens: TokenStore | None = None,
-    ) -> None:
-        self.credentials = form = common.own_form(credentials, Credentials)
-        self.http = http
+    def _setup(self, form: Credentials) -> None:
         # The admin's secret signs both ways, so their tool needs only one.
-        self.secret = form.signing_secret.get_secret_value()
+        self._webhook_secret = form.signing_secret.get_secret_value()
 
     async def _post(self, payload: dict[str, Any], idempotency_key: str) -> httpx.Response:
         body = json.dumps(payload, separators=(",", ":")).encode()
         timestamp = int(time.time())
-        request = self.http.build_request(
+        request = self._http.build_request(
             "POST",
-            self.credentials.url,
+            self._credentials.url,
             content=body,
             headers={
                 "Content-Type": "application/json",
                 "Idempotency-Key": idempotency_key,
                 TIMESTAMP_HEADER: str(timestamp),
-                SIGNATURE_HEADER: sign(self.secret, body, timestamp),
+                SIGNATURE_HEADER: sign(self._webhook_secret, body, timestamp),
             },
         )
-        response = await common.send(self.http, request, platform=self.title)
+        response = await common.send(self._http, request, platform=self.title)
         return common.check_response(response, platform=self.title, codes=_codes)
 
     async def verify_credentials(self) -> None:
@@ -167,7 +155,9 @@ class WebhookHelpdesk:
 
     def verify_webhook(self, request: WebhookRequest, *, now: float | None = None) -> None:
         """Check the reply's signature and timestamp."""
-        verify_signature(secret=self.secret, body=request.body, headers=request.headers, now=now)
+        verify_signature(
+            secret=self._webhook_secret, body=request.body, headers=request.headers, now=now
+        )
 
     async def parse_webhook(self, request: WebhookRequest) -> list[TicketEvent]:
         """Return the reply or the solved event; notes stay with the team."""

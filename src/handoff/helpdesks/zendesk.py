@@ -43,9 +43,9 @@ from handoff.domain import (
     TicketRef,
 )
 from handoff.helpdesks import common
-from handoff.helpdesks.base import Choice, WebhookRequest
+from handoff.helpdesks.base import Choice, Connector, WebhookRequest
 from handoff.helpdesks.errors import BadSignature, InvalidCredentials, Rejected
-from handoff.helpdesks.oauth import MemoryTokens, OAuthTokens, TokenAuth, TokenStore, grant
+from handoff.helpdesks.oauth import OAuthTokens, TokenAuth, TokenStore, grant
 
 PLATFORM = "Zendesk"
 SUBDOMAIN = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$")
@@ -144,33 +144,25 @@ class Credentials(BaseModel):
         return self
 
 
-class ZendeskHelpdesk:
+class ZendeskHelpdesk(Connector[Credentials]):
     """Zendesk Support behind the `Helpdesk` protocol."""
 
-    platform: ClassVar[str] = "zendesk"
-    title: ClassVar[str] = "Zendesk"
-    description: ClassVar[str] = "Tickets in Zendesk Support; API token or OAuth."
+    platform = "zendesk"
+    title = "Zendesk"
+    description = "Tickets in Zendesk Support; API token or OAuth."
     # Zendesk documents no comment length limit; large comments are accepted but slow the
     # agent UI, so we stay at a conservative 60k characters (an assumption, not a vendor number).
-    max_body_chars: ClassVar[int] = 60_000
+    max_body_chars = 60_000
     credentials_model: ClassVar[type[BaseModel]] = Credentials
 
-    def __init__(
-        self,
-        credentials: BaseModel,
-        *,
-        http: httpx.AsyncClient,
-        webhook_secret: str,
-        tokens: TokenStore | None = None,
-    ) -> None:
-        self._credentials = form = common.own_form(credentials, Credentials)
-        self._http = http
+    def _setup(self, form: Credentials) -> None:
         self._base = (form.base_url or f"https://{form.subdomain}.zendesk.com").rstrip("/")
         # Zendesk generates the signing secret itself; the admin pastes it into the form. The
         # secret handoff generated is only a fallback, so an unconfigured webhook fails closed.
         signing = form.webhook_signing_secret
-        self._webhook_secret = signing.get_secret_value() if signing else webhook_secret
-        self._auth = self._sign_in(tokens or MemoryTokens())
+        if signing:
+            self._webhook_secret = signing.get_secret_value()
+        self._auth = self._sign_in(self._tokens)
 
     # --- OAuth -------------------------------------------------------------------------
 

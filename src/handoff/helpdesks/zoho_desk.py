@@ -45,9 +45,9 @@ from handoff.domain import (
     TicketRef,
 )
 from handoff.helpdesks import common
-from handoff.helpdesks.base import Choice, WebhookRequest
+from handoff.helpdesks.base import Choice, Connector, WebhookRequest
 from handoff.helpdesks.errors import BadSignature, InvalidCredentials, RateLimited, Rejected
-from handoff.helpdesks.oauth import MemoryTokens, OAuthTokens, TokenAuth, TokenStore
+from handoff.helpdesks.oauth import OAuthTokens, TokenAuth
 
 PLATFORM = "Zoho Desk"
 DataCenter = Literal["com", "eu", "in", "com.au", "jp", "ca", "sa", "com.cn"]
@@ -116,33 +116,22 @@ class Credentials(BaseModel):
     )
 
 
-class ZohoDeskHelpdesk:
+class ZohoDeskHelpdesk(Connector[Credentials]):
     """Zoho Desk behind the `Helpdesk` protocol."""
 
-    platform: ClassVar[str] = "zoho_desk"
-    title: ClassVar[str] = "Zoho Desk"
-    description: ClassVar[str] = "Tickets in a Zoho Desk department."
-    max_body_chars: ClassVar[int] = 65_000  # `description` takes up to 65,535 characters
+    platform = "zoho_desk"
+    title = "Zoho Desk"
+    description = "Tickets in a Zoho Desk department."
+    max_body_chars = 65_000  # `description` takes up to 65,535 characters
     max_comment_chars: ClassVar[int] = 32_000
     credentials_model: ClassVar[type[BaseModel]] = Credentials
 
-    def __init__(
-        self,
-        credentials: BaseModel,
-        *,
-        http: httpx.AsyncClient,
-        webhook_secret: str,
-        tokens: TokenStore | None = None,
-    ) -> None:
-        self._credentials = form = common.own_form(credentials, Credentials)
-        self._http = http
-        # Zoho signs webhooks with its own keys; the secret handoff generated is not used.
-        del webhook_secret
+    def _setup(self, form: Credentials) -> None:
+        # Zoho signs webhooks with its own keys; the generated `_webhook_secret` goes unused.
         domain = DOMAINS.get(form.data_center, f"zoho.{form.data_center}")
         self._desk = (form.base_url or f"https://desk.{domain}").rstrip("/")
         self._accounts = (form.accounts_url or f"https://accounts.{domain}").rstrip("/")
         self._jwks_url = f"{self._desk}/.well-known/jwks.json"
-        self._tokens = tokens or MemoryTokens()
         self._auth = TokenAuth(self._tokens, self._refresh, scheme="Zoho-oauthtoken")
 
     # --- outbound ----------------------------------------------------------------------

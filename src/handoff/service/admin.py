@@ -5,7 +5,6 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 from typing import Any
-from urllib.parse import urlsplit
 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -27,9 +26,8 @@ from handoff.domain import (
 )
 from handoff.service import widget
 from handoff.service.assignment import MODES as ASSIGNMENT_MODES
-from handoff.service.auth import Principal, authenticate
-from handoff.service.errors import Conflict, Forbidden, Invalid, NotFound
-from handoff.service.security import hash_password
+from handoff.service.auth import Principal, authenticate, visible_row
+from handoff.service.errors import Forbidden, Invalid, NotFound
 from handoff.settings import Settings
 from handoff.store import repositories as repo
 from handoff.store.models import (
@@ -37,13 +35,11 @@ from handoff.store.models import (
     Agent,
     Integration,
     KnowledgeEntry,
-    Member,
     Workspace,
     utcnow,
 )
 
 ACTION_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,63}$")
-ROLES = ("admin", "agent")
 CHANNELS = tuple(c.value for c in Channel)
 
 
@@ -92,33 +88,6 @@ async def get_workspace(
     return workspace
 
 
-async def create_member(
-    session: AsyncSession,
-    principal: Principal,
-    *,
-    workspace_id: str,
-    email: str,
-    name: str,
-    role: str,
-    password: str | None,
-) -> Member:
-    require_admin(principal)
-    await get_workspace(session, principal, workspace_id)
-    if role not in ROLES:
-        raise Invalid("role", f"must be one of {', '.join(ROLES)}")
-    if await repo.member_by_email(session, email) is not None:
-        raise Conflict(f"a member with email {email} exists already")
-    member = Member(
-        workspace_id=workspace_id,
-        email=email,
-        name=name,
-        role=role,
-        password_hash=hash_password(password) if password else None,
-    )
-    await repo.add(session, member)
-    return member
-
-
 def workspace_json(workspace: Workspace) -> dict[str, Any]:
     return {"id": workspace.id, "name": workspace.name, "assignment": workspace.assignment}
 
@@ -140,36 +109,6 @@ async def update_workspace(
     return workspace
 
 
-async def update_member(
-    session: AsyncSession, principal: Principal, member_id: str, fields: dict[str, Any]
-) -> Member:
-    """Change a member's avatar, away status or cap on automatically assigned tickets.
-
-    Only the keys present in `fields` change; None clears the avatar or the cap.
-    """
-    require_admin(principal)
-    member = await session.get(Member, member_id)
-    if member is None or not principal.can_see(member.workspace_id):
-        raise NotFound("member not found")
-    if "avatar_url" in fields:
-        member.avatar_url = _check_avatar_url(fields["avatar_url"])
-    if fields.get("away") is not None:
-        member.away = fields["away"]
-    if "max_open_tickets" in fields:
-        member.max_open_tickets = fields["max_open_tickets"]
-    await session.flush()
-    return member
-
-
-def _check_avatar_url(url: str | None) -> str | None:
-    if not url:
-        return None
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname or re.search(r"\s", url):
-        raise Invalid("avatar_url", "must be an http:// or https:// URL of an image")
-    return url
-
-
 # --- agents and knowledge --------------------------------------------------------------
 
 
@@ -188,6 +127,7 @@ def agent_json(agent: Agent) -> dict[str, Any]:
         "name": agent.name,
         "channels": list(agent.channels),
         "greeting": agent.greeting,
+        "greetings": dict(agent.greetings),
         "widget": widget.public(agent),
     }
 
@@ -215,10 +155,7 @@ async def list_actions(session: AsyncSession, agent: Agent) -> list[dict[str, An
 
 async def get_agent(session: AsyncSession, principal: Principal, agent_id: str) -> Agent:
     """Load an agent the caller may see."""
-    agent = await session.get(Agent, agent_id)
-    if agent is None or not principal.can_see(agent.workspace_id):
-        raise NotFound("agent not found")
-    return agent
+    return await visible_row(session, principal, Agent, agent_id, "agent")
 
 
 async def agent_for_admin(session: AsyncSession, token: str | None, agent_id: str) -> Agent:
@@ -234,6 +171,7 @@ async def create_agent(
     name: str,
     channels: Sequence[str],
     greeting: str | None,
+    greetings: Mapping[str, str] | None = None,
 ) -> Agent:
     """Create an AI agent; the built-in inbox is connected from the start."""
     require_admin(principal)
@@ -243,9 +181,27 @@ async def create_agent(
         name=name,
         channels=_check_channels("channels", channels, CHANNELS),
         greeting=greeting,
+        greetings=_check_texts("greetings", greetings),
     )
     await repo.add(session, agent)
     await repo.add(session, Integration(agent_id=agent.id, platform=NATIVE, status="connected"))
+    return agent
+
+
+async def update_agent(
+    session: AsyncSession, principal: Principal, agent_id: str, fields: dict[str, Any]
+) -> Agent:
+    """Rename an agent or change its greeting; only the keys present change. An empty
+    `greeting` (or null) removes it; `greetings` replaces the per-language ones."""
+    agent = await get_agent(session, principal, agent_id)
+    require_admin(principal)
+    if fields.get("name") is not None:
+        agent.name = fields["name"]
+    if "greeting" in fields:
+        agent.greeting = (fields["greeting"] or "").strip() or None
+    if "greetings" in fields:
+        agent.greetings = _check_texts("greetings", fields["greetings"])
+    await session.flush()
     return agent
 
 

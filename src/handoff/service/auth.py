@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -36,6 +36,24 @@ class Principal:
         return self.workspace_id is None or self.workspace_id == workspace_id
 
 
+class _InWorkspace(Protocol):
+    @property
+    def workspace_id(self) -> str: ...
+
+
+RowT = TypeVar("RowT", bound=_InWorkspace)
+
+
+async def visible_row(
+    session: AsyncSession, principal: Principal, model: type[RowT], row_id: str, what: str
+) -> RowT:
+    """Load a row of the caller's workspace; other workspaces' rows do not exist for them."""
+    row = await session.get(model, row_id)
+    if row is None or not principal.can_see(row.workspace_id):
+        raise NotFound(f"{what} not found")
+    return row
+
+
 async def authenticate(session: AsyncSession, token: str | None) -> Principal:
     """Resolve a bearer token to its principal, or refuse."""
     if not token:
@@ -46,7 +64,7 @@ async def authenticate(session: AsyncSession, token: str | None) -> Principal:
     if row.member_id is None:
         return Principal(member=None, workspace_id=None, is_admin=True)
     member = await session.get(Member, row.member_id)
-    if member is None:
+    if member is None or member.disabled:
         raise Unauthorized("invalid token")
     return Principal(
         member=member, workspace_id=member.workspace_id, is_admin=member.role == "admin"
@@ -90,13 +108,15 @@ async def login(hf: Handoff, email: str, password: str) -> tuple[Member, str]:
     """
     async with hf.reading() as session:
         found = await repo.member_by_email(session, email)
-        member_id, stored = (found.id, found.password_hash) if found else (None, None)
+        # A disabled member gets the same answer as an unknown email.
+        usable = found if found is not None and not found.disabled else None
+        member_id, stored = (usable.id, usable.password_hash) if usable else (None, None)
     matches = await asyncio.to_thread(check_password, password, stored or _STAND_IN_HASH)
     if member_id is None or stored is None or not matches:
         raise Unauthorized("wrong email or password")
     async with hf.transaction() as session:
         member = await session.get(Member, member_id)
-        if member is None:  # removed in between
+        if member is None or member.disabled:  # removed or disabled in between
             raise Unauthorized("wrong email or password")
         return member, await issue_token(session, member, "inbox login")
 

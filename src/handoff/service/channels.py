@@ -4,9 +4,10 @@ adapter that sends on each channel with an outside API."""
 
 from __future__ import annotations
 
-from typing import TypeVar
+from dataclasses import asdict
+from typing import Any, TypeVar
 
-from pydantic import BaseModel
+from pydantic import BaseModel, SecretStr
 
 from handoff.channels import CHANNELS, SENDERS, SendingChannel
 from handoff.domain import Channel
@@ -26,6 +27,15 @@ def places() -> dict[Channel, str]:
     return {channel: adapter.place for channel, adapter in CHANNELS.items()}
 
 
+def widget_modes() -> dict[str, str]:
+    """The channel each mode of the chat widget opens when its page names none, by mode."""
+    return {
+        adapter.widget_mode: channel.value
+        for channel, adapter in CHANNELS.items()
+        if adapter.widget_mode is not None
+    }
+
+
 def open_to_callers() -> list[str]:
     """The channels anyone may start a conversation on: those read through the live events.
 
@@ -43,6 +53,30 @@ def sender_of(channel: str) -> type[SendingChannel] | None:
 def senders() -> list[type[SendingChannel]]:
     """The adapters of every channel that sends through an outside API."""
     return list(SENDERS.values())
+
+
+def connect_forms() -> list[dict[str, Any]]:
+    """Every channel with an outside API, with its connect form as JSON schema and the words
+    of its Settings tab, in the order the pages list them. Its connection lives at
+    `/api/v1/agents/{agent_id}/channels/{channel}`."""
+    return [
+        {
+            "channel": sender.channel.value,
+            "title": sender.title,
+            **asdict(sender.connect_words),
+            "form": sender.credentials_model.model_json_schema(),
+        }
+        for sender in SENDERS.values()
+    ]
+
+
+def shown_values(form: BaseModel) -> dict[str, Any]:
+    """The connect form's values but its secrets, to fill the form again with."""
+    return {
+        name: value
+        for name, value in form.model_dump(mode="json").items()
+        if not isinstance(getattr(form, name), SecretStr)
+    }
 
 
 def connection_form(hf: Handoff, connection: ChannelConnection, model: type[FormT]) -> FormT:

@@ -136,8 +136,10 @@ async def start_conversation(
     )
     await repo.add(session, conversation)
     greeting: list[dict[str, Any]] = []
-    if agent.greeting:
-        message = await post_message(session, conversation, agent, Role.ASSISTANT, agent.greeting)
+    # The greeting in the conversation's language, else the default one, else none.
+    text = agent.greetings.get(conversation.language) or agent.greeting
+    if text:
+        message = await post_message(session, conversation, agent, Role.ASSISTANT, text)
         greeting.append(message_json(message))
     return conversation, token, greeting
 

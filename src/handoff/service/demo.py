@@ -10,7 +10,7 @@ from pathlib import Path
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from handoff.domain import ESCALATE_TO_HUMAN, NATIVE
-from handoff.service import admin
+from handoff.service import admin, team
 from handoff.service.auth import Principal
 from handoff.service.channels import open_to_callers
 from handoff.store import repositories as repo
@@ -52,7 +52,7 @@ async def ensure_demo(session: AsyncSession, data_dir: Path) -> DemoLogin | None
     password = secrets.token_urlsafe(9)
     member = await repo.member_by_email(session, DEMO_EMAIL)
     if member is None:
-        await admin.create_member(
+        await team.create_member(
             session,
             SERVICE_ADMIN,
             workspace_id=workspace.id,

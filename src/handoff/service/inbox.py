@@ -11,10 +11,10 @@ from typing import Any
 from cryptography.fernet import InvalidToken
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from handoff.domain import EscalationStatus, HandbackReason
+from handoff.domain import EscalationStatus, HandbackReason, Owner
 from handoff.service import events
 from handoff.service.assignment import choose_assignee
-from handoff.service.auth import Principal
+from handoff.service.auth import Principal, visible_row
 from handoff.service.errors import Conflict, Forbidden, Invalid, InvalidCursor, NotFound
 from handoff.service.lifecycle import transitions as lifecycle
 from handoff.service.posting import publish_state
@@ -200,10 +200,7 @@ def _resume_after(
 
 async def get_ticket(session: AsyncSession, principal: Principal, ticket_id: str) -> Ticket:
     """Load a ticket the caller may see; others' tickets do not exist for them."""
-    ticket = await session.get(Ticket, ticket_id)
-    if ticket is None or not principal.can_see(ticket.workspace_id):
-        raise NotFound("ticket not found")
-    return ticket
+    return await visible_row(session, principal, Ticket, ticket_id, "ticket")
 
 
 async def ticket_detail(hf: Handoff, session: AsyncSession, ticket: Ticket) -> dict[str, Any]:
@@ -250,6 +247,8 @@ async def assign(session: AsyncSession, ticket: Ticket, member_id: str | None) -
         member = await session.get(Member, member_id)
         if member is None or member.workspace_id != ticket.workspace_id:
             raise Invalid("member_id", "no such member in this workspace")
+        if member.disabled:
+            raise Invalid("member_id", f"{member.name} is disabled and cannot take tickets")
     ticket.assignee_id = member_id
     await touch_ticket(session, ticket, waiting=ticket.waiting)
     return await ticket_summary(session, ticket)
@@ -267,6 +266,25 @@ async def solve(session: AsyncSession, ticket: Ticket) -> dict[str, Any]:
     assert conversation is not None and escalation is not None
     await lifecycle.hand_back(session, conversation, escalation, HandbackReason.SOLVED)
     ticket.status = "solved"
+    await touch_ticket(session, ticket, waiting=False)
+    return await ticket_summary(session, ticket)
+
+
+async def reopen(session: AsyncSession, ticket: Ticket) -> dict[str, Any]:
+    """Reopen a solved ticket: the team owns the conversation again and the visitor is told.
+
+    Only the conversation's latest ticket reopens; reopening an open one is a no-op.
+    """
+    conversation = await repo.conversation_for_update(session, ticket.conversation_id)
+    await session.refresh(ticket)
+    if ticket.status == "open":
+        return await ticket_summary(session, ticket)
+    assert conversation is not None
+    latest = await repo.latest_escalation(session, conversation.id)
+    if latest is None or latest.id != ticket.escalation_id or conversation.owner != Owner.BOT:
+        raise Conflict("this visitor has asked for a person again since: open the newer ticket")
+    await lifecycle.reopen(session, conversation, latest)
+    ticket.status = "open"
     await touch_ticket(session, ticket, waiting=False)
     return await ticket_summary(session, ticket)
 

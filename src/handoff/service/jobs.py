@@ -20,13 +20,12 @@ from handoff.decide.llm import ticket_summary
 from handoff.dispatch import JobHandler, LeasedJob, RetryPolicy, Worker
 from handoff.domain import TicketRef
 from handoff.helpdesks.errors import Unavailable
-from handoff.service import delivery, events, integrations
+from handoff.service import delivery, events, inbound, integrations
 from handoff.service.lifecycle import transitions as lifecycle
 from handoff.service.posting import publish_escalation, to_domain
 from handoff.service.runtime import Handoff
 from handoff.service.sinks import connector_of, contact_of, sink_for
 from handoff.service.timers import sweep
-from handoff.service.whatsapp import job_handlers as whatsapp_jobs
 from handoff.store import repositories as repo
 from handoff.store.models import Conversation, Escalation, Message, utcnow
 
@@ -136,7 +135,7 @@ def job_handlers(hf: Handoff) -> dict[str, JobHandler]:
         "create_ticket": CreateTicket(hf),
         "add_message": AddMessage(hf),
         **delivery.job_handlers(hf),
-        **whatsapp_jobs(hf),
+        **inbound.job_handlers(hf),
         **integrations.job_handlers(hf),
     }
 
@@ -151,15 +150,14 @@ async def housekeeping(hf: Handoff) -> None:
 
 def ordering_key(job: LeasedJob) -> str | None:
     """What a job must not overtake: one ticket's creation and follow-ups, one conversation's
-    deliveries, one WhatsApp user's inbound messages. Other jobs run in any order."""
+    deliveries, what a channel's inbound job names (`inbound.py`: one WhatsApp user's
+    messages). Other jobs run in any order."""
     payload = job.payload
     if "escalation_id" in payload:
         return f"ticket:{payload['escalation_id']}"
     if "conversation_id" in payload:
         return f"conversation:{payload['conversation_id']}"
-    if "wa_id" in payload:
-        return f"whatsapp:{payload.get('connection_id')}:{payload['wa_id']}"
-    return None
+    return inbound.ordering_key(job)
 
 
 def build_worker(hf: Handoff) -> Worker:

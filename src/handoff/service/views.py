@@ -17,6 +17,7 @@ def member_json(member: Member) -> dict[str, Any]:
         "avatar_url": member.avatar_url,
         "away": member.away,
         "max_open_tickets": member.max_open_tickets,
+        "disabled": member.disabled,
     }
 
 

@@ -24,7 +24,7 @@ from handoff.dispatch import JobHandler, LeasedJob
 from handoff.domain import MAX_MESSAGE_CHARS, Channel, Contact
 from handoff.helpdesks.errors import Rejected
 from handoff.service import admin, conversations, delivery
-from handoff.service.channels import connection_form
+from handoff.service.channels import connection_form, shown_values
 from handoff.service.errors import (
     CannotConnect,
     Conflict,
@@ -126,12 +126,17 @@ def connection_json(hf: Handoff, connection: ChannelConnection) -> dict[str, Any
     sealed = hf.vault.open(connection.credentials)
     form = ConnectForm.model_validate(sealed["form"])
     url = webhook_url(hf, connection)
+    number = sealed.get("display_phone_number")
     return {
         "id": connection.id,
         "agent_id": connection.agent_id,
         "channel": CHANNEL,
+        "name": number or f"Number {form.phone_number_id}",
+        "summary": f"Phone number ID {form.phone_number_id} · template {form.template_name} "
+        f"({form.template_language})",
+        "values": shown_values(form),
         "phone_number_id": form.phone_number_id,
-        "display_phone_number": sealed.get("display_phone_number"),
+        "display_phone_number": number,
         "template_name": form.template_name,
         "template_language": form.template_language,
         "base_url": form.base_url,
@@ -318,3 +323,10 @@ def _client_id(payload: dict[str, Any]) -> str:
 def job_handlers(hf: Handoff) -> dict[str, JobHandler]:
     """Return the WhatsApp inbound job handler by kind; deliveries are `delivery.py`'s."""
     return {INBOUND_JOB: ReceiveMessage(hf)}
+
+
+def ordering_key(job: LeasedJob) -> str | None:
+    """One user's messages to one number are taken in in the order they were written."""
+    if job.kind != INBOUND_JOB:
+        return None
+    return f"whatsapp:{job.payload.get('connection_id')}:{job.payload['wa_id']}"

@@ -10,6 +10,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from handoff.domain import Language
 from handoff.service.errors import Invalid
 from handoff.store.models import Agent
 
@@ -29,32 +30,59 @@ TEXTS: dict[str, int] = {
 }
 
 KEYS: tuple[str, ...] = (*COLOURS, *TEXTS)
+TRANSLATIONS = "translations"
+LANGUAGES = tuple(language.value for language in Language)
 
 
-def check(fields: Mapping[str, str | None]) -> dict[str, str]:
+def check(fields: Mapping[str, Any]) -> dict[str, Any]:
     """Return the settings to store, or raise Invalid naming the first bad field.
 
-    Missing or empty values mean "use the default" and are not stored.
+    Missing or empty values mean "use the default" and are not stored. `translations` holds
+    the texts in other languages, {language: {text: value}}, checked like the others.
     """
-    unknown = sorted(set(fields) - set(KEYS))
+    unknown = sorted(set(fields) - {*KEYS, TRANSLATIONS})
     if unknown:
         raise Invalid(unknown[0], f"unknown widget setting; known: {', '.join(KEYS)}")
-    settings: dict[str, str] = {}
+    settings: dict[str, Any] = {}
     for key in KEYS:
-        value = (fields.get(key) or "").strip()
-        if not value:
-            continue
-        if key in COLOURS and not COLOUR.match(value):
-            raise Invalid(key, "must be a colour written #rgb or #rrggbb, like #4f46e5")
-        if key in TEXTS and len(value) > TEXTS[key]:
-            raise Invalid(key, f"must be at most {TEXTS[key]} characters")
-        if key in TEXTS and any(ch in value for ch in "\r\n\t"):
-            raise Invalid(key, "must be a single line")
-        settings[key] = value.lower() if key in COLOURS else value
+        value = _checked(key, key, fields.get(key))
+        if value:
+            settings[key] = value.lower() if key in COLOURS else value
+    translations = _checked_translations(fields.get(TRANSLATIONS) or {})
+    if translations:
+        settings[TRANSLATIONS] = translations
     return settings
 
 
-def save(agent: Agent, fields: Mapping[str, str | None]) -> dict[str, Any]:
+def _checked(field: str, key: str, raw: object) -> str:
+    value = (raw if isinstance(raw, str) else "").strip()
+    if not value:
+        return ""
+    if key in COLOURS and not COLOUR.match(value):
+        raise Invalid(field, "must be a colour written #rgb or #rrggbb, like #4f46e5")
+    if key in TEXTS and len(value) > TEXTS[key]:
+        raise Invalid(field, f"must be at most {TEXTS[key]} characters")
+    if key in TEXTS and any(ch in value for ch in "\r\n\t"):
+        raise Invalid(field, "must be a single line")
+    return value
+
+
+def _checked_translations(raw: Mapping[str, Mapping[str, str]]) -> dict[str, dict[str, str]]:
+    translations: dict[str, dict[str, str]] = {}
+    for language, texts in raw.items():
+        field = f"{TRANSLATIONS}.{language}"
+        if language not in LANGUAGES:
+            raise Invalid(field, f"unknown language; known: {', '.join(LANGUAGES)}")
+        unknown = sorted(set(texts) - set(TEXTS))
+        if unknown:
+            raise Invalid(f"{field}.{unknown[0]}", f"not a text; texts: {', '.join(TEXTS)}")
+        checked = {key: _checked(f"{field}.{key}", key, value) for key, value in texts.items()}
+        if any(checked.values()):
+            translations[str(language)] = {key: value for key, value in checked.items() if value}
+    return translations
+
+
+def save(agent: Agent, fields: Mapping[str, Any]) -> dict[str, Any]:
     """Replace the agent's widget settings; return what anyone may now read."""
     agent.widget = check(fields)
     return public(agent)
@@ -63,4 +91,6 @@ def save(agent: Agent, fields: Mapping[str, str | None]) -> dict[str, Any]:
 def public(agent: Agent) -> dict[str, Any]:
     """Return the widget settings every key present, None where the default applies."""
     stored = agent.widget or {}
-    return {key: stored.get(key) for key in KEYS}
+    return {key: stored.get(key) for key in KEYS} | {
+        TRANSLATIONS: dict(stored.get(TRANSLATIONS) or {})
+    }

@@ -46,6 +46,11 @@ HANDBACK_MESSAGES: dict[HandbackReason, str] = {
     ),
 }
 
+REOPENED = N_(
+    "Our support team has reopened your request: a person will answer you here. You can "
+    "keep writing to them."
+)
+
 # What the ticket says when the conversation went back to the AI without the team solving it.
 HANDBACK_NOTES: dict[HandbackReason, str] = {
     HandbackReason.SOLVED: "The ticket was solved; the conversation went back to the AI.",

@@ -95,7 +95,26 @@ class Member(Base):
     max_open_tickets: Mapped[int | None] = mapped_column(Integer)
     # The last member a round-robin assignment picked gets the oldest stamp next time.
     last_assigned_at: Mapped[datetime | None] = mapped_column()
+    # A disabled member cannot sign in, loses every session and gets no tickets; their name
+    # stays on the replies they wrote.
+    disabled: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class CannedReply(Base):
+    """A reply a workspace's members insert in one click; `{first_name}` and the other
+    variables of `service/canned.py` are filled from the ticket."""
+
+    __tablename__ = "canned_replies"
+    __table_args__ = (UniqueConstraint("workspace_id", "title"),)
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    workspace_id: Mapped[str] = mapped_column(
+        ForeignKey("workspaces.id", ondelete="CASCADE"), index=True
+    )
+    title: Mapped[str] = mapped_column(String(100))
+    body: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 class ApiToken(Base):
@@ -118,6 +137,8 @@ class Agent(Base):
     name: Mapped[str] = mapped_column(String(200))
     channels: Mapped[list[Any]] = mapped_column(default=list)
     greeting: Mapped[str | None] = mapped_column(Text)
+    # The greeting in other languages, {language: text}: a visitor speaking one of them gets it.
+    greetings: Mapped[dict[str, Any]] = mapped_column(default=dict)
     # The widget's colours and texts (see service.widget for the keys and defaults).
     widget: Mapped[dict[str, Any]] = mapped_column(default=dict)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -39,6 +39,7 @@ from handoff.store.models import (
     Action,
     Agent,
     ApiToken,
+    CannedReply,
     ChannelConnection,
     Conversation,
     Escalation,
@@ -97,9 +98,54 @@ async def workspace_for_update(session: AsyncSession, workspace_id: str) -> Work
 
 
 async def present_members(session: AsyncSession, workspace_id: str) -> Sequence[Member]:
-    """Return the workspace's members who are not away."""
-    query = select(Member).where(Member.workspace_id == workspace_id, Member.away.is_(False))
+    """Return the workspace's members who can take a ticket now: not away, not disabled."""
+    query = select(Member).where(
+        Member.workspace_id == workspace_id, Member.away.is_(False), Member.disabled.is_(False)
+    )
     return (await session.scalars(query)).all()
+
+
+async def end_sessions(session: AsyncSession, member_id: str) -> None:
+    """Revoke every token of a member: each signed-in page must sign in again."""
+    await session.execute(delete(ApiToken).where(ApiToken.member_id == member_id))
+
+
+async def unassign_open_tickets(session: AsyncSession, member_id: str) -> None:
+    """Put a member's open tickets back in Unassigned."""
+    await session.execute(
+        update(Ticket)
+        .where(Ticket.assignee_id == member_id, Ticket.status == "open")
+        .values(assignee_id=None, updated_at=utcnow())
+    )
+
+
+async def admins_left(session: AsyncSession, workspace_id: str, without: str) -> int:
+    """Count the enabled admins of a workspace other than member `without`."""
+    query = select(func.count(Member.id)).where(
+        Member.workspace_id == workspace_id,
+        Member.role == "admin",
+        Member.disabled.is_(False),
+        Member.id != without,
+    )
+    return int(await session.scalar(query) or 0)
+
+
+async def canned_replies_of(session: AsyncSession, workspace_id: str) -> Sequence[CannedReply]:
+    query = (
+        select(CannedReply)
+        .where(CannedReply.workspace_id == workspace_id)
+        .order_by(func.lower(CannedReply.title))
+    )
+    return (await session.scalars(query)).all()
+
+
+async def canned_reply_titled(
+    session: AsyncSession, workspace_id: str, title: str
+) -> CannedReply | None:
+    query = select(CannedReply).where(
+        CannedReply.workspace_id == workspace_id, CannedReply.title == title
+    )
+    return await session.scalar(query)
 
 
 # --- agents, knowledge, integrations, actions -----------------------------------------

@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Response
 
-from handoff.service import admin, integrations, outbox, widget
+from handoff.service import admin, integrations, outbox, team, widget
 from handoff.service.views import member_json
 from handoff.web.deps import AdminAuth, HandoffDep, Session, TokenDep
 from handoff.web.responses import (
@@ -15,6 +15,7 @@ from handoff.web.responses import (
     IntegrationOut,
     JobOut,
     MemberOut,
+    MemberWithPasswordOut,
     RetriedOut,
     WidgetOut,
     WorkspaceOut,
@@ -22,10 +23,12 @@ from handoff.web.responses import (
 from handoff.web.schemas import (
     ActionIn,
     AgentIn,
+    AgentUpdateIn,
     IntegrationIn,
     KnowledgeEntryIn,
     MemberIn,
     MemberUpdateIn,
+    PasswordIn,
     RateLimitIn,
     WidgetIn,
     WorkspaceIn,
@@ -56,12 +59,15 @@ async def create_workspace(
     return admin.workspace_json(workspace)
 
 
-@router.post("/workspaces/{workspace_id}/members", status_code=201, response_model=MemberOut)
+@router.post(
+    "/workspaces/{workspace_id}/members", status_code=201, response_model=MemberWithPasswordOut
+)
 async def create_member(
     workspace_id: str, body: MemberIn, session: Session, principal: AdminAuth
 ) -> dict[str, Any]:
-    """Add a human support agent (role `agent`) or an admin to a workspace."""
-    member = await admin.create_member(
+    """Add a human support agent (role `agent`) or an admin to a workspace; without a
+    `password`, one is generated and returned this once, for the admin to hand over."""
+    member, generated = await team.create_member(
         session,
         principal,
         workspace_id=workspace_id,
@@ -70,7 +76,7 @@ async def create_member(
         role=body.role,
         password=body.password,
     )
-    return member_json(member)
+    return member_json(member) | {"password": generated}
 
 
 @router.patch("/workspaces/{workspace_id}", response_model=WorkspaceOut)
@@ -87,10 +93,22 @@ async def update_workspace(
 async def update_member(
     member_id: str, body: MemberUpdateIn, session: Session, principal: AdminAuth
 ) -> dict[str, Any]:
-    """Set a member's avatar, away status or cap on automatically assigned open tickets."""
+    """Set a member's avatar, away status, cap on automatically assigned open tickets or
+    role, or disable them: they cannot sign in, their sessions end, their open tickets go
+    back to Unassigned."""
     changes = body.model_dump(exclude_unset=True)
-    member = await admin.update_member(session, principal, member_id, changes)
+    member = await team.update_member(session, principal, member_id, changes)
     return member_json(member)
+
+
+@router.post("/members/{member_id}/password", response_model=MemberWithPasswordOut)
+async def reset_password(
+    member_id: str, body: PasswordIn, session: Session, principal: AdminAuth
+) -> dict[str, Any]:
+    """Give a member a new password; without one, it is generated and returned this once.
+    Every session the member had ends."""
+    member, generated = await team.reset_password(session, principal, member_id, body.password)
+    return member_json(member) | {"password": generated}
 
 
 @router.get("/agents", response_model=list[AgentOut])
@@ -109,6 +127,7 @@ async def create_agent(body: AgentIn, session: Session, principal: AdminAuth) ->
         name=body.name,
         channels=[c.value for c in body.channels],
         greeting=body.greeting,
+        greetings=body.model_dump(mode="json")["greetings"],
     )
     return admin.agent_json(agent)
 
@@ -116,6 +135,15 @@ async def create_agent(body: AgentIn, session: Session, principal: AdminAuth) ->
 @router.get("/agents/{agent_id}", response_model=AgentOut)
 async def get_agent(agent_id: str, session: Session, principal: AdminAuth) -> dict[str, Any]:
     return admin.agent_json(await admin.get_agent(session, principal, agent_id))
+
+
+@router.patch("/agents/{agent_id}", response_model=AgentOut)
+async def update_agent(
+    agent_id: str, body: AgentUpdateIn, session: Session, principal: AdminAuth
+) -> dict[str, Any]:
+    """Rename the agent or change its greeting, in one language or several."""
+    changes = body.model_dump(exclude_unset=True)
+    return admin.agent_json(await admin.update_agent(session, principal, agent_id, changes))
 
 
 @router.get("/agents/{agent_id}/widget", tags=["widget"], response_model=WidgetOut)
@@ -133,7 +161,7 @@ async def put_widget(
 ) -> dict[str, Any]:
     """Replace the widget's colours and texts; omitted ones go back to the defaults."""
     agent = await admin.get_agent(session, principal, agent_id)
-    return widget.save(agent, body.model_dump(exclude_none=True))
+    return widget.save(agent, body.model_dump(mode="json", exclude_none=True))
 
 
 @knowledge_router.get("/agents/{agent_id}/knowledge")

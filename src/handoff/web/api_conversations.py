@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, Request, status
 from sse_starlette.sse import EventSourceResponse
 
 from handoff import domain
-from handoff.service import conversations, events, stretch
+from handoff.service import channels, conversations, events, stretch
 from handoff.service.admin import public_agent
 from handoff.service.auth import Visitor, readable_conversation
 from handoff.service.metrics import MESSAGES_RECEIVED
@@ -32,13 +32,16 @@ router = APIRouter(prefix="/api/v1", tags=["conversations"])
 
 @router.get("/agents/{agent_id}/public", response_model=PublicAgentOut)
 async def get_public_agent(agent_id: str, session: Session, hf: HandoffDep) -> dict[str, Any]:
-    """Return what a chat widget shows about an agent: its name and greeting."""
+    """Return what a chat widget shows about an agent: its name and greeting; and which
+    channel each of the widget's modes opens when its page names none."""
     agent = await public_agent(session, agent_id)
     return {
         "id": agent.id,
         "name": agent.name,
         "greeting": agent.greeting,
+        "greetings": dict(agent.greetings),
         "channels": agent.channels,
+        "modes": channels.widget_modes(),
         "language": hf.settings.default_language,
         "labels": widget_labels(),
     }

@@ -115,6 +115,14 @@ async def solve(ticket_id: str, session: Session, principal: MemberAuth) -> dict
     return await inbox.solve(session, ticket)
 
 
+@router.post("/tickets/{ticket_id}/reopen", response_model=TicketOut)
+async def reopen(ticket_id: str, session: Session, principal: MemberAuth) -> dict[str, Any]:
+    """Reopen a solved ticket: the team owns the conversation again and the user is told.
+    Only a conversation's latest ticket can be reopened (409 otherwise)."""
+    ticket = await inbox.get_ticket(session, principal, ticket_id)
+    return await inbox.reopen(session, ticket)
+
+
 @router.post("/tickets/{ticket_id}/typing", status_code=204)
 async def typing(ticket_id: str, session: Session, principal: MemberAuth) -> Response:
     """Show the visitor that the caller is writing a reply (send one every few seconds)."""

@@ -1,5 +1,5 @@
-"""The helpdesk platforms an agent can connect, with the connect form each one takes, and the
-words the pages use for reasons and channels."""
+"""The helpdesk platforms and the channels an agent can connect, with the connect form each one
+takes, and the words the pages use for reasons and channels."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from pydantic import BaseModel
 from handoff.domain import REASON_DESCRIPTIONS, REASON_TITLES
 from handoff.service import channels, integrations
 from handoff.web.deps import AdminAuth
-from handoff.web.responses import PlatformOut
+from handoff.web.responses import ChannelFormOut, PlatformOut
 
 router = APIRouter(prefix="/api/v1", tags=["admin"])
 
@@ -23,6 +23,14 @@ async def list_platforms(_: AdminAuth) -> list[dict[str, Any]]:
     Settings → Integrations renders the form from it; secret fields are `writeOnly`.
     """
     return integrations.platform_forms()
+
+
+@router.get("/channels", response_model=list[ChannelFormOut])
+async def list_channel_forms(_: AdminAuth) -> list[dict[str, Any]]:
+    """Return each channel with an outside API: its `channel`, `title`, connect `form` (JSON
+    schema) and the words of its tab. Settings builds a connect tab from each one, which
+    reads and writes the connection at `/api/v1/agents/{agent_id}/channels/{channel}`."""
+    return channels.connect_forms()
 
 
 class Vocabulary(BaseModel):

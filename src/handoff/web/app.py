@@ -21,6 +21,7 @@ from handoff.service.jobs import build_worker
 from handoff.service.runtime import Handoff
 from handoff.web import (
     api_admin,
+    api_canned,
     api_conversations,
     api_inbox,
     api_oauth,
@@ -128,6 +129,7 @@ def create_app(hf: Handoff) -> FastAPI:
 
     app.include_router(api_admin.router)
     app.include_router(api_admin.knowledge_router, max_body_size=settings.knowledge_max_body_bytes)
+    app.include_router(api_canned.router)
     app.include_router(api_conversations.router)
     app.include_router(api_inbox.router)
     app.include_router(api_oauth.router)

@@ -18,6 +18,7 @@ from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 
 from handoff import __version__ as _version
+from handoff.service import channels
 from handoff.service.admin import public_agent
 from handoff.service.runtime import Handoff
 from handoff.web.deps import HandoffDep
@@ -56,9 +57,11 @@ async def demo(request: Request, agent_id: str, hf: HandoffDep) -> HTMLResponse:
 
 @router.get("/help/{agent_id}", response_class=HTMLResponse)
 async def help_page(request: Request, agent_id: str, hf: HandoffDep) -> HTMLResponse:
-    """The same chat as the widget, filling a full help page."""
+    """The same chat as the widget, filling a full help page, on the channel the registry
+    gives the widget's page mode."""
     await _require_agent(hf, agent_id)
-    return _render(request, "help.html", agent_id=agent_id)
+    channel = channels.widget_modes()["page"]
+    return _render(request, "help.html", agent_id=agent_id, channel=channel)
 
 
 @router.get("/inbox", response_class=HTMLResponse)

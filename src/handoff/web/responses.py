@@ -30,6 +30,22 @@ class MemberOut(Shape):
     avatar_url: str | None
     away: bool
     max_open_tickets: int | None = Field(description="Cap on automatically assigned tickets.")
+    disabled: bool = Field(description="Cannot sign in and gets no tickets.")
+
+
+class MemberWithPasswordOut(MemberOut):
+    password: str | None = Field(
+        description="The generated password, shown this once; null when the request set one."
+    )
+
+
+class CannedReplyOut(Shape):
+    id: str
+    title: str
+    body: str = Field(description="As saved, variables in braces.")
+    text: str | None = Field(
+        default=None, description="The body filled in for the ticket asked about."
+    )
 
 
 class CallerOut(Shape):
@@ -42,6 +58,7 @@ class CallerOut(Shape):
     avatar_url: str | None = None
     away: bool | None = None
     max_open_tickets: int | None = None
+    disabled: bool | None = None
 
 
 class LoginOut(Shape):
@@ -129,7 +146,12 @@ class PublicAgentOut(Shape):
     id: str
     name: str
     greeting: str | None
+    greetings: dict[str, str] = Field(description="The greeting by language.")
     channels: list[str]
+    modes: dict[str, str] = Field(
+        description="The channel each mode of the chat widget opens when its page names none: "
+        '{"bubble": channel, "page": channel}.'
+    )
     language: str = Field(description="The workspace's default language (en, es, fr, de, pt, it).")
     labels: dict[str, dict[str, str]] = Field(
         description="The chat widget's own texts in each language: {language: {key: text}}."
@@ -202,8 +224,20 @@ class WorkspaceOut(Shape):
     assignment: str
 
 
-# Every widget setting, None where the default applies.
-WidgetOut = dict[str, str | None]
+class WidgetOut(Shape):
+    """Every widget setting, None where the default applies."""
+
+    primary_color: str | None
+    text_color: str | None
+    title: str | None
+    subtitle: str | None
+    launcher_label: str | None
+    placeholder: str | None
+    back_to_ai_label: str | None
+    translations: dict[str, dict[str, str]] = Field(
+        description="The texts in other languages, {language: {text: value}}; a visitor "
+        "speaking one of them sees these instead."
+    )
 
 
 class AgentOut(Shape):
@@ -212,6 +246,7 @@ class AgentOut(Shape):
     name: str
     channels: list[str]
     greeting: str | None
+    greetings: dict[str, str] = Field(description="The greeting by language.")
     widget: WidgetOut
 
 
@@ -298,18 +333,37 @@ class WebhookOut(Shape):
     )
 
 
-class WhatsAppOut(Shape):
+class ConnectionOut(Shape):
+    """A channel's connection as every channel with an outside API describes it."""
+
     id: str
     agent_id: str
     channel: str
+    name: str = Field(description="The connected account in a few words, e.g. its number.")
+    summary: str = Field(description="The connection's settings in a line.")
+    values: dict[str, Any] = Field(description="The connect form's values but its secrets.")
+    created_at: str
+    webhook_url: str
+    webhook_setup: list[str] = Field(description="The steps that finish the setup, in order.")
+
+
+class WhatsAppOut(ConnectionOut):
     phone_number_id: str
     display_phone_number: str | None
     template_name: str
     template_language: str
     base_url: str
-    created_at: str
-    webhook_url: str
-    webhook_setup: list[str]
+
+
+class ChannelFormOut(Shape):
+    channel: str
+    title: str
+    tab: str = Field(description="The line under the channel's name in the Settings menu.")
+    lead: str = Field(description="What connecting the channel does, atop its tab.")
+    connect: str = Field(description="The connect card's heading.")
+    checked: str = Field(description="How the form is checked and kept.")
+    finish: str = Field(description="Where the setup ends once connected.")
+    form: dict[str, Any] = Field(description="The connect form, as JSON schema.")
 
 
 class PlatformOut(Shape):

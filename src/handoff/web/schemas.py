@@ -137,6 +137,20 @@ class MemberUpdateIn(Strict):
         default=None,
         description="Most open tickets automatic assignment gives the member; null, no cap.",
     )
+    role: Annotated[str, Field(pattern="^(admin|agent)$")] | None = Field(
+        default=None, description="`admin` (Settings and the inbox) or `agent` (the inbox)."
+    )
+    disabled: StrictBool | None = Field(
+        default=None,
+        description="A disabled member cannot sign in, their sessions end and their open "
+        "tickets go back to Unassigned.",
+    )
+
+
+class PasswordIn(Strict):
+    password: Annotated[str, StringConstraints(min_length=8, max_length=200)] | None = Field(
+        default=None, description="The new password; omitted, one is generated and returned once."
+    )
 
 
 class AwayIn(Strict):
@@ -155,13 +169,39 @@ class WidgetIn(Strict):
     back_to_ai_label: str | None = Field(
         default=None, description="The back-to-the-AI button, at most 40."
     )
+    translations: dict[Language, dict[str, str]] | None = Field(
+        default=None,
+        description="The texts (title, subtitle, launcher_label, placeholder, "
+        "back_to_ai_label) in other languages: {language: {text: value}}, each within the "
+        "same limits.",
+    )
+
+
+Greeting = Annotated[str, StringConstraints(max_length=1000)]
+GREETINGS_DESCRIPTION = (
+    "The greeting in other languages, {language: text} (en, es, fr, de, pt, it): a visitor "
+    "whose conversation speaks one of them gets it instead of `greeting`."
+)
 
 
 class AgentIn(Strict):
     workspace_id: str
     name: ShortText
     channels: list[Channel] = Field(min_length=1)
-    greeting: Annotated[str, StringConstraints(max_length=1000)] | None = None
+    greeting: Greeting | None = None
+    greetings: dict[Language, MessageText] | None = Field(
+        default=None, description=GREETINGS_DESCRIPTION
+    )
+
+
+class AgentUpdateIn(Strict):
+    name: ShortText | None = None
+    greeting: Greeting | None = Field(
+        default=None, description="The assistant's first message; empty or null, none."
+    )
+    greetings: dict[Language, MessageText] | None = Field(
+        default=None, description=GREETINGS_DESCRIPTION
+    )
 
 
 class KnowledgeEntryIn(Strict):
@@ -241,6 +281,18 @@ class ActionIn(Strict):
         default=None,
         description="Seconds without a message from either side before a human-owned "
         "conversation goes back to the AI; null or 0 (the default) turns it off.",
+    )
+
+
+class CannedReplyIn(Strict):
+    title: Annotated[
+        str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)
+    ] = Field(description="What members pick it by, unique in the workspace.")
+    body: Annotated[
+        str, StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_MESSAGE_CHARS)
+    ] = Field(
+        description="The reply; `{first_name}`, `{name}`, `{email}` and `{my_name}` are "
+        "filled in for the ticket."
     )
 
 

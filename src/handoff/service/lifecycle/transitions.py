@@ -21,6 +21,7 @@ from handoff.service.metrics import HANDBACKS
 from handoff.service.posting import post_message, publish_state
 from handoff.service.wording import (
     HANDBACK_MESSAGES,
+    REOPENED,
     WAIT_CHOICES_WITH_EMAIL,
     WAIT_CHOICES_WITHOUT_EMAIL,
     WAIT_NOTICE,
@@ -136,6 +137,29 @@ async def hand_back(
     message = await post_message(session, conversation, agent, Role.SYSTEM, text)
     await publish_state(session, conversation, agent, escalation)
     HANDBACKS.labels(reason=reason.value).inc()
+    return message
+
+
+async def reopen(
+    session: AsyncSession, conversation: Conversation, escalation: Escalation
+) -> Message:
+    """Give the conversation back to the team on its latest, solved escalation, and say so.
+
+    The escalation moves to the conversation's current stretch (stretches only count up), so
+    the conversation is in a human stretch again with the team's earlier answers kept.
+    """
+    agent = await session.get(Agent, conversation.agent_id)
+    assert agent is not None
+    escalation.stretch = conversation.stretch
+    escalation.status = EscalationStatus.OPEN
+    escalation.solved_at = None
+    escalation.handback_reason = None
+    conversation.owner = Owner.HUMAN
+    conversation.pending_escalation = None
+    message = await post_message(
+        session, conversation, agent, Role.SYSTEM, say(conversation.language, REOPENED)
+    )
+    await publish_state(session, conversation, agent, escalation)
     return message
 
 

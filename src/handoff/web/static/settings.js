@@ -1,6 +1,7 @@
 /*!
  * handoff settings — workspace admins configure an AI agent: integrations, the Escalate to
- * Human action, the widget, the team and WhatsApp. Plain ES2020 over the admin API.
+ * Human action, the widget, the team and each channel with an outside API (GET
+ * /api/v1/channels). Plain ES2020 over the admin API.
  *
  * Security: everything that comes from the API or from an admin (names, URLs, setup steps,
  * form titles and help) is inserted with textContent or as attribute values only. The one
@@ -22,7 +23,6 @@
     ["action", "Escalate to Human", "When and how the AI hands over"],
     ["widget", "Widget", "Colours, texts and the embed code"],
     ["team", "Team", "Who gets new tickets"],
-    ["whatsapp", "WhatsApp", "Answer on your business number"],
   ];
   // What channels are called: GET /api/v1/vocabulary, read at boot.
   let CHANNELS = {};
@@ -167,10 +167,10 @@
     agents: [],
     agentId: null,
     platforms: [],
+    senders: [], // the channels with an outside API: their connect form and tab words
     section: "integrations",
     openForm: null, // the platform whose connect form is open
     typed: {}, // platform -> non-secret values typed this visit, to pre-fill a reconnect
-    openapi: null,
     loadSeq: 0,
   };
 
@@ -344,8 +344,8 @@
   }
 
   // ---------------------------------------------------------------- JSON-schema forms
-  // Connect forms come from the platforms' pydantic models (GET /api/v1/platforms); the
-  // WhatsApp form from the OpenAPI document. Strings, secrets, integers, booleans, enums and
+  // Connect forms come from the pydantic models of the platforms (GET /api/v1/platforms) and
+  // of the channels (GET /api/v1/channels). Strings, secrets, integers, booleans, enums and
   // lists of strings are rendered with their title and description.
 
   function specOf(name, prop, requiredNames) {
@@ -614,7 +614,7 @@
       h(
         "ul",
         {},
-        SECTIONS.map(([key, label, sub]) =>
+        sections().map(([key, label, sub]) =>
           h("li", {}, h("a", { href: `#${key}`, class: "nav-item", "data-section": key, "data-testid": `nav-${key}` }, h("span", { class: "nav-label", text: label }), h("span", { class: "nav-sub", text: sub }))),
         ),
       ),
@@ -666,6 +666,11 @@
     state.agents = (await api("/api/v1/agents")) || [];
   }
 
+  // The fixed sections, then a tab per channel with an outside API (GET /api/v1/channels).
+  function sections() {
+    return [...SECTIONS, ...state.senders.map((c) => [c.channel, c.title, c.tab])];
+  }
+
   function sectionHead(title, lead) {
     return h("div", { class: "section-head" }, h("h1", { id: "section-title", text: title }), h("p", { class: "section-lead", text: lead }));
   }
@@ -683,14 +688,15 @@
     }
     const seq = ++state.loadSeq;
     loading();
-    const renderers = { integrations: renderIntegrations, action: renderAction, widget: renderWidget, team: renderTeam, whatsapp: renderWhatsApp };
+    const renderers = { integrations: renderIntegrations, action: renderAction, widget: renderWidget, team: renderTeam };
+    const sender = state.senders.find((c) => c.channel === state.section);
     try {
-      const view = await (renderers[state.section] || renderIntegrations)(a);
+      const view = await (sender ? renderChannel(a, sender) : (renderers[state.section] || renderIntegrations)(a));
       if (seq !== state.loadSeq) return; // another section or agent was picked meanwhile
       view.setAttribute("data-testid", `section-${state.section}`);
       view.setAttribute("aria-labelledby", "section-title");
       ui.main.replaceChildren(view);
-      document.title = `${SECTIONS.find((s) => s[0] === state.section)[1]} · Settings · handoff`;
+      document.title = `${sections().find((s) => s[0] === state.section)[1]} · Settings · handoff`;
     } catch (e) {
       if (seq !== state.loadSeq || e.status === 401) return;
       ui.main.replaceChildren(
@@ -1673,76 +1679,72 @@
     return a;
   }
 
-  // ---------------------------------------------------------------- 5. WhatsApp
-  // The connect form is the API's own request model, read from the OpenAPI document.
-  async function whatsappSchema() {
-    if (!state.openapi) state.openapi = await api("/openapi.json", { auth: false });
-    const op = state.openapi.paths["/api/v1/agents/{agent_id}/channels/whatsapp"].put;
-    const ref = op.requestBody.content["application/json"].schema.$ref;
-    return state.openapi.components.schemas[ref.split("/").pop()];
+  // ---------------------------------------------------------------- 5. channels with an outside API
+  // One tab per channel: its words and connect form come with GET /api/v1/channels, and its
+  // connection lives at /api/v1/agents/{id}/channels/{channel}.
+  function connectionPath(a, sender) {
+    return `/api/v1/agents/${enc(a.id)}/channels/${enc(sender.channel)}`;
   }
 
-  async function renderWhatsApp(a) {
-    const [schema, connection] = await Promise.all([
-      whatsappSchema(),
-      api(`/api/v1/agents/${enc(a.id)}/channels/whatsapp`).catch((e) => {
-        if (e.status === 404) return null;
-        throw e;
-      }),
-    ]);
-    const section = h("section", { class: "settings-section" }, sectionHead("WhatsApp", "Let the AI answer on your WhatsApp business number (WhatsApp Business Cloud API). Escalated conversations get the team's replies there too."));
+  async function renderChannel(a, sender) {
+    const { channel, title } = sender;
+    const connection = await api(connectionPath(a, sender)).catch((e) => {
+      if (e.status === 404) return null;
+      throw e;
+    });
+    const section = h("section", { class: "settings-section" }, sectionHead(title, sender.lead));
     const slot = h("div", { class: "form-slot" });
     if (connection) {
-      const reconnect = h("button", { class: "btn btn-sm", type: "button", "aria-expanded": "false", "data-testid": "whatsapp-reconnect", text: "Reconnect" });
+      const reconnect = h("button", { class: "btn btn-sm", type: "button", "aria-expanded": "false", "data-testid": `${channel}-reconnect`, text: "Reconnect" });
       const card = h(
         "article",
-        { class: "card integ-card", "data-testid": "whatsapp-connected" },
+        { class: "card integ-card", "data-testid": `${channel}-connected` },
         h(
           "div",
           { class: "integ-head" },
-          platformMark("W"),
-          h("div", { class: "integ-title" }, h("h3", { text: connection.display_phone_number || `Number ${connection.phone_number_id}` }), h("p", { class: "muted small", text: `Phone number ID ${connection.phone_number_id} · template ${connection.template_name} (${connection.template_language})` })),
+          platformMark(title),
+          h("div", { class: "integ-title" }, h("h3", { text: connection.name }), h("p", { class: "muted small", text: connection.summary })),
           h("span", { class: "badge badge-solved", text: "Connected" }),
           reconnect,
         ),
-        copyField("Callback URL", connection.webhook_url, "whatsapp-webhook-url"),
-        h("details", { class: "steps-box", open: true }, h("summary", { text: "Finish the setup at Meta" }), h("ol", { class: "setup-steps", "data-testid": "whatsapp-steps" }, (connection.webhook_setup || []).map((s) => h("li", {}, helpText(s))))),
+        copyField("Callback URL", connection.webhook_url, `${channel}-webhook-url`),
+        h("details", { class: "steps-box", open: true }, h("summary", { text: sender.finish }), h("ol", { class: "setup-steps", "data-testid": `${channel}-steps` }, (connection.webhook_setup || []).map((s) => h("li", {}, helpText(s))))),
         slot,
       );
       reconnect.addEventListener("click", () => {
         const open = !slot.childElementCount;
-        slot.replaceChildren(open ? whatsappForm(a, schema, connection) : "");
+        slot.replaceChildren(open ? channelForm(a, sender, connection) : "");
         reconnect.setAttribute("aria-expanded", String(open));
       });
       section.append(card);
       // Connecting adds the channel to the agent, not to its actions: say so until one covers it.
       const actions = (await api(`/api/v1/agents/${enc(a.id)}/actions`)) || [];
-      if (!actions.some((x) => x.enabled && x.channels.includes("whatsapp"))) {
+      if (!actions.some((x) => x.enabled && x.channels.includes(channel))) {
         section.append(
-          h("p", { class: "notice", "data-testid": "whatsapp-tip" }, "No enabled escalate action covers WhatsApp yet, so users there cannot reach a person. ", h("a", { href: "#action", text: "Add WhatsApp to the action's channels" }), "."),
+          h("p", { class: "notice", "data-testid": `${channel}-tip` }, `No enabled escalate action covers ${title} yet, so users there cannot reach a person. `, h("a", { href: "#action", text: `Add ${title} to the action's channels` }), "."),
         );
       }
     } else {
-      slot.append(whatsappForm(a, schema, null));
-      section.append(h("div", { class: "card" }, h("h2", { class: "card-heading", text: "Connect a business number" }), h("p", { class: "muted small", text: "One real call checks the number and token before anything is saved. The token and both secrets are stored encrypted and never shown again." }), slot));
+      slot.append(channelForm(a, sender, null));
+      section.append(h("div", { class: "card" }, h("h2", { class: "card-heading", text: sender.connect }), h("p", { class: "muted small", text: sender.checked }), slot));
     }
     return section;
   }
 
-  function whatsappForm(a, schema, connection) {
-    const formError = formErrorBox("whatsapp-error");
-    const values = connection ? { phone_number_id: connection.phone_number_id, template_name: connection.template_name, template_language: connection.template_language, base_url: connection.base_url } : {};
-    const sf = schemaForm(schema, { values, testid: "wa", formError });
-    const submit = h("button", { class: "btn btn-primary", type: "submit", "data-testid": "whatsapp-submit", text: connection ? "Reconnect" : "Connect WhatsApp" });
-    const form = h("form", { class: "connect-form", novalidate: true, "data-testid": "whatsapp-form", "aria-label": "Connect WhatsApp" }, sf.el, formError, h("div", { class: "form-actions" }, submit));
+  function channelForm(a, sender, connection) {
+    const { channel, title } = sender;
+    const formError = formErrorBox(`${channel}-error`);
+    const sf = schemaForm(sender.form, { values: connection ? connection.values : {}, testid: channel, formError });
+    const submit = h("button", { class: "btn btn-primary", type: "submit", "data-testid": `${channel}-submit`, text: connection ? "Reconnect" : `Connect ${title}` });
+    const form = h("form", { class: "connect-form", novalidate: true, "data-testid": `${channel}-form`, "aria-label": `Connect ${title}` }, sf.el, formError, h("div", { class: "form-actions" }, submit));
     form.addEventListener("submit", async (e) => {
       e.preventDefault();
       clearErrors(sf.reg);
       busy([submit], true, "Checking…");
       try {
-        await api(`/api/v1/agents/${enc(a.id)}/channels/whatsapp`, { method: "PUT", body: sf.values().send });
-        await refreshAgents(); // connecting adds whatsapp to the agent's channels
-        toast("WhatsApp is connected. Finish the setup at Meta.", "ok");
+        await api(connectionPath(a, sender), { method: "PUT", body: sf.values().send });
+        await refreshAgents(); // connecting adds the channel to the agent's channels
+        toast(`${title} is connected. ${sender.finish}.`, "ok");
         renderSection();
       } catch (ex) {
         busy([submit], false);
@@ -1755,7 +1757,7 @@
   // ---------------------------------------------------------------- boot
   function sectionFromHash() {
     const key = location.hash.replace(/^#/, "");
-    return SECTIONS.some((s) => s[0] === key) ? key : "integrations";
+    return sections().some((s) => s[0] === key) ? key : "integrations";
   }
 
   window.addEventListener("hashchange", () => {
@@ -1787,9 +1789,10 @@
     }
     try {
       let words;
-      [state.agents, state.platforms, words] = await Promise.all([
+      [state.agents, state.platforms, state.senders, words] = await Promise.all([
         api("/api/v1/agents"),
         api("/api/v1/platforms"),
+        api("/api/v1/channels"),
         api("/api/v1/vocabulary", { auth: false }),
       ]);
       CHANNELS = words.channels;

@@ -5,8 +5,9 @@
  *   <script src="https://HOST/static/widget.js" data-agent="AGENT_ID" defer></script>
  * Options (data-* attributes on the script tag):
  *   data-agent    required, the agent id
- *   data-channel  "widget" (default in bubble mode) | "help_page" (default in page mode)
  *   data-mode     "bubble" (default: launcher bottom-right) | "page" (fills #handoff-chat or body)
+ *   data-channel  the channel the conversation opens on; by default the one the server gives
+ *                 the mode (`modes` in GET /api/v1/agents/{id}/public), remembered per mode
  *   data-api      API base URL; defaults to the origin this script was loaded from
  *   data-color    accent colour (any CSS colour); overrides the agent's `primary_color`
  *   data-text-color  colour of text on the accent; overrides the agent's `text_color`
@@ -39,11 +40,14 @@
     return;
   }
   const MODE = ds.mode === "page" ? "page" : "bubble";
-  const CHANNEL = ds.channel || (MODE === "page" ? "help_page" : "widget");
   const API = (ds.api || new URL(script.src, location.href).origin).replace(/\/+$/, "");
-  const STORE_KEY = `handoff:${AGENT}:${CHANNEL}`;
-  const OPEN_KEY = `handoff:${AGENT}:${CHANNEL}:open`;
-  const OUTBOX_KEY = `handoff:${AGENT}:${CHANNEL}:outbox`;
+  // The channel: the tag's data-channel, else the one the server gives this mode, remembered
+  // under CHANNEL_KEY so that a returning visitor's conversation (kept under its channel) is
+  // found before the server answers. Unknown on a first visit until the agent's details come.
+  const CHANNEL_KEY = `handoff:${AGENT}:${MODE}:channel`;
+  let CHANNEL = (ds.channel || "").trim() || null;
+  // Where this browser keeps the conversation, the open state and the unsent messages.
+  const keyOf = (suffix) => `handoff:${AGENT}:${CHANNEL}${suffix}`;
   // The widget's own texts: English below, shown until the agent's public details bring every
   // language (`labels`, from the service's catalogues). The conversation's language chooses,
   // else the page's data-lang (also sent as the conversation's `lang`), else the workspace's.
@@ -99,12 +103,26 @@
     for (const [k, v] of Object.entries(fields || {})) text = text.split(`{${k}}`).join(v);
     return text;
   }
+  // The admin's own texts (widget settings, the greeting) in the visitor's language, else the
+  // default ones the admin gave; undefined where the admin gave none.
+  function inVisitorsLanguage(byLanguage) {
+    return (byLanguage || {})[i18n.conversation || i18n.language || "en"];
+  }
+  function setting(key) {
+    const t = state.theme || {};
+    return (inVisitorsLanguage(t.translations) || {})[key] || t[key] || undefined;
+  }
+  function greeting() {
+    const a = state.agent || {};
+    return inVisitorsLanguage(a.greetings) || a.greeting || undefined;
+  }
   const HUMAN_TYPING_MS = 6000; // the inbox pings every ~3 s while a person types
   const COLOUR_RE = /^#(?:[0-9a-f]{3}|[0-9a-f]{6})$/i;
 
-  // One widget per agent+channel on a page, even if the snippet is pasted twice.
+  // One widget per agent and mode (or channel) on a page, even if the snippet is pasted twice.
+  const WIDGET_ID = `${AGENT}:${CHANNEL || MODE}`;
   window.__handoffWidgets = window.__handoffWidgets || {};
-  if (window.__handoffWidgets[STORE_KEY]) return;
+  if (window.__handoffWidgets[WIDGET_ID]) return;
 
   // ---------------------------------------------------------------- storage (may be blocked)
   const memory = {};
@@ -126,12 +144,13 @@
       }
     },
   };
+  if (!CHANNEL) CHANNEL = storage.get("localStorage", CHANNEL_KEY);
 
   // The session: the conversation, its token, the last live event seen (the stream resumes
   // after it) and the newest message the visitor has seen (newer ones count as unread).
   function loadSession() {
     try {
-      const s = JSON.parse(storage.get("localStorage", STORE_KEY) || "null");
+      const s = JSON.parse(storage.get("localStorage", keyOf("")) || "null");
       if (s && s.id != null && typeof s.token === "string") {
         return {
           id: s.id,
@@ -148,13 +167,13 @@
 
   function saveSession(s) {
     const data = s ? { id: s.id, token: s.token, lastEventId: s.lastEventId || 0, seenId: s.seenId ?? null } : null;
-    storage.set("localStorage", STORE_KEY, data ? JSON.stringify(data) : null);
+    if (CHANNEL) storage.set("localStorage", keyOf(""), data ? JSON.stringify(data) : null);
   }
 
   // Messages written but not yet accepted by the server, oldest first: [{client_id, text}].
   function loadOutbox() {
     try {
-      const q = JSON.parse(storage.get("localStorage", OUTBOX_KEY) || "[]");
+      const q = JSON.parse(storage.get("localStorage", keyOf(":outbox")) || "[]");
       if (Array.isArray(q)) return q.filter((x) => x && typeof x.client_id === "string" && typeof x.text === "string");
     } catch {
       /* corrupt entry: nothing queued */
@@ -163,7 +182,8 @@
   }
 
   function saveOutbox(queue) {
-    storage.set("localStorage", OUTBOX_KEY, queue.length ? JSON.stringify(queue) : null);
+    // Before the channel is known the queue waits in memory; knowing it saves the queue.
+    if (CHANNEL) storage.set("localStorage", keyOf(":outbox"), queue.length ? JSON.stringify(queue) : null);
   }
 
   // A unique id per message; the API stores a message sent twice with one id once.
@@ -683,7 +703,7 @@ button, textarea { font: inherit; color: inherit; }
   const state = {
     agent: null, // {id, name, greeting}
     theme: {}, // the agent's widget settings: colours and texts
-    session: loadSession(), // {id, token, lastEventId, seenId}
+    session: null, // {id, token, lastEventId, seenId}, kept under the channel: see restore()
     owner: "bot",
     escalation: null,
     waiting: false, // the team owns the conversation and nobody has answered yet
@@ -693,7 +713,7 @@ button, textarea { font: inherit; color: inherit; }
     es: null,
     esRetry: 0,
     esTimer: null,
-    outbox: loadOutbox(), // messages not yet accepted by the server
+    outbox: [], // messages not yet accepted by the server
     flushing: false,
     flushTimer: null,
     sendRetry: 0,
@@ -703,13 +723,13 @@ button, textarea { font: inherit; color: inherit; }
     backing: false,
   };
   const rendered = new Map(); // message id -> element
-  window.__handoffWidgets[STORE_KEY] = { state, shadow };
+  window.__handoffWidgets[WIDGET_ID] = { state, shadow };
 
   // ---------------------------------------------------------------- rendering
   // The AI signs with the name the header shows (the widget's title, else the agent's name),
   // read when it is drawn: renaming the widget renames what is already on screen too.
   function assistantName() {
-    return (state.theme && state.theme.title) || (state.agent && state.agent.name) || L("ai_assistant");
+    return setting("title") || (state.agent && state.agent.name) || L("ai_assistant");
   }
 
   function labelFor(m) {
@@ -927,7 +947,7 @@ button, textarea { font: inherit; color: inherit; }
   }
 
   function launcherLabel() {
-    return (state.theme && state.theme.launcher_label) || L("open_chat");
+    return setting("launcher_label") || L("open_chat");
   }
 
   function renderUnread() {
@@ -1042,7 +1062,7 @@ button, textarea { font: inherit; color: inherit; }
   }
 
   function renderAgent() {
-    titleEl.textContent = (state.theme && state.theme.title) || (state.agent && state.agent.name) || ds.title || L("title");
+    titleEl.textContent = setting("title") || (state.agent && state.agent.name) || ds.title || L("title");
     const name = assistantName();
     for (const node of list.querySelectorAll('.msg[data-role="assistant"]')) {
       node.querySelector(".who").textContent = name;
@@ -1055,17 +1075,17 @@ button, textarea { font: inherit; color: inherit; }
     const colour = (v) => (typeof v === "string" && COLOUR_RE.test(v) ? v : null);
     if (!ds.color && colour(t.primary_color)) root.style.setProperty("--hf-accent-in", t.primary_color);
     if (!ds.textColor && colour(t.text_color)) root.style.setProperty("--hf-accent-ink-in", t.text_color);
-    subtitleEl.textContent = t.subtitle || "";
-    subtitleEl.hidden = !t.subtitle;
-    input.placeholder = t.placeholder || L("placeholder");
-    backBtn.textContent = t.back_to_ai_label || L("back_to_ai");
+    subtitleEl.textContent = setting("subtitle") || "";
+    subtitleEl.hidden = !setting("subtitle");
+    input.placeholder = setting("placeholder") || L("placeholder");
+    backBtn.textContent = setting("back_to_ai_label") || L("back_to_ai");
     renderAgent();
     renderUnread();
   }
 
   function renderEmpty() {
     if (list.querySelector(".msg")) return;
-    emptyEl.textContent = (state.agent && state.agent.greeting) || L("greeting");
+    emptyEl.textContent = greeting() || L("greeting");
     if (!emptyEl.isConnected) list.prepend(emptyEl);
   }
 
@@ -1101,6 +1121,7 @@ button, textarea { font: inherit; color: inherit; }
     if (state.agent) return state.agent;
     try {
       state.agent = await api(`/api/v1/agents/${encodeURIComponent(AGENT)}/public`);
+      adoptChannel(state.agent.modes);
       i18n.labels = state.agent.labels || null;
       if (!i18n.language && LANGUAGES.includes(state.agent.language)) i18n.language = state.agent.language;
       renderLabels();
@@ -1110,6 +1131,34 @@ button, textarea { font: inherit; color: inherit; }
       throw err;
     }
     return state.agent;
+  }
+
+  // Take what this browser kept under the channel: the conversation and the unsent messages
+  // (after any written before the channel was known).
+  function restore() {
+    state.session = loadSession();
+    const kept = loadOutbox();
+    for (const item of kept) addPending(item);
+    state.outbox = [...kept, ...state.outbox];
+    if (kept.length < state.outbox.length) saveOutbox(state.outbox);
+  }
+
+  // The server says which channel this mode opens: remember it for the next visit and, when
+  // the page named none and none was remembered, open on it from now on.
+  function adoptChannel(modes) {
+    const channel = modes && typeof modes[MODE] === "string" ? modes[MODE] : "";
+    if (!channel || ds.channel) return;
+    storage.set("localStorage", CHANNEL_KEY, channel);
+    if (CHANNEL) return;
+    CHANNEL = channel;
+    restore();
+    if (state.open) storage.set("sessionStorage", keyOf(":open"), "1");
+  }
+
+  // Resolves once the channel is known, and with it the conversation this browser kept.
+  async function channelKnown() {
+    if (!CHANNEL) await loadAgent();
+    if (!CHANNEL) throw Object.assign(new Error(L("not_available")), { status: 404 });
   }
 
   async function createConversation() {
@@ -1172,6 +1221,7 @@ button, textarea { font: inherit; color: inherit; }
   function ensureConversation({ create = true } = {}) {
     if (state.started) return state.started;
     const p = (async () => {
+      await channelKnown();
       if (state.session) {
         try {
           return await resumeConversation();
@@ -1449,7 +1499,7 @@ button, textarea { font: inherit; color: inherit; }
     panel.hidden = !open;
     root.classList.toggle("open", open);
     launcher.setAttribute("aria-expanded", String(open));
-    storage.set("sessionStorage", OPEN_KEY, open ? "1" : null);
+    if (CHANNEL) storage.set("sessionStorage", keyOf(":open"), open ? "1" : null);
     if (open) {
       clearUnread();
       start();
@@ -1498,16 +1548,29 @@ button, textarea { font: inherit; color: inherit; }
     mount();
     renderOwner();
     loadTheme();
-    // The labels in every language come with the agent: the launcher speaks the visitor's
-    // language before the chat opens (a failure shows when it does).
-    loadAgent().catch(() => {});
     // Messages queued before a reload wait where the visitor left them.
-    for (const item of state.outbox) addPending(item);
+    if (CHANNEL) restore();
+    // The labels in every language come with the agent: the launcher speaks the visitor's
+    // language before the chat opens (a failure shows when it does). So does the channel,
+    // when neither the page nor an earlier visit named it.
+    const agentLoaded = loadAgent();
+    agentLoaded.catch(() => {});
     if (MODE === "page") {
       state.open = true;
       start();
       input.focus({ preventScroll: true });
-    } else if (storage.get("sessionStorage", OPEN_KEY) === "1") {
+    } else if (CHANNEL) {
+      resumeBubble();
+    } else {
+      agentLoaded.then(resumeBubble, () => {});
+    }
+  }
+
+  // The launcher as the visitor left it: open again if it was open in this tab, else reconnect
+  // a returning visitor quietly.
+  function resumeBubble() {
+    if (state.open) return; // opened meanwhile, which started the conversation
+    if (storage.get("sessionStorage", keyOf(":open")) === "1") {
       setOpen(true, { focus: false });
     } else if (state.session) {
       // A returning visitor: reconnect quietly so replies from the team show as unread.
