@@ -51,6 +51,29 @@ async def test_every_escalation_becomes_one_ticket(
     assert figures["database"] == ("sqlite" if backend == "sqlite" else "postgresql")
 
 
+async def test_a_steady_rate_spreads_the_users_and_times_what_the_service_adds(
+    tmp_path: Path, encoder: Encoder
+) -> None:
+    url = await asyncio.to_thread(fresh_database_url, "sqlite", tmp_path)
+    config = DispatchConfig(
+        tickets=6, latency_ms=20, rate_per_min=240, database_url=url, timeout_seconds=60
+    )
+
+    result = await run_dispatch_benchmark(config, encoder=encoder)
+
+    assert (result.escalations, result.lost, result.duplicated) == (6, 0, 0)
+    # Six users a quarter of a second apart: the last asks 1.25 s after the first.
+    assert result.dispatch.seconds >= 1.25
+    assert len(result.beyond_helpdesk_ms) == 6
+    # Sent to ticket, less the fake's 20 ms, is at most the whole run, and the message
+    # stored to the ticket is at least the fake's latency.
+    assert max(result.beyond_helpdesk_ms) <= 1000 * result.dispatch.seconds
+    assert min(result.wait_ms) >= 20
+    figures = result.to_json()
+    assert figures["rate_per_min"] == 240
+    assert figures["beyond_helpdesk_p50_ms"] <= figures["beyond_helpdesk_p99_ms"]
+
+
 def test_the_window_refuses_past_the_limit_until_a_call_leaves_it() -> None:
     window = MinuteWindow(limit=2)
     assert window.admit(100.0) is None
@@ -67,6 +90,7 @@ def test_the_table_shows_both_runs_and_the_losses() -> None:
         dispatch=Throughput(4, 6.0),
         steady=Throughput(3, 4.0),
         wait_ms=[300.0, 400.0, 500.0, 900.0],
+        beyond_helpdesk_ms=[90.0, 150.0, 250.0, 700.0],
         lost=0,
         duplicated=0,
         refused=3,
@@ -81,3 +105,4 @@ def test_the_table_shows_both_runs_and_the_losses() -> None:
     assert "40%" in text  # 40 tickets a minute of a 100 limit
     assert "lost 0, duplicated 0, 429s 3; outbox / loop = 2.0x" in text
     assert "first to last ticket" in text and "45%" in text  # 3 tickets in 4 s of 100/min
+    assert "beyond the fake's 200 ms: p50 250 ms, p99 700 ms" in text

@@ -6,6 +6,7 @@ import asyncio
 import secrets
 from collections import Counter
 from collections.abc import AsyncIterator
+from contextlib import suppress
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -317,3 +318,79 @@ async def test_a_retrying_job_holds_back_the_later_jobs_of_its_ticket(db: Databa
     assert await worker(db, handler).run_once() is True
     assert await worker(db, handler).run_once() is True
     assert list(handler.applied) == [other, first, second]
+
+
+class Bell:
+    """A bus of one's own: `wait` returns when rung, or after `seconds`."""
+
+    def __init__(self) -> None:
+        self.waiting: set[asyncio.Event] = set()
+
+    async def wait(self, seconds: float) -> None:
+        rung = asyncio.Event()
+        self.waiting.add(rung)
+        try:
+            with suppress(TimeoutError):
+                await asyncio.wait_for(rung.wait(), seconds)
+        finally:
+            self.waiting.discard(rung)
+
+    def ring(self) -> None:
+        for rung in self.waiting:
+            rung.set()
+
+
+class CommitWhileLooking(Worker):
+    """A worker whose first claim finds nothing, and a job is committed (the bell rung) just
+    after that claim looked and before the worker waits."""
+
+    def __init__(self, db: Database, handler: Overlapping, bell: Bell) -> None:
+        super().__init__(db, {"work": handler}, poll_seconds=60, wait_for_work=bell.wait)
+        self.bell = bell
+        self.committed: list[int] = []
+
+    async def claim_some(self, limit: int) -> list[LeasedJob]:
+        jobs = await super().claim_some(limit)
+        if not self.committed:
+            self.committed += await enqueue_for(self.db, ["late"])
+            self.bell.ring()
+        return jobs
+
+
+async def test_a_job_committed_while_the_worker_looks_wakes_it_before_the_poll(
+    db: Database,
+) -> None:
+    handler = Overlapping(expected=1)
+    w = CommitWhileLooking(db, handler, Bell())
+    stop = asyncio.Event()
+    running = asyncio.create_task(w.run(stop))
+
+    async with asyncio.timeout(10):  # far below the 60 s poll
+        await handler.all_applied.wait()
+    stop.set()
+    await running
+
+    assert list(handler.applied) == w.committed
+
+
+async def test_an_idle_worker_is_not_woken_by_its_own_looking(db: Database) -> None:
+    bell = Bell()
+    looked = 0
+
+    class Counting(Worker):
+        async def claim_some(self, limit: int) -> list[LeasedJob]:
+            nonlocal looked
+            looked += 1
+            return await super().claim_some(limit)
+
+    w = Counting(db, {"work": Recorder()}, poll_seconds=0.2, wait_for_work=bell.wait)
+    # Every commit rings the bell, as the service's bus does: the worker's own commits too.
+    db.on_commit = lambda info: bell.ring()
+    stop = asyncio.Event()
+    running = asyncio.create_task(w.run(stop))
+
+    await asyncio.sleep(1.0)
+    stop.set()
+    await running
+
+    assert looked <= 7  # once a poll interval, not in a loop woken by itself

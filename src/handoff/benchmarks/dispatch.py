@@ -2,12 +2,13 @@
 
 One run, all on 127.0.0.1: a fake generic-webhook helpdesk answers each ticket after a latency
 and refuses calls past its per-minute limit; a throw-away service database gets an agent
-connected to it and `tickets` users who all ask for a person at once, through the same
-`take_message` the API calls; `workers` outbox workers dispatch the tickets. Beside it, a
-baseline measured in the same run: one plain loop creating as many tickets, one after the
-other, against a second fake with the same latency and limit. The agent's integration is told
-the fake's limit, as an admin sets their plan's figure, so the outbox paces itself under it
-(`pace=False` leaves the generic webhook unpaced, to find the limit by its 429s).
+connected to it and `tickets` users who all ask for a person at once (or, with `rate_per_min`,
+one after the other at that steady rate), through the same `take_message` the API calls;
+`workers` outbox workers dispatch the tickets. Beside it, a baseline measured in the same run:
+one plain loop creating as many tickets, one after the other, against a second fake with the
+same latency and limit. The agent's integration is told the fake's limit, as an admin sets
+their plan's figure, so the outbox paces itself under it (`pace=False` leaves the generic
+webhook unpaced, to find the limit by its 429s).
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ from handoff.service.setup import migrate_database
 from handoff.settings import Settings
 
 ASK_FOR_PERSON = "I want to talk to a person, please."
+WARM_UP_QUESTION = "How do I reset my password?"
 Progress = Callable[[int], None]  # told how many tickets exist so far
 
 
@@ -52,6 +54,7 @@ class DispatchConfig:
     timeout_seconds: float = 300.0
     pace: bool = True  # tell the integration the fake's limit
     baseline_tickets: int | None = None  # tickets the plain loop creates; None: as many
+    rate_per_min: float | None = None  # users asking evenly spread at this rate; None: at once
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,6 +77,9 @@ class DispatchResult:
     # messages took to escalate (which, all at once, can keep the worker from the database).
     steady: Throughput
     wait_ms: list[float]  # per ticket: escalating message to the ticket existing on the fake
+    # Per ticket: the user sending the message to the ticket existing, less the fake's latency:
+    # what the service adds to the helpdesk's own time.
+    beyond_helpdesk_ms: list[float]
     lost: int  # escalations with no ticket when the run ended
     duplicated: int  # tickets beyond one per escalated conversation
     refused: int  # 429 answers the fake gave the workers
@@ -94,10 +100,7 @@ class DispatchResult:
         return self.dispatch.per_minute / self.baseline.per_minute
 
     def percentile_ms(self, q: float) -> float | None:
-        if not self.wait_ms:
-            return None
-        ranked = sorted(self.wait_ms)
-        return ranked[min(len(ranked) - 1, int(q * len(ranked)))]
+        return percentile(self.wait_ms, q)
 
     def to_json(self) -> dict[str, Any]:
         ratio = self.ratio_to_baseline
@@ -107,6 +110,7 @@ class DispatchResult:
             "limit_per_min": self.config.limit_per_min,
             "workers": self.config.workers,
             "paced": self.config.pace,
+            "rate_per_min": self.config.rate_per_min,
             "database": self.backend,
             "escalations": self.escalations,
             "created": self.dispatch.tickets,
@@ -119,6 +123,8 @@ class DispatchResult:
             "p50_ms": _rounded(self.percentile_ms(0.50)),
             "p99_ms": _rounded(self.percentile_ms(0.99)),
             "mean_ms": _rounded(statistics.fmean(self.wait_ms) if self.wait_ms else None),
+            "beyond_helpdesk_p50_ms": _rounded(percentile(self.beyond_helpdesk_ms, 0.50)),
+            "beyond_helpdesk_p99_ms": _rounded(percentile(self.beyond_helpdesk_ms, 0.99)),
             "lost": self.lost,
             "duplicated": self.duplicated,
             "refused_429": self.refused,
@@ -126,6 +132,13 @@ class DispatchResult:
             "baseline_tickets_per_min": round(self.baseline.per_minute, 1),
             "ratio_to_baseline": None if ratio is None else round(ratio, 2),
         }
+
+
+def percentile(values: Sequence[float], q: float) -> float | None:
+    if not values:
+        return None
+    ranked = sorted(values)
+    return ranked[min(len(ranked) - 1, int(q * len(ranked)))]
 
 
 def _rounded(value: float | None) -> float | None:
@@ -146,16 +159,14 @@ async def run_dispatch_benchmark(
             secret, latency_seconds=latency, limit_per_minute=config.limit_per_min
         ) as fake:
             settings = bench_settings(config, Path(data_dir))
-            escalated, started = await _service_run(
-                settings, config, fake, secret, progress, encoder
-            )
+            asked, started = await _service_run(settings, config, fake, secret, progress, encoder)
         with FakeHelpdesk(
             secret, latency_seconds=latency, limit_per_minute=config.limit_per_min
         ) as other:
             baseline = await plain_loop(
                 other.url, secret, config.baseline_tickets or config.tickets
             )
-    return _result(config, settings, fake, escalated, started, baseline)
+    return _result(config, settings, fake, asked, started, baseline)
 
 
 def bench_settings(config: DispatchConfig, data_dir: Path) -> Settings:
@@ -177,9 +188,10 @@ async def _service_run(
     secret: str,
     progress: Progress | None,
     encoder: Encoder | None,
-) -> tuple[list[str], float]:
-    """Escalate every user and dispatch until each ticket exists; return the escalated
-    conversations' URLs and when the users started asking (Unix time)."""
+) -> tuple[dict[str, float], float]:
+    """Escalate every user and dispatch until each ticket exists; return when each escalated
+    conversation's user sent the message, by its URL, and when the users started asking (Unix
+    time)."""
     await asyncio.to_thread(migrate_database, settings)
     async with AsyncExitStack() as stack:
         hf = Handoff(settings, encoder=encoder)
@@ -187,27 +199,37 @@ async def _service_run(
         limit = (config.limit_per_min, 60.0) if config.pace else None
         agent_id = await connect_agent(hf, "Dispatch benchmark", (fake.url, secret), limit)
         chats = await open_conversations(hf, agent_id, config.tickets)
-        await asyncio.to_thread(lambda: hf.decider)  # load the models before the clock starts
+        await warm_up(hf, agent_id)
         stop = asyncio.Event()
         workers = [
             asyncio.create_task(build_worker(r).run(stop))
             for r in await _worker_runtimes(hf, settings, config.workers, stack)
         ]
         started = time.time()
+        spacing = 0.0 if config.rate_per_min is None else 60 / config.rate_per_min
+        sent: dict[str, float] = {}
         # A message the service refused (409, 429) did not escalate: it shows as fewer
         # escalations than users, not as a failed run.
         outcomes = await asyncio.gather(
-            *(ask_for_person(hf, chat) for chat in chats), return_exceptions=True
+            *(_ask_at(hf, chat, started + n * spacing, sent) for n, chat in enumerate(chats)),
+            return_exceptions=True,
         )
-        escalated = [
-            hf.conversation_url(chat)
+        asked = {
+            hf.conversation_url(chat): sent[chat]
             for chat, outcome in zip(chats, outcomes, strict=True)
             if outcome is True
-        ]
-        await _wait_for_tickets(fake, len(escalated), config.timeout_seconds, progress)
+        }
+        await _wait_for_tickets(fake, len(asked), config.timeout_seconds, progress)
         stop.set()
         await asyncio.gather(*workers)
-    return escalated, started
+    return asked, started
+
+
+async def _ask_at(hf: Handoff, conversation_id: str, at: float, sent: dict[str, float]) -> bool:
+    """Ask for a person at Unix time `at`; note when the message was sent."""
+    await asyncio.sleep(max(0.0, at - time.time()))
+    sent[conversation_id] = time.time()
+    return await ask_for_person(hf, conversation_id)
 
 
 async def _worker_runtimes(
@@ -284,6 +306,14 @@ async def open_conversations(hf: Handoff, agent_id: str, count: int) -> list[str
     return [conversation.id for conversation, _, _ in opened]
 
 
+async def warm_up(hf: Handoff, agent_id: str) -> None:
+    """Load the models, the decider's prototypes and the agent's knowledge base before the
+    clock starts: a question on a conversation of its own. The first message otherwise holds
+    every user behind those seconds of encoding."""
+    [conversation_id] = await open_conversations(hf, agent_id, 1)
+    await conversations.take_message(hf, conversation_id, WARM_UP_QUESTION)
+
+
 async def ask_for_person(hf: Handoff, conversation_id: str) -> bool:
     """Send the message that asks for a person; return whether it escalated."""
     reply = await conversations.take_message(hf, conversation_id, ASK_FOR_PERSON)
@@ -347,20 +377,26 @@ def _result(
     config: DispatchConfig,
     settings: Settings,
     fake: FakeHelpdesk,
-    escalated: Sequence[str],
+    asked: dict[str, float],
     started: float,
     baseline: Throughput,
 ) -> DispatchResult:
     tickets = list(fake.tickets.values())
     ticketed = {ticket.conversation_url for ticket in tickets}
+    latency = config.latency_ms / 1000
     return DispatchResult(
         config=config,
         backend=settings.resolved_database_url.split(":", 1)[0].split("+", 1)[0],
-        escalations=len(escalated),
+        escalations=len(asked),
         dispatch=Throughput(len(tickets), _last_created(tickets) - started),
         steady=_first_to_last(tickets),
         wait_ms=[1000 * (t.created_at - t.escalated_at) for t in tickets],
-        lost=len(set(escalated) - ticketed),
+        beyond_helpdesk_ms=[
+            1000 * (t.created_at - asked[t.conversation_url] - latency)
+            for t in tickets
+            if t.conversation_url in asked
+        ],
+        lost=len(set(asked) - ticketed),
         duplicated=len(tickets) - len(ticketed),
         refused=fake.refused,
         baseline=baseline,

@@ -15,20 +15,18 @@ import asyncio
 import json
 import os
 import secrets
-import socket
 import statistics
-import sys
 import tempfile
 import time
 from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager, suppress
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
 
-from handoff.settings import Settings
+from handoff.benchmarks.server import BenchServer, demo_server, rate_limits
 
 Progress = Callable[[str, int, int], None]  # told the phase, how far it is, and of how many
 PROBE_TEXT = "How do I reset my password?"
@@ -113,7 +111,13 @@ async def run_sse_benchmark(config: SSEConfig, *, progress: Progress | None = No
     tell = progress or (lambda phase, done, total: None)
     with tempfile.TemporaryDirectory(prefix="handoff-bench-sse-") as data_dir:
         async with (
-            _server(config, Path(data_dir)) as server,
+            demo_server(
+                Path(data_dir),
+                database_url=config.database_url,
+                timeout_seconds=config.timeout_seconds,
+                # Every stream's conversation comes from 127.0.0.1: no limit is what is measured.
+                environment=rate_limits(""),
+            ) as server,
             httpx.AsyncClient(base_url=server.url, timeout=30) as client,
         ):
             probe = await _conversation(client, server.agent_id)
@@ -147,91 +151,6 @@ async def run_sse_benchmark(config: SSEConfig, *, progress: Progress | None = No
 
 
 @dataclass(frozen=True, slots=True)
-class _Server:
-    url: str
-    port: int
-    agent_id: str
-    process: asyncio.subprocess.Process
-
-    def rss(self) -> int:
-        """The server's resident memory in bytes (Linux: /proc)."""
-        status = Path(f"/proc/{self.process.pid}/status").read_text()
-        line = next(row for row in status.splitlines() if row.startswith("VmRSS:"))
-        return int(line.split()[1]) * 1024
-
-
-@asynccontextmanager
-async def _server(config: SSEConfig, data_dir: Path) -> AsyncIterator[_Server]:
-    """Run `handoff serve --demo` on 127.0.0.1 until the block ends."""
-    port = _free_port()
-    url = config.database_url or f"sqlite+aiosqlite:///{data_dir / 'bench.db'}"
-    environment = {
-        **os.environ,
-        **_no_rate_limits(),
-        "HANDOFF_DATABASE_URL": url,
-        "HANDOFF_DATA_DIR": str(data_dir),
-        "HANDOFF_HOST": "127.0.0.1",
-        "HANDOFF_PORT": str(port),
-        "HANDOFF_ADMIN_TOKEN": f"hk_bench_{secrets.token_urlsafe(16)}",
-        "HANDOFF_SECRET_KEY": secrets.token_urlsafe(32),
-        "HANDOFF_LOG_LEVEL": "warning",
-    }
-    log_path = data_dir / "server.log"
-    with log_path.open("wb") as log:
-        process = await asyncio.create_subprocess_exec(
-            sys.executable,
-            *("-m", "handoff.cli.main", "serve", "--demo"),
-            env=environment,
-            stdout=log,
-            stderr=asyncio.subprocess.STDOUT,
-        )
-    try:
-        base = f"http://127.0.0.1:{port}"
-        await _wait_until_up(base, process, log_path, config.timeout_seconds)
-        login = json.loads(await asyncio.to_thread((data_dir / "demo-login.json").read_text))
-        yield _Server(base, port, login["agent_id"], process)
-    finally:
-        if process.returncode is None:
-            process.terminate()
-            try:
-                await asyncio.wait_for(process.wait(), 30)
-            except TimeoutError:
-                process.kill()
-                await process.wait()
-
-
-def _no_rate_limits() -> dict[str, str]:
-    # Every stream's conversation comes from 127.0.0.1: the limits are not what is measured.
-    return {
-        f"HANDOFF_{name.upper()}": ""
-        for name in Settings.model_fields
-        if name.startswith("rate_limit_")
-    }
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-async def _wait_until_up(
-    url: str, process: asyncio.subprocess.Process, log_path: Path, seconds: float
-) -> None:
-    deadline = time.monotonic() + seconds
-    async with httpx.AsyncClient(timeout=1) as client:
-        while time.monotonic() < deadline:
-            if process.returncode is not None:
-                log = await asyncio.to_thread(log_path.read_text)
-                raise RuntimeError(f"the server stopped:\n{log[-2000:]}")
-            with suppress(httpx.HTTPError):
-                if (await client.get(f"{url}/healthz")).status_code == 200:
-                    return
-            await asyncio.sleep(0.3)
-    raise TimeoutError(f"the server did not answer in {seconds:g} s")
-
-
-@dataclass(frozen=True, slots=True)
 class _Conversation:
     id: str
     token: str
@@ -254,7 +173,9 @@ async def _conversation(client: httpx.AsyncClient, agent_id: str) -> _Conversati
     return _Conversation(body["id"], body["token"])
 
 
-async def _messages(server: _Server, probe: _Conversation, count: int, tell: Progress) -> Latency:
+async def _messages(
+    server: BenchServer, probe: _Conversation, count: int, tell: Progress
+) -> Latency:
     """Send `count` messages one after the other; time each answer and each event."""
     answers: list[float] = []
     events: list[float] = []
@@ -296,7 +217,7 @@ async def _until_text(reader: asyncio.StreamReader, quoted: str) -> float:
 
 
 async def _conversations(
-    client: httpx.AsyncClient, server: _Server, count: int, tell: Progress
+    client: httpx.AsyncClient, server: BenchServer, count: int, tell: Progress
 ) -> list[_Conversation]:
     """Open `count` conversations, a few dozen at a time."""
     opening = asyncio.Semaphore(50)
@@ -315,7 +236,7 @@ async def _conversations(
 
 @asynccontextmanager
 async def _open_streams(
-    server: _Server, conversations: list[_Conversation], config: SSEConfig, tell: Progress
+    server: BenchServer, conversations: list[_Conversation], config: SSEConfig, tell: Progress
 ) -> AsyncIterator[list[asyncio.Task[None]]]:
     """Open a visitor's stream on each conversation for the block."""
     ready = [asyncio.Event() for _ in conversations]

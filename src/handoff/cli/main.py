@@ -13,7 +13,7 @@ import typer
 from rich.console import Console
 
 from handoff import __version__
-from handoff.cli import dispatch_bench, evaluate, sse_bench, train
+from handoff.cli import api_bench, dispatch_bench, evaluate, sse_bench, train
 from handoff.settings import Settings
 
 if TYPE_CHECKING:
@@ -169,6 +169,7 @@ app.command("eval")(evaluate.eval_command)
 app.command("train")(train.train_command)
 evaluate.bench_app.command("dispatch")(dispatch_bench.bench_dispatch_command)
 evaluate.bench_app.command("sse")(sse_bench.bench_sse_command)
+evaluate.bench_app.command("api")(api_bench.bench_api_command)
 app.add_typer(evaluate.bench_app, name="bench")
 
 if __name__ == "__main__":

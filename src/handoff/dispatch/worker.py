@@ -95,6 +95,12 @@ class RetryPolicy:
         return delay
 
 
+async def _cancelled(future: asyncio.Future[None]) -> None:
+    future.cancel()
+    with suppress(asyncio.CancelledError):
+        await future
+
+
 def is_retryable(error: BaseException) -> bool:
     # Unknown errors may be transient (a bug fixed by a deploy, a flaky network): retry them
     # within the budget. Connector errors say for themselves.
@@ -157,14 +163,7 @@ class Worker:
                 if len(self._running) >= self.concurrency:
                     await asyncio.wait(self._running, return_when=asyncio.FIRST_COMPLETED)
                     continue
-                try:
-                    jobs = await self.claim_some(self.concurrency - len(self._running))
-                except Exception:
-                    log.exception("worker loop error", worker=self.name)
-                    jobs = []
-                if not jobs:
-                    await self._idle()
-                for job in jobs:
+                for job in await self._next_jobs():
                     self._start(job)
         finally:
             await self._settle_running(finish=stop.is_set())
@@ -199,16 +198,27 @@ class Worker:
         JOBS.labels(kind=job.kind, outcome=outcome.value).inc()
         self._on_change()
 
-    async def _idle(self) -> None:
-        """Wait for new work, a poll interval, a spent budget to free, or one of the running
-        jobs to end."""
-        until_free = self.pacer.seconds_until_free(utcnow())
-        wait = self.poll_seconds if until_free is None else min(self.poll_seconds, until_free)
-        waiting: asyncio.Future[None] = asyncio.ensure_future(self._wait_for_work(wait))
-        await asyncio.wait({waiting, *self._running}, return_when=asyncio.FIRST_COMPLETED)
-        waiting.cancel()
-        with suppress(asyncio.CancelledError):
-            await waiting
+    async def _next_jobs(self) -> list[LeasedJob]:
+        """Lease due jobs for the free slots; with none, wait for new work, a poll interval, a
+        spent budget to free or a running job to end, and return none.
+
+        The worker listens for new work before it looks, so that a job committed while it looks
+        wakes it at once instead of at the next poll; the claim's own commit is quiet, or it
+        would end that wait itself.
+        """
+        waiting = asyncio.ensure_future(self._wait_for_work(self.poll_seconds))
+        try:
+            jobs = await self.claim_some(self.concurrency - len(self._running))
+        except Exception:
+            log.exception("worker loop error", worker=self.name)
+            jobs = []
+        if not jobs:
+            until_free = self.pacer.seconds_until_free(utcnow())
+            await asyncio.wait(
+                {waiting, *self._running}, timeout=until_free, return_when=asyncio.FIRST_COMPLETED
+            )
+        await _cancelled(waiting)
+        return jobs
 
     async def _settle_running(self, *, finish: bool) -> None:
         if not finish:
@@ -236,11 +246,12 @@ class Worker:
         """Lease up to `limit` due jobs whose integrations have budget and a free slot.
 
         One transaction for all of them: a claim waits for the database's write lock like any
-        write, so a paced integration whose claims come late catches up in one go.
+        write, so a paced integration whose claims come late catches up in one go. Its commit
+        wakes no one: a lease is news to nobody, and it would wake this worker's own wait.
         """
         now = utcnow()
         leased: list[LeasedJob] = []
-        async with self.db.unit_of_work() as session:
+        async with self.db.unit_of_work(quiet=True) as session:
             held_back = self.pacer.held_back(now)
             while len(leased) < limit and (
                 due := await repo.next_due_job(session, now=now, skip_integrations=held_back)

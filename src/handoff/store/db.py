@@ -90,12 +90,15 @@ class Database:
         return is_sqlite(self.url)
 
     @asynccontextmanager
-    async def unit_of_work(self) -> AsyncIterator[AsyncSession]:
-        """Open a transaction that commits when the block succeeds and rolls back otherwise."""
+    async def unit_of_work(self, *, quiet: bool = False) -> AsyncIterator[AsyncSession]:
+        """Open a transaction that commits when the block succeeds and rolls back otherwise.
+
+        A `quiet` one does not call `on_commit`: for writes nobody waits for (an outbox
+        worker's lease), which would otherwise wake every waiter for nothing."""
         async with self.sessions() as session:
             async with session.begin():
                 yield session
-            if self.on_commit is not None:
+            if self.on_commit is not None and not quiet:
                 self.on_commit(session.info)
 
     @asynccontextmanager
