@@ -9,10 +9,10 @@ Each variant is fitted on `corpus/escalation/train` (+ the public sample) exactl
   each public source, score that source.
 
 The held-out corpus is never read. Embeddings are cached in a file (``--cache``), so after the
-first run a variant costs its fits only.
+first run a variant costs its fits only. Results and their reading: `docs/head-study.md`.
 
     .venv/bin/python scripts/study_heads.py --messages-csv ../shared/eval/messages.csv \
-        --variants baseline,c0.01 [--loso]
+        --variants baseline,k10,c0.1 [--loso] [--out results.jsonl]
 """
 
 from __future__ import annotations
@@ -73,16 +73,22 @@ def disk_cached(encoder: Encoder, path: Path) -> Callable[[], None]:
 # --- variants: each patches the training module's knobs while it fits ----------------------
 
 
+# Read by both modules at call time (`learned` at decision time too): set in both.
+SHARED_KNOBS = ("PHRASE_WEIGHT", "K_NEIGHBOURS")
+
+
 @contextlib.contextmanager
 def patched(**knobs: Any) -> Iterator[None]:
+    """Set module-level knobs of `training` (C, the quota, `_head`) and `learned` for a while:
+    a variant is fitted and scored by the shipped code with its knobs moved."""
     import handoff.decide.learned as learned
 
     saved = {}
     for name, value in knobs.items():
-        module = learned if name in ("PHRASE_WEIGHT", "K_NEIGHBOURS") else training
+        module = learned if name in SHARED_KNOBS else training
         saved[name] = (module, getattr(module, name))
         setattr(module, name, value)
-        if name in ("PHRASE_WEIGHT", "K_NEIGHBOURS"):
+        if name in SHARED_KNOBS:
             setattr(training, name, value)
     try:
         yield
