@@ -1,0 +1,437 @@
+"""Compare head and training variants of the learned decider on cached embeddings.
+
+Each variant is fitted on `corpus/escalation/train` (+ the public sample) exactly as
+`handoff train` fits the shipped model, then scored through the live decision code
+(`LearnedDecider`, rules included) on:
+
+- the development set, `corpus/escalation/dev` (variants are chosen on it);
+- leave-one-source-out on a sample of `messages.csv` (as `handoff eval --loso`): refit without
+  each public source, score that source.
+
+The held-out corpus is never read. Embeddings are cached in a file (``--cache``), so after the
+first run a variant costs its fits only. Results and their reading: `docs/head-study.md`.
+
+    .venv/bin/python scripts/study_heads.py --messages-csv ../shared/eval/messages.csv \
+        --variants baseline,k10,c0.1 [--loso] [--out results.jsonl]
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import pickle
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "src"))
+
+from handoff.decide import training  # noqa: E402
+from handoff.decide.encoder import E5Encoder, Encoder, Vector, get_encoder  # noqa: E402
+from handoff.decide.learned import (  # noqa: E402
+    CONVERSATION_FEATURES,
+    NO_ESCALATION,
+    FloatArray,
+    LearnedDecider,
+    LearnedModel,
+    neighbour_features,
+    unit_rows,
+)
+from handoff.evaluation import metrics as ev  # noqa: E402
+
+
+def disk_cached(encoder: Encoder, path: Path) -> Callable[[], None]:
+    """Serve `encoder`'s embeddings from a file when known; return a function saving new ones."""
+    known: dict[str, Vector] = {}
+    if path.is_file():
+        with path.open("rb") as f:
+            known = pickle.load(f)
+    embed = encoder._embed
+
+    def cached(texts: list[str]) -> list[Vector]:
+        missing = [t for t in dict.fromkeys(texts) if t not in known]
+        if missing:
+            known.update(zip(missing, embed(missing), strict=True))
+        return [known[t].copy() for t in texts]
+
+    encoder._embed = cached  # type: ignore[method-assign]
+
+    def save() -> None:
+        with path.open("wb") as f:
+            pickle.dump(known, f)
+
+    return save
+
+
+# --- variants: each patches the training module's knobs while it fits ----------------------
+
+
+# Read by both modules at call time (`learned` at decision time too): set in both.
+SHARED_KNOBS = ("PHRASE_WEIGHT", "K_NEIGHBOURS")
+
+
+@contextlib.contextmanager
+def patched(**knobs: Any) -> Iterator[None]:
+    """Set module-level knobs of `training` (C, the quota, `_head`) and `learned` for a while:
+    a variant is fitted and scored by the shipped code with its knobs moved."""
+    import handoff.decide.learned as learned
+
+    saved = {}
+    for name, value in knobs.items():
+        module = learned if name in SHARED_KNOBS else training
+        saved[name] = (module, getattr(module, name))
+        setattr(module, name, value)
+        if name in SHARED_KNOBS:
+            setattr(training, name, value)
+    try:
+        yield
+    finally:
+        for name, (module, value) in saved.items():
+            setattr(module, name, value)
+            if module is not training:
+                setattr(training, name, value)
+
+
+def weighted_head(class_weight: Any) -> Callable[..., training.Head]:
+    """`training._head` with another class weighting (the shipped one is "balanced")."""
+
+    def head(x: FloatArray, texts: Any, y: training.Labels) -> training.Head:
+        from scipy import sparse
+        from sklearn.feature_extraction.text import TfidfVectorizer
+        from sklearn.linear_model import LogisticRegression
+        from sklearn.preprocessing import StandardScaler
+
+        from handoff.decide import learned
+
+        scaler = StandardScaler().fit(x)
+        tfidf = TfidfVectorizer(analyzer=learned.phrases, min_df=2, sublinear_tf=True)
+        counted = tfidf.fit_transform(texts)
+        weight = learned.PHRASE_WEIGHT
+        inputs = sparse.hstack([sparse.csr_matrix(scaler.transform(x)), counted * weight])
+        cw = class_weight
+        if cw == "sqrt":  # halfway between none and balanced
+            counts = np.bincount(y, minlength=int(y.max()) + 1).astype(float)
+            cw = {c: float(np.sqrt(len(y) / (len(counts) * n))) for c, n in enumerate(counts) if n}
+        lr = LogisticRegression(C=training.C, class_weight=cw, max_iter=5000)
+        lr.fit(inputs.tocsr(), y)
+        dense = x.shape[1]
+        names = tuple(str(p) for p in tfidf.get_feature_names_out())
+        weights = learned.PhraseWeights(names, tfidf.idf_, lr.coef_[:, dense:] * weight)
+        return training.Head(
+            scaler.mean_, scaler.scale_, lr.coef_[:, :dense], lr.intercept_, weights
+        )
+
+    return head
+
+
+@dataclass(frozen=True)
+class TwoStageModel(LearnedModel):
+    """P(escalate) from a binary head, the reason from a head fitted on escalating rows."""
+
+    gate: training.Head | None = None
+    reason: training.Head | None = None
+    gate_t: float = 1.0
+    reason_t: float = 1.0
+
+    def probabilities(self, base: Vector, text: str) -> FloatArray:
+        message = base[None, : self.examples.shape[1]]
+        near = neighbour_features(self.examples, self.example_classes, message)
+        row = np.hstack([base[None].astype(np.float64), near])
+        assert self.gate is not None and self.reason is not None
+        return two_stage_proba(
+            self.gate.logits(row, [text])[:, 0] / self.gate_t,
+            self.reason.logits(row, [text]) / self.reason_t,
+        )[0]
+
+
+def two_stage_proba(gate: FloatArray, reasons: FloatArray) -> FloatArray:
+    from scipy.special import expit, softmax
+
+    p_esc = expit(gate)[:, None]
+    return np.hstack([softmax(reasons, axis=1) * p_esc, 1.0 - p_esc])
+
+
+def binary_temperature(z: FloatArray, y: FloatArray) -> float:
+    from scipy.optimize import minimize_scalar
+    from scipy.special import log_expit
+
+    def nll(log_t: float) -> float:
+        s = z / np.exp(log_t)
+        return float(-(y * log_expit(s) + (1 - y) * log_expit(-s)).mean())
+
+    return float(np.exp(minimize_scalar(nll, bounds=(-3, 3), method="bounded").x))
+
+
+def fit_two_stage(data: training.TrainingSet, gate_c: float, reason_c: float) -> LearnedModel:
+    """The gate and the reason head, each with its temperature, out of fold as fit_model."""
+    x, y, texts = data.features, data.classes, data.texts
+    units = unit_rows(x[:, : x.shape[1] - CONVERSATION_FEATURES])
+    esc = (y != NO_ESCALATION).astype(np.int8)
+    groups = np.asarray(data.groups)
+
+    def heads(keep: Any) -> tuple[training.Head, training.Head]:
+        xf = training._with_neighbours(x[keep], units[keep], y[keep])
+        tf = training._select(texts, keep)
+        with patched(C=gate_c):
+            gate = training._head(xf, tf, esc[keep])
+        on = esc[keep] == 1
+        with patched(C=reason_c):
+            reason = training._head(
+                xf[on], [t for t, o in zip(tf, on, strict=True) if o], y[keep][on]
+            )
+        return gate, reason
+
+    z_gate, z_reason = np.zeros(len(y)), np.zeros((len(y), NO_ESCALATION))
+    for group in sorted(set(data.groups)):
+        held = groups == group
+        gate, reason = heads(~held)
+        row = np.hstack([x[held], neighbour_features(units[~held], y[~held], units[held])])
+        z_gate[held] = gate.logits(row, training._select(texts, held))[:, 0]
+        z_reason[held] = reason.logits(row, training._select(texts, held))
+    gate_t = binary_temperature(z_gate, esc.astype(float))
+    on = esc == 1
+    reason_t = training._temperature(z_reason[on], y[on])
+    p_none = two_stage_proba(z_gate / gate_t, z_reason / reason_t)[:, NO_ESCALATION]
+    own = ~data.public
+    threshold = training._threshold(p_none[own], y[own])
+    escalates, routine = p_none[own] < threshold, y[own] == NO_ESCALATION
+    gate, reason = heads(np.ones(len(y), dtype=bool))
+    cv = {
+        "false_escalation_rate": round(float(escalates[routine].mean()), 4),
+        "escalation_recall": round(float(escalates[~routine].mean()), 4),
+    }
+    return TwoStageModel(
+        mean=gate.mean,
+        scale=gate.scale,
+        coef=gate.coef,
+        intercept=gate.intercept,
+        temperature=1.0,
+        threshold=threshold,
+        examples=units,
+        example_texts=texts,
+        example_classes=y,
+        example_subtypes=data.subtypes,
+        judge=data.judge,
+        phrase_weights=reason.phrases,
+        meta={"cv": cv, "rule_thresholds": data.rule_thresholds},
+        gate=gate,
+        reason=reason,
+        gate_t=gate_t,
+        reason_t=reason_t,
+    )
+
+
+Logits = Callable[[FloatArray, Any], FloatArray]
+
+
+@dataclass(frozen=True)
+class AnyHeadModel(LearnedModel):
+    """A model whose logits come from any fitted function of the features and the text."""
+
+    head: Logits | None = None
+
+    def probabilities(self, base: Vector, text: str) -> FloatArray:
+        from scipy.special import softmax
+
+        message = base[None, : self.examples.shape[1]]
+        near = neighbour_features(self.examples, self.example_classes, message)
+        row = np.hstack([base[None].astype(np.float64), near])
+        assert self.head is not None
+        return softmax(self.head(row, [text]) / self.temperature, axis=1)[0]  # type: ignore[no-any-return]
+
+
+def mlp_head(hidden: int, alpha: float) -> Callable[[FloatArray, Any, training.Labels], Logits]:
+    """An MLP on the dense features (early stopping on a fixed 10 % split), no phrases."""
+
+    def fit(x: FloatArray, texts: Any, y: training.Labels) -> Logits:
+        from sklearn.neural_network import MLPClassifier
+        from sklearn.preprocessing import StandardScaler
+
+        scaler = StandardScaler().fit(x)
+        mlp = MLPClassifier(
+            (hidden,), alpha=alpha, early_stopping=True, random_state=0, max_iter=500
+        )
+        mlp.fit(scaler.transform(x), y)
+        return lambda rows, _texts: np.log(
+            np.clip(mlp.predict_proba(scaler.transform(rows)), 1e-9, 1.0)
+        )
+
+    return fit
+
+
+def fit_any(
+    data: training.TrainingSet, make: Callable[[FloatArray, Any, training.Labels], Logits]
+) -> LearnedModel:
+    x, y, texts = data.features, data.classes, data.texts
+    units = unit_rows(x[:, : x.shape[1] - CONVERSATION_FEATURES])
+    groups = np.asarray(data.groups)
+    logits = np.zeros((len(y), len(set(y.tolist()))))
+    for group in sorted(set(data.groups)):
+        held = groups == group
+        head = make(
+            training._with_neighbours(x[~held], units[~held], y[~held]),
+            training._select(texts, ~held),
+            y[~held],
+        )
+        row = np.hstack([x[held], neighbour_features(units[~held], y[~held], units[held])])
+        logits[held] = head(row, training._select(texts, held))
+    from scipy.special import softmax
+
+    temperature = training._temperature(logits, y)
+    p_none = softmax(logits / temperature, axis=1)[:, NO_ESCALATION]
+    own = ~data.public
+    threshold = training._threshold(p_none[own], y[own])
+    escalates, routine = p_none[own] < threshold, y[own] == NO_ESCALATION
+    full = make(training._with_neighbours(x, units, y), texts, y)
+    baseline = training.fit_model(data)  # for the phrase evidence only
+    cv = {
+        "false_escalation_rate": round(float(escalates[routine].mean()), 4),
+        "escalation_recall": round(float(escalates[~routine].mean()), 4),
+    }
+    return AnyHeadModel(
+        **{
+            **{f: getattr(baseline, f) for f in LearnedModel.__dataclass_fields__},
+            "temperature": temperature,
+            "threshold": threshold,
+            "meta": {"cv": cv, "rule_thresholds": data.rule_thresholds},
+        },
+        head=full,
+    )
+
+
+@dataclass(frozen=True)
+class Variant:
+    name: str
+    knobs: dict[str, Any] = field(default_factory=dict)
+    fitter: Callable[[training.TrainingSet], LearnedModel] = training.fit_model
+
+    def fit(self, data: training.TrainingSet) -> LearnedModel:
+        return self.fitter(data)
+
+
+VARIANTS = {
+    "baseline": Variant("baseline", {}),
+    "c0.01": Variant("c0.01", {"C": 0.01}),
+    "c0.1": Variant("c0.1", {"C": 0.1}),
+    "fe0.5": Variant("fe0.5", {"MAX_FALSE_ESCALATIONS": 0.005}),
+    "fe2": Variant("fe2", {"MAX_FALSE_ESCALATIONS": 0.02}),
+    "pw5": Variant("pw5", {"PHRASE_WEIGHT": 5.0}),
+    "pw20": Variant("pw20", {"PHRASE_WEIGHT": 20.0}),
+    "k10": Variant("k10", {"K_NEIGHBOURS": 10}),
+    "cw_none": Variant("cw_none", {"_head": weighted_head(None)}),
+    "cw_sqrt": Variant("cw_sqrt", {"_head": weighted_head("sqrt")}),
+    "mlp64": Variant("mlp64", fitter=lambda d: fit_any(d, mlp_head(64, 1e-2))),
+    "mlp64_a1": Variant("mlp64_a1", fitter=lambda d: fit_any(d, mlp_head(64, 1.0))),
+    "two_stage": Variant("two_stage", fitter=lambda d: fit_two_stage(d, 0.03, 0.03)),
+    "two_stage_g.01": Variant("two_stage_g.01", fitter=lambda d: fit_two_stage(d, 0.01, 0.03)),
+    "two_stage_r.1": Variant("two_stage_r.1", fitter=lambda d: fit_two_stage(d, 0.03, 0.1)),
+}
+
+
+# --- scoring ---------------------------------------------------------------------------------
+
+
+def summary(block: ev.BlockMetrics) -> dict[str, Any]:
+    def f(x: float | None) -> float | None:
+        return None if x is None else round(x, 3)
+
+    r = block.reasons
+    out = {
+        "n": block.n,
+        "esc_P": f(block.escalate.precision),
+        "esc_R": f(block.escalate.recall),
+        "esc_F1": f(block.escalate.f1),
+        "FE": f(block.false_escalation_rate),
+    }
+    for name, short in (
+        ("explicit_request", "expl"),
+        ("frustration", "frus"),
+        ("sensitive_topic", "sens"),
+        ("repeated_failed", "rep"),
+    ):
+        prf = r.get(name)
+        if prf is not None and prf.support:
+            out[f"{short}_P"], out[f"{short}_R"], out[f"{short}_F1"] = (
+                f(prf.precision),
+                f(prf.recall),
+                f(prf.f1),
+            )
+    return out
+
+
+def score(model: LearnedModel, e5: Encoder, rows: list[ev.LabelledMessage]) -> dict[str, Any]:
+    decider = LearnedDecider(e5, model)
+    return summary(ev.block_metrics(ev.run_messages(decider, rows)))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--corpus", type=Path, default=ROOT / "corpus/escalation")
+    parser.add_argument("--messages-csv", type=Path, required=True)
+    parser.add_argument("--sample", type=int, default=3000)
+    parser.add_argument("--cache", type=Path, default=Path("/tmp/study_heads"))
+    parser.add_argument("--variants", default="baseline")
+    parser.add_argument("--loso", action="store_true")
+    parser.add_argument("--out", type=Path, default=None, help="append JSON lines here")
+    args = parser.parse_args()
+
+    args.cache.mkdir(parents=True, exist_ok=True)
+    e5, english = E5Encoder(cache_size=10**6), get_encoder()
+    saves = [
+        disk_cached(e5, args.cache / "e5.pkl"),
+        disk_cached(english, args.cache / "minilm.pkl"),
+    ]
+    data_path = args.cache / "training_set.pkl"
+    if data_path.is_file():
+        with data_path.open("rb") as f:
+            data = pickle.load(f)
+    else:
+        data = training.encode(training.read_corpus(args.corpus), e5, english)
+        with data_path.open("wb") as f:
+            pickle.dump(data, f)
+        for save in saves:
+            save()
+    dev, _ = ev.read_corpus(args.corpus / "dev")
+    sample = ev.sample_messages(ev.read_messages(args.messages_csv), args.sample, 0)
+    for variant in args.variants.split(","):
+        v = VARIANTS[variant]
+        start = time.time()
+        with patched(**v.knobs):
+            result = run_variant(v, data, e5, dev, sample, args.loso)
+        result["seconds"] = round(time.time() - start)
+        for save in saves:
+            save()
+        line = json.dumps(result)
+        print(line, flush=True)
+        if args.out:
+            with args.out.open("a") as f:
+                f.write(line + "\n")
+
+
+def run_variant(
+    v: Variant,
+    data: training.TrainingSet,
+    e5: Encoder,
+    dev: list[ev.LabelledMessage],
+    sample: list[ev.LabelledMessage],
+    loso: bool,
+) -> dict[str, Any]:
+    model = v.fit(data)
+    result: dict[str, Any] = {"variant": v.name, "cv": model.meta["cv"]}
+    result["dev"] = score(model, e5, dev)
+    if loso:
+        for source in sorted({r.source for r in sample}):
+            rows = [r for r in sample if r.source == source and not r.ambiguous]
+            result[f"loso_{source}"] = score(v.fit(data.without(source)), e5, rows)
+    return result
+
+
+if __name__ == "__main__":
+    main()
