@@ -1,7 +1,8 @@
 /*!
  * handoff inbox — the support team's single-page app over the tickets API. An ES module:
- * the list's logic is in inbox/tickets.js (pure, unit-tested), the ticket's header and
- * details are Preact components, the rest builds the DOM with staff.js's `h`.
+ * the list's logic is in inbox/tickets.js (pure, unit-tested); the list's rows and the
+ * ticket's header and details are Preact components (inbox/components.js); the rest builds
+ * the DOM with staff.js's `h`.
  *
  * Security: ticket, transcript, note and member data are inserted with textContent, as
  * attribute values or as Preact text (escaped); the only markup is staff.js's constant icons.
@@ -12,7 +13,6 @@ import {
   h,
   icon,
   parseDate,
-  relTime,
   request,
   richText,
   storedToken,
@@ -23,7 +23,6 @@ import {
 import {
   VIEWS,
   addPage,
-  activityAt,
   contactName,
   emptyListText,
   listQuery,
@@ -32,9 +31,7 @@ import {
   newList,
   parseRoute,
   placeTicket,
-  previewText,
   stripDetail,
-  subjectOf,
   ticketHash,
   ticketOfConversation,
   transcriptItems,
@@ -42,28 +39,14 @@ import {
   visibleTickets,
   withMessage,
 } from "./inbox/tickets.js";
-import { Details, TicketHeader } from "./inbox/components.js";
+import { Details, TicketHeader, TicketRows } from "./inbox/components.js";
 import { html, render } from "./vendor/htm-preact.js";
 
 const app = document.getElementById("inbox-app");
 const BASE_TITLE = "Inbox · handoff";
 
-// A <time> that keeps itself fresh (see the ticker at the bottom).
-function timeEl(iso, cls) {
-  const d = parseDate(iso);
-  return h("time", {
-    class: `reltime ${cls || ""}`,
-    datetime: d ? d.toISOString() : null,
-    title: d ? fullFormat.format(d) : null,
-    "data-rel": iso || "",
-    text: relTime(iso),
-  });
-}
-
 // What reasons and channels are called: GET /api/v1/vocabulary, read at boot.
 let words = { channels: {}, reasons: {}, reason_titles: {} };
-// A reason's chip says its name; its tooltip, what it means. An unknown code shows as is.
-const reasonTitle = (r) => words.reason_titles[r] || r;
 const ROLE_LABEL = { user: "Visitor", assistant: "AI assistant", human_agent: "Agent", system: "System" };
 const SEARCH_DELAY_MS = 300;
 
@@ -445,59 +428,13 @@ function refreshCounts() {
   }, 300);
 }
 
-function buildRow(t) {
-  const selected = String(t.id) === list.selectedId;
-  const unseen = state.unseen.has(String(t.id));
-  const all = t.reasons || [];
-  const reasons = all.slice(0, 1).map((r) => h("span", { class: "badge badge-reason", title: words.reasons[r] || r, text: reasonTitle(r) }));
-  if (all.length > 1) reasons.push(h("span", { class: "badge badge-more", title: all.slice(1).map(reasonTitle).join(", "), text: `+${all.length - 1}` }));
-  const a = h(
-    "a",
-    {
-      class: `row${selected ? " selected" : ""}${unseen ? " unseen" : ""}`,
-      href: `#ticket=${encodeURIComponent(t.id)}`,
-      "data-testid": "ticket-row",
-      "data-id": String(t.id),
-      "data-conversation": t.conversation_id != null ? String(t.conversation_id) : null,
-      "data-status": t.status,
-      "aria-current": selected ? "true" : null,
-    },
-    avatar(contactName(t)),
-    h(
-      "div",
-      { class: "row-main" },
-      h(
-        "div",
-        { class: "row-top" },
-        h("span", { class: "row-name", text: contactName(t) }),
-        unseen ? h("span", { class: "unseen-dot", title: "New activity", "aria-label": "New activity" }) : null,
-        timeEl(activityAt(t), "row-time"),
-      ),
-      h("div", { class: "row-subject", text: subjectOf(t) }),
-      h("div", { class: "row-preview", text: previewText(t) }),
-      h(
-        "div",
-        { class: "row-badges" },
-        t.status === "solved"
-          ? h("span", { class: "badge badge-solved", text: "Solved" })
-          : t.waiting
-            ? h("span", { class: "badge badge-waiting", "data-testid": "waiting-badge", text: "Waiting" })
-            : null,
-        reasons,
-        h("span", { class: "row-spacer" }),
-        t.assignee
-          ? h("span", { class: "row-assignee", title: `Assigned to ${t.assignee.name}` }, avatar(t.assignee.name, "avatar-xs"))
-          : h("span", { class: "row-unassigned", title: "Unassigned", "aria-label": "Unassigned" }),
-      ),
-    ),
-  );
-  return h("li", null, a);
-}
-
 function renderList() {
   if (!ui.list) return;
-  const rows = visibleTickets(list, state.me).map(buildRow);
-  ui.list.replaceChildren(...rows);
+  const rows = visibleTickets(list, state.me);
+  render(
+    html`<${TicketRows} tickets=${rows} selectedId=${list.selectedId} unseen=${state.unseen} loading=${state.listLoading} words=${words} />`,
+    ui.list,
+  );
   ui.listEmpty.hidden = rows.length > 0 || state.listLoading;
   ui.more.hidden = !list.cursor;
   ui.more.disabled = state.listLoading;
@@ -528,9 +465,7 @@ async function loadList({ more = false } = {}) {
   if (more && !list.cursor) return;
   const seq = ++state.loadSeq;
   state.listLoading = true;
-  if (ui.list && !ui.list.children.length) {
-    ui.list.replaceChildren(...[0, 1, 2, 3].map(() => h("li", { class: "row-skeleton", "aria-hidden": "true" })));
-  }
+  renderList();
   const query = listQuery(list.tab, { query: list.query, cursor: more ? list.cursor : null });
   try {
     const page = await api(`/api/v1/tickets?${query}`);
@@ -1092,9 +1027,5 @@ document.addEventListener("keydown", (e) => {
   location.hash = next.getAttribute("href");
 });
 
-// Keep relative times fresh.
-setInterval(() => {
-  for (const el of document.querySelectorAll("time.reltime[data-rel]")) el.textContent = relTime(el.dataset.rel);
-}, 30000);
 
 boot().catch(() => {});

@@ -1,6 +1,6 @@
 /*!
- * handoff inbox — the open ticket's header (back, Details, Assign, Solve) and its details
- * pane, as Preact components over htm (no build step). They draw from their props only;
+ * handoff inbox — the ticket list's rows, the open ticket's header (back, Details, Assign,
+ * Solve) and its details pane, as Preact components over htm (no build step). They draw from their props only;
  * inbox.js owns the state and hears what the user does through the `on…` props.
  *
  * Security: every value is Preact text or an attribute (escaped); the only markup is the
@@ -9,7 +9,7 @@
 import { ICONS } from "../staff.js";
 import { emailPieces, fullFormat, hue, initials, parseDate, relTime, shortId } from "../staff/format.js";
 import { html, useEffect, useRef, useState } from "../vendor/htm-preact.js";
-import { assigneeOptions, contactName, evidenceRows, subjectOf } from "./tickets.js";
+import { activityAt, assigneeOptions, contactName, evidenceRows, previewText, subjectOf, ticketHash } from "./tickets.js";
 
 export function Icon({ name, cls = "icon" }) {
   return html`<span class=${cls} dangerouslySetInnerHTML=${{ __html: ICONS[name] }} />`;
@@ -21,7 +21,7 @@ setInterval(() => {
   for (const tick of clocks) tick(Date.now());
 }, 30000);
 
-function RelTime({ iso }) {
+function RelTime({ iso, cls = null }) {
   const [, setNow] = useState(0);
   useEffect(() => {
     clocks.add(setNow);
@@ -29,7 +29,7 @@ function RelTime({ iso }) {
   }, []);
   const d = parseDate(iso);
   if (!d) return null;
-  return html`<time datetime=${d.toISOString()} title=${fullFormat.format(d)}>${relTime(iso)}</time>`;
+  return html`<time class=${cls} datetime=${d.toISOString()} title=${fullFormat.format(d)}>${relTime(iso)}</time>`;
 }
 
 // A long email wraps after its "@" and before its dots, never inside a word.
@@ -39,6 +39,71 @@ function Email({ address }) {
 
 function Avatar({ name, cls = "" }) {
   return html`<span class=${`avatar ${cls}`} aria-hidden="true" style=${{ "--h": String(hue(name)) }}>${initials(name)}</span>`;
+}
+
+// A row's first reason as a chip, the others counted ("+2") with their names on hover.
+function RowReasons({ reasons, words }) {
+  const title = (r) => words.reason_titles[r] || r;
+  if (!reasons.length) return null;
+  const [first, ...others] = reasons;
+  return html`
+    <span class="badge badge-reason" title=${words.reasons[first] || first}>${title(first)}</span>
+    ${others.length ? html`<span class="badge badge-more" title=${others.map(title).join(", ")}>+${others.length}</span>` : null}
+  `;
+}
+
+function TicketRow({ ticket: t, selected, unseen, words }) {
+  const who = contactName(t);
+  return html`
+    <li>
+      <a
+        class=${`row${selected ? " selected" : ""}${unseen ? " unseen" : ""}`}
+        href=${ticketHash(t.id)}
+        data-testid="ticket-row"
+        data-id=${String(t.id)}
+        data-conversation=${t.conversation_id != null ? String(t.conversation_id) : null}
+        data-status=${t.status}
+        aria-current=${selected ? "true" : null}
+      >
+        <${Avatar} name=${who} />
+        <div class="row-main">
+          <div class="row-top">
+            <span class="row-name">${who}</span>
+            ${unseen ? html`<span class="unseen-dot" title="New activity" aria-label="New activity" />` : null}
+            <${RelTime} iso=${activityAt(t)} cls="row-time" />
+          </div>
+          <div class="row-subject">${subjectOf(t)}</div>
+          <div class="row-preview">${previewText(t)}</div>
+          <div class="row-badges">
+            ${t.status === "solved"
+              ? html`<span class="badge badge-solved">Solved</span>`
+              : t.waiting
+                ? html`<span class="badge badge-waiting" data-testid="waiting-badge">Waiting</span>`
+                : null}
+            <${RowReasons} reasons=${t.reasons || []} words=${words} />
+            <span class="row-spacer" />
+            ${t.assignee
+              ? html`<span class="row-assignee" title=${`Assigned to ${t.assignee.name}`}><${Avatar} name=${t.assignee.name} cls="avatar-xs" /></span>`
+              : html`<span class="row-unassigned" title="Unassigned" aria-label="Unassigned" />`}
+          </div>
+        </div>
+      </a>
+    </li>
+  `;
+}
+
+/**
+ * The list's rows (keyed by ticket, so a row keeps its node, and its focus, across updates),
+ * or placeholders while the first page loads.
+ */
+export function TicketRows({ tickets, selectedId, unseen, loading, words }) {
+  if (!tickets.length && loading) {
+    return [0, 1, 2, 3].map((i) => html`<li key=${i} class="row-skeleton" aria-hidden="true" />`);
+  }
+  return tickets.map((t) => {
+    const id = String(t.id);
+    return html`<${TicketRow} key=${id} ticket=${t} selected=${id === selectedId} unseen=${unseen.has(id)} words=${words} />`;
+  });
 }
 
 /**
