@@ -40,6 +40,7 @@ import {
   withMessage,
 } from "./inbox/tickets.js";
 import { Details, TicketHeader, TicketRows } from "./inbox/components.js";
+import { TYPING_PING_MS, composerView, mayPingTyping } from "./inbox/composer.js";
 import { html, render } from "./vendor/htm-preact.js";
 
 const app = document.getElementById("inbox-app");
@@ -701,25 +702,18 @@ function buildComposer() {
   );
 
   function update() {
-    const t = state.detail || {};
-    const solved = t.status === "solved";
-    const note = state.mode === "note";
-    el.classList.toggle("is-note", note);
-    replyTab.setAttribute("aria-selected", String(!note));
-    noteTab.setAttribute("aria-selected", String(note));
-    noteTab.setAttribute("aria-pressed", String(note));
-    const replyBlocked = solved && !note;
-    input.disabled = replyBlocked;
-    input.placeholder = note
-      ? "Add an internal note — only your team sees this"
-      : replyBlocked
-        ? "This ticket is solved."
-        : `Reply to ${contactName(t)}… they see it live in the chat`;
-    input.setAttribute("aria-label", note ? "Internal note" : "Reply to the visitor");
-    send.querySelector(".send-label").textContent = note ? "Add note" : "Send reply";
-    send.disabled = state.sending || replyBlocked || !input.value.trim();
-    notice.hidden = !replyBlocked;
-    notice.textContent = replyBlocked ? "This ticket is solved — the AI assistant is handling the conversation again. You can still add internal notes." : "";
+    const view = composerView({ ticket: state.detail, mode: state.mode, sending: state.sending, text: input.value });
+    el.classList.toggle("is-note", view.note);
+    replyTab.setAttribute("aria-selected", String(!view.note));
+    noteTab.setAttribute("aria-selected", String(view.note));
+    noteTab.setAttribute("aria-pressed", String(view.note));
+    input.disabled = view.inputDisabled;
+    input.placeholder = view.placeholder;
+    input.setAttribute("aria-label", view.inputLabel);
+    send.querySelector(".send-label").textContent = view.sendLabel;
+    send.disabled = view.sendDisabled;
+    notice.hidden = !view.notice;
+    notice.textContent = view.notice;
   }
 
   function setMode(mode) {
@@ -739,12 +733,13 @@ function buildComposer() {
   // pasted and sent at once, which would otherwise announce typing after the message.
   let pingTimer = null;
   function pingTyping() {
-    if (pingTimer || Date.now() - state.lastTypingPing < 3000) return;
+    if (pingTimer || Date.now() - state.lastTypingPing < TYPING_PING_MS) return;
     pingTimer = setTimeout(() => {
       pingTimer = null;
       const t = state.detail;
-      if (!t || t.status !== "open" || state.mode !== "reply" || !input.value.trim() || state.sending) return;
-      state.lastTypingPing = Date.now();
+      const now = Date.now();
+      if (!mayPingTyping({ ticket: t, mode: state.mode, sending: state.sending, text: input.value, lastPing: state.lastTypingPing, now })) return;
+      state.lastTypingPing = now;
       api(`/api/v1/tickets/${encodeURIComponent(t.id)}/typing`, { method: "POST" }).catch(() => {});
     }, 300);
   }
