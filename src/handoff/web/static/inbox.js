@@ -1,8 +1,8 @@
 /*!
  * handoff inbox — the support team's single-page app over the tickets API. An ES module:
- * the list's logic is in inbox/tickets.js (pure, unit-tested); the list's rows and the
- * ticket's header and details are Preact components (inbox/components.js); the rest builds
- * the DOM with staff.js's `h`.
+ * the list's logic is in inbox/tickets.js and the reply box's in inbox/composer.js (pure,
+ * unit-tested); the top bar, the list's rows and the ticket's header and details are Preact
+ * components (inbox/components.js); the rest builds the DOM with staff.js's `h`.
  *
  * Security: ticket, transcript, note and member data are inserted with textContent, as
  * attribute values or as Preact text (escaped); the only markup is staff.js's constant icons.
@@ -39,7 +39,7 @@ import {
   visibleTickets,
   withMessage,
 } from "./inbox/tickets.js";
-import { Details, TicketHeader, TicketRows } from "./inbox/components.js";
+import { Details, TicketHeader, TicketRows, Topbar } from "./inbox/components.js";
 import { TYPING_PING_MS, composerView, mayPingTyping } from "./inbox/composer.js";
 import { html, render } from "./vendor/htm-preact.js";
 
@@ -71,6 +71,7 @@ const state = {
   listLoading: false,
   loadSeq: 0,
   solving: false,
+  live: "connecting", // the event stream: connecting, live or offline
   drawer: false, // the details drawer is open (narrow screens)
 };
 
@@ -273,47 +274,7 @@ function renderShell() {
       if (seen.some((e) => e.isIntersecting) && list.cursor && !state.listLoading) loadList({ more: true });
     }).observe(ui.more);
   }
-  ui.live = h("span", { class: "live-dot", "data-state": "connecting", title: "Connecting…" });
-  ui.liveText = h("span", { class: "live-text", text: "Connecting" });
-
-  const meName = (state.me && state.me.name) || "Agent";
-  const logout = h("button", { class: "btn btn-ghost btn-sm", type: "button", "data-testid": "logout", title: "Log out" }, icon("logout"), h("span", { text: "Log out" }));
-  logout.addEventListener("click", logOut);
-  // Admins configure integrations, the escalate action, the widget and the team there.
-  const settingsLink =
-    state.me && state.me.role === "admin"
-      ? h("a", { class: "btn btn-ghost btn-sm", href: "/settings", style: "text-decoration: none", "data-testid": "settings-link", text: "Settings" })
-      : null;
-  // Away members get no new tickets from automatic assignment (the service admin has no status).
-  ui.away = null;
-  if (state.me && state.me.id != null) {
-    ui.away = h(
-      "button",
-      // The switch is on, and green, while the member takes new tickets; off, amber, while away.
-      { class: "away-toggle", type: "button", role: "switch", "aria-label": "Available for new tickets", "data-testid": "away-toggle" },
-      h("span", { class: "away-track", "aria-hidden": "true" }, h("span", { class: "away-thumb" })),
-      h("span", { class: "away-label", "aria-hidden": "true" }),
-    );
-    ui.away.addEventListener("click", toggleAway);
-    renderAway();
-  }
-
-  const topbar = h(
-    "header",
-    { class: "topbar" },
-    h("a", { class: "topbar-brand", href: "/inbox" }, icon("logo"), h("span", { text: "handoff" }), h("span", { class: "topbar-sep", text: "/" }), h("span", { class: "topbar-page", text: "Inbox" })),
-    h("div", { class: "topbar-live", role: "status", "aria-live": "polite" }, ui.live, ui.liveText),
-    h(
-      "div",
-      { class: "topbar-me" },
-      ui.away,
-      avatar(meName, "avatar-sm", state.me && state.me.avatar_url),
-      h("div", { class: "me-text" }, h("span", { class: "me-name", "data-testid": "me-name", text: meName }), h("span", { class: "me-role", text: (state.me && state.me.role) || "" })),
-      settingsLink,
-      logout,
-    ),
-  );
-
+  const topbar = h("div", { class: "topbar-slot" });
   const sidebar = h(
     "aside",
     { class: "sidebar", "aria-label": "Ticket list" },
@@ -323,7 +284,9 @@ function renderShell() {
 
   ui.main = h("main", { class: "conversation", "aria-label": "Ticket" });
   ui.shell = h("div", { class: "shell", "data-pane": "list" }, topbar, h("div", { class: "panes" }, sidebar, ui.main));
+  ui.topbar = topbar;
   app.replaceChildren(ui.shell);
+  renderTopbar();
   renderNoSelection();
 }
 
@@ -358,21 +321,19 @@ function backButton() {
   return h("button", { class: "btn btn-ghost btn-sm back-button", type: "button", "data-testid": "back-to-list", onclick: backToList, text: "← Tickets" });
 }
 
-function renderAway() {
-  if (!ui.away) return;
-  const away = !!(state.me && state.me.away);
-  ui.away.setAttribute("aria-checked", String(!away));
-  ui.away.classList.toggle("is-away", away);
-  ui.away.querySelector(".away-label").textContent = away ? "Away" : "Available";
-  ui.away.title = away ? "Away: no new tickets are assigned to you" : "Available: new tickets may be assigned to you";
-  ui.away.disabled = state.savingAway;
+function renderTopbar() {
+  if (!ui.topbar) return;
+  render(
+    html`<${Topbar} me=${state.me} live=${state.live} savingAway=${state.savingAway} onToggleAway=${toggleAway} onLogOut=${logOut} />`,
+    ui.topbar,
+  );
 }
 
 async function toggleAway() {
   if (!state.me || state.savingAway) return;
   const away = !state.me.away;
   state.savingAway = true;
-  renderAway();
+  renderTopbar();
   try {
     state.me = await api("/api/v1/inbox/me", { method: "PUT", body: { away } });
     toast(away ? "You're away: no new tickets will be assigned to you." : "You're available for new tickets again.", "ok");
@@ -380,7 +341,7 @@ async function toggleAway() {
     if (e.status !== 401) toast(e.message);
   } finally {
     state.savingAway = false;
-    renderAway();
+    renderTopbar();
   }
 }
 
@@ -396,12 +357,9 @@ function renderNoSelection() {
   );
 }
 
-function setLive(s) {
-  if (!ui.live) return;
-  ui.live.dataset.state = s;
-  const text = { live: "Live", connecting: "Connecting", offline: "Reconnecting…" }[s] || s;
-  ui.liveText.textContent = text;
-  ui.live.title = text;
+function setLive(live) {
+  state.live = live;
+  renderTopbar();
 }
 
 // ---------------------------------------------------------------- ticket list
@@ -951,7 +909,8 @@ function teardown() {
   state.members = [];
   state.drawer = false;
   unmountTicket();
-  ui.list = ui.shell = null;
+  if (ui.topbar) render(null, ui.topbar);
+  ui.list = ui.shell = ui.topbar = null;
   updateTitle();
 }
 

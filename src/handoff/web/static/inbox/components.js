@@ -1,5 +1,5 @@
 /*!
- * handoff inbox — the ticket list's rows, the open ticket's header (back, Details, Assign,
+ * handoff inbox — the top bar, the ticket list's rows, the open ticket's header (back, Details, Assign,
  * Solve) and its details pane, as Preact components over htm (no build step). They draw from their props only;
  * inbox.js owns the state and hears what the user does through the `on…` props.
  *
@@ -7,7 +7,7 @@
  * constant icons.
  */
 import { ICONS } from "../staff.js";
-import { emailPieces, fullFormat, hue, initials, parseDate, relTime, shortId } from "../staff/format.js";
+import { emailPieces, fullFormat, hue, initials, parseDate, relTime, safeHttpUrl, shortId } from "../staff/format.js";
 import { html, useEffect, useRef, useState } from "../vendor/htm-preact.js";
 import { activityAt, assigneeOptions, contactName, evidenceRows, previewText, subjectOf, ticketHash } from "./tickets.js";
 
@@ -37,8 +37,73 @@ function Email({ address }) {
   return emailPieces(address).map((piece, i) => (i ? html`<wbr />${piece}` : piece));
 }
 
-function Avatar({ name, cls = "" }) {
-  return html`<span class=${`avatar ${cls}`} aria-hidden="true" style=${{ "--h": String(hue(name)) }}>${initials(name)}</span>`;
+// Initials on a stable colour, under the person's picture when there is one (http(s) only).
+function Avatar({ name, cls = "", url = null }) {
+  const [broken, setBroken] = useState(false);
+  const src = broken ? null : safeHttpUrl(url);
+  return html`
+    <span class=${`avatar ${cls}`} aria-hidden="true" style=${{ "--h": String(hue(name)) }}>
+      ${initials(name)}
+      ${src ? html`<img src=${src} alt="" referrerpolicy="no-referrer" loading="lazy" onError=${() => setBroken(true)} />` : null}
+    </span>
+  `;
+}
+
+const LIVE_TEXT = { live: "Live", connecting: "Connecting", offline: "Reconnecting…" };
+
+// Away members get no new tickets from automatic assignment. The switch is on, and green,
+// while the member takes new tickets; off, amber, while away.
+function AwaySwitch({ away, saving, onToggle }) {
+  return html`
+    <button
+      class=${`away-toggle${away ? " is-away" : ""}`}
+      type="button"
+      role="switch"
+      aria-label="Available for new tickets"
+      aria-checked=${String(!away)}
+      data-testid="away-toggle"
+      title=${away ? "Away: no new tickets are assigned to you" : "Available: new tickets may be assigned to you"}
+      disabled=${saving}
+      onClick=${onToggle}
+    >
+      <span class="away-track" aria-hidden="true"><span class="away-thumb" /></span>
+      <span class="away-label" aria-hidden="true">${away ? "Away" : "Available"}</span>
+    </button>
+  `;
+}
+
+/**
+ * The inbox's top bar: the brand, the live stream's state, the availability switch (members
+ * only: the service admin has no status), who is signed in, Settings (admins) and Log out.
+ */
+export function Topbar({ me, live, savingAway, onToggleAway, onLogOut }) {
+  const name = (me && me.name) || "Agent";
+  const liveText = LIVE_TEXT[live] || live;
+  return html`
+    <header class="topbar">
+      <a class="topbar-brand" href="/inbox">
+        <${Icon} name="logo" /><span>handoff</span><span class="topbar-sep">/</span><span class="topbar-page">Inbox</span>
+      </a>
+      <div class="topbar-live" role="status" aria-live="polite">
+        <span class="live-dot" data-state=${live} title=${liveText} />
+        <span class="live-text">${liveText}</span>
+      </div>
+      <div class="topbar-me">
+        ${me && me.id != null ? html`<${AwaySwitch} away=${!!me.away} saving=${savingAway} onToggle=${onToggleAway} />` : null}
+        <${Avatar} name=${name} cls="avatar-sm" url=${me && me.avatar_url} />
+        <div class="me-text">
+          <span class="me-name" data-testid="me-name">${name}</span>
+          <span class="me-role">${(me && me.role) || ""}</span>
+        </div>
+        ${me && me.role === "admin"
+          ? html`<a class="btn btn-ghost btn-sm" href="/settings" data-testid="settings-link">Settings</a>`
+          : null}
+        <button class="btn btn-ghost btn-sm" type="button" data-testid="logout" title="Log out" onClick=${onLogOut}>
+          <${Icon} name="logout" /><span>Log out</span>
+        </button>
+      </div>
+    </header>
+  `;
 }
 
 // A row's first reason as a chip, the others counted ("+2") with their names on hover.
