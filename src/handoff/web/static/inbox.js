@@ -1,7 +1,7 @@
 /*!
  * handoff inbox — the support team's single-page app over the tickets API. An ES module:
- * the list's logic is in inbox/tickets.js and the reply box's in inbox/composer.js (pure,
- * unit-tested); the top bar, the list's rows and the ticket's header and details are Preact
+ * the list's logic is in inbox/tickets.js, the reply box's in inbox/composer.js and the
+ * live stream's in inbox/events.js (pure, unit-tested); the top bar, the list's rows and the ticket's header and details are Preact
  * components (inbox/components.js); the rest builds the DOM with staff.js's `h`.
  *
  * Security: ticket, transcript, note and member data are inserted with textContent, as
@@ -26,7 +26,6 @@ import {
   contactName,
   emptyListText,
   listQuery,
-  matchesView,
   memberIdOf,
   newList,
   parseRoute,
@@ -41,6 +40,7 @@ import {
 } from "./inbox/tickets.js";
 import { Details, TicketHeader, TicketRows, Topbar } from "./inbox/components.js";
 import { TYPING_PING_MS, composerView, mayPingTyping } from "./inbox/composer.js";
+import { readEvent, reconnectDelay, ticketNews } from "./inbox/events.js";
 import { html, render } from "./vendor/htm-preact.js";
 
 const app = document.getElementById("inbox-app");
@@ -815,41 +815,33 @@ function connectEvents() {
     state.esRetry = 0;
     setLive("live");
   });
-  const parse = (ev) => {
-    try {
-      return JSON.parse(ev.data);
-    } catch {
-      return null;
-    }
-  };
   es.addEventListener("ticket", (ev) => {
-    const t = parse(ev);
-    if (!t || t.id == null) return;
-    const k = String(t.id);
+    const event = readEvent("ticket", ev.data);
+    if (!event) return;
+    const k = String(event.ticket.id);
     const known = list.tickets.has(k);
-    applyTicketUpdate(t, { live: true });
-    if (!isLooking(k) && matchesView(list.tickets.get(k), list.tab, state.me)) state.unseen.add(k);
+    applyTicketUpdate(event.ticket, { live: true });
+    const ticket = list.tickets.get(k);
+    const news = ticketNews({ ticket, tab: list.tab, me: state.me, looking: isLooking(k), known });
+    if (news.unseen) state.unseen.add(k);
     renderList();
     flashRow(k);
-    if (!known && !isLooking(t.id) && matchesView(t, list.tab, state.me)) toast(`New ticket from ${contactName(t)}`, "info");
+    if (news.announce) toast(`New ticket from ${contactName(ticket)}`, "info");
   });
   es.addEventListener("message", (ev) => {
-    const d = parse(ev);
-    if (!d || d.ticket_id == null || !d.message) return;
-    const id = String(d.ticket_id);
-    if (isOpen(id)) appendItem("m", d.message);
+    const event = readEvent("message", ev.data);
+    if (!event) return;
+    const id = event.ticketId;
+    if (isOpen(id)) appendItem("m", event.message);
     const cur = list.tickets.get(id);
-    if (cur) {
-      placeTicket(list, withMessage(cur, d.message), { toTop: true });
-    }
+    if (cur) placeTicket(list, withMessage(cur, event.message), { toTop: true });
     if (!isLooking(id)) state.unseen.add(id);
     renderList();
     flashRow(id);
   });
   es.addEventListener("note", (ev) => {
-    const d = parse(ev);
-    if (!d || d.ticket_id == null || !d.note) return;
-    if (isOpen(d.ticket_id)) appendItem("n", d.note);
+    const event = readEvent("note", ev.data);
+    if (event && isOpen(event.ticketId)) appendItem("n", event.note);
   });
   es.addEventListener("error", () => {
     if (state.es !== es) return;
@@ -860,7 +852,7 @@ function connectEvents() {
     // Refused (e.g. 401) or closed: check the session, catch up, reconnect with backoff.
     state.es = null;
     setLive("offline");
-    const delay = Math.min(30000, 1000 * 2 ** state.esRetry) + Math.random() * 500;
+    const delay = reconnectDelay(state.esRetry);
     state.esRetry += 1;
     state.esTimer = setTimeout(async () => {
       try {
