@@ -1,8 +1,8 @@
 # handoff — developer tasks.  `make help` lists them.
 #
 #   make run    start the demo server   (e.g. `make run HANDOFF_PORT=9000`)
-#   make test   full test-suite: system packages, throw-away PostgreSQL, pytest
-#   make lint   ruff + mypy
+#   make test   full test-suite: system packages, throw-away PostgreSQL, the pages' unit tests, pytest
+#   make lint   ruff + mypy, ESLint on the pages' code
 #   make messages    extract the visitors' texts and update the catalogues (then translate)
 #   make catalogues  compile the catalogues (.po → .mo, committed)
 #   make clean  remove the venv and caches, stop the test PostgreSQL
@@ -17,6 +17,8 @@ VENV        := .venv
 BIN         := $(VENV)/bin
 PIP         := $(BIN)/pip
 STAMP       := $(VENV)/.installed
+# ESLint for the pages' code, at the versions package-lock.json pins (npm ci).
+NODE_STAMP  := node_modules/.installed
 # Extra arguments for pytest, e.g. `make test PYTEST_ARGS='-k escalation -x'`.
 PYTEST_ARGS ?=
 
@@ -25,7 +27,7 @@ PYTEST_ARGS ?=
 # are inherited anyway.
 export $(foreach v,$(filter HANDOFF_%,$(.VARIABLES)),$(if $(filter command line,$(origin $(v))),$(v)))
 
-.PHONY: help venv run test lint messages catalogues clean
+.PHONY: help venv run test js-test lint messages catalogues clean
 
 help: ## Show this help
 	@echo "Usage: make <target>"
@@ -56,14 +58,24 @@ run: $(STAMP) ## Run the demo server (HANDOFF_* variables are passed through)
 
 test: $(STAMP) ## Run the test-suite (installs system packages, starts a test PostgreSQL)
 	@bash scripts/system-deps.sh
+	@$(MAKE) --no-print-directory js-test
 	@bash scripts/postgres.sh start >/dev/null
 	HANDOFF_TEST_POSTGRES_URL="$$(bash scripts/postgres.sh url)" \
 	  $(BIN)/python -m pytest -q -rs -p no:cacheprovider $(PYTEST_ARGS)
 
-lint: $(STAMP) ## ruff check, ruff format --check, mypy
+js-test: ## Unit tests of the pages' client logic (Node's built-in runner, no packages)
+	node --test tests/js/*.test.js
+
+$(NODE_STAMP): package.json package-lock.json
+	@command -v npm >/dev/null || { echo "make lint needs npm (apt-get install npm) for ESLint"; exit 1; }
+	npm ci --no-audit --no-fund
+	@touch $@
+
+lint: $(STAMP) $(NODE_STAMP) ## ruff check, ruff format --check, mypy, ESLint
 	$(BIN)/ruff check src tests
 	$(BIN)/ruff format --check src tests
 	$(BIN)/mypy
+	node_modules/.bin/eslint
 
 LOCALE := src/handoff/locale
 
@@ -78,5 +90,5 @@ catalogues: $(STAMP) ## Compile the catalogues (.po) into what the service reads
 
 clean: ## Remove .venv and caches; stop and delete the test PostgreSQL
 	-@bash scripts/postgres.sh stop
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache build test-results src/*.egg-info
+	rm -rf $(VENV) node_modules .pytest_cache .mypy_cache .ruff_cache build test-results src/*.egg-info
 	find src tests -name __pycache__ -type d -prune -exec rm -rf {} + 2>/dev/null || true

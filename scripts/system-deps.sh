@@ -4,13 +4,14 @@
 #   postgresql         server + client for the PostgreSQL integration tests
 #   chromium           headless browser for the Playwright browser tests
 #   fonts-dejavu-core  fonts so headless Chromium renders text
+#   nodejs             `node --test` for the pages' unit tests (tests/js)
 #
 # Idempotent and quick when everything is present: `apt-get update` runs only
 # when something has to be installed.  Browsers come from apt only (never
 # `playwright install`).
 set -euo pipefail
 
-PACKAGES=(postgresql chromium fonts-dejavu-core)
+PACKAGES=(postgresql chromium fonts-dejavu-core nodejs)
 
 log() { echo "system-deps: $*" >&2; }
 
@@ -31,6 +32,10 @@ done
 if ! compgen -G '/usr/lib/postgresql/*/bin/pg_ctl' >/dev/null; then
     log "PostgreSQL server binaries not found under /usr/lib/postgresql/*/bin"
     [[ " ${missing[*]-} " == *" postgresql "* ]] || missing+=(postgresql)
+fi
+if ! command -v node >/dev/null 2>&1; then
+    log "node executable not found on PATH"
+    [[ " ${missing[*]-} " == *" nodejs "* ]] || missing+=(nodejs)
 fi
 if ! command -v chromium >/dev/null 2>&1; then
     log "chromium executable not found on PATH"

@@ -1,19 +1,29 @@
 /*!
  * handoff settings — workspace admins configure an AI agent: integrations, the Escalate to
  * Human action, the widget, the team and each channel with an outside API (GET
- * /api/v1/channels). Plain ES2020 over the admin API.
+ * /api/v1/channels). An ES module over the admin API.
  *
  * Security: everything that comes from the API or from an admin (names, URLs, setup steps,
- * form titles and help) is inserted with textContent or as attribute values only. The one
- * innerHTML is the constant logo markup. Secrets are never pre-filled: the API never returns
+ * form titles and help) is inserted with textContent or as attribute values only; the only
+ * markup is staff.js's constant icons. Secrets are never pre-filled: the API never returns
  * them.
  */
+import {
+  ApiError,
+  avatar,
+  errorMessage,
+  errorPath,
+  h,
+  icon,
+  request,
+  safeHttpUrl,
+  storedToken,
+  storeToken,
+  toast,
+} from "./staff.js";
+
+// The page's code keeps its function scope until its sections become modules of their own.
 (() => {
-  "use strict";
-
-  const staff = window.HandoffStaff;
-  const { h, ApiError, errorPath, errorMessage, request, toast } = staff;
-
   // Same storage as the inbox: signing in on one signs in on the other.
   const AGENT_KEY = "handoff:settings:agent";
   const app = document.getElementById("settings-app");
@@ -73,18 +83,6 @@
 
   // ---------------------------------------------------------------- tiny helpers
 
-  const LOGO =
-    '<svg viewBox="0 0 32 32" width="26" height="26" aria-hidden="true" focusable="false"><rect width="32" height="32" rx="8" fill="#4f46e5"/><path d="M8 17.5c0-4.7 3.6-8.5 8-8.5s8 3.8 8 8.5" fill="none" stroke="#fff" stroke-width="2.6" stroke-linecap="round"/><circle cx="11" cy="21" r="3" fill="#fff"/><circle cx="21" cy="21" r="3" fill="#a5f3fc"/></svg>';
-
-  const CHAT =
-    '<svg viewBox="0 0 24 24" width="24" height="24" aria-hidden="true" focusable="false"><path fill="currentColor" d="M12 3C6.5 3 2 6.8 2 11.5c0 2.4 1.2 4.6 3.1 6.1L4 21.5l4.6-2.2c1.1.3 2.2.5 3.4.5 5.5 0 10-3.8 10-8.5S17.5 3 12 3z"/></svg>';
-
-  function logo(markup = LOGO) {
-    const span = h("span", { class: "icon" });
-    span.innerHTML = markup; // constant markup only
-    return span;
-  }
-
   let uidCounter = 0;
   function uid(prefix) {
     uidCounter += 1;
@@ -105,15 +103,6 @@
     return frag;
   }
 
-
-  function safeHttpUrl(raw) {
-    try {
-      const u = new URL(String(raw));
-      return u.protocol === "https:" || u.protocol === "http:" ? u.href : null;
-    } catch {
-      return null;
-    }
-  }
 
   async function copyText(text, button) {
     let ok = false;
@@ -176,11 +165,11 @@
 
 
   function getToken() {
-    return staff.storedToken();
+    return storedToken();
   }
   function setToken(t) {
     state.token = t;
-    staff.storeToken(t);
+    storeToken(t);
   }
 
   async function api(path, { method = "GET", body, auth = true } = {}) {
@@ -537,7 +526,7 @@
     const form = h(
       "form",
       { class: "login-card", "data-testid": "login-form", "aria-labelledby": "login-title", novalidate: true },
-      h("div", { class: "login-logo" }, logo(), h("span", { text: "handoff" })),
+      h("div", { class: "login-logo" }, icon("logo"), h("span", { text: "handoff" })),
       h("h1", { id: "login-title", text: "Sign in to settings" }),
       h("p", { class: "login-sub", text: "Workspace admins connect helpdesks and set up the Escalate to Human action here." }),
       err,
@@ -588,7 +577,7 @@
         h(
           "div",
           { class: "login-card", role: "alert", "data-testid": "not-admin" },
-          h("div", { class: "login-logo" }, logo(), h("span", { text: "handoff" })),
+          h("div", { class: "login-logo" }, icon("logo"), h("span", { text: "handoff" })),
           h("h1", { text: "Only admins can change settings" }),
           h("p", { class: "login-sub", text: `You're signed in as ${(state.me && state.me.name) || "a member"}, who is not an admin of this workspace. Ask an admin to change integrations, the escalate action, the widget or the team.` }),
           h("a", { class: "btn btn-primary btn-block", href: "/inbox", text: "Back to the inbox" }),
@@ -623,7 +612,7 @@
     const topbar = h(
       "header",
       { class: "topbar" },
-      h("a", { class: "topbar-brand", href: "/" }, logo(), h("span", { text: "handoff" }), h("span", { class: "topbar-sep", text: "/" }), h("span", { class: "topbar-page", text: "Settings" })),
+      h("a", { class: "topbar-brand", href: "/" }, icon("logo"), h("span", { text: "handoff" }), h("span", { class: "topbar-sep", text: "/" }), h("span", { class: "topbar-page", text: "Settings" })),
       h("div", { class: "agent-picker" }, h("label", { for: "agent-select", text: "AI agent" }), ui.agentSelect),
       h(
         "div",
@@ -1521,7 +1510,7 @@
     const back = h("span", { class: "wp-back", role: "presentation" });
     const input = h("span", { class: "wp-input" });
     const send = h("span", { class: "wp-send", "aria-hidden": "true", text: "➤" });
-    const launcher = h("span", { class: "wp-launcher", "data-testid": "widget-preview-launcher" }, logo(CHAT));
+    const launcher = h("span", { class: "wp-launcher", "data-testid": "widget-preview-launcher" }, icon("chat"));
     const launcherLabel = h("span", { class: "wp-launcher-label" });
     const el = h(
       "figure",
@@ -1615,7 +1604,7 @@
     const avatarUrl = h("input", { class: "input", type: "url", placeholder: "https://…/photo.png", "data-testid": "member-avatar" });
     avatarUrl.value = m.avatar_url || "";
     const save = h("button", { class: "btn btn-sm", type: "submit", disabled: true, "data-testid": "member-save", text: "Save" });
-    const pic = memberAvatar(m.name, m.avatar_url);
+    const pic = avatar(m.name, null, m.avatar_url);
     const form = h(
       "form",
       { class: "member-form", novalidate: true, "aria-label": `Settings of ${m.name}` },
@@ -1646,7 +1635,7 @@
       try {
         const saved = await api(`/api/v1/members/${enc(m.id)}`, { method: "PATCH", body });
         Object.assign(m, saved);
-        pic.replaceWith(memberAvatar(m.name, m.avatar_url));
+        pic.replaceWith(avatar(m.name, null, m.avatar_url));
         toast(`${m.name} is updated.`, "ok");
         busy([save], false);
         save.disabled = true;
@@ -1662,21 +1651,6 @@
       form,
       formError,
     );
-  }
-
-  function memberAvatar(name, url) {
-    const parts = String(name || "").trim().split(/[\s@._-]+/).filter(Boolean);
-    const a = h("span", { class: "avatar", "aria-hidden": "true", text: ((parts[0] || "?")[0] + ((parts[1] || "")[0] || "")).toUpperCase() });
-    let x = 0;
-    for (const ch of String(name || "")) x = (x * 31 + ch.charCodeAt(0)) % 360;
-    a.style.setProperty("--h", String(x));
-    const src = url && safeHttpUrl(url);
-    if (src) {
-      const img = h("img", { src, alt: "", referrerpolicy: "no-referrer", loading: "lazy" });
-      img.addEventListener("error", () => img.remove(), { once: true });
-      a.append(img);
-    }
-    return a;
   }
 
   // ---------------------------------------------------------------- 5. channels with an outside API
