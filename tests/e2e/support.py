@@ -38,6 +38,8 @@ CHROMIUM_ARGS = [
     "--no-first-run",
 ]
 TIMEOUT = 20_000  # ms, for anything that waits on the server
+# The README's screenshots: the browser tests take them, so they show the pages as they are.
+SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 QUESTION = "How do I reset my password?"
 
 

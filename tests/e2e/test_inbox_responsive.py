@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 from tests.conftest import Server
-from tests.e2e.support import TIMEOUT, Inbox, expect, sign_in
+from tests.e2e.support import SCREENSHOTS, TIMEOUT, Inbox, expect, sign_in
 from tests.web.chat import start_chat, wait_for
 
 if TYPE_CHECKING:
@@ -138,6 +138,8 @@ def test_phone_shows_the_list_or_the_ticket_with_a_way_back(
     fits(page, "back-to-list")
     fits(page, "reply-send")
     no_sideways_scroll(page)
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / "inbox-phone.png"))
 
     assign_solve_and_read_details(inbox, ticket)
     page.keyboard.press("Escape")

@@ -7,12 +7,12 @@ Runs Debian's headless Chromium through Playwright against the ``server`` fixtur
 from __future__ import annotations
 
 import re
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
 from tests.e2e.support import (
     QUESTION,
+    SCREENSHOTS,
     TIMEOUT,
     conversation_id,
     expect,
@@ -29,7 +29,6 @@ if TYPE_CHECKING:
 
 pytestmark = pytest.mark.browser
 
-SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 
 REPLY = "Hi Jane, I'm Sam from support — I've reset it for you."
 NOTE = "Internal: verified Jane by email before resetting. Do not share."
