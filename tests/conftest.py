@@ -55,11 +55,12 @@ async def _create_database(base_url: str, name: str) -> str:
     return base_url.rsplit("/", 1)[0] + f"/{name}"
 
 
-def fresh_database_url(backend: str, tmp_path: Path) -> str:
-    """Return the URL of a new, empty database on the given backend."""
+def fresh_database_url(backend: str, tmp_path: Path, postgres: str | None = None) -> str:
+    """Return the URL of a new, empty database on the given backend (on PostgreSQL, on the
+    test server or the one at the URL `postgres`)."""
     if backend == "sqlite":
         return f"sqlite+aiosqlite:///{tmp_path / f'test-{secrets.token_hex(4)}.db'}"
-    base = require_postgres()
+    base = postgres or require_postgres()
     return asyncio.run(_create_database(base, f"handoff_{secrets.token_hex(6)}"))
 
 
@@ -96,9 +97,14 @@ UNREACHABLE_RATE_LIMITS = {
 
 
 def start_server(
-    backend: str, tmp: Path, *extra_args: str, env: Mapping[str, str] | None = None
+    backend: str,
+    tmp: Path,
+    *extra_args: str,
+    env: Mapping[str, str] | None = None,
+    postgres: str | None = None,
 ) -> Server:
-    """Start `handoff serve --demo` on a fresh database; `env` adds settings."""
+    """Start `handoff serve --demo` on a fresh database; `env` adds settings. On PostgreSQL
+    the database is made on the test server, or on the one at the URL `postgres`."""
     data_dir = tmp / "data"
     port = free_port()
     admin_token = f"hk_test_{secrets.token_urlsafe(16)}"
@@ -117,7 +123,7 @@ def start_server(
         "HANDOFF_EVENT_POLL_SECONDS": "0.2",
     }
     database_url = (
-        fresh_database_url("postgres", tmp)
+        fresh_database_url("postgres", tmp, postgres)
         if backend == "postgres"
         else f"sqlite+aiosqlite:///{data_dir / 'handoff.db'}"
     )

@@ -131,6 +131,24 @@ async def test_retry_after_from_the_platform_wins(db: Database) -> None:
     assert (waiting.run_after - before).total_seconds() >= 119
 
 
+async def test_a_refused_call_does_not_use_an_attempt(db: Database) -> None:
+    """429s (or Salesforce's 403 REQUEST_LIMIT_EXCEEDED) are the platform declining to try:
+    more of them than the job has attempts leave it pending with its budget whole."""
+    (job_id,) = await enqueue(db, max_attempts=2)
+    refusals = [RateLimited("429", retry_after=0.0) for _ in range(3)]
+    handler = Recorder([*refusals, Unavailable("503")])
+    for _ in range(4):
+        await make_due(db, job_id)
+        await worker(db, handler).run_once()
+        assert (await job(db, job_id)).status == "pending"
+    assert (await job(db, job_id)).attempts == 1  # the 503 alone counted
+
+    await make_due(db, job_id)
+    await worker(db, handler).run_once()
+    assert (await job(db, job_id)).status == "done"
+    assert handler.performed[job_id] == 5
+
+
 async def test_permanent_error_parks_the_job_at_once(db: Database) -> None:
     (job_id,) = await enqueue(db, max_attempts=5)
     handler = Recorder([Rejected(422, "requester email is invalid")])

@@ -15,8 +15,10 @@ cases and case comments in memory. It implements what handoff calls:
 
 answering Salesforce's error arrays `[{"message", "errorCode", "fields"}]`: 401
 INVALID_SESSION_ID, 400 INVALID_FIELD / INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST /
-STRING_TOO_LONG / INVALID_CROSS_REFERENCE_KEY, 403 REQUEST_LIMIT_EXCEEDED. Knobs:
-`limit_requests(n)`, `drop_next_upsert(seconds)` (the case is stored, then the answer stalls past
+STRING_TOO_LONG / INVALID_CROSS_REFERENCE_KEY, 403 REQUEST_LIMIT_EXCEEDED and 403
+INSUFFICIENT_ACCESS_OR_READONLY. Knobs: `limit_requests(n)` or `limit_requests_for(seconds)`
+(the allocation is spent for a while), `deny_access(n)` (the integration user may not write),
+`drop_next_upsert(seconds)` (the case is stored, then the answer stalls past
 the client's timeout), `miss_next_lookup()` (a case created by a racing request), and
 `expire_tokens()`. Helpers play the admin's Flows: `agent_comment`, `customer_comment`,
 `close_case`, then `flow_request` for the body and `X-Handoff-Token` header::
@@ -139,6 +141,8 @@ class FakeSalesforce(LoopbackServer):
         self.inactive: dict[str, list[str]] = {"Origin": ["Fax"]}
         self._serial = iter(range(1, 10**9))
         self._limited = 0
+        self._limited_until = 0.0  # time.monotonic() until which every call is refused
+        self._denied = 0
         self._drop_next_upsert: float | None = None
         self._miss_next_lookup = False
         self._lock = threading.RLock()
@@ -163,6 +167,16 @@ class FakeSalesforce(LoopbackServer):
         """Answer the next `requests` API calls with 403 REQUEST_LIMIT_EXCEEDED."""
         with self._lock:
             self._limited = requests
+
+    def limit_requests_for(self, seconds: float) -> None:
+        """Answer every API call of the next `seconds` with 403 REQUEST_LIMIT_EXCEEDED."""
+        with self._lock:
+            self._limited_until = time.monotonic() + seconds
+
+    def deny_access(self, requests: int) -> None:
+        """Answer the next `requests` API calls with 403 INSUFFICIENT_ACCESS_OR_READONLY."""
+        with self._lock:
+            self._denied = requests
 
     def drop_next_upsert(self, stall_seconds: float = 5.0) -> None:
         """Store the next upserted case, then stall its answer (a timeout that reached us)."""
@@ -272,8 +286,16 @@ class FakeSalesforce(LoopbackServer):
             with self._lock:
                 if scheme != "Bearer" or token not in self.tokens:
                     raise SalesforceError(401, "INVALID_SESSION_ID", "Session expired or invalid")
-                if self._limited > 0:
-                    self._limited -= 1
+                if self._denied > 0:
+                    self._denied -= 1
+                    raise SalesforceError(
+                        403,
+                        "INSUFFICIENT_ACCESS_OR_READONLY",
+                        "insufficient access rights on object id",
+                    )
+                spent = self._limited > 0 or time.monotonic() < self._limited_until
+                self._limited -= self._limited > 0
+                if spent:
                     raise SalesforceError(
                         403, "REQUEST_LIMIT_EXCEEDED", "TotalRequests Limit exceeded."
                     )

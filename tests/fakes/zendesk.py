@@ -7,7 +7,10 @@ users, tickets and comments in memory. It implements what handoff calls:
   200 with an anonymous user when no credentials are sent at all),
 - `POST /api/v2/users/create_or_update` (matches on email, then external_id),
 - `GET /api/v2/tickets?external_id=`, `POST /api/v2/tickets` (with `Idempotency-Key`),
-- `GET` and `PUT /api/v2/tickets/{id}` (comments with `author_id`, status changes),
+- `GET` and `PUT /api/v2/tickets/{id}` (comments with `author_id`, status changes; the
+  update's `metadata` becomes its audit's `metadata.custom`),
+- `GET /api/v2/tickets/{id}/audits` (one audit per create or update, oldest first; cursor
+  pagination with `page[size]` and `page[after]`, else offset pagination),
 - `GET /api/v2/groups` and `GET /api/v2/brands` (offset pagination: `page`, `per_page`,
   `next_page`; edit `groups` and `brands` to change what they list),
 - OAuth: `GET /oauth/authorizations/new` (approves at once and redirects back with a code, or
@@ -119,6 +122,7 @@ class FakeZendesk(LoopbackServer):
         self.users: dict[int, dict[str, Any]] = {}
         self.tickets: dict[int, dict[str, Any]] = {}
         self.comments: dict[int, list[dict[str, Any]]] = {}
+        self.audits: dict[int, list[dict[str, Any]]] = {}
         self.idempotency: dict[str, tuple[str, int, dict[str, Any]]] = {}
         self.groups: list[dict[str, Any]] = [
             {"id": 360001, "name": "Support", "deleted": False, "default": True},
@@ -155,6 +159,7 @@ class FakeZendesk(LoopbackServer):
             ("/api/v2/users/create_or_update", self._create_or_update_user, ["POST"]),
             ("/api/v2/tickets", self._tickets, ["GET", "POST"]),
             ("/api/v2/tickets/{ticket_id:int}", self._ticket, ["GET", "PUT"]),
+            ("/api/v2/tickets/{ticket_id:int}/audits", self._ticket_audits, ["GET"]),
             ("/api/v2/groups", self._groups, ["GET"]),
             ("/api/v2/brands", self._brands, ["GET"]),
         ):
@@ -252,6 +257,7 @@ class FakeZendesk(LoopbackServer):
         with self._lock:
             ticket = self.tickets[ticket_id]
             comment = self._add_comment(ticket_id, author["id"], text, None, public)
+            self._add_audit(ticket_id, author["id"], [comment], {})
         is_staff = author["role"] in ("agent", "admin")
         event = {
             "comment": {
@@ -500,6 +506,7 @@ class FakeZendesk(LoopbackServer):
         for field in ("group_id", "brand_id"):
             if data.get(field) is not None and not isinstance(data[field], int):
                 raise Invalid(field, f"{field}: is invalid")
+        custom = self._custom_metadata(data)
         requester_id = self._requester(data)
         submitter_id = data.get("submitter_id", self.agent["id"])
         author_id = comment.get("author_id", submitter_id)
@@ -525,13 +532,15 @@ class FakeZendesk(LoopbackServer):
         }
         self.tickets[ticket_id] = ticket
         self.comments[ticket_id] = []
-        self._add_comment(
+        self.audits[ticket_id] = []
+        first = self._add_comment(
             ticket_id,
             author_id,
             comment.get("body"),
             comment.get("html_body"),
             comment.get("public", True),
         )
+        self._add_audit(ticket_id, submitter_id, [first], custom)
         return ticket
 
     def _requester(self, data: dict[str, Any]) -> int:
@@ -567,7 +576,9 @@ class FakeZendesk(LoopbackServer):
             status = data.get("status")
             if status is not None and status not in STATUSES:
                 raise Invalid("status", f"Status: {status} is not a valid value")
+            custom = self._custom_metadata(data)
             comment = data.get("comment")
+            added: list[dict[str, Any]] = []
             if comment is not None:
                 if not isinstance(comment, dict) or not (
                     comment.get("body") or comment.get("html_body")
@@ -576,19 +587,57 @@ class FakeZendesk(LoopbackServer):
                 author_id = comment.get("author_id", self.agent["id"])
                 if author_id not in self.users:
                     raise Invalid("author_id", "Author: is invalid")
-                self._add_comment(
-                    ticket_id,
-                    author_id,
-                    comment.get("body"),
-                    comment.get("html_body"),
-                    comment.get("public", True),
+                added.append(
+                    self._add_comment(
+                        ticket_id,
+                        author_id,
+                        comment.get("body"),
+                        comment.get("html_body"),
+                        comment.get("public", True),
+                    )
                 )
+            self._add_audit(ticket_id, self.agent["id"], added, custom)
             if status is not None:
                 ticket["status"] = status
             ticket["updated_at"] = _now()
             return JSONResponse(
                 {"ticket": self._ticket_json(ticket), "audit": {"id": next(self._ids)}}
             )
+
+    async def _ticket_audits(self, request: Request, body: Any, authed: bool) -> Response:
+        """The ticket's audits, oldest first: cursor pages when `page[size]` is asked for."""
+        if not authed:
+            return _error(401, "Couldn't authenticate you")
+        ticket_id = int(request.path_params["ticket_id"])
+        query = request.query_params
+        with self._lock:
+            if ticket_id not in self.tickets:
+                return _error(404, "RecordNotFound", "Not found")
+            audits = [dict(a) for a in self.audits[ticket_id]]
+        if "page[size]" not in query and "page[after]" not in query:
+            return JSONResponse(
+                {"audits": audits, "next_page": None, "previous_page": None, "count": len(audits)}
+            )
+        try:
+            size = min(100, int(query.get("page[size]", "100")))
+            start = (
+                int(base64.urlsafe_b64decode(query["page[after]"]))
+                if ("page[after]" in query)
+                else 0
+            )
+        except ValueError:
+            return _error(400, "InvalidPaginationParameter", "page[after] is not a cursor")
+        chunk = audits[start : start + size]
+        more = start + size < len(audits)
+        after = base64.urlsafe_b64encode(str(start + size).encode()).decode() if chunk else None
+        path = f"{self.base_url}/api/v2/tickets/{ticket_id}/audits.json?page[size]={size}"
+        return JSONResponse(
+            {
+                "audits": chunk,
+                "meta": {"has_more": more, "after_cursor": after, "before_cursor": None},
+                "links": {"next": f"{path}&page[after]={after}" if more else None, "prev": None},
+            }
+        )
 
     async def _groups(self, request: Request, body: Any, authed: bool) -> Response:
         return self._page(request, authed, "groups", self.groups)
@@ -652,6 +701,41 @@ class FakeZendesk(LoopbackServer):
         }
         self.comments[ticket_id].append(comment)
         return comment
+
+    def _add_audit(
+        self,
+        ticket_id: int,
+        author_id: int,
+        comments: list[dict[str, Any]],
+        custom: dict[str, Any],
+    ) -> None:
+        """Record one create or update: its comment events, and the caller's metadata."""
+        events = [
+            {"id": c["id"], "type": "Comment", "body": c["body"], "public": c["public"]}
+            | {"author_id": c["author_id"]}
+            for c in comments
+        ]
+        self.audits[ticket_id].append(
+            {
+                "id": next(self._ids),
+                "ticket_id": ticket_id,
+                "author_id": author_id,
+                "created_at": _now(),
+                "metadata": {"system": {"client": "handoff-tests"}, "custom": custom},
+                "events": events,
+                "via": {"channel": "api"},
+            }
+        )
+
+    @staticmethod
+    def _custom_metadata(data: dict[str, Any]) -> dict[str, Any]:
+        """The update's own metadata, checked before anything of the update is stored."""
+        custom = data.get("metadata") or {}
+        if not isinstance(custom, dict):
+            raise Invalid("metadata", "Metadata: must be an object")
+        if len(json.dumps(custom)) > 1024:  # Zendesk keeps up to 1 KB per audit
+            raise Invalid("metadata", "Metadata: is too large")
+        return custom
 
     def _user_json(self, user: dict[str, Any]) -> dict[str, Any]:
         return {**user, "url": f"{self.base_url}/api/v2/users/{user['id']}.json", "active": True}

@@ -328,6 +328,28 @@ async def test_request_limit_is_rate_limited_then_succeeds(
     assert ref.id in fake.cases
 
 
+async def test_a_follow_up_refused_for_the_request_limit_is_rate_limited(
+    fake: FakeSalesforce, salesforce: SalesforceHelpdesk
+) -> None:
+    """The 403 of a spent allocation is a pause, not a refusal of the comment itself."""
+    ref = await salesforce.create_ticket(packet())
+    fake.limit_requests_for(60)
+    with pytest.raises(RateLimited) as caught:
+        await salesforce.add_message(ref, Message(Role.USER, "Any news?", T0), Contact())
+    assert (caught.value.retryable, caught.value.retry_after) == (True, 60.0)
+    assert fake.comments_on(ref.id) == []
+
+
+async def test_a_403_for_access_is_rejected_not_rate_limited(
+    fake: FakeSalesforce, salesforce: SalesforceHelpdesk
+) -> None:
+    fake.deny_access(1)
+    with pytest.raises(Rejected, match="INSUFFICIENT_ACCESS_OR_READONLY") as caught:
+        await salesforce.create_ticket(packet())
+    assert caught.value.status == 403
+    assert not caught.value.retryable
+
+
 async def test_validation_error_is_rejected_with_a_readable_message(
     fake: FakeSalesforce, http: httpx.AsyncClient
 ) -> None:

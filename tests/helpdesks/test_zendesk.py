@@ -315,6 +315,51 @@ async def test_follow_up_is_added_as_the_customer(
     assert comment["body"] == "Any news? <b>hi</b>"  # plain body: Zendesk escapes it
 
 
+def follow_up(message_id: int, text: str = "Any news?") -> Message:
+    return Message(Role.USER, text, T0, id=message_id)
+
+
+async def test_a_retried_follow_up_already_on_the_ticket_is_not_added_again(
+    fake: FakeZendesk, zendesk: ZendeskHelpdesk
+) -> None:
+    """The first try reached Zendesk but its job was never marked done (a worker killed in
+    between): the retry finds the comment by its audit's metadata and adds nothing."""
+    ref = await zendesk.create_ticket(packet())
+    await zendesk.add_message(ref, follow_up(41), packet().contact)
+
+    await zendesk.add_message(ref, follow_up(41), packet().contact)
+
+    assert [c["body"] for c in fake.comments[int(ref.id)][1:]] == ["Any news?"]
+    assert len(fake.requests_to("PUT", f"/api/v2/tickets/{ref.id}")) == 1
+    audit = fake.audits[int(ref.id)][-1]
+    assert audit["metadata"]["custom"] == {"handoff_message_id": "41"}
+
+
+async def test_the_retry_finds_its_comment_past_the_first_page_of_audits(
+    fake: FakeZendesk, zendesk: ZendeskHelpdesk
+) -> None:
+    ref = await zendesk.create_ticket(packet())
+    for n in range(120):  # a long exchange: the follow-up's audit lands on the second page
+        fake.agent_reply(ref.id, f"reply {n}")
+    await zendesk.add_message(ref, follow_up(41), packet().contact)
+
+    await zendesk.add_message(ref, follow_up(41), packet().contact)
+
+    bodies = [c["body"] for c in fake.comments[int(ref.id)]]
+    assert bodies.count("Any news?") == 1
+    assert len(fake.requests_to("GET", f"/api/v2/tickets/{ref.id}/audits")) == 4  # 2 pages, twice
+
+
+async def test_two_follow_ups_with_the_same_words_are_both_added(
+    fake: FakeZendesk, zendesk: ZendeskHelpdesk
+) -> None:
+    ref = await zendesk.create_ticket(packet())
+    await zendesk.add_message(ref, follow_up(41, "yes"), packet().contact)
+    await zendesk.add_message(ref, follow_up(42, "yes"), packet().contact)
+
+    assert [c["body"] for c in fake.comments[int(ref.id)][1:]] == ["yes", "yes"]
+
+
 # --- webhooks ------------------------------------------------------------------------------
 
 

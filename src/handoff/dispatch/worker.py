@@ -334,7 +334,11 @@ class Worker:
         self, job: LeasedJob, handler: JobHandler | None, error: Exception, calls: CallLog
     ) -> Outcome:
         message = f"{type(error).__name__}: {error}"
-        final = job.attempts >= job.max_attempts or not is_retryable(error)
+        # A platform that refused the call (its rate limit) did not try the job: the attempt
+        # is given back, and the refusal's pause (`refusal_wait`) keeps the retry from
+        # hammering it. Only calls the platform took, and failed, wear the budget down.
+        refused = isinstance(error, RateLimited)
+        final = not is_retryable(error) or (not refused and job.attempts >= job.max_attempts)
         delay = self.retry.delay(job.attempts, error)
         async with self.db.unit_of_work() as session:
             if final:
@@ -351,6 +355,7 @@ class Worker:
                     status="pending",
                     run_after=utcnow() + timedelta(seconds=delay),
                     error=message,
+                    refund_attempt=refused,
                 )
             # After the job's row, as a claim locks them: the job's, then the budget's.
             await self._settle_budget(session, job, calls, refusal_wait(error, delay))

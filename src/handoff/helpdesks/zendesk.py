@@ -6,11 +6,14 @@ refresh tokens (a refresh deletes the old pair), so refreshes go through the int
 TokenStore, one at a time, and the new pair is kept before it is used. A ticket is created once per
 escalation: `GET /api/v2/tickets?external_id=` first (it outlives the idempotency-key window),
 then `POST /api/v2/tickets` with `Idempotency-Key` and `external_id`. The requester is upserted
-first so the ticket, its first comment and every follow-up are authored by the customer.
+first so the ticket, its first comment and every follow-up are authored by the customer. A
+follow-up comment carries its message id in the update's custom audit metadata; before adding
+one, the ticket's audits are read, so a retry whose first try reached Zendesk adds nothing.
 
 References:
 - https://developer.zendesk.com/api-reference/ticketing/introduction/#idempotency
 - https://developer.zendesk.com/api-reference/ticketing/tickets/tickets/
+- https://developer.zendesk.com/api-reference/ticketing/tickets/ticket_audits/
 - https://developer.zendesk.com/api-reference/ticketing/users/users/#create-or-update-user
 - https://developer.zendesk.com/api-reference/webhooks/event-types/ticket-events/
 - https://developer.zendesk.com/documentation/webhooks/verifying/
@@ -56,6 +59,9 @@ DONE_STATUSES = frozenset({"solved", "closed"})
 OAUTH_SCOPE = "read write"
 AUTH_FIELDS = {"api_token": ("email", "api_token"), "oauth": ("client_id", "client_secret")}
 MAX_LIST_PAGES = 20  # 100 per page: 2,000 groups or brands is more than any form shows
+# A ticket holds at most 5,000 comments, each its own audit: 100 per page covers them all.
+MAX_AUDIT_PAGES = 50
+FOLLOW_UP_METADATA = "handoff_message_id"  # the custom audit metadata naming a follow-up
 PRIORITIES: dict[Priority, str] = {
     Priority.LOW: "low",
     Priority.NORMAL: "normal",
@@ -278,15 +284,41 @@ class ZendeskHelpdesk(Connector[Credentials]):
         return self._ref(response.json()["ticket"]["id"])
 
     async def add_message(self, ticket: TicketRef, message: Message, contact: Contact) -> None:
-        """Add a user's follow-up message to the ticket, as the customer (not as an agent)."""
+        """Add a user's follow-up message to the ticket, as the customer (not as an agent),
+        once: a comment takes no idempotency key, so a retry first looks for its own audit."""
+        marker = None if message.id is None else str(message.id)
+        if marker is not None and await self._has_follow_up(ticket.id, marker):
+            return
         shown = await self._send("GET", f"/api/v2/tickets/{ticket.id}.json")
         requester_id = shown.json()["ticket"]["requester_id"]
         # author_id makes the comment the requester's; without it the token's agent writes it.
         # https://developer.zendesk.com/api-reference/ticketing/tickets/ticket_comments/#author-id
         comment = {"body": message.text, "public": True, "author_id": requester_id}
-        await self._send(
-            "PUT", f"/api/v2/tickets/{ticket.id}.json", body={"ticket": {"comment": comment}}
-        )
+        update: dict[str, Any] = {"comment": comment}
+        if marker is not None:
+            # Custom metadata rides on the update's audit, out of the agents' sight.
+            # https://developer.zendesk.com/api-reference/ticketing/tickets/tickets/#setting-metadata
+            update["metadata"] = {FOLLOW_UP_METADATA: marker}
+        await self._send("PUT", f"/api/v2/tickets/{ticket.id}.json", body={"ticket": update})
+
+    async def _has_follow_up(self, ticket_id: str, marker: str) -> bool:
+        """Whether an audit of the ticket carries this follow-up's marker: an earlier attempt
+        added the comment, and only its answer (or the job's completion) was lost."""
+        # https://developer.zendesk.com/api-reference/ticketing/tickets/ticket_audits/
+        params = {"page[size]": "100"}
+        for _ in range(MAX_AUDIT_PAGES):
+            data = (
+                await self._send("GET", f"/api/v2/tickets/{ticket_id}/audits.json", params=params)
+            ).json()
+            for audit in data.get("audits") or []:
+                custom = (audit.get("metadata") or {}).get("custom") or {}
+                if str(custom.get(FOLLOW_UP_METADATA)) == marker:
+                    return True
+            meta = data.get("meta") or {}
+            if not meta.get("has_more") or not meta.get("after_cursor"):
+                break
+            params = {"page[size]": "100", "page[after]": str(meta["after_cursor"])}
+        return False
 
     async def _find_by_external_id(self, external_id: str) -> int | None:
         response = await self._send(

@@ -830,8 +830,10 @@ async def finish_job(
     status: str,
     run_after: datetime | None = None,
     error: str | None = None,
+    refund_attempt: bool = False,
 ) -> bool:
-    """Settle a leased job; False when the lease was lost to another worker meanwhile."""
+    """Settle a leased job; False when the lease was lost to another worker meanwhile.
+    `refund_attempt` gives back the attempt its lease counted."""
     values: dict[str, object] = {
         "status": status,
         "lease_token": None,
@@ -841,6 +843,8 @@ async def finish_job(
     }
     if run_after is not None:
         values["run_after"] = run_after
+    if refund_attempt:
+        values["attempts"] = OutboxJob.attempts - 1
     result = await session.execute(
         update(OutboxJob)
         .where(OutboxJob.id == job_id, OutboxJob.lease_token == lease_token)
