@@ -33,6 +33,7 @@ from typing import Any
 
 import httpx
 
+from handoff.benchmarks.figures import percentile, rounded
 from handoff.benchmarks.server import BenchServer, demo_server, rate_limits
 from handoff.decide import Encoder
 from handoff.domain import Owner
@@ -75,8 +76,8 @@ class Tally:
         return {
             "answered": len(self.latency_ms),
             "per_second": round(self.per_second, 1),
-            "p50_ms": _rounded(self.percentile(0.50)),
-            "p99_ms": _rounded(self.percentile(0.99)),
+            "p50_ms": rounded(self.percentile(0.50)),
+            "p99_ms": rounded(self.percentile(0.99)),
             "failures": dict(self.failures),
         }
 
@@ -119,8 +120,8 @@ class EncoderCeiling:
             "threads": self.threads,
             "encoders": list(self.encoders),
             "per_second": round(self.per_second, 1),
-            "p50_ms": _rounded(percentile(self.latency_ms, 0.50)),
-            "p99_ms": _rounded(percentile(self.latency_ms, 0.99)),
+            "p50_ms": rounded(percentile(self.latency_ms, 0.50)),
+            "p99_ms": rounded(percentile(self.latency_ms, 0.99)),
         }
 
 
@@ -142,17 +143,6 @@ class APIResult:
             "levels": [level.to_json() for level in self.levels],
             "encoder": self.encoder.to_json(),
         }
-
-
-def percentile(values: Sequence[float], q: float) -> float | None:
-    if not values:
-        return None
-    ranked = sorted(values)
-    return ranked[min(len(ranked) - 1, int(q * len(ranked)))]
-
-
-def _rounded(value: float | None) -> float | None:
-    return None if value is None else round(value, 1)
 
 
 async def run_api_benchmark(config: APIConfig, *, progress: Progress | None = None) -> APIResult:

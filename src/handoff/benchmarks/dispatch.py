@@ -29,6 +29,7 @@ from typing import Any
 import httpx
 
 from handoff.benchmarks.fake_helpdesk import FakeHelpdesk, FakeTicket
+from handoff.benchmarks.figures import percentile, rounded
 from handoff.decide import Encoder
 from handoff.domain import ESCALATE_TO_HUMAN, NATIVE, Contact, Owner
 from handoff.helpdesks.webhook import SIGNATURE_HEADER, TIMESTAMP_HEADER, WebhookHelpdesk, sign
@@ -120,11 +121,11 @@ class DispatchResult:
             "first_to_last_seconds": round(self.steady.seconds, 3),
             "first_to_last_tickets_per_min": round(self.steady.per_minute, 1),
             "first_to_last_share_of_limit": round(self.steady_share_of_limit, 3),
-            "p50_ms": _rounded(self.percentile_ms(0.50)),
-            "p99_ms": _rounded(self.percentile_ms(0.99)),
-            "mean_ms": _rounded(statistics.fmean(self.wait_ms) if self.wait_ms else None),
-            "beyond_helpdesk_p50_ms": _rounded(percentile(self.beyond_helpdesk_ms, 0.50)),
-            "beyond_helpdesk_p99_ms": _rounded(percentile(self.beyond_helpdesk_ms, 0.99)),
+            "p50_ms": rounded(self.percentile_ms(0.50)),
+            "p99_ms": rounded(self.percentile_ms(0.99)),
+            "mean_ms": rounded(statistics.fmean(self.wait_ms) if self.wait_ms else None),
+            "beyond_helpdesk_p50_ms": rounded(percentile(self.beyond_helpdesk_ms, 0.50)),
+            "beyond_helpdesk_p99_ms": rounded(percentile(self.beyond_helpdesk_ms, 0.99)),
             "lost": self.lost,
             "duplicated": self.duplicated,
             "refused_429": self.refused,
@@ -132,17 +133,6 @@ class DispatchResult:
             "baseline_tickets_per_min": round(self.baseline.per_minute, 1),
             "ratio_to_baseline": None if ratio is None else round(ratio, 2),
         }
-
-
-def percentile(values: Sequence[float], q: float) -> float | None:
-    if not values:
-        return None
-    ranked = sorted(values)
-    return ranked[min(len(ranked) - 1, int(q * len(ranked)))]
-
-
-def _rounded(value: float | None) -> float | None:
-    return None if value is None else round(value, 1)
 
 
 async def run_dispatch_benchmark(

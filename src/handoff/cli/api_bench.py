@@ -75,7 +75,8 @@ def bench_api_command(
 
 def render_api(result: APIResult, console: Console) -> None:
     """Print the benchmark table."""
-    from handoff.benchmarks.api import RAISED_RATE_LIMIT, percentile
+    from handoff.benchmarks.api import RAISED_RATE_LIMIT
+    from handoff.benchmarks.figures import percentile
 
     table = _table(
         f"Public API on one `handoff serve`, {result.backend}: {result.config.seconds:g} s a "
