@@ -12,9 +12,11 @@ import {
   fullFormat,
   h,
   icon,
+  loginCard,
   parseDate,
   request,
   richText,
+  signInWithPassword,
   storedToken,
   storeToken,
   timeFormat,
@@ -153,12 +155,9 @@ function renderLogin(notice) {
     err.hidden = true;
     (tokenMode ? tokenInput : email).focus();
   });
-  const form = h(
-    "form",
-    { class: "login-card", "data-testid": "login-form", "aria-labelledby": "login-title", novalidate: true },
-    h("div", { class: "login-logo" }, icon("logo"), h("span", { text: "handoff" })),
-    h("h1", { id: "login-title", text: "Sign in to the inbox" }),
-    h("p", { class: "login-sub", text: "Pick up conversations your AI assistant handed over." }),
+  const form = loginCard(
+    "Sign in to the inbox",
+    "Pick up conversations your AI assistant handed over.",
     err,
     credFields,
     tokenFields,
@@ -177,29 +176,10 @@ function renderLogin(notice) {
       }
       setToken(t);
     } else {
-      if (!email.value.trim() || !password.value) {
-        err.textContent = "Enter your email and password.";
-        err.hidden = false;
-        return;
-      }
-      submit.disabled = true;
-      submit.textContent = "Signing in…";
-      try {
-        const data = await api("/api/v1/auth/login", {
-          method: "POST",
-          auth: false,
-          body: { email: email.value.trim(), password: password.value },
-        });
-        setToken(data.token);
-        if (data.member) state.me = data.member;
-      } catch (ex) {
-        submit.disabled = false;
-        submit.textContent = "Sign in";
-        err.textContent = ex.status === 401 || ex.status === 400 ? "Wrong email or password" : ex.message;
-        err.hidden = false;
-        password.select();
-        return;
-      }
+      const data = await signInWithPassword({ email, password, submit, err });
+      if (!data) return;
+      setToken(data.token);
+      if (data.member) state.me = data.member;
     }
     try {
       await boot({ fromLogin: true });

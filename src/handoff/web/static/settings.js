@@ -15,8 +15,10 @@ import {
   errorPath,
   h,
   icon,
+  loginCard,
   request,
   safeHttpUrl,
+  signInWithPassword,
   storedToken,
   storeToken,
   toast,
@@ -523,12 +525,9 @@ import {
     const email = h("input", { id: "login-email", type: "email", autocomplete: "username", required: true, "data-testid": "login-email" });
     const password = h("input", { id: "login-password", type: "password", autocomplete: "current-password", required: true, "data-testid": "login-password" });
     const submit = h("button", { class: "btn btn-primary btn-block", type: "submit", "data-testid": "login-submit", text: "Sign in" });
-    const form = h(
-      "form",
-      { class: "login-card", "data-testid": "login-form", "aria-labelledby": "login-title", novalidate: true },
-      h("div", { class: "login-logo" }, icon("logo"), h("span", { text: "handoff" })),
-      h("h1", { id: "login-title", text: "Sign in to settings" }),
-      h("p", { class: "login-sub", text: "Workspace admins connect helpdesks and set up the Escalate to Human action here." }),
+    const form = loginCard(
+      "Sign in to settings",
+      "Workspace admins connect helpdesks and set up the Escalate to Human action here.",
       err,
       h("div", { class: "login-fields" }, h("label", { for: "login-email", text: "Email" }), email, h("label", { for: "login-password", text: "Password" }), password),
       submit,
@@ -537,23 +536,16 @@ import {
     form.addEventListener("submit", async (e) => {
       e.preventDefault();
       err.hidden = true;
-      if (!email.value.trim() || !password.value) {
-        err.textContent = "Enter your email and password.";
-        err.hidden = false;
-        return;
-      }
-      submit.disabled = true;
-      submit.textContent = "Signing in…";
+      const data = await signInWithPassword({ email, password, submit, err });
+      if (!data) return;
+      setToken(data.token);
       try {
-        const data = await api("/api/v1/auth/login", { method: "POST", auth: false, body: { email: email.value.trim(), password: password.value } });
-        setToken(data.token);
         await boot();
       } catch (ex) {
         submit.disabled = false;
         submit.textContent = "Sign in";
-        err.textContent = ex.status === 401 || ex.status === 400 || ex.status === 422 ? "Wrong email or password" : ex.message;
+        err.textContent = ex.message;
         err.hidden = false;
-        password.select();
       }
     });
     app.replaceChildren(h("div", { class: "login-screen" }, form));

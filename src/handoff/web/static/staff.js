@@ -138,6 +138,42 @@ export async function request(path, { method = "GET", body, token = null } = {})
   return data;
 }
 
+/** The sign-in card both staff pages open with: the logo, a title, a line under it, then `children`. */
+export function loginCard(title, sub, ...children) {
+  return h(
+    "form",
+    { class: "login-card", "data-testid": "login-form", "aria-labelledby": "login-title", novalidate: true },
+    h("div", { class: "login-logo" }, icon("logo"), h("span", { text: "handoff" })),
+    h("h1", { id: "login-title", text: title }),
+    h("p", { class: "login-sub", text: sub }),
+    ...children,
+  );
+}
+
+/** Sign in with the card's email and password: the login answer, or null once `err` says why
+ *  not (the button is given back, the password selected to be typed again). */
+export async function signInWithPassword({ email, password, submit, err }) {
+  const fail = (message) => {
+    submit.disabled = false;
+    submit.textContent = "Sign in";
+    err.textContent = message;
+    err.hidden = false;
+    return null;
+  };
+  if (!email.value.trim() || !password.value) return fail("Enter your email and password.");
+  submit.disabled = true;
+  submit.textContent = "Signing in…";
+  try {
+    return await request("/api/v1/auth/login", {
+      method: "POST",
+      body: { email: email.value.trim(), password: password.value },
+    });
+  } catch (ex) {
+    password.select();
+    return fail([400, 401, 422].includes(ex.status) ? "Wrong email or password" : ex.message);
+  }
+}
+
 export function toast(message, kind = "error") {
   const t = h("div", { class: `toast toast-${kind}`, "data-testid": "toast", role: kind === "error" ? "alert" : "status" }, message);
   const close = h("button", { class: "toast-close", type: "button", "aria-label": "Dismiss", text: "×" });

@@ -1,19 +1,10 @@
-"""External helpdesks: agent names on relayed replies, applied webhook events, ticket lookup.
-
-Revision ID: 0003
-Revises: 0002
-Create Date: 2026-11-27
-"""
-
-from collections.abc import Sequence
+"""External helpdesks: agent names on relayed replies, applied webhook events, ticket lookup."""
 
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0003"
-down_revision: str | None = "0002"
-branch_labels: str | Sequence[str] | None = None
-depends_on: str | Sequence[str] | None = None
+revision = "0003"
+down_revision = "0002"
 
 
 def upgrade() -> None:

@@ -1,21 +1,12 @@
 """WhatsApp connections, channel rules, business hours, waiting and handback timers,
 inbox assignment, widget theming, rotating OAuth tokens per integration, event pruning, and
-outbox jobs that take the worker's retry budget.
-
-Revision ID: 0004
-Revises: 0003
-Create Date: 2026-11-27
-"""
-
-from collections.abc import Sequence
+outbox jobs that take the worker's retry budget."""
 
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0004"
-down_revision: str | None = "0003"
-branch_labels: str | Sequence[str] | None = None
-depends_on: str | Sequence[str] | None = None
+revision = "0004"
+down_revision = "0003"
 
 UTC_DATETIME = sa.DateTime(timezone=True)
 

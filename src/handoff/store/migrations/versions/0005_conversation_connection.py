@@ -2,22 +2,13 @@
 
 Inbound WhatsApp messages are routed only to such conversations, and only they send to a
 phone number. Conversations from before this revision have none: a WhatsApp user's next
-message starts a new conversation rather than joining one the public API may have opened.
-
-Revision ID: 0005
-Revises: 0004
-Create Date: 2026-12-06
-"""
-
-from collections.abc import Sequence
+message starts a new conversation rather than joining one the public API may have opened."""
 
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0005"
-down_revision: str | None = "0004"
-branch_labels: str | Sequence[str] | None = None
-depends_on: str | Sequence[str] | None = None
+revision = "0005"
+down_revision = "0004"
 
 
 def upgrade() -> None:

@@ -1,21 +1,12 @@
 """Per-integration pacing: the job's integration, the admin's limit, the shared budget.
 
-Jobs from before this revision have no integration: they run unpaced, as they would have.
-
-Revision ID: 0006
-Revises: 0005
-Create Date: 2026-12-07
-"""
-
-from collections.abc import Sequence
+Jobs from before this revision have no integration: they run unpaced, as they would have."""
 
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0006"
-down_revision: str | None = "0005"
-branch_labels: str | Sequence[str] | None = None
-depends_on: str | Sequence[str] | None = None
+revision = "0006"
+down_revision = "0005"
 
 
 def upgrade() -> None:

@@ -2,22 +2,13 @@
 the admin's texts per language.
 
 Conversations from before this revision speak English, unpinned: their visitors' next clear
-message in another language switches them.
-
-Revision ID: 0007
-Revises: 0006
-Create Date: 2026-12-07
-"""
-
-from collections.abc import Sequence
+message in another language switches them."""
 
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0007"
-down_revision: str | None = "0006"
-branch_labels: str | Sequence[str] | None = None
-depends_on: str | Sequence[str] | None = None
+revision = "0007"
+down_revision = "0006"
 
 
 def upgrade() -> None:

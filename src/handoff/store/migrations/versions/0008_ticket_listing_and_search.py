@@ -4,21 +4,12 @@ An index serves the pages (a workspace's tickets by status and creation time). M
 gets a full-text index: on SQLite an FTS5 table over `messages` (external content, so the text
 is stored once), filled from the messages already there and kept in step by triggers; on
 PostgreSQL a GIN index over `to_tsvector('simple', text)`, whose 'simple' configuration splits
-words without any one language's stemming, so every language is found alike.
-
-Revision ID: 0008
-Revises: 0007
-Create Date: 2026-12-07
-"""
-
-from collections.abc import Sequence
+words without any one language's stemming, so every language is found alike."""
 
 from alembic import op
 
-revision: str = "0008"
-down_revision: str | None = "0007"
-branch_labels: str | Sequence[str] | None = None
-depends_on: str | Sequence[str] | None = None
+revision = "0008"
+down_revision = "0007"
 
 SQLITE_SEARCH = [
     "CREATE VIRTUAL TABLE messages_search USING fts5("

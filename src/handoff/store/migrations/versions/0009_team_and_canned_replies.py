@@ -1,19 +1,10 @@
-"""A team run from Settings: members can be disabled, and a workspace keeps canned replies.
-
-Revision ID: 0009
-Revises: 0008
-Create Date: 2026-12-07
-"""
-
-from collections.abc import Sequence
+"""A team run from Settings: members can be disabled, and a workspace keeps canned replies."""
 
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0009"
-down_revision: str | None = "0008"
-branch_labels: str | Sequence[str] | None = None
-depends_on: str | Sequence[str] | None = None
+revision = "0009"
+down_revision = "0008"
 
 
 def upgrade() -> None:

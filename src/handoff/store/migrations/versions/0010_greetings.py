@@ -1,19 +1,10 @@
-"""An agent greets visitors in their language: the greeting per language.
-
-Revision ID: 0010
-Revises: 0009
-Create Date: 2026-12-07
-"""
-
-from collections.abc import Sequence
+"""An agent greets visitors in their language: the greeting per language."""
 
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0010"
-down_revision: str | None = "0009"
-branch_labels: str | Sequence[str] | None = None
-depends_on: str | Sequence[str] | None = None
+revision = "0010"
+down_revision = "0009"
 
 
 def upgrade() -> None:
