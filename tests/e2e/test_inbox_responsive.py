@@ -107,7 +107,8 @@ def assign_solve_and_read_details(inbox: Inbox, ticket: dict[str, Any]) -> None:
     fits(page, "solve-button")
     page.get_by_test_id("solve-button").click()
     expect(page.get_by_test_id("ticket-status")).to_have_text("Solved")
-    expect(page.get_by_test_id("solve-button")).to_be_disabled()
+    expect(page.get_by_test_id("solve-button")).to_have_count(0)
+    fits(page, "reopen-button")
     with inbox.client() as client:
         assert client.get(f"/api/v1/tickets/{ticket['id']}").json()["status"] == "solved"
     # The drawer follows the ticket: now solved, still assigned.

@@ -165,7 +165,8 @@ def run_round_trip(server: Any, browser: Browser) -> None:
     system_before = messages(page, "system").count()
     inbox.get_by_test_id("solve-button").click()
     expect(inbox.get_by_test_id("ticket-status")).to_contain_text("Solved")
-    expect(inbox.get_by_test_id("solve-button")).to_be_disabled()
+    expect(inbox.get_by_test_id("solve-button")).to_have_count(0)
+    expect(inbox.get_by_test_id("reopen-button")).to_be_enabled()
     expect(messages(page, "system")).to_have_count(system_before + 1, timeout=TIMEOUT)
     expect(status).to_contain_text("AI assistant", timeout=TIMEOUT)
 

@@ -40,9 +40,13 @@ import {
   visibleTickets,
   withMessage,
 } from "./inbox/tickets.js";
-import { Details, TicketHeader, TicketRows, Topbar } from "./inbox/components.js";
+import { alertsView, changeAlerts, raiseAlert } from "./inbox/alerts.js";
+import { insertCanned, matchCanned, slashQuery } from "./inbox/canned.js";
+import { CannedPicker, Details, ShortcutsList, TicketHeader, TicketRows, Topbar } from "./inbox/components.js";
 import { TYPING_PING_MS, composerView, mayPingTyping } from "./inbox/composer.js";
 import { readEvent, reconnectDelay, ticketNews } from "./inbox/events.js";
+import { messageAlert, ticketAlert } from "./inbox/notify.js";
+import { SHORTCUTS, shortcutFor } from "./inbox/shortcuts.js";
 import { html, render } from "./vendor/htm-preact.js";
 
 const app = document.getElementById("inbox-app");
@@ -304,9 +308,24 @@ function backButton() {
 function renderTopbar() {
   if (!ui.topbar) return;
   render(
-    html`<${Topbar} me=${state.me} live=${state.live} savingAway=${state.savingAway} onToggleAway=${toggleAway} onLogOut=${logOut} />`,
+    html`<${Topbar}
+      me=${state.me}
+      live=${state.live}
+      savingAway=${state.savingAway}
+      alerts=${alertsView()}
+      onAlerts=${switchAlerts}
+      onShortcuts=${showShortcuts}
+      onToggleAway=${toggleAway}
+      onLogOut=${logOut}
+    />`,
     ui.topbar,
   );
+}
+
+async function switchAlerts(change) {
+  const shown = await changeAlerts(change);
+  renderTopbar();
+  if (change.notify && shown.notify === "blocked") toast("The browser blocks notifications for this site: allow them in its site settings.");
 }
 
 async function toggleAway() {
@@ -536,6 +555,7 @@ function renderTicketMeta() {
       onBack=${backToList}
       onAssign=${assignTo}
       onSolve=${solveTicket}
+      onReopen=${reopenTicket}
       onDetails=${() => setDrawer(!state.drawer)}
     />`,
     ui.header,
@@ -630,13 +650,23 @@ function buildComposer() {
   const send = h("button", { class: "btn btn-primary", type: "submit", "data-testid": "reply-send" }, icon("send"), h("span", { class: "send-label", text: "Send reply" }));
   const hint = h("span", { class: "composer-hint" }, h("kbd", { text: "Enter" }), " to send · ", h("kbd", { text: "Shift" }), "+", h("kbd", { text: "Enter" }), " for a new line");
   const notice = h("p", { class: "composer-notice", "data-testid": "composer-notice", hidden: true });
+  const cannedButton = h("button", {
+    class: "btn btn-ghost btn-sm",
+    type: "button",
+    "data-testid": "canned-button",
+    "aria-expanded": "false",
+    title: "Insert a canned reply (c, or / in an empty box)",
+    text: "Canned replies",
+  });
+  const pickerSlot = h("div", { class: "canned-slot" });
   const el = h(
     "form",
     { class: "composer", "aria-label": "Reply" },
     h("div", { class: "ctabs", role: "tablist", "aria-label": "Reply or note" }, replyTab, noteTab),
     notice,
+    pickerSlot,
     input,
-    h("div", { class: "composer-foot" }, hint, send),
+    h("div", { class: "composer-foot" }, hint, h("div", { class: "composer-actions" }, cannedButton, send)),
   );
 
   function update() {
@@ -664,7 +694,89 @@ function buildComposer() {
   input.addEventListener("input", () => {
     update();
     pingTyping();
+    const slash = slashQuery(input.value);
+    if (slash !== null) openPicker({ slash: true, query: slash });
+    else if (picker.slash) closePicker();
   });
+
+  // The canned replies (inbox/canned.js): opened by its button or `c` with a search field of
+  // their own, or by typing "/" in the empty box, which then filters them as it goes on.
+  const picker = { open: false, slash: false, query: "", active: 0, replies: null, error: null, shown: [], ticketId: null };
+  function drawPicker() {
+    picker.shown = picker.replies ? matchCanned(picker.replies, picker.query) : [];
+    picker.active = Math.min(picker.active, Math.max(0, picker.shown.length - 1));
+    cannedButton.setAttribute("aria-expanded", String(picker.open));
+    if (!picker.open) {
+      render(null, pickerSlot);
+      return;
+    }
+    render(
+      html`<${CannedPicker}
+        picker=${{ ...picker }}
+        isAdmin=${!!state.me && state.me.role === "admin"}
+        onQuery=${(query) => {
+          picker.query = query;
+          picker.active = 0;
+          drawPicker();
+        }}
+        onKey=${pickerKey}
+        onPick=${pick}
+        onHover=${(i) => {
+          picker.active = i;
+          drawPicker();
+        }}
+      />`,
+      pickerSlot,
+    );
+  }
+  async function openPicker({ slash = false, query = "" } = {}) {
+    const t = state.detail;
+    if (!t || input.disabled) return;
+    const fresh = !picker.open;
+    Object.assign(picker, { open: true, slash, query, active: fresh ? 0 : picker.active });
+    drawPicker();
+    if (!fresh && picker.ticketId === t.id) return;
+    picker.ticketId = t.id;
+    try {
+      picker.replies = await api(`/api/v1/canned-replies?ticket_id=${encodeURIComponent(t.id)}`);
+      picker.error = null;
+    } catch (e) {
+      picker.replies = [];
+      picker.error = e.message;
+    }
+    if (picker.open && isOpen(t.id)) drawPicker();
+  }
+  function closePicker({ refocus = false } = {}) {
+    Object.assign(picker, { open: false, slash: false, query: "", active: 0 });
+    drawPicker();
+    if (refocus) input.focus();
+  }
+  function pick(reply) {
+    const { value, caret } = insertCanned(input.value, input.selectionStart, input.selectionEnd, reply.text ?? reply.body);
+    input.value = value;
+    closePicker({ refocus: true });
+    input.setSelectionRange(caret, caret);
+    update();
+  }
+  // Arrows, Enter and Esc work the list from its search field or, after "/", the reply box.
+  function pickerKey(e) {
+    if (!picker.open || e.isComposing) return false;
+    const moves = { ArrowDown: 1, ArrowUp: -1 };
+    if (e.key in moves && picker.shown.length) {
+      picker.active = (picker.active + moves[e.key] + picker.shown.length) % picker.shown.length;
+      drawPicker();
+    } else if (e.key === "Enter" && picker.shown.length) {
+      pick(picker.shown[picker.active]);
+    } else if (e.key === "Escape") {
+      closePicker({ refocus: true });
+    } else {
+      return false;
+    }
+    e.preventDefault();
+    e.stopPropagation(); // Esc closes the list, not the details drawer
+    return true;
+  }
+  cannedButton.addEventListener("click", () => (picker.open ? closePicker({ refocus: true }) : openPicker()));
 
   // Let the visitor see that someone is writing to them: one ping every ~3 s while typing
   // a reply (never for an internal note). A short delay drops the ping of a reply that is
@@ -682,6 +794,7 @@ function buildComposer() {
     }, 300);
   }
   input.addEventListener("keydown", (e) => {
+    if (pickerKey(e)) return;
     if (e.key === "Enter" && !e.shiftKey && !e.isComposing && e.keyCode !== 229) {
       e.preventDefault();
       submit();
@@ -726,7 +839,7 @@ function buildComposer() {
   }
 
   update();
-  return { el, update, input };
+  return { el, update, input, setMode, openPicker };
 }
 
 async function assignTo(value) {
@@ -743,16 +856,24 @@ async function assignTo(value) {
   }
 }
 
-async function solveTicket() {
+function solveTicket() {
+  return changeStatus("solve", "open", "Solved — the AI assistant takes over the conversation again.");
+}
+
+function reopenTicket() {
+  return changeStatus("reopen", "solved", "Reopened — the conversation is back with your team.");
+}
+
+// Solve or reopen the open ticket (`expected` is the status it must have for that).
+async function changeStatus(verb, expected, done) {
   const t = state.detail;
-  if (!t || t.status === "solved" || state.solving) return;
+  if (!t || t.status !== expected || state.solving) return;
   state.solving = true;
   renderTicketMeta();
   try {
-    const updated = await api(`/api/v1/tickets/${encodeURIComponent(t.id)}/solve`, { method: "POST" });
-    applyTicketUpdate(updated || { ...t, status: "solved" });
+    applyTicketUpdate(await api(`/api/v1/tickets/${encodeURIComponent(t.id)}/${verb}`, { method: "POST" }));
     state.mode = "reply";
-    toast("Solved — the AI assistant takes over the conversation again.", "ok");
+    toast(done, "ok");
   } catch (e) {
     if (e.status !== 401) toast(e.message);
   } finally {
@@ -800,6 +921,7 @@ function connectEvents() {
     if (!event) return;
     const k = String(event.ticket.id);
     const known = list.tickets.has(k);
+    if (!isLooking(k)) raiseAlert(ticketAlert({ ticket: event.ticket, me: state.me, known, now: Date.now() }), () => openFromAlert(k));
     applyTicketUpdate(event.ticket, { live: true });
     const ticket = list.tickets.get(k);
     const news = ticketNews({ ticket, tab: list.tab, me: state.me, looking: isLooking(k), known });
@@ -814,6 +936,7 @@ function connectEvents() {
     const id = event.ticketId;
     if (isOpen(id)) appendItem("m", event.message);
     const cur = list.tickets.get(id);
+    raiseAlert(messageAlert({ ticket: cur || (isOpen(id) && state.detail), message: event.message, me: state.me, looking: isLooking(id) }), () => openFromAlert(id));
     if (cur) placeTicket(list, withMessage(cur, event.message), { toTop: true });
     if (!isLooking(id)) state.unseen.add(id);
     renderList();
@@ -846,6 +969,10 @@ function connectEvents() {
       if (list.selectedId != null) reloadDetail();
     }, delay);
   });
+}
+
+function openFromAlert(id) {
+  location.hash = ticketHash(id);
 }
 
 async function reloadDetail() {
@@ -938,20 +1065,52 @@ document.addEventListener("keydown", (e) => {
   if (e.key === "Escape" && state.drawer) setDrawer(false, { refocus: true });
 });
 
-// j / k move through tickets when not typing.
+// The shortcuts `?` lists (inbox/shortcuts.js), when not typing in a field.
+const SHORTCUT_ACTIONS = {
+  next: () => moveSelection(1),
+  previous: () => moveSelection(-1),
+  reply: () => ui.composer && ui.composer.setMode("reply"),
+  note: () => ui.composer && ui.composer.setMode("note"),
+  canned: () => ui.composer && ui.composer.openPicker(),
+  assign: () => document.getElementById("assign-select")?.focus(),
+  solve: () => solveTicket(),
+  search: () => ui.search && ui.search.focus(),
+  help: () => showShortcuts(),
+};
+
 document.addEventListener("keydown", (e) => {
-  if (e.defaultPrevented || e.metaKey || e.ctrlKey || e.altKey) return;
-  const tag = (e.target && e.target.tagName) || "";
-  if (/^(INPUT|TEXTAREA|SELECT)$/.test(tag) || (e.target && e.target.isContentEditable)) return;
-  if (e.key !== "j" && e.key !== "k") return;
-  if (!ui.list) return;
+  const action = ui.list && !(ui.shortcuts && ui.shortcuts.open) ? shortcutFor(e) : null;
+  if (!action) return;
+  e.preventDefault(); // "/" and the letters must not be typed where the focus lands
+  SHORTCUT_ACTIONS[action]();
+});
+
+// The next (+1) or previous (-1) ticket of the list, opened.
+function moveSelection(step) {
   const rows = [...ui.list.querySelectorAll('[data-testid="ticket-row"]')];
   if (!rows.length) return;
   const i = rows.findIndex((r) => r.classList.contains("selected"));
-  const next = rows[Math.max(0, Math.min(rows.length - 1, i < 0 ? 0 : i + (e.key === "j" ? 1 : -1)))];
+  const next = rows[Math.max(0, Math.min(rows.length - 1, i < 0 ? 0 : i + step))];
   next.focus();
   location.hash = next.getAttribute("href");
-});
+}
 
+// The shortcuts' list in a modal dialog (Esc or Close shuts it; the focus goes back).
+function showShortcuts() {
+  if (!ui.shortcuts) {
+    const list = h("div");
+    const close = h("button", { class: "btn btn-sm", type: "button", "data-testid": "shortcuts-close", text: "Close" });
+    ui.shortcuts = h(
+      "dialog",
+      { class: "shortcuts-dialog", "aria-labelledby": "shortcuts-title", "data-testid": "shortcuts-dialog" },
+      h("div", { class: "shortcuts-head" }, h("h2", { id: "shortcuts-title", text: "Keyboard shortcuts" }), close),
+      list,
+    );
+    close.addEventListener("click", () => ui.shortcuts.close());
+    render(html`<${ShortcutsList} shortcuts=${SHORTCUTS} />`, list);
+    document.body.append(ui.shortcuts);
+  }
+  if (!ui.shortcuts.open) ui.shortcuts.showModal();
+}
 
 boot().catch(() => {});

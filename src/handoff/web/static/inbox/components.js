@@ -72,11 +72,89 @@ function AwaySwitch({ away, saving, onToggle }) {
   `;
 }
 
+const NOTIFY_HINT = {
+  on: "Shown while the inbox is in the background.",
+  off: "New tickets, and visitors writing on your tickets, while the inbox is in the background.",
+  blocked: "This browser blocks them for this site: allow them in its site settings.",
+  unsupported: "This browser cannot show desktop notifications.",
+};
+
+// One on/off switch of the alerts menu.
+function AlertSwitch({ label, hint, on, disabled, testid, onToggle }) {
+  return html`
+    <li class="alert-option">
+      <button class="alert-switch" type="button" role="switch" aria-checked=${String(on)} disabled=${disabled} data-testid=${testid} onClick=${onToggle}>
+        <span class="away-track" aria-hidden="true"><span class="away-thumb" /></span>
+        <span class="alert-label">${label}</span>
+      </button>
+      <p class="alert-hint">${hint}</p>
+    </li>
+  `;
+}
+
+/**
+ * The bell: desktop notifications (asking the browser's permission when switched on) and a
+ * sound, for new tickets and for visitors writing on the member's own tickets. `alerts` is
+ * { notify: "on" | "off" | "blocked" | "unsupported", sound: boolean }.
+ */
+function AlertsMenu({ alerts, onChange }) {
+  const [open, setOpen] = useState(false);
+  const root = useRef(null);
+  // A click elsewhere closes it; so does Esc from within it (the focus is on its button then).
+  useEffect(() => {
+    if (!open) return undefined;
+    const elsewhere = (e) => root.current.contains(e.target) || setOpen(false);
+    document.addEventListener("pointerdown", elsewhere);
+    return () => document.removeEventListener("pointerdown", elsewhere);
+  }, [open]);
+  const escape = (e) => {
+    if (e.key !== "Escape" || !open) return;
+    e.stopPropagation();
+    setOpen(false);
+  };
+  const any = alerts.notify === "on" || alerts.sound;
+  return html`
+    <div class="alerts" ref=${root} onKeyDown=${escape}>
+      <button
+        class=${`btn btn-ghost btn-sm alerts-button${any ? " is-on" : ""}`}
+        type="button"
+        data-testid="alerts-button"
+        aria-haspopup="true"
+        aria-expanded=${String(open)}
+        aria-controls="alerts-menu"
+        title="Notifications and sound"
+        onClick=${() => setOpen(!open)}
+      >
+        <${Icon} name="bell" /><span class="sr-only">Notifications and sound</span>
+      </button>
+      <ul class="alerts-menu" id="alerts-menu" hidden=${!open} data-testid="alerts-menu" aria-label="Notifications and sound">
+        <${AlertSwitch}
+          label="Desktop notifications"
+          hint=${NOTIFY_HINT[alerts.notify]}
+          on=${alerts.notify === "on"}
+          disabled=${alerts.notify === "blocked" || alerts.notify === "unsupported"}
+          testid="notify-toggle"
+          onToggle=${() => onChange({ notify: alerts.notify !== "on" })}
+        />
+        <${AlertSwitch}
+          label="Sound"
+          hint="A short chime, also while you look at the inbox."
+          on=${alerts.sound}
+          disabled=${false}
+          testid="sound-toggle"
+          onToggle=${() => onChange({ sound: !alerts.sound })}
+        />
+      </ul>
+    </div>
+  `;
+}
+
 /**
  * The inbox's top bar: the brand, the live stream's state, the availability switch (members
- * only: the service admin has no status), who is signed in, Settings (admins) and Log out.
+ * only: the service admin has no status), the alerts menu, the shortcuts, who is signed in,
+ * Settings (admins) and Log out.
  */
-export function Topbar({ me, live, savingAway, onToggleAway, onLogOut }) {
+export function Topbar({ me, live, savingAway, alerts, onAlerts, onShortcuts, onToggleAway, onLogOut }) {
   const name = (me && me.name) || "Agent";
   const liveText = LIVE_TEXT[live] || live;
   return html`
@@ -90,6 +168,10 @@ export function Topbar({ me, live, savingAway, onToggleAway, onLogOut }) {
       </div>
       <div class="topbar-me">
         ${me && me.id != null ? html`<${AwaySwitch} away=${!!me.away} saving=${savingAway} onToggle=${onToggleAway} />` : null}
+        <${AlertsMenu} alerts=${alerts} onChange=${onAlerts} />
+        <button class="btn btn-ghost btn-sm shortcuts-button" type="button" data-testid="shortcuts-button" title="Keyboard shortcuts (?)" aria-label="Keyboard shortcuts" onClick=${onShortcuts}>
+          <kbd>?</kbd>
+        </button>
         <${Avatar} name=${name} cls="avatar-sm" url=${me && me.avatar_url} />
         <div class="me-text">
           <span class="me-name" data-testid="me-name">${name}</span>
@@ -173,9 +255,9 @@ export function TicketRows({ tickets, selectedId, unseen, loading, words }) {
 
 /**
  * The open ticket's header: a back control to the list (phones), its subject and status,
- * the assignee picker, Solve, and the button that opens the details drawer (narrow screens).
+ * the assignee picker, Solve (Reopen once solved), and the button that opens the details drawer (narrow screens).
  */
-export function TicketHeader({ ticket: t, me, members, words, solving, drawerOpen, onBack, onAssign, onSolve, onDetails }) {
+export function TicketHeader({ ticket: t, me, members, words, solving, drawerOpen, onBack, onAssign, onSolve, onReopen, onDetails }) {
   const solved = t.status === "solved";
   const { options, selected } = assigneeOptions(members, me, t.assignee);
   const channel = words.channels[t.channel] || t.channel || "";
@@ -201,16 +283,27 @@ export function TicketHeader({ ticket: t, me, members, words, solving, drawerOpe
         <select class="select" id="assign-select" data-testid="assign-select" aria-label="Assignee" value=${selected} onChange=${(e) => onAssign(e.currentTarget.value)}>
           ${options.map((o) => html`<option value=${o.value} selected=${o.value === selected}>${o.label}</option>`)}
         </select>
-        <button
-          class=${`btn ${solved ? "btn-solved" : "btn-success"}`}
-          type="button"
-          data-testid="solve-button"
-          disabled=${solved || solving}
-          title=${solved ? "This ticket is solved" : "Solve the ticket and hand the conversation back to the AI"}
-          onClick=${onSolve}
-        >
-          <${Icon} name="check" /><span>${solved ? "Solved" : "Solve"}</span>
-        </button>
+        ${solved
+          ? html`<button
+              class="btn"
+              type="button"
+              data-testid="reopen-button"
+              disabled=${solving}
+              title="Reopen the ticket: the conversation comes back to your team"
+              onClick=${onReopen}
+            >
+              <span>Reopen</span>
+            </button>`
+          : html`<button
+              class="btn btn-success"
+              type="button"
+              data-testid="solve-button"
+              disabled=${solving}
+              title="Solve the ticket and hand the conversation back to the AI"
+              onClick=${onSolve}
+            >
+              <${Icon} name="check" /><span>Solve</span>
+            </button>`}
         <button
           class="btn details-button"
           type="button"
@@ -325,5 +418,70 @@ export function Details({ ticket: t, words, open, onClose }) {
         />
       </section>
     </aside>
+  `;
+}
+
+/**
+ * The canned replies under the reply box: filtered by what is typed (in its own search field,
+ * or after "/" in the reply box), moved through with the arrow keys, inserted with Enter or
+ * a click. Admins are pointed to Settings when there are none.
+ */
+export function CannedPicker({ picker, isAdmin, onQuery, onKey, onPick, onHover }) {
+  const search = useRef(null);
+  useEffect(() => {
+    if (!picker.slash && search.current) search.current.focus();
+  }, [picker.slash]);
+  const { shown, active } = picker;
+  const empty = picker.replies === null ? "Loading…" : picker.error || (picker.replies.length ? "No canned reply matches." : "No canned replies yet.");
+  return html`
+    <div class="canned" data-testid="canned-picker">
+      <input
+        class="canned-search"
+        type="search"
+        ref=${search}
+        value=${picker.query}
+        placeholder="Find a canned reply"
+        aria-label="Find a canned reply"
+        aria-controls="canned-list"
+        aria-activedescendant=${shown.length ? `canned-${active}` : null}
+        data-testid="canned-search"
+        hidden=${picker.slash}
+        onInput=${(e) => onQuery(e.currentTarget.value)}
+        onKeyDown=${onKey}
+      />
+      ${shown.length
+        ? html`<ul class="canned-list" id="canned-list" role="listbox" aria-label="Canned replies" data-testid="canned-list">
+            ${shown.map(
+              (r, i) => html`<li
+                id=${`canned-${i}`}
+                class=${`canned-option${i === active ? " active" : ""}`}
+                role="option"
+                aria-selected=${String(i === active)}
+                data-testid="canned-option"
+                onMouseDown=${(e) => e.preventDefault()}
+                onMouseEnter=${() => onHover(i)}
+                onClick=${() => onPick(r)}
+              >
+                <span class="canned-title">${r.title}</span>
+                <span class="canned-text">${r.text ?? r.body}</span>
+              </li>`,
+            )}
+          </ul>`
+        : html`<p class="canned-empty" data-testid="canned-empty">
+            ${empty}
+            ${isAdmin && picker.replies && !picker.replies.length ? html` <a href="/settings#canned">Add some in Settings</a>.` : null}
+          </p>`}
+      <p class="canned-hint"><kbd>↑</kbd> <kbd>↓</kbd> to choose · <kbd>Enter</kbd> to insert · <kbd>Esc</kbd> to close</p>
+    </div>
+  `;
+}
+
+/** The list `?` opens: each shortcut's key and what it does. */
+export function ShortcutsList({ shortcuts }) {
+  return html`
+    <dl class="shortcuts" data-testid="shortcuts-list">
+      ${shortcuts.map(([key, does]) => html`<div class="shortcut"><dt><kbd>${key}</kbd></dt><dd>${does}</dd></div>`)}
+      <div class="shortcut"><dt><kbd>Esc</kbd></dt><dd>Close this list, the details or the canned replies</dd></div>
+    </dl>
   `;
 }
