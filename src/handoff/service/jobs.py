@@ -45,7 +45,8 @@ class CreateTicket:
         self.hf = hf
 
     async def perform(self, job: LeasedJob) -> Created:
-        async with self.hf.db.unit_of_work() as session:
+        # Reading only: on SQLite a write transaction here would queue every writer behind it.
+        async with self.hf.reading() as session:
             escalation = await session.get(Escalation, job.payload["escalation_id"])
             if escalation is None:
                 raise LookupError(f"escalation {job.payload['escalation_id']} is gone")
@@ -100,7 +101,7 @@ class AddMessage:
         self.hf = hf
 
     async def perform(self, job: LeasedJob) -> None:
-        async with self.hf.db.unit_of_work() as session:
+        async with self.hf.reading() as session:
             escalation = await session.get(Escalation, job.payload["escalation_id"])
             message = await session.get(Message, job.payload["message_id"])
             if escalation is None or message is None:
