@@ -17,7 +17,7 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, Protocol, Self, TypeVar, cast
 
 import httpx
-from pydantic import BaseModel, SecretStr, model_validator
+from pydantic import BaseModel, Field, SecretStr, model_validator
 
 from handoff.domain import Contact, Message, TicketEvent, TicketPacket, TicketRef
 from handoff.helpdesks import common
@@ -32,6 +32,16 @@ class Choice(BaseModel):
 
     value: str
     label: str
+
+
+def address_override(replaces: str, *, title: str = "API base URL") -> Any:
+    """Declare a connect form's field for an address other than the platform's own, which it
+    `replaces`: for tests and proxies, so the settings page keeps it under Advanced."""
+    return Field(
+        default=None,
+        title=title,
+        description=f"Leave empty. Overrides {replaces} (tests, proxies).",
+    )
 
 
 class SignInForm(BaseModel):

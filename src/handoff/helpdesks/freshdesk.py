@@ -38,7 +38,7 @@ from handoff.domain import (
     TicketRef,
 )
 from handoff.helpdesks import common
-from handoff.helpdesks.base import Choice, Connector, WebhookRequest
+from handoff.helpdesks.base import Choice, Connector, WebhookRequest, address_override
 from handoff.helpdesks.errors import InvalidCredentials, Rejected
 
 PLATFORM = "freshdesk"
@@ -87,12 +87,7 @@ class Credentials(BaseModel):
         description="Profile settings → View API key, of an agent who can create tickets "
         "and add notes (an admin's key also lets you check the automation rule).",
     )
-    base_url: str | None = Field(
-        default=None,
-        title="API base URL override",
-        description="Leave empty. For tests and proxies: used instead of "
-        "https://{domain}.freshdesk.com.",
-    )
+    base_url: str | None = address_override("https://{domain}.freshdesk.com")
     external_id_field: str = Field(
         default="cf_handoff_conversation",
         title="Custom ticket field for the handoff id",

@@ -34,7 +34,7 @@ from pydantic import BaseModel, Field, SecretStr, field_validator
 
 from handoff.domain import Contact, Message, TicketEvent, TicketEventKind, TicketPacket, TicketRef
 from handoff.helpdesks import common
-from handoff.helpdesks.base import Choice, Connector, WebhookRequest
+from handoff.helpdesks.base import Choice, Connector, WebhookRequest, address_override
 from handoff.helpdesks.errors import InvalidCredentials, Rejected, Unavailable
 from handoff.helpdesks.oauth import OAuthTokens, TokenAuth, grant
 
@@ -80,11 +80,7 @@ class Credentials(BaseModel):
         description="How new conversations appear in Help Scout. With 'email', agent replies "
         "are also emailed to users who gave an email address.",
     )
-    base_url: str | None = Field(
-        default=None,
-        title="API base URL",
-        description="Leave empty. Overrides https://api.helpscout.net (tests, proxies).",
-    )
+    base_url: str | None = address_override(API_URL)
 
     @field_validator("app_id")
     @classmethod

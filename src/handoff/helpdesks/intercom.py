@@ -32,7 +32,7 @@ from handoff.domain import (
     TicketRef,
 )
 from handoff.helpdesks import common
-from handoff.helpdesks.base import Choice, Connector, WebhookRequest
+from handoff.helpdesks.base import Choice, Connector, WebhookRequest, address_override
 from handoff.helpdesks.common import hmac_hex, html_to_text, plain_body, require_equal
 from handoff.helpdesks.errors import (
     BadSignature,
@@ -87,11 +87,7 @@ class Credentials(BaseModel):
         title="Client secret",
         description="Developer Hub → your app → Basic information; signs Intercom's webhooks.",
     )
-    base_url: str | None = Field(
-        None,
-        title="API base URL",
-        description="Leave empty; overrides the regional API host (tests and proxies only).",
-    )
+    base_url: str | None = address_override("the regional API host")
 
 
 class IntercomHelpdesk(Connector[Credentials]):

@@ -52,7 +52,7 @@ from handoff.domain import (
     TicketRef,
 )
 from handoff.helpdesks import common
-from handoff.helpdesks.base import Choice, Connector, SignInForm, WebhookRequest
+from handoff.helpdesks.base import Choice, Connector, SignInForm, WebhookRequest, address_override
 from handoff.helpdesks.errors import InvalidCredentials, RateLimited, Rejected, Unavailable
 from handoff.helpdesks.oauth import (
     EXPIRY_MARGIN_SECONDS,
@@ -166,11 +166,7 @@ class Credentials(SignInForm):
         "same value in the Salesforce External Credential, which sends it as X-Handoff-Token.",
         min_length=24,
     )
-    base_url: str | None = Field(
-        default=None,
-        title="API base URL",
-        description="Leave empty. Overrides the My Domain URL for API calls (tests, proxies).",
-    )
+    base_url: str | None = address_override("the My Domain URL for API calls")
 
     @model_validator(mode="after")
     def _private_key(self) -> Credentials:

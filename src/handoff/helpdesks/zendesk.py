@@ -41,7 +41,13 @@ from handoff.domain import (
     TicketRef,
 )
 from handoff.helpdesks import common
-from handoff.helpdesks.base import AuthorizationCodeConnector, Choice, SignInForm, WebhookRequest
+from handoff.helpdesks.base import (
+    AuthorizationCodeConnector,
+    Choice,
+    SignInForm,
+    WebhookRequest,
+    address_override,
+)
 from handoff.helpdesks.errors import BadSignature, InvalidCredentials
 from handoff.helpdesks.oauth import OAuthTokens, TokenAuth, TokenStore, client_fields, grant
 
@@ -119,11 +125,7 @@ class Credentials(SignInForm):
         title="Brand ID",
         description="Optional: open new tickets under this brand.",
     )
-    base_url: str | None = Field(
-        default=None,
-        title="API base URL",
-        description="Leave empty. Overrides https://{subdomain}.zendesk.com (tests, proxies).",
-    )
+    base_url: str | None = address_override("https://{subdomain}.zendesk.com")
 
     @field_validator("subdomain")
     @classmethod

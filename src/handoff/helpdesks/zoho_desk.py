@@ -45,7 +45,7 @@ from handoff.domain import (
     TicketRef,
 )
 from handoff.helpdesks import common
-from handoff.helpdesks.base import Choice, Connector, WebhookRequest
+from handoff.helpdesks.base import Choice, Connector, WebhookRequest, address_override
 from handoff.helpdesks.errors import BadSignature, InvalidCredentials, RateLimited, Rejected
 from handoff.helpdesks.oauth import OAuthTokens, TokenAuth
 
@@ -104,16 +104,8 @@ class Credentials(BaseModel):
         description="Optional: the id of the Zoho Desk webhook; when set, deliveries whose "
         "token names another webhook are refused.",
     )
-    base_url: str | None = Field(
-        default=None,
-        title="API base URL",
-        description="Leave empty. Overrides https://desk.zoho.{dc} (tests, proxies).",
-    )
-    accounts_url: str | None = Field(
-        default=None,
-        title="Accounts URL",
-        description="Leave empty. Overrides https://accounts.zoho.{dc} (tests, proxies).",
-    )
+    base_url: str | None = address_override("https://desk.zoho.{dc}")
+    accounts_url: str | None = address_override("https://accounts.zoho.{dc}", title="Accounts URL")
 
 
 class ZohoDeskHelpdesk(Connector[Credentials]):
