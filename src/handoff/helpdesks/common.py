@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 import html
+import json
 import re
 import socket
 import ssl
-from collections.abc import Callable, Iterable, Mapping, Sequence
+import time
+from collections.abc import Callable, Iterable, Mapping
 from html.parser import HTMLParser
 from typing import Any, ClassVar, TypeVar
 
@@ -32,13 +35,6 @@ def own_form(credentials: BaseModel, form: type[FormT]) -> FormT:
     if not isinstance(credentials, form):
         raise TypeError(f"expected {form.__module__}.{form.__name__}, not {type(credentials)}")
     return credentials
-
-
-def require_fields(form: BaseModel, needed: Sequence[str], *, why: str) -> None:
-    """Refuse a connect form that leaves out fields its chosen sign-in needs."""
-    missing = [name for name in needed if not getattr(form, name)]
-    if missing:
-        raise ValueError(f"{' and '.join(missing)} required {why}")
 
 
 ROLE_NAMES: dict[Role, str] = {
@@ -137,6 +133,20 @@ def json_body(response: httpx.Response) -> Any:
         return None
 
 
+def webhook_json(body: bytes, what: str) -> Any:
+    """Return a webhook's JSON; a body that is not JSON is refused, naming `what` it is."""
+    try:
+        return json.loads(body)
+    except ValueError as error:
+        raise Rejected(400, f"{what} is not JSON") from error
+
+
+def json_object(response: httpx.Response) -> dict[str, Any]:
+    """Return the answer's JSON object; an empty one when the body is not a JSON object."""
+    body = json_body(response)
+    return body if isinstance(body, dict) else {}
+
+
 def status_reason(response: httpx.Response, codes: Iterable[object] = ()) -> str:
     """Say what a failed answer was: its status and the platform's error codes, never its body.
 
@@ -164,8 +174,13 @@ def check_response(
     platform: str,
     codes: Callable[[httpx.Response], Iterable[object]] | None = None,
     retry_headers: tuple[str, ...] = (),
+    wait: Callable[[httpx.Response], float | None] | None = None,
 ) -> httpx.Response:
-    """Return a successful response; raise the connector error that fits any other."""
+    """Return a successful response; raise the connector error that fits any other.
+
+    A rate limit waits as long as Retry-After (or one of `retry_headers`) says, else as long
+    as `wait` reads from the platform's own headers.
+    """
     status = response.status_code
     if status < 400:
         return response
@@ -173,9 +188,10 @@ def check_response(
     if status == 401:
         raise InvalidCredentials(f"{platform} refused the credentials: {reason}")
     if status == 429:
-        raise RateLimited(
-            f"{platform} rate limit: {reason}", retry_after(response.headers, *retry_headers)
-        )
+        seconds = retry_after(response.headers, *retry_headers)
+        if seconds is None and wait is not None:
+            seconds = wait(response)
+        raise RateLimited(f"{platform} rate limit: {reason}", seconds)
     if status >= 500:
         raise Unavailable(f"{platform} answered {reason}")
     raise Rejected(status, f"{platform}: {reason}")
@@ -223,6 +239,19 @@ def network_reason(error: httpx.TransportError) -> str:
 
 def hmac_hex(secret: str, payload: bytes, digest: str = "sha256") -> str:
     return hmac.new(secret.encode(), payload, getattr(hashlib, digest)).hexdigest()
+
+
+def hmac_base64(secret: str, payload: bytes, digest: str = "sha256") -> str:
+    """Return the HMAC as most platforms send it in a header: base64, not hex."""
+    mac = hmac.new(secret.encode(), payload, getattr(hashlib, digest))
+    return base64.b64encode(mac.digest()).decode()
+
+
+def require_recent(signed_at: float, now: float | None, *, window: float, problem: str) -> None:
+    """Refuse a signature made more than `window` seconds from now, either way: a replay."""
+    current = time.time() if now is None else now
+    if abs(current - signed_at) > window:
+        raise BadSignature(problem)
 
 
 def require_equal(expected: str, given: str | None, what: str) -> None:

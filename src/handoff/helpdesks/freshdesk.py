@@ -23,7 +23,6 @@ import base64
 import hashlib
 import json
 import re
-from collections.abc import Mapping
 from typing import Any, ClassVar
 
 import httpx
@@ -39,7 +38,7 @@ from handoff.domain import (
     TicketRef,
 )
 from handoff.helpdesks import common
-from handoff.helpdesks.base import Choice, Connector, WebhookRequest
+from handoff.helpdesks.base import Choice, Connector, WebhookRequest, address_override
 from handoff.helpdesks.errors import InvalidCredentials, Rejected
 
 PLATFORM = "freshdesk"
@@ -88,12 +87,7 @@ class Credentials(BaseModel):
         description="Profile settings → View API key, of an agent who can create tickets "
         "and add notes (an admin's key also lets you check the automation rule).",
     )
-    base_url: str | None = Field(
-        default=None,
-        title="API base URL override",
-        description="Leave empty. For tests and proxies: used instead of "
-        "https://{domain}.freshdesk.com.",
-    )
+    base_url: str | None = address_override("https://{domain}.freshdesk.com")
     external_id_field: str = Field(
         default="cf_handoff_conversation",
         title="Custom ticket field for the handoff id",
@@ -128,9 +122,13 @@ class FreshdeskHelpdesk(Connector[Credentials]):
 
     def _setup(self, form: Credentials) -> None:
         base = form.base_url or f"https://{form.domain}.freshdesk.com"
-        self._base = base.rstrip("/")
+        self._base_url = base.rstrip("/")
         token = base64.b64encode(f"{form.api_key.get_secret_value()}:X".encode()).decode()
-        self._headers = {"Authorization": f"Basic {token}", "Accept": "application/json"}
+        self._headers["Authorization"] = f"Basic {token}"
+
+    @property
+    def _vendor(self) -> str:
+        return PLATFORM
 
     async def verify_credentials(self) -> None:
         """Fetch the API key's own agent; raise InvalidCredentials naming the failing field."""
@@ -141,12 +139,14 @@ class FreshdeskHelpdesk(Connector[Credentials]):
             raise InvalidCredentials(f"api_key: {error}") from None
         except Rejected as error:
             if error.status == 404:  # an unknown helpdesk answers 404 on every path
-                raise InvalidCredentials(f"domain: no Freshdesk helpdesk at {self._base}") from None
+                raise InvalidCredentials(
+                    f"domain: no Freshdesk helpdesk at {self._base_url}"
+                ) from None
             if error.status == 403:  # API access off for this agent or plan, or locked out
                 raise InvalidCredentials(f"api_key: {error.detail}") from None
             raise
         if response.status_code != 200:  # e.g. a redirect to a sign-up page
-            raise InvalidCredentials(f"domain: {self._base} is not a Freshdesk helpdesk")
+            raise InvalidCredentials(f"domain: {self._base_url} is not a Freshdesk helpdesk")
 
     async def options(self) -> dict[str, list[Choice]]:
         """Return the single-line text custom ticket fields (`external_id_field`).
@@ -302,19 +302,16 @@ class FreshdeskHelpdesk(Connector[Credentials]):
         url = f"https://{self._credentials.domain}.freshdesk.com/a/tickets/{ticket_id}"
         return TicketRef(id=str(ticket_id), url=url)
 
-    async def _call(
-        self,
-        method: str,
-        path: str,
-        *,
-        json: Any = None,
-        params: Mapping[str, str] | None = None,
-    ) -> httpx.Response:
-        request = self._http.build_request(
-            method, self._base + path, json=json, params=params, headers=self._headers
-        )
-        response = await common.send(self._http, request, platform=PLATFORM)
-        return common.check_response(response, platform=PLATFORM, codes=_codes)
+    def _codes(self, response: httpx.Response) -> list[object]:
+        """Read the codes of Freshdesk's error bodies: validation errors, or one code."""
+        # https://developers.freshdesk.com/api/#error
+        data = common.json_object(response)
+        codes: list[object] = [data.get("code")]
+        errors = data.get("errors")
+        for error in errors if isinstance(errors, list) else []:
+            if isinstance(error, dict):
+                codes += [error.get("field"), error.get("code")]
+        return codes
 
 
 def _requester(contact: Contact, key: str) -> dict[str, str]:
@@ -335,20 +332,6 @@ def _identifier(contact: Contact, key: str) -> dict[str, str]:
     if contact.phone:
         return {"phone": contact.phone}
     return {"unique_external_id": contact.external_id or f"handoff-visitor-{key}"}
-
-
-def _codes(response: httpx.Response) -> list[object]:
-    """Read the codes of Freshdesk's error bodies: validation errors, or one code."""
-    # https://developers.freshdesk.com/api/#error
-    data = common.json_body(response)
-    if not isinstance(data, dict):
-        return []
-    codes: list[object] = [data.get("code")]
-    errors = data.get("errors")
-    for error in errors if isinstance(errors, list) else []:
-        if isinstance(error, dict):
-            codes += [error.get("field"), error.get("code")]
-    return codes
 
 
 def _stripped(value: str | None) -> str | None:

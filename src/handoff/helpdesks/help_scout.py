@@ -26,10 +26,6 @@ References:
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import hmac
-import json
 import re
 from typing import Any, ClassVar, Literal
 
@@ -38,14 +34,13 @@ from pydantic import BaseModel, Field, SecretStr, field_validator
 
 from handoff.domain import Contact, Message, TicketEvent, TicketEventKind, TicketPacket, TicketRef
 from handoff.helpdesks import common
-from handoff.helpdesks.base import Choice, Connector, WebhookRequest
+from handoff.helpdesks.base import Choice, Connector, WebhookRequest, address_override
 from handoff.helpdesks.errors import InvalidCredentials, Rejected, Unavailable
 from handoff.helpdesks.oauth import OAuthTokens, TokenAuth, grant
 
 PLATFORM = "Help Scout"
 API_URL = "https://api.helpscout.net"
 WEB_URL = "https://secure.helpscout.net"
-RETRY_HEADERS = ("x-ratelimit-retry-after",)
 AGENT_REPLY = "convo.agent.reply.created"
 STATUS_CHANGED = "convo.status"
 # Threads an agent writes that the customer sees; notes ("note") and line items are internal.
@@ -85,11 +80,7 @@ class Credentials(BaseModel):
         description="How new conversations appear in Help Scout. With 'email', agent replies "
         "are also emailed to users who gave an email address.",
     )
-    base_url: str | None = Field(
-        default=None,
-        title="API base URL",
-        description="Leave empty. Overrides https://api.helpscout.net (tests, proxies).",
-    )
+    base_url: str | None = address_override(API_URL)
 
     @field_validator("app_id")
     @classmethod
@@ -109,14 +100,14 @@ class HelpScoutHelpdesk(Connector[Credentials]):
     # 40k characters stays under it even if every character were JSON-escaped to 6 bytes.
     max_body_chars = 40_000
     credentials_model: ClassVar[type[BaseModel]] = Credentials
+    retry_headers = ("x-ratelimit-retry-after",)
 
     def _setup(self, form: Credentials) -> None:
-        self._base = (form.base_url or API_URL).rstrip("/")
+        self._base_url = (form.base_url or API_URL).rstrip("/")
+        self._headers["Accept"] = "application/hal+json"
         # Help Scout lets the admin choose the webhook's secret key, so the one handoff
         # generated works as is; a key the admin typed into the form takes precedence.
-        typed = form.webhook_secret
-        if typed:
-            self._webhook_secret = typed.get_secret_value()
+        self._sign_webhooks_with(form.webhook_secret)
         self._auth = TokenAuth(self._tokens, self._mint)
 
     # --- outbound ----------------------------------------------------------------------
@@ -172,7 +163,7 @@ class HelpScoutHelpdesk(Connector[Credentials]):
             ],
             "tags": _tags(packet, key_tag),
         }
-        response = await self._call("POST", "/v2/conversations", body=conversation)
+        response = await self._call("POST", "/v2/conversations", json=conversation)
         return _ref(_resource_id(response, "conversation"))  # the next attempt finds it by tag
 
     async def add_message(self, ticket: TicketRef, message: Message, contact: Contact) -> None:
@@ -183,7 +174,7 @@ class HelpScoutHelpdesk(Connector[Credentials]):
             shown = (await self._call("GET", f"/v2/conversations/{int(ticket.id)}")).json()
             customer = {"id": int((shown.get("primaryCustomer") or {})["id"])}
         body = {"customer": customer, "text": common.html_paragraph(message.text)}
-        await self._call("POST", f"/v2/conversations/{int(ticket.id)}/customer", body=body)
+        await self._call("POST", f"/v2/conversations/{int(ticket.id)}/customer", json=body)
 
     async def _find(self, key_tag: str) -> TicketRef | None:
         params = {
@@ -220,25 +211,16 @@ class HelpScoutHelpdesk(Connector[Credentials]):
             new["lastName"] = last
         if contact.phone:
             new["phones"] = [{"type": "mobile", "value": contact.phone}]
-        response = await self._call("POST", "/v2/customers", body=new)
+        response = await self._call("POST", "/v2/customers", json=new)
         return {"id": int(_resource_id(response, "customer"))}
 
-    async def _call(
-        self,
-        method: str,
-        path: str,
-        *,
-        body: dict[str, Any] | None = None,
-        params: dict[str, str] | None = None,
-    ) -> httpx.Response:
-        request = self._http.build_request(
-            method,
-            self._base + path,
-            json=body,
-            params=params,
-            headers={"Accept": "application/hal+json"},
-        )
-        return _check(await common.send(self._http, request, platform=PLATFORM, auth=self._auth))
+    def _codes(self, response: httpx.Response) -> list[object]:
+        """Read the codes of `{"error","logRef","_embedded":{"errors":[{"path"}]}}` bodies."""
+        body = common.json_object(response)
+        codes: list[object] = [body.get("error")]  # the token endpoint speaks OAuth: {"error"}
+        for problem in (body.get("_embedded") or {}).get("errors") or []:
+            codes.append(problem.get("path") if isinstance(problem, dict) else None)
+        return [*codes, body.get("logRef")]  # the id Help Scout support asks for
 
     async def _mint(self, held: OAuthTokens | None) -> OAuthTokens:
         form = {
@@ -246,7 +228,7 @@ class HelpScoutHelpdesk(Connector[Credentials]):
             "client_id": self._credentials.app_id,
             "client_secret": self._credentials.app_secret.get_secret_value(),
         }
-        url = f"{self._base}/v2/oauth2/token"
+        url = f"{self._base_url}/v2/oauth2/token"
         return await grant(
             self._http, url, platform=PLATFORM, form=form, refused="the App ID or App Secret"
         )
@@ -269,10 +251,7 @@ class HelpScoutHelpdesk(Connector[Credentials]):
         `{conversation}:reply:{thread id}` for a reply, `{conversation}:closed:{closedAt}` for
         a close (the same whether it arrives as `convo.status` or with a reply-and-close).
         """
-        try:
-            payload = json.loads(request.body)
-        except ValueError as error:
-            raise Rejected(400, "Help Scout webhook body is not JSON") from error
+        payload = common.webhook_json(request.body, "Help Scout webhook body")
         event = (request.header("x-helpscout-event") or "").strip()
         if not isinstance(payload, dict) or payload.get("id") is None:
             return []
@@ -341,24 +320,7 @@ class HelpScoutHelpdesk(Connector[Credentials]):
 
 def sign_help_scout(secret: str, body: bytes) -> str:
     """Return Help Scout's webhook signature: base64(HMAC-SHA1(secret, raw body))."""
-    return base64.b64encode(hmac.new(secret.encode(), body, hashlib.sha1).digest()).decode()
-
-
-def _check(response: httpx.Response) -> httpx.Response:
-    return common.check_response(
-        response, platform=PLATFORM, codes=_codes, retry_headers=RETRY_HEADERS
-    )
-
-
-def _codes(response: httpx.Response) -> list[object]:
-    """Read the codes of `{"error","logRef","_embedded":{"errors":[{"path"}]}}` error bodies."""
-    body = common.json_body(response)
-    if not isinstance(body, dict):
-        return []
-    codes: list[object] = [body.get("error")]  # the token endpoint speaks OAuth: {"error": ...}
-    for problem in (body.get("_embedded") or {}).get("errors") or []:
-        codes.append(problem.get("path") if isinstance(problem, dict) else None)
-    return [*codes, body.get("logRef")]  # the id Help Scout support asks for
+    return common.hmac_base64(secret, body, "sha1")
 
 
 def _ref(conversation_id: int | str, number: int | str | None = None) -> TicketRef:

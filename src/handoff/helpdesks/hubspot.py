@@ -40,13 +40,9 @@ How HubSpot's model maps onto ours (reference: https://developers.hubspot.com/do
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import hmac
 import html
 import json
 import re
-import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
@@ -54,7 +50,7 @@ from urllib.parse import urlencode
 
 import httpx
 import structlog
-from pydantic import BaseModel, Field, SecretStr, model_validator
+from pydantic import BaseModel, Field, SecretStr
 
 from handoff.domain import (
     Contact,
@@ -65,22 +61,14 @@ from handoff.domain import (
     TicketPacket,
     TicketRef,
 )
-from handoff.helpdesks.base import Choice, Connector, WebhookRequest
-from handoff.helpdesks.common import (
-    check_response,
-    html_paragraph,
-    json_body,
-    plain_body,
-    require_equal,
-    require_fields,
-    send,
-)
+from handoff.helpdesks import common
+from handoff.helpdesks.base import AuthorizationCodeConnector, Choice, SignInForm, WebhookRequest
+from handoff.helpdesks.common import html_paragraph, plain_body, require_equal
 from handoff.helpdesks.errors import (
     BadSignature,
     HelpdeskError,
     InvalidCredentials,
     PartlyRead,
-    RateLimited,
     Rejected,
 )
 from handoff.helpdesks.oauth import (
@@ -88,13 +76,13 @@ from handoff.helpdesks.oauth import (
     OAuthTokens,
     TokenAuth,
     TokenStore,
+    client_fields,
     grant,
 )
 
 PLATFORM = "hubspot"
 API = "https://api.hubapi.com"
 AUTHORIZE_URL = "https://app.hubspot.com/oauth/authorize"
-AUTH_FIELDS = {"private_app": ("access_token",), "oauth": ("client_id", "client_secret")}
 OAUTH_SCOPES = "tickets crm.objects.contacts.read crm.objects.contacts.write"
 # Granted when the installing user's account has them: Help Desk replies, creating the property.
 OAUTH_OPTIONAL_SCOPES = "conversations.read crm.schemas.tickets.write"
@@ -108,7 +96,7 @@ PRIORITIES: dict[Priority, str] = {
     Priority.HIGH: "HIGH",
     Priority.URGENT: "HIGH",  # URGENT exists only in newer portals; HIGH is accepted by all
 }
-SIGNATURE_WINDOW_MS = 5 * 60 * 1000  # "Reject the request if the timestamp is older than 5 min"
+SIGNATURE_WINDOW_SECONDS = 5 * 60  # "Reject the request if the timestamp is older than 5 min"
 # v3 signatures are computed over the URI with these escapes decoded:
 # https://developers.hubspot.com/docs/apps/legacy-apps/authentication/validating-requests
 _URI_DECODE = {
@@ -121,8 +109,13 @@ _EXISTING_ID = re.compile(r"Existing ID:\s*(\d+)")
 log = structlog.get_logger(__name__)
 
 
-class Credentials(BaseModel):
+class Credentials(SignInForm):
     """What the admin gives us to connect a HubSpot account."""
+
+    auth_fields: ClassVar[dict[str, tuple[str, ...]]] = {
+        "private_app": ("access_token",),
+        "oauth": ("client_id", "client_secret"),
+    }
 
     auth: Literal["private_app", "oauth"] = Field(
         "private_app",
@@ -167,11 +160,6 @@ class Credentials(BaseModel):
     )
     base_url: str = Field(API, title="API base URL", description="Change only for tests.")
 
-    @model_validator(mode="after")
-    def _auth_fields(self) -> Credentials:
-        require_fields(self, AUTH_FIELDS[self.auth], why=f"when auth is {self.auth!r}")
-        return self
-
 
 @dataclass(frozen=True, slots=True)
 class Stage:
@@ -191,7 +179,7 @@ class Pipeline:
     stages: tuple[Stage, ...]
 
 
-class HubSpotHelpdesk(Connector[Credentials]):
+class HubSpotHelpdesk(AuthorizationCodeConnector[Credentials]):
     """Tickets in HubSpot's CRM through a private app token."""
 
     platform = PLATFORM
@@ -204,7 +192,7 @@ class HubSpotHelpdesk(Connector[Credentials]):
 
     def _setup(self, form: Credentials) -> None:
         # HubSpot signs webhooks with the app's secret; the generated `_webhook_secret` goes unused.
-        self._base = form.base_url.rstrip("/")
+        self._base_url = form.base_url.rstrip("/")
         self._account: dict[str, Any] | None = None
         self._auth = self._sign_in(self._tokens)
 
@@ -222,31 +210,15 @@ class HubSpotHelpdesk(Connector[Credentials]):
             "state": state,
         }
         # The install page lives on app.hubspot.com; a test API base serves it too.
-        page = AUTHORIZE_URL if self._base == API else f"{self._base}/oauth/authorize"
+        page = AUTHORIZE_URL if self._base_url == API else f"{self._base_url}/oauth/authorize"
         return f"{page}?{urlencode(query)}"
 
-    async def exchange_code(self, code: str, redirect_uri: str) -> OAuthTokens:
-        """Trade the authorization code for the first access and refresh tokens."""
-        return await self._grant(
-            {"grant_type": "authorization_code", "code": code, "redirect_uri": redirect_uri}
-        )
-
-    async def _refresh(self, held: OAuthTokens | None) -> OAuthTokens:
-        if held is None or not held.refresh_token:
-            raise InvalidCredentials("HubSpot: no OAuth refresh token; approve access again")
-        fields = {"grant_type": "refresh_token", "refresh_token": held.refresh_token}
-        return await self._grant(fields, keep_refresh=held.refresh_token)
-
     async def _grant(self, fields: dict[str, str], keep_refresh: str | None = None) -> OAuthTokens:
-        secret = self._credentials.client_secret
-        form = {
-            **fields,
-            "client_id": self._credentials.client_id or "",
-            "client_secret": secret.get_secret_value() if secret else "",
-        }
-        url = f"{self._base}/oauth/v1/token"
+        creds = self._credentials
+        form = {**fields, **client_fields(creds.client_id, creds.client_secret)}
+        url = f"{self._base_url}/oauth/v1/token"
         return await grant(
-            self._http, url, platform=self.title, form=form, keep_refresh=keep_refresh
+            self._http, url, platform=self._vendor, form=form, keep_refresh=keep_refresh
         )
 
     def _sign_in(self, tokens: TokenStore) -> httpx.Auth:
@@ -258,33 +230,32 @@ class HubSpotHelpdesk(Connector[Credentials]):
 
     # --- HTTP ------------------------------------------------------------------------------
 
-    async def _call(
-        self,
-        method: str,
-        path: str,
-        *,
-        json_body: Any = None,
-        params: Mapping[str, str] | None = None,
-    ) -> httpx.Response:
-        request = self._http.build_request(
-            method,
-            f"{self._base}{path}",
-            json=json_body,
-            params=params,
-            headers={"Accept": "application/json"},
-        )
-        return await send(self._http, request, platform=self.title, auth=self._auth)
-
-    def _check(self, response: httpx.Response) -> httpx.Response:
-        try:
-            return check_response(response, platform=self.title, codes=_codes)
-        except RateLimited as error:
-            if error.retry_after is None:
-                error.retry_after = _rate_limit_wait(response)
-            raise
-
     async def _json(self, method: str, path: str, **kwargs: Any) -> Any:
-        return self._check(await self._call(method, path, **kwargs)).json()
+        return (await self._call(method, path, **kwargs)).json()
+
+    def _codes(self, response: httpx.Response) -> list[object]:
+        """Read the codes of HubSpot's error body: category or rate-limit policy, each error's
+        code and the properties it names."""
+        data = common.json_object(response)
+        codes: list[object] = [data.get("category"), data.get("policyName")]
+        errors = data.get("errors")
+        for error in errors if isinstance(errors, list) else []:
+            if isinstance(error, dict):
+                context = error.get("context")
+                named = context.get("propertyName") if isinstance(context, dict) else None
+                codes += [error.get("code"), *(named if isinstance(named, list) else [])]
+        return codes
+
+    def _rate_limit_wait(self, response: httpx.Response) -> float | None:
+        """Return how long to wait from HubSpot's X-HubSpot-RateLimit-* headers."""
+        # https://developers.hubspot.com/docs/guides/apps/api-usage/usage-details#rate-limits
+        headers = response.headers
+        if headers.get("x-hubspot-ratelimit-daily-remaining") == "0":
+            return 3600.0  # the daily budget resets at midnight in the account's time zone
+        interval = headers.get("x-hubspot-ratelimit-interval-milliseconds")
+        if interval is not None and interval.isdigit():
+            return int(interval) / 1000
+        return None
 
     # --- connect ---------------------------------------------------------------------------
 
@@ -352,23 +323,21 @@ class HubSpotHelpdesk(Connector[Credentials]):
 
     async def _ensure_unique_property(self) -> None:
         name = self._credentials.unique_property
-        response = await self._call("GET", f"/crm/v3/properties/tickets/{name}")
+        response = await self._call("GET", f"/crm/v3/properties/tickets/{name}", check=False)
         if response.status_code == 404:
             # https://developers.hubspot.com/docs/api/crm/properties#create-unique-identifier-properties
-            self._check(
-                await self._call(
-                    "POST",
-                    "/crm/v3/properties/tickets",
-                    json_body={
-                        "name": name,
-                        "label": "Handoff conversation id",
-                        "type": "string",
-                        "fieldType": "text",
-                        "groupName": "ticketinformation",
-                        "hasUniqueValue": True,
-                        "description": "Set by handoff; keeps a retried escalation to one ticket.",
-                    },
-                )
+            await self._call(
+                "POST",
+                "/crm/v3/properties/tickets",
+                json={
+                    "name": name,
+                    "label": "Handoff conversation id",
+                    "type": "string",
+                    "fieldType": "text",
+                    "groupName": "ticketinformation",
+                    "hasUniqueValue": True,
+                    "description": "Set by handoff; keeps a retried escalation to one ticket.",
+                },
             )
             return
         prop = self._check(response).json()
@@ -397,7 +366,8 @@ class HubSpotHelpdesk(Connector[Credentials]):
         response = await self._call(
             "POST",
             "/crm/v3/objects/tickets",
-            json_body={"properties": properties, "associations": associations},
+            json={"properties": properties, "associations": associations},
+            check=False,
         )
         if _is_unique_conflict(response, self._credentials.unique_property):
             return await self._existing_ticket(packet.idempotency_key)
@@ -437,7 +407,7 @@ class HubSpotHelpdesk(Connector[Credentials]):
         found = await self._json(
             "POST",
             "/crm/v3/objects/contacts/search",
-            json_body={
+            json={
                 "filterGroups": [
                     {
                         "filters": [
@@ -456,13 +426,13 @@ class HubSpotHelpdesk(Connector[Credentials]):
         if contact.phone:
             properties["phone"] = contact.phone
         response = await self._call(
-            "POST", "/crm/v3/objects/contacts", json_body={"properties": properties}
+            "POST", "/crm/v3/objects/contacts", json={"properties": properties}, check=False
         )
         # Search is eventually consistent, so a contact created moments ago may be missed and
         # the create answers 409 "Contact already exists. Existing ID: …":
         # https://github.com/HubSpot/hubspot-api-nodejs/issues/545
         if response.status_code == 409:
-            match = _EXISTING_ID.search(str(_error_body(response).get("message")))
+            match = _EXISTING_ID.search(str(common.json_object(response).get("message")))
             if match:
                 return match.group(1)
         return str(self._check(response).json()["id"])
@@ -473,18 +443,16 @@ class HubSpotHelpdesk(Connector[Credentials]):
             f"<p><strong>{html.escape(contact.display_name)} (customer) wrote:</strong></p>"
             f"<p>{html_paragraph(message.text)}</p>"
         )
-        self._check(
-            await self._call(
-                "POST",
-                "/crm/v3/objects/notes",
-                json_body={
-                    "properties": {
-                        "hs_note_body": body,
-                        "hs_timestamp": message.created_at.isoformat().replace("+00:00", "Z"),
-                    },
-                    "associations": [_association(ticket.id, NOTE_TO_TICKET)],
+        await self._call(
+            "POST",
+            "/crm/v3/objects/notes",
+            json={
+                "properties": {
+                    "hs_note_body": body,
+                    "hs_timestamp": message.created_at.isoformat().replace("+00:00", "Z"),
                 },
-            )
+                "associations": [_association(ticket.id, NOTE_TO_TICKET)],
+            },
         )
 
     # --- webhooks --------------------------------------------------------------------------
@@ -500,9 +468,12 @@ class HubSpotHelpdesk(Connector[Credentials]):
             raise BadSignature("X-HubSpot-Signature-v3 or X-HubSpot-Request-Timestamp missing")
         if not request.url:
             raise BadSignature("the URL HubSpot called is needed to check its signature")
-        current_ms = (time.time() if now is None else now) * 1000
-        if abs(current_ms - int(stamp)) > SIGNATURE_WINDOW_MS:
-            raise BadSignature("X-HubSpot-Request-Timestamp is outside the 5-minute window")
+        common.require_recent(
+            int(stamp) / 1000,
+            now,
+            window=SIGNATURE_WINDOW_SECONDS,
+            problem="X-HubSpot-Request-Timestamp is outside the 5-minute window",
+        )
         expected = v3_signature(
             secret.get_secret_value(),
             method=request.method,
@@ -598,8 +569,7 @@ def v3_signature(secret: str, *, method: str, uri: str, body: bytes, timestamp: 
     """Return HubSpot's X-HubSpot-Signature-v3 for a request."""
     decoded = _ESCAPE.sub(lambda m: _URI_DECODE[m.group(0).upper()], uri)
     source = method.upper().encode() + decoded.encode() + body + timestamp.encode()
-    digest = hmac.new(secret.encode(), source, hashlib.sha256).digest()
-    return base64.b64encode(digest).decode()
+    return common.hmac_base64(secret, source)
 
 
 def _association(to_id: str, type_id: int) -> dict[str, Any]:
@@ -642,34 +612,3 @@ def _is_unique_conflict(response: httpx.Response, prop: str) -> bool:
         return True
     # Some portals answer 400 VALIDATION_ERROR "…already has that value…" instead of 409.
     return response.status_code == 400 and "already has that value" in response.text
-
-
-def _error_body(response: httpx.Response) -> dict[str, Any]:
-    data = json_body(response)
-    return data if isinstance(data, dict) else {}
-
-
-def _codes(response: httpx.Response) -> list[object]:
-    """Read the codes of HubSpot's error body: category or rate-limit policy, each error's
-    code and the properties it names."""
-    data = _error_body(response)
-    codes: list[object] = [data.get("category"), data.get("policyName")]
-    errors = data.get("errors")
-    for error in errors if isinstance(errors, list) else []:
-        if isinstance(error, dict):
-            context = error.get("context")
-            named = context.get("propertyName") if isinstance(context, dict) else None
-            codes += [error.get("code"), *(named if isinstance(named, list) else [])]
-    return codes
-
-
-def _rate_limit_wait(response: httpx.Response) -> float | None:
-    """Return how long to wait from HubSpot's X-HubSpot-RateLimit-* headers."""
-    # https://developers.hubspot.com/docs/guides/apps/api-usage/usage-details#rate-limits
-    headers = response.headers
-    if headers.get("x-hubspot-ratelimit-daily-remaining") == "0":
-        return 3600.0  # the daily budget resets at midnight in the account's time zone
-    interval = headers.get("x-hubspot-ratelimit-interval-milliseconds")
-    if interval is not None and interval.isdigit():
-        return int(interval) / 1000
-    return None

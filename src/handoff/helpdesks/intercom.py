@@ -17,7 +17,6 @@ from __future__ import annotations
 import html
 import json
 import time
-from collections.abc import Mapping
 from typing import Any, ClassVar, Literal
 
 import httpx
@@ -32,21 +31,12 @@ from handoff.domain import (
     TicketPacket,
     TicketRef,
 )
-from handoff.helpdesks.base import Choice, Connector, WebhookRequest
-from handoff.helpdesks.common import (
-    check_response,
-    hmac_hex,
-    html_to_text,
-    json_body,
-    plain_body,
-    require_equal,
-    send,
-    status_reason,
-)
+from handoff.helpdesks import common
+from handoff.helpdesks.base import Choice, Connector, WebhookRequest, address_override
+from handoff.helpdesks.common import hmac_hex, html_to_text, plain_body, require_equal
 from handoff.helpdesks.errors import (
     BadSignature,
     InvalidCredentials,
-    RateLimited,
     Rejected,
     Unavailable,
 )
@@ -97,11 +87,7 @@ class Credentials(BaseModel):
         title="Client secret",
         description="Developer Hub → your app → Basic information; signs Intercom's webhooks.",
     )
-    base_url: str | None = Field(
-        None,
-        title="API base URL",
-        description="Leave empty; overrides the regional API host (tests and proxies only).",
-    )
+    base_url: str | None = address_override("the regional API host")
 
 
 class IntercomHelpdesk(Connector[Credentials]):
@@ -120,6 +106,9 @@ class IntercomHelpdesk(Connector[Credentials]):
         # so the generated `_webhook_secret` goes unused.
         region = form.region
         self._base_url = (form.base_url or API_HOSTS[region]).rstrip("/")
+        # Every call runs on the one access token.
+        self._headers["Authorization"] = f"Bearer {form.access_token.get_secret_value()}"
+        self._headers["Intercom-Version"] = API_VERSION
         self._app_host = APP_HOSTS[region]
         self._me: Json | None = None
         self._ticket_contacts: dict[str, str] = {}
@@ -132,7 +121,7 @@ class IntercomHelpdesk(Connector[Credentials]):
     async def options(self) -> dict[str, list[Choice]]:
         """Return the workspace's Customer ticket types (`ticket_type_id`), archived left out."""
         # https://developers.intercom.com/docs/references/rest-api/api.intercom.io/ticket-types/listtickettypes
-        listing = await self._call("GET", "/ticket_types")
+        listing = await self._json("GET", "/ticket_types")
         types = [
             Choice(value=_text(entry.get("id")), label=_text(entry.get("name")))
             for entry in _list(listing.get("data"))
@@ -151,7 +140,7 @@ class IntercomHelpdesk(Connector[Credentials]):
             contact_id = await self._find_or_create_contact(packet.contact)
             footer = f"\n\n{reference}"
             description = plain_body(packet, self.max_body_chars - len(footer)) + footer
-            created = await self._call(
+            created = await self._json(
                 "POST",
                 "/tickets",
                 {
@@ -174,7 +163,7 @@ class IntercomHelpdesk(Connector[Credentials]):
         contact_id = await self._ticket_contact(ticket.id)
         # The reply body is HTML in Intercom (it answers "<p>…</p>"), so the text is escaped.
         body = "".join(f"<p>{html.escape(line)}</p>" for line in message.text.splitlines())
-        await self._call(
+        await self._json(
             "POST",
             f"/tickets/{ticket.id}/reply",
             {
@@ -258,28 +247,8 @@ class IntercomHelpdesk(Connector[Credentials]):
             "Intercom sends a ping to the endpoint; replies and resolutions flow from then on.",
         ]
 
-    async def _call(self, method: str, path: str, body: Json | None = None) -> Json:
-        token = self._credentials.access_token.get_secret_value()
-        request = self._http.build_request(
-            method,
-            self._base_url + path,
-            json=body,
-            headers={
-                "Authorization": f"Bearer {token}",
-                "Accept": "application/json",
-                "Intercom-Version": API_VERSION,
-            },
-        )
-        response = await send(self._http, request, platform=self.title)
-        if response.status_code == 401:  # every call runs on the one access token
-            reason = status_reason(response, _codes(response))
-            raise InvalidCredentials(f"Intercom refused the access_token: {reason}")
-        try:
-            check_response(response, platform=self.title, codes=_codes)
-        except RateLimited as error:
-            if error.retry_after is None:
-                error.retry_after = _seconds_until_reset(response.headers)
-            raise
+    async def _json(self, method: str, path: str, body: Json | None = None) -> Json:
+        response = await self._call(method, path, json=body)
         if not response.content:
             return {}
         try:
@@ -287,13 +256,33 @@ class IntercomHelpdesk(Connector[Credentials]):
         except ValueError as error:  # a proxy's HTML page, a truncated body
             raise Unavailable(f"Intercom answered {path} with a body that is not JSON") from error
 
+    def _check(self, response: httpx.Response) -> httpx.Response:
+        if response.status_code == 401:  # the form's one field it can be: say which
+            reason = common.status_reason(response, self._codes(response))
+            raise InvalidCredentials(f"Intercom refused the access_token: {reason}")
+        return super()._check(response)
+
+    def _codes(self, response: httpx.Response) -> list[object]:
+        """Read the codes and fields of Intercom's `error.list` body."""
+        errors = _list(common.json_object(response).get("errors"))
+        return [value for e in errors for value in (e.get("code"), e.get("field"))]
+
+    def _rate_limit_wait(self, response: httpx.Response) -> float | None:
+        # X-RateLimit-Reset is a Unix timestamp, not a delay:
+        # https://developers.intercom.com/docs/references/rest-api/errors/rate-limiting
+        value = response.headers.get("x-ratelimit-reset")
+        try:
+            return max(0.0, float(value) - time.time()) if value is not None else None
+        except ValueError:
+            return None
+
     async def _whoami(self) -> Json:
         if self._me is None:
-            self._me = await self._call("GET", "/me")
+            self._me = await self._json("GET", "/me")
         return self._me
 
     async def _find_ticket(self, reference: str) -> str | None:
-        found = await self._call(
+        found = await self._json(
             "POST",
             "/tickets/search",
             {
@@ -325,7 +314,7 @@ class IntercomHelpdesk(Connector[Credentials]):
         # A user needs an email or an external id; anyone else is filed as a lead.
         payload["role"] = "user" if contact.email or contact.external_id else "lead"
         try:
-            created = await self._call("POST", "/contacts", payload)
+            created = await self._json("POST", "/contacts", payload)
         except Rejected as error:
             if error.status != 409:  # 409: a contact with this email / external id exists
                 raise
@@ -336,7 +325,7 @@ class IntercomHelpdesk(Connector[Credentials]):
         return _text(created.get("id"))
 
     async def _search_contact(self, field: str, value: str) -> str | None:
-        found = await self._call(
+        found = await self._json(
             "POST",
             "/contacts/search",
             {"query": {"field": field, "operator": "=", "value": value}},
@@ -346,7 +335,7 @@ class IntercomHelpdesk(Connector[Credentials]):
 
     async def _ticket_contact(self, ticket_id: str) -> str:
         if ticket_id not in self._ticket_contacts:
-            ticket = await self._call("GET", f"/tickets/{ticket_id}")
+            ticket = await self._json("GET", f"/tickets/{ticket_id}")
             contacts = _list(_object(ticket.get("contacts")).get("contacts"))
             if not contacts:
                 raise Rejected(422, f"Intercom: ticket {ticket_id} has no contact to reply as")
@@ -359,8 +348,8 @@ class IntercomHelpdesk(Connector[Credentials]):
         # Tagging a ticket needs the id of an admin: the one the access token belongs to.
         admin_id = _text((await self._whoami()).get("id"))
         for name in names:
-            tag = await self._call("POST", "/tags", {"name": name})
-            await self._call(
+            tag = await self._json("POST", "/tags", {"name": name})
+            await self._json(
                 "POST",
                 f"/tickets/{ticket_id}/tags",
                 {"id": _text(tag.get("id")), "admin_id": admin_id},
@@ -397,22 +386,6 @@ def _state(ticket: Json) -> str:
     state = ticket.get("ticket_state")
     # A plain string before API 2.14; an object with a `category` from 2.14 on.
     return _text(_object(state).get("category") if isinstance(state, dict) else state)
-
-
-def _codes(response: httpx.Response) -> list[object]:
-    """Read the codes and fields of Intercom's `error.list` body."""
-    errors = _list(_object(json_body(response)).get("errors"))
-    return [value for e in errors for value in (e.get("code"), e.get("field"))]
-
-
-def _seconds_until_reset(headers: Mapping[str, str]) -> float | None:
-    # X-RateLimit-Reset is a Unix timestamp, not a delay:
-    # https://developers.intercom.com/docs/references/rest-api/errors/rate-limiting
-    value = headers.get("x-ratelimit-reset")
-    try:
-        return max(0.0, float(value) - time.time()) if value is not None else None
-    except ValueError:
-        return None
 
 
 def _object(value: Any) -> Json:

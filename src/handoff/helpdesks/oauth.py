@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
 import httpx
+from pydantic import SecretStr
 
 from handoff.helpdesks import common
 from handoff.helpdesks.errors import InvalidCredentials, RateLimited, Unavailable
@@ -175,6 +176,12 @@ class AuthorizationCodeApp(Protocol):
     async def exchange_code(self, code: str, redirect_uri: str) -> OAuthTokens:
         """Trade the code the platform sent back for the first tokens."""
         ...
+
+
+def client_fields(client_id: str | None, client_secret: SecretStr | None) -> dict[str, str]:
+    """Return the OAuth client a grant names; blanks when unset, for the platform to refuse."""
+    secret = client_secret.get_secret_value() if client_secret else ""
+    return {"client_id": client_id or "", "client_secret": secret}
 
 
 async def grant(

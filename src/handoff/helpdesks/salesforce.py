@@ -32,7 +32,6 @@ References:
 
 from __future__ import annotations
 
-import json
 import re
 import time
 from typing import Any, ClassVar, Literal
@@ -53,7 +52,7 @@ from handoff.domain import (
     TicketRef,
 )
 from handoff.helpdesks import common
-from handoff.helpdesks.base import Choice, Connector, WebhookRequest
+from handoff.helpdesks.base import Choice, Connector, SignInForm, WebhookRequest, address_override
 from handoff.helpdesks.errors import InvalidCredentials, RateLimited, Rejected, Unavailable
 from handoff.helpdesks.oauth import (
     EXPIRY_MARGIN_SECONDS,
@@ -68,7 +67,6 @@ TOKEN_HEADER = "x-handoff-token"
 # Salesforce sends no expiry; the shortest session timeout an org can set is 15 minutes, and
 # a 401 re-mints anyway, so this only spares most calls the failed round trip.
 TOKEN_MAX_AGE_SECONDS = 15 * 60
-AUTH_FIELDS = {"client_credentials": ("client_secret",), "jwt_bearer": ("username", "private_key")}
 REFUSED = {
     "client_credentials": "the consumer key or secret",
     "jwt_bearer": "the JWT bearer assertion (consumer key, username or private key)",
@@ -92,8 +90,13 @@ FLOW_BODY = (
 )
 
 
-class Credentials(BaseModel):
+class Credentials(SignInForm):
     """The Salesforce connect form."""
+
+    auth_fields: ClassVar[dict[str, tuple[str, ...]]] = {
+        "client_credentials": ("client_secret",),
+        "jwt_bearer": ("username", "private_key"),
+    }
 
     instance_url: str = Field(
         title="My Domain URL",
@@ -163,15 +166,10 @@ class Credentials(BaseModel):
         "same value in the Salesforce External Credential, which sends it as X-Handoff-Token.",
         min_length=24,
     )
-    base_url: str | None = Field(
-        default=None,
-        title="API base URL",
-        description="Leave empty. Overrides the My Domain URL for API calls (tests, proxies).",
-    )
+    base_url: str | None = address_override("the My Domain URL for API calls")
 
     @model_validator(mode="after")
-    def _flow_fields(self) -> Credentials:
-        common.require_fields(self, AUTH_FIELDS[self.auth], why=f"when auth is {self.auth!r}")
+    def _private_key(self) -> Credentials:
         if self.private_key is not None:
             try:
                 serialization.load_pem_private_key(
@@ -200,13 +198,11 @@ class SalesforceHelpdesk(Connector[Credentials]):
     credentials_model: ClassVar[type[BaseModel]] = Credentials
 
     def _setup(self, form: Credentials) -> None:
-        self._base = (form.base_url or form.instance_url).rstrip("/")
-        self._api = f"/services/data/{form.api_version}"
+        self._org = (form.base_url or form.instance_url).rstrip("/")
+        self._base_url = f"{self._org}/services/data/{form.api_version}"
         # handoff's generated secret is shown nowhere and changes on reconnect, so the admin's
-        # own token wins; without one, an unconfigured Flow fails closed.
-        token = form.webhook_token
-        if token:
-            self._webhook_secret = token.get_secret_value()
+        # own token wins.
+        self._sign_webhooks_with(form.webhook_token)
         self._priorities = {
             Priority.LOW: form.priority_low,
             Priority.NORMAL: form.priority_normal,
@@ -273,7 +269,7 @@ class SalesforceHelpdesk(Connector[Credentials]):
             "Status": "New",
             **_supplied(packet.contact),
         }
-        response = await self._call("PATCH", path, body=case)
+        response = await self._call("PATCH", path, json=case)
         # v46.0+ answers an update with 200 and the id; older versions with an empty 204.
         if response.status_code != 204 and response.content:
             return self._ref(str(response.json()["id"]))
@@ -289,7 +285,7 @@ class SalesforceHelpdesk(Connector[Credentials]):
         budget = COMMENT_BYTES - len(CUSTOMER_PREFIX.encode())
         for part in _split_bytes(message.text, budget):
             comment = {"ParentId": ticket.id, "CommentBody": CUSTOMER_PREFIX + part}
-            await self._call("POST", "/sobjects/CaseComment", body={**comment, "IsPublished": True})
+            await self._call("POST", "/sobjects/CaseComment", json={**comment, "IsPublished": True})
 
     async def _describe_case(self) -> dict[str, Any]:
         # https://developer.salesforce.com/docs/atlas.en-us.api_rest.meta/api_rest/resources_sobject_describe.htm
@@ -306,36 +302,32 @@ class SalesforceHelpdesk(Connector[Credentials]):
                 raise Rejected(
                     404,
                     f"{PLATFORM}: the external ID field {field} does not exist or is not "
-                    f"accessible ({common.status_reason(response, _codes(response))})",
+                    f"accessible ({common.status_reason(response, self._codes(response))})",
                 )
             return None
-        return str(_check(response).json()["Id"])
+        return str(self._check(response).json()["Id"])
 
     def _ref(self, case_id: str) -> TicketRef:
         url = f"{self._credentials.instance_url}/lightning/r/Case/{case_id}/view"
         return TicketRef(id=case_id, url=url)
 
-    async def _call(
-        self,
-        method: str,
-        path: str,
-        *,
-        body: dict[str, Any] | None = None,
-        params: dict[str, str] | None = None,
-        check: bool = True,
-    ) -> httpx.Response:
-        request = self._http.build_request(
-            method,
-            self._base + self._api + path,
-            json=body,
-            params=params,
-            headers={"Accept": "application/json"},
-        )
-        # A 401 (INVALID_SESSION_ID: the session ended) mints once more; TokenAuth resends.
-        response = await common.send(self._http, request, platform=PLATFORM, auth=self._auth)
+    def _check(self, response: httpx.Response) -> httpx.Response:
+        # A 401 (INVALID_SESSION_ID: the session ended) gets here once TokenAuth has minted
+        # a new token and resent the call.
         if response.status_code == 300:  # several records carry the external id
             raise Rejected(300, f"{PLATFORM}: several cases match; make the field Unique")
-        return _check(response) if check else response
+        if response.status_code == 403 and "REQUEST_LIMIT_EXCEEDED" in self._codes(response):
+            reason = common.status_reason(response, self._codes(response))
+            raise RateLimited(f"{PLATFORM} API limit: {reason}", LIMIT_RETRY_SECONDS)
+        return super()._check(response)
+
+    def _codes(self, response: httpx.Response) -> list[object]:
+        """Read the codes of Salesforce's `[{"message", "errorCode", "fields"}]` error bodies."""
+        codes: list[object] = []
+        for error in _errors(response):
+            fields = error.get("fields")
+            codes += [error.get("errorCode"), *(fields if isinstance(fields, list) else [])]
+        return codes
 
     async def _mint(self, held: OAuthTokens | None) -> OAuthTokens:
         form = self._credentials
@@ -350,7 +342,7 @@ class SalesforceHelpdesk(Connector[Credentials]):
             }
         return await grant(
             self._http,
-            self._base + TOKEN_PATH,
+            self._org + TOKEN_PATH,
             platform=PLATFORM,
             form=grant_form,
             lifetime_if_unsaid=TOKEN_MAX_AGE_SECONDS + EXPIRY_MARGIN_SECONDS,
@@ -379,10 +371,7 @@ class SalesforceHelpdesk(Connector[Credentials]):
 
     async def parse_webhook(self, request: WebhookRequest) -> list[TicketEvent]:
         """Return the agent's published comment or the case closing in a verified callout."""
-        try:
-            payload = json.loads(request.body)
-        except ValueError as error:
-            raise Rejected(400, "Salesforce Flow body is not JSON") from error
+        payload = common.webhook_json(request.body, "Salesforce Flow body")
         if not isinstance(payload, dict):
             raise Rejected(400, "Salesforce Flow body is not a JSON object")
         event_id, case_id = payload.get("event_id"), payload.get("case_id")
@@ -447,13 +436,6 @@ class SalesforceHelpdesk(Connector[Credentials]):
         ]
 
 
-def _check(response: httpx.Response) -> httpx.Response:
-    if response.status_code == 403 and "REQUEST_LIMIT_EXCEEDED" in _codes(response):
-        reason = common.status_reason(response, _codes(response))
-        raise RateLimited(f"{PLATFORM} API limit: {reason}", LIMIT_RETRY_SECONDS)
-    return common.check_response(response, platform=PLATFORM, codes=_codes)
-
-
 def _errors(response: httpx.Response) -> list[dict[str, Any]]:
     try:
         body = response.json()
@@ -461,15 +443,6 @@ def _errors(response: httpx.Response) -> list[dict[str, Any]]:
         return []
     items = body if isinstance(body, list) else [body]
     return [item for item in items if isinstance(item, dict)]
-
-
-def _codes(response: httpx.Response) -> list[object]:
-    """Read the codes of Salesforce's `[{"message", "errorCode", "fields"}]` error bodies."""
-    codes: list[object] = []
-    for error in _errors(response):
-        fields = error.get("fields")
-        codes += [error.get("errorCode"), *(fields if isinstance(fields, list) else [])]
-    return codes
 
 
 def _fields(describe: dict[str, Any]) -> dict[str, dict[str, Any]]:

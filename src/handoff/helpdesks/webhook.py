@@ -74,8 +74,8 @@ def verify_signature(
     if not raw.isdigit():
         raise BadSignature("missing or malformed X-Handoff-Timestamp")
     timestamp = int(raw)
-    if abs((time.time() if now is None else now) - timestamp) > MAX_SKEW_SECONDS:
-        raise BadSignature("the timestamp is more than five minutes off")
+    off = "the timestamp is more than five minutes off"
+    common.require_recent(timestamp, now, window=MAX_SKEW_SECONDS, problem=off)
     common.require_equal(sign(secret, body, timestamp), headers.get(SIGNATURE_HEADER), "signature")
 
 
@@ -90,7 +90,7 @@ class WebhookHelpdesk(Connector[Credentials]):
 
     def _setup(self, form: Credentials) -> None:
         # The admin's secret signs both ways, so their tool needs only one.
-        self._webhook_secret = form.signing_secret.get_secret_value()
+        self._sign_webhooks_with(form.signing_secret)
 
     async def _post(self, payload: dict[str, Any], idempotency_key: str) -> httpx.Response:
         body = json.dumps(payload, separators=(",", ":")).encode()
@@ -106,8 +106,7 @@ class WebhookHelpdesk(Connector[Credentials]):
                 SIGNATURE_HEADER: sign(self._webhook_secret, body, timestamp),
             },
         )
-        response = await common.send(self._http, request, platform=self.title)
-        return common.check_response(response, platform=self.title, codes=_codes)
+        return await self._send(request)
 
     async def verify_credentials(self) -> None:
         """Send a signed ping; the tool must answer 2xx."""
@@ -178,6 +177,9 @@ class WebhookHelpdesk(Connector[Credentials]):
             )
         ]
 
+    def _codes(self, response: httpx.Response) -> list[object]:
+        return [common.json_object(response).get("error")]
+
     def webhook_setup(self, webhook_url: str) -> list[str]:
         """Return how to wire the tool to this integration."""
         return [
@@ -190,11 +192,6 @@ class WebhookHelpdesk(Connector[Credentials]):
             '{"event_id", "ticket_id", "type": "reply" | "note" | "solved", "text", '
             '"author": {"name"}}, signed the same way.',
         ]
-
-
-def _codes(response: httpx.Response) -> list[object]:
-    body = common.json_body(response)
-    return [body.get("error")] if isinstance(body, dict) else []
 
 
 def _contact(contact: Contact) -> dict[str, str | None]:

@@ -23,18 +23,13 @@ References:
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import hmac
-import json
 import re
-import time
 from datetime import datetime
 from typing import Any, ClassVar, Literal
 from urllib.parse import urlencode
 
 import httpx
-from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
+from pydantic import BaseModel, Field, SecretStr, field_validator
 
 from handoff.domain import (
     Contact,
@@ -46,9 +41,15 @@ from handoff.domain import (
     TicketRef,
 )
 from handoff.helpdesks import common
-from handoff.helpdesks.base import Choice, Connector, WebhookRequest
-from handoff.helpdesks.errors import BadSignature, InvalidCredentials, Rejected
-from handoff.helpdesks.oauth import OAuthTokens, TokenAuth, TokenStore, grant
+from handoff.helpdesks.base import (
+    AuthorizationCodeConnector,
+    Choice,
+    SignInForm,
+    WebhookRequest,
+    address_override,
+)
+from handoff.helpdesks.errors import BadSignature, InvalidCredentials
+from handoff.helpdesks.oauth import OAuthTokens, TokenAuth, TokenStore, client_fields, grant
 
 PLATFORM = "Zendesk"
 SUBDOMAIN = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$")
@@ -57,7 +58,6 @@ COMMENT_ADDED = "zen:event-type:ticket.comment_added"
 STATUS_CHANGED = "zen:event-type:ticket.status_changed"
 DONE_STATUSES = frozenset({"solved", "closed"})
 OAUTH_SCOPE = "read write"
-AUTH_FIELDS = {"api_token": ("email", "api_token"), "oauth": ("client_id", "client_secret")}
 MAX_LIST_PAGES = 20  # 100 per page: 2,000 groups or brands is more than any form shows
 # A ticket holds at most 5,000 comments, each its own audit: 100 per page covers them all.
 MAX_AUDIT_PAGES = 50
@@ -70,8 +70,13 @@ PRIORITIES: dict[Priority, str] = {
 }
 
 
-class Credentials(BaseModel):
+class Credentials(SignInForm):
     """The Zendesk connect form."""
+
+    auth_fields: ClassVar[dict[str, tuple[str, ...]]] = {
+        "api_token": ("email", "api_token"),
+        "oauth": ("client_id", "client_secret"),
+    }
 
     subdomain: str = Field(
         title="Subdomain",
@@ -120,11 +125,7 @@ class Credentials(BaseModel):
         title="Brand ID",
         description="Optional: open new tickets under this brand.",
     )
-    base_url: str | None = Field(
-        default=None,
-        title="API base URL",
-        description="Leave empty. Overrides https://{subdomain}.zendesk.com (tests, proxies).",
-    )
+    base_url: str | None = address_override("https://{subdomain}.zendesk.com")
 
     @field_validator("subdomain")
     @classmethod
@@ -144,13 +145,8 @@ class Credentials(BaseModel):
             raise ValueError("enter the agent's email address")
         return value
 
-    @model_validator(mode="after")
-    def _auth_fields(self) -> Credentials:
-        common.require_fields(self, AUTH_FIELDS[self.auth], why=f"when auth is {self.auth!r}")
-        return self
 
-
-class ZendeskHelpdesk(Connector[Credentials]):
+class ZendeskHelpdesk(AuthorizationCodeConnector[Credentials]):
     """Zendesk Support behind the `Helpdesk` protocol."""
 
     platform = "zendesk"
@@ -160,14 +156,12 @@ class ZendeskHelpdesk(Connector[Credentials]):
     # agent UI, so we stay at a conservative 60k characters (an assumption, not a vendor number).
     max_body_chars = 60_000
     credentials_model: ClassVar[type[BaseModel]] = Credentials
+    rotates_refresh_tokens = True  # a refresh deletes the old pair
 
     def _setup(self, form: Credentials) -> None:
-        self._base = (form.base_url or f"https://{form.subdomain}.zendesk.com").rstrip("/")
-        # Zendesk generates the signing secret itself; the admin pastes it into the form. The
-        # secret handoff generated is only a fallback, so an unconfigured webhook fails closed.
-        signing = form.webhook_signing_secret
-        if signing:
-            self._webhook_secret = signing.get_secret_value()
+        self._base_url = (form.base_url or f"https://{form.subdomain}.zendesk.com").rstrip("/")
+        # Zendesk generates the signing secret itself; the admin pastes it into the form.
+        self._sign_webhooks_with(form.webhook_signing_secret)
         self._auth = self._sign_in(self._tokens)
 
     # --- OAuth -------------------------------------------------------------------------
@@ -183,30 +177,13 @@ class ZendeskHelpdesk(Connector[Credentials]):
             "scope": OAUTH_SCOPE,
             "state": state,
         }
-        return f"{self._base}/oauth/authorizations/new?{urlencode(query)}"
+        return f"{self._base_url}/oauth/authorizations/new?{urlencode(query)}"
 
-    async def exchange_code(self, code: str, redirect_uri: str) -> OAuthTokens:
-        """Trade the authorization code for the first access and refresh tokens."""
-        return await self._grant(
-            {"grant_type": "authorization_code", "code": code, "redirect_uri": redirect_uri}
-        )
-
-    async def _refresh(self, held: OAuthTokens | None) -> OAuthTokens:
-        if held is None or not held.refresh_token:
-            raise InvalidCredentials("Zendesk: no OAuth refresh token; approve access again")
-        return await self._grant(
-            {"grant_type": "refresh_token", "refresh_token": held.refresh_token}
-        )
-
-    async def _grant(self, fields: dict[str, str]) -> OAuthTokens:
-        secret = self._credentials.client_secret
-        body = {
-            **fields,
-            "client_id": self._credentials.client_id or "",
-            "client_secret": secret.get_secret_value() if secret else "",
-            "scope": OAUTH_SCOPE,
-        }
-        return await grant(self._http, f"{self._base}/oauth/tokens", platform=PLATFORM, json=body)
+    async def _grant(self, fields: dict[str, str], keep_refresh: str | None = None) -> OAuthTokens:
+        form = self._credentials
+        body = {**fields, **client_fields(form.client_id, form.client_secret), "scope": OAUTH_SCOPE}
+        url = f"{self._base_url}/oauth/tokens"
+        return await grant(self._http, url, platform=PLATFORM, json=body, keep_refresh=keep_refresh)
 
     def _sign_in(self, tokens: TokenStore) -> httpx.Auth:
         """An API token signs every call as is; OAuth tokens expire, so they are renewed."""
@@ -219,17 +196,17 @@ class ZendeskHelpdesk(Connector[Credentials]):
 
     async def verify_credentials(self) -> None:
         """Fetch the token's own user; raise InvalidCredentials unless it is an agent."""
-        response = await self._send("GET", "/api/v2/users/me.json", check=False)
+        response = await self._call("GET", "/api/v2/users/me.json", check=False)
         if response.status_code in (401, 403):
             basic = isinstance(self._auth, httpx.BasicAuth)
             what = "agent email or API token" if basic else "OAuth access token"
-            reason = common.status_reason(response, _codes(response))
+            reason = common.status_reason(response, self._codes(response))
             raise InvalidCredentials(f"Zendesk refused the {what}: {reason}")
         if response.status_code == 404:
             raise InvalidCredentials(
                 f"no Zendesk account at subdomain {self._credentials.subdomain!r}"
             )
-        user = _check(response).json().get("user") or {}
+        user = self._check(response).json().get("user") or {}
         # /users/me answers 200 for anonymous callers, with an id of null and role end-user.
         if user.get("id") is None:
             raise InvalidCredentials("Zendesk did not accept the agent email and API token")
@@ -275,10 +252,10 @@ class ZendeskHelpdesk(Connector[Credentials]):
             ticket["group_id"] = self._credentials.group_id
         if self._credentials.brand_id is not None:
             ticket["brand_id"] = self._credentials.brand_id
-        response = await self._send(
+        response = await self._call(
             "POST",
             "/api/v2/tickets.json",
-            body={"ticket": ticket},
+            json={"ticket": ticket},
             headers={"Idempotency-Key": packet.idempotency_key},
         )
         return self._ref(response.json()["ticket"]["id"])
@@ -289,7 +266,7 @@ class ZendeskHelpdesk(Connector[Credentials]):
         marker = None if message.id is None else str(message.id)
         if marker is not None and await self._has_follow_up(ticket.id, marker):
             return
-        shown = await self._send("GET", f"/api/v2/tickets/{ticket.id}.json")
+        shown = await self._call("GET", f"/api/v2/tickets/{ticket.id}.json")
         requester_id = shown.json()["ticket"]["requester_id"]
         # author_id makes the comment the requester's; without it the token's agent writes it.
         # https://developer.zendesk.com/api-reference/ticketing/tickets/ticket_comments/#author-id
@@ -299,7 +276,7 @@ class ZendeskHelpdesk(Connector[Credentials]):
             # Custom metadata rides on the update's audit, out of the agents' sight.
             # https://developer.zendesk.com/api-reference/ticketing/tickets/tickets/#setting-metadata
             update["metadata"] = {FOLLOW_UP_METADATA: marker}
-        await self._send("PUT", f"/api/v2/tickets/{ticket.id}.json", body={"ticket": update})
+        await self._call("PUT", f"/api/v2/tickets/{ticket.id}.json", json={"ticket": update})
 
     async def _has_follow_up(self, ticket_id: str, marker: str) -> bool:
         """Whether an audit of the ticket carries this follow-up's marker: an earlier attempt
@@ -308,7 +285,7 @@ class ZendeskHelpdesk(Connector[Credentials]):
         params = {"page[size]": "100"}
         for _ in range(MAX_AUDIT_PAGES):
             data = (
-                await self._send("GET", f"/api/v2/tickets/{ticket_id}/audits.json", params=params)
+                await self._call("GET", f"/api/v2/tickets/{ticket_id}/audits.json", params=params)
             ).json()
             for audit in data.get("audits") or []:
                 custom = (audit.get("metadata") or {}).get("custom") or {}
@@ -321,7 +298,7 @@ class ZendeskHelpdesk(Connector[Credentials]):
         return False
 
     async def _find_by_external_id(self, external_id: str) -> int | None:
-        response = await self._send(
+        response = await self._call(
             "GET", "/api/v2/tickets.json", params={"external_id": external_id}
         )
         tickets = response.json().get("tickets") or []
@@ -339,8 +316,8 @@ class ZendeskHelpdesk(Connector[Credentials]):
             user["external_id"] = f"handoff:{contact.external_id or key}"
         if contact.phone:
             user["phone"] = contact.phone
-        response = await self._send(
-            "POST", "/api/v2/users/create_or_update.json", body={"user": user}
+        response = await self._call(
+            "POST", "/api/v2/users/create_or_update.json", json={"user": user}
         )
         return int(response.json()["user"]["id"])
 
@@ -349,7 +326,7 @@ class ZendeskHelpdesk(Connector[Credentials]):
         items: list[dict[str, Any]] = []
         for page in range(1, MAX_LIST_PAGES + 1):
             params = {"page": str(page), "per_page": "100"}
-            data = (await self._send("GET", path, params=params)).json()
+            data = (await self._call("GET", path, params=params)).json()
             items += [i for i in data.get(key) or [] if isinstance(i, dict)]
             if not data.get("next_page"):
                 break
@@ -360,25 +337,16 @@ class ZendeskHelpdesk(Connector[Credentials]):
         url = f"https://{self._credentials.subdomain}.zendesk.com/agent/tickets/{ticket_id}"
         return TicketRef(id=str(ticket_id), url=url)
 
-    async def _send(
-        self,
-        method: str,
-        path: str,
-        *,
-        body: dict[str, Any] | None = None,
-        params: dict[str, str] | None = None,
-        headers: dict[str, str] | None = None,
-        check: bool = True,
-    ) -> httpx.Response:
-        request = self._http.build_request(
-            method,
-            self._base + path,
-            json=body,
-            params=params,
-            headers={"Accept": "application/json", **(headers or {})},
-        )
-        response = await common.send(self._http, request, platform=PLATFORM, auth=self._auth)
-        return _check(response) if check else response
+    def _codes(self, response: httpx.Response) -> list[object]:
+        """Read the codes of Zendesk's `{"error", "description", "details"}` error bodies."""
+        body = common.json_object(response)
+        codes: list[object] = [body.get("error")]
+        details = body.get("details")
+        for field, problems in (details if isinstance(details, dict) else {}).items():
+            codes.append(field)
+            for problem in problems if isinstance(problems, list) else [problems]:
+                codes.append(problem.get("error") if isinstance(problem, dict) else None)
+        return codes
 
     # --- inbound -----------------------------------------------------------------------
 
@@ -394,10 +362,7 @@ class ZendeskHelpdesk(Connector[Credentials]):
 
     async def parse_webhook(self, request: WebhookRequest) -> list[TicketEvent]:
         """Return the agent's public reply or the solved/closed change in a verified webhook."""
-        try:
-            payload = json.loads(request.body)
-        except ValueError as error:
-            raise Rejected(400, "Zendesk webhook body is not JSON") from error
+        payload = common.webhook_json(request.body, "Zendesk webhook body")
         if not isinstance(payload, dict):
             return []
         kind = payload.get("type")
@@ -470,34 +435,18 @@ def verify_zendesk(
         signed_at = datetime.fromisoformat(timestamp).timestamp()
     except ValueError as error:
         raise BadSignature("Zendesk webhook timestamp is not ISO 8601") from error
-    current = time.time() if now is None else now
-    if abs(current - signed_at) > MAX_SKEW_SECONDS:
-        raise BadSignature("Zendesk webhook timestamp is outside the 5-minute window")
+    common.require_recent(
+        signed_at,
+        now,
+        window=MAX_SKEW_SECONDS,
+        problem="Zendesk webhook timestamp is outside the 5-minute window",
+    )
     common.require_equal(sign_zendesk(secret, timestamp, body), signature, "Zendesk signature")
 
 
 def sign_zendesk(secret: str, timestamp: str, body: bytes) -> str:
     """Return Zendesk's webhook signature for a timestamp and raw body."""
-    digest = hmac.new(secret.encode(), timestamp.encode() + body, hashlib.sha256).digest()
-    return base64.b64encode(digest).decode()
-
-
-def _check(response: httpx.Response) -> httpx.Response:
-    return common.check_response(response, platform=PLATFORM, codes=_codes)
-
-
-def _codes(response: httpx.Response) -> list[object]:
-    """Read the codes of Zendesk's `{"error", "description", "details"}` error bodies."""
-    body = common.json_body(response)
-    if not isinstance(body, dict):
-        return []
-    codes: list[object] = [body.get("error")]
-    details = body.get("details")
-    for field, problems in (details if isinstance(details, dict) else {}).items():
-        codes.append(field)
-        for problem in problems if isinstance(problems, list) else [problems]:
-            codes.append(problem.get("error") if isinstance(problem, dict) else None)
-    return codes
+    return common.hmac_base64(secret, timestamp.encode() + body)
 
 
 def _choice(item: dict[str, Any]) -> Choice:

@@ -45,7 +45,7 @@ from handoff.domain import (
     TicketRef,
 )
 from handoff.helpdesks import common
-from handoff.helpdesks.base import Choice, Connector, WebhookRequest
+from handoff.helpdesks.base import Choice, Connector, WebhookRequest, address_override
 from handoff.helpdesks.errors import BadSignature, InvalidCredentials, RateLimited, Rejected
 from handoff.helpdesks.oauth import OAuthTokens, TokenAuth
 
@@ -104,16 +104,8 @@ class Credentials(BaseModel):
         description="Optional: the id of the Zoho Desk webhook; when set, deliveries whose "
         "token names another webhook are refused.",
     )
-    base_url: str | None = Field(
-        default=None,
-        title="API base URL",
-        description="Leave empty. Overrides https://desk.zoho.{dc} (tests, proxies).",
-    )
-    accounts_url: str | None = Field(
-        default=None,
-        title="Accounts URL",
-        description="Leave empty. Overrides https://accounts.zoho.{dc} (tests, proxies).",
-    )
+    base_url: str | None = address_override("https://desk.zoho.{dc}")
+    accounts_url: str | None = address_override("https://accounts.zoho.{dc}", title="Accounts URL")
 
 
 class ZohoDeskHelpdesk(Connector[Credentials]):
@@ -132,6 +124,8 @@ class ZohoDeskHelpdesk(Connector[Credentials]):
         self._desk = (form.base_url or f"https://desk.{domain}").rstrip("/")
         self._accounts = (form.accounts_url or f"https://accounts.{domain}").rstrip("/")
         self._jwks_url = f"{self._desk}/.well-known/jwks.json"
+        self._base_url = f"{self._desk}/api/v1"
+        self._headers["orgId"] = form.org_id
         self._auth = TokenAuth(self._tokens, self._refresh, scheme="Zoho-oauthtoken")
 
     # --- outbound ----------------------------------------------------------------------
@@ -227,23 +221,11 @@ class ZohoDeskHelpdesk(Connector[Credentials]):
         body: Json | None = None,
         params: dict[str, str] | None = None,
     ) -> Json:
-        response = await self._call(method, path, body=body, params=params)
+        response = await self._call(method, path, json=body, params=params)
         if response.status_code == 204 or not response.content:
             return {}  # Zoho answers a search with no match by 204 and no body
         data = response.json()
         return data if isinstance(data, dict) else {"data": data}
-
-    async def _call(
-        self, method: str, path: str, *, body: Json | None, params: dict[str, str] | None
-    ) -> httpx.Response:
-        request = self._http.build_request(
-            method,
-            f"{self._desk}/api/v1{path}",
-            json=body,
-            params=params,
-            headers={"orgId": self._credentials.org_id, "Accept": "application/json"},
-        )
-        return _check(await common.send(self._http, request, platform=PLATFORM, auth=self._auth))
 
     async def _refresh(self, held: OAuthTokens | None) -> OAuthTokens:
         creds = self._credentials
@@ -268,6 +250,14 @@ class ZohoDeskHelpdesk(Connector[Credentials]):
                 raise RateLimited("Zoho accounts: too many token requests", 60.0)
             raise InvalidCredentials(f"Zoho refused the refresh token or client: {error}")
         return OAuthTokens.from_grant(data, keep_refresh=creds.refresh_token.get_secret_value())
+
+    def _codes(self, response: httpx.Response) -> list[object]:
+        """Read the codes of `{"errorCode","message","errors":[{"fieldName","errorType"}]}`."""
+        body = common.json_object(response)
+        codes: list[object] = [body.get("errorCode")]
+        for problem in _list(body, "errors"):
+            codes += [str(problem.get("fieldName") or "").lstrip("/"), problem.get("errorType")]
+        return codes
 
     # --- inbound -----------------------------------------------------------------------
 
@@ -296,10 +286,7 @@ class ZohoDeskHelpdesk(Connector[Credentials]):
             webhook_id=self._credentials.webhook_id,
             keys=keys,
         )
-        try:
-            deliveries = json.loads(request.body)
-        except ValueError as error:
-            raise Rejected(400, "Zoho Desk webhook body is not JSON") from error
+        deliveries = common.webhook_json(request.body, "Zoho Desk webhook body")
         events: list[TicketEvent] = []
         for delivery in deliveries if isinstance(deliveries, list) else [deliveries]:
             if isinstance(delivery, dict):
@@ -351,7 +338,7 @@ class ZohoDeskHelpdesk(Connector[Credentials]):
             if (age < JWKS_TTL and kid in cached[1]) or age < JWKS_MIN_REFETCH:
                 return cached[1]
         request = self._http.build_request("GET", self._jwks_url)
-        response = _check(await common.send(self._http, request, platform=PLATFORM))
+        response = self._check(await common.send(self._http, request, platform=PLATFORM))
         keys = {str(k["kid"]): _rsa_key(k) for k in _list(response.json(), "keys") if "kid" in k}
         _jwks[self._jwks_url] = (time.time(), keys)
         return keys
@@ -417,19 +404,6 @@ def verify_zoho_desk(
         key.verify(signature, signed, padding.PKCS1v15(), hashes.SHA256())
     except InvalidSignature as error:
         raise BadSignature("Zoho Desk webhook JWT signature does not match") from error
-
-
-def _check(response: httpx.Response) -> httpx.Response:
-    return common.check_response(response, platform=PLATFORM, codes=_codes)
-
-
-def _codes(response: httpx.Response) -> list[object]:
-    """Read the codes of `{"errorCode","message","errors":[{"fieldName","errorType"}]}`."""
-    body = common.json_body(response)
-    codes: list[object] = [body.get("errorCode")] if isinstance(body, dict) else []
-    for problem in _list(body, "errors"):
-        codes += [str(problem.get("fieldName") or "").lstrip("/"), problem.get("errorType")]
-    return codes
 
 
 def _ref(ticket: Json) -> TicketRef:
