@@ -110,9 +110,17 @@ def test_admin_invites_a_member_resets_their_password_changes_the_role_and_disab
     other.close()
 
     # A new password, shown once: the old one stops working, the new one signs in.
+    # With the keyboard: Escape takes the question back, Enter asks it and confirms.
     row = row_of(page, email)
-    row.get_by_test_id("member-reset").click()
-    row.get_by_test_id("member-reset-confirm").click()
+    reset = row.get_by_test_id("member-reset")
+    reset.click()
+    expect(row.get_by_test_id("member-reset-confirm")).to_be_focused()
+    page.keyboard.press("Escape")
+    expect(row.get_by_test_id("member-reset-confirm")).to_have_count(0)
+    expect(reset).to_be_focused()
+    page.keyboard.press("Enter")
+    expect(row.get_by_test_id("member-reset-confirm")).to_be_focused()
+    page.keyboard.press("Enter")
     new_password = shown_password(row.get_by_test_id("reset-password"))
     assert new_password != password
     assert login(server, email, password).status_code == 401
@@ -219,6 +227,11 @@ def test_admin_edits_the_knowledge_base_and_imports_a_csv_file(
         "Where is my order?,\r\n"
         'How do I cancel?,"Open Billing.\nPress Cancel."\r\n'
     )
+    # The file input is reached through its button, with the keyboard too.
+    page.get_by_test_id("knowledge-import").focus()
+    with page.expect_file_chooser() as chooser:
+        page.keyboard.press("Enter")
+    assert chooser.value.element.get_attribute("data-testid") == "knowledge-file"
     page.get_by_test_id("knowledge-file").set_input_files(str(csv))
     expect(page.get_by_test_id("knowledge-import-summary")).to_have_text(
         "faq.csv: Read 3 rows: 2 entries added, 1 refused (row 3: the answer is empty). "

@@ -1586,7 +1586,8 @@ import { checkKnowledge, CsvError, importSummary, knowledgePath, limitsFrom, rea
       "div",
       { class: "secret-panel", role: "alert", "data-testid": testid },
       h("strong", { text: title }),
-      h("p", { class: "small", text: `Copy it now: it will not be shown again. ${m.name} signs in at ${location.origin}/inbox with ${m.email} and this password.` }),
+      h("p", { class: "secret-warning", text: "Copy it now: it will not be shown again." }),
+      h("p", { class: "small", text: `${m.name} signs in at ${location.origin}/inbox with ${m.email} and this password.` }),
       copyField(`Password of ${m.name}`, password, `${testid}-value`),
       h("div", { class: "form-actions" }, done),
     );
@@ -2082,11 +2083,13 @@ import { checkKnowledge, CsvError, importSummary, knowledgePath, limitsFrom, rea
     );
   }
 
+  // The variables a reply may name, each a button that inserts it at the reply's cursor.
   function cannedVariables(body) {
+    const id = uid("vars");
     return h(
       "div",
-      { class: "canned-vars" },
-      h("span", { class: "field-help", text: "Variables, filled in for each ticket (insert one at the cursor):" }),
+      { class: "canned-vars", role: "group", "aria-labelledby": id },
+      h("span", { class: "field-help", id, text: "Variables, filled in for each ticket; a button inserts one at the cursor:" }),
       h(
         "ul",
         { class: "canned-var-list" },
@@ -2116,7 +2119,8 @@ import { checkKnowledge, CsvError, importSummary, knowledgePath, limitsFrom, rea
       "form",
       { class: "canned-form", novalidate: true, "data-testid": "canned-form", "aria-label": reply ? `Edit ${reply.title}` : "New canned reply" },
       field(reg, "title", { label: "Title", help: `What members pick it by; unique in the workspace, at most ${CANNED_MAX_TITLE} characters.`, control: title, required: true, testid: "canned-title-input" }),
-      field(reg, "body", { label: "Reply", help: cannedVariables(body), control: body, required: true, testid: "canned-body-input" }),
+      field(reg, "body", { label: "Reply", help: `At most ${CANNED_MAX_BODY} characters.`, control: body, required: true, testid: "canned-body-input" }),
+      cannedVariables(body),
       formError,
       h("div", { class: "form-actions" }, submit, cancel),
     );
