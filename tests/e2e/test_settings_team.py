@@ -19,7 +19,7 @@ from tests.conftest import Server
 from tests.e2e.support import TIMEOUT, expect, new_agent
 
 if TYPE_CHECKING:
-    from playwright.sync_api import Browser, BrowserContext, Locator, Page
+    from playwright.sync_api import Browser, BrowserContext, FileChooser, Locator, Page
 
 pytestmark = pytest.mark.browser
 
@@ -163,6 +163,8 @@ def test_admin_invites_a_member_resets_their_password_changes_the_role_and_disab
     expect(mine.get_by_test_id("member-access-error")).to_have_text(
         "you cannot change this on your own account", timeout=TIMEOUT
     )
+    expect(mine.get_by_test_id("member-disable-confirm")).to_have_count(0)
+    expect(mine.get_by_test_id("member-access-error")).to_be_focused()
     me = member_by_email(server, server.member_email)
     assert (me["role"], me["disabled"]) == ("admin", False)
     assert errors == []
@@ -190,6 +192,10 @@ def test_admin_edits_the_knowledge_base_and_imports_a_csv_file(
     context, page, errors = open_settings(
         server, browser, agent_id, "knowledge", viewport={"width": 1360, "height": 900}
     )
+    # Listening from the start has Chromium hand its file choosers to the test well before
+    # one opens (a listener added as it opens may miss it).
+    choosers: list[FileChooser] = []
+    page.on("filechooser", lambda chooser: choosers.append(chooser))
     expect(entries(page)).to_have_count(len(before))
     expect(page.get_by_test_id("knowledge-count")).to_have_text(f"{len(before)} of 1000 entries")
 
@@ -232,6 +238,7 @@ def test_admin_edits_the_knowledge_base_and_imports_a_csv_file(
     with page.expect_file_chooser() as chooser:
         page.keyboard.press("Enter")
     assert chooser.value.element.get_attribute("data-testid") == "knowledge-file"
+    assert choosers == [chooser.value]
     page.get_by_test_id("knowledge-file").set_input_files(str(csv))
     expect(page.get_by_test_id("knowledge-import-summary")).to_have_text(
         "faq.csv: Read 3 rows: 2 entries added, 1 refused (row 3: the answer is empty). "
@@ -259,6 +266,14 @@ def test_admin_edits_the_knowledge_base_and_imports_a_csv_file(
     )
     expect(long_answer).to_have_attribute("aria-invalid", "true")
     assert stored_knowledge(server, agent_id) == expected + imported
+
+    # An import may replace the list instead of adding to it.
+    page.get_by_test_id("knowledge-replace").check()
+    page.get_by_test_id("knowledge-file").set_input_files(str(csv))
+    expect(entries(page)).to_have_count(2)
+    expect(entries(page).nth(1).get_by_test_id("knowledge-answer")).to_have_value(
+        imported[1]["answer"]
+    )
     assert errors == []
     context.close()
 

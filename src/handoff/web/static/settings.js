@@ -1608,11 +1608,14 @@ import { checkKnowledge, CsvError, importSummary, knowledgePath, limitsFrom, rea
     box.addEventListener("keydown", (e) => {
       if (e.key === "Escape") close();
     });
+    // Done or refused, the question goes; the focus stays where `onConfirm` put it (the new
+    // password, the refusal), else goes back to the button that asked.
     yes.addEventListener("click", async () => {
       busy([yes, no], true, "Working…");
-      const ok = await onConfirm();
-      if (ok) box.remove();
-      else busy([yes, no], false);
+      await onConfirm();
+      const lost = box.contains(document.activeElement);
+      box.remove();
+      if (lost && returnTo && returnTo.isConnected) returnTo.focus();
     });
     slot.replaceChildren(box);
     yes.focus();
@@ -1751,12 +1754,11 @@ import { checkKnowledge, CsvError, importSummary, knowledgePath, limitsFrom, rea
       row.dataset.disabled = String(!!m.disabled);
     }
     const refused = (ex) => {
-      if (ex.status === 401) return false;
+      if (ex.status === 401) return;
       // "disabled: the workspace needs at least one enabled admin": the button says what.
       accessError.textContent = ex.message.replace(/^(disabled|password): /, "");
       accessError.hidden = false;
       accessError.focus();
-      return false;
     };
 
     reset.addEventListener("click", () => {
@@ -1771,9 +1773,8 @@ import { checkKnowledge, CsvError, importSummary, knowledgePath, limitsFrom, rea
             const done = await api(`/api/v1/members/${enc(m.id)}/password`, { method: "POST", body: {} });
             panelSlot.replaceChildren(passwordPanel(`${m.name}'s new password:`, m, done.password, "reset-password"));
             panelSlot.querySelector("[data-testid=reset-password-value-copy]").focus();
-            return true;
           } catch (ex) {
-            return refused(ex);
+            refused(ex);
           }
         },
       });
@@ -1787,9 +1788,8 @@ import { checkKnowledge, CsvError, importSummary, knowledgePath, limitsFrom, rea
           draw();
           toast(disabling ? `${m.name} is disabled: signed out, and their open tickets are unassigned.` : `${m.name} can sign in again.`, "ok");
           toggle.focus();
-          return true;
         } catch (ex) {
-          return refused(ex);
+          refused(ex);
         }
       };
       if (!disabling) {
@@ -2048,13 +2048,14 @@ import { checkKnowledge, CsvError, importSummary, knowledgePath, limitsFrom, rea
           onConfirm: async () => {
             try {
               await api(`/api/v1/canned-replies/${enc(reply.id)}`, { method: "DELETE" });
-              replies.splice(replies.indexOf(reply), 1);
+              const at = replies.indexOf(reply);
+              replies.splice(at, 1);
               redraw();
+              const next = list.querySelectorAll("[data-testid=canned-edit]")[Math.min(at, replies.length - 1)];
+              (next || slotNew.querySelector("input")).focus();
               toast(`“${reply.title}” is deleted.`, "ok");
-              return true;
             } catch (ex) {
               if (ex.status !== 401) toast(ex.message);
-              return false;
             }
           },
         }),
