@@ -19,7 +19,14 @@ from tests.conftest import Server
 from tests.e2e.support import TIMEOUT, expect, new_agent
 
 if TYPE_CHECKING:
-    from playwright.sync_api import Browser, BrowserContext, FileChooser, Locator, Page
+    from playwright.sync_api import (
+        Browser,
+        BrowserContext,
+        Dialog,
+        FileChooser,
+        Locator,
+        Page,
+    )
 
 pytestmark = pytest.mark.browser
 
@@ -274,6 +281,26 @@ def test_admin_edits_the_knowledge_base_and_imports_a_csv_file(
     expect(entries(page).nth(1).get_by_test_id("knowledge-answer")).to_have_value(
         imported[1]["answer"]
     )
+
+    # Leaving unsaved edits is asked first: staying keeps them, leaving drops them.
+    asked: list[str] = []
+
+    def answer(dialog: Dialog, accept: bool) -> None:
+        asked.append(dialog.message)
+        if accept:
+            dialog.accept()
+        else:
+            dialog.dismiss()
+
+    page.once("dialog", lambda dialog: answer(dialog, accept=False))
+    page.get_by_test_id("nav-team").click()
+    expect(page.get_by_test_id("nav-knowledge")).to_have_attribute("aria-current", "page")
+    expect(entries(page)).to_have_count(2)
+    page.once("dialog", lambda dialog: answer(dialog, accept=True))
+    page.get_by_test_id("nav-team").click()
+    expect(page.get_by_test_id("section-team")).to_be_visible(timeout=TIMEOUT)
+    assert asked == ["Leave the knowledge base? Your changes are not saved."] * 2
+    assert stored_knowledge(server, agent_id) == expected + imported
     assert errors == []
     context.close()
 

@@ -175,6 +175,7 @@ import { checkKnowledge, CsvError, importSummary, knowledgePath, limitsFrom, rea
     openForm: null, // the platform whose connect form is open
     typed: {}, // platform -> non-secret values typed this visit, to pre-fill a reconnect
     loadSeq: 0,
+    unsaved: null, // () => true while the knowledge base on screen has edits not saved
   };
 
 
@@ -649,7 +650,16 @@ import { checkKnowledge, CsvError, importSummary, knowledgePath, limitsFrom, rea
     return state.agents.find((a) => a.id === state.agentId) || null;
   }
 
+  // Edits to the knowledge base live on the page until saved: leaving them is asked first.
+  function mayLeave() {
+    return !(state.unsaved && state.unsaved()) || window.confirm("Leave the knowledge base? Your changes are not saved.");
+  }
+
   function selectAgent(id) {
+    if (!mayLeave()) {
+      ui.agentSelect.value = state.agentId;
+      return;
+    }
     state.agentId = id;
     state.openForm = null;
     state.actionId = null;
@@ -2234,6 +2244,10 @@ import { checkKnowledge, CsvError, importSummary, knowledgePath, limitsFrom, rea
     if (!state.me || !ui.main) return;
     const next = sectionFromHash();
     if (next === state.section) return;
+    if (!mayLeave()) {
+      history.replaceState(null, "", `${location.pathname}${location.search}#${state.section}`);
+      return;
+    }
     state.section = next;
     state.openForm = null;
     renderSection().then(() => ui.main.focus({ preventScroll: true }));
