@@ -1876,11 +1876,17 @@ import { checkKnowledge, CsvError, importSummary, knowledgePath, limitsFrom, rea
     const save = h("button", { class: "btn btn-primary", type: "submit", "data-testid": "knowledge-save", text: "Save knowledge base" });
     const empty = h("p", { class: "muted", text: "No entries yet: add one, or import a CSV file." });
 
+    // Said aloud when it changes (aria-live), so set only then, not at every keystroke.
+    function showCount() {
+      const text = `${entries.length} of ${limits.entries} entries`;
+      if (count.textContent !== text) count.textContent = text;
+      count.classList.toggle("over", entries.length > limits.entries);
+    }
+
     function touch() {
       changed = true;
       unsaved.hidden = false;
-      count.textContent = `${entries.length} of ${limits.entries} entries`;
-      count.classList.toggle("over", entries.length > limits.entries);
+      showCount();
     }
 
     function entryItem(entry, index) {
@@ -1904,12 +1910,17 @@ import { checkKnowledge, CsvError, importSummary, knowledgePath, limitsFrom, rea
         const next = list.querySelectorAll("[data-testid=knowledge-question]")[Math.min(index, entries.length - 1)];
         (next || add).focus();
       });
+      const number = uid("kb-entry");
       return h(
         "li",
         { class: "kb-entry", "data-testid": "knowledge-entry" },
-        h("div", { class: "kb-entry-head" }, h("span", { class: "kb-number", text: `Entry ${index + 1}` }), remove),
-        field(reg, `knowledge[${index}].question`, { label: "Question", control: question, required: true, testid: `knowledge-${index}-question` }),
-        field(reg, `knowledge[${index}].answer`, { label: "Answer", control: answer, required: true, testid: `knowledge-${index}-answer` }),
+        h(
+          "div",
+          { class: "kb-entry-body", role: "group", "aria-labelledby": number },
+          h("div", { class: "kb-entry-head" }, h("span", { class: "kb-number", id: number, text: `Entry ${index + 1}` }), remove),
+          field(reg, `knowledge[${index}].question`, { label: "Question", control: question, required: true, testid: `knowledge-${index}-question` }),
+          field(reg, `knowledge[${index}].answer`, { label: "Answer", control: answer, required: true, testid: `knowledge-${index}-answer` }),
+        ),
       );
     }
 
@@ -1918,8 +1929,7 @@ import { checkKnowledge, CsvError, importSummary, knowledgePath, limitsFrom, rea
       for (const key of [...reg.fields.keys()]) if (key !== "knowledge") reg.fields.delete(key);
       list.replaceChildren(...entries.map(entryItem));
       empty.hidden = entries.length > 0;
-      count.textContent = `${entries.length} of ${limits.entries} entries`;
-      count.classList.toggle("over", entries.length > limits.entries);
+      showCount();
     }
 
     add.addEventListener("click", () => {
