@@ -27,6 +27,8 @@ describe("errors", () => {
     };
     assert.equal(detailOf(data), "credentials.url: Field required · Invalid JSON");
     assert.equal(errorPath({ loc: ["body", "channels", 0] }), "channels.0");
+    assert.equal(errorPath({ loc: ["body", "body"] }), "body");
+    assert.equal(errorPath({ loc: ["body"] }), "");
   });
 
   it("words a refused or unreachable helpdesk by its code, once", () => {

@@ -116,4 +116,8 @@ def test_the_settings_page_is_served_and_linked(any_server: Server) -> None:
         assert 'href="/static/settings.css"' in page.text
         assert client.get("/static/settings.js").status_code == 200
         assert client.get("/static/settings.css").status_code == 200
+        assert client.get("/static/settings/knowledge.js").status_code == 200
         assert 'href="/settings"' in client.get("/").text
+        # The knowledge base's limits, for the page to check an upload before sending it.
+        for attribute in ('max-entries="1000"', 'max-question="1000"', 'max-answer="5000"'):
+            assert f"data-knowledge-{attribute}" in page.text

@@ -71,9 +71,11 @@ async def inbox(request: Request) -> HTMLResponse:
 
 
 @router.get("/settings", response_class=HTMLResponse)
-async def settings(request: Request) -> HTMLResponse:
-    """Workspace admins' settings: integrations, the escalate action, widget, team, WhatsApp."""
-    return _render(request, "settings.html")
+async def settings(request: Request, hf: HandoffDep) -> HTMLResponse:
+    """Workspace admins' settings: integrations, the escalate action, widget, team, knowledge
+    base, canned replies and each channel with an outside API. The knowledge base's limits
+    come with the page, so it checks an upload before sending it."""
+    return _render(request, "settings.html", limits=hf.settings)
 
 
 @router.get("/docs", response_class=HTMLResponse)

@@ -1,7 +1,7 @@
 /*!
  * handoff settings — workspace admins configure an AI agent: integrations, the Escalate to
- * Human action, the widget, the team and each channel with an outside API (GET
- * /api/v1/channels). An ES module over the admin API.
+ * Human action, the widget, the knowledge base, the team, canned replies and each channel with
+ * an outside API (GET /api/v1/channels). An ES module over the admin API.
  *
  * Security: everything that comes from the API or from an admin (names, URLs, setup steps,
  * form titles and help) is inserted with textContent or as attribute values only; the only
@@ -23,6 +23,7 @@ import {
   storeToken,
   toast,
 } from "./staff.js";
+import { checkKnowledge, CsvError, importSummary, knowledgePath, limitsFrom, readKnowledgeCsv } from "./settings/knowledge.js";
 
 // The page's code keeps its function scope until its sections become modules of their own.
 (() => {
@@ -34,8 +35,19 @@ import {
     ["integrations", "Integrations", "Helpdesks your tickets go to"],
     ["action", "Escalate to Human", "When and how the AI hands over"],
     ["widget", "Widget", "Colours, texts and the embed code"],
-    ["team", "Team", "Who gets new tickets"],
+    ["knowledge", "Knowledge base", "Questions the AI answers"],
+    ["team", "Team", "Members, roles and new tickets"],
+    ["canned", "Canned replies", "Saved answers for the inbox"],
   ];
+  // What a canned reply's body may name (service/canned.py VARIABLES), filled in per ticket.
+  const CANNED_VARIABLES = [
+    ["{first_name}", "the contact's first name"],
+    ["{name}", "the contact's full name"],
+    ["{email}", "the contact's email address"],
+    ["{my_name}", "your name, as the member who sends it"],
+  ];
+  const CANNED_MAX_TITLE = 100;
+  const CANNED_MAX_BODY = 10000;
   // What channels are called: GET /api/v1/vocabulary, read at boot.
   let CHANNELS = {};
   const DEFAULT_TOPICS = ["billing", "refunds", "security", "account access"];
@@ -163,6 +175,7 @@ import {
     openForm: null, // the platform whose connect form is open
     typed: {}, // platform -> non-secret values typed this visit, to pre-fill a reconnect
     loadSeq: 0,
+    unsaved: null, // () => true while the knowledge base on screen has edits not saved
   };
 
 
@@ -276,10 +289,19 @@ import {
     return best ? reg.fields.get(best) : null;
   }
 
+  // A rule the service checks names its field in front of the message ("role: you cannot
+  // change this on your own account"): such an answer belongs at that field too.
+  function fieldItems(reg, data) {
+    if (!data) return null;
+    if (Array.isArray(data.detail)) return data.detail;
+    const named = typeof data.detail === "string" ? /^([\w.[\]]+): (.+)$/s.exec(data.detail) : null;
+    return named && fieldFor(reg, named[1]) ? [{ loc: ["body", named[1]], msg: named[2] }] : null;
+  }
+
   // Show an ApiError: each validation error at its field, anything else at the form.
   function showErrors(reg, err) {
     clearErrors(reg);
-    const items = err && err.data && Array.isArray(err.data.detail) ? err.data.detail : null;
+    const items = err ? fieldItems(reg, err.data) : null;
     const code = err && err.data ? err.data.code : undefined;
     let first = null;
     const loose = [];
@@ -571,7 +593,7 @@ import {
           { class: "login-card", role: "alert", "data-testid": "not-admin" },
           h("div", { class: "login-logo" }, icon("logo"), h("span", { text: "handoff" })),
           h("h1", { text: "Only admins can change settings" }),
-          h("p", { class: "login-sub", text: `You're signed in as ${(state.me && state.me.name) || "a member"}, who is not an admin of this workspace. Ask an admin to change integrations, the escalate action, the widget or the team.` }),
+          h("p", { class: "login-sub", text: `You're signed in as ${(state.me && state.me.name) || "a member"}, who is not an admin of this workspace. Ask an admin to change integrations, the escalate action, the widget, the knowledge base, the team or canned replies.` }),
           h("a", { class: "btn btn-primary btn-block", href: "/inbox", text: "Back to the inbox" }),
           h("button", { class: "link-button center", type: "button", onclick: logOut, text: "Sign in as someone else" }),
         ),
@@ -628,7 +650,16 @@ import {
     return state.agents.find((a) => a.id === state.agentId) || null;
   }
 
+  // Edits to the knowledge base live on the page until saved: leaving them is asked first.
+  function mayLeave() {
+    return !(state.unsaved && state.unsaved()) || window.confirm("Leave the knowledge base? Your changes are not saved.");
+  }
+
   function selectAgent(id) {
+    if (!mayLeave()) {
+      ui.agentSelect.value = state.agentId;
+      return;
+    }
     state.agentId = id;
     state.openForm = null;
     state.actionId = null;
@@ -669,7 +700,7 @@ import {
     }
     const seq = ++state.loadSeq;
     loading();
-    const renderers = { integrations: renderIntegrations, action: renderAction, widget: renderWidget, team: renderTeam };
+    const renderers = { integrations: renderIntegrations, action: renderAction, widget: renderWidget, knowledge: renderKnowledge, team: renderTeam, canned: renderCanned };
     const sender = state.senders.find((c) => c.channel === state.section);
     try {
       const view = await (sender ? renderChannel(a, sender) : (renderers[state.section] || renderIntegrations)(a));
@@ -1533,19 +1564,122 @@ import {
   async function renderTeam(a) {
     const [workspaces, members] = await Promise.all([api("/api/v1/workspaces"), api("/api/v1/members")]);
     const workspace = (workspaces || []).find((w) => w.id === a.workspace_id);
-    const section = h("section", { class: "settings-section" }, sectionHead("Team", "Who gets new tickets in the built-in inbox, and each member's limits."));
+    const section = h("section", { class: "settings-section" }, sectionHead("Team", "Who answers in the built-in inbox, their role and limits, and who gets new tickets."));
     if (workspace) section.append(assignmentCard(workspace));
-    const rows = (members || []).map((m) => memberRow(m));
+    const list = h("ul", { class: "members", "data-testid": "members" }, (members || []).map((m) => memberRow(m)));
+    const empty = h("p", { class: "muted", text: "No members yet.", hidden: list.childElementCount > 0 });
     section.append(
       h(
         "div",
         { class: "card" },
         h("h2", { class: "card-heading", text: "Members" }),
-        h("p", { class: "muted small", text: "Away members get no new tickets. A cap limits the open tickets automatic assignment gives someone (0: none; empty: no cap). The picture shows beside their replies in the widget." }),
-        rows.length ? h("ul", { class: "members", "data-testid": "members" }, rows) : h("p", { class: "muted", text: "No members yet." }),
+        h("p", { class: "muted small", text: "Away members get no new tickets. A cap limits the open tickets automatic assignment gives someone (0: none; empty: no cap). The picture shows beside their replies in the widget. Admins also change these settings." }),
+        empty,
+        list,
       ),
     );
+    if (workspace) {
+      section.append(
+        inviteCard(workspace, (m) => {
+          list.append(memberRow(m));
+          empty.hidden = true;
+        }),
+      );
+    }
     return section;
+  }
+
+  // A password the server generated: shown this once, with a Copy button, until "Done".
+  function passwordPanel(title, m, password, testid) {
+    const done = h("button", { class: "btn btn-sm", type: "button", "data-testid": `${testid}-done`, text: "Done" });
+    const panel = h(
+      "div",
+      { class: "secret-panel", role: "alert", "data-testid": testid },
+      h("strong", { text: title }),
+      h("p", { class: "secret-warning", text: "Copy it now: it will not be shown again." }),
+      h("p", { class: "small", text: `${m.name} signs in at ${location.origin}/inbox with ${m.email} and this password.` }),
+      copyField(`Password of ${m.name}`, password, `${testid}-value`),
+      h("div", { class: "form-actions" }, done),
+    );
+    done.addEventListener("click", () => panel.remove());
+    return panel;
+  }
+
+  // Shown in place of a button that changes something at once: says what it does, asks again.
+  function confirmStep(slot, { question, confirm, testid, onConfirm, returnTo }) {
+    const yes = h("button", { class: "btn btn-sm btn-danger", type: "button", "data-testid": `${testid}-confirm`, text: confirm });
+    const no = h("button", { class: "btn btn-sm btn-ghost", type: "button", text: "Cancel" });
+    const box = h("div", { class: "confirm-step", role: "group", "aria-label": question }, h("span", { class: "small", text: question }), yes, no);
+    const close = () => {
+      box.remove();
+      if (returnTo) returnTo.focus();
+    };
+    no.addEventListener("click", close);
+    box.addEventListener("keydown", (e) => {
+      if (e.key === "Escape") close();
+    });
+    // Done or refused, the question goes; the focus stays where `onConfirm` put it (the new
+    // password, the refusal), else goes back to the button that asked.
+    yes.addEventListener("click", async () => {
+      busy([yes, no], true, "Working…");
+      await onConfirm();
+      const lost = box.contains(document.activeElement);
+      box.remove();
+      if (lost && returnTo && returnTo.isConnected) returnTo.focus();
+    });
+    slot.replaceChildren(box);
+    yes.focus();
+  }
+
+  function inviteCard(workspace, added) {
+    const formError = formErrorBox("invite-error");
+    const reg = newRegistry(formError);
+    const name = h("input", { class: "input", type: "text", maxlength: 200, autocomplete: "off", "data-testid": "invite-name" });
+    const email = h("input", { class: "input", type: "email", maxlength: 320, autocomplete: "off", spellcheck: "false", "data-testid": "invite-email" });
+    const role = roleSelect("agent", "invite-role");
+    const submit = h("button", { class: "btn btn-primary", type: "submit", "data-testid": "invite-submit", text: "Invite" });
+    const slot = h("div", { class: "form-slot" });
+    const form = h(
+      "form",
+      { class: "card invite-form", novalidate: true, "data-testid": "invite-form", "aria-labelledby": "invite-title" },
+      h("h2", { class: "card-heading", id: "invite-title", text: "Invite a member" }),
+      h("p", { class: "muted small", text: "A password is made for them and shown to you once, to hand over. They can answer tickets at once." }),
+      h(
+        "div",
+        { class: "form-grid invite-grid" },
+        field(reg, "name", { label: "Name", control: name, required: true, testid: "invite-name" }),
+        field(reg, "email", { label: "Email", control: email, required: true, testid: "invite-email" }),
+        field(reg, "role", { label: "Role", help: "Admins also open Settings.", control: role, testid: "invite-role" }),
+      ),
+      formError,
+      h("div", { class: "form-actions" }, submit),
+      slot,
+    );
+    form.addEventListener("submit", async (e) => {
+      e.preventDefault();
+      clearErrors(reg);
+      busy([submit], true, "Inviting…");
+      try {
+        const body = { name: name.value.trim(), email: email.value.trim(), role: role.value };
+        const m = await api(`/api/v1/workspaces/${enc(workspace.id)}/members`, { method: "POST", body });
+        added(m);
+        name.value = "";
+        email.value = "";
+        slot.replaceChildren(passwordPanel(`${m.name} is invited. Their password:`, m, m.password, "invite-password"));
+        slot.querySelector("[data-testid=invite-password-value-copy]").focus();
+      } catch (ex) {
+        if (ex.status !== 401) showErrors(reg, ex);
+      } finally {
+        busy([submit], false);
+      }
+    });
+    return form;
+  }
+
+  function roleSelect(value, testid) {
+    const select = h("select", { class: "input", "data-testid": testid }, h("option", { value: "agent", text: "Agent" }), h("option", { value: "admin", text: "Admin" }));
+    select.value = value;
+    return select;
   }
 
   function assignmentCard(workspace) {
@@ -1589,6 +1723,7 @@ import {
   function memberRow(m) {
     const formError = formErrorBox(null);
     const reg = newRegistry(formError);
+    const role = roleSelect(m.role, "member-role");
     const away = h("input", { type: "checkbox", class: "checkbox", "data-testid": "member-away" });
     away.checked = !!m.away;
     const cap = h("input", { class: "input num", type: "number", min: "0", max: "10000", step: "1", placeholder: "No cap", "data-testid": "member-cap" });
@@ -1596,10 +1731,13 @@ import {
     const avatarUrl = h("input", { class: "input", type: "url", placeholder: "https://…/photo.png", "data-testid": "member-avatar" });
     avatarUrl.value = m.avatar_url || "";
     const save = h("button", { class: "btn btn-sm", type: "submit", disabled: true, "data-testid": "member-save", text: "Save" });
-    const pic = avatar(m.name, null, m.avatar_url);
+    let pic = avatar(m.name, null, m.avatar_url);
+    const roleBadge = h("span", { class: "badge badge-more", "data-testid": "member-role-badge" });
+    const stateBadge = h("span", { class: "badge badge-failing", "data-testid": "member-disabled", text: "Disabled" });
     const form = h(
       "form",
       { class: "member-form", novalidate: true, "aria-label": `Settings of ${m.name}` },
+      field(reg, "role", { label: "Role", control: role, testid: "member-role" }),
       field(reg, "away", { label: "Away", control: away, testid: "member-away" }),
       field(reg, "max_open_tickets", { label: "Open ticket cap", control: cap, testid: "member-cap" }),
       field(reg, "avatar_url", { label: "Picture URL", control: avatarUrl, testid: "member-avatar", wide: true }),
@@ -1610,10 +1748,78 @@ import {
     };
     form.addEventListener("input", dirty);
     form.addEventListener("change", dirty);
+
+    const accessError = formErrorBox("member-access-error");
+    const reset = h("button", { class: "btn btn-sm", type: "button", "data-testid": "member-reset", text: "Reset password" });
+    const toggle = h("button", { class: "btn btn-sm", type: "button", "data-testid": "member-toggle" });
+    const confirmSlot = h("div", { class: "form-slot" });
+    const panelSlot = h("div", { class: "form-slot" });
+    const access = h("div", { class: "member-access" }, h("div", { class: "member-access-buttons" }, reset, toggle), confirmSlot, accessError, panelSlot);
+
+    function draw() {
+      roleBadge.textContent = m.role;
+      stateBadge.hidden = !m.disabled;
+      toggle.textContent = m.disabled ? "Enable" : "Disable";
+      row.classList.toggle("is-disabled", !!m.disabled);
+      row.dataset.disabled = String(!!m.disabled);
+    }
+    const refused = (ex) => {
+      if (ex.status === 401) return;
+      // "disabled: the workspace needs at least one enabled admin": the button says what.
+      accessError.textContent = ex.message.replace(/^(disabled|password): /, "");
+      accessError.hidden = false;
+      accessError.focus();
+    };
+
+    reset.addEventListener("click", () => {
+      accessError.hidden = true;
+      confirmStep(confirmSlot, {
+        question: `Give ${m.name} a new password? They are signed out everywhere.`,
+        confirm: "Reset password",
+        testid: "member-reset",
+        returnTo: reset,
+        onConfirm: async () => {
+          try {
+            const done = await api(`/api/v1/members/${enc(m.id)}/password`, { method: "POST", body: {} });
+            panelSlot.replaceChildren(passwordPanel(`${m.name}'s new password:`, m, done.password, "reset-password"));
+            panelSlot.querySelector("[data-testid=reset-password-value-copy]").focus();
+          } catch (ex) {
+            refused(ex);
+          }
+        },
+      });
+    });
+    toggle.addEventListener("click", () => {
+      accessError.hidden = true;
+      const disabling = !m.disabled;
+      const change = async () => {
+        try {
+          Object.assign(m, await api(`/api/v1/members/${enc(m.id)}`, { method: "PATCH", body: { disabled: disabling } }));
+          draw();
+          toast(disabling ? `${m.name} is disabled: signed out, and their open tickets are unassigned.` : `${m.name} can sign in again.`, "ok");
+          toggle.focus();
+        } catch (ex) {
+          refused(ex);
+        }
+      };
+      if (!disabling) {
+        change();
+        return;
+      }
+      confirmStep(confirmSlot, {
+        question: `Disable ${m.name}? They cannot sign in, are signed out now, and their open tickets go back to Unassigned.`,
+        confirm: "Disable",
+        testid: "member-disable",
+        returnTo: toggle,
+        onConfirm: change,
+      });
+    });
+
     form.addEventListener("submit", async (e) => {
       e.preventDefault();
       clearErrors(reg);
       const body = {};
+      if (role.value !== m.role) body.role = role.value;
       if (away.checked !== !!m.away) body.away = away.checked;
       const capValue = cap.value.trim() === "" ? null : Number(cap.value);
       if (capValue !== (m.max_open_tickets ?? null)) body.max_open_tickets = capValue;
@@ -1627,7 +1833,10 @@ import {
       try {
         const saved = await api(`/api/v1/members/${enc(m.id)}`, { method: "PATCH", body });
         Object.assign(m, saved);
-        pic.replaceWith(avatar(m.name, null, m.avatar_url));
+        const next = avatar(m.name, null, m.avatar_url);
+        pic.replaceWith(next);
+        pic = next;
+        draw();
         toast(`${m.name} is updated.`, "ok");
         busy([save], false);
         save.disabled = true;
@@ -1636,16 +1845,326 @@ import {
         if (ex.status !== 401) showErrors(reg, ex);
       }
     });
-    return h(
+    const you = state.me && state.me.id === m.id ? h("span", { class: "muted small", text: " (you)" }) : null;
+    const row = h(
       "li",
-      { class: "member", "data-testid": "member-row", "data-member": m.id },
-      h("div", { class: "member-who" }, pic, h("div", {}, h("strong", { text: m.name }), h("span", { class: "muted small block", text: m.email || "" }), h("span", { class: "badge badge-more", text: m.role }))),
-      form,
+      { class: "member", "data-testid": "member-row", "data-member": m.id, "data-email": m.email },
+      h("div", { class: "member-who" }, pic, h("div", {}, h("strong", { text: m.name }), you, h("span", { class: "muted small block", text: m.email || "" }), roleBadge, " ", stateBadge)),
+      h("div", { class: "member-edit" }, form, formError, access),
+    );
+    draw();
+    return row;
+  }
+
+  // ---------------------------------------------------------------- 5. knowledge base
+  // The whole list is edited here and sent with one PUT; the limits come with the page.
+  async function renderKnowledge(a) {
+    const stored = (await api(`/api/v1/agents/${enc(a.id)}/knowledge`)) || [];
+    const limits = limitsFrom(app.dataset);
+    let entries = stored.map(({ question, answer }) => ({ question, answer }));
+    let changed = false;
+    const formError = formErrorBox("knowledge-error");
+    const reg = newRegistry(formError);
+    const list = h("ol", { class: "kb-list", "data-testid": "knowledge-list" });
+    const count = h("span", { class: "kb-count", "data-testid": "knowledge-count", "aria-live": "polite" });
+    const unsaved = h("span", { class: "muted small", "data-testid": "knowledge-unsaved", text: "Unsaved changes", hidden: true });
+    const add = h("button", { class: "btn btn-sm", type: "button", "data-testid": "knowledge-add", text: "Add an entry" });
+    const file = h("input", { type: "file", accept: ".csv,text/csv", class: "sr-only", tabindex: "-1", "aria-hidden": "true", "data-testid": "knowledge-file" });
+    const pick = h("button", { class: "btn btn-sm", type: "button", "data-testid": "knowledge-import", text: "Import CSV" });
+    const replace = h("input", { type: "checkbox", class: "checkbox", id: uid("kb-replace"), "data-testid": "knowledge-replace" });
+    const summary = h("p", { class: "kb-summary", role: "status", "data-testid": "knowledge-import-summary", hidden: true });
+    const save = h("button", { class: "btn btn-primary", type: "submit", "data-testid": "knowledge-save", text: "Save knowledge base" });
+    const empty = h("p", { class: "muted", text: "No entries yet: add one, or import a CSV file." });
+
+    // Said aloud when it changes (aria-live), so set only then, not at every keystroke.
+    function showCount() {
+      const text = `${entries.length} of ${limits.entries} entries`;
+      if (count.textContent !== text) count.textContent = text;
+      count.classList.toggle("over", entries.length > limits.entries);
+    }
+
+    function touch() {
+      changed = true;
+      unsaved.hidden = false;
+      showCount();
+    }
+
+    function entryItem(entry, index) {
+      const question = h("textarea", { class: "input", rows: 2, maxlength: limits.question, "data-testid": "knowledge-question" });
+      question.value = entry.question;
+      const answer = h("textarea", { class: "input", rows: 3, maxlength: limits.answer, "data-testid": "knowledge-answer" });
+      answer.value = entry.answer;
+      question.addEventListener("input", () => {
+        entry.question = question.value;
+        touch();
+      });
+      answer.addEventListener("input", () => {
+        entry.answer = answer.value;
+        touch();
+      });
+      const remove = h("button", { class: "btn btn-sm btn-ghost", type: "button", "aria-label": `Delete entry ${index + 1}`, "data-testid": "knowledge-delete", text: "Delete" });
+      remove.addEventListener("click", () => {
+        entries.splice(index, 1);
+        touch();
+        draw();
+        const next = list.querySelectorAll("[data-testid=knowledge-question]")[Math.min(index, entries.length - 1)];
+        (next || add).focus();
+      });
+      const number = uid("kb-entry");
+      return h(
+        "li",
+        { class: "kb-entry", "data-testid": "knowledge-entry" },
+        h(
+          "div",
+          { class: "kb-entry-body", role: "group", "aria-labelledby": number },
+          h("div", { class: "kb-entry-head" }, h("span", { class: "kb-number", id: number, text: `Entry ${index + 1}` }), remove),
+          field(reg, `knowledge[${index}].question`, { label: "Question", control: question, required: true, testid: `knowledge-${index}-question` }),
+          field(reg, `knowledge[${index}].answer`, { label: "Answer", control: answer, required: true, testid: `knowledge-${index}-answer` }),
+        ),
+      );
+    }
+
+    // The entries' fields are made anew; the list's own field ("knowledge": how many) stays.
+    function draw() {
+      for (const key of [...reg.fields.keys()]) if (key !== "knowledge") reg.fields.delete(key);
+      list.replaceChildren(...entries.map(entryItem));
+      empty.hidden = entries.length > 0;
+      showCount();
+    }
+
+    add.addEventListener("click", () => {
+      entries.push({ question: "", answer: "" });
+      touch();
+      draw();
+      const items = list.querySelectorAll("[data-testid=knowledge-question]");
+      items[items.length - 1].focus();
+    });
+    pick.addEventListener("click", () => file.click());
+    file.addEventListener("change", async () => {
+      const chosen = file.files && file.files[0];
+      file.value = "";
+      if (!chosen) return;
+      summary.classList.remove("bad");
+      try {
+        const read = readKnowledgeCsv(await chosen.text(), limits);
+        entries = replace.checked ? read.entries : [...entries, ...read.entries];
+        summary.textContent = `${chosen.name}: ${importSummary(read)}${read.entries.length ? " Save to keep them." : ""}`;
+        summary.classList.toggle("bad", read.refused.length > 0);
+        touch();
+        draw();
+      } catch (ex) {
+        if (!(ex instanceof CsvError)) throw ex;
+        summary.textContent = `${chosen.name} was not imported: ${ex.message}`;
+        summary.classList.add("bad");
+      }
+      summary.hidden = false;
+    });
+
+    const form = h(
+      "form",
+      { class: "card kb-form", novalidate: true, "data-testid": "knowledge-form", "aria-label": `Knowledge base of ${a.name}` },
+      field(reg, "knowledge", {
+        label: "Entries",
+        help: h("span", {}, "A CSV file's first row names its columns ", h("code", { text: "question" }), " and ", h("code", { text: "answer" }), "; a cell with commas or line breaks goes in double quotes."),
+        control: h("div", { class: "kb-tools" }, count, add, pick, file, h("label", { class: "check small", for: replace.id }, replace, h("span", { text: "Import replaces the list" }))),
+        group: true,
+        testid: "knowledge-entries",
+      }),
+      summary,
+      empty,
+      list,
       formError,
+      h("div", { class: "form-actions sticky-actions" }, save, unsaved),
+    );
+    form.addEventListener("submit", async (e) => {
+      e.preventDefault();
+      clearErrors(reg);
+      const problems = checkKnowledge(entries, limits);
+      if (problems.length) {
+        showErrors(reg, new ApiError(422, "", { detail: problems.map((p) => ({ loc: ["body", p.path], msg: p.message })) }));
+        return;
+      }
+      busy([save], true, "Saving…");
+      try {
+        const body = entries.map((x) => ({ question: x.question.trim(), answer: x.answer.trim() }));
+        const saved = await api(`/api/v1/agents/${enc(a.id)}/knowledge`, { method: "PUT", body });
+        entries = saved.map(({ question, answer }) => ({ question, answer }));
+        changed = false;
+        unsaved.hidden = true;
+        draw();
+        toast(`The knowledge base is saved: ${entries.length} entries. The AI answers from them in a moment, once they are indexed.`, "ok");
+      } catch (ex) {
+        if (ex.status !== 401) showErrors(reg, knowledgeErrors(ex));
+      } finally {
+        busy([save], false);
+      }
+    });
+    state.unsaved = () => changed && form.isConnected;
+    draw();
+    return h(
+      "section",
+      { class: "settings-section" },
+      sectionHead("Knowledge base", `The questions ${a.name} answers, and its answers. At most ${limits.entries} entries; a question has at most ${limits.question} characters, an answer ${limits.answer}.`),
+      form,
     );
   }
 
-  // ---------------------------------------------------------------- 5. channels with an outside API
+  // The request's own validation names a body item ("3.answer"), the service the field
+  // ("knowledge[3].answer"): both point at the same entry.
+  function knowledgeErrors(ex) {
+    const items = ex.data && Array.isArray(ex.data.detail) ? ex.data.detail : null;
+    if (!items) return ex;
+    const detail = items.map((item) => ({ ...item, loc: ["body", knowledgePath(errorPath(item))] }));
+    return new ApiError(ex.status, ex.message, { ...ex.data, detail });
+  }
+
+  // ---------------------------------------------------------------- 6. canned replies
+  // The workspace's replies; members insert them from the inbox's composer.
+  async function renderCanned(a) {
+    const replies = (await api(`/api/v1/canned-replies?workspace_id=${enc(a.workspace_id)}`)) || [];
+    const list = h("ul", { class: "canned-list", "data-testid": "canned-list" });
+    const empty = h("p", { class: "muted", "data-testid": "canned-empty", text: "No canned replies yet." });
+    const redraw = () => {
+      replies.sort((x, y) => x.title.localeCompare(y.title));
+      list.replaceChildren(...replies.map((r) => cannedItem(r)));
+      empty.hidden = replies.length > 0;
+    };
+    const slotNew = h("div", {});
+    function cannedItem(reply) {
+      const edit = h("button", { class: "btn btn-sm", type: "button", "aria-expanded": "false", "aria-label": `Edit ${reply.title}`, "data-testid": "canned-edit", text: "Edit" });
+      const remove = h("button", { class: "btn btn-sm btn-ghost", type: "button", "aria-label": `Delete ${reply.title}`, "data-testid": "canned-delete", text: "Delete" });
+      const slot = h("div", { class: "form-slot" });
+      const view = h("div", { class: "canned-view" }, h("strong", { class: "canned-title", "data-testid": "canned-title", text: reply.title }), h("p", { class: "canned-body", "data-testid": "canned-body", text: reply.body }));
+      const item = h("li", { class: "canned-item", "data-testid": "canned-item", "data-id": reply.id }, h("div", { class: "canned-row" }, view, h("div", { class: "canned-buttons" }, edit, remove)), slot);
+      edit.addEventListener("click", () => {
+        const open = !slot.childElementCount;
+        edit.setAttribute("aria-expanded", String(open));
+        if (!open) {
+          slot.replaceChildren();
+          return;
+        }
+        slot.replaceChildren(
+          cannedForm(a, reply, {
+            onSaved: (saved) => {
+              Object.assign(reply, saved);
+              redraw();
+              list.querySelector(`[data-id="${CSS.escape(reply.id)}"] [data-testid=canned-edit]`).focus();
+            },
+            onCancel: () => {
+              slot.replaceChildren();
+              edit.setAttribute("aria-expanded", "false");
+              edit.focus();
+            },
+          }),
+        );
+        slot.querySelector("input").focus();
+      });
+      remove.addEventListener("click", () =>
+        confirmStep(slot, {
+          question: `Delete “${reply.title}”? Members can no longer insert it.`,
+          confirm: "Delete",
+          testid: "canned-delete",
+          returnTo: remove,
+          onConfirm: async () => {
+            try {
+              await api(`/api/v1/canned-replies/${enc(reply.id)}`, { method: "DELETE" });
+              const at = replies.indexOf(reply);
+              replies.splice(at, 1);
+              redraw();
+              const next = list.querySelectorAll("[data-testid=canned-edit]")[Math.min(at, replies.length - 1)];
+              (next || slotNew.querySelector("input")).focus();
+              toast(`“${reply.title}” is deleted.`, "ok");
+            } catch (ex) {
+              if (ex.status !== 401) toast(ex.message);
+            }
+          },
+        }),
+      );
+      return item;
+    }
+    const newForm = () =>
+      slotNew.replaceChildren(
+        cannedForm(a, null, {
+          onSaved: (saved) => {
+            replies.push(saved);
+            redraw();
+            newForm();
+            toast(`“${saved.title}” is saved.`, "ok");
+          },
+        }),
+      );
+    newForm();
+    redraw();
+    return h(
+      "section",
+      { class: "settings-section" },
+      sectionHead("Canned replies", "Answers your team inserts in one click from the inbox's reply box, filled in for each ticket."),
+      h("div", { class: "card" }, h("h2", { class: "card-heading", text: "Replies" }), empty, list),
+      h("div", { class: "card" }, h("h2", { class: "card-heading", text: "New reply" }), slotNew),
+    );
+  }
+
+  // The variables a reply may name, each a button that inserts it at the reply's cursor.
+  function cannedVariables(body) {
+    const id = uid("vars");
+    return h(
+      "div",
+      { class: "canned-vars", role: "group", "aria-labelledby": id },
+      h("span", { class: "field-help", id, text: "Variables, filled in for each ticket; a button inserts one at the cursor:" }),
+      h(
+        "ul",
+        { class: "canned-var-list" },
+        CANNED_VARIABLES.map(([name, meaning]) => {
+          const insert = h("button", { class: "btn btn-sm btn-ghost mono", type: "button", "aria-label": `Insert ${name}, ${meaning}`, text: name });
+          insert.addEventListener("click", () => {
+            body.setRangeText(name, body.selectionStart, body.selectionEnd, "end");
+            body.dispatchEvent(new Event("input", { bubbles: true }));
+            body.focus();
+          });
+          return h("li", {}, insert, h("span", { class: "field-help", text: meaning }));
+        }),
+      ),
+    );
+  }
+
+  function cannedForm(a, reply, { onSaved, onCancel }) {
+    const formError = formErrorBox("canned-error");
+    const reg = newRegistry(formError);
+    const title = h("input", { class: "input", type: "text", maxlength: CANNED_MAX_TITLE, autocomplete: "off", "data-testid": "canned-title-input" });
+    title.value = reply ? reply.title : "";
+    const body = h("textarea", { class: "input", rows: 4, maxlength: CANNED_MAX_BODY, "data-testid": "canned-body-input", placeholder: "Hi {first_name}, …" });
+    body.value = reply ? reply.body : "";
+    const submit = h("button", { class: "btn btn-primary", type: "submit", "data-testid": "canned-save", text: reply ? "Save reply" : "Add reply" });
+    const cancel = onCancel ? h("button", { class: "btn btn-ghost", type: "button", text: "Cancel", onclick: onCancel }) : null;
+    const form = h(
+      "form",
+      { class: "canned-form", novalidate: true, "data-testid": "canned-form", "aria-label": reply ? `Edit ${reply.title}` : "New canned reply" },
+      field(reg, "title", { label: "Title", help: `What members pick it by; unique in the workspace, at most ${CANNED_MAX_TITLE} characters.`, control: title, required: true, testid: "canned-title-input" }),
+      field(reg, "body", { label: "Reply", help: `At most ${CANNED_MAX_BODY} characters.`, control: body, required: true, testid: "canned-body-input" }),
+      cannedVariables(body),
+      formError,
+      h("div", { class: "form-actions" }, submit, cancel),
+    );
+    form.addEventListener("submit", async (e) => {
+      e.preventDefault();
+      clearErrors(reg);
+      busy([submit], true, "Saving…");
+      const sent = { title: title.value.trim(), body: body.value.trim() };
+      try {
+        const saved = reply
+          ? await api(`/api/v1/canned-replies/${enc(reply.id)}`, { method: "PUT", body: sent })
+          : await api(`/api/v1/workspaces/${enc(a.workspace_id)}/canned-replies`, { method: "POST", body: sent });
+        busy([submit], false);
+        onSaved(saved);
+      } catch (ex) {
+        busy([submit], false);
+        if (ex.status !== 401) showErrors(reg, ex);
+      }
+    });
+    return form;
+  }
+
+  // ---------------------------------------------------------------- 7. channels with an outside API
   // One tab per channel: its words and connect form come with GET /api/v1/channels, and its
   // connection lives at /api/v1/agents/{id}/channels/{channel}.
   function connectionPath(a, sender) {
@@ -1721,6 +2240,11 @@ import {
   }
 
   // ---------------------------------------------------------------- boot
+  // Leaving with an edited, unsaved knowledge base asks first.
+  window.addEventListener("beforeunload", (e) => {
+    if (state.unsaved && state.unsaved()) e.preventDefault();
+  });
+
   function sectionFromHash() {
     const key = location.hash.replace(/^#/, "");
     return sections().some((s) => s[0] === key) ? key : "integrations";
@@ -1730,6 +2254,10 @@ import {
     if (!state.me || !ui.main) return;
     const next = sectionFromHash();
     if (next === state.section) return;
+    if (!mayLeave()) {
+      history.replaceState(null, "", `${location.pathname}${location.search}#${state.section}`);
+      return;
+    }
     state.section = next;
     state.openForm = null;
     renderSection().then(() => ui.main.focus({ preventScroll: true }));

@@ -27,12 +27,12 @@ export function humanize(message, code) {
 }
 
 // The field a validation error names: ["body", "credentials", "url"] → "credentials.url".
+// Only the leading "body" is where the field is; a field may be called "body" too (a canned
+// reply's).
 export function errorPath(item) {
   if (!item || !Array.isArray(item.loc)) return "";
-  return item.loc
-    .filter((x) => x !== "body")
-    .map(String)
-    .join(".");
+  const loc = item.loc[0] === "body" ? item.loc.slice(1) : item.loc;
+  return loc.map(String).join(".");
 }
 
 export function errorMessage(item, code) {
