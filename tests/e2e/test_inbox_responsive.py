@@ -98,9 +98,15 @@ def assign_solve_and_read_details(inbox: Inbox, ticket: dict[str, Any]) -> None:
     expect(details).to_be_hidden()
     expect(toggle).to_be_focused()
     expect(toggle).to_have_attribute("aria-expanded", "false")
-    # Escape closes it too.
+    # Open, it keeps the keyboard: Tab and Shift+Tab go round its own controls.
     toggle.click()
     expect(details).to_be_visible()
+    expect(page.get_by_test_id("details-close")).to_be_focused()
+    inside = "() => document.getElementById('ticket-details').contains(document.activeElement)"
+    for key in ["Shift+Tab"] + ["Tab"] * 4:
+        page.keyboard.press(key)
+        assert page.evaluate(inside), key
+    # Escape closes it too.
     page.keyboard.press("Escape")
     expect(details).to_be_hidden()
 

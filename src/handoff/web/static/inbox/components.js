@@ -347,6 +347,21 @@ function Evidence({ ticket, reasonTitle }) {
   `;
 }
 
+const FOCUSABLE = "a[href], button:not([disabled]), input:not([disabled]), select, textarea, [tabindex='0']";
+
+// Tab and Shift+Tab go round the open drawer's controls instead of leaving it for the page
+// behind (which the backdrop covers).
+function keepFocusIn(container, e) {
+  if (e.key !== "Tab") return;
+  const stops = [...container.querySelectorAll(FOCUSABLE)].filter((el) => el.getClientRects().length);
+  if (!stops.length) return;
+  const [first, last] = [stops[0], stops[stops.length - 1]];
+  const leaving = e.shiftKey ? document.activeElement === first : document.activeElement === last;
+  if (!leaving) return;
+  e.preventDefault();
+  (e.shiftKey ? last : first).focus();
+}
+
 /**
  * Who the contact is, why the ticket was escalated, its summary and its details. Beside the
  * transcript on wide screens; below 980 px a drawer, opened by the header's Details button.
@@ -358,6 +373,7 @@ export function Details({ ticket: t, words, open, onClose }) {
     const close = closeRef.current;
     if (open && close && close.getClientRects().length) close.focus();
   }, [open]);
+  const asideRef = useRef(null);
   const c = t.contact || {};
   const solved = t.status === "solved";
   const channel = words.channels[t.channel] || t.channel;
@@ -376,6 +392,8 @@ export function Details({ ticket: t, words, open, onClose }) {
       aria-label="Ticket details"
       data-testid="ticket-details"
       data-open=${String(open)}
+      ref=${asideRef}
+      onKeyDown=${(e) => open && closeRef.current.getClientRects().length && keepFocusIn(asideRef.current, e)}
     >
       <div class="details-bar">
         <h2 class="details-title">Details</h2>
