@@ -6,18 +6,26 @@ reads options, shows progress on stderr and renders Rich tables (stdout) or JSON
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 import typer
 from rich import box
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeRemainingColumn,
+)
 from rich.table import Table
 from rich.text import Text
 
@@ -88,6 +96,40 @@ def _emit(result: R, as_json: bool, render: Callable[[R, Console], None]) -> Non
         render(result, Console(emoji=False))
 
 
+def _run(
+    benchmark: Coroutine[Any, Any, R],
+    failure: str,
+    errors: tuple[type[Exception], ...] = (OSError,),
+) -> R:
+    """Run a benchmark quietly; an error it cannot start for ends the command, said after
+    `failure`."""
+    _quiet()
+    try:
+        return asyncio.run(benchmark)
+    except errors as error:
+        raise _fail(f"{failure}: {error}") from None
+
+
+PhaseProgress = Callable[[str, float, float], None]  # told the phase's label, done, of how many
+
+
+def _run_in_phases(benchmark: Callable[[PhaseProgress], Coroutine[Any, Any, R]]) -> R:
+    """Run a benchmark on its own server with a progress bar for each phase it tells of."""
+    with _progress() as bar:
+        tasks: dict[str, TaskID] = {}
+
+        def tell(phase: str, done: float, total: float) -> None:
+            if phase not in tasks:
+                tasks[phase] = bar.add_task(phase, total=total)
+            bar.update(tasks[phase], completed=round(done), total=total)
+
+        return _run(
+            benchmark(tell),
+            "the benchmark's server did not run",
+            (OSError, RuntimeError, TimeoutError),
+        )
+
+
 # A benchmark's own database: it writes thousands of rows and may drop them.
 DATABASE_URL_OPTION = typer.Option(
     None,
@@ -107,6 +149,11 @@ def _f(value: float | None, digits: int = 3) -> str:
 
 def _pct(value: float | None) -> str:
     return "—" if value is None else f"{100 * value:.1f}%"
+
+
+def _whole_ms(value: float | None) -> str:
+    """Milliseconds in a service benchmark's table: whole, thousands separated."""
+    return "—" if value is None else f"{value:,.0f}"
 
 
 # --- handoff eval --------------------------------------------------------------------------
