@@ -66,10 +66,9 @@ def render_api(result: APIResult, console: Console) -> None:
 
     table = _table(
         f"Public API on one `handoff serve`, {result.backend}: {result.config.seconds:g} s a "
-        f"phase, {result.config.messages_per_conversation} questions a visitor"
+        f"phase, {result.config.messages_per_conversation} questions a visitor",
+        ("run", "at once", "answered", "per second", "p50 ms", "p99 ms", "failed"),
     )
-    for col in ("run", "at once", "answered", "per second", "p50 ms", "p99 ms", "failed"):
-        table.add_column(col, justify="left" if col == "run" else "right")
     for level in result.levels:
         at_once = str(level.concurrency)
         table.add_row("/healthz", at_once, *_cells(level.healthz))

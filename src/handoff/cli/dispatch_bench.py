@@ -123,10 +123,9 @@ def render_isolation(result: IsolationResult, console: Console) -> None:
         f"Ticket delay while another helpdesk hangs, {result.backend}; one worker, "
         f"{figures['concurrency']} slots, {figures['per_integration']} per integration; "
         f"{result.config.hanging_tickets} tickets to a helpdesk that answers none within "
-        f"{result.config.helpdesk_timeout_seconds:g} s"
+        f"{result.config.helpdesk_timeout_seconds:g} s",
+        ("run", "inbox median ms", "inbox max ms", "helpdesk median ms", "helpdesk max ms"),
     )
-    for col in ("run", "inbox median ms", "inbox max ms", "helpdesk median ms", "helpdesk max ms"):
-        table.add_column(col, justify="left" if col == "run" else "right")
     for name, run in (("no helpdesk hanging", "calm"), ("one helpdesk hanging", "hanging")):
         row = figures[run]
         table.add_row(
@@ -164,10 +163,9 @@ def render_dispatch(result: DispatchResult, console: Console) -> None:
     table = _table(
         f"Ticket dispatch, {result.escalations} escalations {pace}, {result.config.workers} "
         f"worker(s), {result.backend}; fake helpdesk: {result.config.latency_ms:g} ms a ticket, "
-        f"{result.config.limit_per_min}/min"
+        f"{result.config.limit_per_min}/min",
+        ("run", "tickets", "tickets/min", "share of limit", "p50 ms", "p99 ms"),
     )
-    for col in ("run", "tickets", "tickets/min", "share of limit", "p50 ms", "p99 ms"):
-        table.add_column(col, justify="left" if col == "run" else "right")
     table.add_row(
         "handoff outbox",
         str(result.dispatch.tickets),

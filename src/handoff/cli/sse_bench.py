@@ -51,10 +51,9 @@ def render_sse(result: SSEResult, console: Console) -> None:
     """Print the benchmark table."""
     table = _table(
         f"Live streams on one `handoff serve`, {result.backend}: {result.open_streams} visitors' "
-        f"streams open, {result.config.messages} probe messages"
+        f"streams open, {result.config.messages} probe messages",
+        ("probe message", "answer p50 ms", "answer p95 ms", "event p50 ms", "event p95 ms"),
     )
-    for col in ("probe message", "answer p50 ms", "answer p95 ms", "event p50 ms", "event p95 ms"):
-        table.add_column(col, justify="left" if col == "probe message" else "right")
     for label, latency in (
         ("no other stream open", result.alone),
         (f"{result.open_streams} streams open", result.crowded),
