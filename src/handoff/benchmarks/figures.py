@@ -7,8 +7,11 @@ from collections.abc import Sequence
 
 def percentile(values: Sequence[float], q: float) -> float | None:
     """The `q` quantile of `values` (nearest rank, no interpolation); None when there are none."""
-    if not values:
-        return None
+    return nearest_rank(values, q) if values else None
+
+
+def nearest_rank(values: Sequence[float], q: float) -> float:
+    """The `q` quantile of `values`, which holds at least one (nearest rank, no interpolation)."""
     ranked = sorted(values)
     return ranked[min(len(ranked) - 1, int(q * len(ranked)))]
 

@@ -26,9 +26,10 @@ from typing import Any
 
 import httpx
 
+from handoff.benchmarks.figures import nearest_rank
 from handoff.benchmarks.server import BenchServer, demo_server, rate_limits
 
-Progress = Callable[[str, int, int], None]  # told the phase, how far it is, and of how many
+Progress = Callable[[str, int, int], None]  # told the phase's label, how far it is, of how many
 PROBE_TEXT = "How do I reset my password?"
 # A stream is open once its response headers arrived; SSE sends them before any event.
 HEADERS_END = b"\r\n\r\n"
@@ -58,8 +59,7 @@ class Latency:
         )
 
     def percentile(self, which: str, q: float) -> float:
-        values = sorted(self.answer_ms if which == "answer" else self.event_ms)
-        return values[min(len(values) - 1, int(q * len(values)))]
+        return nearest_rank(self.answer_ms if which == "answer" else self.event_ms, q)
 
     def to_json(self) -> dict[str, float]:
         return {
@@ -198,7 +198,7 @@ async def _messages(
             answers.append(1000 * (time.perf_counter() - started))
             await asyncio.wait_for(arrived, 30)
             events.append(1000 * (arrived.result() - started))
-            tell("messages", n + 1, count)
+            tell("Messages", n + 1, count)
     finally:
         writer.close()
         await client.aclose()
@@ -228,7 +228,7 @@ async def _conversations(
         async with opening:
             conversation = await _conversation(client, server.agent_id)
         opened += 1
-        tell("conversations", opened, count)
+        tell("Conversations", opened, count)
         return conversation
 
     return list(await asyncio.gather(*(one() for _ in range(count))))
@@ -247,11 +247,11 @@ async def _open_streams(
     try:
         deadline = time.monotonic() + config.timeout_seconds
         while (done := sum(event.is_set() for event in ready)) < len(ready):
-            tell("streams", done, len(ready))
+            tell("Streams", done, len(ready))
             if time.monotonic() > deadline or all(task.done() for task in tasks):
                 break
             await asyncio.sleep(0.2)
-        tell("streams", sum(event.is_set() for event in ready), len(ready))
+        tell("Streams", sum(event.is_set() for event in ready), len(ready))
         yield tasks
     finally:
         for task in tasks:

@@ -6,14 +6,12 @@ stderr and renders a Rich table (stdout) or JSON.
 
 from __future__ import annotations
 
-import asyncio
 from typing import TYPE_CHECKING
 
 import typer
 from rich.console import Console
-from rich.progress import TaskID
 
-from handoff.cli.evaluate import DATABASE_URL_OPTION, _emit, _fail, _progress, _quiet, _table
+from handoff.cli.evaluate import DATABASE_URL_OPTION, _emit, _run_in_phases, _table, _whole_ms
 
 if TYPE_CHECKING:
     from handoff.benchmarks.api import APIResult, Tally
@@ -49,7 +47,6 @@ def bench_api_command(
     /healthz at the same concurrency and the encoders' own pace."""
     from handoff.benchmarks.api import APIConfig, run_api_benchmark
 
-    _quiet()
     config = APIConfig(
         concurrency=tuple(concurrency),
         seconds=seconds,
@@ -58,18 +55,7 @@ def bench_api_command(
         database_url=database_url,
         timeout_seconds=timeout,
     )
-    with _progress() as bar:
-        tasks: dict[str, TaskID] = {}
-
-        def tell(phase: str, done: float, total: float) -> None:
-            if phase not in tasks:
-                tasks[phase] = bar.add_task(phase, total=total)
-            bar.update(tasks[phase], completed=round(done), total=total)
-
-        try:
-            result = asyncio.run(run_api_benchmark(config, progress=tell))
-        except (OSError, RuntimeError, TimeoutError) as error:
-            raise _fail(f"the benchmark's server did not run: {error}") from None
+    result = _run_in_phases(lambda tell: run_api_benchmark(config, progress=tell))
     _emit(result, as_json, render_api)
 
 
@@ -80,10 +66,9 @@ def render_api(result: APIResult, console: Console) -> None:
 
     table = _table(
         f"Public API on one `handoff serve`, {result.backend}: {result.config.seconds:g} s a "
-        f"phase, {result.config.messages_per_conversation} questions a visitor"
+        f"phase, {result.config.messages_per_conversation} questions a visitor",
+        ("run", "at once", "answered", "per second", "p50 ms", "p99 ms", "failed"),
     )
-    for col in ("run", "at once", "answered", "per second", "p50 ms", "p99 ms", "failed"):
-        table.add_column(col, justify="left" if col == "run" else "right")
     for level in result.levels:
         at_once = str(level.concurrency)
         table.add_row("/healthz", at_once, *_cells(level.healthz))
@@ -95,8 +80,8 @@ def render_api(result: APIResult, console: Console) -> None:
         "—",
         f"{encoder.texts:,}",
         f"{encoder.per_second:,.1f}",
-        _ms(percentile(encoder.latency_ms, 0.5)),
-        _ms(percentile(encoder.latency_ms, 0.99)),
+        _whole_ms(percentile(encoder.latency_ms, 0.5)),
+        _whole_ms(percentile(encoder.latency_ms, 0.99)),
         "—",
     )
     escalated = sum(level.escalated for level in result.levels)
@@ -115,11 +100,7 @@ def _cells(tally: Tally) -> tuple[str, ...]:
     return (
         f"{len(tally.latency_ms):,}",
         f"{tally.per_second:,.1f}",
-        _ms(tally.percentile(0.5)),
-        _ms(tally.percentile(0.99)),
+        _whole_ms(tally.percentile(0.5)),
+        _whole_ms(tally.percentile(0.99)),
         failed or "0",
     )
-
-
-def _ms(value: float | None) -> str:
-    return "—" if value is None else f"{value:,.0f}"

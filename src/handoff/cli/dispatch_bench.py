@@ -6,7 +6,6 @@ stderr and renders a Rich table (stdout) or JSON.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import sys
 from typing import TYPE_CHECKING
@@ -15,7 +14,14 @@ import structlog
 import typer
 from rich.console import Console
 
-from handoff.cli.evaluate import DATABASE_URL_OPTION, _emit, _fail, _progress, _quiet, _table
+from handoff.cli.evaluate import (
+    DATABASE_URL_OPTION,
+    _emit,
+    _progress,
+    _run,
+    _table,
+    _whole_ms,
+)
 
 if TYPE_CHECKING:
     from handoff.benchmarks.dispatch import DispatchResult
@@ -23,6 +29,8 @@ if TYPE_CHECKING:
 
 
 DEFAULT_TICKETS = 200
+# What the command says when either run cannot start (an OSError).
+UNREACHABLE = "cannot reach the database or bind 127.0.0.1"
 
 
 def bench_dispatch_command(
@@ -75,18 +83,18 @@ def bench_dispatch_command(
 ) -> None:
     """Dispatch tickets to a slow, rate-limited fake helpdesk beside a plain sequential loop."""
     from handoff.benchmarks.dispatch import DispatchConfig, run_dispatch_benchmark
+    from handoff.benchmarks.isolation import IsolationConfig, run_isolation_benchmark
 
-    _quiet()
     _silence_job_logs()
     if isolation:
-        _isolation(
+        isolated = IsolationConfig(
             tickets=5 if tickets == DEFAULT_TICKETS else tickets,
             hanging_tickets=hanging_tickets,
             latency_ms=latency_ms,
-            helpdesk_timeout=helpdesk_timeout,
+            helpdesk_timeout_seconds=helpdesk_timeout,
             database_url=database_url,
-            as_json=as_json,
         )
+        _emit(_run(run_isolation_benchmark(isolated), UNREACHABLE), as_json, render_isolation)
         return
     config = DispatchConfig(
         tickets=tickets,
@@ -101,40 +109,11 @@ def bench_dispatch_command(
     )
     with _progress() as bar:
         task = bar.add_task("Tickets", total=tickets)
-        try:
-            result = asyncio.run(
-                run_dispatch_benchmark(
-                    config, progress=lambda created: bar.update(task, completed=created)
-                )
-            )
-        except OSError as error:
-            raise _fail(f"cannot reach the database or bind 127.0.0.1: {error}") from None
+        result = _run(
+            run_dispatch_benchmark(config, progress=lambda done: bar.update(task, completed=done)),
+            UNREACHABLE,
+        )
     _emit(result, as_json, render_dispatch)
-
-
-def _isolation(
-    *,
-    tickets: int,
-    hanging_tickets: int,
-    latency_ms: float,
-    helpdesk_timeout: float,
-    database_url: str | None,
-    as_json: bool,
-) -> None:
-    from handoff.benchmarks.isolation import IsolationConfig, run_isolation_benchmark
-
-    config = IsolationConfig(
-        tickets=tickets,
-        hanging_tickets=hanging_tickets,
-        latency_ms=latency_ms,
-        helpdesk_timeout_seconds=helpdesk_timeout,
-        database_url=database_url,
-    )
-    try:
-        result = asyncio.run(run_isolation_benchmark(config))
-    except OSError as error:
-        raise _fail(f"cannot reach the database or bind 127.0.0.1: {error}") from None
-    _emit(result, as_json, render_isolation)
 
 
 def render_isolation(result: IsolationResult, console: Console) -> None:
@@ -144,18 +123,17 @@ def render_isolation(result: IsolationResult, console: Console) -> None:
         f"Ticket delay while another helpdesk hangs, {result.backend}; one worker, "
         f"{figures['concurrency']} slots, {figures['per_integration']} per integration; "
         f"{result.config.hanging_tickets} tickets to a helpdesk that answers none within "
-        f"{result.config.helpdesk_timeout_seconds:g} s"
+        f"{result.config.helpdesk_timeout_seconds:g} s",
+        ("run", "inbox median ms", "inbox max ms", "helpdesk median ms", "helpdesk max ms"),
     )
-    for col in ("run", "inbox median ms", "inbox max ms", "helpdesk median ms", "helpdesk max ms"):
-        table.add_column(col, justify="left" if col == "run" else "right")
     for name, run in (("no helpdesk hanging", "calm"), ("one helpdesk hanging", "hanging")):
         row = figures[run]
         table.add_row(
             name,
-            _cell(row["inbox_median_ms"]),
-            _cell(row["inbox_max_ms"]),
-            _cell(row["helpdesk_median_ms"]),
-            _cell(row["helpdesk_max_ms"]),
+            _whole_ms(row["inbox_median_ms"]),
+            _whole_ms(row["inbox_max_ms"]),
+            _whole_ms(row["helpdesk_median_ms"]),
+            _whole_ms(row["helpdesk_max_ms"]),
         )
     hanging = figures["hanging"]
     table.caption = (
@@ -185,17 +163,16 @@ def render_dispatch(result: DispatchResult, console: Console) -> None:
     table = _table(
         f"Ticket dispatch, {result.escalations} escalations {pace}, {result.config.workers} "
         f"worker(s), {result.backend}; fake helpdesk: {result.config.latency_ms:g} ms a ticket, "
-        f"{result.config.limit_per_min}/min"
+        f"{result.config.limit_per_min}/min",
+        ("run", "tickets", "tickets/min", "share of limit", "p50 ms", "p99 ms"),
     )
-    for col in ("run", "tickets", "tickets/min", "share of limit", "p50 ms", "p99 ms"):
-        table.add_column(col, justify="left" if col == "run" else "right")
     table.add_row(
         "handoff outbox",
         str(result.dispatch.tickets),
         f"{result.dispatch.per_minute:,.0f}",
         f"{100 * result.share_of_limit:.0f}%",
-        _cell(figures["p50_ms"]),
-        _cell(figures["p99_ms"]),
+        _whole_ms(figures["p50_ms"]),
+        _whole_ms(figures["p99_ms"]),
     )
     table.add_row(
         "  first to last ticket",
@@ -214,14 +191,10 @@ def render_dispatch(result: DispatchResult, console: Console) -> None:
         "—",
     )
     paced = "paced under the limit" if result.config.pace else "unpaced"
+    beyond = {q: _whole_ms(figures[f"beyond_helpdesk_{q}_ms"]) for q in ("p50", "p99")}
     table.caption = (
         f"{paced}; lost {result.lost}, duplicated {result.duplicated}, 429s {result.refused}; "
         f"outbox / loop = {figures['ratio_to_baseline']}x; message sent to ticket, beyond the "
-        f"fake's {result.config.latency_ms:g} ms: p50 {_cell(figures['beyond_helpdesk_p50_ms'])}"
-        f" ms, p99 {_cell(figures['beyond_helpdesk_p99_ms'])} ms"
+        f"fake's {result.config.latency_ms:g} ms: p50 {beyond['p50']} ms, p99 {beyond['p99']} ms"
     )
     console.print(table)
-
-
-def _cell(value: float | None) -> str:
-    return "—" if value is None else f"{value:,.0f}"

@@ -6,18 +6,26 @@ reads options, shows progress on stderr and renders Rich tables (stdout) or JSON
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 import typer
 from rich import box
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeRemainingColumn,
+)
 from rich.table import Table
 from rich.text import Text
 
@@ -43,6 +51,7 @@ class Figures(Protocol):
 
 
 R = TypeVar("R", bound=Figures)
+M = TypeVar("M")  # one language's figures, or all languages'
 bench_app = typer.Typer(help="Benchmarks.", no_args_is_help=True)
 
 
@@ -88,6 +97,40 @@ def _emit(result: R, as_json: bool, render: Callable[[R, Console], None]) -> Non
         render(result, Console(emoji=False))
 
 
+def _run(
+    benchmark: Coroutine[Any, Any, R],
+    failure: str,
+    errors: tuple[type[Exception], ...] = (OSError,),
+) -> R:
+    """Run a benchmark quietly; an error it cannot start for ends the command, said after
+    `failure`."""
+    _quiet()
+    try:
+        return asyncio.run(benchmark)
+    except errors as error:
+        raise _fail(f"{failure}: {error}") from None
+
+
+PhaseProgress = Callable[[str, float, float], None]  # told the phase's label, done, of how many
+
+
+def _run_in_phases(benchmark: Callable[[PhaseProgress], Coroutine[Any, Any, R]]) -> R:
+    """Run a benchmark on its own server with a progress bar for each phase it tells of."""
+    with _progress() as bar:
+        tasks: dict[str, TaskID] = {}
+
+        def tell(phase: str, done: float, total: float) -> None:
+            if phase not in tasks:
+                tasks[phase] = bar.add_task(phase, total=total)
+            bar.update(tasks[phase], completed=round(done), total=total)
+
+        return _run(
+            benchmark(tell),
+            "the benchmark's server did not run",
+            (OSError, RuntimeError, TimeoutError),
+        )
+
+
 # A benchmark's own database: it writes thousands of rows and may drop them.
 DATABASE_URL_OPTION = typer.Option(
     None,
@@ -97,8 +140,13 @@ DATABASE_URL_OPTION = typer.Option(
 )
 
 
-def _table(title: str) -> Table:
-    return Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
+def _table(title: str, columns: Sequence[str] = (), *, no_wrap: bool = False) -> Table:
+    """A table of figures: the first column names the row (left), the others hold figures
+    (right)."""
+    table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
+    for i, column in enumerate(columns):
+        table.add_column(column, justify="right" if i else "left", no_wrap=no_wrap)
+    return table
 
 
 def _f(value: float | None, digits: int = 3) -> str:
@@ -107,6 +155,11 @@ def _f(value: float | None, digits: int = 3) -> str:
 
 def _pct(value: float | None) -> str:
     return "—" if value is None else f"{100 * value:.1f}%"
+
+
+def _whole_ms(value: float | None) -> str:
+    """Milliseconds in a service benchmark's table: whole, thousands separated."""
+    return "—" if value is None else f"{value:,.0f}"
 
 
 # --- handoff eval --------------------------------------------------------------------------
@@ -294,10 +347,10 @@ def _leave_one_source_out(train_root: Path, rows: list[LabelledMessage]) -> None
             )
         except ValueError as e:
             raise _fail(str(e)) from None
-    t = _table(f"Leave one source out ({', '.join(fold_sources(rows))}), ambiguous=0")
-    for name in ("source", "fitted on it", "rows", "esc P", "esc R", "esc F1", "false esc"):
-        t.add_column(name, justify="left" if name == "source" else "right")
-    t.add_column("macro F1", justify="right")
+    t = _table(
+        f"Leave one source out ({', '.join(fold_sources(rows))}), ambiguous=0",
+        ("source", "fitted on it", "rows", "esc P", "esc R", "esc F1", "false esc", "macro F1"),
+    )
     for fold in folds:
         for seen, m in (("yes", fold.in_sample), ("no", fold.left_out)):
             esc = m.escalate
@@ -357,9 +410,9 @@ def render_report(report: EvalReport, console: Console) -> None:
 
 
 def _reason_table(block: BlockMetrics, title: str) -> Table:
-    table = _table(title)
-    for col in ("reason", "support", "TP", "FP", "FN", "prec.", "recall", "F1", "F1 any"):
-        table.add_column(col, justify="left" if col == "reason" else "right")
+    table = _table(
+        title, ("reason", "support", "TP", "FP", "FN", "prec.", "recall", "F1", "F1 any")
+    )
     for reason, prf in block.reasons.items():
         loose = block.reasons_any[reason]
         table.add_row(
@@ -395,10 +448,11 @@ def _reason_table(block: BlockMetrics, title: str) -> Table:
 
 
 def _source_table(by_source: dict[str, BlockMetrics], title: str) -> Table:
-    table = _table(title)
-    table.add_column("source", no_wrap=True)
-    for col in ("rows", "esc P", "esc R", "esc F1", "false esc", "expl", "frus", "sens"):
-        table.add_column(col, justify="right", no_wrap=True)
+    table = _table(
+        title,
+        ("source", "rows", "esc P", "esc R", "esc F1", "false esc", "expl", "frus", "sens"),
+        no_wrap=True,
+    )
     table.caption = "expl, frus, sens: F1 of explicit_request, frustration, sensitive_topic"
     for source, b in by_source.items():
         st = b.reasons[SENSITIVE]
@@ -428,22 +482,36 @@ def _render_corpus_messages(
         console.print(_subtype_table(pooled))
 
 
+def _per_language_table(
+    title: str,
+    columns: Sequence[str],
+    caption: str,
+    total: M,
+    by_lang: dict[str, M],
+    cells: Callable[[str, M], tuple[str, ...]],
+) -> Table:
+    """A row of `cells` for each language, then one for all of them together."""
+    table = _table(title, ("lang", *columns), no_wrap=True)
+    table.caption = caption
+    for lang, figure in by_lang.items():
+        table.add_row(*cells(lang, figure))
+    table.add_section()
+    table.add_row(*cells("[bold]all[/]", total))
+    return table
+
+
 def _lang_table(pooled: BlockMetrics, by_lang: dict[str, BlockMetrics]) -> Table:
-    table = _table("Per language")
-    table.add_column("lang", no_wrap=True)
-    for col in ("expl P", "expl R", "frus", "sens", "rep", "esc", "false", "hard neg"):
-        table.add_column(col, justify="right", no_wrap=True)
-    table.caption = (
+    return _per_language_table(
+        "Per language",
+        ("expl P", "expl R", "frus", "sens", "rep", "esc", "false", "hard neg"),
         "expl P/R: explicit_request precision/recall; frus, sens, rep: F1 of frustration, "
         "sensitive_topic, repeated_failed (first reason); esc: F1 of escalate or not; "
         "false: no_escalation rows escalated; hard neg: hard negatives (among them) escalated; "
-        "— : undefined (nothing predicted or nothing to find)"
+        "— : undefined (nothing predicted or nothing to find)",
+        pooled,
+        by_lang,
+        _lang_cells,
     )
-    for lang, b in by_lang.items():
-        table.add_row(*_lang_cells(lang, b))
-    table.add_section()
-    table.add_row(*_lang_cells("[bold]all[/]", pooled))
-    return table
 
 
 def _lang_cells(lang: str, b: BlockMetrics) -> tuple[str, ...]:
@@ -466,11 +534,10 @@ def _count(rate: Rate | None) -> str:
 
 
 def _subtype_table(block: BlockMetrics) -> Table:
-    table = _table("sensitive_topic rows by subtype")
-    table.add_column("subtype")
-    table.add_column("rows", justify="right")
-    table.add_column("escalated", justify="right")
-    table.add_column("sensitive_topic recall", justify="right")
+    table = _table(
+        "sensitive_topic rows by subtype",
+        ("subtype", "rows", "escalated", "sensitive_topic recall"),
+    )
     table.caption = "recall: escalated with sensitive_topic among the decision's reasons"
     for subtype, rates in block.subtypes.items():
         esc, topic = rates["escalated"], rates[SENSITIVE]
@@ -479,16 +546,14 @@ def _subtype_table(block: BlockMetrics) -> Table:
 
 
 def _lang_scenario_table(total: ScenarioMetrics, by_lang: dict[str, ScenarioMetrics]) -> Table:
-    table = _table("Conversations per language")
-    table.add_column("lang", no_wrap=True)
-    for col in ("conversations", "exact turn", "accuracy", "traps kept", "reason match"):
-        table.add_column(col, justify="right", no_wrap=True)
-    table.caption = "reason match: on-time escalations whose decision has the expected reason"
-    for lang, m in by_lang.items():
-        table.add_row(*_lang_scenario_cells(lang, m))
-    table.add_section()
-    table.add_row(*_lang_scenario_cells("[bold]all[/]", total))
-    return table
+    return _per_language_table(
+        "Conversations per language",
+        ("conversations", "exact turn", "accuracy", "traps kept", "reason match"),
+        "reason match: on-time escalations whose decision has the expected reason",
+        total,
+        by_lang,
+        _lang_scenario_cells,
+    )
 
 
 def _lang_scenario_cells(lang: str, m: ScenarioMetrics) -> tuple[str, ...]:
@@ -503,21 +568,18 @@ def _lang_scenario_cells(lang: str, m: ScenarioMetrics) -> tuple[str, ...]:
 
 
 def _hard_negatives_table(block: BlockMetrics) -> Table:
-    table = _table("no_escalation rows by aux flag (hard negatives)")
-    table.add_column("aux flag")
-    table.add_column("rows", justify="right")
-    table.add_column("escalated", justify="right")
+    table = _table(
+        "no_escalation rows by aux flag (hard negatives)", ("aux flag", "rows", "escalated")
+    )
     for flag, rate in block.hard_negatives.items():
         table.add_row(Text(flag), str(rate.n), f"{rate.count} ({_pct(rate.rate)})")
     return table
 
 
 def _scenario_table(m: ScenarioMetrics) -> Table:
-    table = _table(f"Conversations ({m.total})")
-    table.add_column("expected reason")
-    table.add_column("scenarios", justify="right")
-    table.add_column("right turn", justify="right")
-    table.add_column("accuracy", justify="right")
+    table = _table(
+        f"Conversations ({m.total})", ("expected reason", "scenarios", "right turn", "accuracy")
+    )
     for reason, g in m.by_reason.items():
         table.add_row(reason, str(g.total), str(g.correct), _pct(g.accuracy))
     table.add_section()
@@ -638,10 +700,9 @@ def render_bench(result: BenchResult, console: Console) -> None:
     pinned = f"CPU {result.cpu}" if result.cpu is not None else "unpinned"
     table = _table(
         f"Decision latency, {result.decider.n} distinct messages, one core ({pinned}, "
-        f"{result.torch_threads} torch thread)"
+        f"{result.torch_threads} torch thread)",
+        ("operation", "p50 ms", "p99 ms", "mean ms", "per second"),
     )
-    for col in ("operation", "p50 ms", "p99 ms", "mean ms", "per second"):
-        table.add_column(col, justify="left" if col == "operation" else "right")
     rows: list[tuple[str, Latency]] = [
         ("decider.decide", result.decider),
         ("encoder passes (uncached)", result.encoder),

@@ -6,14 +6,12 @@ stderr and renders a Rich table (stdout) or JSON.
 
 from __future__ import annotations
 
-import asyncio
 from typing import TYPE_CHECKING
 
 import typer
 from rich.console import Console
-from rich.progress import TaskID
 
-from handoff.cli.evaluate import DATABASE_URL_OPTION, _emit, _fail, _progress, _quiet, _table
+from handoff.cli.evaluate import DATABASE_URL_OPTION, _emit, _run_in_phases, _table, _whole_ms
 
 if TYPE_CHECKING:
     from handoff.benchmarks.sse import SSEResult
@@ -38,7 +36,6 @@ def bench_sse_command(
     """Open many live streams on one `handoff serve` (127.0.0.1); time a message beside them."""
     from handoff.benchmarks.sse import SSEConfig, run_sse_benchmark
 
-    _quiet()
     config = SSEConfig(
         streams=streams,
         messages=messages,
@@ -46,18 +43,7 @@ def bench_sse_command(
         database_url=database_url,
         timeout_seconds=timeout,
     )
-    with _progress() as bar:
-        tasks: dict[str, TaskID] = {}
-
-        def tell(phase: str, done: int, total: int) -> None:
-            if phase not in tasks:
-                tasks[phase] = bar.add_task(phase.capitalize(), total=total)
-            bar.update(tasks[phase], completed=done, total=total)
-
-        try:
-            result = asyncio.run(run_sse_benchmark(config, progress=tell))
-        except (OSError, RuntimeError, TimeoutError) as error:
-            raise _fail(f"the benchmark's server did not run: {error}") from None
+    result = _run_in_phases(lambda tell: run_sse_benchmark(config, progress=tell))
     _emit(result, as_json, render_sse)
 
 
@@ -65,10 +51,9 @@ def render_sse(result: SSEResult, console: Console) -> None:
     """Print the benchmark table."""
     table = _table(
         f"Live streams on one `handoff serve`, {result.backend}: {result.open_streams} visitors' "
-        f"streams open, {result.config.messages} probe messages"
+        f"streams open, {result.config.messages} probe messages",
+        ("probe message", "answer p50 ms", "answer p95 ms", "event p50 ms", "event p95 ms"),
     )
-    for col in ("probe message", "answer p50 ms", "answer p95 ms", "event p50 ms", "event p95 ms"):
-        table.add_column(col, justify="left" if col == "probe message" else "right")
     for label, latency in (
         ("no other stream open", result.alone),
         (f"{result.open_streams} streams open", result.crowded),
@@ -76,7 +61,7 @@ def render_sse(result: SSEResult, console: Console) -> None:
         table.add_row(
             label,
             *(
-                f"{latency.percentile(which, q):,.0f}"
+                _whole_ms(latency.percentile(which, q))
                 for which in ("answer", "event")
                 for q in (0.5, 0.95)
             ),

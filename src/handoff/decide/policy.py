@@ -33,6 +33,7 @@ from handoff.decide.signals import (
     TOPIC_NEAR,
     TOPIC_SIMILARITY,
     answer_did_not_help,
+    closest,
     explicit_request,
     frustration,
     low_confidence,
@@ -168,17 +169,20 @@ class LocalDecider:
     def _trigger_example(
         self, text: str, examples: Sequence[str], when_to_use: str, t: Thresholds
     ) -> Evidence | None:
-        best: Evidence | None = None
-        if examples:
-            sims = self.encoder.similarity(text, list(examples))
-            i = int(np.argmax(sims))
-            sim = float(sims[i])
-            if sim >= t.trigger_near:
-                best = Evidence(
-                    Reason.SENSITIVE_TOPIC,
-                    round(scaled(sim, t.trigger, t.trigger_near), 3),
-                    f"close to the admin's trigger example “{examples[i]}” (similarity {sim:.2f})",
-                )
+        best = (
+            closest(
+                Reason.SENSITIVE_TOPIC,
+                self.encoder.similarity(text, list(examples)),
+                examples,
+                threshold=t.trigger,
+                near=t.trigger_near,
+                detail=lambda example, sim: (
+                    f"close to the admin's trigger example “{example}” (similarity {sim:.2f})"
+                ),
+            )
+            if examples
+            else None
+        )
         sentences = _when_to_use_sentences(when_to_use)
         if sentences:
             sims = self.encoder.similarity(text, list(sentences))

@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterable, Sequence
 
 import numpy as np
 
-from handoff.decide.encoder import Encoder
+from handoff.decide.encoder import Encoder, Vector
 from handoff.decide.prototypes import ROUTINE_EXAMPLES, TOPIC_EXAMPLES
 from handoff.domain import Answer, Evidence, Message, Reason, Role
 
@@ -60,6 +60,24 @@ def scaled(similarity: float, threshold: float, floor: float) -> float:
     if similarity >= threshold:
         return min(1.0, FIRE_SCORE + (1 - FIRE_SCORE) * (similarity - threshold) / (1 - threshold))
     return max(0.0, FIRE_SCORE * (similarity - floor) / (threshold - floor))
+
+
+def closest(
+    reason: Reason,
+    sims: Vector,
+    candidates: Sequence[str],
+    *,
+    threshold: float,
+    near: float,
+    detail: Callable[[str, float], str],
+) -> Evidence | None:
+    """Evidence of the candidate most like the text (`sims`: cosine to each), scored from `near`
+    up; None when even it is less alike than `near`. `detail` says it from it and its cosine."""
+    best = int(np.argmax(sims))
+    sim = float(sims[best])
+    if sim < near:
+        return None
+    return Evidence(reason, round(scaled(sim, threshold, near), 3), detail(candidates[best], sim))
 
 
 # --- small talk --------------------------------------------------------------------------------
@@ -513,15 +531,15 @@ def repeated_question(
     earlier = _answered_user_messages(history)
     if not earlier:
         return None
-    sims = encoder.similarity(text, earlier)
-    best = int(np.argmax(sims))
-    sim = float(sims[best])
-    if sim < near:
-        return None
-    return Evidence(
+    return closest(
         Reason.REPEATED_QUESTION,
-        round(scaled(sim, threshold, near), 3),
-        f"asks again what was already answered: {quote(earlier[best])} (similarity {sim:.2f})",
+        encoder.similarity(text, earlier),
+        earlier,
+        threshold=threshold,
+        near=near,
+        detail=lambda asked, sim: (
+            f"asks again what was already answered: {quote(asked)} (similarity {sim:.2f})"
+        ),
     )
 
 
@@ -785,13 +803,11 @@ def _custom_topic(
     # Custom topics have no phrase list: compare with the topic's name or short description.
     if not custom:
         return None
-    sims = encoder.matrix(tuple(custom)) @ encoder.encode_one(text)
-    best = int(np.argmax(sims))
-    sim = float(sims[best])
-    if sim < near:
-        return None
-    return Evidence(
+    return closest(
         Reason.SENSITIVE_TOPIC,
-        round(scaled(sim, threshold, near), 3),
-        f"close to the topic {quote(custom[best], 40)} (similarity {sim:.2f})",
+        encoder.matrix(tuple(custom)) @ encoder.encode_one(text),
+        custom,
+        threshold=threshold,
+        near=near,
+        detail=lambda topic, sim: f"close to the topic {quote(topic, 40)} (similarity {sim:.2f})",
     )

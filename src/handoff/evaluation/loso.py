@@ -8,16 +8,20 @@ scores the same messages (in-sample). A wide gap between the two is overfitting.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from handoff.decide.encoder import Encoder
 from handoff.decide.learned import LearnedDecider
 from handoff.decide.training import encode, fit_model, read_corpus
-from handoff.evaluation.metrics import BlockMetrics, LabelledMessage, block_metrics, run_messages
-
-Progress = Callable[[int], None]
+from handoff.evaluation.metrics import (
+    BlockMetrics,
+    LabelledMessage,
+    Progress,
+    block_metrics,
+    run_messages,
+)
 
 
 @dataclass(frozen=True, slots=True)

@@ -481,6 +481,8 @@ class ScenarioResult:
 
 
 Progress = Callable[[int], None]
+T = TypeVar("T")
+U = TypeVar("U")
 
 
 def run_messages(
@@ -491,15 +493,17 @@ def run_messages(
     progress: Progress | None = None,
 ) -> list[MessageResult]:
     """Decide every row, timing each `decide` call alone."""
-    results: list[MessageResult] = []
-    for row in rows:
-        ctx = message_context(row, action)
-        start = time.perf_counter()
-        decision = decider.decide(ctx)
-        results.append(MessageResult(row, decision, time.perf_counter() - start))
-        if progress is not None:
-            progress(1)
-    return results
+    return _each(rows, lambda row: run_message(decider, row, action=action), progress)
+
+
+def run_message(
+    decider: Decider, row: LabelledMessage, *, action: ActionConfig = DEFAULT_ACTION
+) -> MessageResult:
+    """Decide one row, timing the `decide` call alone."""
+    ctx = message_context(row, action)
+    start = time.perf_counter()
+    decision = decider.decide(ctx)
+    return MessageResult(row, decision, time.perf_counter() - start)
 
 
 def run_scenario(
@@ -532,9 +536,14 @@ def run_scenarios(
     progress: Progress | None = None,
 ) -> list[ScenarioResult]:
     """Run every scenario."""
-    results: list[ScenarioResult] = []
-    for scenario in scenarios:
-        results.append(run_scenario(decider, scenario, action=action))
+    return _each(scenarios, lambda one: run_scenario(decider, one, action=action), progress)
+
+
+def _each(items: Iterable[T], work: Callable[[T], U], progress: Progress | None) -> list[U]:
+    """Do `work` on every item in turn, telling `progress` of each one done."""
+    results: list[U] = []
+    for item in items:
+        results.append(work(item))
         if progress is not None:
             progress(1)
     return results
@@ -700,9 +709,6 @@ def message_metrics(results: Sequence[MessageResult]) -> MessageMetrics:
         pooled=block_metrics(results),
         by_source={s: block_metrics(rs) for s, rs in sorted(per_source.items())},
     )
-
-
-T = TypeVar("T")
 
 
 def by_language(items: Iterable[T], lang: Callable[[T], str]) -> dict[str, list[T]]:
