@@ -1,8 +1,10 @@
-"""The widget in a real browser for a Spanish visitor: the service's texts and the widget's
-own labels in Spanish, whether the visitor's words or the page's data-lang said so."""
+"""The widget in a real browser for a Spanish and a French visitor: the service's texts and the
+widget's own labels in their language, whether the visitor's words or the page's data-lang said
+so, from the request through the wait to the handback."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 import pytest
@@ -11,15 +13,27 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse
 from starlette.routing import Route
 from tests.conftest import Server
-from tests.e2e.support import TIMEOUT, expect, new_agent, newest_is_from, open_widget, say
+from tests.e2e.support import (
+    TIMEOUT,
+    conversation_id,
+    expect,
+    messages,
+    new_agent,
+    newest_is_from,
+    open_widget,
+    say,
+)
 from tests.fakes.server import LoopbackServer
+from tests.web.chat import ticket_of, wait_for
+from tests.web.rules import timed_server
+from tests.web.test_languages import FRENCH_REQUEST, SPANISH_REQUEST, configure, wait_notice
 
-from handoff.domain import DEFAULT_HANDOFF_MESSAGE
+from handoff.domain import DEFAULT_HANDOFF_MESSAGE, HandbackReason
 from handoff.service.i18n import say as translate
-from handoff.service.wording import ASK_FOR_EMAIL, WIDGET_LABELS
+from handoff.service.wording import ASK_FOR_EMAIL, HANDBACK_MESSAGES, WIDGET_LABELS
 
 if TYPE_CHECKING:
-    from playwright.sync_api import Browser, Page
+    from playwright.sync_api import Browser, Locator, Page
 
 pytestmark = pytest.mark.browser
 
@@ -134,4 +148,64 @@ def test_the_admins_own_texts_speak_spanish_on_a_spanish_page(
     page = context.new_page()
     open_widget(page, f"{server.url}/demo/{agent}")
     expect(page.get_by_test_id("handoff-subtitle")).to_have_text("We answer in minutes")
+    context.close()
+
+
+@pytest.fixture(scope="module")
+def timed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """A server of this module's own whose timers tick fast, so the wait notice comes in 1 s."""
+    with timed_server("sqlite", tmp_path_factory.mktemp("languages-e2e")) as server:
+        configure(server)
+        yield server
+
+
+def system_said(page: Page, text: str) -> Locator:
+    return messages(page, "system").filter(has_text=text)
+
+
+def test_a_french_visitor_waits_and_is_handed_back_in_french(
+    timed: Server, browser: Browser
+) -> None:
+    context = browser.new_context()
+    context.set_default_timeout(TIMEOUT)
+    page = context.new_page()
+    open_widget(page, f"{timed.url}/demo/{timed.demo_agent_id}")
+
+    say(page, FRENCH_REQUEST)
+    expect(newest_is_from(page, "assistant")).to_contain_text(translate("fr", ASK_FOR_EMAIL))
+    say(page, "non merci")
+    expect(newest_is_from(page, "assistant")).to_contain_text(
+        translate("fr", DEFAULT_HANDOFF_MESSAGE)
+    )
+    expect(page.get_by_test_id("handoff-status")).to_have_text(translate("fr", "Support team"))
+    expect(system_said(page, wait_notice("fr"))).to_have_count(1, timeout=TIMEOUT)
+
+    # The team solves the ticket: the handback, and the AI's label, in French.
+    chat_id = conversation_id(page, timed.demo_agent_id)
+    ticket = wait_for(lambda: ticket_of(timed, timed.admin_token, chat_id))
+    with timed.admin() as admin:
+        assert admin.post(f"/api/v1/tickets/{ticket['id']}/solve").status_code == 200
+    handback = translate("fr", HANDBACK_MESSAGES[HandbackReason.SOLVED])
+    assert handback != HANDBACK_MESSAGES[HandbackReason.SOLVED]  # the catalogue has it
+    expect(system_said(page, handback)).to_have_count(1, timeout=TIMEOUT)
+    expect(page.get_by_test_id("handoff-status")).to_have_text(translate("fr", "AI assistant"))
+    context.close()
+
+
+def test_a_spanish_visitor_waits_and_goes_back_to_the_ai_in_spanish(
+    timed: Server, browser: Browser
+) -> None:
+    context = browser.new_context()
+    context.set_default_timeout(TIMEOUT)
+    page = context.new_page()
+    open_widget(page, f"{timed.url}/demo/{timed.demo_agent_id}")
+
+    escalate_in_spanish(page, SPANISH_REQUEST)
+    expect(system_said(page, wait_notice("es"))).to_have_count(1, timeout=TIMEOUT)
+
+    page.get_by_test_id("handoff-back-to-ai").click()
+    handback = translate("es", HANDBACK_MESSAGES[HandbackReason.USER])
+    assert handback != HANDBACK_MESSAGES[HandbackReason.USER]  # the catalogue has it
+    expect(system_said(page, handback)).to_have_count(1, timeout=TIMEOUT)
+    expect(page.get_by_test_id("handoff-status")).to_have_text(label("ai_assistant"))
     context.close()
