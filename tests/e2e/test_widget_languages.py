@@ -159,6 +159,15 @@ def timed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         yield server
 
 
+def demo_widget(server: Server, browser: Browser) -> Page:
+    """The demo agent's page in a browser context of its own, with the chat open."""
+    context = browser.new_context()
+    context.set_default_timeout(TIMEOUT)
+    page = context.new_page()
+    open_widget(page, f"{server.url}/demo/{server.demo_agent_id}")
+    return page
+
+
 def system_said(page: Page, text: str) -> Locator:
     return messages(page, "system").filter(has_text=text)
 
@@ -166,10 +175,7 @@ def system_said(page: Page, text: str) -> Locator:
 def test_a_french_visitor_waits_and_is_handed_back_in_french(
     timed: Server, browser: Browser
 ) -> None:
-    context = browser.new_context()
-    context.set_default_timeout(TIMEOUT)
-    page = context.new_page()
-    open_widget(page, f"{timed.url}/demo/{timed.demo_agent_id}")
+    page = demo_widget(timed, browser)
 
     say(page, FRENCH_REQUEST)
     expect(newest_is_from(page, "assistant")).to_contain_text(translate("fr", ASK_FOR_EMAIL))
@@ -189,16 +195,13 @@ def test_a_french_visitor_waits_and_is_handed_back_in_french(
     assert handback != HANDBACK_MESSAGES[HandbackReason.SOLVED]  # the catalogue has it
     expect(system_said(page, handback)).to_have_count(1, timeout=TIMEOUT)
     expect(page.get_by_test_id("handoff-status")).to_have_text(translate("fr", "AI assistant"))
-    context.close()
+    page.context.close()
 
 
 def test_a_spanish_visitor_waits_and_goes_back_to_the_ai_in_spanish(
     timed: Server, browser: Browser
 ) -> None:
-    context = browser.new_context()
-    context.set_default_timeout(TIMEOUT)
-    page = context.new_page()
-    open_widget(page, f"{timed.url}/demo/{timed.demo_agent_id}")
+    page = demo_widget(timed, browser)
 
     escalate_in_spanish(page, SPANISH_REQUEST)
     expect(system_said(page, wait_notice("es"))).to_have_count(1, timeout=TIMEOUT)
@@ -208,4 +211,4 @@ def test_a_spanish_visitor_waits_and_goes_back_to_the_ai_in_spanish(
     assert handback != HANDBACK_MESSAGES[HandbackReason.USER]  # the catalogue has it
     expect(system_said(page, handback)).to_have_count(1, timeout=TIMEOUT)
     expect(page.get_by_test_id("handoff-status")).to_have_text(label("ai_assistant"))
-    context.close()
+    page.context.close()

@@ -261,6 +261,10 @@ export function TicketHeader({ ticket: t, me, members, words, solving, drawerOpe
   const solved = t.status === "solved";
   const { options, selected } = assigneeOptions(members, me, t.assignee);
   const channel = words.channels[t.channel] || t.channel || "";
+  // Solve while open; once solved, the same place reopens it.
+  const status = solved
+    ? { cls: "btn", testid: "reopen-button", label: "Reopen", icon: null, onClick: onReopen, title: "Reopen the ticket: the conversation comes back to your team" }
+    : { cls: "btn btn-success", testid: "solve-button", label: "Solve", icon: "check", onClick: onSolve, title: "Solve the ticket and hand the conversation back to the AI" };
   return html`
     <div class="ticket-header">
       <button class="btn btn-ghost btn-sm back-button" type="button" data-testid="back-to-list" onClick=${onBack}>
@@ -283,27 +287,9 @@ export function TicketHeader({ ticket: t, me, members, words, solving, drawerOpe
         <select class="select" id="assign-select" data-testid="assign-select" aria-label="Assignee" value=${selected} onChange=${(e) => onAssign(e.currentTarget.value)}>
           ${options.map((o) => html`<option value=${o.value} selected=${o.value === selected}>${o.label}</option>`)}
         </select>
-        ${solved
-          ? html`<button
-              class="btn"
-              type="button"
-              data-testid="reopen-button"
-              disabled=${solving}
-              title="Reopen the ticket: the conversation comes back to your team"
-              onClick=${onReopen}
-            >
-              <span>Reopen</span>
-            </button>`
-          : html`<button
-              class="btn btn-success"
-              type="button"
-              data-testid="solve-button"
-              disabled=${solving}
-              title="Solve the ticket and hand the conversation back to the AI"
-              onClick=${onSolve}
-            >
-              <${Icon} name="check" /><span>Solve</span>
-            </button>`}
+        <button class=${status.cls} type="button" data-testid=${status.testid} disabled=${solving} title=${status.title} onClick=${status.onClick}>
+          ${status.icon ? html`<${Icon} name=${status.icon} />` : null}<span>${status.label}</span>
+        </button>
         <button
           class="btn details-button"
           type="button"
