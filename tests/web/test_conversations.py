@@ -137,6 +137,23 @@ def test_visitor_stream_delivers_messages_and_owner_changes(any_server: Server) 
     assert min(e["id"] for e in resumed) > ids[-1]
 
 
+@pytest.mark.parametrize("after", ["²", "٣", "9" * 5000, "99999999999999999999"])
+def test_a_resume_point_that_is_no_event_id_starts_from_the_beginning(
+    any_server: Server, after: str
+) -> None:
+    """Unicode digits and numbers past any event id are no resume point: never a 5xx."""
+    chat = start_chat(any_server)
+    url = f"/api/v1/conversations/{chat.id}/events"
+    with (
+        chat.client() as client,
+        client.stream("GET", url, params={"after": after}) as response,
+    ):
+        assert response.status_code == 200
+        chat.say("hello?")
+        events = read_events(response, lambda evs: evs[-1]["data"].get("text") == "hello?")
+    assert events
+
+
 def test_widget_api_answers_cross_origin_preflight(any_server: Server) -> None:
     with any_server.client() as client:
         response = client.options(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any
 
@@ -14,12 +15,16 @@ from handoff.service.events import LiveEvent
 from handoff.service.runtime import Handoff
 
 Fetch = Callable[[AsyncSession, int], Awaitable[Sequence[LiveEvent]]]
+EVENT_ID = re.compile(r"[0-9]{1,18}")  # below 2**63, the largest id a BIGINT holds
 
 
 def resume_point(request: Request, default: int) -> int:
-    """Return the event id to continue after: Last-Event-ID, then `?after=`, then `default`."""
+    """Return the event id to continue after: Last-Event-ID, then `?after=`, then `default`.
+
+    Only ASCII digits within a database id's range count: `str.isdigit` also takes "²" and
+    "٣", which `int` refuses, and a longer number is no event id."""
     for raw in (request.headers.get("last-event-id"), request.query_params.get("after")):
-        if raw is not None and raw.strip().isdigit():
+        if raw is not None and EVENT_ID.fullmatch(raw.strip()):
             return int(raw)
     return default
 
