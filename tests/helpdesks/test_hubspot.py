@@ -380,6 +380,7 @@ async def test_generic_object_subscription_is_understood(
         ("other uri", {}, "https://evil.example.com/hook"),
         ("no uri", {}, ""),
         ("no timestamp", {"X-HubSpot-Request-Timestamp": ""}, WEBHOOK_URL),
+        ("unicode digits", {"X-HubSpot-Request-Timestamp": "\u00b2"}, WEBHOOK_URL),
     ],
 )
 async def test_bad_signatures_are_rejected(

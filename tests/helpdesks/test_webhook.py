@@ -27,7 +27,7 @@ from handoff.helpdesks.errors import (
     Rejected,
     Unavailable,
 )
-from handoff.helpdesks.webhook import Credentials, WebhookHelpdesk
+from handoff.helpdesks.webhook import TIMESTAMP_HEADER, Credentials, WebhookHelpdesk
 from tests.fakes.webhook_receiver import FakeReceiver
 from tests.helpdesks.delivery import delivered
 
@@ -167,3 +167,15 @@ def test_forged_or_stale_signatures_are_rejected(
     )
     with pytest.raises(BadSignature):
         hook.verify_webhook(delivered(body, headers), now=time.time())
+
+
+def test_a_timestamp_of_other_digits_is_a_bad_signature(receiver: FakeReceiver) -> None:
+    """ "²" passes `str.isdigit` but is no number: refused as unsigned, not as a crash."""
+    hook = connector(receiver.url, httpx.AsyncClient())
+    body, headers = receiver.signed({"event_id": "e", "ticket_id": "T-1", "type": "reply"})
+    stamped = {
+        name: ("\u00b2" if name.lower() == TIMESTAMP_HEADER.lower() else value)
+        for name, value in headers.items()
+    }
+    with pytest.raises(BadSignature):
+        hook.verify_webhook(delivered(body, stamped), now=time.time())

@@ -349,7 +349,7 @@ def _triggered(event: str) -> tuple[str, int | None]:
     name, _, to_state, value = match.groups()
     if name == "status":
         to_text = (to_state or "").strip()
-        return "status", int(to_text) if to_text.isdigit() else None
+        return "status", int(to_text) if to_text.isascii() and to_text.isdigit() else None
     if name == "note_type" and (value or "").strip().lower() == "private":
         return "note_private", None
     return "other", None

@@ -253,7 +253,7 @@ class HubSpotHelpdesk(AuthorizationCodeConnector[Credentials]):
         if headers.get("x-hubspot-ratelimit-daily-remaining") == "0":
             return 3600.0  # the daily budget resets at midnight in the account's time zone
         interval = headers.get("x-hubspot-ratelimit-interval-milliseconds")
-        if interval is not None and interval.isdigit():
+        if interval is not None and interval.isascii() and interval.isdigit():
             return int(interval) / 1000
         return None
 
@@ -464,7 +464,7 @@ class HubSpotHelpdesk(AuthorizationCodeConnector[Credentials]):
             raise BadSignature("no client_secret configured for HubSpot webhooks")
         signature = request.header("x-hubspot-signature-v3")
         stamp = request.header("x-hubspot-request-timestamp") or ""
-        if not signature or not stamp.isdigit():
+        if not signature or not (stamp.isascii() and stamp.isdigit()):
             raise BadSignature("X-HubSpot-Signature-v3 or X-HubSpot-Request-Timestamp missing")
         if not request.url:
             raise BadSignature("the URL HubSpot called is needed to check its signature")

@@ -71,7 +71,7 @@ def verify_signature(
 ) -> None:
     """Check a signed call; raise BadSignature when it is forged, unsigned or stale."""
     raw = headers.get(TIMESTAMP_HEADER, "")
-    if not raw.isdigit():
+    if not (raw.isascii() and raw.isdigit()):
         raise BadSignature("missing or malformed X-Handoff-Timestamp")
     timestamp = int(raw)
     off = "the timestamp is more than five minutes off"
