@@ -41,6 +41,7 @@ from handoff.settings import Settings
 
 HANG_SECONDS = 3600.0  # longer than any helpdesk timeout: the fake never answers in time
 GENEROUS = 10_000  # a limit the fakes never reach: only the hanging matters here
+STOP_GRACE_SECONDS = 5.0  # for the worker to end its unit of work in hand when told to stop
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,7 +138,8 @@ async def _run(config: IsolationConfig, *, hanging: bool, encoder: Encoder | Non
             hung_chats = await open_conversations(hf, hung_agent, config.hanging_tickets)
             await asyncio.to_thread(lambda: hf.decider)  # the models load before the clock
             worker = build_worker(hf)
-            running = asyncio.create_task(worker.run(asyncio.Event()))
+            stop = asyncio.Event()
+            running = asyncio.create_task(worker.run(stop))
             try:
                 if hanging:
                     await asyncio.gather(*(ask_for_person(hf, chat) for chat in hung_chats))
@@ -148,9 +150,7 @@ async def _run(config: IsolationConfig, *, hanging: bool, encoder: Encoder | Non
                 await _until(fine_done, config.timeout_seconds)
                 inbox_created = await _inbox_tickets(hf, inbox_chats, config.timeout_seconds)
             finally:
-                # Cancelled, not stopped: the jobs in hand would run to the helpdesk's timeout.
-                running.cancel()
-                await asyncio.gather(running, return_exceptions=True)
+                await _stop(running, stop)
             return RunDelays(
                 inbox_ms=[
                     1000 * (at - queued[conversation]) for conversation, at in inbox_created.items()
@@ -164,6 +164,17 @@ async def _run(config: IsolationConfig, *, hanging: bool, encoder: Encoder | Non
                 slots=worker.concurrency,
                 share=worker.pacer.max_running,
             )
+
+
+async def _stop(running: asyncio.Task[None], stop: asyncio.Event) -> None:
+    """Stop the worker, letting it end the unit of work in hand: a task cancelled inside one
+    can leave its connection, and SQLite's write lock, held until it is collected, and the
+    next run on the same database waiting for it. Jobs still in hand after the grace (calls
+    to the hanging helpdesk) are cancelled."""
+    stop.set()
+    await asyncio.wait({running}, timeout=STOP_GRACE_SECONDS)
+    running.cancel()
+    await asyncio.gather(running, return_exceptions=True)
 
 
 def _run_settings(config: IsolationConfig, data_dir: Path) -> Settings:
