@@ -14,7 +14,18 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any, ClassVar, Generic, Protocol, Self, TypeVar, cast
+from typing import (
+    TYPE_CHECKING,
+    Any,
+    ClassVar,
+    Generic,
+    Protocol,
+    Self,
+    TypeVar,
+    cast,
+    get_args,
+    get_origin,
+)
 
 import httpx
 from pydantic import BaseModel, Field, SecretStr, model_validator
@@ -146,9 +157,19 @@ class Connector(ABC, Generic[FormT]):
     title: ClassVar[str]
     description: ClassVar[str]
     max_body_chars: ClassVar[int]
-    credentials_model: ClassVar[type[BaseModel]]  # FormT itself: a ClassVar cannot name it
+    # FormT itself, read from the class's `Connector[Form]` base: a ClassVar cannot name it.
+    credentials_model: ClassVar[type[BaseModel]]
     # Headers besides Retry-After in which the platform says how long a rate limit lasts.
     retry_headers: ClassVar[tuple[str, ...]] = ()
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        for base in getattr(cls, "__orig_bases__", ()):
+            origin, args = get_origin(base), get_args(base)
+            if isinstance(origin, type) and issubclass(origin, Connector) and args:
+                form = args[0]
+                if isinstance(form, type) and issubclass(form, BaseModel):
+                    cls.credentials_model = form
 
     def __init__(
         self,

@@ -23,7 +23,7 @@ import base64
 import hashlib
 import json
 import re
-from typing import Any, ClassVar
+from typing import Any
 
 import httpx
 from pydantic import BaseModel, Field, SecretStr, field_validator
@@ -118,7 +118,6 @@ class FreshdeskHelpdesk(Connector[Credentials]):
     # Freshdesk documents no limit on `description`; 60k characters keeps a long transcript
     # readable in the agent view, and `common.html_body` drops the oldest messages first.
     max_body_chars = 60_000
-    credentials_model: ClassVar[type[BaseModel]] = Credentials
 
     def _setup(self, form: Credentials) -> None:
         base = form.base_url or f"https://{form.domain}.freshdesk.com"

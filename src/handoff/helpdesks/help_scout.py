@@ -27,7 +27,7 @@ References:
 from __future__ import annotations
 
 import re
-from typing import Any, ClassVar, Literal
+from typing import Any, Literal
 
 import httpx
 from pydantic import BaseModel, Field, SecretStr, field_validator
@@ -99,7 +99,6 @@ class HelpScoutHelpdesk(Connector[Credentials]):
     # Create requests were capped at 256 kB in API v1 (413 beyond); v2 documents no number.
     # 40k characters stays under it even if every character were JSON-escaped to 6 bytes.
     max_body_chars = 40_000
-    credentials_model: ClassVar[type[BaseModel]] = Credentials
     retry_headers = ("x-ratelimit-retry-after",)
 
     def _setup(self, form: Credentials) -> None:

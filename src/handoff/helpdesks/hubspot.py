@@ -50,7 +50,7 @@ from urllib.parse import urlencode
 
 import httpx
 import structlog
-from pydantic import BaseModel, Field, SecretStr
+from pydantic import Field, SecretStr
 
 from handoff.domain import (
     Contact,
@@ -188,7 +188,6 @@ class HubSpotHelpdesk(AuthorizationCodeConnector[Credentials]):
     # String properties hold at most 65,536 characters:
     # https://knowledge.hubspot.com/properties/property-field-types-in-hubspot
     max_body_chars = 65_536
-    credentials_model: ClassVar[type[BaseModel]] = Credentials
 
     def _setup(self, form: Credentials) -> None:
         # HubSpot signs webhooks with the app's secret; the generated `_webhook_secret` goes unused.

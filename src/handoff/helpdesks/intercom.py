@@ -17,7 +17,7 @@ from __future__ import annotations
 import html
 import json
 import time
-from typing import Any, ClassVar, Literal
+from typing import Any, Literal
 
 import httpx
 from pydantic import BaseModel, Field, SecretStr
@@ -99,7 +99,6 @@ class IntercomHelpdesk(Connector[Credentials]):
     # Intercom publishes no limit for ticket attributes; stay well under what its inbox
     # shows comfortably (assumption, see the module docstring).
     max_body_chars = 10_000
-    credentials_model: ClassVar[type[BaseModel]] = Credentials
 
     def _setup(self, form: Credentials) -> None:
         # Intercom signs webhooks with the app's client secret, never with a secret we pick,

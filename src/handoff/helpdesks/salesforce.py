@@ -40,7 +40,7 @@ from urllib.parse import quote, urlsplit
 import httpx
 import jwt
 from cryptography.hazmat.primitives import serialization
-from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 
 from handoff.domain import (
     Contact,
@@ -195,7 +195,6 @@ class SalesforceHelpdesk(Connector[Credentials]):
     title = "Salesforce"
     description = "Cases in Service Cloud, created once by external id."
     max_body_chars = 32_000  # Case.Description is a textarea(32000)
-    credentials_model: ClassVar[type[BaseModel]] = Credentials
 
     def _setup(self, form: Credentials) -> None:
         self._org = (form.base_url or form.instance_url).rstrip("/")

@@ -24,7 +24,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Mapping
-from typing import Any, ClassVar
+from typing import Any
 
 import httpx
 from pydantic import BaseModel, Field, SecretStr
@@ -86,7 +86,6 @@ class WebhookHelpdesk(Connector[Credentials]):
     title = "Generic webhook"
     description = "Any other tool: signed JSON to your endpoint, signed replies back."
     max_body_chars = 200_000
-    credentials_model: ClassVar[type[BaseModel]] = Credentials
 
     def _setup(self, form: Credentials) -> None:
         # The admin's secret signs both ways, so their tool needs only one.

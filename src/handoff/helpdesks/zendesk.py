@@ -29,7 +29,7 @@ from typing import Any, ClassVar, Literal
 from urllib.parse import urlencode
 
 import httpx
-from pydantic import BaseModel, Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator
 
 from handoff.domain import (
     Contact,
@@ -155,7 +155,6 @@ class ZendeskHelpdesk(AuthorizationCodeConnector[Credentials]):
     # Zendesk documents no comment length limit; large comments are accepted but slow the
     # agent UI, so we stay at a conservative 60k characters (an assumption, not a vendor number).
     max_body_chars = 60_000
-    credentials_model: ClassVar[type[BaseModel]] = Credentials
     rotates_refresh_tokens = True  # a refresh deletes the old pair
 
     def _setup(self, form: Credentials) -> None:

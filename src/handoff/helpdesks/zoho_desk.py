@@ -116,7 +116,6 @@ class ZohoDeskHelpdesk(Connector[Credentials]):
     description = "Tickets in a Zoho Desk department."
     max_body_chars = 65_000  # `description` takes up to 65,535 characters
     max_comment_chars: ClassVar[int] = 32_000
-    credentials_model: ClassVar[type[BaseModel]] = Credentials
 
     def _setup(self, form: Credentials) -> None:
         # Zoho signs webhooks with its own keys; the generated `_webhook_secret` goes unused.
