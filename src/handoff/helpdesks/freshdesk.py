@@ -28,15 +28,7 @@ from typing import Any
 import httpx
 from pydantic import BaseModel, Field, SecretStr, field_validator
 
-from handoff.domain import (
-    Contact,
-    Message,
-    Priority,
-    TicketEvent,
-    TicketEventKind,
-    TicketPacket,
-    TicketRef,
-)
+from handoff import domain
 from handoff.helpdesks import common
 from handoff.helpdesks.base import Choice, Connector, WebhookRequest, address_override
 from handoff.helpdesks.errors import InvalidCredentials, Rejected
@@ -47,11 +39,11 @@ _DOMAIN = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
 _FIELD_NAME = re.compile(r"^cf_[a-z0-9_]{1,60}$")  # a custom field's API name
 _SAFE_KEY = re.compile(r"^[A-Za-z0-9_.:-]{1,200}$")
 # https://developers.freshdesk.com/api/#tickets: priority 1-4, status 2 Open, source 7 Chat.
-PRIORITIES: dict[Priority, int] = {
-    Priority.LOW: 1,
-    Priority.NORMAL: 2,
-    Priority.HIGH: 3,
-    Priority.URGENT: 4,
+PRIORITIES: dict[domain.Priority, int] = {
+    domain.Priority.LOW: 1,
+    domain.Priority.NORMAL: 2,
+    domain.Priority.HIGH: 3,
+    domain.Priority.URGENT: 4,
 }
 STATUS_OPEN, SOURCE_CHAT = 2, 7
 SOLVED_STATUSES = {4, 5}  # Resolved, Closed
@@ -164,7 +156,7 @@ class FreshdeskHelpdesk(Connector[Credentials]):
         ]
         return {"external_id_field": texts}
 
-    async def create_ticket(self, packet: TicketPacket) -> TicketRef:
+    async def create_ticket(self, packet: domain.TicketPacket) -> domain.TicketRef:
         """Find the ticket holding `packet.idempotency_key`, or create it with the key."""
         if not _SAFE_KEY.match(packet.idempotency_key):  # it goes into a search query
             raise Rejected(422, f"{PLATFORM}: idempotency key must match {_SAFE_KEY.pattern}")
@@ -185,7 +177,9 @@ class FreshdeskHelpdesk(Connector[Credentials]):
         created = (await self._call("POST", "/api/v2/tickets", json=body)).json()
         return self._ref(int(created["id"]))
 
-    async def add_message(self, ticket: TicketRef, message: Message, contact: Contact) -> None:
+    async def add_message(
+        self, ticket: domain.TicketRef, message: domain.Message, contact: domain.Contact
+    ) -> None:
         """Add the user's message as a public, incoming note written by the requester."""
         # https://developers.freshdesk.com/api/#add_note_to_a_ticket: `incoming: true` shows
         # the note as coming from outside; `user_id` makes the requester its author.
@@ -206,7 +200,7 @@ class FreshdeskHelpdesk(Connector[Credentials]):
             self._webhook_secret, _stripped(request.header(TOKEN_HEADER)), TOKEN_HEADER
         )
 
-    async def parse_webhook(self, request: WebhookRequest) -> list[TicketEvent]:
+    async def parse_webhook(self, request: WebhookRequest) -> list[domain.TicketEvent]:
         """Return an agent's public reply and a move to Resolved/Closed; drop the rest."""
         data = json.loads(request.body)
         if not isinstance(data, dict) or not str(data.get("ticket_id", "")).strip():
@@ -216,15 +210,15 @@ class FreshdeskHelpdesk(Connector[Credentials]):
         kind, to_status = _triggered(event)
         status_name = str(data.get("status") or "").strip().lower()
         stamp = str(data.get("modified_on") or "")
-        events: list[TicketEvent] = []
+        events: list[domain.TicketEvent] = []
         if kind not in {"status", "note_private"}:
             author, text = _comment(str(data.get("comment") or ""))
             requester = str(data.get("requester") or "").strip()
             # Our own notes (and the customer's replies) are authored by the requester.
             if text and not (author and requester and author == requester):
                 events.append(
-                    TicketEvent(
-                        kind=TicketEventKind.REPLY,
+                    domain.TicketEvent(
+                        kind=domain.TicketEventKind.REPLY,
                         ticket_id=ticket_id,
                         event_id=_event_id(ticket_id, "reply", event, stamp, text),
                         text=text,
@@ -237,8 +231,8 @@ class FreshdeskHelpdesk(Connector[Credentials]):
             solved = kind != "note_private" and status_name in SOLVED_NAMES
         if solved:
             events.append(
-                TicketEvent(
-                    kind=TicketEventKind.SOLVED,
+                domain.TicketEvent(
+                    kind=domain.TicketEventKind.SOLVED,
                     ticket_id=ticket_id,
                     event_id=_event_id(ticket_id, "solved", event, stamp, ""),
                 )
@@ -268,7 +262,7 @@ class FreshdeskHelpdesk(Connector[Credentials]):
             "or Closed reach the user.",
         ]
 
-    async def _find(self, packet: TicketPacket) -> int | None:
+    async def _find(self, packet: domain.TicketPacket) -> int | None:
         field, key = self._credentials.external_id_field, packet.idempotency_key
         # https://developers.freshdesk.com/api/#filter_tickets: the whole query in double
         # quotes, strings in single quotes. The index lags by minutes (below for the rest).
@@ -291,15 +285,15 @@ class FreshdeskHelpdesk(Connector[Credentials]):
                 return int(ticket["id"])
         return None
 
-    async def _requester_id(self, contact: Contact, key: str) -> int | None:
+    async def _requester_id(self, contact: domain.Contact, key: str) -> int | None:
         # https://developers.freshdesk.com/api/#list_all_contacts filters by these fields.
         lookup = _identifier(contact, key)
         contacts = (await self._call("GET", "/api/v2/contacts", params=lookup)).json()
         return int(contacts[0]["id"]) if contacts else None
 
-    def _ref(self, ticket_id: int) -> TicketRef:
+    def _ref(self, ticket_id: int) -> domain.TicketRef:
         url = f"https://{self._credentials.domain}.freshdesk.com/a/tickets/{ticket_id}"
-        return TicketRef(id=str(ticket_id), url=url)
+        return domain.TicketRef(id=str(ticket_id), url=url)
 
     def _codes(self, response: httpx.Response) -> list[object]:
         """Read the codes of Freshdesk's error bodies: validation errors, or one code."""
@@ -313,7 +307,7 @@ class FreshdeskHelpdesk(Connector[Credentials]):
         return codes
 
 
-def _requester(contact: Contact, key: str) -> dict[str, str]:
+def _requester(contact: domain.Contact, key: str) -> dict[str, str]:
     """Return Freshdesk's requester fields: one identifier is required, plus a name."""
     # https://developers.freshdesk.com/api/#create_ticket: requester_id, email, phone (then
     # name is mandatory), twitter_id, facebook_id or unique_external_id. An anonymous user
@@ -324,7 +318,7 @@ def _requester(contact: Contact, key: str) -> dict[str, str]:
     return fields
 
 
-def _identifier(contact: Contact, key: str) -> dict[str, str]:
+def _identifier(contact: domain.Contact, key: str) -> dict[str, str]:
     """Return the one field that finds the requester's contact."""
     if contact.email:
         return {"email": contact.email}

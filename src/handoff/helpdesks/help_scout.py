@@ -32,7 +32,7 @@ from typing import Any, Literal
 import httpx
 from pydantic import BaseModel, Field, SecretStr, field_validator
 
-from handoff.domain import Contact, Message, TicketEvent, TicketEventKind, TicketPacket, TicketRef
+from handoff import domain
 from handoff.helpdesks import common
 from handoff.helpdesks.base import Choice, Connector, WebhookRequest, address_override
 from handoff.helpdesks.errors import InvalidCredentials, Rejected, Unavailable
@@ -136,7 +136,7 @@ class HelpScoutHelpdesk(Connector[Credentials]):
             page += 1
         return found
 
-    async def create_ticket(self, packet: TicketPacket) -> TicketRef:
+    async def create_ticket(self, packet: domain.TicketPacket) -> domain.TicketRef:
         """Create the conversation once per `packet.idempotency_key`, even when retried."""
         if self._credentials.mailbox_id is None:
             raise Rejected(400, "Help Scout: choose an inbox in the integration settings")
@@ -165,7 +165,9 @@ class HelpScoutHelpdesk(Connector[Credentials]):
         response = await self._call("POST", "/v2/conversations", json=conversation)
         return _ref(_resource_id(response, "conversation"))  # the next attempt finds it by tag
 
-    async def add_message(self, ticket: TicketRef, message: Message, contact: Contact) -> None:
+    async def add_message(
+        self, ticket: domain.TicketRef, message: domain.Message, contact: domain.Contact
+    ) -> None:
         """Add the user's message as a customer thread (it reopens the conversation)."""
         if contact.email:
             customer: dict[str, Any] = {"email": contact.email}
@@ -175,7 +177,7 @@ class HelpScoutHelpdesk(Connector[Credentials]):
         body = {"customer": customer, "text": common.html_paragraph(message.text)}
         await self._call("POST", f"/v2/conversations/{int(ticket.id)}/customer", json=body)
 
-    async def _find(self, key_tag: str) -> TicketRef | None:
+    async def _find(self, key_tag: str) -> domain.TicketRef | None:
         params = {
             "mailbox": str(self._credentials.mailbox_id),
             "status": "all",  # the default lists active conversations only
@@ -194,7 +196,7 @@ class HelpScoutHelpdesk(Connector[Credentials]):
         first = min(found, key=lambda c: int(c["id"]))  # the oldest is the one we made first
         return _ref(first["id"], first.get("number"))
 
-    async def _customer(self, contact: Contact) -> dict[str, Any]:
+    async def _customer(self, contact: domain.Contact) -> dict[str, Any]:
         first, _, last = (contact.name or "").strip().partition(" ")
         if contact.email:
             customer: dict[str, Any] = {"email": contact.email, "firstName": first or "Visitor"}
@@ -243,7 +245,7 @@ class HelpScoutHelpdesk(Connector[Credentials]):
             sign_help_scout(self._webhook_secret, request.body), signature, "Help Scout signature"
         )
 
-    async def parse_webhook(self, request: WebhookRequest) -> list[TicketEvent]:
+    async def parse_webhook(self, request: WebhookRequest) -> list[domain.TicketEvent]:
         """Return the agent's reply or the move to closed in a verified webhook.
 
         Help Scout sends no event id, so ids are derived from what a redelivery repeats:
@@ -255,7 +257,7 @@ class HelpScoutHelpdesk(Connector[Credentials]):
         if not isinstance(payload, dict) or payload.get("id") is None:
             return []
         ticket_id = str(payload["id"])
-        events: list[TicketEvent] = []
+        events: list[domain.TicketEvent] = []
         if event == AGENT_REPLY:
             thread = await self._newest_agent_thread(payload)
             text = common.html_to_text(str(thread.get("body") or "")) if thread else ""
@@ -263,8 +265,8 @@ class HelpScoutHelpdesk(Connector[Credentials]):
                 author = thread.get("createdBy") or {}
                 name = " ".join(p for p in (author.get("first"), author.get("last")) if p)
                 events.append(
-                    TicketEvent(
-                        TicketEventKind.REPLY,
+                    domain.TicketEvent(
+                        domain.TicketEventKind.REPLY,
                         ticket_id,
                         f"{ticket_id}:reply:{thread['id']}",
                         text=text,
@@ -276,7 +278,9 @@ class HelpScoutHelpdesk(Connector[Credentials]):
         if event in (AGENT_REPLY, STATUS_CHANGED) and payload.get("status") == "closed":
             closed_at = payload.get("closedAt") or payload.get("userUpdatedAt") or ""
             events.append(
-                TicketEvent(TicketEventKind.SOLVED, ticket_id, f"{ticket_id}:closed:{closed_at}")
+                domain.TicketEvent(
+                    domain.TicketEventKind.SOLVED, ticket_id, f"{ticket_id}:closed:{closed_at}"
+                )
             )
         return events
 
@@ -322,10 +326,10 @@ def sign_help_scout(secret: str, body: bytes) -> str:
     return common.hmac_base64(secret, body, "sha1")
 
 
-def _ref(conversation_id: int | str, number: int | str | None = None) -> TicketRef:
+def _ref(conversation_id: int | str, number: int | str | None = None) -> domain.TicketRef:
     # The agent link is /conversation/{id}/{number}; the number is optional in the path.
     tail = f"/{number}" if number else ""
-    return TicketRef(str(conversation_id), f"{WEB_URL}/conversation/{conversation_id}{tail}")
+    return domain.TicketRef(str(conversation_id), f"{WEB_URL}/conversation/{conversation_id}{tail}")
 
 
 def _key_tag(key: str) -> str:
@@ -333,7 +337,7 @@ def _key_tag(key: str) -> str:
     return re.sub(r"[^a-z0-9_-]+", "-", key.strip().lower())
 
 
-def _tags(packet: TicketPacket, key_tag: str) -> list[str]:
+def _tags(packet: domain.TicketPacket, key_tag: str) -> list[str]:
     raw = [*packet.tags, "handoff", *(f"handoff-{r.value}" for r in packet.reasons), key_tag]
     return list(dict.fromkeys(t.strip().lower() for t in raw if t.strip()))
 

@@ -52,15 +52,7 @@ import httpx
 import structlog
 from pydantic import Field, SecretStr
 
-from handoff.domain import (
-    Contact,
-    Message,
-    Priority,
-    TicketEvent,
-    TicketEventKind,
-    TicketPacket,
-    TicketRef,
-)
+from handoff import domain
 from handoff.helpdesks import common
 from handoff.helpdesks.base import AuthorizationCodeConnector, Choice, SignInForm, WebhookRequest
 from handoff.helpdesks.common import html_paragraph, plain_body, require_equal
@@ -90,11 +82,11 @@ OAUTH_OPTIONAL_SCOPES = "conversations.read crm.schemas.tickets.write"
 # https://developers.hubspot.com/docs/api/crm/associations#association-type-id-values
 TICKET_TO_CONTACT = 16
 NOTE_TO_TICKET = 228
-PRIORITIES: dict[Priority, str] = {
-    Priority.LOW: "LOW",
-    Priority.NORMAL: "MEDIUM",
-    Priority.HIGH: "HIGH",
-    Priority.URGENT: "HIGH",  # URGENT exists only in newer portals; HIGH is accepted by all
+PRIORITIES: dict[domain.Priority, str] = {
+    domain.Priority.LOW: "LOW",
+    domain.Priority.NORMAL: "MEDIUM",
+    domain.Priority.HIGH: "HIGH",
+    domain.Priority.URGENT: "HIGH",  # URGENT exists only in newer portals; HIGH is accepted by all
 }
 SIGNATURE_WINDOW_SECONDS = 5 * 60  # "Reject the request if the timestamp is older than 5 min"
 # v3 signatures are computed over the URI with these escapes decoded:
@@ -347,7 +339,7 @@ class HubSpotHelpdesk(AuthorizationCodeConnector[Credentials]):
 
     # --- tickets ---------------------------------------------------------------------------
 
-    async def create_ticket(self, packet: TicketPacket) -> TicketRef:
+    async def create_ticket(self, packet: domain.TicketPacket) -> domain.TicketRef:
         """Create the ticket once per `packet.idempotency_key`, even when retried."""
         contact_id = await self._contact_id(packet.contact)
         tags = f"Tags: {', '.join(packet.tags)}\n" if packet.tags else ""
@@ -372,7 +364,7 @@ class HubSpotHelpdesk(AuthorizationCodeConnector[Credentials]):
             return await self._existing_ticket(packet.idempotency_key)
         return await self._ref(self._check(response).json())
 
-    async def _existing_ticket(self, key: str) -> TicketRef:
+    async def _existing_ticket(self, key: str) -> domain.TicketRef:
         # Reading by a unique property: `idProperty` on the object endpoint.
         # https://developers.hubspot.com/changelog/updating-objects-by-custom-field-and-adding-owner-properties-via-the-api
         data = await self._json(
@@ -382,12 +374,12 @@ class HubSpotHelpdesk(AuthorizationCodeConnector[Credentials]):
         )
         return await self._ref(data)
 
-    async def _ref(self, data: Mapping[str, Any]) -> TicketRef:
+    async def _ref(self, data: Mapping[str, Any]) -> domain.TicketRef:
         ticket_id = str(data["id"])
         url = data.get("url")
         if not isinstance(url, str) or not url:
             url = await self.ticket_url(ticket_id)
-        return TicketRef(id=ticket_id, url=url)
+        return domain.TicketRef(id=ticket_id, url=url)
 
     async def ticket_url(self, ticket_id: str) -> str:
         """Return the ticket's page in HubSpot (`0-5` is the ticket object type)."""
@@ -399,7 +391,7 @@ class HubSpotHelpdesk(AuthorizationCodeConnector[Credentials]):
             domain = str(account.get("uiDomain") or domain)
         return f"https://{domain}/contacts/{portal}/record/0-5/{ticket_id}"
 
-    async def _contact_id(self, contact: Contact) -> str | None:
+    async def _contact_id(self, contact: domain.Contact) -> str | None:
         """Find the contact by email, or create it; None when the user gave no email."""
         if not contact.email:
             return None  # HubSpot dedupes contacts by email only: no email, no contact
@@ -436,7 +428,9 @@ class HubSpotHelpdesk(AuthorizationCodeConnector[Credentials]):
                 return match.group(1)
         return str(self._check(response).json()["id"])
 
-    async def add_message(self, ticket: TicketRef, message: Message, contact: Contact) -> None:
+    async def add_message(
+        self, ticket: domain.TicketRef, message: domain.Message, contact: domain.Contact
+    ) -> None:
         """Add the user's follow-up to the ticket as a note marked as from the customer."""
         body = (
             f"<p><strong>{html.escape(contact.display_name)} (customer) wrote:</strong></p>"
@@ -482,14 +476,14 @@ class HubSpotHelpdesk(AuthorizationCodeConnector[Credentials]):
         )
         require_equal(expected, signature, "X-HubSpot-Signature-v3")
 
-    async def parse_webhook(self, request: WebhookRequest) -> list[TicketEvent]:
+    async def parse_webhook(self, request: WebhookRequest) -> list[domain.TicketEvent]:
         """Return SOLVED for tickets moved to a closed stage, and agents' replies.
 
         Each event of the batch is read on its own. A malformed one is skipped (a redelivery
         would not mend it); when the lookups of some fail, PartlyRead carries the others, and
         a body of the failed ones alone, to be read again later.
         """
-        events: list[TicketEvent] = []
+        events: list[domain.TicketEvent] = []
         failures: list[str] = []
         unread: list[dict[str, Any]] = []
         for item in _events(request.body):
@@ -508,12 +502,12 @@ class HubSpotHelpdesk(AuthorizationCodeConnector[Credentials]):
             raise PartlyRead(events, failures, unread=json.dumps(unread).encode())
         return events
 
-    async def _event(self, event: Mapping[str, Any]) -> TicketEvent | None:
+    async def _event(self, event: Mapping[str, Any]) -> domain.TicketEvent | None:
         if _is_ticket_stage_change(event):
             if str(event.get("propertyValue")) not in self._credentials.closed_stages:
                 return None
-            return TicketEvent(
-                kind=TicketEventKind.SOLVED,
+            return domain.TicketEvent(
+                kind=domain.TicketEventKind.SOLVED,
                 ticket_id=str(event["objectId"]),
                 event_id=str(event["eventId"]),
             )
@@ -521,7 +515,7 @@ class HubSpotHelpdesk(AuthorizationCodeConnector[Credentials]):
             return await self._reply(event)
         return None
 
-    async def _reply(self, event: Mapping[str, Any]) -> TicketEvent | None:
+    async def _reply(self, event: Mapping[str, Any]) -> domain.TicketEvent | None:
         # conversation.newMessage names the thread and message only: fetch the text.
         thread_id, message_id = str(event["objectId"]), str(event.get("messageId", ""))
         if not message_id or event.get("messageType", "MESSAGE") != "MESSAGE":
@@ -537,8 +531,8 @@ class HubSpotHelpdesk(AuthorizationCodeConnector[Credentials]):
         if message.get("direction") != "OUTGOING" or message.get("type") != "MESSAGE":
             return None
         senders = message.get("senders") or [{}]
-        return TicketEvent(
-            kind=TicketEventKind.REPLY,
+        return domain.TicketEvent(
+            kind=domain.TicketEventKind.REPLY,
             ticket_id=str(ticket_id),
             event_id=event_id,
             text=str(message.get("text") or ""),

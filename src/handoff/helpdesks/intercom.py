@@ -22,15 +22,7 @@ from typing import Any, Literal
 import httpx
 from pydantic import BaseModel, Field, SecretStr
 
-from handoff.domain import (
-    Contact,
-    Message,
-    Priority,
-    TicketEvent,
-    TicketEventKind,
-    TicketPacket,
-    TicketRef,
-)
+from handoff import domain
 from handoff.helpdesks import common
 from handoff.helpdesks.base import Choice, Connector, WebhookRequest, address_override
 from handoff.helpdesks.common import hmac_hex, html_to_text, plain_body, require_equal
@@ -128,7 +120,7 @@ class IntercomHelpdesk(Connector[Credentials]):
         ]
         return {"ticket_type_id": types}
 
-    async def create_ticket(self, packet: TicketPacket) -> TicketRef:
+    async def create_ticket(self, packet: domain.TicketPacket) -> domain.TicketRef:
         """Create the ticket once per idempotency key: search for it first, then create."""
         ticket_type_id = self._credentials.ticket_type_id
         if not ticket_type_id:
@@ -155,9 +147,11 @@ class IntercomHelpdesk(Connector[Credentials]):
             self._ticket_contacts[ticket_id] = contact_id
         # Tagging is idempotent, so a retry that found the ticket tags it again safely.
         await self._tag(ticket_id, _tags(packet))
-        return TicketRef(id=ticket_id, url=await self._ticket_url(ticket_id))
+        return domain.TicketRef(id=ticket_id, url=await self._ticket_url(ticket_id))
 
-    async def add_message(self, ticket: TicketRef, message: Message, contact: Contact) -> None:
+    async def add_message(
+        self, ticket: domain.TicketRef, message: domain.Message, contact: domain.Contact
+    ) -> None:
         """Reply on the ticket as its contact (`POST /tickets/{id}/reply`, type "user")."""
         contact_id = await self._ticket_contact(ticket.id)
         # The reply body is HTML in Intercom (it answers "<p>…</p>"), so the text is escaped.
@@ -194,7 +188,7 @@ class IntercomHelpdesk(Connector[Credentials]):
         if created_at - current > MAX_CLOCK_SKEW:
             raise BadSignature("Intercom notification is dated in the future")
 
-    async def parse_webhook(self, request: WebhookRequest) -> list[TicketEvent]:
+    async def parse_webhook(self, request: WebhookRequest) -> list[domain.TicketEvent]:
         """Turn a verified notification into a teammate reply or a resolution, or nothing."""
         payload = _object(json.loads(request.body))
         topic = _text(payload.get("topic"))
@@ -217,8 +211,8 @@ class IntercomHelpdesk(Connector[Credentials]):
                 return []
             author = _object(part.get("author")).get("name")
             return [
-                TicketEvent(
-                    TicketEventKind.REPLY,
+                domain.TicketEvent(
+                    domain.TicketEventKind.REPLY,
                     ticket_id,
                     event_id,
                     text=text,
@@ -231,7 +225,11 @@ class IntercomHelpdesk(Connector[Credentials]):
         )
         # Everything else is ignored on purpose: notes (`ticket.note.created`), the user's
         # own replies, which are our echoes (`ticket.contact.replied`), pings, assignments.
-        return [TicketEvent(TicketEventKind.SOLVED, ticket_id, event_id)] if solved else []
+        return (
+            [domain.TicketEvent(domain.TicketEventKind.SOLVED, ticket_id, event_id)]
+            if solved
+            else []
+        )
 
     def webhook_setup(self, webhook_url: str) -> list[str]:
         """Return the Developer Hub steps that point Intercom's ticket webhooks at us."""
@@ -296,7 +294,7 @@ class IntercomHelpdesk(Connector[Credentials]):
                 return _text(ticket.get("id"))
         return None
 
-    async def _find_or_create_contact(self, contact: Contact) -> str:
+    async def _find_or_create_contact(self, contact: domain.Contact) -> str:
         lookups = [("email", contact.email), ("external_id", contact.external_id)]
         for field, value in lookups:
             if value:
@@ -362,11 +360,11 @@ class IntercomHelpdesk(Connector[Credentials]):
         return f"{self._app_host}/a/inbox/{app_id}/inbox/conversation/{ticket_id}"
 
 
-def _tags(packet: TicketPacket) -> list[str]:
+def _tags(packet: domain.TicketPacket) -> list[str]:
     # Tickets have no priority field (it would be a per-workspace list attribute), so a
     # non-normal priority travels as a tag next to the action's own tags.
     tags = list(dict.fromkeys(packet.tags))
-    if packet.priority is not Priority.NORMAL:
+    if packet.priority is not domain.Priority.NORMAL:
         tags.append(f"priority: {packet.priority.value}")
     return tags
 

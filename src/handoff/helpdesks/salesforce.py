@@ -42,15 +42,7 @@ import jwt
 from cryptography.hazmat.primitives import serialization
 from pydantic import Field, SecretStr, field_validator, model_validator
 
-from handoff.domain import (
-    Contact,
-    Message,
-    Priority,
-    TicketEvent,
-    TicketEventKind,
-    TicketPacket,
-    TicketRef,
-)
+from handoff import domain
 from handoff.helpdesks import common
 from handoff.helpdesks.base import Choice, Connector, SignInForm, WebhookRequest, address_override
 from handoff.helpdesks.errors import InvalidCredentials, RateLimited, Rejected, Unavailable
@@ -203,10 +195,10 @@ class SalesforceHelpdesk(Connector[Credentials]):
         # own token wins.
         self._sign_webhooks_with(form.webhook_token)
         self._priorities = {
-            Priority.LOW: form.priority_low,
-            Priority.NORMAL: form.priority_normal,
-            Priority.HIGH: form.priority_high,
-            Priority.URGENT: form.priority_urgent,
+            domain.Priority.LOW: form.priority_low,
+            domain.Priority.NORMAL: form.priority_normal,
+            domain.Priority.HIGH: form.priority_high,
+            domain.Priority.URGENT: form.priority_urgent,
         }
         self._auth = TokenAuth(self._tokens, self._mint)
 
@@ -252,7 +244,7 @@ class SalesforceHelpdesk(Connector[Credentials]):
             "priority_urgent": list(priorities),
         }
 
-    async def create_ticket(self, packet: TicketPacket) -> TicketRef:
+    async def create_ticket(self, packet: domain.TicketPacket) -> domain.TicketRef:
         """Create the case once per `packet.idempotency_key`, even when retried."""
         path = f"/sobjects/Case/{self._credentials.external_id_field}/"
         path += quote(packet.idempotency_key, safe="")
@@ -277,7 +269,9 @@ class SalesforceHelpdesk(Connector[Credentials]):
             raise Unavailable("Salesforce accepted the case but does not find it yet")
         return self._ref(found)
 
-    async def add_message(self, ticket: TicketRef, message: Message, contact: Contact) -> None:
+    async def add_message(
+        self, ticket: domain.TicketRef, message: domain.Message, contact: domain.Contact
+    ) -> None:
         """Add a user's follow-up to the case as public case comments."""
         # The REST API cannot write a CaseComment as anyone but the integration user, so each
         # comment starts with CUSTOMER_PREFIX; that is also how its echo is recognised.
@@ -306,9 +300,9 @@ class SalesforceHelpdesk(Connector[Credentials]):
             return None
         return str(self._check(response).json()["Id"])
 
-    def _ref(self, case_id: str) -> TicketRef:
+    def _ref(self, case_id: str) -> domain.TicketRef:
         url = f"{self._credentials.instance_url}/lightning/r/Case/{case_id}/view"
-        return TicketRef(id=case_id, url=url)
+        return domain.TicketRef(id=case_id, url=url)
 
     def _check(self, response: httpx.Response) -> httpx.Response:
         # A 401 (INVALID_SESSION_ID: the session ended) gets here once TokenAuth has minted
@@ -368,7 +362,7 @@ class SalesforceHelpdesk(Connector[Credentials]):
         # what it allows (over HTTPS); redeliveries are deduplicated on event_id downstream.
         common.require_equal(self._webhook_secret, request.header(TOKEN_HEADER), "X-Handoff-Token")
 
-    async def parse_webhook(self, request: WebhookRequest) -> list[TicketEvent]:
+    async def parse_webhook(self, request: WebhookRequest) -> list[domain.TicketEvent]:
         """Return the agent's published comment or the case closing in a verified callout."""
         payload = common.webhook_json(request.body, "Salesforce Flow body")
         if not isinstance(payload, dict):
@@ -389,8 +383,8 @@ class SalesforceHelpdesk(Connector[Credentials]):
                 return []
             author = payload.get("created_by_name")
             return [
-                TicketEvent(
-                    TicketEventKind.REPLY,
+                domain.TicketEvent(
+                    domain.TicketEventKind.REPLY,
                     case_id,
                     event_id,
                     text=text,
@@ -400,7 +394,7 @@ class SalesforceHelpdesk(Connector[Credentials]):
         if kind == "status":
             closed = payload.get("is_closed")
             if closed is True or (closed is None and payload.get("status") == "Closed"):
-                return [TicketEvent(TicketEventKind.SOLVED, case_id, event_id)]
+                return [domain.TicketEvent(domain.TicketEventKind.SOLVED, case_id, event_id)]
         return []
 
     def webhook_setup(self, webhook_url: str) -> list[str]:
@@ -464,7 +458,7 @@ def _picklist(field: dict[str, Any]) -> list[str] | None:
     return [str(v["value"]) for v in field.get("picklistValues") or [] if v.get("active")]
 
 
-def _supplied(contact: Contact) -> dict[str, str]:
+def _supplied(contact: domain.Contact) -> dict[str, str]:
     """Return the Web-to-Case fields; an email Salesforce would refuse is left out."""
     fields = {"SuppliedName": contact.display_name, "SuppliedPhone": contact.phone or ""}
     supplied = {k: v[: SUPPLIED_LIMITS[k]] for k, v in fields.items() if v}
@@ -473,7 +467,7 @@ def _supplied(contact: Contact) -> dict[str, str]:
     return supplied
 
 
-def _fit_bytes(packet: TicketPacket, limit: int) -> str:
+def _fit_bytes(packet: domain.TicketPacket, limit: int) -> str:
     """Return the plain body within `limit` UTF-8 bytes as well as characters."""
     chars = limit
     body = common.plain_body(packet, chars)

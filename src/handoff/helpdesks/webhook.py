@@ -29,14 +29,7 @@ from typing import Any
 import httpx
 from pydantic import BaseModel, Field, SecretStr
 
-from handoff.domain import (
-    Contact,
-    Message,
-    TicketEvent,
-    TicketEventKind,
-    TicketPacket,
-    TicketRef,
-)
+from handoff import domain
 from handoff.helpdesks import common
 from handoff.helpdesks.base import Choice, Connector, WebhookRequest
 from handoff.helpdesks.errors import BadSignature, Rejected
@@ -115,7 +108,7 @@ class WebhookHelpdesk(Connector[Credentials]):
         """Return nothing: the form is a URL and a secret, with no values to pick from."""
         return {}
 
-    async def create_ticket(self, packet: TicketPacket) -> TicketRef:
+    async def create_ticket(self, packet: domain.TicketPacket) -> domain.TicketRef:
         """Post the packet; the tool answers a repeated Idempotency-Key with the same ticket."""
         payload = {
             "type": "ticket.create",
@@ -135,13 +128,15 @@ class WebhookHelpdesk(Connector[Credentials]):
         try:
             data = response.json()
             ticket = data.get("ticket", data)
-            return TicketRef(id=str(ticket["id"]), url=str(ticket.get("url") or ""))
+            return domain.TicketRef(id=str(ticket["id"]), url=str(ticket.get("url") or ""))
         except (ValueError, KeyError, TypeError, AttributeError):
             raise Rejected(
                 response.status_code, 'the answer must be JSON like {"ticket": {"id", "url"}}'
             ) from None
 
-    async def add_message(self, ticket: TicketRef, message: Message, contact: Contact) -> None:
+    async def add_message(
+        self, ticket: domain.TicketRef, message: domain.Message, contact: domain.Contact
+    ) -> None:
         """Post the user's follow-up message for the ticket."""
         payload = {
             "type": "ticket.message",
@@ -157,17 +152,17 @@ class WebhookHelpdesk(Connector[Credentials]):
             secret=self._webhook_secret, body=request.body, headers=request.headers, now=now
         )
 
-    async def parse_webhook(self, request: WebhookRequest) -> list[TicketEvent]:
+    async def parse_webhook(self, request: WebhookRequest) -> list[domain.TicketEvent]:
         """Return the reply or the solved event; notes stay with the team."""
         data = json.loads(request.body)
-        kind = {"reply": TicketEventKind.REPLY, "solved": TicketEventKind.SOLVED}.get(
+        kind = {"reply": domain.TicketEventKind.REPLY, "solved": domain.TicketEventKind.SOLVED}.get(
             str(data["type"])
         )
         if kind is None:
             return []
         author = data.get("author") or {}
         return [
-            TicketEvent(
+            domain.TicketEvent(
                 kind=kind,
                 ticket_id=str(data["ticket_id"]),
                 event_id=str(data["event_id"]),
@@ -193,7 +188,7 @@ class WebhookHelpdesk(Connector[Credentials]):
         ]
 
 
-def _contact(contact: Contact) -> dict[str, str | None]:
+def _contact(contact: domain.Contact) -> dict[str, str | None]:
     return {
         "name": contact.name,
         "email": contact.email,
@@ -202,7 +197,7 @@ def _contact(contact: Contact) -> dict[str, str | None]:
     }
 
 
-def _message(message: Message) -> dict[str, Any]:
+def _message(message: domain.Message) -> dict[str, Any]:
     return {
         "role": message.role.value,
         "text": message.text,

@@ -31,15 +31,7 @@ from urllib.parse import urlencode
 import httpx
 from pydantic import Field, SecretStr, field_validator
 
-from handoff.domain import (
-    Contact,
-    Message,
-    Priority,
-    TicketEvent,
-    TicketEventKind,
-    TicketPacket,
-    TicketRef,
-)
+from handoff import domain
 from handoff.helpdesks import common
 from handoff.helpdesks.base import (
     AuthorizationCodeConnector,
@@ -62,11 +54,11 @@ MAX_LIST_PAGES = 20  # 100 per page: 2,000 groups or brands is more than any for
 # A ticket holds at most 5,000 comments, each its own audit: 100 per page covers them all.
 MAX_AUDIT_PAGES = 50
 FOLLOW_UP_METADATA = "handoff_message_id"  # the custom audit metadata naming a follow-up
-PRIORITIES: dict[Priority, str] = {
-    Priority.LOW: "low",
-    Priority.NORMAL: "normal",
-    Priority.HIGH: "high",
-    Priority.URGENT: "urgent",
+PRIORITIES: dict[domain.Priority, str] = {
+    domain.Priority.LOW: "low",
+    domain.Priority.NORMAL: "normal",
+    domain.Priority.HIGH: "high",
+    domain.Priority.URGENT: "urgent",
 }
 
 
@@ -226,7 +218,7 @@ class ZendeskHelpdesk(AuthorizationCodeConnector[Credentials]):
             "brand_id": [_choice(b) for b in brands if b.get("active", True)],
         }
 
-    async def create_ticket(self, packet: TicketPacket) -> TicketRef:
+    async def create_ticket(self, packet: domain.TicketPacket) -> domain.TicketRef:
         """Create the ticket once per `packet.idempotency_key`, even when retried."""
         existing = await self._find_by_external_id(packet.idempotency_key)
         if existing is not None:
@@ -259,7 +251,9 @@ class ZendeskHelpdesk(AuthorizationCodeConnector[Credentials]):
         )
         return self._ref(response.json()["ticket"]["id"])
 
-    async def add_message(self, ticket: TicketRef, message: Message, contact: Contact) -> None:
+    async def add_message(
+        self, ticket: domain.TicketRef, message: domain.Message, contact: domain.Contact
+    ) -> None:
         """Add a user's follow-up message to the ticket, as the customer (not as an agent),
         once: a comment takes no idempotency key, so a retry first looks for its own audit."""
         marker = None if message.id is None else str(message.id)
@@ -305,7 +299,7 @@ class ZendeskHelpdesk(AuthorizationCodeConnector[Credentials]):
         ids = sorted(int(t["id"]) for t in tickets if t.get("external_id") == external_id)
         return ids[0] if ids else None
 
-    async def _upsert_requester(self, contact: Contact, key: str) -> int:
+    async def _upsert_requester(self, contact: domain.Contact, key: str) -> int:
         user: dict[str, Any] = {"name": contact.display_name, "role": "end-user"}
         if contact.email:
             user["email"] = contact.email
@@ -331,10 +325,10 @@ class ZendeskHelpdesk(AuthorizationCodeConnector[Credentials]):
                 break
         return items
 
-    def _ref(self, ticket_id: int | str) -> TicketRef:
+    def _ref(self, ticket_id: int | str) -> domain.TicketRef:
         # ticket.url in API answers is the API URL; agents open /agent/tickets/{id}.
         url = f"https://{self._credentials.subdomain}.zendesk.com/agent/tickets/{ticket_id}"
-        return TicketRef(id=str(ticket_id), url=url)
+        return domain.TicketRef(id=str(ticket_id), url=url)
 
     def _codes(self, response: httpx.Response) -> list[object]:
         """Read the codes of Zendesk's `{"error", "description", "details"}` error bodies."""
@@ -359,7 +353,7 @@ class ZendeskHelpdesk(AuthorizationCodeConnector[Credentials]):
             now=now,
         )
 
-    async def parse_webhook(self, request: WebhookRequest) -> list[TicketEvent]:
+    async def parse_webhook(self, request: WebhookRequest) -> list[domain.TicketEvent]:
         """Return the agent's public reply or the solved/closed change in a verified webhook."""
         payload = common.webhook_json(request.body, "Zendesk webhook body")
         if not isinstance(payload, dict):
@@ -384,8 +378,8 @@ class ZendeskHelpdesk(AuthorizationCodeConnector[Credentials]):
             if not text.strip():
                 return []
             return [
-                TicketEvent(
-                    TicketEventKind.REPLY,
+                domain.TicketEvent(
+                    domain.TicketEventKind.REPLY,
                     ticket_id,
                     event_id,
                     text=text,
@@ -397,7 +391,7 @@ class ZendeskHelpdesk(AuthorizationCodeConnector[Credentials]):
             current = str(event.get("current") or detail.get("status") or "").lower()
             previous = str(event.get("previous") or "").lower()
             if current in DONE_STATUSES and previous not in DONE_STATUSES:
-                return [TicketEvent(TicketEventKind.SOLVED, ticket_id, event_id)]
+                return [domain.TicketEvent(domain.TicketEventKind.SOLVED, ticket_id, event_id)]
         return []
 
     def webhook_setup(self, webhook_url: str) -> list[str]:
@@ -452,7 +446,7 @@ def _choice(item: dict[str, Any]) -> Choice:
     return Choice(value=str(item["id"]), label=str(item.get("name") or item["id"]))
 
 
-def _tags(packet: TicketPacket) -> list[str]:
+def _tags(packet: domain.TicketPacket) -> list[str]:
     # Zendesk tags are lower-case words; spaces would split one tag into several.
     raw = [*packet.tags, "handoff", *(f"handoff_{r.value}" for r in packet.reasons)]
     tags = [re.sub(r"\s+", "_", t.strip().lower()) for t in raw if t.strip()]

@@ -35,15 +35,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from pydantic import BaseModel, Field, SecretStr
 
-from handoff.domain import (
-    Contact,
-    Message,
-    Priority,
-    TicketEvent,
-    TicketEventKind,
-    TicketPacket,
-    TicketRef,
-)
+from handoff import domain
 from handoff.helpdesks import common
 from handoff.helpdesks.base import Choice, Connector, WebhookRequest, address_override
 from handoff.helpdesks.errors import BadSignature, InvalidCredentials, RateLimited, Rejected
@@ -57,11 +49,11 @@ KEY_FIELD = "cf_handoff_conversation_id"
 MAX_SKEW = 300.0
 JWKS_TTL = 3600.0
 JWKS_MIN_REFETCH = 60.0  # an unknown kid refetches the keys at most once a minute
-PRIORITIES: dict[Priority, str] = {  # system picklist: Low, Medium, High (no Urgent)
-    Priority.LOW: "Low",
-    Priority.NORMAL: "Medium",
-    Priority.HIGH: "High",
-    Priority.URGENT: "High",
+PRIORITIES: dict[domain.Priority, str] = {  # system picklist: Low, Medium, High (no Urgent)
+    domain.Priority.LOW: "Low",
+    domain.Priority.NORMAL: "Medium",
+    domain.Priority.HIGH: "High",
+    domain.Priority.URGENT: "High",
 }
 
 Json = dict[str, Any]
@@ -151,7 +143,7 @@ class ZohoDeskHelpdesk(Connector[Credentials]):
         data = await self._json("GET", "/departments", params={"isEnabled": "true"})
         return [{"id": str(d["id"]), "name": str(d.get("name") or "")} for d in _list(data)]
 
-    async def create_ticket(self, packet: TicketPacket) -> TicketRef:
+    async def create_ticket(self, packet: domain.TicketPacket) -> domain.TicketRef:
         """Create the ticket once per `packet.idempotency_key`, even when retried."""
         if self._credentials.department_id is None:
             raise Rejected(400, "Zoho Desk: choose a department in the integration settings")
@@ -174,7 +166,9 @@ class ZohoDeskHelpdesk(Connector[Credentials]):
             body["phone"] = contact.phone
         return _ref(await self._json("POST", "/tickets", body=body))
 
-    async def add_message(self, ticket: TicketRef, message: Message, contact: Contact) -> None:
+    async def add_message(
+        self, ticket: domain.TicketRef, message: domain.Message, contact: domain.Contact
+    ) -> None:
         """Add a user's follow-up as a public comment that names the customer.
 
         The API cannot write an inbound thread as the contact (only channel integrations and
@@ -197,7 +191,7 @@ class ZohoDeskHelpdesk(Connector[Credentials]):
         matches = [t for t in _list(found) if (t.get("cf") or {}).get(KEY_FIELD) == key]
         return min(matches, key=lambda t: str(t.get("createdTime") or "")) if matches else None
 
-    async def _contact_id(self, contact: Contact) -> str:
+    async def _contact_id(self, contact: domain.Contact) -> str:
         if contact.email:
             found = await self._json("GET", "/contacts/search", params={"email": contact.email})
             for item in _list(found):
@@ -275,7 +269,7 @@ class ZohoDeskHelpdesk(Connector[Credentials]):
             now=now,
         )
 
-    async def parse_webhook(self, request: WebhookRequest) -> list[TicketEvent]:
+    async def parse_webhook(self, request: WebhookRequest) -> list[domain.TicketEvent]:
         """Return agents' public replies and closed tickets, each fetched back from Zoho."""
         token = request.header("x-zdesk-jwt")
         keys = await self._keys(_kid(token))
@@ -286,7 +280,7 @@ class ZohoDeskHelpdesk(Connector[Credentials]):
             keys=keys,
         )
         deliveries = common.webhook_json(request.body, "Zoho Desk webhook body")
-        events: list[TicketEvent] = []
+        events: list[domain.TicketEvent] = []
         for delivery in deliveries if isinstance(deliveries, list) else [deliveries]:
             if isinstance(delivery, dict):
                 event = await self._event(delivery)
@@ -294,7 +288,7 @@ class ZohoDeskHelpdesk(Connector[Credentials]):
                     events.append(event)
         return events
 
-    async def _event(self, delivery: Json) -> TicketEvent | None:
+    async def _event(self, delivery: Json) -> domain.TicketEvent | None:
         kind, hint = delivery.get("eventType"), delivery.get("payload") or {}
         if kind == "Ticket_Thread_Add" and hint.get("ticketId") and hint.get("id"):
             ticket_id, thread_id = str(hint["ticketId"]), str(hint["id"])
@@ -312,8 +306,8 @@ class ZohoDeskHelpdesk(Connector[Credentials]):
             text = common.html_to_text(str(thread.get("content") or ""))
             if not text:
                 return None
-            return TicketEvent(
-                TicketEventKind.REPLY,
+            return domain.TicketEvent(
+                domain.TicketEventKind.REPLY,
                 ticket_id,
                 f"thread:{thread_id}",
                 text=text,
@@ -324,8 +318,10 @@ class ZohoDeskHelpdesk(Connector[Credentials]):
             previous = delivery.get("prevState") or {}
             if _closed(ticket) and not (previous and _closed(previous)):
                 stamp = ticket.get("closedTime") or ticket.get("modifiedTime") or ""
-                return TicketEvent(
-                    TicketEventKind.SOLVED, str(ticket["id"]), f"closed:{ticket['id']}:{stamp}"
+                return domain.TicketEvent(
+                    domain.TicketEventKind.SOLVED,
+                    str(ticket["id"]),
+                    f"closed:{ticket['id']}:{stamp}",
                 )
         return None
 
@@ -405,8 +401,8 @@ def verify_zoho_desk(
         raise BadSignature("Zoho Desk webhook JWT signature does not match") from error
 
 
-def _ref(ticket: Json) -> TicketRef:
-    return TicketRef(id=str(ticket["id"]), url=str(ticket.get("webUrl") or ""))
+def _ref(ticket: Json) -> domain.TicketRef:
+    return domain.TicketRef(id=str(ticket["id"]), url=str(ticket.get("webUrl") or ""))
 
 
 def _closed(ticket: Json) -> bool:
