@@ -20,6 +20,7 @@ from handoff.agent.llm import (
     LLMReply,
     LLMSettings,
     LLMUnavailable,
+    Prompt,
 )
 from handoff.decide.llm import ToolCall
 from handoff.domain import ActionConfig, Message, Reason
@@ -73,7 +74,7 @@ async def ask(
     agent: LLMAgent, action: ActionConfig | None, message: str = "Do you ship to Canada?"
 ) -> LLMReply:
     return await agent.respond(
-        history=[], message=message, knowledge=KB, action=action, agent_name="Acme Shop"
+        Prompt(history=[], message=message, knowledge=KB, action=action, agent_name="Acme Shop")
     )
 
 
@@ -115,11 +116,13 @@ async def test_request_offers_the_action_as_a_tool_with_knowledge_and_history(
     )
     fake.push(answer("3-5 business days."))
     await llm.respond(
-        history=history,
-        message="how long is shipping?",
-        knowledge=KB,
-        action=action,
-        agent_name="Acme Shop",
+        Prompt(
+            history=history,
+            message="how long is shipping?",
+            knowledge=KB,
+            action=action,
+            agent_name="Acme Shop",
+        )
     )
     (body,) = fake.chat_requests
     assert body["model"] == "gpt-fake-mini"
@@ -163,14 +166,15 @@ async def test_no_action_means_no_tool(fake: FakeOpenAI, llm: LLMAgent) -> None:
 
 async def test_empty_knowledge_says_so(fake: FakeOpenAI, llm: LLMAgent) -> None:
     fake.push(answer("I don't know, sorry."))
-    await llm.respond(history=[], message="?", knowledge=[], action=None, agent_name="Acme")
+    await llm.respond(Prompt(history=[], message="?", knowledge=[], action=None, agent_name="Acme"))
     assert "nothing relevant" in fake.chat_requests[0]["messages"][0]["content"]
 
 
 async def test_history_is_capped(fake: FakeOpenAI, llm: LLMAgent, make_convo: Convo) -> None:
     history = make_convo(*[("user", f"message {i}") for i in range(HISTORY_MESSAGES + 5)])
     fake.push(answer("ok"))
-    await llm.respond(history=history, message="last", knowledge=KB, action=None, agent_name="A")
+    prompt = Prompt(history=history, message="last", knowledge=KB, action=None, agent_name="A")
+    await llm.respond(prompt)
     messages = fake.chat_requests[0]["messages"]
     assert len(messages) == 1 + HISTORY_MESSAGES + 1
     assert messages[1]["content"] == "message 5"

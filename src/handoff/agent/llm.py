@@ -165,31 +165,36 @@ def stretch_line(stretch: HumanStretch) -> str:
     )
 
 
-def build_messages(
-    *,
-    history: Sequence[domain.Message],
-    message: str,
-    knowledge: Sequence[KnowledgeEntry],
-    action: ActionConfig | None,
-    agent_name: str,
-    stretch: HumanStretch | None = None,
-) -> list[ChatCompletionMessageParam]:
-    """Return the chat messages for one turn: instructions and knowledge, history, the message.
+@dataclass(frozen=True, slots=True)
+class Prompt:
+    """What the model is given for one turn.
 
-    `stretch` is the latest human stretch once it is over: the model must know it is
-    answering again, or it may copy the silence it sees in the history.
+    `action` is offered as a tool (None: no tool). `stretch` is the latest human stretch once
+    it is over: the model must know it is answering again, or it may copy the silence it sees
+    in the history.
     """
-    system = _SYSTEM_PROMPT.format(agent_name=agent_name)
-    if action is not None:
-        system += _TOOL_PROMPT.format(tool=action.name)
+
+    history: Sequence[domain.Message]
+    message: str
+    knowledge: Sequence[KnowledgeEntry]
+    action: ActionConfig | None
+    agent_name: str
+    stretch: HumanStretch | None = None
+
+
+def build_messages(prompt: Prompt) -> list[ChatCompletionMessageParam]:
+    """Return the chat messages for one turn: instructions and knowledge, history, the message."""
+    system = _SYSTEM_PROMPT.format(agent_name=prompt.agent_name)
+    if prompt.action is not None:
+        system += _TOOL_PROMPT.format(tool=prompt.action.name)
     system += _HUMAN_PROMPT
-    if stretch is not None:
-        system += stretch_line(stretch)
-    system += "\n\n" + _knowledge_block(knowledge)
+    if prompt.stretch is not None:
+        system += stretch_line(prompt.stretch)
+    system += "\n\n" + _knowledge_block(prompt.knowledge)
     return [
         {"role": "system", "content": system},
-        *_history_messages(history),
-        {"role": "user", "content": message},
+        *_history_messages(prompt.history),
+        {"role": "user", "content": prompt.message},
     ]
 
 
@@ -259,28 +264,11 @@ class LLMAgent:
         """Return False while the endpoint cools down after a failure."""
         return self._clock() >= self._down_until
 
-    async def respond(
-        self,
-        *,
-        history: Sequence[domain.Message],
-        message: str,
-        knowledge: Sequence[KnowledgeEntry],
-        action: ActionConfig | None,
-        agent_name: str,
-        stretch: HumanStretch | None = None,
-    ) -> LLMReply:
+    async def respond(self, prompt: Prompt) -> LLMReply:
         """Ask the model for the next turn: an answer, a call of the escalate tool, or both."""
-        messages = build_messages(
-            history=history,
-            message=message,
-            knowledge=knowledge,
-            action=action,
-            agent_name=agent_name,
-            stretch=stretch,
-        )
-        tools = [escalate_tool(action)] if action is not None else []
-        completion = await self._complete(messages, tools=tools)
-        return _parse(completion, action)
+        tools = [escalate_tool(prompt.action)] if prompt.action is not None else []
+        completion = await self._complete(build_messages(prompt), tools=tools)
+        return _parse(completion, prompt.action)
 
     async def summarize(self, history: Sequence[domain.Message], reasons: Sequence[Reason]) -> str:
         """Return a 2–3 sentence summary of the conversation for the human agent."""

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from handoff.agent import KnowledgeBase
-from handoff.agent.llm import LLMAgent, LLMReply, LLMUnavailable
+from handoff.agent.llm import LLMAgent, LLMReply, LLMUnavailable, Prompt
 from handoff.decide import Decider
 from handoff.decide.llm import combine
 from handoff.domain import ActionConfig, Answer, Decision, DecisionContext, HumanStretch, Message
@@ -70,7 +70,7 @@ async def work_on(
     if llm is not None:
         grounding = await asyncio.to_thread(knowledge.top, question.message, grounding_entries)
         try:
-            reply = await llm.respond(
+            prompt = Prompt(
                 history=question.history,
                 message=question.message,
                 knowledge=grounding,
@@ -78,6 +78,7 @@ async def work_on(
                 agent_name=question.agent_name,
                 stretch=question.stretch,
             )
+            reply = await llm.respond(prompt)
         except LLMUnavailable:
             reply = None  # the local decision and the knowledge-base answer stand alone
     return TurnWork(answer, local, reply)
