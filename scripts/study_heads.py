@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import hashlib
 import json
 import pickle
 import sys
@@ -388,7 +389,12 @@ def main() -> None:
         disk_cached(e5, args.cache / "e5.pkl"),
         disk_cached(english, args.cache / "minilm.pkl"),
     ]
-    data_path = args.cache / "training_set.pkl"
+    # Keyed by the training files' bytes, so that a study of another corpus never reads
+    # the encodings of this one.
+    digest = hashlib.sha256()
+    for path in training.training_files(args.corpus):
+        digest.update(path.read_bytes())
+    data_path = args.cache / f"training_set-{digest.hexdigest()[:16]}.pkl"
     if data_path.is_file():
         with data_path.open("rb") as f:
             data = pickle.load(f)
