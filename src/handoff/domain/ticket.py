@@ -101,3 +101,15 @@ class TicketEvent:
     event_id: str  # unique per platform event: redeliveries carry the same one
     text: str = ""
     author_name: str | None = None
+
+    @classmethod
+    def reply(
+        cls, ticket_id: str, event_id: str, text: str, author_name: str | None = None
+    ) -> TicketEvent:
+        """A public reply from a human agent, for the user."""
+        return cls(TicketEventKind.REPLY, ticket_id, event_id, text, author_name)
+
+    @classmethod
+    def solved(cls, ticket_id: str, event_id: str) -> TicketEvent:
+        """The ticket is solved or closed: the conversation goes back to the AI."""
+        return cls(TicketEventKind.SOLVED, ticket_id, event_id)

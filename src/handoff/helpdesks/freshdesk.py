@@ -217,8 +217,7 @@ class FreshdeskHelpdesk(Connector[Credentials]):
             # Our own notes (and the customer's replies) are authored by the requester.
             if text and not (author and requester and author == requester):
                 events.append(
-                    domain.TicketEvent(
-                        kind=domain.TicketEventKind.REPLY,
+                    domain.TicketEvent.reply(
                         ticket_id=ticket_id,
                         event_id=_event_id(ticket_id, "reply", event, stamp, text),
                         text=text,
@@ -231,8 +230,7 @@ class FreshdeskHelpdesk(Connector[Credentials]):
             solved = kind != "note_private" and status_name in SOLVED_NAMES
         if solved:
             events.append(
-                domain.TicketEvent(
-                    kind=domain.TicketEventKind.SOLVED,
+                domain.TicketEvent.solved(
                     ticket_id=ticket_id,
                     event_id=_event_id(ticket_id, "solved", event, stamp, ""),
                 )

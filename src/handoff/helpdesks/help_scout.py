@@ -265,8 +265,7 @@ class HelpScoutHelpdesk(Connector[Credentials]):
                 author = thread.get("createdBy") or {}
                 name = " ".join(p for p in (author.get("first"), author.get("last")) if p)
                 events.append(
-                    domain.TicketEvent(
-                        domain.TicketEventKind.REPLY,
+                    domain.TicketEvent.reply(
                         ticket_id,
                         f"{ticket_id}:reply:{thread['id']}",
                         text=text,
@@ -277,11 +276,7 @@ class HelpScoutHelpdesk(Connector[Credentials]):
         # own messages, including the follow-ups we add: neither goes back to the user.
         if event in (AGENT_REPLY, STATUS_CHANGED) and payload.get("status") == "closed":
             closed_at = payload.get("closedAt") or payload.get("userUpdatedAt") or ""
-            events.append(
-                domain.TicketEvent(
-                    domain.TicketEventKind.SOLVED, ticket_id, f"{ticket_id}:closed:{closed_at}"
-                )
-            )
+            events.append(domain.TicketEvent.solved(ticket_id, f"{ticket_id}:closed:{closed_at}"))
         return events
 
     async def _newest_agent_thread(self, payload: dict[str, Any]) -> dict[str, Any] | None:

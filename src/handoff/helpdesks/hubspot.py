@@ -506,8 +506,7 @@ class HubSpotHelpdesk(AuthorizationCodeConnector[Credentials]):
         if _is_ticket_stage_change(event):
             if str(event.get("propertyValue")) not in self._credentials.closed_stages:
                 return None
-            return domain.TicketEvent(
-                kind=domain.TicketEventKind.SOLVED,
+            return domain.TicketEvent.solved(
                 ticket_id=str(event["objectId"]),
                 event_id=str(event["eventId"]),
             )
@@ -531,8 +530,7 @@ class HubSpotHelpdesk(AuthorizationCodeConnector[Credentials]):
         if message.get("direction") != "OUTGOING" or message.get("type") != "MESSAGE":
             return None
         senders = message.get("senders") or [{}]
-        return domain.TicketEvent(
-            kind=domain.TicketEventKind.REPLY,
+        return domain.TicketEvent.reply(
             ticket_id=str(ticket_id),
             event_id=event_id,
             text=str(message.get("text") or ""),

@@ -211,8 +211,7 @@ class IntercomHelpdesk(Connector[Credentials]):
                 return []
             author = _object(part.get("author")).get("name")
             return [
-                domain.TicketEvent(
-                    domain.TicketEventKind.REPLY,
+                domain.TicketEvent.reply(
                     ticket_id,
                     event_id,
                     text=text,
@@ -225,11 +224,7 @@ class IntercomHelpdesk(Connector[Credentials]):
         )
         # Everything else is ignored on purpose: notes (`ticket.note.created`), the user's
         # own replies, which are our echoes (`ticket.contact.replied`), pings, assignments.
-        return (
-            [domain.TicketEvent(domain.TicketEventKind.SOLVED, ticket_id, event_id)]
-            if solved
-            else []
-        )
+        return [domain.TicketEvent.solved(ticket_id, event_id)] if solved else []
 
     def webhook_setup(self, webhook_url: str) -> list[str]:
         """Return the Developer Hub steps that point Intercom's ticket webhooks at us."""

@@ -383,8 +383,7 @@ class SalesforceHelpdesk(Connector[Credentials]):
                 return []
             author = payload.get("created_by_name")
             return [
-                domain.TicketEvent(
-                    domain.TicketEventKind.REPLY,
+                domain.TicketEvent.reply(
                     case_id,
                     event_id,
                     text=text,
@@ -394,7 +393,7 @@ class SalesforceHelpdesk(Connector[Credentials]):
         if kind == "status":
             closed = payload.get("is_closed")
             if closed is True or (closed is None and payload.get("status") == "Closed"):
-                return [domain.TicketEvent(domain.TicketEventKind.SOLVED, case_id, event_id)]
+                return [domain.TicketEvent.solved(case_id, event_id)]
         return []
 
     def webhook_setup(self, webhook_url: str) -> list[str]:

@@ -378,8 +378,7 @@ class ZendeskHelpdesk(AuthorizationCodeConnector[Credentials]):
             if not text.strip():
                 return []
             return [
-                domain.TicketEvent(
-                    domain.TicketEventKind.REPLY,
+                domain.TicketEvent.reply(
                     ticket_id,
                     event_id,
                     text=text,
@@ -391,7 +390,7 @@ class ZendeskHelpdesk(AuthorizationCodeConnector[Credentials]):
             current = str(event.get("current") or detail.get("status") or "").lower()
             previous = str(event.get("previous") or "").lower()
             if current in DONE_STATUSES and previous not in DONE_STATUSES:
-                return [domain.TicketEvent(domain.TicketEventKind.SOLVED, ticket_id, event_id)]
+                return [domain.TicketEvent.solved(ticket_id, event_id)]
         return []
 
     def webhook_setup(self, webhook_url: str) -> list[str]:

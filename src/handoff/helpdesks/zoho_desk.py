@@ -306,8 +306,7 @@ class ZohoDeskHelpdesk(Connector[Credentials]):
             text = common.html_to_text(str(thread.get("content") or ""))
             if not text:
                 return None
-            return domain.TicketEvent(
-                domain.TicketEventKind.REPLY,
+            return domain.TicketEvent.reply(
                 ticket_id,
                 f"thread:{thread_id}",
                 text=text,
@@ -318,8 +317,7 @@ class ZohoDeskHelpdesk(Connector[Credentials]):
             previous = delivery.get("prevState") or {}
             if _closed(ticket) and not (previous and _closed(previous)):
                 stamp = ticket.get("closedTime") or ticket.get("modifiedTime") or ""
-                return domain.TicketEvent(
-                    domain.TicketEventKind.SOLVED,
+                return domain.TicketEvent.solved(
                     str(ticket["id"]),
                     f"closed:{ticket['id']}:{stamp}",
                 )
