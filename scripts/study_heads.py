@@ -395,6 +395,9 @@ def ranking(results: list[ev.MessageResult]) -> dict[str, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--corpus", type=Path, default=ROOT / "corpus/escalation")
+    parser.add_argument(
+        "--dev", type=Path, default=None, help="the development set (default: CORPUS/dev)"
+    )
     parser.add_argument("--messages-csv", type=Path, required=True)
     parser.add_argument("--sample", type=int, default=3000)
     parser.add_argument("--cache", type=Path, default=Path("/tmp/study_heads"))
@@ -424,7 +427,7 @@ def main() -> None:
             pickle.dump(data, f)
         for save in saves:
             save()
-    dev, _ = ev.read_corpus(args.corpus / "dev")
+    dev, _ = ev.read_corpus(args.dev or args.corpus / "dev")
     sample = ev.sample_messages(ev.read_messages(args.messages_csv), args.sample, 0)
     for variant in args.variants.split(","):
         v = VARIANTS[variant]
