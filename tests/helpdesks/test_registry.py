@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import httpx
@@ -25,6 +26,13 @@ def test_registered_platform_has_tests_and_a_fake(platform: str) -> None:
     assert cls.max_body_chars > 0 and cls.title
     for method in ("verify_credentials", "create_ticket", "add_message", "parse_webhook"):
         assert callable(getattr(cls, method))
+
+
+@pytest.mark.parametrize("platform", sorted(HELPDESKS))
+def test_the_connect_form_is_the_one_the_connector_is_declared_over(platform: str) -> None:
+    # `Connector[Credentials]` names the form once; the registry and Settings read it back.
+    cls = HELPDESKS[platform]
+    assert cls.credentials_model is vars(sys.modules[cls.__module__])["Credentials"]
 
 
 def test_a_connector_refuses_another_platforms_form() -> None:
