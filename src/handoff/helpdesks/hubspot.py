@@ -384,12 +384,12 @@ class HubSpotHelpdesk(AuthorizationCodeConnector[Credentials]):
     async def ticket_url(self, ticket_id: str) -> str:
         """Return the ticket's page in HubSpot (`0-5` is the ticket object type)."""
         portal = self._credentials.portal_id
-        domain = "app.hubspot.com"
+        host = "app.hubspot.com"
         if portal is None:
             account = await self._account_info()
             portal = str(account["portalId"])
-            domain = str(account.get("uiDomain") or domain)
-        return f"https://{domain}/contacts/{portal}/record/0-5/{ticket_id}"
+            host = str(account.get("uiDomain") or host)
+        return f"https://{host}/contacts/{portal}/record/0-5/{ticket_id}"
 
     async def _contact_id(self, contact: domain.Contact) -> str | None:
         """Find the contact by email, or create it; None when the user gave no email."""

@@ -111,9 +111,9 @@ class ZohoDeskHelpdesk(Connector[Credentials]):
 
     def _setup(self, form: Credentials) -> None:
         # Zoho signs webhooks with its own keys; the generated `_webhook_secret` goes unused.
-        domain = DOMAINS.get(form.data_center, f"zoho.{form.data_center}")
-        self._desk = (form.base_url or f"https://desk.{domain}").rstrip("/")
-        self._accounts = (form.accounts_url or f"https://accounts.{domain}").rstrip("/")
+        region = DOMAINS.get(form.data_center, f"zoho.{form.data_center}")
+        self._desk = (form.base_url or f"https://desk.{region}").rstrip("/")
+        self._accounts = (form.accounts_url or f"https://accounts.{region}").rstrip("/")
         self._jwks_url = f"{self._desk}/.well-known/jwks.json"
         self._base_url = f"{self._desk}/api/v1"
         self._headers["orgId"] = form.org_id
