@@ -69,15 +69,15 @@ async def work_on(
     reply = None
     if llm is not None:
         grounding = await asyncio.to_thread(knowledge.top, question.message, grounding_entries)
+        prompt = Prompt(
+            history=question.history,
+            message=question.message,
+            knowledge=grounding,
+            action=question.action if question.covered else None,
+            agent_name=question.agent_name,
+            stretch=question.stretch,
+        )
         try:
-            prompt = Prompt(
-                history=question.history,
-                message=question.message,
-                knowledge=grounding,
-                action=question.action if question.covered else None,
-                agent_name=question.agent_name,
-                stretch=question.stretch,
-            )
             reply = await llm.respond(prompt)
         except LLMUnavailable:
             reply = None  # the local decision and the knowledge-base answer stand alone
