@@ -282,21 +282,23 @@ def test_admin_edits_the_knowledge_base_and_imports_a_csv_file(
         imported[1]["answer"]
     )
 
-    # Leaving unsaved edits is asked first: staying keeps them, leaving drops them.
+    # Leaving unsaved edits is asked first: staying keeps them, leaving drops them. One listener
+    # answers both questions in turn: a listener per question would unsubscribe and subscribe
+    # again between them, and a dialog arriving in that gap is dismissed by Playwright itself.
     asked: list[str] = []
+    answers = [False, True]
 
-    def answer(dialog: Dialog, accept: bool) -> None:
+    def answer(dialog: Dialog) -> None:
         asked.append(dialog.message)
-        if accept:
+        if answers.pop(0):
             dialog.accept()
         else:
             dialog.dismiss()
 
-    page.once("dialog", lambda dialog: answer(dialog, accept=False))
+    page.on("dialog", answer)
     page.get_by_test_id("nav-team").click()
     expect(page.get_by_test_id("nav-knowledge")).to_have_attribute("aria-current", "page")
     expect(entries(page)).to_have_count(2)
-    page.once("dialog", lambda dialog: answer(dialog, accept=True))
     page.get_by_test_id("nav-team").click()
     expect(page.get_by_test_id("section-team")).to_be_visible(timeout=TIMEOUT)
     assert asked == ["Leave the knowledge base? Your changes are not saved."] * 2
