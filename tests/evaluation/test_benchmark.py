@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import os
+import threading
 from pathlib import Path
 
 import pytest
@@ -66,11 +67,30 @@ def test_duplicate_texts_are_refused(encoder: Encoder) -> None:
 
 
 @pytest.mark.skipif(not hasattr(os, "sched_getaffinity"), reason="no CPU affinity on this OS")
-def test_one_core_pins_and_restores() -> None:
-    before = os.sched_getaffinity(0)
-    with one_core() as cpu:
-        assert os.sched_getaffinity(0) == {cpu}
-    assert os.sched_getaffinity(0) == before
+def test_one_core_pins_every_thread_and_restores() -> None:
+    # A thread started before the pinning stands for the pools numpy's BLAS and the encoders
+    # start at import: it must not go on working on another core.
+    started, stop = threading.Event(), threading.Event()
+    native_ids: list[int] = []
+
+    def pool_thread() -> None:
+        native_ids.append(threading.get_native_id())
+        started.set()
+        stop.wait()
+
+    thread = threading.Thread(target=pool_thread)
+    thread.start()
+    started.wait()
+    (tid,) = native_ids
+    before = os.sched_getaffinity(0), os.sched_getaffinity(tid)
+    try:
+        with one_core() as cpu:
+            assert os.sched_getaffinity(0) == {cpu}
+            assert os.sched_getaffinity(tid) == {cpu}
+        assert (os.sched_getaffinity(0), os.sched_getaffinity(tid)) == before
+    finally:
+        stop.set()
+        thread.join()
 
 
 def test_run_times_every_text_once_after_warm_up(encoder: Encoder) -> None:

@@ -2,8 +2,10 @@
 
 What is measured, and how caches are kept out of it:
 
-- The process is pinned to one CPU (`os.sched_setaffinity`, where the OS has it) and torch to
-  one intra-op thread for the run; the previous affinity is restored afterwards.
+- Every thread of the process is pinned to one CPU (`os.sched_setaffinity`, where the OS has
+  it) and torch to one intra-op thread for the run; the previous affinities are restored
+  afterwards. Pinning the calling thread alone is not enough: the thread pools numpy's BLAS
+  and the encoders start at import keep their own affinity, and would work on a second core.
 - Every timed call gets a distinct text (duplicates are dropped), so the encoder's per-text
   cache never holds the message being timed. Warm-up texts are never timed.
 - The decider and the encoder baseline each get their **own, fresh** `Encoder` (its own model
@@ -24,11 +26,12 @@ import random
 import re
 import time
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 from handoff.decide.encoder import Encoder
 from handoff.decide.policy import Decider, LocalDecider
@@ -169,24 +172,42 @@ def bench_texts(path: Path | None, n: int, seed: int) -> list[str]:
     return random.Random(seed).sample(pool, n)
 
 
+def _thread_ids() -> list[int]:
+    """This process's threads (Linux lists them in /proc); elsewhere only the calling one."""
+    try:
+        return [int(tid) for tid in os.listdir("/proc/self/task")]
+    except OSError:
+        return [0]
+
+
+def _pin(affinities: dict[int, set[int]]) -> None:
+    for tid, cpus in affinities.items():
+        with suppress(ProcessLookupError):  # a thread that ended meanwhile
+            os.sched_setaffinity(tid, cpus)
+
+
 @contextmanager
 def one_core() -> Iterator[int | None]:
-    """Pin this process to its first allowed CPU and torch to one thread, then restore."""
+    """Pin every thread of this process to its first allowed CPU, and torch and the native
+    thread pools (BLAS, OpenMP) to one thread, then restore them. Threads started inside
+    inherit the pinning from the thread that starts them."""
     import torch
 
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
-    allowed: set[int] | None = None
+    before: dict[int, set[int]] = {}
     cpu: int | None = None
     if hasattr(os, "sched_setaffinity"):
-        allowed = os.sched_getaffinity(0)
-        cpu = min(allowed)
-        os.sched_setaffinity(0, {cpu})
+        before = {tid: os.sched_getaffinity(tid) for tid in _thread_ids()}
+        cpu = min(os.sched_getaffinity(0))
+        _pin({tid: {cpu} for tid in before})
     try:
-        yield cpu
+        # A native pool's threads pinned to the one CPU would wait for each other there: one
+        # thread each, as in a process that was only ever given one CPU.
+        with threadpool_limits(limits=1):
+            yield cpu
     finally:
-        if allowed is not None:
-            os.sched_setaffinity(0, allowed)
+        _pin(before)
         torch.set_num_threads(threads)
 
 
