@@ -25,7 +25,7 @@ import pickle
 import sys
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +37,7 @@ sys.path.insert(0, str(ROOT / "src"))
 from handoff.decide import training  # noqa: E402
 from handoff.decide.encoder import E5Encoder, Encoder, Vector, get_encoder  # noqa: E402
 from handoff.decide.learned import (  # noqa: E402
+    CLASSES,
     CONVERSATION_FEATURES,
     NO_ESCALATION,
     FloatArray,
@@ -45,6 +46,7 @@ from handoff.decide.learned import (  # noqa: E402
     neighbour_features,
     unit_rows,
 )
+from handoff.domain import Decision, Reason  # noqa: E402
 from handoff.evaluation import metrics as ev  # noqa: E402
 
 
@@ -308,6 +310,63 @@ def fit_any(
 
 
 @dataclass(frozen=True)
+class ExplicitCutModel(LearnedModel):
+    """The shipped head with a second way to escalate: P(explicit_request) at or above its own
+    cut, whatever P(no_escalation) is."""
+
+    explicit_threshold: float = 1.01
+
+
+class ExplicitCutDecider(LearnedDecider):
+    def decide(self, ctx: Any) -> Decision:
+        decision = super().decide(ctx)
+        proba = dict(decision.probabilities)
+        assert isinstance(self.model, ExplicitCutModel)
+        if decision.escalate or proba["explicit_request"] < self.model.explicit_threshold:
+            return decision
+        return replace(
+            decision,
+            escalate=True,
+            reasons=(Reason.EXPLICIT_REQUEST,),
+            score=round(1.0 - proba["no_escalation"], 3),
+        )
+
+
+def fit_explicit_cut(data: training.TrainingSet) -> LearnedModel:
+    """Both cuts out of fold on train, at the shipped quota: for each cut on P(explicit_request)
+    (a grid of its quantiles), the P(no_escalation) cut that spends what is left of the quota;
+    the pair that escalates most of train's own escalations out of fold."""
+    from scipy.special import softmax
+
+    x, y = data.features, data.classes
+    units = unit_rows(x[:, : x.shape[1] - CONVERSATION_FEATURES])
+    logits = training._out_of_fold_logits(x, units, data.texts, y, data.groups)
+    own = ~data.public
+    p = softmax(logits / training._temperature(logits, y), axis=1)[own]
+    routine = y[own] == NO_ESCALATION
+    allowed = int(np.floor(training.MAX_FALSE_ESCALATIONS * routine.sum()))
+    explicit = p[:, CLASSES.index("explicit_request")]
+    best: tuple[float, float, float, float] = (-1.0, 0.0, 0.0, 0.0)
+    for t1 in [*sorted(set(np.quantile(explicit, np.linspace(0.5, 1.0, 201)))), 1.01]:
+        by_explicit = explicit >= t1
+        left = allowed - int((routine & by_explicit).sum())
+        if left < 0:
+            continue
+        rest = np.sort(p[routine & ~by_explicit, NO_ESCALATION])
+        t0 = float(rest[left]) if left < len(rest) else 1.0
+        escalates = by_explicit | (p[:, NO_ESCALATION] < t0)
+        recall = float(escalates[~routine].mean())
+        if (recall, t1) > (best[0], best[2]):
+            best = (recall, t0, float(t1), float(escalates[routine].mean()))
+    recall, t0, t1, fe = best
+    base = training.fit_model(data)
+    cv = {"false_escalation_rate": round(fe, 4), "escalation_recall": round(recall, 4)}
+    fields = {f: getattr(base, f) for f in LearnedModel.__dataclass_fields__}
+    fields.update(threshold=t0, meta={**base.meta, "cv": cv, "explicit_threshold": round(t1, 4)})
+    return ExplicitCutModel(**fields, explicit_threshold=t1)
+
+
+@dataclass(frozen=True)
 class Variant:
     name: str
     knobs: dict[str, Any] = field(default_factory=dict)
@@ -334,6 +393,7 @@ VARIANTS = {
     "two_stage": Variant("two_stage", fitter=lambda d: fit_two_stage(d, 0.03, 0.03)),
     "two_stage_g.01": Variant("two_stage_g.01", fitter=lambda d: fit_two_stage(d, 0.01, 0.03)),
     "two_stage_r.1": Variant("two_stage_r.1", fitter=lambda d: fit_two_stage(d, 0.03, 0.1)),
+    "explicit_cut": Variant("explicit_cut", fitter=fit_explicit_cut),
 }
 
 
@@ -369,7 +429,9 @@ def summary(block: ev.BlockMetrics) -> dict[str, Any]:
 
 
 def score(model: LearnedModel, e5: Encoder, rows: list[ev.LabelledMessage]) -> dict[str, Any]:
-    decider = LearnedDecider(e5, model)
+    decider = (ExplicitCutDecider if isinstance(model, ExplicitCutModel) else LearnedDecider)(
+        e5, model
+    )
     results = ev.run_messages(decider, rows)
     return {**summary(ev.block_metrics(results)), **ranking(results)}
 
