@@ -367,6 +367,61 @@ def fit_explicit_cut(data: training.TrainingSet) -> LearnedModel:
 
 
 @dataclass(frozen=True)
+class MiniLMModel(LearnedModel):
+    """The shipped head with the message's MiniLM embedding beside e5's in its dense input."""
+
+    english: Encoder | None = None
+
+    def probabilities(self, base: Vector, text: str) -> FloatArray:
+        assert self.english is not None
+        message = base[None, : self.examples.shape[1]]
+        near = neighbour_features(self.examples, self.example_classes, message)[0]
+        english = self.english.encode([text])[0].astype(np.float64)
+        features = np.concatenate([base.astype(np.float64), english, near])
+        z = (features - self.mean) / self.scale
+        logits = (
+            self.coef @ z + self.phrase_weights.logits(text) + self.intercept
+        ) / self.temperature
+        e = np.exp(logits - logits.max())
+        return e / e.sum()  # type: ignore[no-any-return]
+
+
+def fit_minilm(data: training.TrainingSet) -> LearnedModel:
+    """`training.fit_model` with the MiniLM embedding of each message appended to its dense
+    input (after the conversation's shape, before the neighbour features)."""
+    from scipy.special import softmax
+
+    english = get_encoder()
+    x, y = data.features, data.classes
+    units = unit_rows(x[:, : x.shape[1] - CONVERSATION_FEATURES])
+    wide = np.hstack([x, english.encode(list(data.texts)).astype(np.float64)])
+    logits = training._out_of_fold_logits(wide, units, data.texts, y, data.groups)
+    temperature = training._temperature(logits, y)
+    p_none = softmax(logits / temperature, axis=1)[:, NO_ESCALATION]
+    own = ~data.public
+    threshold = training._threshold(p_none[own], y[own])
+    escalates, routine = p_none[own] < threshold, y[own] == NO_ESCALATION
+    head = training._head(training._with_neighbours(wide, units, y), data.texts, y)
+    base = training.fit_model(data)  # the examples, judge and rule cut-offs
+    fields = {f: getattr(base, f) for f in LearnedModel.__dataclass_fields__}
+    cv = {
+        "false_escalation_rate": round(float(escalates[routine].mean()), 4),
+        "escalation_recall": round(float(escalates[~routine].mean()), 4),
+    }
+    fields.update(
+        mean=head.mean,
+        scale=head.scale,
+        coef=head.coef,
+        intercept=head.intercept,
+        temperature=temperature,
+        threshold=threshold,
+        phrase_weights=head.phrases,
+        meta={**base.meta, "cv": cv},
+    )
+    return MiniLMModel(**fields, english=english)
+
+
+@dataclass(frozen=True)
 class Variant:
     name: str
     knobs: dict[str, Any] = field(default_factory=dict)
@@ -394,6 +449,7 @@ VARIANTS = {
     "two_stage_g.01": Variant("two_stage_g.01", fitter=lambda d: fit_two_stage(d, 0.01, 0.03)),
     "two_stage_r.1": Variant("two_stage_r.1", fitter=lambda d: fit_two_stage(d, 0.03, 0.1)),
     "explicit_cut": Variant("explicit_cut", fitter=fit_explicit_cut),
+    "minilm": Variant("minilm", fitter=fit_minilm),
 }
 
 
