@@ -4,7 +4,8 @@ Each variant is fitted on `corpus/escalation/train` (+ the public sample) exactl
 `handoff train` fits the shipped model, then scored through the live decision code
 (`LearnedDecider`, rules included) on:
 
-- the development set, `corpus/escalation/dev` (variants are chosen on it);
+- the development set, `corpus/escalation/dev` (variants are chosen on it), or `--dev`, with
+  its conversations when it has them (`corpus/escalation/dev2`);
 - leave-one-source-out on a sample of `messages.csv` (as `handoff eval --loso`): refit without
   each public source, score that source.
 
@@ -484,12 +485,28 @@ def summary(block: ev.BlockMetrics) -> dict[str, Any]:
     return out
 
 
+def decider_for(model: LearnedModel, e5: Encoder) -> LearnedDecider:
+    kind = ExplicitCutDecider if isinstance(model, ExplicitCutModel) else LearnedDecider
+    return kind(e5, model)
+
+
 def score(model: LearnedModel, e5: Encoder, rows: list[ev.LabelledMessage]) -> dict[str, Any]:
-    decider = (ExplicitCutDecider if isinstance(model, ExplicitCutModel) else LearnedDecider)(
-        e5, model
-    )
-    results = ev.run_messages(decider, rows)
+    results = ev.run_messages(decider_for(model, e5), rows)
     return {**summary(ev.block_metrics(results)), **ranking(results)}
+
+
+def score_conversations(
+    model: LearnedModel, e5: Encoder, scenarios: list[ev.Scenario]
+) -> dict[str, Any]:
+    """Conversations at the exact turn, traps kept, and each outcome's count."""
+    m = ev.scenario_metrics(ev.run_scenarios(decider_for(model, e5), scenarios))
+    by_reason = {reason: f"{g.correct}/{g.total}" for reason, g in m.by_reason.items()}
+    return {
+        "exact": f"{m.correct}/{m.total}",
+        "traps_kept": f"{m.traps_kept}/{m.traps}",
+        "outcomes": m.outcomes,
+        "by_reason": by_reason,
+    }
 
 
 def ranking(results: list[ev.MessageResult]) -> dict[str, float]:
@@ -515,6 +532,9 @@ def main() -> None:
     parser.add_argument("--corpus", type=Path, default=ROOT / "corpus/escalation")
     parser.add_argument(
         "--dev", type=Path, default=None, help="the development set (default: CORPUS/dev)"
+    )
+    parser.add_argument(
+        "--scenarios", type=Path, default=None, help="more conversations to score (a JSONL file)"
     )
     parser.add_argument("--messages-csv", type=Path, required=True)
     parser.add_argument("--sample", type=int, default=3000)
@@ -545,13 +565,17 @@ def main() -> None:
             pickle.dump(data, f)
         for save in saves:
             save()
-    dev, _ = ev.read_corpus(args.dev or args.corpus / "dev")
+    dev, conversations = ev.read_corpus(args.dev or args.corpus / "dev")
+    scenarios = ev.read_scenarios(args.scenarios) if args.scenarios else []
     sample = ev.sample_messages(ev.read_messages(args.messages_csv), args.sample, 0)
     for variant in args.variants.split(","):
         v = VARIANTS[variant]
         start = time.time()
         with patched(**v.knobs):
-            result = run_variant(v, data, e5, dev, sample, args.loso)
+            result = run_variant(v, data, e5, dev, conversations, sample, args.loso)
+        if scenarios:
+            with patched(**v.knobs):
+                result["scenarios"] = score_conversations(v.fit(data), e5, scenarios)
         result["seconds"] = round(time.time() - start)
         for save in saves:
             save()
@@ -567,12 +591,15 @@ def run_variant(
     data: training.TrainingSet,
     e5: Encoder,
     dev: list[ev.LabelledMessage],
+    conversations: list[ev.Scenario],
     sample: list[ev.LabelledMessage],
     loso: bool,
 ) -> dict[str, Any]:
     model = v.fit(data)
     result: dict[str, Any] = {"variant": v.name, "cv": model.meta["cv"]}
     result["dev"] = score(model, e5, dev)
+    if conversations:
+        result["dev_conversations"] = score_conversations(model, e5, conversations)
     if loso:
         for source in sorted({r.source for r in sample}):
             rows = [r for r in sample if r.source == source and not r.ambiguous]
