@@ -423,6 +423,55 @@ def fit_minilm(data: training.TrainingSet) -> LearnedModel:
 
 
 @dataclass(frozen=True)
+class SplitQuotaModel(LearnedModel):
+    """The shipped head with a threshold of its own for messages that come after earlier
+    turns (`threshold` stays the one for a conversation's first message)."""
+
+    threshold_in_conversation: float = 0.0
+
+
+class SplitQuotaDecider(LearnedDecider):
+    def decide(self, ctx: Any) -> Decision:
+        assert isinstance(self.model, SplitQuotaModel)
+        if ctx.history:
+            model = replace(self.model, threshold=self.model.threshold_in_conversation)
+            return LearnedDecider(self.encoder, model).decide(ctx)
+        return super().decide(ctx)
+
+
+def fit_split_quota(data: training.TrainingSet) -> LearnedModel:
+    """Each threshold at the shipped quota of its own pool of the own corpus's routine rows,
+    out of fold: rows without earlier turns, and rows with them."""
+    from scipy.special import softmax
+
+    x, y = data.features, data.classes
+    units = unit_rows(x[:, : x.shape[1] - CONVERSATION_FEATURES])
+    logits = training._out_of_fold_logits(x, units, data.texts, y, data.groups)
+    p_none = softmax(logits / training._temperature(logits, y), axis=1)[:, NO_ESCALATION]
+    # The shape features are all 0 exactly when a row has no earlier turns.
+    in_conversation = (x[:, -CONVERSATION_FEATURES:] != 0).any(axis=1)
+    own = ~data.public
+    fresh, later = own & ~in_conversation, own & in_conversation
+    t_fresh = training._threshold(p_none[fresh], y[fresh])
+    t_later = training._threshold(p_none[later], y[later])
+    cut = np.where(in_conversation, t_later, t_fresh)
+    escalates, routine = (p_none < cut)[own], y[own] == NO_ESCALATION
+    base = training.fit_model(data)
+    fields = {f: getattr(base, f) for f in LearnedModel.__dataclass_fields__}
+    cv = {
+        "false_escalation_rate": round(float(escalates[routine].mean()), 4),
+        "escalation_recall": round(float(escalates[~routine].mean()), 4),
+        "thresholds": [round(t_fresh, 4), round(t_later, 4)],
+        "routine_rows": [
+            int((fresh & (y == NO_ESCALATION)).sum()),
+            int((later & (y == NO_ESCALATION)).sum()),
+        ],
+    }
+    fields.update(threshold=t_fresh, meta={**base.meta, "cv": cv})
+    return SplitQuotaModel(**fields, threshold_in_conversation=t_later)
+
+
+@dataclass(frozen=True)
 class Variant:
     name: str
     knobs: dict[str, Any] = field(default_factory=dict)
@@ -451,6 +500,7 @@ VARIANTS = {
     "two_stage_r.1": Variant("two_stage_r.1", fitter=lambda d: fit_two_stage(d, 0.03, 0.1)),
     "explicit_cut": Variant("explicit_cut", fitter=fit_explicit_cut),
     "minilm": Variant("minilm", fitter=fit_minilm),
+    "split_quota": Variant("split_quota", fitter=fit_split_quota),
 }
 
 
@@ -486,8 +536,11 @@ def summary(block: ev.BlockMetrics) -> dict[str, Any]:
 
 
 def decider_for(model: LearnedModel, e5: Encoder) -> LearnedDecider:
-    kind = ExplicitCutDecider if isinstance(model, ExplicitCutModel) else LearnedDecider
-    return kind(e5, model)
+    if isinstance(model, ExplicitCutModel):
+        return ExplicitCutDecider(e5, model)
+    if isinstance(model, SplitQuotaModel):
+        return SplitQuotaDecider(e5, model)
+    return LearnedDecider(e5, model)
 
 
 def score(model: LearnedModel, e5: Encoder, rows: list[ev.LabelledMessage]) -> dict[str, Any]:
