@@ -74,6 +74,19 @@ def disk_cached(encoder: Encoder, path: Path) -> Callable[[], None]:
     return save
 
 
+def out_of_fold(escalates: Any, routine: Any) -> dict[str, float]:
+    """The false escalations and recall on train out of fold, as `handoff train` reports them."""
+    return {
+        "false_escalation_rate": round(float(escalates[routine].mean()), 4),
+        "escalation_recall": round(float(escalates[~routine].mean()), 4),
+    }
+
+
+def fields_of(model: LearnedModel) -> dict[str, Any]:
+    """A fitted model's fields, to build a variant's model that differs in a few."""
+    return {f: getattr(model, f) for f in LearnedModel.__dataclass_fields__}
+
+
 # --- variants: each patches the training module's knobs while it fits ----------------------
 
 
@@ -207,10 +220,7 @@ def fit_two_stage(data: training.TrainingSet, gate_c: float, reason_c: float) ->
     threshold = training._threshold(p_none[own], y[own])
     escalates, routine = p_none[own] < threshold, y[own] == NO_ESCALATION
     gate, reason = heads(np.ones(len(y), dtype=bool))
-    cv = {
-        "false_escalation_rate": round(float(escalates[routine].mean()), 4),
-        "escalation_recall": round(float(escalates[~routine].mean()), 4),
-    }
+    cv = out_of_fold(escalates, routine)
     return TwoStageModel(
         mean=gate.mean,
         scale=gate.scale,
@@ -295,13 +305,10 @@ def fit_any(
     escalates, routine = p_none[own] < threshold, y[own] == NO_ESCALATION
     full = make(training._with_neighbours(x, units, y), texts, y)
     baseline = training.fit_model(data)  # for the phrase evidence only
-    cv = {
-        "false_escalation_rate": round(float(escalates[routine].mean()), 4),
-        "escalation_recall": round(float(escalates[~routine].mean()), 4),
-    }
+    cv = out_of_fold(escalates, routine)
     return AnyHeadModel(
         **{
-            **{f: getattr(baseline, f) for f in LearnedModel.__dataclass_fields__},
+            **fields_of(baseline),
             "temperature": temperature,
             "threshold": threshold,
             "meta": {"cv": cv, "rule_thresholds": data.rule_thresholds},
@@ -362,7 +369,7 @@ def fit_explicit_cut(data: training.TrainingSet) -> LearnedModel:
     recall, t0, t1, fe = best
     base = training.fit_model(data)
     cv = {"false_escalation_rate": round(fe, 4), "escalation_recall": round(recall, 4)}
-    fields = {f: getattr(base, f) for f in LearnedModel.__dataclass_fields__}
+    fields = fields_of(base)
     fields.update(threshold=t0, meta={**base.meta, "cv": cv, "explicit_threshold": round(t1, 4)})
     return ExplicitCutModel(**fields, explicit_threshold=t1)
 
@@ -404,11 +411,8 @@ def fit_minilm(data: training.TrainingSet) -> LearnedModel:
     escalates, routine = p_none[own] < threshold, y[own] == NO_ESCALATION
     head = training._head(training._with_neighbours(wide, units, y), data.texts, y)
     base = training.fit_model(data)  # the examples, judge and rule cut-offs
-    fields = {f: getattr(base, f) for f in LearnedModel.__dataclass_fields__}
-    cv = {
-        "false_escalation_rate": round(float(escalates[routine].mean()), 4),
-        "escalation_recall": round(float(escalates[~routine].mean()), 4),
-    }
+    fields = fields_of(base)
+    cv = out_of_fold(escalates, routine)
     fields.update(
         mean=head.mean,
         scale=head.scale,
@@ -457,10 +461,9 @@ def fit_split_quota(data: training.TrainingSet) -> LearnedModel:
     cut = np.where(in_conversation, t_later, t_fresh)
     escalates, routine = (p_none < cut)[own], y[own] == NO_ESCALATION
     base = training.fit_model(data)
-    fields = {f: getattr(base, f) for f in LearnedModel.__dataclass_fields__}
+    fields = fields_of(base)
     cv = {
-        "false_escalation_rate": round(float(escalates[routine].mean()), 4),
-        "escalation_recall": round(float(escalates[~routine].mean()), 4),
+        **out_of_fold(escalates, routine),
         "thresholds": [round(t_fresh, 4), round(t_later, 4)],
         "routine_rows": [
             int((fresh & (y == NO_ESCALATION)).sum()),
