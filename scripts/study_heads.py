@@ -381,17 +381,10 @@ class MiniLMModel(LearnedModel):
     english: Encoder | None = None
 
     def probabilities(self, base: Vector, text: str) -> FloatArray:
+        """The shipped computation on a wider row: [e5, shape, MiniLM], then the neighbours
+        (still of the e5 part alone), the order `fit_minilm` fits on."""
         assert self.english is not None
-        message = base[None, : self.examples.shape[1]]
-        near = neighbour_features(self.examples, self.example_classes, message)[0]
-        english = self.english.encode([text])[0].astype(np.float64)
-        features = np.concatenate([base.astype(np.float64), english, near])
-        z = (features - self.mean) / self.scale
-        logits = (
-            self.coef @ z + self.phrase_weights.logits(text) + self.intercept
-        ) / self.temperature
-        e = np.exp(logits - logits.max())
-        return e / e.sum()  # type: ignore[no-any-return]
+        return super().probabilities(np.concatenate([base, self.english.encode([text])[0]]), text)
 
 
 def fit_minilm(data: training.TrainingSet) -> LearnedModel:
@@ -435,12 +428,13 @@ class SplitQuotaModel(LearnedModel):
 
 
 class SplitQuotaDecider(LearnedDecider):
+    def __init__(self, encoder: Encoder, model: SplitQuotaModel) -> None:
+        super().__init__(encoder, model)
+        later = replace(model, threshold=model.threshold_in_conversation)
+        self.in_conversation = LearnedDecider(encoder, later)
+
     def decide(self, ctx: Any) -> Decision:
-        assert isinstance(self.model, SplitQuotaModel)
-        if ctx.history:
-            model = replace(self.model, threshold=self.model.threshold_in_conversation)
-            return LearnedDecider(self.encoder, model).decide(ctx)
-        return super().decide(ctx)
+        return self.in_conversation.decide(ctx) if ctx.history else super().decide(ctx)
 
 
 def fit_split_quota(data: training.TrainingSet) -> LearnedModel:
@@ -621,17 +615,17 @@ def main() -> None:
             pickle.dump(data, f)
         for save in saves:
             save()
-    dev, conversations = ev.read_corpus(args.dev or args.corpus / "dev")
-    scenarios = ev.read_scenarios(args.scenarios) if args.scenarios else []
+    dev, dev_conversations = ev.read_corpus(args.dev or args.corpus / "dev")
+    conversations = {
+        "dev_conversations": dev_conversations,
+        "scenarios": ev.read_scenarios(args.scenarios) if args.scenarios else [],
+    }
     sample = ev.sample_messages(ev.read_messages(args.messages_csv), args.sample, 0)
     for variant in args.variants.split(","):
         v = VARIANTS[variant]
         start = time.time()
         with patched(**v.knobs):
             result = run_variant(v, data, e5, dev, conversations, sample, args.loso)
-        if scenarios:
-            with patched(**v.knobs):
-                result["scenarios"] = score_conversations(v.fit(data), e5, scenarios)
         result["seconds"] = round(time.time() - start)
         for save in saves:
             save()
@@ -647,15 +641,16 @@ def run_variant(
     data: training.TrainingSet,
     e5: Encoder,
     dev: list[ev.LabelledMessage],
-    conversations: list[ev.Scenario],
+    conversations: dict[str, list[ev.Scenario]],
     sample: list[ev.LabelledMessage],
     loso: bool,
 ) -> dict[str, Any]:
     model = v.fit(data)
     result: dict[str, Any] = {"variant": v.name, "cv": model.meta["cv"]}
     result["dev"] = score(model, e5, dev)
-    if conversations:
-        result["dev_conversations"] = score_conversations(model, e5, conversations)
+    for name, scenarios in conversations.items():
+        if scenarios:
+            result[name] = score_conversations(model, e5, scenarios)
     if loso:
         for source in sorted({r.source for r in sample}):
             rows = [r for r in sample if r.source == source and not r.ambiguous]

@@ -180,6 +180,15 @@ def _thread_ids() -> list[int]:
         return [0]
 
 
+def _affinities() -> dict[int, set[int]]:
+    """Each live thread's allowed CPUs."""
+    found = {}
+    for tid in _thread_ids():
+        with suppress(ProcessLookupError):  # a thread that ended meanwhile
+            found[tid] = os.sched_getaffinity(tid)
+    return found
+
+
 def _pin(affinities: dict[int, set[int]]) -> None:
     for tid, cpus in affinities.items():
         with suppress(ProcessLookupError):  # a thread that ended meanwhile
@@ -198,7 +207,7 @@ def one_core() -> Iterator[int | None]:
     before: dict[int, set[int]] = {}
     cpu: int | None = None
     if hasattr(os, "sched_setaffinity"):
-        before = {tid: os.sched_getaffinity(tid) for tid in _thread_ids()}
+        before = _affinities()
         cpu = min(os.sched_getaffinity(0))
         _pin({tid: {cpu} for tid in before})
     try:
