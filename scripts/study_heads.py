@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import hashlib
+import itertools
 import json
 import pickle
 import sys
@@ -44,6 +45,7 @@ from handoff.decide.learned import (  # noqa: E402
     FloatArray,
     LearnedDecider,
     LearnedModel,
+    feature_row,
     neighbour_features,
     unit_rows,
 )
@@ -80,6 +82,13 @@ def out_of_fold(escalates: Any, routine: Any) -> dict[str, float]:
         "false_escalation_rate": round(float(escalates[routine].mean()), 4),
         "escalation_recall": round(float(escalates[~routine].mean()), 4),
     }
+
+
+def cv_of(model: LearnedModel) -> dict[str, Any]:
+    """A fitted model's out-of-fold figures (its metadata's `cv`)."""
+    cv = model.meta["cv"]
+    assert isinstance(cv, dict)
+    return cv
 
 
 def fields_of(model: LearnedModel) -> dict[str, Any]:
@@ -162,10 +171,11 @@ class TwoStageModel(LearnedModel):
         near = neighbour_features(self.examples, self.example_classes, message)
         row = np.hstack([base[None].astype(np.float64), near])
         assert self.gate is not None and self.reason is not None
-        return two_stage_proba(
+        proba: FloatArray = two_stage_proba(
             self.gate.logits(row, [text])[:, 0] / self.gate_t,
             self.reason.logits(row, [text]) / self.reason_t,
         )[0]
+        return proba
 
 
 def two_stage_proba(gate: FloatArray, reasons: FloatArray) -> FloatArray:
@@ -437,9 +447,9 @@ class SplitQuotaDecider(LearnedDecider):
         return self.in_conversation.decide(ctx) if ctx.history else super().decide(ctx)
 
 
-def fit_split_quota(data: training.TrainingSet) -> LearnedModel:
-    """Each threshold at the shipped quota of its own pool of the own corpus's routine rows,
-    out of fold: rows without earlier turns, and rows with them."""
+def out_of_fold_p_none(data: training.TrainingSet) -> tuple[FloatArray, Any]:
+    """P(no_escalation) out of fold, calibrated as `fit_model` does, and which rows have
+    earlier turns."""
     from scipy.special import softmax
 
     x, y = data.features, data.classes
@@ -447,7 +457,29 @@ def fit_split_quota(data: training.TrainingSet) -> LearnedModel:
     logits = training._out_of_fold_logits(x, units, data.texts, y, data.groups)
     p_none = softmax(logits / training._temperature(logits, y), axis=1)[:, NO_ESCALATION]
     # The shape features are all 0 exactly when a row has no earlier turns.
-    in_conversation = (x[:, -CONVERSATION_FEATURES:] != 0).any(axis=1)
+    return p_none, (x[:, -CONVERSATION_FEATURES:] != 0).any(axis=1)
+
+
+def fit_fresh_quota(data: training.TrainingSet) -> LearnedModel:
+    """One threshold, at the shipped quota of the own corpus's routine rows that have no
+    earlier turns: routine turns inside conversations teach the head without tightening it."""
+    p_none, in_conversation = out_of_fold_p_none(data)
+    y, own = data.classes, ~data.public
+    fresh = own & ~in_conversation
+    threshold = training._threshold(p_none[fresh], y[fresh])
+    escalates, routine = (p_none < threshold)[own], y[own] == NO_ESCALATION
+    base = training.fit_model(data)
+    fields = fields_of(base)
+    cv = {**out_of_fold(escalates, routine), "threshold": round(threshold, 4)}
+    fields.update(threshold=threshold, meta={**base.meta, "cv": cv})
+    return LearnedModel(**fields)
+
+
+def fit_split_quota(data: training.TrainingSet) -> LearnedModel:
+    """Each threshold at the shipped quota of its own pool of the own corpus's routine rows,
+    out of fold: rows without earlier turns, and rows with them."""
+    p_none, in_conversation = out_of_fold_p_none(data)
+    y = data.classes
     own = ~data.public
     fresh, later = own & ~in_conversation, own & in_conversation
     t_fresh = training._threshold(p_none[fresh], y[fresh])
@@ -466,6 +498,301 @@ def fit_split_quota(data: training.TrainingSet) -> LearnedModel:
     }
     fields.update(threshold=t_fresh, meta={**base.meta, "cv": cv})
     return SplitQuotaModel(**fields, threshold_in_conversation=t_later)
+
+
+def rows_where(data: training.TrainingSet, keep: Any) -> training.TrainingSet:
+    """The same set with only the rows `keep` marks."""
+    return replace(
+        data,
+        texts=tuple(t for t, k in zip(data.texts, keep, strict=True) if k),
+        classes=data.classes[keep],
+        subtypes=tuple(t for t, k in zip(data.subtypes, keep, strict=True) if k),
+        groups=tuple(g for g, k in zip(data.groups, keep, strict=True) if k),
+        public=data.public[keep],
+        features=data.features[keep],
+    )
+
+
+@dataclass(frozen=True)
+class ConversationHeadModel(LearnedModel):
+    """The shipped model for a first message, and a head of its own, fitted on messages with
+    earlier turns only, for the others."""
+
+    in_conversation: LearnedModel | None = None
+
+
+class ConversationHeadDecider(LearnedDecider):
+    def __init__(self, encoder: Encoder, model: ConversationHeadModel) -> None:
+        super().__init__(encoder, model)
+        assert model.in_conversation is not None
+        self.in_conversation = LearnedDecider(encoder, model.in_conversation)
+
+    def decide(self, ctx: Any) -> Decision:
+        return self.in_conversation.decide(ctx) if ctx.history else super().decide(ctx)
+
+
+@dataclass(frozen=True)
+class RepeatVetoModel(ConversationHeadModel):
+    """The shipped decision; a failed resolution inside a conversation needs the conversation
+    head's agreement."""
+
+
+class RepeatVetoDecider(ConversationHeadDecider):
+    def decide(self, ctx: Any) -> Decision:
+        decision = LearnedDecider.decide(self, ctx)
+        if not ctx.history or decision.reasons != (Reason.REPEATED_QUESTION,):
+            return decision
+        if self.in_conversation.decide(ctx).escalate:
+            return decision
+        return Decision.stay(decision.evidence, decision.probabilities)
+
+
+def fit_repeat_veto(data: training.TrainingSet, context_data: training.TrainingSet) -> LearnedModel:
+    two = fit_conversation_head(data, context_data)
+    assert isinstance(two, ConversationHeadModel)
+    return RepeatVetoModel(**fields_of(two), in_conversation=two.in_conversation)
+
+
+def fit_conversation_head(
+    data: training.TrainingSet, context_data: training.TrainingSet
+) -> LearnedModel:
+    """`data`'s model for first messages; for later ones, a model fitted as `fit_model` fits,
+    on `context_data`'s rows that have earlier turns (its threshold at the quota of those)."""
+    in_conversation = (context_data.features[:, -CONVERSATION_FEATURES:] != 0).any(axis=1)
+    later = training.fit_model(rows_where(context_data, in_conversation))
+    base = training.fit_model(data)
+    cv = {
+        **cv_of(base),
+        "in_conversation": later.meta["cv"],
+        "rows": int(in_conversation.sum()),
+    }
+    fields = fields_of(base)
+    fields.update(meta={**base.meta, "cv": cv})
+    return ConversationHeadModel(**fields, in_conversation=later)
+
+
+@dataclass(frozen=True)
+class ConversationGateModel(LearnedModel):
+    """The shipped head, with the split between a failed resolution and a routine turn taken
+    from a head fitted on messages with earlier turns only, for a message that has them."""
+
+    in_conversation: LearnedModel | None = None
+
+    def probabilities(self, base: Vector, text: str) -> FloatArray:
+        p = super().probabilities(base, text)
+        if self.in_conversation is None or not base[-CONVERSATION_FEATURES:].any():
+            return p
+        q = self.in_conversation.probabilities(base, text)
+        split = [CLASSES.index("repeated_failed"), NO_ESCALATION]
+        gated = p.copy()
+        gated[split] = p[split].sum() * q[split] / q[split].sum()
+        return gated
+
+
+def fit_conversation_gate(
+    data: training.TrainingSet, context_data: training.TrainingSet
+) -> LearnedModel:
+    """`data`'s model, gated as `ConversationGateModel` says by `fit_conversation_head`'s
+    second head."""
+    two = fit_conversation_head(data, context_data)
+    assert isinstance(two, ConversationHeadModel)
+    fields = fields_of(two)
+    return ConversationGateModel(**fields, in_conversation=two.in_conversation)
+
+
+def shape_of(x: FloatArray) -> FloatArray:
+    shape: FloatArray = x[:, -CONVERSATION_FEATURES:]
+    return shape
+
+
+def held_out_log_probabilities(
+    data: training.TrainingSet, rows: training.TrainingSet, temperature: float
+) -> FloatArray:
+    """The shipped head's calibrated log-probabilities for `rows`, each row's from a head
+    fitted on `data` without the row's language."""
+    from scipy.special import log_softmax
+
+    x, y = data.features, data.classes
+    units = unit_rows(x[:, :-CONVERSATION_FEATURES])
+    theirs = unit_rows(rows.features[:, :-CONVERSATION_FEATURES])
+    logits = np.zeros((len(rows.classes), len(CLASSES)))
+    groups = np.asarray(rows.groups)
+    for group in sorted(set(rows.groups)):
+        keep, held = np.asarray(data.groups) != group, groups == group
+        head = training._head(
+            training._with_neighbours(x[keep], units[keep], y[keep]),
+            training._select(data.texts, keep),
+            y[keep],
+        )
+        near = neighbour_features(units[keep], y[keep], theirs[held])
+        inputs = np.hstack([rows.features[held], near])
+        logits[held] = head.logits(inputs, training._select(rows.texts, held))
+    stacked: FloatArray = log_softmax(logits / temperature, axis=1)
+    return stacked
+
+
+@dataclass(frozen=True)
+class Stack:
+    mean: FloatArray
+    scale: FloatArray
+    coef: FloatArray
+    intercept: FloatArray
+    temperature: float = 1.0
+
+    def logits(self, z: FloatArray) -> FloatArray:
+        out: FloatArray = ((z - self.mean) / self.scale) @ self.coef.T + self.intercept
+        return out
+
+
+def fit_stack(z: FloatArray, y: Any) -> Stack:
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.preprocessing import StandardScaler
+
+    scaler = StandardScaler().fit(z)
+    lr = LogisticRegression(C=1.0, max_iter=5000).fit(scaler.transform(z), y)
+    if len(lr.classes_) != len(CLASSES):
+        raise ValueError("a fold lacks a class")
+    return Stack(scaler.mean_, scaler.scale_, lr.coef_, lr.intercept_)
+
+
+@dataclass(frozen=True)
+class ConversationStackModel(LearnedModel):
+    """The shipped head for a first message; for a later one, a small head over the shipped
+    head's log-probabilities and the conversation's shape."""
+
+    stack: Stack | None = None
+    threshold_in_conversation: float = 0.0
+
+    def probabilities(self, base: Vector, text: str) -> FloatArray:
+        p = super().probabilities(base, text)
+        if self.stack is None or not base[-CONVERSATION_FEATURES:].any():
+            return p
+        z = np.concatenate([np.log(np.maximum(p, 1e-12)), base[-CONVERSATION_FEATURES:]])
+        logits = self.stack.logits(z[None, :])[0] / self.stack.temperature
+        e = np.exp(logits - logits.max())
+        out: FloatArray = e / e.sum()
+        return out
+
+
+class ConversationStackDecider(LearnedDecider):
+    def __init__(self, encoder: Encoder, model: ConversationStackModel) -> None:
+        super().__init__(encoder, model)
+        later = replace(model, threshold=model.threshold_in_conversation)
+        self.in_conversation = LearnedDecider(encoder, later)
+
+    def decide(self, ctx: Any) -> Decision:
+        return self.in_conversation.decide(ctx) if ctx.history else super().decide(ctx)
+
+
+def fit_conversation_stack(
+    data: training.TrainingSet, context_data: training.TrainingSet
+) -> LearnedModel:
+    from scipy.special import log_softmax
+
+    base = training.fit_model(data)
+    later = rows_where(context_data, shape_of(context_data.features).any(axis=1))
+    z = np.hstack(
+        [held_out_log_probabilities(data, later, base.temperature), shape_of(later.features)]
+    )
+    y, groups = later.classes, np.asarray(later.groups)
+    oof = np.zeros((len(y), len(CLASSES)))
+    for group in sorted(set(later.groups)):
+        held = groups == group
+        oof[held] = fit_stack(z[~held], y[~held]).logits(z[held])
+    temperature = training._temperature(oof, y)
+    p_none = np.exp(log_softmax(oof / temperature, axis=1))[:, NO_ESCALATION]
+    threshold = training._threshold(p_none, y)
+    routine = y == NO_ESCALATION
+    escalates = p_none < threshold
+    stack = replace(fit_stack(z, y), temperature=temperature)
+    cv = {
+        **cv_of(base),
+        "in_conversation": {**out_of_fold(escalates, routine), "threshold": round(threshold, 4)},
+    }
+    fields = fields_of(base)
+    fields.update(meta={**base.meta, "cv": cv})
+    return ConversationStackModel(**fields, stack=stack, threshold_in_conversation=threshold)
+
+
+def in_context(text: str, assistants: Any) -> str:
+    """What the pair head encodes: the message after the assistant's last turn."""
+    return f"{assistants[-1]}\n{text}" if assistants else text
+
+
+@dataclass(frozen=True)
+class PairModel(LearnedModel):
+    """A head whose embedding is of the message read after the assistant's last turn."""
+
+    def features(self, encoder: Encoder, text: str, users: Any, assistants: Any) -> Vector:
+        return super().features(encoder, in_context(text, assistants), users, assistants)
+
+
+def fit_pair_head(data: training.TrainingSet, context_corpus: Path, e5: Encoder) -> LearnedModel:
+    """`fit_conversation_head`, its second head on the pair embeddings."""
+    base = training.fit_model(data)
+    rows = [r for r in training.read_corpus(context_corpus).rows if r.users or r.assistants]
+    features = np.stack(
+        [
+            feature_row(e5, in_context(r.text, r.assistants), r.users, r.assistants, base.judge)
+            for r in rows
+        ]
+    ).astype(np.float64)
+    pairs = training.TrainingSet(
+        tuple(r.text for r in rows),
+        np.asarray([CLASSES.index(r.reason) for r in rows], dtype=np.int8),
+        tuple(r.subtype for r in rows),
+        tuple(r.group for r in rows),
+        np.asarray([r.public for r in rows]),
+        features,
+        base.judge,
+        {},
+        {},
+        data.rule_thresholds,
+    )
+    later = training.fit_model(pairs)
+    cv = {**cv_of(base), "in_conversation": later.meta["cv"], "rows": len(rows)}
+    fields = fields_of(base)
+    fields.update(meta={**base.meta, "cv": cv})
+    return ConversationHeadModel(**fields, in_conversation=PairModel(**fields_of(later)))
+
+
+# The escalation turns whose earlier turns an unrelated routine message may follow: not the
+# ones where the assistant kept failing, which escalate whatever the user says next.
+UNRELATED_AFTER = {"explicit_request", "frustration", "sensitive_topic"}
+
+
+def conversation_prefixes(root: Path) -> list[list[dict[str, str]]]:
+    """The earlier turns before each training conversation's user turns (after the first) that
+    an unrelated routine message could follow, in every language (the shape features are
+    cosines and fallback probabilities, which the encoder aligns across languages)."""
+    prefixes = []
+    for path in sorted((root / training.OWN_FOLDER).glob("conversations-*.jsonl")):
+        for line in path.read_text(encoding="utf-8").splitlines():
+            item = json.loads(line)
+            at, reason = item["expect"]["escalate_at"], item["expect"]["reason"]
+            for i, turn in enumerate(item["turns"]):
+                if i == 0 or turn["role"] != "user" or (at is not None and i > at):
+                    continue
+                if i == at and reason not in UNRELATED_AFTER:
+                    continue
+                prefixes.append(item["turns"][:i])
+    return prefixes
+
+
+def public_in_context(corpus: training.Corpus, root: Path) -> training.Corpus:
+    """Every second public routine row moved after the earlier turns of a training
+    conversation (round robin): routine messages that come after earlier turns, outside the
+    quota's pool, and no copy of a row (a copy would be its own nearest neighbour)."""
+    prefixes = itertools.cycle(conversation_prefixes(root))
+    rows, moved = [], 0
+    for row in corpus.rows:
+        if row.public and row.reason == "no_escalation":
+            if moved % 2 == 0:
+                users, assistants = training._context(next(prefixes))
+                row = replace(row, users=users, assistants=assistants)
+            moved += 1
+        rows.append(row)
+    return replace(corpus, rows=rows)
 
 
 @dataclass(frozen=True)
@@ -498,6 +825,7 @@ VARIANTS = {
     "explicit_cut": Variant("explicit_cut", fitter=fit_explicit_cut),
     "minilm": Variant("minilm", fitter=fit_minilm),
     "split_quota": Variant("split_quota", fitter=fit_split_quota),
+    "fresh_quota": Variant("fresh_quota", fitter=fit_fresh_quota),
 }
 
 
@@ -537,6 +865,12 @@ def decider_for(model: LearnedModel, e5: Encoder) -> LearnedDecider:
         return ExplicitCutDecider(e5, model)
     if isinstance(model, SplitQuotaModel):
         return SplitQuotaDecider(e5, model)
+    if isinstance(model, ConversationStackModel):
+        return ConversationStackDecider(e5, model)
+    if isinstance(model, RepeatVetoModel):
+        return RepeatVetoDecider(e5, model)
+    if isinstance(model, ConversationHeadModel):
+        return ConversationHeadDecider(e5, model)
     return LearnedDecider(e5, model)
 
 
@@ -577,6 +911,30 @@ def ranking(results: list[ev.MessageResult]) -> dict[str, float]:
     return figures
 
 
+def load_training_set(
+    corpus: Path, cache: Path, e5: Encoder, english: Encoder, in_context: bool
+) -> training.TrainingSet:
+    """The corpus's training set, encoded, from the cache when it holds it."""
+    # Keyed by the training files' bytes, so that a study of another corpus never reads
+    # the encodings of this one.
+    digest = hashlib.sha256()
+    for path in training.training_files(corpus):
+        digest.update(path.read_bytes())
+    digest.update(b"public_in_context" if in_context else b"")
+    data_path = cache / f"training_set-{digest.hexdigest()[:16]}.pkl"
+    if data_path.is_file():
+        with data_path.open("rb") as f:
+            data: training.TrainingSet = pickle.load(f)
+        return data
+    read = training.read_corpus(corpus)
+    if in_context:
+        read = public_in_context(read, corpus)
+    data = training.encode(read, e5, english)
+    with data_path.open("wb") as f:
+        pickle.dump(data, f)
+    return data
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--corpus", type=Path, default=ROOT / "corpus/escalation")
@@ -592,6 +950,17 @@ def main() -> None:
     parser.add_argument("--variants", default="baseline")
     parser.add_argument("--loso", action="store_true")
     parser.add_argument("--out", type=Path, default=None, help="append JSON lines here")
+    parser.add_argument(
+        "--public-in-context",
+        action="store_true",
+        help="move every second public routine row after a training conversation's turns",
+    )
+    parser.add_argument(
+        "--context-corpus",
+        type=Path,
+        default=None,
+        help="variant conversation_head: fit its second head on this corpus's rows",
+    )
     args = parser.parse_args()
 
     args.cache.mkdir(parents=True, exist_ok=True)
@@ -600,21 +969,26 @@ def main() -> None:
         disk_cached(e5, args.cache / "e5.pkl"),
         disk_cached(english, args.cache / "minilm.pkl"),
     ]
-    # Keyed by the training files' bytes, so that a study of another corpus never reads
-    # the encodings of this one.
-    digest = hashlib.sha256()
-    for path in training.training_files(args.corpus):
-        digest.update(path.read_bytes())
-    data_path = args.cache / f"training_set-{digest.hexdigest()[:16]}.pkl"
-    if data_path.is_file():
-        with data_path.open("rb") as f:
-            data = pickle.load(f)
-    else:
-        data = training.encode(training.read_corpus(args.corpus), e5, english)
-        with data_path.open("wb") as f:
-            pickle.dump(data, f)
-        for save in saves:
-            save()
+    data = load_training_set(args.corpus, args.cache, e5, english, args.public_in_context)
+    if args.context_corpus:
+        context = load_training_set(args.context_corpus, args.cache, e5, english, False)
+        VARIANTS["conversation_head"] = Variant(
+            "conversation_head", fitter=lambda d: fit_conversation_head(d, context)
+        )
+        VARIANTS["conversation_stack"] = Variant(
+            "conversation_stack", fitter=lambda d: fit_conversation_stack(d, context)
+        )
+        VARIANTS["pair_head"] = Variant(
+            "pair_head", fitter=lambda d: fit_pair_head(d, args.context_corpus, e5)
+        )
+        VARIANTS["repeat_veto"] = Variant(
+            "repeat_veto", fitter=lambda d: fit_repeat_veto(d, context)
+        )
+        VARIANTS["conversation_gate"] = Variant(
+            "conversation_gate", fitter=lambda d: fit_conversation_gate(d, context)
+        )
+    for save in saves:
+        save()
     dev, dev_conversations = ev.read_corpus(args.dev or args.corpus / "dev")
     conversations = {
         "dev_conversations": dev_conversations,
@@ -627,6 +1001,7 @@ def main() -> None:
         with patched(**v.knobs):
             result = run_variant(v, data, e5, dev, conversations, sample, args.loso)
         result["seconds"] = round(time.time() - start)
+        result["corpus"], result["public_in_context"] = str(args.corpus), args.public_in_context
         for save in saves:
             save()
         line = json.dumps(result)
