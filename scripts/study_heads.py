@@ -656,12 +656,11 @@ def fit_stack(z: FloatArray, y: Any) -> Stack:
 
 
 @dataclass(frozen=True)
-class ConversationStackModel(LearnedModel):
+class ConversationStackModel(SplitQuotaModel):
     """The shipped head for a first message; for a later one, a small head over the shipped
-    head's log-probabilities and the conversation's shape."""
+    head's log-probabilities and the conversation's shape, with a threshold of its own."""
 
     stack: Stack | None = None
-    threshold_in_conversation: float = 0.0
 
     def probabilities(self, base: Vector, text: str) -> FloatArray:
         p = super().probabilities(base, text)
@@ -672,16 +671,6 @@ class ConversationStackModel(LearnedModel):
         e = np.exp(logits - logits.max())
         out: FloatArray = e / e.sum()
         return out
-
-
-class ConversationStackDecider(LearnedDecider):
-    def __init__(self, encoder: Encoder, model: ConversationStackModel) -> None:
-        super().__init__(encoder, model)
-        later = replace(model, threshold=model.threshold_in_conversation)
-        self.in_conversation = LearnedDecider(encoder, later)
-
-    def decide(self, ctx: Any) -> Decision:
-        return self.in_conversation.decide(ctx) if ctx.history else super().decide(ctx)
 
 
 def fit_conversation_stack(
@@ -865,8 +854,6 @@ def decider_for(model: LearnedModel, e5: Encoder) -> LearnedDecider:
         return ExplicitCutDecider(e5, model)
     if isinstance(model, SplitQuotaModel):
         return SplitQuotaDecider(e5, model)
-    if isinstance(model, ConversationStackModel):
-        return ConversationStackDecider(e5, model)
     if isinstance(model, RepeatVetoModel):
         return RepeatVetoDecider(e5, model)
     if isinstance(model, ConversationHeadModel):
