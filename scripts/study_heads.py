@@ -531,6 +531,16 @@ class ConversationHeadDecider(LearnedDecider):
         return self.in_conversation.decide(ctx) if ctx.history else super().decide(ctx)
 
 
+def fit_conversation_head_one_cut(
+    data: training.TrainingSet, context_data: training.TrainingSet
+) -> LearnedModel:
+    """`fit_conversation_head`, its second head cutting where the first does."""
+    two = fit_conversation_head(data, context_data)
+    assert isinstance(two, ConversationHeadModel) and two.in_conversation is not None
+    later = replace(two.in_conversation, threshold=two.threshold)
+    return replace(two, in_conversation=later)
+
+
 @dataclass(frozen=True)
 class RepeatVetoModel(ConversationHeadModel):
     """The shipped decision; a failed resolution inside a conversation needs the conversation
@@ -967,6 +977,10 @@ def main() -> None:
         )
         VARIANTS["pair_head"] = Variant(
             "pair_head", fitter=lambda d: fit_pair_head(d, args.context_corpus, e5)
+        )
+        VARIANTS["conversation_head_one_cut"] = Variant(
+            "conversation_head_one_cut",
+            fitter=lambda d: fit_conversation_head_one_cut(d, context),
         )
         VARIANTS["repeat_veto"] = Variant(
             "repeat_veto", fitter=lambda d: fit_repeat_veto(d, context)
