@@ -144,6 +144,29 @@ def test_the_rules_cut_offs_sit_on_e5s_scale() -> None:
     assert 0.8 < moved.topic_near < moved.topic < 1
 
 
+# What a rebuild on another CPU may move. The quantised e5 engine's embeddings differ there in
+# the third decimal (seen: 0.0027 between an AVX2 build machine and an AVX-512 one), which moves
+# the fitted weights a little and can move an out-of-fold order statistic (the threshold, a
+# rate) by a row. Everything else (texts, classes, vocabulary, settings, files' sha256) must be
+# equal, and on one machine every number is.
+NUMERIC_META = {"temperature": 1e-3, "threshold": 0.05}
+RATE_META = 0.01
+
+
+def _same_meta(built: dict[str, object], shipped: dict[str, object]) -> None:
+    for key, value in shipped.items():
+        theirs = built[key]
+        if key in NUMERIC_META:
+            assert theirs == pytest.approx(value, rel=NUMERIC_META[key]), key
+        elif isinstance(value, dict) and key in ("cv", "fallback_judge"):
+            for k, v in value.items():
+                rate = isinstance(v, float)
+                assert theirs[k] == (pytest.approx(v, abs=RATE_META) if rate else v), (key, k)  # type: ignore[index]
+        else:
+            assert theirs == value, key
+    assert built.keys() == shipped.keys()
+
+
 def test_handoff_train_rebuilds_the_shipped_model(tmp_path: Path) -> None:
     """Encoding the 4,015 training messages takes about 5 minutes on one core."""
     run = subprocess.run(
@@ -156,17 +179,19 @@ def test_handoff_train_rebuilds_the_shipped_model(tmp_path: Path) -> None:
     assert run.returncode == 0, run.stderr
     shipped_npz, shipped_json = model_paths()
     built_npz, built_json = model_paths(tmp_path)
-    assert json.loads(built_json.read_text()) == json.loads(shipped_json.read_text())
+    _same_meta(json.loads(built_json.read_text()), json.loads(shipped_json.read_text()))
     shipped, built = (
         LearnedModel.load(shipped_npz, shipped_json),
         LearnedModel.load(built_npz, built_json),
     )
-    for name in ("mean", "scale", "coef", "intercept"):
-        assert np.allclose(getattr(built, name), getattr(shipped, name), rtol=1e-6, atol=1e-9)
+    assert np.allclose(built.mean, shipped.mean, atol=1e-3)
+    assert np.allclose(built.scale, shipped.scale, atol=1e-3)
+    assert np.allclose(built.coef, shipped.coef, atol=0.02)
+    assert np.allclose(built.intercept, shipped.intercept, atol=0.02)
     assert built.phrase_weights.names == shipped.phrase_weights.names
     assert np.allclose(built.phrase_weights.idf, shipped.phrase_weights.idf)
-    assert np.allclose(built.phrase_weights.coef, shipped.phrase_weights.coef, atol=1e-6)
-    assert np.allclose(built.examples, shipped.examples, atol=2e-3)
+    assert np.allclose(built.phrase_weights.coef, shipped.phrase_weights.coef, atol=0.05)
+    assert np.allclose(built.examples, shipped.examples, atol=5e-3)
     assert built.example_texts == shipped.example_texts
     assert np.array_equal(built.example_classes, shipped.example_classes)
     with np.load(shipped_npz) as stored:
