@@ -144,8 +144,9 @@ def test_the_rules_cut_offs_sit_on_e5s_scale() -> None:
     assert 0.8 < moved.topic_near < moved.topic < 1
 
 
-# What a rebuild on another CPU may move. The quantised e5 engine's embeddings differ there in
-# the third decimal (seen: 0.0027 between an AVX2 build machine and an AVX-512 one), which moves
+# What a rebuild on another machine may move (another CPU, or numeric libraries at other
+# versions within the pinned ranges). The e5 embeddings differ there in the third decimal
+# (seen: 0.0027 between the shipped artefact and a rebuild on an AVX-512 machine), which moves
 # the fitted weights a little and can move an out-of-fold order statistic (the threshold, a
 # rate) by a row. Everything else (texts, classes, vocabulary, settings, files' sha256) must be
 # equal, and on one machine every number is.

@@ -1,7 +1,10 @@
 """Build the learned decider's model from `corpus/escalation` (`handoff train`).
 
 Deterministic: no random step (lbfgs from zeros, folds = languages), so a rebuild from the same
-training files gives the same numbers; the metadata carries the files' sha256 and no date.
+training files on the same machine gives the same numbers; the metadata carries the files'
+sha256 and no date. On another machine (CPU, or library versions within the pinned ranges) e5's
+embeddings can differ in the third decimal, which moves the weights a little (the rebuild
+test's tolerances).
 The held-out corpus is never read here.
 """
 
