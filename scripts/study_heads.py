@@ -500,19 +500,6 @@ def fit_split_quota(data: training.TrainingSet) -> LearnedModel:
     return SplitQuotaModel(**fields, threshold_in_conversation=t_later)
 
 
-def rows_where(data: training.TrainingSet, keep: Any) -> training.TrainingSet:
-    """The same set with only the rows `keep` marks."""
-    return replace(
-        data,
-        texts=tuple(t for t, k in zip(data.texts, keep, strict=True) if k),
-        classes=data.classes[keep],
-        subtypes=tuple(t for t, k in zip(data.subtypes, keep, strict=True) if k),
-        groups=tuple(g for g, k in zip(data.groups, keep, strict=True) if k),
-        public=data.public[keep],
-        features=data.features[keep],
-    )
-
-
 @dataclass(frozen=True)
 class ConversationHeadModel(LearnedModel):
     """The shipped model for a first message, and a head of its own, fitted on messages with
@@ -569,7 +556,7 @@ def fit_conversation_head(
     """`data`'s model for first messages; for later ones, a model fitted as `fit_model` fits,
     on `context_data`'s rows that have earlier turns (its threshold at the quota of those)."""
     in_conversation = (context_data.features[:, -CONVERSATION_FEATURES:] != 0).any(axis=1)
-    later = training.fit_model(rows_where(context_data, in_conversation))
+    later = training.fit_model(context_data.where(in_conversation))
     base = training.fit_model(data)
     cv = {
         **cv_of(base),
@@ -689,7 +676,7 @@ def fit_conversation_stack(
     from scipy.special import log_softmax
 
     base = training.fit_model(data)
-    later = rows_where(context_data, shape_of(context_data.features).any(axis=1))
+    later = context_data.where(np.asarray(shape_of(context_data.features).any(axis=1)))
     z = np.hstack(
         [held_out_log_probabilities(data, later, base.temperature), shape_of(later.features)]
     )

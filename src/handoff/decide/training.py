@@ -14,7 +14,7 @@ import hashlib
 import json
 from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -89,18 +89,18 @@ class TrainingSet:
 
     def without(self, group: str) -> TrainingSet:
         """The same set with one group's rows left out (leave-one-source-out)."""
-        keep = np.asarray(self.groups) != group
-        return TrainingSet(
-            tuple(t for t, k in zip(self.texts, keep, strict=True) if k),
-            self.classes[keep],
-            tuple(t for t, k in zip(self.subtypes, keep, strict=True) if k),
-            tuple(g for g, k in zip(self.groups, keep, strict=True) if k),
-            self.public[keep],
-            self.features[keep],
-            self.judge,
-            self.judge_report,
-            self.sha256,
-            self.rule_thresholds,
+        return self.where(np.asarray(self.groups) != group)
+
+    def where(self, keep: npt.NDArray[np.bool_]) -> TrainingSet:
+        """The same set with only the rows `keep` marks."""
+        return replace(
+            self,
+            texts=tuple(t for t, k in zip(self.texts, keep, strict=True) if k),
+            classes=self.classes[keep],
+            subtypes=tuple(t for t, k in zip(self.subtypes, keep, strict=True) if k),
+            groups=tuple(g for g, k in zip(self.groups, keep, strict=True) if k),
+            public=self.public[keep],
+            features=self.features[keep],
         )
 
 
