@@ -11,7 +11,7 @@ from handoff.decide.training import read_corpus as read_training
 from handoff.evaluation.metrics import read_corpus
 
 CORPUS = Path(__file__).resolve().parents[2] / "corpus" / "escalation"
-EVALUATION_SETS = ("dev", "dev2", "dev3", "dev4", "dev5", "heldout")
+EVALUATION_SETS = ("dev", "dev2", "dev3", "dev4", "dev5", "dev6", "heldout")
 # Independent writers type a short greeting alike ("hello? anyone there?" is in both train and
 # heldout), so only texts longer than this many words must not repeat.
 SHORT = 4
