@@ -528,6 +528,75 @@ def fit_conversation_head_one_cut(
     return replace(two, in_conversation=later)
 
 
+def recall_cut(p_none: FloatArray, y: Any, recall: float) -> float:
+    """The P(no_escalation) cut under which `recall` of the escalating rows fall: the midpoint
+    of the k-th and (k+1)-th lowest of theirs, k = ceil(recall * n)."""
+    escalating = np.sort(p_none[y != NO_ESCALATION])
+    k = min(int(np.ceil(recall * len(escalating))), len(escalating) - 1)
+    return float((escalating[k - 1] + escalating[k]) / 2)
+
+
+def fit_conversation_head_matched(
+    data: training.TrainingSet, context_data: training.TrainingSet
+) -> LearnedModel:
+    """`fit_conversation_head`, its second head cut where its out-of-fold recall on its own
+    rows equals the main head's: a quota of routine rows tightens as harder ones are added."""
+    two = fit_conversation_head(data, context_data)
+    assert isinstance(two, ConversationHeadModel) and two.in_conversation is not None
+    in_conversation = (context_data.features[:, -CONVERSATION_FEATURES:] != 0).any(axis=1)
+    rows = context_data.where(in_conversation)
+    p_none, _ = out_of_fold_p_none(rows)
+    own, y = ~rows.public, rows.classes
+    target = float(cv_of(two)["escalation_recall"])
+    cut = recall_cut(p_none[own], y[own], target)
+    escalates, routine = (p_none < cut)[own], y[own] == NO_ESCALATION
+    cv = {
+        **cv_of(two),
+        "in_conversation": {**out_of_fold(escalates, routine), "threshold": round(cut, 4)},
+    }
+    later = replace(two.in_conversation, threshold=cut)
+    return replace(two, in_conversation=later, meta={**two.meta, "cv": cv})
+
+
+@dataclass(frozen=True)
+class OrMainModel(ConversationHeadModel):
+    """`fit_conversation_head_matched`'s two heads; after earlier turns, the main head escalates
+    too when it is as sure as 1 % of its own routine rows with earlier turns."""
+
+    main_threshold_in_conversation: float = 0.0
+
+
+class OrMainDecider(ConversationHeadDecider):
+    def __init__(self, encoder: Encoder, model: OrMainModel) -> None:
+        super().__init__(encoder, model)
+        sure = replace(model, threshold=model.main_threshold_in_conversation)
+        self.main_when_sure = LearnedDecider(encoder, sure)
+
+    def decide(self, ctx: Any) -> Decision:
+        if not ctx.history:
+            return LearnedDecider.decide(self, ctx)
+        decision = self.in_conversation.decide(ctx)
+        if decision.escalate:
+            return decision
+        main = self.main_when_sure.decide(ctx)
+        return main if main.escalate else decision
+
+
+def fit_conversation_head_or_main(
+    data: training.TrainingSet, context_data: training.TrainingSet
+) -> LearnedModel:
+    two = fit_conversation_head_matched(data, context_data)
+    assert isinstance(two, ConversationHeadModel)
+    p_none, in_conversation = out_of_fold_p_none(data)
+    later = ~data.public & in_conversation
+    sure = training._threshold(p_none[later], data.classes[later])
+    cv = {**cv_of(two), "main_threshold_in_conversation": round(sure, 4)}
+    fields = {**fields_of(two), "meta": {**two.meta, "cv": cv}}
+    return OrMainModel(
+        **fields, in_conversation=two.in_conversation, main_threshold_in_conversation=sure
+    )
+
+
 @dataclass(frozen=True)
 class RepeatVetoModel(ConversationHeadModel):
     """The shipped decision; a failed resolution inside a conversation needs the conversation
@@ -851,6 +920,8 @@ def decider_for(model: LearnedModel, e5: Encoder) -> LearnedDecider:
         return ExplicitCutDecider(e5, model)
     if isinstance(model, SplitQuotaModel):
         return SplitQuotaDecider(e5, model)
+    if isinstance(model, OrMainModel):
+        return OrMainDecider(e5, model)
     if isinstance(model, RepeatVetoModel):
         return RepeatVetoDecider(e5, model)
     if isinstance(model, ConversationHeadModel):
@@ -968,6 +1039,14 @@ def main() -> None:
         VARIANTS["conversation_head_one_cut"] = Variant(
             "conversation_head_one_cut",
             fitter=lambda d: fit_conversation_head_one_cut(d, context),
+        )
+        VARIANTS["conversation_head_matched"] = Variant(
+            "conversation_head_matched",
+            fitter=lambda d: fit_conversation_head_matched(d, context),
+        )
+        VARIANTS["conversation_head_or_main"] = Variant(
+            "conversation_head_or_main",
+            fitter=lambda d: fit_conversation_head_or_main(d, context),
         )
         VARIANTS["repeat_veto"] = Variant(
             "repeat_veto", fitter=lambda d: fit_repeat_veto(d, context)
