@@ -10,6 +10,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from tests.fakes.openai_server import FakeOpenAI, tool_call
 
 HEADER_LINE = (
@@ -149,8 +151,9 @@ def test_eval_reports_a_bad_file_without_a_traceback(tmp_path: Path) -> None:
     assert "Traceback" not in done.stderr
 
 
-def test_bench_decide_prints_positive_figures() -> None:
-    done = run_cli("bench", "decide", "--n", "20", "--json")
+@pytest.mark.parametrize("after_turns", [(), ("--after-turns",)])
+def test_bench_decide_prints_positive_figures(after_turns: tuple[str, ...]) -> None:
+    done = run_cli("bench", "decide", "--n", "20", "--json", *after_turns)
     assert done.returncode == 0, done.stderr
     figures = json.loads(done.stdout)
     for key in ("p50_ms", "p99_ms", "decisions_per_second", "encoder_p50_ms", "keyword_p50_ms"):

@@ -10,9 +10,10 @@ from pathlib import Path
 import pytest
 
 from handoff.decide import Encoder
-from handoff.domain import Decision, DecisionContext
+from handoff.domain import Decision, DecisionContext, Message
 from handoff.evaluation.benchmark import (
     BUILTIN_MESSAGES,
+    EARLIER_TURNS,
     WARMUP_TEXTS,
     bench_texts,
     latency,
@@ -26,9 +27,11 @@ class CountingDecider:
 
     def __init__(self) -> None:
         self.messages: list[str] = []
+        self.histories: list[tuple[Message, ...]] = []
 
     def decide(self, ctx: DecisionContext) -> Decision:
         self.messages.append(ctx.message)
+        self.histories.append(tuple(ctx.history))
         return Decision.stay()
 
 
@@ -106,3 +109,10 @@ def test_run_times_every_text_once_after_warm_up(encoder: Encoder) -> None:
         assert isinstance(value, float) and value > 0, key
     assert out["n"] == 6
     assert result.torch_threads == 1
+    assert set(decider.histories) == {()}
+
+
+def test_a_run_after_earlier_turns_decides_every_message_after_them(encoder: Encoder) -> None:
+    decider = CountingDecider()
+    run_benchmark(["after turns one", "after turns two"], decider, encoder, history=EARLIER_TURNS)
+    assert decider.histories == [EARLIER_TURNS] * (len(WARMUP_TEXTS) + 2)

@@ -23,7 +23,7 @@ def _normal(text: str) -> str:
 
 @pytest.fixture(scope="module")
 def fitted_texts() -> set[str]:
-    rows = read_training(CORPUS).rows
+    rows = read_training(CORPUS).rows + read_training(CORPUS, conversation=True).rows
     return {_normal(r.text) for r in rows} | {_normal(t) for r in rows for t in r.users}
 
 

@@ -669,6 +669,13 @@ def bench_decide_command(
         help="learned (the default; baseline: one e5 pass, the encoder it uses) or rules "
         "(baseline: one MiniLM pass).",
     ),
+    after_turns: bool = typer.Option(
+        False,
+        "--after-turns",
+        help="Decide each message after two earlier turns (a question and its answer, encoded "
+        "in the warm-up as a live conversation would have): the learned decider's conversation "
+        "head, and its main head when that one stays.",
+    ),
 ) -> None:
     """Time the decider on one core beside a keyword regex and one raw pass of its encoders."""
     from handoff.evaluation import benchmark as bm
@@ -687,7 +694,10 @@ def bench_decide_command(
         decider, baseline = bm.learned_pair() if decider_kind == "learned" else bm.fresh_pair()
     with _progress() as bar:
         task = bar.add_task("Timing", total=len(texts))
-        result = bm.run_benchmark(texts, decider, baseline, progress=lambda: bar.advance(task))
+        history = bm.EARLIER_TURNS if after_turns else ()
+        result = bm.run_benchmark(
+            texts, decider, baseline, history=history, progress=lambda: bar.advance(task)
+        )
     _emit(result, as_json, render_bench)
 
 

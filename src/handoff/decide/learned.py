@@ -32,7 +32,7 @@ import json
 import re
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from importlib import resources
 from pathlib import Path
 
@@ -66,6 +66,10 @@ REASON_OF: dict[str, Reason] = {
     "sensitive_topic": Reason.SENSITIVE_TOPIC,
 }
 MODEL_NAME = "escalation-v2"
+# The second head, for a message that comes after earlier turns (`LearnedModel.conversation`).
+CONVERSATION_MODEL_NAME = f"{MODEL_NAME}-conversation"
+# In the conversation head's metadata: the main head's cut for messages after earlier turns.
+MAIN_HEAD_CUT = "main_head_escalates_below"
 # A second reason is listed when the model gives it at least this probability.
 SECOND_REASON = 0.25
 NEAREST = 3
@@ -227,6 +231,16 @@ class LearnedModel:
     judge: FallbackJudge
     phrase_weights: PhraseWeights
     meta: dict[str, object]
+    # A head fitted only on messages that come after earlier turns, routine continuations
+    # among them (`training.fit_heads`): the main head has seen few routine ones.
+    conversation: LearnedModel | None = None
+
+    @property
+    def main_head_cut(self) -> float:
+        """A conversation head's: under this P(no_escalation) the main head escalates too."""
+        cut = self.meta[MAIN_HEAD_CUT]
+        assert isinstance(cut, float)
+        return cut
 
     @property
     def rule_thresholds(self) -> Thresholds:
@@ -301,16 +315,22 @@ class LearnedModel:
             )
 
 
-def model_paths(directory: Path | None = None) -> tuple[Path, Path]:
-    """The shipped artefact's two files (or those under directory)."""
+def model_paths(directory: Path | None = None, name: str = MODEL_NAME) -> tuple[Path, Path]:
+    """A shipped artefact's two files (or those under directory)."""
     base = directory or Path(str(resources.files("handoff.decide") / "models"))
-    return base / f"{MODEL_NAME}.npz", base / f"{MODEL_NAME}.json"
+    return base / f"{name}.npz", base / f"{name}.json"
+
+
+def load_model(directory: Path | None = None) -> LearnedModel:
+    """The main head with its conversation head, from the package (or directory)."""
+    conversation = LearnedModel.load(*model_paths(directory, CONVERSATION_MODEL_NAME))
+    return replace(LearnedModel.load(*model_paths(directory)), conversation=conversation)
 
 
 @functools.cache
 def shipped_model() -> LearnedModel:
     """The model shipped in the package, loaded once."""
-    return LearnedModel.load(*model_paths())
+    return load_model()
 
 
 class LearnedDecider:
@@ -325,17 +345,36 @@ class LearnedDecider:
 
     def decide(self, ctx: DecisionContext) -> Decision:
         """Return whether this message should go to a person, with the evidence."""
+        rules = [e for e in self._rule_evidence(ctx) if e.score >= FIRE_SCORE]
+        conversation = self.model.conversation
+        if conversation is None or not ctx.history:
+            return self._decide(ctx, rules, self.model, self.model.threshold)
+        # After earlier turns the conversation head decides: the main head has seen few
+        # routine continuations and reads many as a failed resolution ("great, I'll book that"
+        # after one unsure answer). The main head still escalates where it is as sure as it is
+        # on 1 % of its own routine rows with earlier turns: plain repetitions ("third time you
+        # ask, I ALREADY GAVE IT") that the conversation head, fitted on fewer rows, can miss.
+        decision = self._decide(ctx, rules, conversation, conversation.threshold)
+        if decision.escalate:
+            return decision
+        main = self._decide(ctx, rules, self.model, conversation.main_head_cut)
+        return main if main.escalate else decision
+
+    def _decide(
+        self, ctx: DecisionContext, rules: list[Evidence], head: LearnedModel, threshold: float
+    ) -> Decision:
+        """One head's decision, escalating when its P(no_escalation) is under `threshold` or a
+        rule fired."""
         users, assistants = _turns(ctx.history, Role.USER), _turns(ctx.history, Role.ASSISTANT)
-        features = self.model.features(self.encoder, ctx.message, users, assistants)
-        proba = self.model.probabilities(features, ctx.message)
+        features = head.features(self.encoder, ctx.message, users, assistants)
+        proba = head.probabilities(features, ctx.message)
         message = features[: self.encoder.dim]
-        subtype = self.model.sensitive_subtype(message)
+        subtype = head.sensitive_subtype(message)
         # Sensitive only on a topic the action lists (an admin may take billing off, say).
         topics = {topic_key(t) for t in ctx.action.sensitive_topics}
         on_topic = not subtype or topic_key(subtype) in topics
-        rules = [e for e in self._rule_evidence(ctx) if e.score >= FIRE_SCORE]
-        model = self._learned_evidence(ctx.message, message, proba, subtype)
-        escalate = bool(proba[NO_ESCALATION] < self.model.threshold)
+        model = self._learned_evidence(head, ctx.message, message, proba, subtype)
+        escalate = bool(proba[NO_ESCALATION] < threshold)
         chosen = [e for e in model if e.score >= SECOND_REASON] or model[:1]
         # A reason a rule gave is explained by the rule's evidence (one item per reason).
         given = {e.reason for e in rules}
@@ -383,7 +422,7 @@ class LearnedDecider:
         )
 
     def _learned_evidence(
-        self, text: str, message: Vector, proba: FloatArray, subtype: str
+        self, head: LearnedModel, text: str, message: Vector, proba: FloatArray, subtype: str
     ) -> list[Evidence]:
         """One Evidence per escalation reason, most probable first. Each reason the model
         would give (the top one, and any at `SECOND_REASON` or more) quotes the message and
@@ -397,11 +436,11 @@ class LearnedDecider:
             if name == "sensitive_topic" and subtype:
                 detail += f" (on {topic_key(subtype)})"
             if rank == 0 or p >= SECOND_REASON:
-                near = self.model.nearest(message, CLASSES.index(name))
+                near = head.nearest(message, CLASSES.index(name))
                 detail += f" for {quote(text)}; closest training examples: " + "; ".join(
                     f"{quote(example)} ({sim:.2f})" for example, sim in near
                 )
-                if weighed := self.model.phrase_weights.weighed_most(text, CLASSES.index(name)):
+                if weighed := head.phrase_weights.weighed_most(text, CLASSES.index(name)):
                     detail += "; phrases that weighed most: " + ", ".join(map(quote, weighed))
             evidence.append(Evidence(REASON_OF[name], round(p, 3), detail))
         return evidence

@@ -26,6 +26,7 @@ from handoff.decide.learned import (
     CLASSES,
     CONVERSATION_FEATURES,
     K_NEIGHBOURS,
+    MAIN_HEAD_CUT,
     NO_ESCALATION,
     PHRASE_WEIGHT,
     FallbackJudge,
@@ -53,6 +54,9 @@ Labels = npt.NDArray[np.int8]
 # `public/intents.jsonl` (a fixed sample of three public intent datasets, by source);
 # `assistant/answers.jsonl` holds assistant turns labelled whether they fell back.
 OWN_FOLDER, PUBLIC_FILE, ANSWERS_FILE = "train", "public/intents.jsonl", "assistant/answers.jsonl"
+# Messages with earlier turns that only the conversation head is fitted on: routine
+# continuations and escalations after routine turns (briefs T5–T7), beside train/'s own.
+CONVERSATION_FOLDER = "conversation"
 # A conversation's escalation turn when the assistant kept falling back: the conversation is
 # not progressing, the model's repeated_failed.
 CONVERSATION_LABEL = {"low_confidence": "repeated_failed"}
@@ -172,16 +176,20 @@ def _fallbacks(item: dict[str, Any]) -> list[AssistantTurn]:
     return [AssistantTurn(text, True, item["lang"]) for text in said]
 
 
-def read_corpus(root: Path) -> Corpus:
-    """Every training row under the corpus root, and the sha256 of each file read."""
+def read_corpus(root: Path, *, conversation: bool = False) -> Corpus:
+    """Every training row under the corpus root, and the sha256 of each file read.
+
+    With `conversation`, the conversation head's rows instead: the messages with earlier
+    turns, of `train/` and `conversation/`."""
     rows: list[TrainingRow] = []
     answers: list[AssistantTurn] = []
     sha256 = {}
-    for path in training_files(root):
+    extra = sorted((root / CONVERSATION_FOLDER).glob("*.jsonl")) if conversation else []
+    for path in [*training_files(root), *extra]:
         raw = path.read_bytes()
         name = path.relative_to(root).as_posix()
         sha256[name] = hashlib.sha256(raw).hexdigest()
-        public = path.parent.name != OWN_FOLDER
+        public = path.parent.name not in (OWN_FOLDER, CONVERSATION_FOLDER)
         for line in raw.decode("utf-8").splitlines():
             item = json.loads(line)
             if name == ANSWERS_FILE:
@@ -191,6 +199,8 @@ def read_corpus(root: Path) -> Corpus:
                 answers.extend(_fallbacks(item))
             else:
                 rows.extend(_message_rows(item, public))
+    if conversation:
+        rows = [r for r in rows if r.users or r.assistants]
     return Corpus(rows, list(dict.fromkeys(answers)), sha256)
 
 
@@ -393,8 +403,40 @@ def _threshold(p_none: FloatArray, y: Labels) -> float:
     return float(routine[allowed])
 
 
+def _recall_cut(p_none: FloatArray, y: Labels, recall: float) -> float:
+    """The P(no_escalation) cut-off under which `recall` of the escalating messages fall: the
+    midpoint of the k-th and (k+1)-th lowest of theirs, k = ceil(recall * n)."""
+    escalating = np.sort(p_none[y != NO_ESCALATION])
+    k = min(int(np.ceil(recall * len(escalating))), len(escalating) - 1)
+    return float((escalating[k - 1] + escalating[k]) / 2)
+
+
 def fit_model(data: TrainingSet) -> LearnedModel:
     """Fit the head, its temperature and threshold (both chosen out of fold on train)."""
+    return _fit(data)[0]
+
+
+def fit_heads(main: TrainingSet, conversation: TrainingSet) -> tuple[LearnedModel, LearnedModel]:
+    """The main head, and the conversation head for messages that come after earlier turns.
+
+    The conversation head is cut where its out-of-fold recall equals the main head's: its
+    routine rows are mostly look-alikes of escalations, on which a 1 % quota would tighten as
+    more are written. Its metadata carries the main head's own cut for such messages (1 % of
+    the main head's routine rows with earlier turns, out of fold), under which the main head
+    still escalates (`LearnedDecider`)."""
+    main_model, p_none = _fit(main)
+    later = ~main.public & (main.features[:, -CONVERSATION_FEATURES:] != 0).any(axis=1)
+    sure = _threshold(p_none[later], main.classes[later])
+    cv = main_model.meta["cv"]
+    assert isinstance(cv, dict)
+    conversation_model = _fit(conversation, recall=cv["escalation_recall"])[0]
+    meta = {**conversation_model.meta, MAIN_HEAD_CUT: round(sure, 6)}
+    return main_model, replace(conversation_model, meta=meta)
+
+
+def _fit(data: TrainingSet, *, recall: float | None = None) -> tuple[LearnedModel, FloatArray]:
+    """`fit_model`, with the out-of-fold P(no_escalation) of each row; with `recall`, the
+    threshold escalates that share of the escalating rows instead of 1 % of routine ones."""
     from scipy.special import softmax
 
     x, y = data.features, data.classes
@@ -405,7 +447,10 @@ def fit_model(data: TrainingSet) -> LearnedModel:
     # The quota is counted on the project's own routine messages, hard negatives included: the
     # public datasets' easy ones would loosen it.
     own = ~data.public
-    threshold = _threshold(p_none[own], y[own])
+    if recall is None:
+        threshold = _threshold(p_none[own], y[own])
+    else:
+        threshold = _recall_cut(p_none[own], y[own], recall)
     escalates = p_none[own] < threshold
     routine = y[own] == NO_ESCALATION
     head = _head(_with_neighbours(x, units, y), data.texts, y)
@@ -436,10 +481,11 @@ def fit_model(data: TrainingSet) -> LearnedModel:
             "head": f"StandardScaler + LogisticRegression(C={JUDGE_C}, class_weight=balanced)",
             **data.judge_report,
         },
+        **({} if recall is None else {"threshold_matches_recall": recall}),
         "train_messages": len(y),
         "train_sha256": data.sha256,
     }
-    return LearnedModel(
+    model = LearnedModel(
         mean=head.mean,
         scale=head.scale,
         coef=head.coef,
@@ -454,6 +500,7 @@ def fit_model(data: TrainingSet) -> LearnedModel:
         phrase_weights=head.phrases,
         meta=meta,
     )
+    return model, p_none
 
 
 def save_model(model: LearnedModel, npz: Path, meta_path: Path) -> None:

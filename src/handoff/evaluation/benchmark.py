@@ -14,7 +14,8 @@ What is measured, and how caches are kept out of it:
   cache miss, so it times the model plus the cache bookkeeping, exactly what the decider pays
   for a new message. What the decider legitimately keeps cached across calls is what it keeps
   cached in production: its prototypes (topic phrases, `when_to_use` sentences), encoded in
-  the warm-up.
+  the warm-up. With earlier turns (`EARLIER_TURNS`, `--after-turns`), those too: a live
+  conversation encoded them when they were said.
 - Latency is the wall clock of each call (`time.perf_counter`); decisions per second is the
   number of decider calls over their summed wall clock.
 """
@@ -28,6 +29,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -35,12 +37,21 @@ from threadpoolctl import threadpool_limits
 
 from handoff.decide.encoder import Encoder
 from handoff.decide.policy import Decider, LocalDecider
-from handoff.domain import ActionConfig, DecisionContext
+from handoff.domain import ActionConfig, DecisionContext, Message, Role
 from handoff.evaluation.metrics import DEFAULT_ACTION, read_messages
 
 KEYWORD = re.compile(r"\b(human|agent|person|representative|operator|someone|manager)\b", re.I)
 
 # Never timed: they load the decider's prototypes and the model's first-call paths.
+# A message decided after these takes the conversation head's path (`LearnedDecider`).
+EARLIER_TURNS: tuple[Message, ...] = (
+    Message(Role.USER, "Hi, where is my order?", datetime(2026, 1, 1, tzinfo=UTC)),
+    Message(
+        Role.ASSISTANT,
+        "It left our warehouse yesterday and should arrive tomorrow.",
+        datetime(2026, 1, 1, tzinfo=UTC),
+    ),
+)
 WARMUP_TEXTS: tuple[str, ...] = (
     "warm up the decider before timing",
     "Hello, is anybody there today?",
@@ -241,9 +252,11 @@ def run_benchmark(
     encoder: Encoder | EncoderPasses,
     *,
     action: ActionConfig = DEFAULT_ACTION,
+    history: Sequence[Message] = (),
     progress: Callable[[], None] | None = None,
 ) -> BenchResult:
-    """Time the decider, one raw encoder pass and the keyword regex on the same texts.
+    """Time the decider, one raw encoder pass and the keyword regex on the same texts, each
+    decided after `history` (none: a conversation's first message).
 
     `encoder` must not be the decider's encoder (see the module docstring); texts must be
     distinct and not among the warm-up texts.
@@ -257,13 +270,15 @@ def run_benchmark(
 
     with one_core() as cpu:
         for text in WARMUP_TEXTS:
-            decider.decide(DecisionContext(message=text, history=(), action=action))
+            decider.decide(DecisionContext(message=text, history=tuple(history), action=action))
             encoder.encode([text])
             KEYWORD.search(text)
         enc, dec, kw = _timed(
             [
                 lambda t: encoder.encode([t]),
-                lambda t: decider.decide(DecisionContext(message=t, history=(), action=action)),
+                lambda t: decider.decide(
+                    DecisionContext(message=t, history=tuple(history), action=action)
+                ),
                 KEYWORD.search,
             ],
             texts,
