@@ -176,6 +176,9 @@ def test_eval_runs_the_configured_llm_with_the_local_safety_net(tmp_path: Path) 
     assert done.returncode == 0, done.stderr
     report = json.loads(done.stdout)
     assert report["meta"]["decider"] == "LearnedDecider + LLM"  # the default local decider
+    after_turns = report["meta"]["learned_threshold_after_earlier_turns"]
+    assert 0 < after_turns["main_head"] < report["meta"]["learned_threshold"]
+    assert 0 < after_turns["conversation_head"] < 1
     assert requests == 3  # one model call per decision
     assert report["false_escalation_rate"] == 0.5  # the tool call on the weather question
     assert report["reasons"]["explicit_request"]["recall"] == 1.0  # the safety net held

@@ -288,7 +288,13 @@ def eval_command(
     if decider_kind == "learned":
         from handoff.decide.learned import shipped_model
 
-        meta["learned_threshold"] = shipped_model().threshold
+        model = shipped_model()
+        meta["learned_threshold"] = model.threshold
+        if model.conversation is not None:
+            meta["learned_threshold_after_earlier_turns"] = {
+                "conversation_head": model.conversation.threshold,
+                "main_head": model.conversation.main_head_cut,
+            }
     if corpus is not None:
         meta["corpus_path"] = str(corpus)
     if decider.llm is not None:

@@ -11,7 +11,11 @@ The model (`models/escalation-v2.npz` + `.json`) is built by `handoff train` fro
 - head: standardisation + a multinomial logistic regression over five classes, softmax at one
   temperature fitted on out-of-fold logits;
 - escalate when P(no_escalation) falls below the threshold chosen out of fold on train so that
-  at most 1% of the corpus's routine training messages escalate.
+  at most 1% of the corpus's routine training messages escalate;
+- a message after earlier turns: the conversation head (`models/escalation-v2-conversation`,
+  the same kind of head fitted on such messages only, cut where its out-of-fold recall equals
+  the main head's), or the main head under its own 1 % quota of routine rows with earlier
+  turns (`LearnedDecider.decide`).
 
 What stays rule-based, because the model cannot know it: an explicit request for a person
 always escalates (the regex signal); the admin's trigger examples, `when_to_use` and custom
