@@ -528,14 +528,6 @@ def fit_conversation_head_one_cut(
     return replace(two, in_conversation=later)
 
 
-def recall_cut(p_none: FloatArray, y: Any, recall: float) -> float:
-    """The P(no_escalation) cut under which `recall` of the escalating rows fall: the midpoint
-    of the k-th and (k+1)-th lowest of theirs, k = ceil(recall * n)."""
-    escalating = np.sort(p_none[y != NO_ESCALATION])
-    k = min(int(np.ceil(recall * len(escalating))), len(escalating) - 1)
-    return float((escalating[k - 1] + escalating[k]) / 2)
-
-
 def fit_conversation_head_matched(
     data: training.TrainingSet, context_data: training.TrainingSet
 ) -> LearnedModel:
@@ -548,7 +540,7 @@ def fit_conversation_head_matched(
     p_none, _ = out_of_fold_p_none(rows)
     own, y = ~rows.public, rows.classes
     target = float(cv_of(two)["escalation_recall"])
-    cut = recall_cut(p_none[own], y[own], target)
+    cut = training._recall_cut(p_none[own], y[own], target)
     escalates, routine = (p_none < cut)[own], y[own] == NO_ESCALATION
     cv = {
         **cv_of(two),
