@@ -55,7 +55,8 @@ Labels = npt.NDArray[np.int8]
 # `assistant/answers.jsonl` holds assistant turns labelled whether they fell back.
 OWN_FOLDER, PUBLIC_FILE, ANSWERS_FILE = "train", "public/intents.jsonl", "assistant/answers.jsonl"
 # Messages with earlier turns that only the conversation head is fitted on: routine
-# continuations and escalations after routine turns (briefs T5–T7), beside train/'s own.
+# continuations, look-alikes and escalations after routine turns (briefs T5–T8), beside
+# train/'s own.
 CONVERSATION_FOLDER = "conversation"
 # A conversation's escalation turn when the assistant kept falling back: the conversation is
 # not progressing, the model's repeated_failed.
