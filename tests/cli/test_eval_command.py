@@ -133,6 +133,10 @@ def test_eval_prints_the_metrics_as_json(tmp_path: Path) -> None:
     assert report["ambiguous"]["n"] == 3
     assert report["messages"] == 20
     assert report["decisions_per_second"] > 0
+    # The learned decider's cuts: a first message's, and the two after earlier turns.
+    after_turns = report["meta"]["learned_threshold_after_earlier_turns"]
+    assert 0 < after_turns["main_head"] < report["meta"]["learned_threshold"]
+    assert 0 < after_turns["conversation_head"] < 1
 
 
 def test_eval_without_data_names_both_options() -> None:
@@ -176,9 +180,6 @@ def test_eval_runs_the_configured_llm_with_the_local_safety_net(tmp_path: Path) 
     assert done.returncode == 0, done.stderr
     report = json.loads(done.stdout)
     assert report["meta"]["decider"] == "LearnedDecider + LLM"  # the default local decider
-    after_turns = report["meta"]["learned_threshold_after_earlier_turns"]
-    assert 0 < after_turns["main_head"] < report["meta"]["learned_threshold"]
-    assert 0 < after_turns["conversation_head"] < 1
     assert requests == 3  # one model call per decision
     assert report["false_escalation_rate"] == 0.5  # the tool call on the weather question
     assert report["reasons"]["explicit_request"]["recall"] == 1.0  # the safety net held

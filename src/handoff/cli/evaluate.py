@@ -285,10 +285,10 @@ def eval_command(
         "sample": sample,
         "seed": seed if sample is not None else None,
     }
-    if decider_kind == "learned":
-        from handoff.decide.learned import shipped_model
+    from handoff.decide.learned import LearnedDecider
 
-        model = shipped_model()
+    if isinstance(decider.local, LearnedDecider):
+        model = decider.local.model
         meta["learned_threshold"] = model.threshold
         if model.conversation is not None:
             meta["learned_threshold_after_earlier_turns"] = {
