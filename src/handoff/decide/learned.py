@@ -351,7 +351,9 @@ class LearnedDecider:
         """Return whether this message should go to a person, with the evidence."""
         rules = [e for e in self._rule_evidence(ctx) if e.score >= FIRE_SCORE]
         conversation = self.model.conversation
-        if conversation is None or not ctx.history:
+        # Only after an earlier user turn: the conversation head never saw a message whose only
+        # earlier turn is the assistant's greeting, which is how a widget chat opens.
+        if conversation is None or not _turns(ctx.history, Role.USER):
             return self._decide(ctx, rules, self.model, self.model.threshold)
         # After earlier turns the conversation head decides: the main head has seen few
         # routine continuations and reads many as a failed resolution ("great, I'll book that"
