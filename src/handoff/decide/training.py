@@ -408,7 +408,7 @@ def _recall_cut(p_none: FloatArray, y: Labels, recall: float) -> float:
     """The P(no_escalation) cut-off under which `recall` of the escalating messages fall: the
     midpoint of the k-th and (k+1)-th lowest of theirs, k = ceil(recall * n)."""
     escalating = np.sort(p_none[y != NO_ESCALATION])
-    k = min(int(np.ceil(recall * len(escalating))), len(escalating) - 1)
+    k = min(max(int(np.ceil(recall * len(escalating))), 1), len(escalating) - 1)
     return float((escalating[k - 1] + escalating[k]) / 2)
 
 
@@ -486,7 +486,7 @@ def _fit(data: TrainingSet, *, recall: float | None = None) -> tuple[LearnedMode
         "train_messages": len(y),
         "train_sha256": data.sha256,
     }
-    model = LearnedModel(
+    fitted = LearnedModel(
         mean=head.mean,
         scale=head.scale,
         coef=head.coef,
@@ -501,7 +501,7 @@ def _fit(data: TrainingSet, *, recall: float | None = None) -> tuple[LearnedMode
         phrase_weights=head.phrases,
         meta=meta,
     )
-    return model, p_none
+    return fitted, p_none
 
 
 def save_model(model: LearnedModel, npz: Path, meta_path: Path) -> None:
